@@ -1,0 +1,25 @@
+"""add tags: workflows.tags JSON, nullable; existing rows get []
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-25
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("workflows") as batch:
+        batch.add_column(sa.Column("tags", sa.JSON(), nullable=True))
+    op.execute("UPDATE workflows SET tags = '[]' WHERE tags IS NULL")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("workflows") as batch:
+        batch.drop_column("tags")

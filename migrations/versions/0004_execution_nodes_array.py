@@ -1,0 +1,43 @@
+"""execution nodes array: state.nodes from {id: {...}} to [{"id": id, ...}], order kept
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-25
+"""
+
+from migrations.batches import rewrite_json_column
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def _to_array(state):
+    if not isinstance(state, dict) or not isinstance(state.get("nodes"), dict):
+        return state
+    nodes = [
+        {"id": key, **value} if isinstance(value, dict) else {"id": key, "value": value}
+        for key, value in state["nodes"].items()
+    ]
+    return {**state, "nodes": nodes}
+
+
+def _to_object(state):
+    if not isinstance(state, dict) or not isinstance(state.get("nodes"), list):
+        return state
+    nodes = {}
+    for node in state["nodes"]:
+        if not isinstance(node, dict) or "id" not in node:
+            return state  # not an array this revision wrote; leave it as it is
+        rest = {k: v for k, v in node.items() if k != "id"}
+        nodes[node["id"]] = rest["value"] if set(rest) == {"value"} else rest
+    return {**state, "nodes": nodes}
+
+
+def upgrade() -> None:
+    rewrite_json_column(revision, "executions", "id", "state", _to_array)
+
+
+def downgrade() -> None:
+    rewrite_json_column(revision, "executions", "id", "state", _to_object)

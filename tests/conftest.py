@@ -1,0 +1,82 @@
+"""Fixtures: a real PostgreSQL for every test that needs one, and 1.0.0 SQLite files.
+
+PostgreSQL comes from WIZARD_TEST_PG_URL, else a server on 127.0.0.1:5432, else a
+throwaway server from the pip-installed `pgserver` (the test extra), else the
+test is skipped with the reason -- except under CI=true, where it fails.
+Each test gets a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from wizard import sample
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def _answers(url: str) -> bool:
+    try:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=3)
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def _find_server(tmp_root: Path) -> tuple[str | None, str]:
+    env_url = os.environ.get("WIZARD_TEST_PG_URL")
+    if env_url:
+        return env_url, "WIZARD_TEST_PG_URL"
+    if asyncio.run(_answers(LOCAL_SERVER)):
+        return LOCAL_SERVER, "127.0.0.1:5432"
+    try:
+        import pgserver  # the test extra's pip-installed PostgreSQL
+    except ImportError:
+        return None, "no server on 127.0.0.1:5432 and pgserver is not installed (pip install '.[test]')"
+    try:
+        server = pgserver.get_server(str(tmp_root / "pgserver"), cleanup_mode="stop")
+    except Exception as exc:  # pgserver's own errors vary by platform
+        return None, f"no server on 127.0.0.1:5432 and pgserver could not start one: {exc}"
+    return server.get_uri(), "pgserver"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url, where = _find_server(tmp_path_factory.mktemp("pg"))
+    if url is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI: {where}")
+        pytest.skip(f"no PostgreSQL: {where}")
+    return url
+
+
+async def _admin(server: str, sql: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database for this test; the URL in SQLAlchemy's sync spelling."""
+    name = f"wizard_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(pg_server, f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_server).set(drivername="postgresql", database=name)
+    yield url.render_as_string(hide_password=False)
+    asyncio.run(_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def engine_db(tmp_path: Path) -> Path:
+    """A small 1.0.0 engine database (no alembic_version), as an operator has it."""
+    return sample.build(tmp_path / "engine.db", executions=300, workflows=20, users=5)

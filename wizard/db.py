@@ -1,0 +1,104 @@
+"""Opening databases: async engines, and the checks that turn driver errors into one-line messages."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from typing import AsyncIterator
+
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from wizard.errors import BadInput
+from wizard.urls import DbUrl
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(db: DbUrl) -> None:
+    """A SQLite URL must name an existing SQLite file; never create one by connecting."""
+    path = db.sqlite_path
+    if not path.exists():
+        raise BadInput(f"{path} does not exist: check the path in the URL (sqlite:////absolute/path.db)")
+    if not path.is_file():
+        raise BadInput(f"{path} is not a file: the URL must name the engine's SQLite database file")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head != SQLITE_MAGIC and path.stat().st_size > 0:
+        raise BadInput(f"{path} is not a SQLite database: point the URL at the engine's .db file")
+
+
+def engine_for(db: DbUrl) -> AsyncEngine:
+    if db.is_sqlite:
+        check_sqlite_file(db)
+        # mode=rw: a missing file is an error, never a new empty database.
+        return create_async_engine(f"sqlite+aiosqlite:///file:{db.sqlite_path}?mode=rw&uri=true", poolclass=NullPool)
+    return create_async_engine(db.async_url(), poolclass=NullPool)
+
+
+def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
+    """One line that says what went wrong reaching `db` and what to do."""
+    orig = getattr(exc, "orig", None) or exc
+    inner = getattr(orig, "__cause__", None) or orig
+    name = type(inner).__name__
+    msg = str(inner).strip().splitlines()[0] if str(inner).strip() else name
+    where = db.masked()
+    if "InvalidPassword" in name or "password authentication failed" in msg:
+        return f"{where}: the password was refused: check the user and password in the URL"
+    if "InvalidCatalogName" in name or ("database" in msg and "does not exist" in msg):
+        return f"{where}: database '{db.database}' does not exist: create it (createdb {db.database}) or fix the URL"
+    if "InvalidAuthorization" in name or ("role" in msg and "does not exist" in msg):
+        return f"{where}: {msg}: check the user name in the URL"
+    if isinstance(inner, (ConnectionRefusedError, OSError)) or "Connect call failed" in msg or "refused" in msg:
+        return f"{where}: no server answers there: check host and port, and that PostgreSQL is running"
+    if isinstance(inner, TimeoutError):
+        return f"{where}: the server did not answer in time: check host, port and firewall"
+    if isinstance(inner, sqlite3.DatabaseError) or "file is not a database" in msg:
+        return f"{where}: cannot open the SQLite file ({msg}): check it is the engine's database"
+    return f"{where}: cannot connect ({msg})"
+
+
+CONNECT_ERRORS = (OSError, DBAPIError, OperationalError, TimeoutError, sqlite3.Error)
+
+
+@contextlib.asynccontextmanager
+async def connect(db: DbUrl) -> AsyncIterator[AsyncConnection]:
+    """An open connection, or BadInput with one line an operator can act on."""
+    engine = engine_for(db)
+    try:
+        try:
+            conn = await engine.connect()
+        except CONNECT_ERRORS as exc:
+            raise BadInput(describe_connect_error(db, exc)) from None
+        except Exception as exc:  # asyncpg raises its own hierarchy for auth and catalog errors
+            if type(exc).__module__.startswith("asyncpg"):
+                raise BadInput(describe_connect_error(db, exc)) from None
+            raise
+        try:
+            yield conn
+        finally:
+            await conn.close()
+    finally:
+        await engine.dispose()
+
+
+async def table_names(conn: AsyncConnection) -> list[str]:
+    return await conn.run_sync(lambda c: inspect(c).get_table_names())
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def row_counts(conn: AsyncConnection, tables: list[str]) -> dict[str, int]:
+    out = {}
+    for t in tables:
+        out[t] = (await conn.execute(text(f"SELECT count(*) FROM {quote(t)}"))).scalar_one()
+    return out
+
+
+def file_size(db: DbUrl) -> int | None:
+    return os.path.getsize(db.sqlite_path) if db.is_sqlite else None

@@ -1,0 +1,73 @@
+"""The engine's .env: read DATABASE_URL, rewrite one variable keeping every other byte."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from wizard.errors import BadInput
+
+DEFAULT_ENV_FILE = Path(".env")
+
+
+def read_env(path: Path) -> dict[str, str | None]:
+    if not path.exists():
+        raise BadInput(f"{path} does not exist: pass --env-file with the engine's .env, or --source")
+    return dict(dotenv_values(path))
+
+
+def database_url(path: Path) -> str | None:
+    return read_env(path).get("DATABASE_URL") if path.exists() else None
+
+
+def _line_re(name: str) -> re.Pattern[bytes]:
+    return re.compile(rb"^(?P<lead>[ \t]*(?:export[ \t]+)?" + re.escape(name.encode()) + rb"[ \t]*=)(?P<value>[^\r\n]*)", re.M)
+
+
+def set_variable(data: bytes, name: str, value: str) -> bytes:
+    """Replace the value of `name` on its line (or append a line); all other bytes kept."""
+    quoted = b'"' + value.replace("\\", "\\\\").replace('"', '\\"').encode() + b'"'
+    pattern = _line_re(name)
+    if pattern.search(data):
+        return pattern.sub(lambda m: m["lead"] + quoted, data, count=1)
+    sep = b"" if not data or data.endswith(b"\n") else b"\n"
+    return data + sep + name.encode() + b"=" + quoted + b"\n"
+
+
+def remove_variable(data: bytes, name: str) -> bytes:
+    """Drop the line that sets `name`, with its line ending; all other bytes kept."""
+    pattern = re.compile(
+        rb"^[ \t]*(?:export[ \t]+)?" + re.escape(name.encode()) + rb"[ \t]*=[^\r\n]*(?:\r?\n)?", re.M
+    )
+    return pattern.sub(b"", data, count=1)
+
+
+def value_in(data: bytes, name: str) -> str | None:
+    return dotenv_values(stream=io.StringIO(data.decode("utf-8", "surrogateescape"))).get(name)
+
+
+def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.wizard-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode if mode is not None else 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if mode is None and path.exists():
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,39 @@
+"""Exit codes and the errors that carry them to the CLI and the TUI."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # a step failed or verification found differences
+    BAD_INPUT = 2  # the operator's input cannot be used
+    REFUSED = 3  # lock held, target not empty, a check failed
+    INTERRUPTED = 130  # Ctrl+C / SIGHUP
+
+
+class WizardError(Exception):
+    """An error whose message is one line an operator can act on."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadInput(WizardError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class Refused(WizardError):
+    exit_code = ExitCode.REFUSED
+
+
+class StepError(WizardError):
+    exit_code = ExitCode.FAILED
+
+
+class Interrupted(WizardError):
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,151 @@
+"""The run journal: one folder per run, an fsynced JSON-lines record of every step.
+
+Each record says what the step did and what undoes it, so rollback can walk the
+journal backwards. Everything written here goes through secrets.mask_data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as _random
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from wizard.errors import BadInput
+from wizard.secrets import mask_data
+
+STATE_DIR_ENV = "WIZARD_STATE_DIR"
+DEFAULT_STATE_DIR = Path(".wizard")
+
+# Run states, derived from the journal's records.
+RUNNING = "running"  # started, not finished; its process may still hold the lock
+INTERRUPTED = "interrupted"
+FAILED = "failed"
+FINISHED = "finished"
+ROLLED_BACK = "rolled back"
+
+
+def resolve_state_dir(option: str | Path | None) -> Path:
+    chosen = option or os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR
+    return Path(chosen).expanduser().absolute()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + _random.token_hex(3)
+
+
+@dataclass
+class Run:
+    id: str
+    folder: Path
+
+    @property
+    def journal_path(self) -> Path:
+        return self.folder / "journal.jsonl"
+
+    def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Append one record and fsync it before returning."""
+        record = {"ts": now_iso(), "kind": kind, **mask_data(fields)}
+        line = (json.dumps(record, default=str, sort_keys=False) + "\n").encode()
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return record
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.journal_path.exists():
+            return []
+        out = []
+        for line in self.journal_path.read_text().splitlines():
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    # A torn last line from a kill -9 mid-write: everything before it stands.
+                    break
+        return out
+
+    # Convenience views over the records.
+    def started(self) -> dict[str, Any]:
+        recs = self.records()
+        return recs[0] if recs and recs[0]["kind"] == "run_started" else {}
+
+    @property
+    def journey(self) -> str:
+        return self.started().get("journey", "?")
+
+    def state(self) -> str:
+        recs = self.records()
+        kinds = [r["kind"] for r in recs]
+        if "rolled_back" in kinds:
+            return ROLLED_BACK
+        if "run_finished" in kinds:
+            last = [r for r in recs if r["kind"] == "run_finished"][-1]
+            return last.get("state", FINISHED)
+        return RUNNING
+
+    def finished_steps(self) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r["kind"] == "step_finished"]
+
+    def step_started(self, step: str, title: str, **fields: Any) -> None:
+        self.append("step_started", step=step, title=title, **fields)
+
+    def step_finished(self, step: str, undo: dict[str, Any] | None = None, **fields: Any) -> None:
+        self.append("step_finished", step=step, undo=undo, **fields)
+
+    def step_failed(self, step: str, error: str) -> None:
+        self.append("step_failed", step=step, error=error)
+
+    def finish(self, state: str, **fields: Any) -> None:
+        self.append("run_finished", state=state, **fields)
+
+
+def runs_dir(state_dir: Path) -> Path:
+    return state_dir / "runs"
+
+
+def new_run(state_dir: Path, journey: str, **fields: Any) -> Run:
+    folder = runs_dir(state_dir)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    run_id = _new_run_id()
+    run_folder = folder / run_id
+    run_folder.mkdir(mode=0o700)
+    run = Run(run_id, run_folder)
+    run.append("run_started", journey=journey, run_id=run_id, pid=os.getpid(), **fields)
+    return run
+
+
+def list_runs(state_dir: Path) -> list[Run]:
+    """Every run in the state directory, oldest first."""
+    folder = runs_dir(state_dir)
+    if not folder.is_dir():
+        return []
+    return [Run(p.name, p) for p in sorted(folder.iterdir()) if (p / "journal.jsonl").exists()]
+
+
+def load_run(state_dir: Path, run_id: str | None = None, last: bool = False) -> Run:
+    runs = list_runs(state_dir)
+    if not runs:
+        raise BadInput(f"no runs in {state_dir}: pass --state-dir where the wizard kept its journal")
+    if run_id is None or last:
+        return runs[-1]
+    for run in runs:
+        if run.id == run_id:
+            return run
+    raise BadInput(f"no run '{run_id}' in {state_dir}: `wizard status` lists the runs")
+
+
+def unfinished_runs(state_dir: Path) -> Iterator[Run]:
+    for run in list_runs(state_dir):
+        if run.state() in (RUNNING, INTERRUPTED):
+            yield run

@@ -1,0 +1,229 @@
+"""The engine's schema history: which revision a database is at, and moving it along.
+
+Alembic is used as a library (its `command` module, the connection handed in
+through `Config.attributes`), so the wizard runs revisions inside a transaction
+it owns and reports progress per revision and per batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import migrations
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wizard.errors import BadInput
+from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
+from wizard.urls import DbUrl
+
+MIGRATIONS_DIR = Path(migrations.__file__).parent
+ENGINE_TABLES = ("users", "workflows", "executions", "settings")
+VERSION_TABLE = "alembic_version"
+
+
+def alembic_config(db: DbUrl | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if db is not None:
+        # ConfigParser interpolates '%'; a password may hold one.
+        cfg.set_main_option("sqlalchemy.url", db.sync_str().replace("%", "%%"))
+    return cfg
+
+
+@dataclass(frozen=True)
+class Revision:
+    id: str
+    description: str
+
+
+@functools.cache
+def history() -> tuple[Revision, ...]:
+    """Every known revision, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    revs = list(script.walk_revisions("base", "heads"))
+    revs.reverse()
+    return tuple(Revision(r.revision, (r.doc or "").strip().splitlines()[0]) for r in revs)
+
+
+def head() -> str:
+    return history()[-1].id
+
+
+def resolve_revision(rev: str | None) -> str:
+    """'head', a full id or a unique prefix; BadInput for anything else."""
+    if rev is None or rev == "head":
+        return head()
+    ids = [r.id for r in history()]
+    matches = [i for i in ids if i == rev] or [i for i in ids if i.startswith(rev)]
+    if len(matches) != 1:
+        raise BadInput(f"revision '{rev}' is not in the engine's history: known are {', '.join(ids)} and head")
+    return matches[0]
+
+
+def between(current: str | None, target: str) -> list[Revision]:
+    """The revisions after `current` up to and including `target` (empty when at or past it)."""
+    ids = [r.id for r in history()]
+    start = ids.index(current) + 1 if current else 0
+    end = ids.index(target) + 1
+    return list(history()[start:end])
+
+
+# --- what each revision looks like, for recognising databases with no alembic_version ---
+
+Shape = dict[str, frozenset[str]]  # table -> column names
+
+
+@functools.cache
+def expected_shapes() -> dict[str, Shape]:
+    """The engine's tables and columns at each revision, got by applying it to an empty SQLite."""
+    shapes: dict[str, Shape] = {}
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        for rev in history():
+            command.upgrade(cfg, rev.id)
+            shapes[rev.id] = _shape(inspect(conn))
+    engine.dispose()
+    return shapes
+
+
+def _shape(insp: Any) -> Shape:
+    return {
+        t: frozenset(c["name"] for c in insp.get_columns(t))
+        for t in insp.get_table_names()
+        if t in ENGINE_TABLES
+    }
+
+
+@dataclass
+class SchemaState:
+    revision: str | None  # what alembic_version records, None when it has no row or no table
+    recorded: bool  # alembic_version exists and names a revision
+    matches: list[str] = field(default_factory=list)  # revisions whose tables these tables match
+    differences: list[str] = field(default_factory=list)  # against the closest revision, when none match
+    other_tables: list[str] = field(default_factory=list)  # tables the engine's history does not know
+    empty: bool = False  # none of the engine's tables
+
+    @property
+    def effective(self) -> str | None:
+        """The revision the database is at, recorded or recognised."""
+        if self.recorded:
+            return self.revision
+        return self.matches[0] if self.matches else None
+
+    def describe(self) -> str:
+        if self.empty:
+            return "empty: none of the engine's tables"
+        if self.recorded:
+            return f"at revision {self.revision}"
+        if self.matches:
+            same = ", ".join(self.matches)
+            return (
+                f"1.0.0, no revision recorded: its tables match revision {same.split(', ')[0]}"
+                if self.matches[0] == history()[0].id
+                else f"no revision recorded: its tables match revision(s) {same}"
+            )
+        return "no revision recorded, and its tables match no known revision: " + "; ".join(self.differences)
+
+
+async def inspect_schema(conn: AsyncConnection) -> SchemaState:
+    def run(sync_conn: Any) -> SchemaState:
+        insp = inspect(sync_conn)
+        tables = insp.get_table_names()
+        revision = None
+        if VERSION_TABLE in tables:
+            revision = sync_conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+        shape = _shape(insp)
+        other = sorted(t for t in tables if t not in ENGINE_TABLES and t != VERSION_TABLE)
+        state = SchemaState(revision, revision is not None, other_tables=other, empty=not shape)
+        if state.empty:
+            return state
+        matches = [rev for rev, expected in expected_shapes().items() if expected == shape]
+        state.matches = matches
+        if not matches:
+            state.differences = _differences(shape)
+        return state
+
+    return await conn.run_sync(run)
+
+
+def _differences(shape: Shape) -> list[str]:
+    """What differs from the closest known revision, table by table."""
+    def distance(expected: Shape) -> int:
+        return sum(len(expected.get(t, frozenset()) ^ shape.get(t, frozenset())) for t in set(expected) | set(shape))
+
+    rev, expected = min(expected_shapes().items(), key=lambda kv: distance(kv[1]))
+    out = [f"closest is {rev}"]
+    for t in ENGINE_TABLES:
+        want, have = expected.get(t), shape.get(t)
+        if want is None and have is None:
+            continue
+        if have is None:
+            out.append(f"table {t} is missing")
+        elif want is None:
+            out.append(f"table {t} is not in {rev}")
+        else:
+            if want - have:
+                out.append(f"{t} lacks {', '.join(sorted(want - have))}")
+            if have - want:
+                out.append(f"{t} has extra {', '.join(sorted(have - want))}")
+    return out
+
+
+# --- applying revisions ---
+
+
+def _run_alembic(sync_conn: Any, emit: Emit, step_name: str, stamp: str | None, target: str, down: bool = False) -> dict:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = sync_conn
+    report: dict[str, Any] = {}
+    cfg.attributes["report"] = report
+    cfg.attributes["progress"] = lambda rev, done, total: emit(Progress(step_name, f"revision {rev}", done, total))
+
+    def applied(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        verb = "applied" if step.is_upgrade else "reverted"
+        emit(StepFinished(step_name, f"{verb} {step.up_revision_id}", {"revision": step.up_revision_id}))
+
+    cfg.attributes["on_version_apply"] = applied
+    if stamp:
+        command.stamp(cfg, stamp)
+    if down:
+        command.downgrade(cfg, target)
+    else:
+        command.upgrade(cfg, target)
+    return report
+
+
+async def upgrade(conn: AsyncConnection, target: str, emit: Emit = ignore, stamp: str | None = None,
+                  step: str = "schema") -> dict:
+    """Apply revisions up to `target` on `conn`, inside the caller's transaction.
+
+    `stamp` records a baseline first (a 1.0.0 database), only when the operator agreed.
+    Returns per-revision counts from the data revisions.
+    """
+    emit(StepStarted(step, f"upgrade to {target}"))
+    return await conn.run_sync(_run_alembic, emit, step, stamp, target)
+
+
+async def downgrade(conn: AsyncConnection, target: str | None, emit: Emit = ignore, step: str = "schema") -> dict:
+    emit(StepStarted(step, f"downgrade to {target or 'base'}"))
+    return await conn.run_sync(_run_alembic, emit, step, None, target or "base", True)
+
+
+def upgrade_sql(db: DbUrl, current: str | None, target: str) -> str:
+    """The SQL Alembic would run, from offline mode; touches no database."""
+    buf = io.StringIO()
+    cfg = Config(output_buffer=buf)
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", db.sync_str().replace("%", "%%"))
+    command.upgrade(cfg, f"{current}:{target}" if current else target, sql=True)
+    return buf.getvalue()

@@ -1,0 +1,54 @@
+"""Masking of passwords and API keys in every string the wizard shows or stores."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MASK = "***"
+
+# user:password@ in any URL-looking string.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)")
+# KEY=value for names that hold secrets, as in .env lines or key=value DSNs.
+_SECRET_ASSIGN = re.compile(
+    r"(?P<head>\b[A-Z0-9_]*(?:API_KEY|SECRET|TOKEN|PASSWORD)[A-Z0-9_]*\s*=\s*)(?P<pw>[^\s'\"]+)",
+    re.IGNORECASE,
+)
+# OpenAI-style keys wherever they appear.
+_API_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
+# "apiKey": "...", "password": "..." in JSON.
+_JSON_SECRET = re.compile(
+    r'(?P<head>"(?:apiKey|api_key|password|hashed_password|secret|token)"\s*:\s*")(?P<pw>[^"]*)(?P<tail>")',
+    re.IGNORECASE,
+)
+
+
+def mask_key(value: str) -> str:
+    """Show the shape of a key without the key: 'sk-...wxyz'."""
+    if len(value) <= 8:
+        return MASK
+    return f"{value[:3]}...{value[-4:]}"
+
+
+def mask(text: str) -> str:
+    """Mask every password and key this module knows how to recognise."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['at']}", text)
+    text = _JSON_SECRET.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", text)
+    text = _SECRET_ASSIGN.sub(lambda m: f"{m['head']}{MASK}", text)
+    return _API_KEY.sub(lambda m: mask_key(m.group(0)), text)
+
+
+def mask_data(value: Any) -> Any:
+    """mask() applied through dicts, lists and strings (for journals and reports)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: (MASK if _is_secret_name(k) and v else mask_data(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_data(v) for v in value]
+    return value
+
+
+def _is_secret_name(name: Any) -> bool:
+    n = str(name).lower()
+    return any(s in n for s in ("password", "apikey", "api_key", "secret", "token"))

@@ -1,0 +1,98 @@
+"""Database URLs: both sync and async spellings in, one parsed form out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from wizard.errors import BadInput
+
+_SQLITE = {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}
+_POSTGRES = {"postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg"}
+
+
+@dataclass(frozen=True)
+class DbUrl:
+    """A database the wizard works on. `str()` is always the masked form."""
+
+    url: URL
+    kind: str  # "sqlite" or "postgresql"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.kind == "sqlite"
+
+    @property
+    def sqlite_path(self) -> Path:
+        if not self.is_sqlite or not self.url.database:
+            raise BadInput("this is not a SQLite file URL")
+        return Path(self.url.database)
+
+    @property
+    def database(self) -> str:
+        return self.url.database or ""
+
+    def async_url(self) -> URL:
+        driver = "sqlite+aiosqlite" if self.is_sqlite else "postgresql+asyncpg"
+        return self.url.set(drivername=driver)
+
+    def async_str(self) -> str:
+        """The async spelling with the password, for .env and engines only."""
+        return self.async_url().render_as_string(hide_password=False)
+
+    def sync_str(self) -> str:
+        driver = "sqlite" if self.is_sqlite else "postgresql"
+        return self.url.set(drivername=driver).render_as_string(hide_password=False)
+
+    def masked(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def __str__(self) -> str:
+        return self.masked()
+
+    def pg_connect_kwargs(self) -> dict:
+        """Keyword arguments for asyncpg.connect (password never in a command line)."""
+        u = self.url
+        kwargs: dict = {
+            "host": u.host or "127.0.0.1",
+            "port": u.port or 5432,
+            "user": u.username or None,
+            "password": u.password or None,
+            "database": u.database or None,
+        }
+        ssl = u.query.get("sslmode") or u.query.get("ssl")
+        if ssl:
+            kwargs["ssl"] = ssl
+        return kwargs
+
+    def with_database(self, name: str) -> "DbUrl":
+        return DbUrl(self.url.set(database=name), self.kind)
+
+
+def parse_url(text: str | None, what: str = "database") -> DbUrl:
+    """Parse a SQLAlchemy URL, sync or async spelling, or say what is wrong with it."""
+    if not text or not text.strip():
+        raise BadInput(f"no {what} URL given: pass one, or set DATABASE_URL in .env")
+    text = text.strip()
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        shown = text.split("@")[-1] if "@" in text else text
+        raise BadInput(
+            f"cannot read the {what} URL '...{shown}': use sqlite:///path/to/file.db or postgresql://user@host:5432/db"
+        ) from None
+    driver = url.drivername
+    if driver in _SQLITE:
+        if not url.database or url.database == ":memory:":
+            raise BadInput(f"the {what} URL names no SQLite file: use sqlite:///path/to/file.db")
+        return DbUrl(url.set(drivername="sqlite"), "sqlite")
+    if driver in _POSTGRES:
+        if not url.database:
+            raise BadInput(f"the {what} URL names no database: add /dbname to {url.render_as_string()}")
+        return DbUrl(url.set(drivername="postgresql"), "postgresql")
+    raise BadInput(
+        f"the {what} URL uses '{driver}', which the wizard does not move: use sqlite:/// or postgresql://"
+    )
