@@ -100,3 +100,25 @@ class ProgressMeter:
         if rate and self.total is not None:
             eta = max(0.0, (self.total - self.done) / rate)
         return Progress(self.step, self.item, self.done, self.total, rate, eta)
+
+
+class StopRequest:
+    """Asks a long operation to stop at its next safe point (a checkpoint).
+
+    Set from a signal handler, the TUI's thread or a test; thread-safe. Operations
+    that see it set finish the chunk in hand, record where they are, and raise
+    errors.Interrupted.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str = "stop requested") -> None:
+        self.reason = reason
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()

@@ -1,0 +1,269 @@
+"""The value rules, defined once: what the copy does to a SQLite value on its way to
+PostgreSQL, and what the verifier applies before it compares.
+
+`convert(kind, value)` returns the value PostgreSQL gets and the name of the
+conversion it made (None when the value went as it was), or raises BadValue
+with the rule it broke. The copy counts the names per column; the verifier runs
+the same function on the source side, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy.types as sat
+
+# Column kinds, from the target column's type.
+TIMESTAMP, DATE, BOOLEAN, JSON, BIGINT, INTEGER, SMALLINT, FLOAT, NUMERIC, TEXT, BYTES = (
+    "timestamp", "date", "boolean", "json", "bigint", "integer", "smallint", "float", "numeric", "text", "bytes",
+)
+
+INT_RANGES = {BIGINT: (-(2**63), 2**63 - 1), INTEGER: (-(2**31), 2**31 - 1), SMALLINT: (-(2**15), 2**15 - 1)}
+
+# Conversion names, as counted in the run's report.
+NUL_REMOVED = "NUL bytes removed"
+TS_ISO_T = "timestamp ISO 8601 with T"
+TS_OFFSET = "timestamp with offset or Z, to UTC"
+TS_DATE_ONLY = "timestamp given as a date alone"
+TS_EPOCH = "timestamp given as epoch seconds"
+BOOL_TEXT = "boolean spelled as text"
+NUMBER_AS_TEXT = "number stored as text"
+TEXT_FROM_NUMBER = "number in a text column"
+
+_SQLA_TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$")
+_ISO_T = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+_ISO_TZ = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EPOCH = re.compile(r"^-?\d{9,11}(\.\d+)?$")
+_TRUE = {"1", "t", "true", "y", "yes", "on"}
+_FALSE = {"0", "f", "false", "n", "no", "off"}
+
+
+class BadValue(ValueError):
+    """A value PostgreSQL will not take in this column; `rule` names why."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+
+
+def kind_of(column_type: sat.TypeEngine) -> str:
+    """The kind of a target column, from its SQLAlchemy type (reflected or declared)."""
+    t = column_type
+    if isinstance(t, sat.JSON) or type(t).__name__.upper() in ("JSON", "JSONB"):
+        return JSON
+    if isinstance(t, sat.Boolean):
+        return BOOLEAN
+    if isinstance(t, sat.DateTime):
+        return TIMESTAMP
+    if isinstance(t, sat.Date):
+        return DATE
+    if isinstance(t, sat.SmallInteger):
+        return SMALLINT
+    if isinstance(t, sat.BigInteger):
+        return BIGINT
+    if isinstance(t, sat.Integer):
+        return INTEGER
+    if isinstance(t, sat.Float):
+        return FLOAT
+    if isinstance(t, sat.Numeric):
+        return NUMERIC
+    if isinstance(t, sat.LargeBinary):
+        return BYTES
+    return TEXT
+
+
+def convert(kind: str, value: Any) -> tuple[Any, str | None]:
+    """SQLite value -> the value PostgreSQL gets, and the conversion made (or None)."""
+    if value is None:
+        return None, None
+    return _CONVERTERS[kind](value)
+
+
+def _text(value: Any) -> tuple[Any, str | None]:
+    made = None
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadValue("bytes that are not UTF-8 text in a text column") from None
+    elif not isinstance(value, str):
+        value, made = _number_text(value), TEXT_FROM_NUMBER
+    if "\x00" in value:
+        return value.replace("\x00", ""), NUL_REMOVED
+    return value, made
+
+
+def _number_text(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _json(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadValue("bytes that are not UTF-8 in a JSON column") from None
+    if not isinstance(value, str):
+        # SQLite stored a bare number; it is valid JSON as its own text.
+        return json.dumps(value), None
+    made = None
+    if "\x00" in value:
+        value, made = value.replace("\x00", ""), NUL_REMOVED
+    try:
+        json.loads(value)
+    except ValueError:
+        raise BadValue("text that is not valid JSON in a JSON column") from None
+    return value, made
+
+
+def _timestamp(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, datetime):
+        return _naive_utc(value), None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _from_epoch(value), TS_EPOCH
+    if not isinstance(value, str):
+        raise BadValue("a value that is not a timestamp in a timestamp column")
+    s = value.strip()
+    try:
+        if _SQLA_TS.match(s):
+            return datetime.fromisoformat(s), None
+        if _ISO_T.match(s):
+            return datetime.fromisoformat(s), TS_ISO_T
+        if _ISO_TZ.match(s):
+            return _naive_utc(datetime.fromisoformat(s.replace("Z", "+00:00"))), TS_OFFSET
+        if _DATE.match(s):
+            return datetime.fromisoformat(s), TS_DATE_ONLY
+        if _EPOCH.match(s):
+            return _from_epoch(float(s)), TS_EPOCH
+    except (ValueError, OverflowError):
+        pass
+    raise BadValue("text that is not a timestamp in a timestamp column")
+
+
+def _naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):
+        raise BadValue("epoch seconds out of range in a timestamp column") from None
+
+
+def _date(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value, None
+    ts, _ = _timestamp(value)
+    return ts.date(), None if isinstance(value, str) and _DATE.match(value.strip()) else TS_DATE_ONLY
+
+
+def _boolean(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bool):
+        return value, None
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value), None  # the engine's own spelling
+    if isinstance(value, str):
+        s = value.strip().lower()
+        if s in _TRUE:
+            return True, BOOL_TEXT
+        if s in _FALSE:
+            return False, BOOL_TEXT
+    raise BadValue("a value that is not a boolean in a boolean column")
+
+
+def _integer(kind: str):
+    low, high = INT_RANGES[kind]
+
+    def conv(value: Any) -> tuple[Any, str | None]:
+        made = None
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, float):
+            if not value.is_integer():
+                raise BadValue(f"a fraction in an {kind} column")
+            value = int(value)
+        elif isinstance(value, (str, bytes)):
+            try:
+                value, made = int(value.strip()), NUMBER_AS_TEXT
+            except ValueError:
+                raise BadValue(f"text that is not a whole number in an {kind} column") from None
+        if not isinstance(value, int):
+            raise BadValue(f"a value that is not a whole number in an {kind} column")
+        if not low <= value <= high:
+            raise BadValue(f"a number out of range for {kind}")
+        return value, made
+
+    return conv
+
+
+def _float(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value), None
+    if isinstance(value, str):
+        try:
+            return float(value.strip()), NUMBER_AS_TEXT
+        except ValueError:
+            pass
+    raise BadValue("a value that is not a number in a float column")
+
+
+def _numeric(value: Any) -> tuple[Any, str | None]:
+    made = NUMBER_AS_TEXT if isinstance(value, str) else None
+    try:
+        d = Decimal(value.strip() if isinstance(value, str) else repr(value) if isinstance(value, float) else value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise BadValue("a value that is not a number in a numeric column") from None
+    if not d.is_finite():
+        raise BadValue("a number that is not finite in a numeric column")
+    return d, made
+
+
+def _bytes(value: Any) -> tuple[Any, str | None]:
+    if isinstance(value, bytes):
+        return value, None
+    if isinstance(value, str):
+        return value.encode("utf-8"), "text in a binary column"
+    raise BadValue("a value that is not bytes in a binary column")
+
+
+_CONVERTERS = {
+    TEXT: _text, JSON: _json, TIMESTAMP: _timestamp, DATE: _date, BOOLEAN: _boolean,
+    BIGINT: _integer(BIGINT), INTEGER: _integer(INTEGER), SMALLINT: _integer(SMALLINT),
+    FLOAT: _float, NUMERIC: _numeric, BYTES: _bytes,
+}
+
+
+def canonical(kind: str, value: Any) -> Any:
+    """A target-side value in the form both sides are compared in.
+
+    JSON is parsed and dumped with sorted keys; timestamps keep their
+    microseconds; numbers compare by value; decimals print without exponent.
+    """
+    if value is None:
+        return None
+    if kind == JSON:
+        parsed = json.loads(value) if isinstance(value, (str, bytes)) else value
+        return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if kind == TIMESTAMP and isinstance(value, datetime):
+        return _naive_utc(value).isoformat(sep=" ", timespec="microseconds")
+    if kind == NUMERIC:
+        return format(Decimal(value).normalize(), "f")
+    if kind == FLOAT:
+        f = float(value)
+        return "nan" if math.isnan(f) else repr(f)
+    return value
+
+
+def source_canonical(kind: str, value: Any) -> Any:
+    """A source value after the copy's conversion, in the compared form (BadValue if it cannot go)."""
+    converted, _ = convert(kind, value)
+    return canonical(kind, converted)
