@@ -1,0 +1,149 @@
+"""`python -m bench --sizes 100000,1000000 [--write-readme]`: every contender, one size after another.
+
+For each size: the cached source database, then into a fresh PostgreSQL database each:
+`wizard migrate` (and `wizard verify` on its target), pgloader, and the COPY floor.
+Logs, load files and results.json go to bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+
+from bench import measure, pg, pgloader, readme, sources, wizard_runs
+from bench.sources import OUT
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = OUT / "logs"
+CONTENDERS = ("wizard", "pgloader", "floor")
+
+
+def figure(name: str, seconds: float | None, peak_rss: int | None, ok: bool, note: str = "") -> dict:
+    return {"name": name, "seconds": seconds, "peak_rss": peak_rss, "ok": ok, "note": note}
+
+
+def failed(name: str, m: measure.Measured, why: str) -> dict:
+    print(f"  {name} failed ({why}); see {m.stderr}\n{m.tail()}", file=sys.stderr)
+    return figure(name, m.wall, m.peak_rss, False, why)
+
+
+def problem(m: measure.Measured, url: str, expected: dict[str, int]) -> str:
+    """'' when the run exited 0 and the target holds every source row, else what went wrong."""
+    if m.returncode != 0:
+        return f"exit {m.returncode}"
+    got = pg.row_counts(url, list(expected))
+    return "; ".join(f"{t}: {got[t]} of {n} rows" for t, n in expected.items() if got[t] != n)
+
+
+@contextlib.contextmanager
+def target_db(admin: str, name: str, keep: bool) -> Iterator[str]:
+    """A fresh database for one contender, dropped afterwards unless kept."""
+    url = pg.fresh_database(admin, name)
+    try:
+        yield url
+    finally:
+        if not keep:
+            pg.drop_database(admin, name)
+
+
+def run_wizard(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool) -> list[dict]:
+    state = OUT / "state" / f"wizard-{n}"
+    shutil.rmtree(state, ignore_errors=True)
+    with target_db(admin, f"bench_wizard_{n}", keep) as url:
+        m = measure.run(wizard_runs.migrate_command(src, url, state), LOGS / f"{n}-wizard-migrate")
+        why = problem(m, url, counts)
+        if why:
+            out = [failed("wizard migrate", m, why)]
+        else:
+            report = wizard_runs.report(state)
+            (LOGS / f"{n}-wizard-report.json").write_text(json.dumps(report, indent=1, default=str))
+            copy_seconds = wizard_runs.copy_seconds(report)
+            out = [figure("wizard migrate", m.wall, m.peak_rss, True),
+                   figure("wizard copy phase", copy_seconds, None, copy_seconds is not None,
+                          "" if copy_seconds is not None else "no copy timing in report.json")]
+            v = measure.run(wizard_runs.verify_command(src, url, state), LOGS / f"{n}-wizard-verify")
+            out.append(figure("wizard verify", v.wall, v.peak_rss, True) if v.returncode == 0
+                       else failed("wizard verify", v, f"exit {v.returncode}"))
+    shutil.rmtree(state, ignore_errors=True)  # it holds a backup as big as the source
+    return out
+
+
+def run_pgloader(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool) -> list[dict]:
+    with target_db(admin, f"bench_pgloader_{n}", keep) as url:
+        load = pgloader.load_file(src, url, LOGS / f"{n}-pgloader.load")
+        m = measure.run(pgloader.command(load), LOGS / f"{n}-pgloader")
+        why = problem(m, url, counts)
+    return [failed("pgloader", m, why) if why else figure("pgloader", m.wall, m.peak_rss, True, "whole run")]
+
+
+def run_floor(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool) -> list[dict]:
+    with target_db(admin, f"bench_floor_{n}", keep) as url:
+        m = measure.run([sys.executable, "-m", "bench.floor", str(src), url], LOGS / f"{n}-floor")
+        why = problem(m, url, counts)
+    if why:
+        return [failed("floor: asyncpg COPY", m, why)]
+    seconds = json.loads(m.stdout.read_text())["copy_seconds"]
+    return [figure("floor: asyncpg COPY", seconds, m.peak_rss, True, "COPY only; RSS holds every row")]
+
+
+RUNNERS = {"wizard": run_wizard, "pgloader": run_pgloader, "floor": run_floor}
+
+
+def machine(admin: str) -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return {"cpus": os.cpu_count(), "cpu": cpu, "ram_gib": psutil.virtual_memory().total / 2**30,
+            "postgres": pg.server_version(admin), "pgloader": pgloader.version(), "python": platform.python_version()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000", help="executions per source database, comma separated")
+    parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders to run: " + ", ".join(CONTENDERS))
+    parser.add_argument("--admin-url", default=pg.ADMIN_URL, help="a PostgreSQL URL allowed to create databases")
+    parser.add_argument("--keep", action="store_true", help="keep the target databases for a look afterwards")
+    parser.add_argument("--write-readme", action="store_true", help="rewrite README.md's table between the markers")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    only = [c for c in args.only.split(",") if c]
+    unknown = set(only) - set(CONTENDERS)
+    if unknown:
+        parser.error(f"unknown contender(s) {', '.join(sorted(unknown))}: choose from {', '.join(CONTENDERS)}")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    os.chdir(ROOT)
+    run = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(args.admin_url),
+           "command": shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),
+           "results": []}
+    for n in sizes:
+        src = sources.source_db(n)
+        counts = sources.row_counts(src)
+        sources.warm_page_cache(src)
+        result = {"executions": n, "rows": sum(counts.values()), "source_bytes": src.stat().st_size, "figures": []}
+        for contender in only:
+            print(f"{n:,} executions: {contender} ...", file=sys.stderr, flush=True)
+            for f in RUNNERS[contender](n, src, counts, args.admin_url, args.keep):
+                result["figures"].append(f)
+                shown = f"{f['seconds']:.2f} s" if f["seconds"] is not None else "-"
+                rss = f"{f['peak_rss'] / 2**20:,.0f} MB" if f["peak_rss"] else "-"
+                print(f"  {f['name']}: {shown}, peak RSS {rss}{'' if f['ok'] else ' FAILED'}", file=sys.stderr)
+        run["results"].append(result)
+    (OUT / "results.json").write_text(json.dumps(run, indent=1))
+    table = readme.render(run)
+    print(table)
+    if args.write_readme:
+        readme.write(ROOT / "README.md", table)
+
+
+if __name__ == "__main__":
+    main()

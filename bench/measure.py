@@ -1,0 +1,55 @@
+"""Run a contender as a child process: wall time, and peak RSS of its whole process tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+POLL_SECONDS = 0.05  # spikes shorter than this can be missed; the figures are peaks of 20 samples/s
+
+
+@dataclass
+class Measured:
+    wall: float  # seconds, process start to exit
+    peak_rss: int  # bytes, the highest sum over the process and its descendants
+    returncode: int
+    stdout: Path
+    stderr: Path
+
+    def tail(self, lines: int = 5) -> str:
+        text = self.stderr.read_text(errors="replace").strip().splitlines()
+        return "\n".join(text[-lines:])
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+def run(cmd: list[str], log_stem: Path, env: dict[str, str] | None = None) -> Measured:
+    """Run `cmd` to its end; its stdout and stderr go to <log_stem>.out / .err."""
+    log_stem.parent.mkdir(parents=True, exist_ok=True)
+    out, err = log_stem.with_suffix(".out"), log_stem.with_suffix(".err")
+    with open(out, "wb") as fo, open(err, "wb") as fe:
+        start = time.perf_counter()
+        proc = psutil.Popen(cmd, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss(proc))
+            time.sleep(POLL_SECONDS)
+        wall = time.perf_counter() - start
+    return Measured(wall, peak, proc.returncode, out, err)

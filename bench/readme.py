@@ -1,0 +1,86 @@
+"""The benchmark's results as Markdown, written into README.md between the bench markers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+MB = 1024 * 1024
+
+# (label, numerator, denominator, target, how the target reads)
+RATIOS = [
+    ("wizard copy / floor", "wizard copy phase", "floor: asyncpg COPY", 1.25, "<= 1.25"),
+    ("wizard migrate / pgloader", "wizard migrate", "pgloader", 0.5, "<= 0.5"),
+    ("wizard verify / wizard copy", "wizard verify", "wizard copy phase", 1.0, "<= 1.0"),
+]
+RSS_LIMIT = 300 * MB
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _size(executions: int) -> str:
+    return f"{executions // 1000:,}k" if executions < 1_000_000 else f"{executions / 1_000_000:g}M"
+
+
+def figure(result: dict, name: str) -> dict | None:
+    return next((f for f in result["figures"] if f["name"] == name), None)
+
+
+def ratio(result: dict, top: str, bottom: str) -> float | None:
+    a, b = figure(result, top), figure(result, bottom)
+    if not a or not b or not a["ok"] or not b["ok"] or not a["seconds"] or not b["seconds"]:
+        return None
+    return a["seconds"] / b["seconds"]
+
+
+def render(run: dict) -> str:
+    m = run["machine"]
+    lines = [
+        f"Measured {run['date']} on {m['cpus']} cores ({m['cpu']}), {m['ram_gib']:.0f} GiB RAM, "
+        f"PostgreSQL {m['postgres']}, pgloader {m['pgloader']}, Python {m['python']}; "
+        f"source and target on the same machine, the source file warm in the page cache.",
+        "",
+        f"Command: `{run['command']}`",
+        "",
+        "| source | contender | time (s) | rows/s | peak RSS (MB) | note |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for result in run["results"]:
+        where = f"{_size(result['executions'])} executions, {result['rows']:,} rows, {result['source_bytes'] / MB:,.0f} MB"
+        for f in result["figures"]:
+            rate = result["rows"] / f["seconds"] if f["ok"] and f["seconds"] else None
+            rss = f["peak_rss"] / MB if f["peak_rss"] else None
+            seconds = f["seconds"] if f["ok"] else None
+            lines.append(f"| {where} | {f['name']} | {_num(seconds, '.2f')} | {_num(rate, ',.0f')} | "
+                         f"{_num(rss, ',.0f')} | {f['note'] or ('' if f['ok'] else 'failed')} |")
+            where = ""
+    sizes = [r for r in run["results"]]
+    lines += ["", "| target | " + " | ".join(_size(r["executions"]) for r in sizes) + " |",
+              "|---|" + "---:|" * len(sizes)]
+    for label, top, bottom, limit, reads in RATIOS:
+        cells = []
+        for r in sizes:
+            value = ratio(r, top, bottom)
+            cells.append("-" if value is None else f"{value:.2f} {'met' if value <= limit else 'missed'}")
+        lines.append(f"| {label} ({reads}) | " + " | ".join(cells) + " |")
+    cells = []
+    for r in sizes:
+        f = figure(r, "wizard migrate")
+        rss = f["peak_rss"] if f and f["ok"] else None
+        cells.append("-" if rss is None else f"{rss / MB:,.0f} MB {'met' if rss < RSS_LIMIT else 'missed'}")
+    lines.append("| wizard migrate peak RSS (< 300 MB, flat across sizes) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write(readme: Path, table: str) -> None:
+    """Replace what is between the markers; add the markers at the end when there are none."""
+    text = readme.read_text() if readme.exists() else ""
+    block = f"{START}\n{table}\n{END}"
+    if START in text and END in text:
+        text = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, count=1, flags=re.S)
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + block + "\n"
+    readme.write_text(text)
