@@ -1,0 +1,58 @@
+"""Backup: the source copied and proven before anything changes; path, size, sha256, integrity."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+
+from screens.widgets import ProgressList, StepScreen, human_size
+from wizard.secrets import mask
+
+STEP = "backup"  # the service's step name for backups
+SHOWN = (("path", "saved to"), ("size", "size"), ("sha256", "sha256"), ("check", "integrity"))
+
+
+class BackupScreen(StepScreen):
+    STEP = "backup"
+    STEP_TITLE = "backup of the source"
+
+    def body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="backup"):
+            yield Static("", id="status")
+            yield ProgressList(unit="pages", id="bars")
+            yield Static("", id="record")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.redraw()
+
+    def redraw(self) -> None:
+        log = self.session.log
+        step = log.steps.get(STEP)
+        if step is not None:
+            self.query_one("#bars", ProgressList).show(step.progress)
+        self.query_one("#record", Static).update(self._record_text(step))
+        status = self.run_status()
+        if log.complete(STEP):
+            status = "[green]Backup proven.[/] n: next step"
+        elif step is None and log.state == "waiting":
+            status = "The backup starts with the run."
+        self.query_one("#status", Static).update(status)
+
+    @staticmethod
+    def _record_text(step) -> str:
+        if step is None or not step.data:
+            return ""
+        lines = []
+        for key, label in SHOWN:
+            if key in step.data:
+                value = step.data[key]
+                lines.append(f"{label:>10}: {human_size(value) if key == 'size' else mask(str(value))}")
+        lines += [f"  {mask(line)}" for line in step.warnings]
+        return "\n".join(lines)
+
+    def can_go_next(self) -> bool:
+        return self.session.log.complete(STEP) or self.session.log.state not in ("running", "waiting")

@@ -1,0 +1,145 @@
+"""Connection: where the data goes. Fields or a whole URL; Test says what the server is and allows."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy.engine import URL
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Grid, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Input, Label, Select, Static
+
+from screens.messages import TargetTested
+from screens.widgets import StepScreen
+from wizard.errors import WizardError
+from wizard.secrets import mask
+from wizard.urls import DbUrl, parse_url
+
+SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
+FIELDS = ("host", "port", "database", "user", "password")
+
+
+class ConnectionScreen(StepScreen):
+    STEP = "connection"
+    STEP_TITLE = "the target PostgreSQL"
+    # Plain Ctrl+letters: the fields take every printable key.
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("ctrl+t", "test", "Test", tooltip="Connect and check the target", id="test"),
+        Binding("ctrl+n", "next", "Next", tooltip="Pre-flight checks", id="next"),
+    ]
+
+    def body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="form"):
+            yield Static("Either a whole URL, or the fields below it. Enter or Ctrl+T tests the connection.",
+                         classes="hint")
+            with Grid(id="fields"):
+                yield Label("URL")
+                yield Input(placeholder="postgresql://user:password@host:5432/dbname", id="url")
+                for name in FIELDS:
+                    yield Label(name.capitalize())
+                    yield Input(
+                        placeholder={"host": "127.0.0.1", "port": "5432"}.get(name, ""), id=name,
+                        password=name == "password", type="integer" if name == "port" else "text",
+                    )
+                yield Label("SSL mode")
+                yield Select([(m, m) for m in SSL_MODES], prompt="(driver default)", id="sslmode")
+            yield Static("", id="result")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        text = self.session.target_text or self._target_of_resumed_run()
+        if self.session.target is not None:
+            text = self.session.target.async_str()
+        if text:
+            self.query_one("#url", Input).value = text
+        if self.session.resume_run:
+            self._say(f"To resume run {self.session.resume_run}, give the target it was moving to.")
+        self.query_one("#url", Input).focus()
+        self._tested: DbUrl | None = None
+
+    def _target_of_resumed_run(self) -> str | None:
+        if not self.session.resume_run:
+            return None
+        from wizard.journal import load_run
+
+        target = load_run(self.session.state_dir, self.session.resume_run).started().get("target")
+        return target if target and "***" not in target else None
+
+    def _say(self, text: str) -> None:
+        self.query_one("#result", Static).update(text)
+
+    def _target(self) -> DbUrl:
+        """The URL field when filled, else one built from the fields."""
+        url = self.query_one("#url", Input).value.strip()
+        if url:
+            return parse_url(url, "target")
+        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS}
+        sslmode = self.query_one("#sslmode", Select).value
+        built = URL.create(
+            "postgresql", username=values["user"] or None, password=values["password"] or None,
+            host=values["host"] or "127.0.0.1", port=int(values["port"]) if values["port"] else None,
+            database=values["database"] or None,
+            query={"sslmode": str(sslmode)} if sslmode != Select.BLANK else {},
+        )
+        return parse_url(built.render_as_string(hide_password=False), "target")
+
+    @on(Input.Submitted)
+    def action_test(self) -> None:
+        self._tested = None
+        self.refresh_bindings()
+        try:
+            target = self._target()
+        except WizardError as exc:
+            self._say(f"[red]{mask(exc.message)}[/]")
+            return
+        if target.is_sqlite:
+            self._say("[red]The target must be PostgreSQL: postgresql://user@host:5432/dbname[/]")
+            return
+        self._say(f"Connecting to {target.masked()}...")
+        self.test_target(target)
+
+    @on(Input.Changed)
+    def _edited(self) -> None:
+        if self._tested is not None:
+            self._tested = None
+            self.refresh_bindings()
+
+    @work(exclusive=True, exit_on_error=False, group="test", description="test the target")
+    async def test_target(self, target: DbUrl) -> None:
+        from wizard.preflight import check_target
+
+        try:
+            self.post_message(TargetTested((target, await check_target(target))))
+        except WizardError as exc:
+            self.post_message(TargetTested(error=mask(exc.message)))
+
+    @on(TargetTested)
+    def tested(self, message: TargetTested) -> None:
+        if message.error:
+            self._say(f"[red]{message.error}[/]")
+            return
+        target, info = message.value
+        lines = [f"[b]{target.masked()}[/]"] + [mask(line) for line in info.lines()]
+        if info.ok:
+            self._tested = target
+            lines.append("[green]Ready.[/] Ctrl+N: pre-flight checks.")
+        else:
+            lines.append(f"[red]{mask(info.problem)}[/]")
+        self._say("\n".join(lines))
+        self.refresh_bindings()
+
+    def can_go_next(self) -> bool:
+        return getattr(self, "_tested", None) is not None
+
+    def action_next(self) -> None:
+        if self._tested is None:
+            return
+        self.session.target = self._tested
+        if self.session.resume_run:
+            self.wizard.start_move(resume=True)
+            self.wizard.go("copy")
+        else:
+            self.wizard.go("preflight")

@@ -1,0 +1,122 @@
+"""Copy: a bar per table, an overall bar, the phase, a live log; Pause and Cancel stop at a checkpoint."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import RichLog, Static
+
+from screens.state import RUNNING
+from screens.widgets import ItemProgress, ProgressList, StepScreen
+from wizard.events import Progress
+
+COPY_STEPS = ("copy", "indexes", "sequences")  # the service's steps this screen shows
+STOPPED = "stopped"
+
+
+class CopyScreen(StepScreen):
+    STEP = "copy"
+    STEP_TITLE = "copying the data"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("p", "pause", "Pause", tooltip="Stop at the next checkpoint; resume later", id="pause"),
+        Binding("c", "cancel", "Cancel", tooltip="Stop at the next checkpoint, then offer to roll back", id="cancel"),
+        Binding("r", "resume", "Resume", tooltip="Carry on from the last checkpoint", id="resume"),
+        Binding("n", "next", "Next", id="next"),
+    ]
+
+    def body(self) -> Iterable[Widget]:
+        yield ItemProgress("all tables", id="overall")
+        yield Static("", id="phase")
+        with VerticalScroll(id="tables"):
+            yield ProgressList(id="bars")
+        yield RichLog(id="log", max_lines=1000, wrap=True, markup=False)
+        yield Static("", id="status")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._written = 0
+        self._cancelled = False
+        self.redraw()
+
+    def redraw(self) -> None:
+        log = self.session.log
+        progress: dict[str, Progress] = {}
+        phase = ""
+        for name in COPY_STEPS:
+            step = log.steps.get(name)
+            if step is None:
+                continue
+            if name == "copy":
+                progress = step.progress
+            if step.title:
+                phase = f"[b]Phase:[/] {name} · {step.title}"
+        self.query_one("#bars", ProgressList).show(progress)
+        self.query_one("#overall", ItemProgress).show(self._overall(progress))
+        self.query_one("#phase", Static).update(phase or "[b]Phase:[/] waiting for the copy to start")
+        rich_log = self.query_one("#log", RichLog)
+        for line in log.lines[self._written:]:
+            rich_log.write(line)
+        self._written = len(log.lines)
+        self.query_one("#status", Static).update(self._status())
+        if self._cancelled and log.state != RUNNING:
+            # Cancel = stop, then straight to the rollback confirmation.
+            self._cancelled = False
+            self.wizard.action_rollback()
+
+    def _overall(self, progress: dict[str, Progress]) -> Progress:
+        """All tables as one: the plan's row counts fill in for tables not yet started."""
+        plan = self.session.plan
+        totals = dict(plan.tables) if plan is not None else {}
+        done = sum(p.done for p in progress.values())
+        for item, p in progress.items():
+            if p.total is not None:
+                totals[item] = p.total
+        rate = sum(p.rate or 0 for p in progress.values() if p.total is None or p.done < p.total) or None
+        total = sum(totals.values()) if totals else None
+        eta = (total - done) / rate if rate and total is not None else None
+        return Progress("copy", "all tables", done, total, rate, eta)
+
+    def _status(self) -> str:
+        log = self.session.log
+        if log.state == STOPPED:
+            return (f"[yellow]Stopped at a checkpoint ({log.error}).[/] r resumes here, or later: "
+                    "start `wizard` again and choose Resume. ctrl+r rolls back.")
+        if log.state == "done":
+            return "[green]Copied and verified.[/] n: the verification table"
+        if log.state == RUNNING and self.session.stop.is_set():
+            return "[yellow]Stopping at the next checkpoint...[/]"
+        return self.run_status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        state = self.session.log.state
+        if action in ("pause", "cancel"):
+            return True if state == RUNNING and not self.session.stop.is_set() else None
+        if action == "resume":
+            return True if state == STOPPED else None
+        return super().check_action(action, parameters)
+
+    def action_pause(self) -> None:
+        self.session.stop.set("paused by the operator")
+        self.redraw()
+        self.refresh_bindings()
+
+    def action_cancel(self) -> None:
+        self._cancelled = True
+        self.session.stop.set("cancelled by the operator")
+        self.redraw()
+        self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        if self.session.log.state == STOPPED:
+            self._written = 0
+            self.query_one("#log", RichLog).clear()
+            self.wizard.start_move(resume=True)
+            self.redraw()
+            self.refresh_bindings()
+
+    def can_go_next(self) -> bool:
+        return self.session.log.state == "done"

@@ -1,0 +1,138 @@
+"""Finish: the .env change (applied only when confirmed), the checklist, an optional health check."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Input, Label, Static
+
+from screens.confirm import Confirm
+from screens.messages import EnvSwitched, HealthAnswered
+from screens.widgets import StepScreen
+from wizard.envfile import database_url
+from wizard.errors import WizardError
+from wizard.secrets import mask
+
+HEALTH_URL = "http://127.0.0.1:8000/api/version"
+CHECKLIST = """[b]After the move[/] (the engine's migration guide):
+  1. Restart the engine so it reads the new DATABASE_URL.
+  2. Test the API: GET /api/version, list workflows, run one workflow.
+  3. Watch the logs for database errors for a while.
+  4. Keep the run folder: its backups are the way back (ctrl+r, or `wizard rollback`)."""
+
+
+class FinishScreen(StepScreen):
+    STEP = "finish"
+    STEP_TITLE = "switch over and check"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("a", "apply_env", "Switch .env", tooltip="Point DATABASE_URL at the target", id="apply_env"),
+        Binding("h", "health", "Health check", tooltip="GET the engine's /api/version", id="health"),
+        Binding("d", "done", "Done", tooltip="Back to the start", id="done"),
+    ]
+
+    def body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="finish"):
+            yield Static("", id="env")
+            yield Static(CHECKLIST, id="checklist")
+            with Horizontal(id="health-row"):
+                yield Label("Health URL ")
+                yield Input(HEALTH_URL, id="health-url")
+            yield Static("", id="health")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.switched = False
+        self._show_env()
+
+    @property
+    def moving(self) -> bool:
+        return self.session.journey is not None and self.session.journey.key == "move"
+
+    def _env_lines(self) -> tuple[str, str] | None:
+        env_file, target = self.session.env_file, self.session.target
+        if not self.moving or env_file is None or target is None:
+            return None
+        before = database_url(env_file) or "(not set)"
+        return mask(f"DATABASE_URL={before}"), f"DATABASE_URL={target.async_url().render_as_string(hide_password=True)}"
+
+    def _show_env(self) -> None:
+        env = self.query_one("#env", Static)
+        lines = self._env_lines()
+        if not self.moving:
+            env.update("The database was upgraded in place; .env is unchanged.")
+        elif lines is None:
+            env.update("No .env file was given (--env-file): point the engine at the target yourself.")
+        elif self.switched:
+            env.update(f"[green]{self.session.env_file} now says:[/]\n  {lines[1]}\n"
+                       "The old file is in the run's backup; ctrl+r restores it byte for byte.")
+        else:
+            env.update(f"[b]{self.session.env_file}[/] will change (a applies, after a confirmation):\n"
+                       f"  [red]- {lines[0]}[/]\n  [green]+ {lines[1]}[/]")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "apply_env":
+            if not self.moving:
+                return False
+            return True if self._env_lines() and not self.switched else None
+        return super().check_action(action, parameters)
+
+    def action_apply_env(self) -> None:
+        lines = self._env_lines()
+        if lines is None or self.switched:
+            return
+        question = f"Rewrite DATABASE_URL in {self.session.env_file}?\n\n- {lines[0]}\n+ {lines[1]}"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.switch_env()
+
+        self.app.push_screen(Confirm(question, yes_label="Switch (y)"), answered)
+
+    @work(exclusive=True, exit_on_error=False, group="env", description="switch .env")
+    async def switch_env(self) -> None:
+        from wizard.move import switch_env
+
+        session = self.session
+        try:
+            await switch_env(session.run, session.env_file, session.target)
+            self.post_message(EnvSwitched(True))
+        except WizardError as exc:
+            self.post_message(EnvSwitched(error=mask(exc.message)))
+
+    @on(EnvSwitched)
+    def env_switched(self, message: EnvSwitched) -> None:
+        if message.error:
+            self.query_one("#env", Static).update(f"[red]{message.error}[/]")
+            return
+        self.switched = True
+        self.wizard.refresh_rollback()
+        self._show_env()
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#health-url")
+    def action_health(self) -> None:
+        url = self.query_one("#health-url", Input).value.strip()
+        self.query_one("#health", Static).update(f"GET {url} ...")
+        self.check_health(url)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="health", description="health check")
+    def check_health(self, url: str) -> None:
+        from wizard.health import get_version
+
+        try:
+            self.post_message(HealthAnswered(get_version(url)))
+        except WizardError as exc:
+            self.post_message(HealthAnswered(error=mask(exc.message)))
+
+    @on(HealthAnswered)
+    def health_answered(self, message: HealthAnswered) -> None:
+        text = f"[red]{message.error}[/]" if message.error else f"[green]The engine answers:[/] {mask(message.value)}"
+        self.query_one("#health", Static).update(text)
+
+    def action_done(self) -> None:
+        self.wizard.go("start")

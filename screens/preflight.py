@@ -1,0 +1,130 @@
+"""Pre-flight: the checklist, the data scan, and the policy for rows PostgreSQL will not take."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, RadioButton, RadioSet, Static
+
+from screens.messages import ChecksAnswered
+from screens.widgets import StepScreen
+from wizard.errors import WizardError
+from wizard.events import ignore
+from wizard.secrets import mask
+from wizard.urls import parse_url
+
+POLICIES = {
+    "abort": "abort: stop before anything is written",
+    "null": "null: dangling references set to NULL, the rest quarantined",
+    "quarantine": "quarantine: set those rows aside, listed with reasons",
+}
+STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[b red]FAIL[/]"}
+
+
+class PreflightScreen(StepScreen):
+    STEP = "preflight"
+    STEP_TITLE = "pre-flight checks"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("n", "next", "Start the move", tooltip="Back up the source, then copy", id="next"),
+    ]
+
+    def body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="preflight"):
+            yield Static("Checking the source and the target (nothing is written)...", id="status")
+            yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="scan-title")
+            yield DataTable(id="scan", cursor_type="row")
+            yield Static("[b]Rows PostgreSQL will not take as they are:[/]", id="policy-title")
+            yield RadioSet(*(RadioButton(label, value=key == "abort", id=key) for key, label in POLICIES.items()),
+                           id="policy")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        for widget in ("#scan", "#scan-title", "#policy-title", "#policy"):
+            self.query_one(widget).display = False
+        self.run_checks()
+
+    @work(exclusive=True, exit_on_error=False, group="checks", description="pre-flight checks")
+    async def run_checks(self) -> None:
+        from wizard.preflight import run_checks
+
+        try:
+            source = parse_url(self.session.source_text, "source")
+            report = await run_checks(source, self.session.target, ignore)
+            self.post_message(ChecksAnswered(report))
+        except WizardError as exc:
+            self.post_message(ChecksAnswered(error=mask(exc.message)))
+
+    @on(ChecksAnswered)
+    def show(self, message: ChecksAnswered) -> None:
+        status = self.query_one("#status", Static)
+        if message.error:
+            status.update(f"[red]{message.error}[/]\nEscape goes back to the connection.")
+            return
+        report = self.session.preflight = message.value
+        checks = self.query_one("#checks", DataTable)
+        checks.clear(columns=True)
+        checks.add_columns("check", "result", "why")
+        for check in report.checks:
+            checks.add_row(check.name, STATUS_STYLE.get(check.status, check.status), mask(check.reason))
+        self._show_scan(report)
+        self._show_verdict()
+        checks.focus()
+
+    def _show_scan(self, report) -> None:
+        scan = self.query_one("#scan", DataTable)
+        scan.clear(columns=True)
+        scan.add_columns("table", "column", "problem", "rows", "example keys")
+        for finding in report.scan:
+            examples = ", ".join(str(pk) for pk in finding.examples[:3])
+            scan.add_row(finding.table, finding.column or "", finding.problem, f"{finding.count:,}", mask(examples))
+        found = bool(report.scan)
+        self.query_one("#scan-title", Static).update(
+            "[b]Data scan:[/] " + ("rows PostgreSQL will not take as they are" if found else "every row fits")
+        )
+        self.query_one("#scan-title").display = True
+        for widget in ("#scan", "#policy-title", "#policy"):
+            self.query_one(widget).display = found
+        policy = self.query_one("#policy", RadioSet)
+        for key, label in POLICIES.items():
+            affected = report.affected.get(key, 0)
+            policy.query_one(f"#{key}", RadioButton).label = f"{label} ({affected:,} rows)"
+
+    @on(RadioSet.Changed, "#policy")
+    def policy_chosen(self, message: RadioSet.Changed) -> None:
+        self.session.policy = message.pressed.id or "abort"
+        self._show_verdict()
+
+    def _blocker(self) -> str | None:
+        """Why the move cannot start now, or None."""
+        report = self.session.preflight
+        if report is None:
+            return "the checks have not answered yet"
+        failed = [c.name for c in report.checks if c.status == "fail"]
+        if failed:
+            return f"a check failed ({', '.join(failed)}): fix it, then Escape and come back to check again"
+        if self.session.policy == "abort" and report.affected.get("abort", 0):
+            return "with 'abort' the move would stop on those rows: choose null or quarantine, or fix the source"
+        return None
+
+    def _show_verdict(self) -> None:
+        blocker = self._blocker()
+        self.query_one("#status", Static).update(
+            f"[red]Cannot start: {blocker}[/]" if blocker
+            else f"[green]Ready.[/] n starts the move (policy: {self.session.policy}): backup first, then the copy."
+        )
+        self.refresh_bindings()
+
+    def can_go_next(self) -> bool:
+        return self._blocker() is None
+
+    def action_next(self) -> None:
+        if self.can_go_next():
+            self.wizard.start_move()
+            self.wizard.go("backup")
+

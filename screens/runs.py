@@ -1,0 +1,152 @@
+"""Runs: every run in the journal, its state and steps; rollback of any of them, with its proof."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import DataTable, RichLog, Static
+
+from screens.state import RUNNING
+from screens.widgets import ProgressList, StepScreen
+from wizard.journal import Run, list_runs, load_run
+from wizard.secrets import mask
+
+
+class RunsScreen(StepScreen):
+    STEP = "runs"
+    STEP_TITLE = "runs in the journal"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("ctrl+r", "rollback_selected", "Roll back this run", id="rollback"),
+    ]
+
+    def __init__(self, rollback: str | None = None) -> None:
+        super().__init__()
+        self.rollback_id = rollback  # confirmed already: start at once
+        self.rolling_back: str | None = None
+
+    def body(self) -> Iterable[Widget]:
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="details"):
+            yield Static("", id="steps")
+            yield Static("", id="undo")
+        yield ProgressList(unit="", id="bars")
+        yield RichLog(id="log", wrap=True, markup=False, max_lines=500)
+        yield Static("", id="status")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.title = "Roll back"
+        self._written = 0
+        self._watching = False  # the rollback's own events, not the journey's last ones
+        self.query_one("#log", RichLog).display = False
+        self._fill()
+        if self.rollback_id:
+            self.select(self.rollback_id)
+            self.start_rollback(self.rollback_id)
+
+    def _fill(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.clear(columns=True)
+        table.add_columns("run", "journey", "state", "started", "steps")
+        self.runs = {run.id: run for run in reversed(list_runs(self.session.state_dir))}  # newest first
+        for run in self.runs.values():
+            started = run.started().get("ts", "")[:19].replace("T", " ")
+            table.add_row(run.id, run.journey, run.state(), started, str(len(run.finished_steps())), key=run.id)
+        if not self.runs:
+            self.query_one("#status", Static).update(f"No runs in {self.session.state_dir}.")
+        table.focus()
+
+    def select(self, run_id: str) -> None:
+        table = self.query_one("#runs", DataTable)
+        if run_id in self.runs:
+            table.move_cursor(row=table.get_row_index(run_id))
+
+    @property
+    def selected(self) -> Run | None:
+        table = self.query_one("#runs", DataTable)
+        if not self.runs or table.cursor_row is None:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.runs.get(key)
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def highlighted(self) -> None:
+        from wizard.rollback import plan_rollback
+
+        run = self.selected
+        if run is None:
+            return
+        steps = [f"{r['step']}: {r.get('summary') or 'done'}" for r in run.finished_steps()]
+        self.query_one("#steps", Static).update(
+            f"[b]Steps of {run.id}[/]\n" + mask("\n".join(steps) or "(none finished)"))
+        undo = [a.describe() for a in plan_rollback(run)]
+        self.query_one("#undo", Static).update(
+            "[b]ctrl+r would[/]\n" + mask("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or "nothing to undo"))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "rollback_selected":
+            if self.rolling_back:
+                return None
+            run = self.selected if self.is_mounted else None
+            return True if run is not None and self._undoable(run) else None
+        if action == "back":
+            return None if self.rolling_back else True
+        return super().check_action(action, parameters)
+
+    @staticmethod
+    def _undoable(run: Run) -> bool:
+        from wizard.rollback import plan_rollback
+
+        return bool(plan_rollback(run))
+
+    def action_rollback_selected(self) -> None:
+        run = self.selected
+        if run is not None and not self.rolling_back:
+            self.wizard.confirm_rollback(run.id)
+
+    def action_back(self) -> None:
+        if not self.rolling_back:
+            self.wizard.go("start")
+
+    @work(exclusive=True, exit_on_error=False, group="rollback", description="rollback")
+    async def start_rollback(self, run_id: str) -> None:
+        from wizard.rollback import rollback_run
+
+        self.rolling_back = run_id
+        self.refresh_bindings()
+        self.query_one("#log", RichLog).display = True
+        self.query_one("#status", Static).update(f"Rolling back {run_id}...")
+        await self.wizard.wait_for_journey()  # a running copy stops at its checkpoint first
+        run = load_run(self.session.state_dir, run_id)
+        self.wizard.start_run(lambda emit, stop: rollback_run(run, emit), run=run)
+        self._watching = True
+
+    def redraw(self) -> None:
+        if not self._watching:
+            return
+        log = self.session.log
+        for step in log.steps.values():
+            self.query_one("#bars", ProgressList).show(step.progress)
+        rich_log = self.query_one("#log", RichLog)
+        for line in log.lines[self._written:]:
+            rich_log.write(line)
+        self._written = len(log.lines)
+        if log.state == RUNNING:
+            return
+        status = self.query_one("#status", Static)
+        if log.state == "done":
+            for line in log.result or []:
+                rich_log.write(f"check: {mask(str(line))}")
+            status.update(f"[green]Run {self.rolling_back} rolled back and checked.[/] Escape: start")
+        else:
+            status.update(f"[red]Rollback of {self.rolling_back} did not finish: {log.error}[/]")
+        self.rolling_back = None
+        self._watching = False
+        self._fill()
+        self.refresh_bindings()

@@ -1,0 +1,121 @@
+"""Schema: where the database is, where it goes, the revisions between and their SQL; then Apply."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from rich.syntax import Syntax
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+
+from screens.messages import SqlAnswered
+from screens.widgets import ProgressList, StepScreen
+from wizard.errors import WizardError
+from wizard.schema import between, head, history, upgrade_sql
+from wizard.secrets import mask
+from wizard.urls import DbUrl, parse_url
+
+STEP = "schema"  # the service's step name for revisions
+
+
+class SchemaScreen(StepScreen):
+    STEP = "schema"
+    STEP_TITLE = "schema revisions"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("a", "apply", "Apply", tooltip="Back up, then apply the pending revisions", id="apply"),
+        Binding("n", "next", "Next", id="next"),
+    ]
+
+    def body(self) -> Iterable[Widget]:
+        yield Static("", id="revisions")
+        with VerticalScroll(id="sql"):
+            yield Static("Preparing the SQL preview...", id="sql-text")
+        yield ProgressList(unit="rows", id="bars")
+        yield Static("", id="status")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.db, self.current, self.target = self._plan()
+        pending = between(self.current, self.target) if self.target else []
+        lines = [
+            f"[b]{'Target' if self.moving else 'Database'}:[/] {self.db.masked()}",
+            f"[b]Now:[/] {self.current or 'empty'}   [b]Goes to:[/] {self.target}"
+            + ("   [yellow](records the 1.0.0 baseline first)[/]" if self.baseline else ""),
+        ]
+        lines += [f"  {r.id}  {r.description}" for r in pending] or ["  nothing pending: already there"]
+        self.query_one("#revisions", Static).update("\n".join(lines))
+        self.pending = pending
+        if pending:
+            self.load_sql()
+        else:
+            self.query_one("#sql-text", Static).update("")
+        self.redraw()
+
+    @property
+    def moving(self) -> bool:
+        return self.session.journey is not None and self.session.journey.key == "move"
+
+    def _plan(self) -> tuple[DbUrl, str | None, str]:
+        """(database, revision it is at, revision it goes to)."""
+        schema = self.session.plan.schema if self.session.plan else None
+        at = schema.effective if schema else None
+        if self.moving:
+            # The empty target is built up to the source's revision, not further.
+            self.baseline = False
+            return self.session.target, None, at or history()[0].id
+        self.baseline = bool(schema and not schema.recorded and not schema.empty)
+        return parse_url(self.session.source_text, "database"), at, head()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sql", description="SQL preview")
+    def load_sql(self) -> None:
+        try:
+            self.post_message(SqlAnswered(upgrade_sql(self.db, self.current, self.target)))
+        except WizardError as exc:
+            self.post_message(SqlAnswered(error=mask(exc.message)))
+
+    @on(SqlAnswered)
+    def show_sql(self, message: SqlAnswered) -> None:
+        text = self.query_one("#sql-text", Static)
+        if message.error:
+            text.update(f"[red]{message.error}[/]")
+        else:
+            text.update(Syntax(mask(message.value), "sql", theme="ansi_dark", background_color="default",
+                               word_wrap=True))
+
+    def redraw(self) -> None:
+        log = self.session.log
+        step = log.steps.get(STEP)
+        if step is not None:
+            self.query_one("#bars", ProgressList).show(step.progress)
+        if log.state == "waiting" and not self.moving:
+            status = "a applies: a backup first, then each revision in turn." if self.pending else ""
+        elif log.complete(STEP):
+            status = f"[green]Schema at {self.target}.[/] n: next step"
+        else:
+            status = self.run_status()
+        self.query_one("#status", Static).update(status)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "apply":
+            if self.moving:
+                return False  # the move applies its schema itself
+            return True if self.pending and self.session.log.state == "waiting" else None
+        return super().check_action(action, parameters)
+
+    def action_apply(self) -> None:
+        if not self.moving and self.pending and self.session.log.state == "waiting":
+            self.wizard.start_upgrade(self.target, accept_baseline=self.baseline)
+            self.redraw()
+            self.refresh_bindings()
+
+    def can_go_back(self) -> bool:
+        # Before Apply, going back is safe; once the upgrade runs, the way back is ctrl+r.
+        return self.moving or self.session.log.state == "waiting"
+
+    def can_go_next(self) -> bool:
+        log = self.session.log
+        return log.complete(STEP) or log.state not in ("running", "waiting")

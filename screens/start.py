@@ -1,0 +1,129 @@
+"""Start: what the wizard found (the source, any unfinished run), and which journey to take."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, OptionList, Static
+from textual.widgets.option_list import Option
+
+from screens.messages import PlanAnswered
+from screens.state import MOVE, ROLLBACK, UPGRADE
+from screens.widgets import StepScreen, human_size
+from wizard.errors import WizardError
+from wizard.journal import unfinished_runs
+from wizard.secrets import mask
+from wizard.urls import parse_url
+
+
+class StartScreen(StepScreen):
+    STEP = "start"
+    STEP_TITLE = "what the wizard found"
+    BINDINGS = [
+        Binding("enter", "choose", "Choose", tooltip="Take the highlighted choice", id="choose", show=True),
+        Binding("escape", "back", "Back", show=False, id="back"),
+    ]
+
+    def body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="found"):
+            yield Static("Reading the source...", id="source")
+            yield DataTable(id="tables", cursor_type="none", show_cursor=False)
+            yield Static("", id="unfinished")
+        yield OptionList(id="choices")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.title = "Engine migration wizard"
+        self.wizard.begin(None)
+        self.query_one("#tables", DataTable).display = False
+        self._offer()
+        if self.session.source_text:
+            self.load_plan()
+        else:
+            where = self.session.env_file or ".env"
+            self.query_one("#source", Static).update(
+                f"[b]No source database:[/] no DATABASE_URL in {where}. "
+                "Start the wizard with --env-file PATH or --source URL, or roll back a run."
+            )
+
+    @work(exclusive=True, exit_on_error=False, group="plan", description="read the source")
+    async def load_plan(self) -> None:
+        from wizard.plan import plan
+
+        try:
+            source = parse_url(self.session.source_text, "source")
+            self.post_message(PlanAnswered(await plan(source, None)))
+        except WizardError as exc:
+            self.post_message(PlanAnswered(error=mask(exc.message)))
+
+    @on(PlanAnswered)
+    def show_plan(self, message: PlanAnswered) -> None:
+        source = self.query_one("#source", Static)
+        if message.error:
+            source.update(f"[b]Source:[/] [red]{message.error}[/]")
+            return
+        report = self.session.plan = message.value
+        size = f", {human_size(report.size)}" if report.size is not None else ""
+        source.update(
+            f"[b]Source:[/] {mask(str(report.source))}\n"
+            f"{report.engine}{size} · {report.schema.describe()}"
+        )
+        table = self.query_one("#tables", DataTable)
+        table.clear(columns=True)
+        table.add_columns("table", "rows")
+        for name, rows in report.tables.items():
+            table.add_row(name, f"{rows:,}")
+        table.display = True
+        self._offer()
+
+    def _offer(self) -> None:
+        """Unfinished runs first (resume, roll back), then the journeys."""
+        unfinished = list(unfinished_runs(self.session.state_dir))
+        options: list[Option] = []
+        notes = []
+        for run in reversed(unfinished):
+            notes.append(f"[b yellow]Unfinished run {run.id}[/] ({run.journey}, {run.state()})")
+            if run.journey == "move":
+                options.append(Option(f"Resume run {run.id}", id=f"resume:{run.id}"))
+            options.append(Option(f"Roll back run {run.id}", id=f"rollback:{run.id}"))
+        have_source = self.session.plan is not None
+        options += [
+            Option("Move to PostgreSQL", id="move", disabled=not (have_source and self.session.plan.engine_is_sqlite)),
+            Option("Upgrade in place", id="upgrade", disabled=not have_source),
+            Option("Roll back a run (every run in the journal)", id="runs"),
+        ]
+        self.query_one("#unfinished", Static).update("\n".join(notes))
+        choices = self.query_one("#choices", OptionList)
+        choices.clear_options()
+        choices.add_options(options)
+        choices.highlighted = next(i for i, o in enumerate(options) if not o.disabled)
+        choices.focus()
+
+    def action_choose(self) -> None:
+        choices = self.query_one("#choices", OptionList)
+        if choices.highlighted is not None:
+            choices.action_select()
+
+    @on(OptionList.OptionSelected, "#choices")
+    def chosen(self, message: OptionList.OptionSelected) -> None:
+        choice = message.option.id or ""
+        if choice == "move":
+            self.wizard.begin(MOVE)
+        elif choice == "upgrade":
+            self.wizard.begin(UPGRADE)
+        elif choice == "runs":
+            self.wizard.begin(ROLLBACK)
+        elif choice.startswith("rollback:"):
+            self.session.journey = ROLLBACK
+            self.wizard.confirm_rollback(choice.split(":", 1)[1])
+        elif choice.startswith("resume:"):
+            self.session.journey = MOVE
+            self.session.resume_run = choice.split(":", 1)[1]
+            self.wizard.go("connection")
+
+    def can_go_back(self) -> bool:
+        return False

@@ -1,0 +1,116 @@
+"""What the wizard knows during one session: the journey, and what its run has reported so far.
+
+Plain Python, no widgets: the app feeds service events in, screens read it to draw.
+A screen that opens late (the operator pressed Next after the step ended) draws
+the same thing as one that watched every event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn
+from wizard.journal import Run
+from wizard.secrets import mask
+from wizard.urls import DbUrl
+
+WAITING, RUNNING, DONE, FAILED = "waiting", "running", "done", "failed"
+
+
+@dataclass(frozen=True)
+class Journey:
+    key: str
+    title: str
+    steps: tuple[str, ...]  # screen names, in order
+
+    def position(self, step: str) -> str:
+        if step not in self.steps:
+            return self.title
+        return f"{self.title} · step {self.steps.index(step) + 1} of {len(self.steps)}"
+
+
+MOVE = Journey("move", "Move to PostgreSQL", ("connection", "preflight", "backup", "schema", "copy", "verify", "finish"))
+UPGRADE = Journey("upgrade", "Upgrade in place", ("schema", "backup", "verify", "finish"))
+ROLLBACK = Journey("rollback", "Roll back a run", ("runs",))
+
+
+@dataclass
+class StepLog:
+    """One service step as reported by its events (step names are the service's own)."""
+
+    name: str
+    title: str = ""
+    state: str = WAITING
+    summary: str = ""  # the last StepFinished's (a step may finish items one by one: revisions)
+    data: dict[str, Any] = field(default_factory=dict)  # every StepFinished's data, merged
+    progress: dict[str, Progress] = field(default_factory=dict)  # item -> latest
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class RunLog:
+    """Everything the journey's running service call has said, in order."""
+
+    steps: dict[str, StepLog] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)  # the live log, masked
+    current: str = ""  # the step that started last
+    state: str = WAITING  # RUNNING, DONE, FAILED, or "stopped"
+    error: str = ""
+    result: Any = None
+
+    def step(self, name: str) -> StepLog:
+        return self.steps.setdefault(name, StepLog(name))
+
+    def feed(self, event: Event) -> str:
+        """Record one event; returns the step it belongs to."""
+        log = self.step(event.step)
+        if isinstance(event, Progress):
+            log.progress[event.item] = event
+            if log.state == WAITING:
+                log.state = RUNNING
+        elif isinstance(event, StepStarted):
+            log.title, log.state, self.current = mask(event.title), RUNNING, event.step
+            self.lines.append(f"> {log.title}")
+        elif isinstance(event, StepFinished):
+            log.summary = mask(event.summary)
+            log.data.update(event.data)
+            log.state = DONE
+            self.lines.append(f"ok {log.summary}")
+        elif isinstance(event, Warn):
+            log.warnings.append(mask(event.message))
+            self.lines.append(f"warning {mask(event.message)}")
+        elif isinstance(event, StepFailed):
+            log.state, log.error = FAILED, mask(event.error)
+            self.lines.append(f"failed {log.error}")
+        return event.step
+
+    def complete(self, name: str) -> bool:
+        """The step finished and nothing more will come for it."""
+        log = self.steps.get(name)
+        if log is None or log.state != DONE:
+            return False
+        return self.state != RUNNING or self.current != name
+
+
+@dataclass
+class Session:
+    """The operator's choices and the service's answers, shared by every screen."""
+
+    state_dir: Path
+    env_file: Path | None = None
+    source_text: str | None = None  # as given; parsed by the screens that need it
+    target_text: str | None = None  # --target, prefilled on the Connection screen
+    target: DbUrl | None = None  # set once the Connection screen's test passed
+    journey: Journey | None = None
+    resume_run: str | None = None  # the interrupted move the operator chose to resume
+    plan: Any = None  # plan.PlanReport of the source
+    preflight: Any = None  # preflight.PreflightReport
+    policy: str = "abort"
+    run: Run | None = None  # the run this journey started, once it exists
+    runs_before: frozenset[str] = frozenset()  # run ids present before the journey began
+    log: RunLog = field(default_factory=RunLog)
+    stop: StopRequest = field(default_factory=StopRequest)
+    changed: bool = False  # the run has done something rollback would undo

@@ -1,0 +1,116 @@
+"""Verify: per table, source against target; a selected table shows its differing rows side by side."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from textual import on, work
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from screens.messages import VerifyAnswered
+from screens.widgets import StepScreen
+from wizard.errors import WizardError
+from wizard.events import ignore
+from wizard.secrets import mask
+from wizard.urls import parse_url
+
+STATUS_STYLE = {"ok": "[green]ok[/]", "equal": "[green]ok[/]", "different": "[b red]DIFFERS[/]"}
+
+
+def short(value: Any, width: int = 24) -> str:
+    text = mask(repr(value) if not isinstance(value, str) else value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class VerifyScreen(StepScreen):
+    STEP = "verify"
+    STEP_TITLE = "verification"
+
+    def body(self) -> Iterable[Widget]:
+        yield Static("Comparing the source and the target row by row...", id="status")
+        yield DataTable(id="verdicts", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="diff-box"):
+            yield Static("", id="diff-title")
+            yield DataTable(id="diffs", cursor_type="row")
+        yield Static("", id="report")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.report = None
+        self.query_one("#diff-box").display = False
+        found = self._report_from_run()
+        if found is not None:
+            self.post_message(VerifyAnswered(found))
+        else:
+            self.run_verify()
+
+    def _report_from_run(self) -> Any:
+        """The verification the run already did (a move verifies at its end)."""
+        return getattr(self.session.log.result, "verify", None)
+
+    @work(exclusive=True, exit_on_error=False, group="verify", description="verify")
+    async def run_verify(self) -> None:
+        from wizard.verify import verify
+
+        session = self.session
+        try:
+            source = parse_url(session.source_text, "source")
+            self.post_message(VerifyAnswered(await verify(source, session.target, ignore)))
+        except WizardError as exc:
+            self.post_message(VerifyAnswered(error=mask(exc.message)))
+
+    @on(VerifyAnswered)
+    def show(self, message: VerifyAnswered) -> None:
+        status = self.query_one("#status", Static)
+        if message.error:
+            status.update(f"[red]{message.error}[/]")
+            return
+        self.report = report = message.value
+        table = self.query_one("#verdicts", DataTable)
+        table.clear(columns=True)
+        table.add_columns("table", "source", "target", "quarant.", "differ", "status")
+        for v in report.tables:
+            differing = v.different + v.only_source + v.only_target
+            table.add_row(v.table, f"{v.source_rows:,}", f"{v.target_rows:,}", f"{v.quarantined:,}",
+                          f"{differing:,}", STATUS_STYLE.get(v.status, v.status), key=v.table)
+        status.update(
+            "[green]Every row accounted for: the target holds the source.[/] n: finish"
+            if report.ok else "[b red]Differences found.[/] Enter on a table shows its rows; ctrl+r rolls back."
+        )
+        path = self._report_path()
+        self.query_one("#report", Static).update(f"Report: {path}" if path else "")
+        table.focus()
+        self.refresh_bindings()
+
+    def _report_path(self) -> str:
+        result = self.session.log.result
+        path = getattr(result, "report_path", None)
+        if path is None and self.session.run is not None:
+            candidate = self.session.run.folder / "report.md"
+            path = candidate if candidate.exists() else None
+        return str(path) if path else ""
+
+    @on(DataTable.RowSelected, "#verdicts")
+    def show_diffs(self, message: DataTable.RowSelected) -> None:
+        verdict = next(v for v in self.report.tables if v.table == message.row_key.value)
+        box = self.query_one("#diff-box")
+        diffs = self.query_one("#diffs", DataTable)
+        diffs.clear(columns=True)
+        diffs.add_columns("key", "column", "source", "target")
+        for row in verdict.diffs:
+            if row.columns:
+                for col in row.columns:
+                    diffs.add_row(short(row.pk, 12), col.column, short(col.source), short(col.target))
+            else:
+                diffs.add_row(short(row.pk, 12), "", *(("(row)", "(missing)") if row.kind == "only_source"
+                                                    else ("(missing)", "(row)")))
+        self.query_one("#diff-title", Static).update(
+            f"[b]{verdict.table}[/]: {len(verdict.diffs)} differing row(s) shown" if verdict.diffs
+            else f"[b]{verdict.table}[/]: no differing rows"
+        )
+        box.display = True
+
+    def can_go_next(self) -> bool:
+        return self.report is not None and self.report.ok

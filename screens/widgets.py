@@ -1,0 +1,188 @@
+"""What every step screen shares: the header and footer, Back/Next, and a labelled progress row."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Iterable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Label, ProgressBar
+
+from screens.messages import RunChanged, RunEnded
+from screens.state import DONE, FAILED, RUNNING, Session
+from wizard.events import Progress
+
+if TYPE_CHECKING:
+    from wizard.app import WizardApp
+
+
+class StepScreen(Screen):
+    """A step of a journey: the header says which one, Escape goes back, `n` goes on when allowed."""
+
+    STEP: ClassVar[str]
+    BINDINGS = [
+        Binding("escape", "back", "Back", tooltip="The previous step (nothing is undone)", id="back"),
+        Binding("n", "next", "Next", tooltip="The next step", id="next"),
+    ]
+
+    @property
+    def wizard(self) -> "WizardApp":
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def session(self) -> Session:
+        return self.wizard.session
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="")
+        yield from self.body()
+        yield Footer()
+
+    def body(self) -> Iterable[Widget]:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        journey = self.session.journey
+        self.title = journey.title if journey else "Engine migration wizard"
+        if journey and self.STEP in journey.steps:
+            self.sub_title = f"step {journey.steps.index(self.STEP) + 1} of {len(journey.steps)}: {self.STEP_TITLE}"
+        else:
+            self.sub_title = self.STEP_TITLE
+
+    STEP_TITLE: ClassVar[str] = ""
+
+    def can_go_back(self) -> bool:
+        return True
+
+    # Screens that show the journey's run redraw from the session's RunLog on these.
+    @on(RunChanged)
+    @on(RunEnded)
+    def _run_reported(self) -> None:
+        self.redraw()
+        self.refresh_bindings()
+
+    def redraw(self) -> None:
+        """Draw what the run has reported so far (also called once on mount)."""
+
+    def run_status(self) -> str:
+        """One line: what the journey's run is doing, or how it ended and what to do next."""
+        log = self.session.log
+        if log.state == RUNNING:
+            step = log.steps.get(log.current)
+            return f"Running: {step.title if step else log.current}"
+        if log.state == FAILED:
+            return f"[red]Failed: {log.error}[/] · ctrl+r rolls back what this run changed"
+        if log.state == "stopped":
+            return f"[yellow]Stopped at a checkpoint: {log.error}[/] · r resumes, ctrl+r rolls back"
+        if log.state == DONE:
+            return "[green]The run finished.[/]"
+        return ""
+
+    def can_go_next(self) -> bool:
+        return False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return True if self.can_go_back() else None
+        if action == "next":
+            return True if self.can_go_next() else None
+        return True
+
+    def action_back(self) -> None:
+        if self.can_go_back():
+            self.wizard.go(self.wizard.step_before(self.STEP))
+
+    def action_next(self) -> None:
+        step = self.wizard.step_after(self.STEP)
+        if self.can_go_next() and step:
+            self.wizard.go(step)
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def human_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def progress_text(p: Progress, unit: str = "rows") -> str:
+    total = f"/{p.total:,}" if p.total is not None else ""
+    rate = f" · {p.rate:,.0f} {unit}/s" if p.rate else ""
+    eta = f" · ETA {human_eta(p.eta)}" if p.eta and p.total and p.done < p.total else ""
+    return f"{p.done:,}{total}{rate}{eta}"
+
+
+class ItemProgress(Horizontal):
+    """One item's progress on one line: name, bar, done/total, rate, ETA."""
+
+    DEFAULT_CSS = """
+    ItemProgress { height: 1; }
+    ItemProgress > .name { width: 18; }
+    ItemProgress > ProgressBar { width: 22; }
+    ItemProgress > ProgressBar > Bar { width: 20; }
+    ItemProgress > .figures { width: 1fr; }
+    """
+
+    def __init__(self, name: str, unit: str = "rows", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.item = name
+        self.unit = unit
+        self._latest: Progress | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.item[:17], classes="name")
+        yield ProgressBar(show_eta=False, show_percentage=False, clock=self.app.progress_clock)  # type: ignore[attr-defined]
+        yield Label("", classes="figures")
+
+    def on_mount(self) -> None:
+        self._draw()
+
+    def show(self, p: Progress) -> None:
+        self._latest = p
+        if self.is_mounted:
+            self._draw()
+
+    def _draw(self) -> None:
+        p = self._latest
+        if p is None:
+            return
+        bar = self.query_one(ProgressBar)
+        if p.total == 0:  # an empty table is done, not indeterminate
+            bar.update(total=1, progress=1)
+        else:
+            bar.update(total=p.total, progress=p.done)
+        self.query_one(".figures", Label).update(progress_text(p, self.unit))
+
+
+class ProgressList(Vertical):
+    """A bar per item, in the order the items first reported."""
+
+    DEFAULT_CSS = "ProgressList { height: auto; }"
+
+    def __init__(self, unit: str = "rows", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.unit = unit
+        self._rows: dict[str, ItemProgress] = {}
+
+    def show(self, progress: dict[str, Progress]) -> None:
+        for item, p in progress.items():
+            row = self._rows.get(item)
+            if row is None:
+                row = self._rows[item] = ItemProgress(item, self.unit)
+                self.mount(row)
+            row.show(p)

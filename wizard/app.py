@@ -1,0 +1,291 @@
+"""The wizard's Textual app: journeys of screens over the service layer.
+
+The app owns the journey's one long service call (a move or an upgrade) in a
+worker, records its events in screens.state.RunLog, and tells the screen at most
+ten times a second what changed. Screens are views; they never touch a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+from textual.clock import Clock
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from screens.messages import RunChanged, RunEnded
+from screens.state import DONE, FAILED, RUNNING, Journey, RunLog, Session
+from wizard.errors import ExitCode, Interrupted, WizardError
+from wizard.events import Emit, Event, StepFailed, StepFinished, StopRequest
+from wizard.journal import Run, list_runs, resolve_state_dir
+from wizard.secrets import mask
+from wizard.urls import parse_url
+
+SCREENS_DIR = Path(__file__).resolve().parent.parent / "screens"
+REDRAW_INTERVAL = 0.1  # at most ten redraws a second, whatever the service sends
+STOPPED = "stopped"
+
+Work = Callable[[Emit, StopRequest], Awaitable[Any]]
+
+
+def make_screen(step: str, **kwargs: Any) -> Screen:
+    """The screen for a journey step, by name (imported here so screens never import each other)."""
+    from screens.backup import BackupScreen
+    from screens.connection import ConnectionScreen
+    from screens.copy import CopyScreen
+    from screens.finish import FinishScreen
+    from screens.preflight import PreflightScreen
+    from screens.runs import RunsScreen
+    from screens.schema import SchemaScreen
+    from screens.start import StartScreen
+    from screens.verify import VerifyScreen
+
+    screens: dict[str, type[Screen]] = {
+        "start": StartScreen, "connection": ConnectionScreen, "preflight": PreflightScreen,
+        "backup": BackupScreen, "schema": SchemaScreen, "copy": CopyScreen, "verify": VerifyScreen,
+        "finish": FinishScreen, "runs": RunsScreen,
+    }
+    return screens[step](**kwargs)
+
+
+class WizardApp(App[int]):
+    CSS_PATH = [SCREENS_DIR / "app.tcss"]
+    TITLE = "Engine migration wizard"
+    BINDINGS = [
+        Binding("ctrl+r", "rollback", "Roll back", tooltip="Undo everything this run changed", id="rollback"),
+        Binding("ctrl+q", "quit", "Quit", tooltip="Leave; a running copy stops at its next checkpoint", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, session: Session, progress_clock: Clock | None = None) -> None:
+        super().__init__()
+        self.session = session
+        # Tests pass a MockClock so progress bars draw the same every time.
+        self.progress_clock = progress_clock
+        self._dirty: set[str] = set()
+        self._redraw_pending = False
+        self._journey_worker: Worker | None = None
+        self._exit_after_stop: int | None = None
+
+    # --- start and stop ---
+
+    def on_mount(self) -> None:
+        loop = asyncio.get_running_loop()
+        # A lost SSH session stops the copy at its next checkpoint, then the app exits.
+        for sig, why in ((signal.SIGHUP, "terminal hung up"), (signal.SIGTERM, "terminated")):
+            try:
+                loop.add_signal_handler(sig, self.stop_and_exit, why)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread (some test runners): Ctrl+Q still stops cleanly
+        self.push_screen(make_screen("start"))
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def stop_and_exit(self, why: str = "quit") -> None:
+        """Stop the running service call at its next checkpoint, then leave with 130."""
+        if self.journey_running:
+            self.session.stop.set(why)
+            self._exit_after_stop = ExitCode.INTERRUPTED
+            self.notify("Stopping at the next checkpoint; the run can be resumed later.", timeout=30)
+        else:
+            self.exit(return_code=ExitCode.OK)
+
+    async def action_quit(self) -> None:
+        self.stop_and_exit("quit")
+
+    # --- navigation ---
+
+    def begin(self, journey: Journey | None) -> None:
+        """Start a journey from the Start screen (a fresh log; nothing has run yet)."""
+        self.session.journey = journey
+        self.session.log = RunLog()
+        self.session.run = None
+        self.session.changed = False
+        self.refresh_bindings()
+        if journey is not None:
+            self.go(journey.steps[0])
+
+    def go(self, step: str, **kwargs: Any) -> None:
+        self.switch_screen(make_screen(step, **kwargs))
+
+    def step_after(self, step: str) -> str | None:
+        journey = self.session.journey
+        if journey is None or step not in journey.steps:
+            return None
+        i = journey.steps.index(step)
+        return journey.steps[i + 1] if i + 1 < len(journey.steps) else None
+
+    def step_before(self, step: str) -> str:
+        journey = self.session.journey
+        if journey is None or step not in journey.steps or journey.steps.index(step) == 0:
+            return "start"
+        return journey.steps[journey.steps.index(step) - 1]
+
+    # --- the journey's service call ---
+
+    @property
+    def journey_running(self) -> bool:
+        return self._journey_worker is not None and self._journey_worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+
+    def start_run(self, work: Work, run: Run | None = None) -> None:
+        """Run `work(emit, stop)` (run_move, run_upgrade, a rollback) as the journey's one worker.
+
+        `run` is the journal's run when it exists already (a rollback); else the run the
+        service creates is found by its folder appearing.
+        """
+        session = self.session
+        session.runs_before = frozenset(r.id for r in list_runs(session.state_dir))
+        session.stop = StopRequest()
+        session.log = RunLog(state=RUNNING)
+        session.run = run
+        self._journey_worker = self.run_worker(
+            self._run(work, session.stop), name="journey", group="journey", exclusive=True,
+            exit_on_error=False, description="the journey's service call",
+        )
+
+    def start_move(self, resume: bool = False) -> None:
+        from wizard.move import MoveOptions, run_move
+
+        session = self.session
+        options = MoveOptions(
+            source=parse_url(session.source_text, "source"), target=session.target, state_dir=session.state_dir,
+            to=None, yes=True, resume=resume, on_orphans=session.policy,
+            env_file=None,  # the Finish screen switches .env, after the operator saw the verification
+        )
+        self.start_run(lambda emit, stop: run_move(options, emit, stop))
+
+    def start_upgrade(self, target_revision: str, accept_baseline: bool) -> None:
+        from wizard.upgrade import run_upgrade
+
+        session = self.session
+        db = parse_url(session.source_text, "database")
+        self.start_run(lambda emit, stop: run_upgrade(
+            db, target_revision, session.state_dir, emit, accept_baseline=accept_baseline, stop=stop))
+
+    async def _run(self, work: Work, stop: StopRequest) -> None:
+        try:
+            result = await work(self.emit, stop)
+        except Interrupted as exc:
+            self.post_message(RunEnded(STOPPED, mask(exc.message)))
+        except WizardError as exc:
+            self.post_message(RunEnded(FAILED, mask(exc.message)))
+        else:
+            self.session.log.result = result
+            self.post_message(RunEnded(DONE))
+
+    def emit(self, event: Event) -> None:
+        """The service's Emit: safe from any thread, never blocks it; coalesced into RunChanged."""
+        if threading.get_ident() == self._thread_id:
+            self._record(event)
+        else:
+            self._loop.call_soon_threadsafe(self._record, event)
+
+    def _record(self, event: Event) -> None:
+        self._dirty.add(self.session.log.feed(event))
+        if isinstance(event, (StepFinished, StepFailed)):
+            self._dirty.add("*changed")
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.set_timer(REDRAW_INTERVAL, self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_pending = False
+        dirty, self._dirty = self._dirty, set()
+        if "*changed" in dirty:
+            self.refresh_rollback()
+        self.screen.post_message(RunChanged(frozenset(dirty - {"*changed"})))
+
+    @on(RunEnded)
+    def _run_ended(self, message: RunEnded) -> None:
+        log = self.session.log
+        log.state, log.error = message.state, message.error
+        if message.state == STOPPED:
+            log.lines.append(f"stopped: {message.error}")
+        elif message.error:
+            log.lines.append(f"failed: {message.error}")
+        self.refresh_rollback()
+        if self._exit_after_stop is not None:
+            self.exit(return_code=self._exit_after_stop)
+            return
+        self._redraw()
+        self.screen.post_message(RunEnded(message.state, message.error))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The one path for what the service did not turn into a WizardError (a bug): say it, keep the app.
+        if event.worker is self._journey_worker and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.post_message(RunEnded(FAILED, mask(f"unexpected error: {type(error).__name__}: {error}")))
+
+    # --- rollback ---
+
+    def refresh_rollback(self) -> None:
+        """Find the journey's run, and whether it has changed anything rollback would undo."""
+        from wizard.rollback import plan_rollback
+
+        session = self.session
+        if session.run is None and session.log.state != "waiting":
+            new = [r for r in list_runs(session.state_dir) if r.id not in session.runs_before]
+            session.run = new[-1] if new else None
+        session.changed = bool(session.run is not None and plan_rollback(session.run))
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "rollback":
+            return True if self.session.changed else None
+        return True
+
+    def action_rollback(self) -> None:
+        if self.session.run is not None and self.session.changed:
+            self.confirm_rollback(self.session.run.id)
+
+    def confirm_rollback(self, run_id: str) -> None:
+        """Show exactly what will be undone; one more key rolls back, on the Runs screen."""
+        from screens.confirm import ConfirmRollback
+        from wizard.journal import load_run
+        from wizard.rollback import plan_rollback
+
+        run = load_run(self.session.state_dir, run_id)
+        actions = [mask(a.describe()) for a in plan_rollback(run)]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.go("runs", rollback=run_id)
+
+        self.push_screen(ConfirmRollback(run_id, run.journey, actions), answered)
+
+    async def wait_for_journey(self) -> None:
+        """Ask the running service call to stop at its next checkpoint and wait for it."""
+        worker = self._journey_worker
+        if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            self.session.stop.set("rollback requested")
+            await asyncio.gather(worker.wait(), return_exceptions=True)
+
+
+def run_app(env_file: Path | None, source: str | None, target: str | None, state_dir: Path | None) -> int:
+    """Open the wizard; returns the process exit code."""
+    from wizard.envfile import DEFAULT_ENV_FILE, database_url
+
+    env_path = env_file or DEFAULT_ENV_FILE
+    session = Session(
+        state_dir=resolve_state_dir(state_dir),
+        env_file=env_path if env_path.exists() or env_file else None,
+        source_text=source or (database_url(env_path) if env_path.exists() else None),
+        target_text=target,
+    )
+    app = WizardApp(session)
+    app.run()
+    return app.return_code or 0
+
