@@ -125,5 +125,7 @@ class StartScreen(StepScreen):
             self.session.resume_run = choice.split(":", 1)[1]
             self.wizard.go("connection")
 
-    def can_go_back(self) -> bool:
-        return False
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("next", "back"):
+            return False  # the choices are the way on
+        return super().check_action(action, parameters)

@@ -58,6 +58,7 @@ def make_screen(step: str, **kwargs: Any) -> Screen:
 class WizardApp(App[int]):
     CSS_PATH = [SCREENS_DIR / "app.tcss"]
     TITLE = "Engine migration wizard"
+    ENABLE_COMMAND_PALETTE = False  # every action has a key in the footer
     BINDINGS = [
         Binding("ctrl+r", "rollback", "Roll back", tooltip="Undo everything this run changed", id="rollback"),
         Binding("ctrl+q", "quit", "Quit", tooltip="Leave; a running copy stops at its next checkpoint", id="quit"),

@@ -134,9 +134,33 @@ def main(ctx: click.Context) -> None:
 @state_dir_option
 def tui(env_file: Path | None, source: str | None, target: str | None, state_dir: Path | None) -> None:
     """Open the wizard."""
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
-        err.print("error: the wizard needs a terminal; without one, use the headless commands (wizard --help)")
-        sys.exit(ExitCode.BAD_INPUT)
+    require_terminal()
     from wizard.app import run_app
 
     sys.exit(run_app(env_file=env_file, source=source, target=target, state_dir=state_dir))
+
+
+def require_terminal() -> None:
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        err.print("error: the wizard needs a terminal; without one, use the headless commands (wizard --help)")
+        sys.exit(ExitCode.BAD_INPUT)
+
+
+@main.command()
+@click.option("--executions", default=200_000, show_default=True, help="How many executions the sample holds.")
+@click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to build it (default: a new temporary folder).")
+def demo(executions: int, folder: Path | None) -> None:
+    """A sample engine database and a throwaway PostgreSQL, then the wizard, ready for the move."""
+    require_terminal()
+    from wizard.app import run_app
+    from wizard.demo import prepare
+
+    printer = EventPrinter(as_json=False)
+    try:
+        ready = asyncio.run(prepare(executions, folder, printer))
+    except WizardError as exc:
+        err.print(f"[red]error:[/] {mask(exc.message)}")
+        sys.exit(exc.exit_code)
+    err.print(f"demo folder: {ready.folder} (.env, engine.db, state); target: {mask(ready.target)}")
+    sys.exit(run_app(env_file=ready.env_file, source=None, target=ready.target, state_dir=ready.state_dir))
