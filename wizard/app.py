@@ -225,10 +225,16 @@ class WizardApp(App[int]):
         self.screen.post_message(RunEnded(message.state, message.error))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        # The one path for what the service did not turn into a WizardError (a bug): say it, keep the app.
-        if event.worker is self._journey_worker and event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.post_message(RunEnded(FAILED, mask(f"unexpected error: {type(error).__name__}: {error}")))
+        # The one path for what a service did not turn into a WizardError (a bug): say it, keep the app.
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        text = mask(f"unexpected error in {event.worker.description or event.worker.name}: "
+                    f"{type(error).__name__}: {error}")
+        if event.worker is self._journey_worker:
+            self.post_message(RunEnded(FAILED, text))
+        else:
+            self.notify(text, severity="error", timeout=60)
 
     # --- rollback ---
 

@@ -117,14 +117,22 @@ env_file_option = click.option(
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine-migration-wizard")
+@env_file_option
+@click.option("--source", help="Source database URL, for the wizard (default: DATABASE_URL from the .env file).")
+@click.option("--target", help="Target PostgreSQL URL, for the wizard.")
+@state_dir_option
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, env_file: Path | None, source: str | None, target: str | None,
+         state_dir: Path | None) -> None:
     """Move the workflow engine's database to PostgreSQL, upgrade it, roll it back.
 
-    With no subcommand, opens the wizard (the TUI).
+    With no subcommand, opens the wizard (the TUI); the options here are the wizard's.
     """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(tui)
+        ctx.invoke(tui, env_file=env_file, source=source, target=target, state_dir=state_dir)
+    elif any(v is not None for v in (env_file, source, target, state_dir)):
+        err.print(f"error: put the options after the subcommand: wizard {ctx.invoked_subcommand} --option ...")
+        sys.exit(ExitCode.BAD_INPUT)
 
 
 @main.command()
