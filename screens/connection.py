@@ -33,8 +33,8 @@ class ConnectionScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="form"):
-            yield Static("Either a whole URL, or the fields below it. Enter or Ctrl+T tests the connection.",
-                         classes="hint")
+            yield Static("A whole URL (its password may go in the Password field), or the fields below it.\n"
+                         "Tab moves between fields; Enter or Ctrl+T tests the connection.", classes="hint")
             with Grid(id="fields"):
                 yield Label("URL")
                 yield Input(placeholder="postgresql://user:password@host:5432/dbname", id="url")
@@ -52,9 +52,9 @@ class ConnectionScreen(StepScreen):
         super().on_mount()
         text = self.session.target_text or self._target_of_resumed_run()
         if self.session.target is not None:
-            text = self.session.target.async_str()
+            text = self.session.target.sync_str()
         if text:
-            self.query_one("#url", Input).value = text
+            self._prefill(text)
         if self.session.resume_run:
             self._say(f"To resume run {self.session.resume_run}, give the target it was moving to.")
         self.query_one("#url", Input).focus()
@@ -68,15 +68,28 @@ class ConnectionScreen(StepScreen):
         target = load_run(self.session.state_dir, self.session.resume_run).started().get("target")
         return target if target and "***" not in target else None
 
+    def _prefill(self, text: str) -> None:
+        """The URL without its password, which goes to the masked field: never shown on screen."""
+        try:
+            url = parse_url(text, "target").url
+        except WizardError as exc:
+            self._say(f"[red]{mask(exc.message)}[/]")
+            return
+        self.query_one("#url", Input).value = url._replace(password=None).render_as_string(hide_password=False)  # set() ignores None
+        self.query_one("#password", Input).value = url.password or ""
+
     def _say(self, text: str) -> None:
         self.query_one("#result", Static).update(text)
 
     def _target(self) -> DbUrl:
         """The URL field when filled, else one built from the fields."""
         url = self.query_one("#url", Input).value.strip()
-        if url:
-            return parse_url(url, "target")
         values = {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS}
+        if url:
+            target = parse_url(url, "target")
+            if values["password"] and not target.url.password:
+                target = parse_url(target.url.set(password=values["password"]).render_as_string(hide_password=False))
+            return target
         sslmode = self.query_one("#sslmode", Select).value
         built = URL.create(
             "postgresql", username=values["user"] or None, password=values["password"] or None,

@@ -89,6 +89,8 @@ class CopyScreen(StepScreen):
             return "[green]Copied and verified.[/] n: the verification table"
         if log.state == RUNNING and self.session.stop.is_set():
             return "[yellow]Stopping at the next checkpoint...[/]"
+        if log.state == RUNNING:
+            return "p pauses (resume later), c cancels (then offers rollback): both at a checkpoint"
         return self.run_status()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -11,9 +11,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, RadioButton, RadioSet, Static
 
 from screens.messages import ChecksAnswered
-from screens.widgets import StepScreen
+from screens.widgets import ProgressList, StepScreen
 from wizard.errors import WizardError
-from wizard.events import ignore
 from wizard.secrets import mask
 from wizard.urls import parse_url
 
@@ -36,6 +35,7 @@ class PreflightScreen(StepScreen):
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="preflight"):
             yield Static("Checking the source and the target (nothing is written)...", id="status")
+            yield ProgressList(id="bars")
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
             yield Static("", id="scan-title")
             yield DataTable(id="scan", cursor_type="row")
@@ -55,10 +55,17 @@ class PreflightScreen(StepScreen):
 
         try:
             source = parse_url(self.session.source_text, "source")
-            report = await run_checks(source, self.session.target, ignore)
+            # Scan progress goes through the app's coalesced path like any service event.
+            report = await run_checks(source, self.session.target, self.wizard.emit, state_dir=self.session.state_dir,
+                                      resume_run=None)
             self.post_message(ChecksAnswered(report))
         except WizardError as exc:
             self.post_message(ChecksAnswered(error=mask(exc.message)))
+
+    def redraw(self) -> None:
+        step = self.session.log.steps.get("preflight")
+        if step is not None and self.session.preflight is None:
+            self.query_one("#bars", ProgressList).show(step.progress)
 
     @on(ChecksAnswered)
     def show(self, message: ChecksAnswered) -> None:
@@ -67,6 +74,7 @@ class PreflightScreen(StepScreen):
             status.update(f"[red]{message.error}[/]\nEscape goes back to the connection.")
             return
         report = self.session.preflight = message.value
+        self.query_one("#bars", ProgressList).display = False
         checks = self.query_one("#checks", DataTable)
         checks.clear(columns=True)
         checks.add_columns("check", "result", "why")
@@ -79,17 +87,21 @@ class PreflightScreen(StepScreen):
     def _show_scan(self, report) -> None:
         scan = self.query_one("#scan", DataTable)
         scan.clear(columns=True)
-        scan.add_columns("table", "column", "problem", "rows", "example keys")
+        scan.add_columns("table", "column", "rows", "what", "example keys")
         for finding in report.scan:
             examples = ", ".join(str(pk) for pk in finding.examples[:3])
-            scan.add_row(finding.table, finding.column or "", finding.problem, f"{finding.count:,}", mask(examples))
-        found = bool(report.scan)
+            what = f"{'converted: ' if finding.converted else ''}{finding.problem}"
+            scan.add_row(finding.table, finding.column or "", f"{finding.count:,}", what, mask(examples))
+        problems = bool(report.problems())
         self.query_one("#scan-title", Static).update(
-            "[b]Data scan:[/] " + ("rows PostgreSQL will not take as they are" if found else "every row fits")
+            "[b]Data scan:[/] " + ("rows PostgreSQL will not take as they are" if problems
+                                   else "every row fits" + (" (after the counted conversions below)"
+                                                            if report.scan else ""))
         )
         self.query_one("#scan-title").display = True
-        for widget in ("#scan", "#policy-title", "#policy"):
-            self.query_one(widget).display = found
+        self.query_one("#scan").display = bool(report.scan)
+        for widget in ("#policy-title", "#policy"):
+            self.query_one(widget).display = problems
         policy = self.query_one("#policy", RadioSet)
         for key, label in POLICIES.items():
             affected = report.affected.get(key, 0)
@@ -105,7 +117,7 @@ class PreflightScreen(StepScreen):
         report = self.session.preflight
         if report is None:
             return "the checks have not answered yet"
-        failed = [c.name for c in report.checks if c.status == "fail"]
+        failed = [c.name for c in report.failed]
         if failed:
             return f"a check failed ({', '.join(failed)}): fix it, then Escape and come back to check again"
         if self.session.policy == "abort" and report.affected.get("abort", 0):

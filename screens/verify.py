@@ -16,7 +16,7 @@ from wizard.events import ignore
 from wizard.secrets import mask
 from wizard.urls import parse_url
 
-STATUS_STYLE = {"ok": "[green]ok[/]", "equal": "[green]ok[/]", "different": "[b red]DIFFERS[/]"}
+STATUS_STYLE = {"ok": "[green]ok[/]", "differs": "[b red]DIFFERS[/]", "missing": "[b red]MISSING[/]"}
 
 
 def short(value: Any, width: int = 24) -> str:
@@ -52,12 +52,13 @@ class VerifyScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="verify", description="verify")
     async def run_verify(self) -> None:
-        from wizard.verify import verify
+        from wizard.verify import load_quarantine, verify
 
         session = self.session
         try:
             source = parse_url(session.source_text, "source")
-            self.post_message(VerifyAnswered(await verify(source, session.target, ignore)))
+            quarantined = load_quarantine(session.run.folder) if session.run is not None else None
+            self.post_message(VerifyAnswered(await verify(source, session.target, ignore, quarantined=quarantined)))
         except WizardError as exc:
             self.post_message(VerifyAnswered(error=mask(exc.message)))
 
@@ -75,9 +76,11 @@ class VerifyScreen(StepScreen):
             differing = v.different + v.only_source + v.only_target
             table.add_row(v.table, f"{v.source_rows:,}", f"{v.target_rows:,}", f"{v.quarantined:,}",
                           f"{differing:,}", STATUS_STYLE.get(v.status, v.status), key=v.table)
+        failed = [f"schema: {f.table} {f.what}: {f.detail}" for f in report.schema if f.status == "fail"]
         status.update(
             "[green]Every row accounted for: the target holds the source.[/] n: finish"
             if report.ok else "[b red]Differences found.[/] Enter on a table shows its rows; ctrl+r rolls back."
+            + "".join(f"\n{mask(line)}" for line in failed[:3])
         )
         path = self._report_path()
         self.query_one("#report", Static).update(f"Report: {path}" if path else "")
@@ -113,4 +116,5 @@ class VerifyScreen(StepScreen):
         box.display = True
 
     def can_go_next(self) -> bool:
-        return self.report is not None and self.report.ok
+        report = getattr(self, "report", None)
+        return report is not None and report.ok

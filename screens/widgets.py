@@ -132,9 +132,9 @@ class ItemProgress(Horizontal):
 
     DEFAULT_CSS = """
     ItemProgress { height: 1; }
-    ItemProgress > .name { width: 18; }
-    ItemProgress > ProgressBar { width: 22; }
-    ItemProgress > ProgressBar > Bar { width: 20; }
+    ItemProgress > .name { width: 14; }
+    ItemProgress > ProgressBar { width: 18; }
+    ItemProgress > ProgressBar > Bar { width: 16; }
     ItemProgress > .figures { width: 1fr; }
     """
 
@@ -145,7 +145,7 @@ class ItemProgress(Horizontal):
         self._latest: Progress | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label(self.item[:17], classes="name")
+        yield Label(self.item[:13], classes="name")
         yield ProgressBar(show_eta=False, show_percentage=False, clock=self.app.progress_clock)  # type: ignore[attr-defined]
         yield Label("", classes="figures")
 
