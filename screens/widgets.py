@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.worker import Worker
 from textual.widgets import Footer, Header, Label, ProgressBar
 
 from screens.messages import RunChanged, RunEnded
@@ -67,6 +68,9 @@ class StepScreen(Screen):
 
     def redraw(self) -> None:
         """Draw what the run has reported so far (also called once on mount)."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.wizard.worker_changed(event)
 
     def run_status(self) -> str:
         """One line: what the journey's run is doing, or how it ended and what to do next."""

@@ -225,7 +225,12 @@ class WizardApp(App[int]):
         self.screen.post_message(RunEnded(message.state, message.error))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        # The one path for what a service did not turn into a WizardError (a bug): say it, keep the app.
+        self.worker_changed(event)
+
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        """The one path for what a service did not turn into a WizardError (a bug): say it, keep the app.
+
+        Screens send their workers' changes here (the message does not bubble)."""
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
@@ -234,7 +239,7 @@ class WizardApp(App[int]):
         if event.worker is self._journey_worker:
             self.post_message(RunEnded(FAILED, text))
         else:
-            self.notify(text, severity="error", timeout=60)
+            self.notify(text, title="Something went wrong", severity="error", timeout=60)
 
     # --- rollback ---
 
