@@ -33,7 +33,10 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def at(journey: Journey | None, step: str | None, events: list[Event] = (), run_state: str = "running",
        **fields: Any) -> Callable[[Pilot], Any]:
-    """A run_before that puts the app on `step` of `journey` with the run having said `events`."""
+    """A run_before that puts the app on `step` of `journey` with the run having said `events`.
+
+    The app starts with no source (the Start screen reads none); `fields` set the session after.
+    """
 
     async def run_before(pilot: Pilot) -> None:
         app = pilot.app
@@ -58,8 +61,8 @@ def test_start_without_a_source(snap_compare) -> None:
 
 
 def test_connection(snap_compare) -> None:
-    app = make_app(Path("state"), source_text="sqlite:///engine.db", target_text=TARGET)
-    assert snap_compare(app, run_before=at(MOVE, "connection"))
+    app = make_app(Path("state"))
+    assert snap_compare(app, run_before=at(MOVE, "connection", source_text="sqlite:///engine.db", target_text=TARGET))
 
 
 BACKUP_EVENTS = [
@@ -139,5 +142,5 @@ def test_upgrade_schema_review(snap_compare) -> None:
     from wizard.schema import SchemaState
 
     plan = type("PlanReport", (), {"schema": SchemaState(None, False, matches=["0001"])})()
-    app = make_app(Path("state"), source_text="sqlite:///engine.db")
-    assert snap_compare(app, run_before=at(UPGRADE, "schema", plan=plan))
+    app = make_app(Path("state"))
+    assert snap_compare(app, run_before=at(UPGRADE, "schema", plan=plan, source_text="sqlite:///engine.db"))
