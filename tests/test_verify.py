@@ -1,0 +1,424 @@
+"""Row-level verification against real SQLite files and the real PostgreSQL.
+
+Until `wizard migrate` lands, `move()` below is the copy: the target schema from
+the engine's own revision, every value through normalize.convert, sequences set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+import sqlite3
+import uuid
+from pathlib import Path
+
+import asyncpg
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import make_url
+
+from wizard import schema
+from wizard.cli import main
+from wizard.db import connect, quote
+from wizard.journal import new_run
+from wizard.normalize import BadValue, convert
+from wizard.urls import parse_url
+from wizard.verify import load_quarantine, verify
+from wizard.verify_schema import open_for_reading, reflect
+
+# --- the copy, for the fixtures ---
+
+
+async def _pg(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(**parse_url(url).pg_connect_kwargs())
+
+
+async def move_async(source: Path, target_url: str, revision: str = "0001", quarantine: Path | None = None,
+                     extra_ddl: tuple[str, ...] = ()) -> None:
+    """Copy `source` into the empty `target_url` as the move does; rows whose values the rules
+    refuse go to `quarantine/<table>.jsonl` (under that folder) instead."""
+    target = parse_url(target_url)
+    async with connect(target) as conn:
+        await schema.upgrade(conn, revision)
+        await conn.commit()
+    pg = await _pg(target_url)
+    try:
+        for ddl in extra_ddl:
+            await pg.execute(ddl)
+        async with open_for_reading(target) as conn:
+            shapes = await reflect(conn)
+        src = sqlite3.connect(f"{source.absolute().as_uri()}?mode=ro", uri=True)
+        parents_first = sorted(shapes, key=lambda t: schema.ENGINE_TABLES.index(t) if t in schema.ENGINE_TABLES else 9)
+        for name in parents_first:
+            shape = shapes[name]
+            have = {r[1] for r in src.execute(f"PRAGMA table_info({quote(name)})")}
+            cols = [c for c in shape.columns if c.name in have]
+            rows, bad = [], []
+            for raw in src.execute(f"SELECT {', '.join(quote(c.name) for c in cols)} FROM {quote(name)}"):
+                try:
+                    rows.append(tuple(convert(c.kind, v)[0] for c, v in zip(cols, raw)))
+                except BadValue as exc:
+                    bad.append({"pk": raw[0], "reason": exc.rule, "rule": exc.rule, "row": list(map(str, raw))})
+            if bad:
+                folder = quarantine / "quarantine"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{name}.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bad))
+            await pg.copy_records_to_table(name, records=rows, columns=[c.name for c in cols])
+            for c in cols:
+                if c.serial:
+                    await pg.execute(f"SELECT setval(pg_get_serial_sequence('{name}', '{c.name}'), "
+                                     f"(SELECT coalesce(max({c.name}), 1) FROM {name}))")
+        src.close()
+    finally:
+        await pg.close()
+
+
+def move(source: Path, target_url: str, **kwargs) -> None:
+    asyncio.run(move_async(source, target_url, **kwargs))
+
+
+def pg_exec(url: str, *statements: str) -> None:
+    async def run() -> None:
+        conn = await _pg(url)
+        try:
+            for s in statements:
+                await conn.execute(s)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def sqlite_exec(path: Path, *statements: str | tuple) -> None:
+    conn = sqlite3.connect(path)
+    for s in statements:
+        conn.execute(*((s,) if isinstance(s, str) else s))
+    conn.commit()
+    conn.close()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def run_verify(source: str, target: str, *args: str) -> tuple[int, dict | None, str]:
+    """`wizard verify --json`: exit code, the summary object, and stdout."""
+    result = CliRunner().invoke(main, ["verify", "--source", source, "--target", target, "--json", *args])
+    summary = None
+    for line in result.stdout.splitlines():
+        record = json.loads(line)
+        if record.get("event") == "VerifySummary":
+            summary = record
+    return result.exit_code, summary, result.stdout
+
+
+def differences(summary: dict) -> dict[str, dict]:
+    """table -> {pk: (kind, sorted differing columns)} for every listed difference."""
+    return {
+        t["table"]: {d["pk"]: (d["kind"], sorted(c["column"] for c in d["columns"])) for d in t["diffs"]}
+        for t in summary["tables"] if t["diffs"]
+    }
+
+
+@pytest.fixture
+def moved(engine_db: Path, pg_url: str) -> tuple[Path, str]:
+    move(engine_db, pg_url)
+    return engine_db, pg_url
+
+
+def first_user(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT id FROM users ORDER BY id LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
+
+
+# --- the issue's tests ---
+
+
+def test_a_clean_move_verifies_equal(moved):
+    source, target = moved
+    code, summary, _ = run_verify(sqlite_url(source), target)
+    assert code == 0
+    assert summary["ok"] is True
+    by_table = {t["table"]: t for t in summary["tables"]}
+    assert set(by_table) == {"users", "workflows", "executions", "settings"}
+    assert by_table["executions"]["equal"] == by_table["executions"]["source_rows"] == 300
+    assert all(t["status"] == "ok" and t["diffs"] == [] for t in summary["tables"])
+
+
+def test_planted_differences_are_named_exactly(moved):
+    source, target = moved
+    user = first_user(source)
+    pg_exec(
+        target,
+        # JSON: one nested value; going through jsonb also reorders every key of that row.
+        "UPDATE executions SET state = jsonb_set(state::jsonb, '{variables,attempt}', '99')::json WHERE id = 7",
+        "UPDATE executions SET started_at = started_at + interval '1 second' WHERE id = 11",
+        f"UPDATE users SET is_active = NOT is_active WHERE id = '{user}'",
+        "DELETE FROM executions WHERE id = 20",
+        "INSERT INTO executions (id, workflow_id, status) SELECT 1000, workflow_id, 'pending' FROM executions LIMIT 1",
+    )
+    code, summary, _ = run_verify(sqlite_url(source), target)
+    assert code == 1
+    assert differences(summary) == {
+        "executions": {7: ("different", ["state"]), 11: ("different", ["started_at"]),
+                       20: ("only_source", []), 1000: ("only_target", [])},
+        "users": {user: ("different", ["is_active"])},
+    }
+    executions = next(t for t in summary["tables"] if t["table"] == "executions")
+    assert (executions["equal"], executions["different"], executions["only_source"], executions["only_target"]) == (
+        297, 2, 1, 1)
+    state = next(d for d in executions["diffs"] if d["pk"] == 7)["columns"][0]
+    assert state["detail"] == "differs at $.variables.attempt"
+
+
+def test_json_compared_as_parsed_values_not_text(moved):
+    source, target = moved
+    pg_exec(target, "UPDATE executions SET state = (state::jsonb)::json")  # keys reordered, spaces changed
+    code, summary, _ = run_verify(sqlite_url(source), target)
+    assert code == 0, summary
+
+
+def test_a_database_verifies_equal_with_its_own_backup(engine_db: Path, tmp_path: Path):
+    backup = tmp_path / "backup.db"
+    src = sqlite3.connect(engine_db)
+    dst = sqlite3.connect(backup)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    code, summary, _ = run_verify(sqlite_url(engine_db), sqlite_url(backup))
+    assert code == 0
+    assert sum(t["equal"] for t in summary["tables"]) == 300 + 20 + 5 + 1
+    sqlite_exec(backup, "UPDATE workflows SET is_public = 1 - is_public WHERE rowid = 3")
+    code, summary, _ = run_verify(sqlite_url(engine_db), sqlite_url(backup))
+    assert code == 1
+    assert [list(d.values())[0] for d in differences(summary).values()] == [("different", ["is_public"])]
+
+
+def test_dirty_source_values_compare_equal_after_the_copys_conversions(engine_db: Path, pg_url: str):
+    user = first_user(engine_db)
+    sqlite_exec(
+        engine_db,
+        "UPDATE executions SET started_at = '2025-01-02T03:04:05Z' WHERE id = 1",
+        "UPDATE executions SET started_at = '2025-01-02 03:04:05.123456+02:00' WHERE id = 2",
+        "UPDATE executions SET started_at = '2025-01-02T03:04:05.5' WHERE id = 3",
+        "UPDATE executions SET completed_at = '2025-01-02' WHERE id = 4",
+        "UPDATE executions SET error = 'timed' || char(0) || 'out' WHERE id = 5",
+        "UPDATE executions SET state = '{\"nodes\": {}, \"note\": \"a' || char(0) || 'b\"}' WHERE id = 6",
+        "UPDATE users SET is_active = 't', is_admin = 'false' WHERE id = (SELECT id FROM users LIMIT 1 OFFSET 1)",
+        f"UPDATE users SET is_active = 'f', is_admin = 'TRUE' WHERE id = '{user}'",
+    )
+    move(engine_db, pg_url)
+    code, summary, _ = run_verify(sqlite_url(engine_db), pg_url)
+    assert code == 0, differences(summary)
+
+
+def test_fields_are_framed_and_null_is_not_the_text_null(moved):
+    source, target = moved
+    user = first_user(source)
+    sqlite_exec(source, f"UPDATE users SET username = 'ab', email = 'c' WHERE id = '{user}'",
+                "UPDATE executions SET error = NULL WHERE id = 3")
+    pg_exec(target, f"UPDATE users SET username = 'a', email = 'bc' WHERE id = '{user}'",
+            "UPDATE executions SET error = 'NULL' WHERE id = 3")
+    code, summary, _ = run_verify(sqlite_url(source), target)
+    assert code == 1
+    assert differences(summary) == {"users": {user: ("different", ["email", "username"])},
+                                    "executions": {3: ("different", ["error"])}}
+    error = differences_detail(summary, "executions", 3)["error"]
+    assert (error["source"], error["target"]) == (None, "NULL")
+
+
+def differences_detail(summary: dict, table: str, pk) -> dict[str, dict]:
+    t = next(t for t in summary["tables"] if t["table"] == table)
+    return {c["column"]: c for c in next(d for d in t["diffs"] if d["pk"] == pk)["columns"]}
+
+
+def test_a_one_microsecond_difference_is_found(moved):
+    source, target = moved
+    pg_exec(target, "UPDATE executions SET completed_at = completed_at + interval '1 microsecond' "
+                    "WHERE id = (SELECT min(id) FROM executions WHERE completed_at IS NOT NULL)")
+    code, summary, _ = run_verify(sqlite_url(source), target)
+    assert code == 1
+    (pk, (kind, cols)), = differences(summary)["executions"].items()
+    assert cols == ["completed_at"]
+    shown = differences_detail(summary, "executions", pk)["completed_at"]
+    assert shown["source"][-6:] != shown["target"][-6:]  # the microseconds are shown, and they differ
+
+
+# --- quarantine ---
+
+
+def test_quarantined_rows_count_as_quarantined_not_missing(engine_db: Path, pg_url: str, tmp_path: Path):
+    sqlite_exec(engine_db, "UPDATE executions SET state = '{not json' WHERE id IN (5, 9)")
+    run = new_run(tmp_path / "state", "move")
+    move(engine_db, pg_url, quarantine=run.folder)
+    assert load_quarantine(run.folder) == {"executions": {5, 9}}
+
+    code, summary, _ = run_verify(sqlite_url(engine_db), pg_url)  # without the run: two rows missing
+    assert code == 1
+    assert differences(summary) == {"executions": {5: ("only_source", []), 9: ("only_source", [])}}
+
+    report = tmp_path / "out" / "report.md"
+    code, summary, _ = run_verify(sqlite_url(engine_db), pg_url, "--run", run.id,
+                                  "--state-dir", str(tmp_path / "state"), "--report", str(report))
+    assert code == 0
+    executions = next(t for t in summary["tables"] if t["table"] == "executions")
+    assert (executions["quarantined"], executions["equal"], executions["only_source"]) == (2, 298, 0)
+    text = report.read_text()
+    assert "text that is not valid JSON in a JSON column" in text  # the quarantine counts, by rule
+    assert json.loads(report.with_suffix(".json").read_text())["copy"]["quarantine"]["executions"]
+
+
+def test_a_value_the_rules_refuse_is_a_difference_with_the_rule(engine_db: Path, pg_url: str):
+    move(engine_db, pg_url)
+    sqlite_exec(engine_db, "UPDATE executions SET started_at = 'yesterday' WHERE id = 8")
+    code, summary, _ = run_verify(sqlite_url(engine_db), pg_url)
+    assert code == 1
+    started = differences_detail(summary, "executions", 8)["started_at"]
+    assert started["source"] == "yesterday"
+    assert started["detail"] == "text that is not a timestamp in a timestamp column"
+
+
+# --- keys ---
+
+
+def one_table(tmp_path: Path, pg_url: str, sqlite_sql: tuple, pg_sql: tuple):
+    """The verdict on the single hand-made table of a SQLite file and a PostgreSQL database."""
+    source = tmp_path / "hand-made.db"
+    sqlite_exec(source, *sqlite_sql)
+    pg_exec(pg_url, *pg_sql)
+    (verdict,) = asyncio.run(verify(parse_url(sqlite_url(source)), parse_url(pg_url))).tables
+    return verdict
+
+
+def test_text_keys_in_a_non_c_collation_merge_in_byte_order(tmp_path: Path, pg_url: str):
+    keys = ["a", "B", "Z", "_x", "é", "ab", "a-b", "A", "a b", "zz", "Ω", "10", "9"]
+    notes = one_table(
+        tmp_path, pg_url,
+        ("CREATE TABLE notes (id VARCHAR NOT NULL PRIMARY KEY, body TEXT)",
+         *[("INSERT INTO notes VALUES (?, ?)", (k, f"body {k}")) for k in keys]),
+        ('CREATE TABLE notes (id varchar COLLATE "en-x-icu" PRIMARY KEY, body text)',
+         *[f"INSERT INTO notes VALUES ('{k}', 'body {k}')" for k in keys]),
+    )
+    assert (notes.equal, notes.status) == (len(keys), "ok"), notes.diffs
+
+
+def test_keys_stored_as_mixed_storage_classes_still_match(tmp_path: Path, pg_url: str):
+    # No declared type: SQLite keeps '2' as text next to integers, and sorts integers first.
+    items = one_table(
+        tmp_path, pg_url,
+        ("CREATE TABLE items (id PRIMARY KEY, label TEXT)",
+         "INSERT INTO items VALUES (1, 'a'), ('2', 'b'), (3, 'c'), (10, 'd'), ('9', 'e'), ('x', 'f')"),
+        ("CREATE TABLE items (id bigint PRIMARY KEY, label text)",
+         "INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c'), (10, 'd'), (9, 'e')"),
+    )
+    assert (items.source_rows, items.equal, items.different, items.only_target) == (6, 5, 1, 0)
+    (diff,) = items.diffs
+    assert diff.pk == "x" and "not a whole number" in diff.reason
+
+
+def test_a_table_without_primary_key_is_compared_as_a_whole(tmp_path: Path, pg_url: str):
+    log = one_table(
+        tmp_path, pg_url,
+        ("CREATE TABLE log_lines (line TEXT, n INTEGER)", "INSERT INTO log_lines VALUES ('x', 1), ('x', 1), ('y', NULL)"),
+        ("CREATE TABLE log_lines (line text, n bigint)", "INSERT INTO log_lines VALUES ('y', NULL), ('x', 1), ('x', 1)"),
+    )
+    assert (log.status, log.equal) == ("ok", 3)
+    log = one_table(tmp_path, pg_url, (), ("UPDATE log_lines SET n = 2 WHERE ctid = "
+                                           "(SELECT min(ctid) FROM log_lines WHERE line = 'x')",))
+    assert log.status == "differs" and "cannot be named" in log.note
+
+
+# --- both directions ---
+
+
+@pytest.fixture
+def second_pg_url(pg_server: str) -> str:
+    name = f"wizard_test_{uuid.uuid4().hex[:12]}"
+    pg_exec(pg_server, f'CREATE DATABASE "{name}"')
+    yield make_url(pg_server).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+    pg_exec(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_postgresql_against_postgresql(moved, second_pg_url: str):
+    source, first = moved
+    move(source, second_pg_url)
+    code, _, _ = run_verify(first, second_pg_url)
+    assert code == 0
+    pg_exec(second_pg_url, "UPDATE executions SET status = 'unheard of', error = 'x' WHERE id = 42")
+    code, summary, _ = run_verify(first, second_pg_url)
+    assert code == 1
+    assert differences(summary) == {"executions": {42: ("different", ["error", "status"])}}
+
+
+# --- what it shows, and what it never does ---
+
+
+def test_secrets_never_show_in_the_summary_or_the_report(moved, tmp_path: Path):
+    source, target = moved
+    user = first_user(source)
+    key_before, key_after = "sk-proj-abcdefghijklmnop1234", "sk-proj-zyxwvutsrqponmlk9876"
+    sqlite_exec(source, ("UPDATE settings SET settings_data = ?", (json.dumps(
+        {"providers": [{"id": "p1", "name": "OpenAI", "type": "openai", "apiKey": key_before, "enabled": True}]}),)))
+    pg_exec(target,
+            f"UPDATE users SET hashed_password = 'hash-that-must-not-show' WHERE id = '{user}'",
+            "UPDATE settings SET settings_data = '{\"providers\": [{\"id\": \"p1\", \"name\": \"OpenAI\", "
+            f"\"type\": \"openai\", \"apiKey\": \"{key_after}\", \"enabled\": true}}]}}'")
+    report = tmp_path / "report.md"
+    code, summary, stdout = run_verify(sqlite_url(source), target, "--report", str(report))
+    assert code == 1
+    assert differences(summary) == {"users": {user: ("different", ["hashed_password"])},
+                                    "settings": {1: ("different", ["settings_data"])}}
+    written = report.read_text() + report.with_suffix(".json").read_text()
+    for secret in ("hash-that-must-not-show", "$2b$12$", key_before, key_after):
+        assert secret not in stdout and secret not in written
+    assert "| users | 5 | 5 | 0 | 4 | 1 | 0 | 0 | differs |" in written
+
+
+def test_the_table_on_the_terminal(moved):
+    source, target = moved
+    pg_exec(target, "DELETE FROM executions WHERE id = 3")
+    result = CliRunner().invoke(main, ["verify", "--source", sqlite_url(source), "--target", target])
+    assert result.exit_code == 1
+    assert "only source" in result.stdout and "executions 3: only source" in result.stdout
+    assert "differences found: executions differs" in result.stdout
+
+
+def test_the_source_is_never_written(moved):
+    source, target = moved
+    before = hashlib.sha256(source.read_bytes()).hexdigest(), source.stat().st_mtime_ns
+    files = sorted(p.name for p in source.parent.iterdir())
+    assert run_verify(sqlite_url(source), target)[0] == 0
+    assert (hashlib.sha256(source.read_bytes()).hexdigest(), source.stat().st_mtime_ns) == before
+    assert sorted(p.name for p in source.parent.iterdir()) == files
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, pg_url: str):
+    result = CliRunner().invoke(main, ["verify", "--source", sqlite_url(tmp_path / "nope.db"), "--target", pg_url])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_stop_request_interrupts_between_chunks(moved):
+    from wizard.errors import Interrupted
+    from wizard.events import StopRequest
+
+    source, target = moved
+    stop = StopRequest()
+    stop.set("test")
+    with pytest.raises(Interrupted):
+        asyncio.run(verify(parse_url(sqlite_url(source)), parse_url(target), stop=stop))
+
+
+def test_max_keys_bounds_the_listed_differences(moved):
+    source, target = moved
+    pg_exec(target, "UPDATE executions SET status = 'x' WHERE id <= 50")
+    report = asyncio.run(verify(parse_url(sqlite_url(source)), parse_url(target), max_keys=10))
+    executions = next(t for t in report.tables if t.table == "executions")
+    assert executions.different == 50 and len(executions.diffs) == 10
+    assert [d.pk for d in executions.diffs] == list(range(1, 11))
+    assert executions.columns == {"status": 50}

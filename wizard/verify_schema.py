@@ -1,0 +1,315 @@
+"""The schema half of verification: a database's tables against what its Alembic revision creates.
+
+The expected schema is not written down twice: it is what the engine's own
+migrations make. On PostgreSQL they are applied, inside a transaction that is
+rolled back, to the session's temporary schema (`SET LOCAL search_path TO
+pg_temp`) of the very server being checked, and that is reflected -- so types
+compile exactly as that server spells them, nothing is left behind, and no
+scratch database (nor the right to create one) is needed. On SQLite they are
+applied to an in-memory database. Both are cached per revision for the process.
+
+Tables the engine's history does not know are compared with the source's
+reflected columns (names, nullability, primary key) when a source is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+from urllib.parse import quote as url_quote
+
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import CompileError, DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from wizard import schema
+from wizard.db import check_sqlite_file, connect, quote
+from wizard.normalize import kind_of
+from wizard.urls import DbUrl
+
+OK, FAIL, WARN, INFO = "ok", "fail", "warn", "info"
+# Tables a comparison never looks at: Alembic's bookkeeping and SQLite's own.
+INTERNAL_TABLES = (schema.VERSION_TABLE, "sqlite_sequence", "sqlite_stat1", "sqlite_stat4")
+
+
+@dataclass(frozen=True)
+class SchemaFinding:
+    table: str
+    what: str  # revision, table, column, type, nullable, primary key, index, unique, foreign key, sequence, schema
+    status: str  # ok | fail | warn | info
+    detail: str
+
+
+@dataclass(frozen=True)
+class ColumnShape:
+    name: str
+    type: str  # as the database's dialect spells it
+    nullable: bool
+    kind: str  # normalize's kind, for the value rules
+    collatable: bool  # a string type that takes COLLATE
+    serial: bool  # filled by a sequence or an identity
+
+
+@dataclass(frozen=True)
+class TableShape:
+    name: str
+    columns: tuple[ColumnShape, ...]
+    pk: tuple[str, ...]
+    indexes: dict[tuple[tuple[str, ...], bool], str]  # (columns, unique) -> name
+    uniques: frozenset[tuple[str, ...]]
+    fks: frozenset[tuple[tuple[str, ...], str, tuple[str, ...]]]
+
+    def column(self, name: str) -> ColumnShape | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+# --- opening and reflecting ---
+
+
+@contextlib.asynccontextmanager
+async def open_for_reading(db: DbUrl) -> AsyncIterator[AsyncConnection]:
+    """A connection for reflection; SQLite files are opened read-only, never created or written."""
+    if not db.is_sqlite:
+        async with connect(db) as conn:
+            yield conn
+        return
+    check_sqlite_file(db)
+    path = url_quote(str(db.sqlite_path.absolute()), safe="/")
+    engine = create_async_engine(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true", poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
+
+
+def _type_name(col_type: Any, dialect: Any) -> str:
+    try:
+        return col_type.compile(dialect=dialect)
+    except CompileError:
+        return str(col_type)
+
+
+def _collatable(col_type: Any) -> bool:
+    return isinstance(col_type, sa.String) and not isinstance(col_type, sa.Enum)
+
+
+def reflect_shapes(sync_conn: Any, names: list[str] | None = None, schema_name: str | None = None,
+                   temp: bool = False) -> dict[str, TableShape]:
+    insp = inspect(sync_conn)
+    dialect = sync_conn.dialect
+    if names is None:
+        names = insp.get_temp_table_names() if temp else insp.get_table_names(schema=schema_name)
+    shapes = {}
+    for t in names:
+        if t in INTERNAL_TABLES:
+            continue
+        cols = tuple(
+            ColumnShape(
+                c["name"], _type_name(c["type"], dialect), bool(c["nullable"]), kind_of(c["type"]),
+                _collatable(c["type"]),
+                bool(c.get("identity")) or str(c.get("default") or "").startswith("nextval("),
+            )
+            for c in insp.get_columns(t, schema=schema_name)
+        )
+        pk = tuple(insp.get_pk_constraint(t, schema=schema_name).get("constrained_columns") or ())
+        indexes = {
+            (tuple(i["column_names"]), bool(i["unique"])): i["name"]
+            for i in insp.get_indexes(t, schema=schema_name)
+            if not i.get("duplicates_constraint")  # PostgreSQL's index behind a UNIQUE constraint
+        }
+        uniques = frozenset(tuple(u["column_names"]) for u in insp.get_unique_constraints(t, schema=schema_name))
+        fks = frozenset(
+            (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+            for f in insp.get_foreign_keys(t, schema=schema_name)
+        )
+        shapes[t] = TableShape(t, cols, pk, indexes, uniques, fks)
+    return shapes
+
+
+async def reflect(conn: AsyncConnection) -> dict[str, TableShape]:
+    return await conn.run_sync(reflect_shapes)
+
+
+# --- what a revision creates ---
+
+_EXPECTED_PG: dict[str, dict[str, TableShape]] = {}
+_EXPECTED_SQLITE: dict[str, dict[str, TableShape]] = {}
+
+
+def _expected_sqlite(revision: str) -> dict[str, TableShape]:
+    if revision not in _EXPECTED_SQLITE:
+        engine = create_engine("sqlite://")
+        with engine.begin() as conn:
+            cfg = schema.alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            _EXPECTED_SQLITE[revision] = reflect_shapes(conn)
+        engine.dispose()
+    return _EXPECTED_SQLITE[revision]
+
+
+async def _expected_pg(conn: AsyncConnection, revision: str) -> dict[str, TableShape]:
+    if revision not in _EXPECTED_PG:
+        if conn.in_transaction():
+            await conn.rollback()
+        await conn.begin()
+        try:
+            await conn.execute(text("SET LOCAL search_path TO pg_temp"))
+            await schema.upgrade(conn, revision)
+            temp = (await conn.execute(text("SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema()"))).scalar()
+            _EXPECTED_PG[revision] = await conn.run_sync(reflect_shapes, None, temp, True)
+        finally:
+            await conn.rollback()  # the temporary tables go with it
+    return _EXPECTED_PG[revision]
+
+
+async def expected_shapes(conn: AsyncConnection, revision: str) -> dict[str, TableShape]:
+    if conn.dialect.name == "sqlite":
+        return _expected_sqlite(revision)
+    return await _expected_pg(conn, revision)
+
+
+# --- comparing ---
+
+
+async def check_schema(conn: AsyncConnection, source: dict[str, TableShape] | None = None) -> list[SchemaFinding]:
+    """Findings for the database on `conn`; `source` is the source's reflection, for the tables the
+    history does not know."""
+    state = await schema.inspect_schema(conn)
+    have = await reflect(conn)
+    findings: list[SchemaFinding] = []
+    revision = state.effective
+    if revision is None:
+        why = state.describe()
+        findings.append(SchemaFinding("", "revision", FAIL, f"cannot tell which revision to check against: {why}"))
+        expected: dict[str, TableShape] = {}
+    else:
+        how = f"at revision {revision}" if state.recorded else f"no revision recorded; its tables match {revision}"
+        findings.append(SchemaFinding("", "revision", INFO, how))
+        try:
+            expected = await expected_shapes(conn, revision)
+        except DBAPIError as exc:
+            line = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            findings.append(SchemaFinding("", "revision", WARN, f"schema not checked: cannot build revision {revision} "
+                                          f"in a temporary schema ({line}): the user needs the TEMP privilege"))
+            return findings
+    for name, want in expected.items():
+        findings += _compare_table(name, want, have.get(name), revision or "")
+    for name in sorted(set(have) - set(expected)):
+        if source is not None and name in source:
+            findings += _compare_reflected(name, source[name], have[name])
+        elif name not in schema.ENGINE_TABLES:
+            findings.append(SchemaFinding(name, "table", INFO, f"table {name} is not the engine's: not compared"))
+    if source is not None:
+        for name in sorted(set(source) - set(have) - set(expected)):
+            findings.append(SchemaFinding(name, "table", FAIL, f"table {name} is in the source but missing here"))
+    if conn.dialect.name == "postgresql":
+        findings += await _check_sequences(conn, have)
+    return findings
+
+
+def _cols(cols: tuple[str, ...]) -> str:
+    return ", ".join(cols)
+
+
+def _compare_table(name: str, want: TableShape, have: TableShape | None, revision: str) -> list[SchemaFinding]:
+    if have is None:
+        return [SchemaFinding(name, "table", FAIL, f"table {name} is missing (revision {revision} creates it)")]
+    out: list[SchemaFinding] = []
+
+    def fail(what: str, detail: str, status: str = FAIL) -> None:
+        out.append(SchemaFinding(name, what, status, detail))
+
+    for col in want.columns:
+        got = have.column(col.name)
+        if got is None:
+            fail("column", f"column {name}.{col.name} ({col.type}) is missing")
+            continue
+        if got.type != col.type:
+            fail("type", f"{name}.{col.name} is {got.type}, revision {revision} makes it {col.type}")
+        if got.nullable != col.nullable:
+            fail("nullable", f"{name}.{col.name} is {'nullable' if got.nullable else 'NOT NULL'}, "
+                             f"revision {revision} makes it {'nullable' if col.nullable else 'NOT NULL'}")
+        if col.serial and not got.serial:
+            fail("sequence", f"{name}.{col.name} has no sequence: an insert without an id fails")
+    for extra in set(have.names) - set(want.names):
+        fail("column", f"column {name}.{extra} is not in revision {revision}")
+    if have.pk != want.pk:
+        fail("primary key", f"{name}'s primary key is ({_cols(have.pk)}), revision {revision} makes it ({_cols(want.pk)})")
+    for (cols, unique), index in want.indexes.items():
+        if (cols, unique) not in have.indexes:
+            ddl = f"CREATE {'UNIQUE ' if unique else ''}INDEX {index} ON {name} ({_cols(cols)})"
+            fail("index", f"index {index} on {name} ({_cols(cols)}) is missing: queries on it scan the table; {ddl}")
+    for (cols, unique), index in have.indexes.items():
+        if (cols, unique) not in want.indexes:
+            fail("index", f"index {index} on {name} ({_cols(cols)}) is not in revision {revision}", WARN)
+    for cols in want.uniques - have.uniques:
+        fail("unique", f"the unique constraint on {name} ({_cols(cols)}) is missing")
+    for cols, table, refs in want.fks - have.fks:
+        fail("foreign key", f"the foreign key {name} ({_cols(cols)}) -> {table} ({_cols(refs)}) is missing")
+    for cols, table, refs in have.fks - want.fks:
+        fail("foreign key", f"the foreign key {name} ({_cols(cols)}) -> {table} ({_cols(refs)}) is not in "
+                            f"revision {revision}", WARN)
+    if not out:
+        out.append(SchemaFinding(name, "schema", OK, f"as revision {revision}: {len(want.columns)} columns, "
+                                 f"{len(want.indexes)} indexes, {len(want.fks)} foreign keys"))
+    return out
+
+
+def _compare_reflected(name: str, source: TableShape, have: TableShape) -> list[SchemaFinding]:
+    """A table the history does not know: the source's columns, nullability and primary key."""
+    out = []
+    for col in source.columns:
+        got = have.column(col.name)
+        if got is None:
+            out.append(SchemaFinding(name, "column", FAIL, f"column {name}.{col.name} of the source is missing"))
+        elif got.nullable != col.nullable and col.name not in source.pk and not got.nullable:
+            out.append(SchemaFinding(name, "nullable", FAIL, f"{name}.{col.name} is NOT NULL, nullable in the source"))
+    for extra in set(have.names) - set(source.names):
+        out.append(SchemaFinding(name, "column", FAIL, f"column {name}.{extra} is not in the source"))
+    if source.pk and have.pk != source.pk:
+        out.append(SchemaFinding(name, "primary key", FAIL,
+                                 f"{name}'s primary key is ({_cols(have.pk)}), the source's is ({_cols(source.pk)})"))
+    if not out:
+        out.append(SchemaFinding(name, "schema", OK, f"not the engine's; columns as in the source ({len(source.columns)})"))
+    return out
+
+
+async def _check_sequences(conn: AsyncConnection, have: dict[str, TableShape]) -> list[SchemaFinding]:
+    """Each sequence must hand out an id past the highest one in its column."""
+    out = []
+    for table in have.values():
+        for col in table.columns:
+            if not col.serial:
+                continue
+            seq = (await conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
+                                      {"t": quote(table.name), "c": col.name})).scalar()
+            if seq is None:
+                continue
+            last, called = (await conn.execute(text(f"SELECT last_value, is_called FROM {seq}"))).one()
+            top = (await conn.execute(text(f"SELECT max({quote(col.name)}) FROM {quote(table.name)}"))).scalar()
+            following = last + 1 if called else last
+            where = f"{table.name}.{col.name}"
+            if top is not None and following <= top:
+                out.append(SchemaFinding(table.name, "sequence", FAIL,
+                                         f"sequence {seq} hands out {following} next, but {where} already holds ids "
+                                         f"up to {top}: the engine's next insert fails; fix: SELECT setval('{seq}', {top})"))
+            else:
+                out.append(SchemaFinding(table.name, "sequence", OK,
+                                         f"sequence {seq} hands out {following} next (highest {where}: {top})"))
+    return out
+
+
+async def verify_schema(db: DbUrl, source: dict[str, TableShape] | None = None) -> list[SchemaFinding]:
+    """The schema findings for `db` alone (for callers that have no data to compare)."""
+    async with open_for_reading(db) as conn:
+        return await check_schema(conn, source)
