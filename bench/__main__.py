@@ -68,8 +68,9 @@ def run_wizard(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool
         else:
             report = wizard_runs.report(state)
             (LOGS / f"{n}-wizard-report.json").write_text(json.dumps(report, indent=1, default=str))
-            copy_seconds = wizard_runs.copy_seconds(report)
-            out = [figure("wizard migrate", m.wall, m.peak_rss, True),
+            copy_seconds = wizard_runs.phases(report).get("copy")
+            steps = "seconds per step: " + wizard_runs.phases_note(report)
+            out = [figure("wizard migrate", m.wall, m.peak_rss, True, steps),
                    figure("wizard copy phase", copy_seconds, None, copy_seconds is not None,
                           "" if copy_seconds is not None else "no copy timing in report.json")]
             v = measure.run(wizard_runs.verify_command(src, url, state), LOGS / f"{n}-wizard-verify")

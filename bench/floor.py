@@ -1,8 +1,8 @@
 """The floor: asyncpg binary COPY of rows already read and converted, into the wizard's schema.
 
 `python -m bench.floor SOURCE.db TARGET_URL` creates the engine's tables at the source's
-revision on the (empty) target, drops the secondary indexes as the wizard does during its
-load, reads and converts every source row into memory, and only then starts the clock:
+revision on the (empty) target, drops the non-unique indexes and foreign keys as the wizard
+does for its load, reads and converts every source row into memory, and only then starts the clock:
 the time printed (JSON on stdout) is the COPY alone, the least any copy can take.
 """
 
@@ -22,18 +22,21 @@ from wizard import normalize, schema
 from wizard.db import connect, quote
 from wizard.urls import parse_url
 
-# Indexes that back no constraint: the ones a bulk load builds afterwards.
-SECONDARY_INDEXES = """
-SELECT i.indexrelid::regclass::text FROM pg_index i
-JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+# What the wizard loads without and builds afterwards (wizard.target_schema): non-unique
+# indexes and foreign keys.
+DEFERRED = """
+SELECT format('DROP INDEX %s', x.indexrelid::regclass) FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid
+WHERE c.relnamespace = 'public'::regnamespace AND NOT x.indisprimary AND NOT x.indisunique
+UNION ALL
+SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', k.conrelid::regclass, k.conname) FROM pg_constraint k
+WHERE k.contype = 'f' AND k.connamespace = 'public'::regnamespace
 """
 
 Layout = list[tuple[str, list[tuple[str, str]], list[str]]]  # table, (column, kind), primary key
 
 
 async def create_target(target_url: str) -> Layout:
-    """The engine's tables at the baseline revision, secondary indexes dropped; tables parents first."""
+    """The engine's tables at the baseline revision, loaded as the wizard loads them; tables parents first."""
     target = parse_url(target_url, "target")
     async with connect(target) as conn:
         async with conn.begin():
@@ -52,8 +55,8 @@ async def create_target(target_url: str) -> Layout:
         out = await conn.run_sync(layout)
     pg = await asyncpg.connect(**target.pg_connect_kwargs())
     try:
-        for (index,) in await pg.fetch(SECONDARY_INDEXES):
-            await pg.execute(f"DROP INDEX {index}")
+        for (ddl,) in await pg.fetch(DEFERRED):
+            await pg.execute(ddl)
     finally:
         await pg.close()
     return out

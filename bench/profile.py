@@ -18,22 +18,28 @@ from pathlib import Path
 from bench import pg, sources, wizard_runs
 from bench.sources import OUT
 
+PROJECT_DIRS = ("wizard", "migrations")
 FRAME_LINE = re.compile(r":\d+\)$")  # 'func (file.py:123)' -> 'func (file.py)'
 
 
 def summarise(raw: Path, top: int = 15) -> str:
-    """Self and total samples per function, and samples per thread, as Markdown."""
+    """Samples per thread, self samples per function and per line, total samples of the
+    project's functions, as Markdown."""
     own: Counter[str] = Counter()
+    lines: Counter[str] = Counter()
     total: Counter[str] = Counter()
     threads: Counter[str] = Counter()
     samples = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
-        frames = [FRAME_LINE.sub(")", f) for f in stack.split(";")]
+        frames = stack.split(";")
         if frames and frames[0].startswith("thread ("):
             threads[frames.pop(0)] += n
         samples += n
+        if frames:
+            lines[frames[-1]] += n
+        frames = [FRAME_LINE.sub(")", f) for f in frames]
         if frames:
             own[frames[-1]] += n
         for f in set(frames):
@@ -47,7 +53,9 @@ def summarise(raw: Path, top: int = 15) -> str:
     out = [f"{samples} samples (active, not idle) from {raw.name}", "", "Per thread:", ""]
     out += [f"- {t}: {100 * c / samples:.1f}%" for t, c in threads.most_common()]
     out += ["", "Self time (the function itself is running):", "", *table(own)]
-    out += ["", "Total time (the function or what it calls):", "", *table(total)]
+    out += ["", "Hottest lines (self time):", "", *table(lines)]
+    project = Counter({f: c for f, c in total.items() if any(f"({d}/" in f for d in PROJECT_DIRS)})
+    out += ["", "Total time of the project's own functions (the function or what it calls):", "", *table(project)]
     return "\n".join(out)
 
 

@@ -25,7 +25,10 @@ def report(state_dir: Path) -> dict:
     return json.loads(reports[-1].read_text()) if reports else {}
 
 
-def copy_seconds(report: dict) -> float | None:
-    """The copy phase's seconds, when the report times its phases."""
-    value = (report.get("timings") or {}).get("copy")
-    return float(value) if isinstance(value, (int, float)) else None
+def phases(report: dict) -> dict[str, float]:
+    """Seconds per step of the run (preflight, backup, schema, copy, indexes, ...), as the report times them."""
+    return {step: float(s) for step, s in (report.get("timings") or {}).items() if isinstance(s, (int, float))}
+
+
+def phases_note(report: dict) -> str:
+    return ", ".join(f"{step} {seconds:.2f}" for step, seconds in phases(report).items())
