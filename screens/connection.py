@@ -79,7 +79,9 @@ class ConnectionScreen(StepScreen):
         self.query_one("#password", Input).value = url.password or ""
 
     def _say(self, text: str) -> None:
-        self.query_one("#result", Static).update(text)
+        result = self.query_one("#result", Static)
+        result.update(text)
+        result.call_after_refresh(result.scroll_visible)
 
     def _target(self) -> DbUrl:
         """The URL field when filled, else one built from the fields."""

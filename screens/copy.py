@@ -33,7 +33,7 @@ class CopyScreen(StepScreen):
         yield Static("", id="phase")
         with VerticalScroll(id="tables"):
             yield ProgressList(id="bars")
-        yield RichLog(id="log", max_lines=1000, wrap=True, markup=False)
+        yield RichLog(id="log", max_lines=1000, wrap=True, markup=False, min_width=20)
         yield Static("", id="status")
 
     def on_mount(self) -> None:
@@ -68,9 +68,9 @@ class CopyScreen(StepScreen):
             self.wizard.action_rollback()
 
     def _overall(self, progress: dict[str, Progress]) -> Progress:
-        """All tables as one: the plan's row counts fill in for tables not yet started."""
-        plan = self.session.plan
-        totals = dict(plan.tables) if plan is not None else {}
+        """All tables as one: the pre-flight's row counts fill in for tables not yet started."""
+        preflight = self.session.preflight
+        totals = dict(preflight.rows) if preflight is not None else {}
         done = sum(p.done for p in progress.values())
         for item, p in progress.items():
             if p.total is not None:
@@ -90,15 +90,18 @@ class CopyScreen(StepScreen):
         if log.state == RUNNING and self.session.stop.is_set():
             return "[yellow]Stopping at the next checkpoint...[/]"
         if log.state == RUNNING:
-            return "p pauses (resume later), c cancels (then offers rollback): both at a checkpoint"
+            return "p pause (resume later), c cancel (then roll back): both stop at a checkpoint"
         return self.run_status()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self.session.log.state
+        # Shown only when they can do something: the footer at 80 columns has no room for the rest.
         if action in ("pause", "cancel"):
-            return True if state == RUNNING and not self.session.stop.is_set() else None
+            if state != RUNNING:
+                return False
+            return None if self.session.stop.is_set() else True
         if action == "resume":
-            return True if state == STOPPED else None
+            return state == STOPPED
         return super().check_action(action, parameters)
 
     def action_pause(self) -> None:

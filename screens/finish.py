@@ -13,13 +13,13 @@ from textual.widgets import Input, Label, Static
 from screens.confirm import Confirm
 from screens.messages import EnvSwitched, HealthAnswered
 from screens.widgets import StepScreen
-from wizard.envfile import database_url
+from wizard.switch import preview
 from wizard.errors import WizardError
 from wizard.secrets import mask
 
 HEALTH_URL = "http://127.0.0.1:8000/api/version"
-CHECKLIST = """[b]After the move[/] (the engine's migration guide):
-  1. Restart the engine so it reads the new DATABASE_URL.
+CHECKLIST = """[b]Now[/] (the engine's migration guide):
+  1. Restart the engine: it reads DATABASE_URL and its schema at start.
   2. Test the API: GET /api/version, list workflows, run one workflow.
   3. Watch the logs for database errors for a while.
   4. Keep the run folder: its backups are the way back (ctrl+r, or `wizard rollback`)."""
@@ -28,6 +28,7 @@ CHECKLIST = """[b]After the move[/] (the engine's migration guide):
 class FinishScreen(StepScreen):
     STEP = "finish"
     STEP_TITLE = "switch over and check"
+    switched = False
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("a", "apply_env", "Switch .env", tooltip="Point DATABASE_URL at the target", id="apply_env"),
@@ -55,10 +56,11 @@ class FinishScreen(StepScreen):
 
     def _env_lines(self) -> tuple[str, str] | None:
         env_file, target = self.session.env_file, self.session.target
-        if not self.moving or env_file is None or target is None:
+        if not self.moving or env_file is None or target is None or not env_file.is_file():
             return None
-        before = database_url(env_file) or "(not set)"
-        return mask(f"DATABASE_URL={before}"), f"DATABASE_URL={target.async_url().render_as_string(hide_password=True)}"
+        if self.switched:
+            return self._switched_lines
+        return preview(env_file, target)
 
     def _show_env(self) -> None:
         env = self.query_one("#env", Static)
@@ -68,8 +70,9 @@ class FinishScreen(StepScreen):
         elif lines is None:
             env.update("No .env file was given (--env-file): point the engine at the target yourself.")
         elif self.switched:
-            env.update(f"[green]{self.session.env_file} now says:[/]\n  {lines[1]}\n"
-                       "The old file is in the run's backup; ctrl+r restores it byte for byte.")
+            done = "\n".join(f"  {mask(line)}" for line in self._said[1:])  # [0] is the line above
+            env.update(f"[green]Switched.[/] {self.session.env_file} now says:\n  {lines[1]}\n{done}\n"
+                       "The old file is in the run's folder; ctrl+r restores it byte for byte.")
         else:
             env.update(f"[b]{self.session.env_file}[/] will change (a applies, after a confirmation):\n"
                        f"  [red]- {lines[0]}[/]\n  [green]+ {lines[1]}[/]")
@@ -95,12 +98,13 @@ class FinishScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="env", description="switch .env")
     async def switch_env(self) -> None:
-        from wizard.move import switch_env
+        from wizard.switch import switch_env
 
         session = self.session
         try:
-            await switch_env(session.run, session.env_file, session.target)
-            self.post_message(EnvSwitched(True))
+            before = preview(session.env_file, session.target)
+            said = await switch_env(session.run, session.env_file, session.target)
+            self.post_message(EnvSwitched((before, said)))
         except WizardError as exc:
             self.post_message(EnvSwitched(error=mask(exc.message)))
 
@@ -110,6 +114,7 @@ class FinishScreen(StepScreen):
             self.query_one("#env", Static).update(f"[red]{message.error}[/]")
             return
         self.switched = True
+        self._switched_lines, self._said = message.value
         self.wizard.refresh_rollback()
         self._show_env()
         self.refresh_bindings()

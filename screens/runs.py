@@ -12,6 +12,7 @@ from textual.widgets import DataTable, RichLog, Static
 
 from screens.state import RUNNING
 from screens.widgets import ProgressList, StepScreen
+from wizard.app import undo_plan
 from wizard.journal import Run, list_runs, load_run
 from wizard.secrets import mask
 
@@ -35,7 +36,7 @@ class RunsScreen(StepScreen):
             yield Static("", id="steps")
             yield Static("", id="undo")
         yield ProgressList(unit="", id="bars")
-        yield RichLog(id="log", wrap=True, markup=False, max_lines=500)
+        yield RichLog(id="log", wrap=True, markup=False, max_lines=500, min_width=20)
         yield Static("", id="status")
 
     def on_mount(self) -> None:
@@ -76,17 +77,15 @@ class RunsScreen(StepScreen):
 
     @on(DataTable.RowHighlighted, "#runs")
     def highlighted(self) -> None:
-        from wizard.rollback import plan_rollback
-
         run = self.selected
         if run is None:
             return
         steps = [f"{r['step']}: {r.get('summary') or 'done'}" for r in run.finished_steps()]
         self.query_one("#steps", Static).update(
             f"[b]Steps of {run.id}[/]\n" + mask("\n".join(steps) or "(none finished)"))
-        undo = [a.describe() for a in plan_rollback(run)]
+        undo, why_not = undo_plan(run)
         self.query_one("#undo", Static).update(
-            "[b]ctrl+r would[/]\n" + mask("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or "nothing to undo"))
+            "[b]ctrl+r would[/]\n" + ("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or why_not))
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -101,9 +100,7 @@ class RunsScreen(StepScreen):
 
     @staticmethod
     def _undoable(run: Run) -> bool:
-        from wizard.rollback import plan_rollback
-
-        return bool(plan_rollback(run))
+        return bool(undo_plan(run)[0])
 
     def action_rollback_selected(self) -> None:
         run = self.selected
@@ -123,8 +120,12 @@ class RunsScreen(StepScreen):
         self.query_one("#log", RichLog).display = True
         self.query_one("#status", Static).update(f"Rolling back {run_id}...")
         await self.wizard.wait_for_journey()  # a running copy stops at its checkpoint first
-        run = load_run(self.session.state_dir, run_id)
-        self.wizard.start_run(lambda emit, stop: rollback_run(run, emit), run=run)
+        session = self.session
+        run = load_run(session.state_dir, run_id)
+        # Passwords the journal masked come back from the target typed in this session, or from .env.
+        target = session.target if session.target and run.started().get("target") == session.target.masked() else None
+        self.wizard.start_run(lambda emit, stop: rollback_run(run, emit, db_override=target,
+                                                              env_file=session.env_file), run=run)
         self._watching = True
 
     def redraw(self) -> None:
@@ -141,9 +142,8 @@ class RunsScreen(StepScreen):
             return
         status = self.query_one("#status", Static)
         if log.state == "done":
-            for line in log.result or []:
-                rich_log.write(f"check: {mask(str(line))}")
-            status.update(f"[green]Run {self.rolling_back} rolled back and checked.[/] Escape: start")
+            checks = "".join(f"\n  ✓ {mask(str(line))}" for line in log.result or [])
+            status.update(f"[green]Run {self.rolling_back} rolled back and checked:[/]{checks}\nEscape: start")
         else:
             status.update(f"[red]Rollback of {self.rolling_back} did not finish: {log.error}[/]")
         self.rolling_back = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Iterable
 
 from rich.syntax import Syntax
@@ -14,11 +16,13 @@ from textual.widgets import Static
 from screens.messages import SqlAnswered
 from screens.widgets import ProgressList, StepScreen
 from wizard.errors import WizardError
-from wizard.schema import between, head, history, upgrade_sql
+from wizard.schema import between, head, history
+from wizard.schema import upgrade_sql as schema_sql
 from wizard.secrets import mask
-from wizard.urls import DbUrl, parse_url
+from wizard.urls import parse_url
 
-STEP = "schema"  # the service's step name for revisions
+STEP = "schema"  # the service's step name for the schema
+SCHEMA_STEPS = ("schema", "upgrade")  # and "revision <id>" for each revision of an upgrade
 
 
 class SchemaScreen(StepScreen):
@@ -39,17 +43,29 @@ class SchemaScreen(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.db, self.current, self.target = self._plan()
-        pending = between(self.current, self.target) if self.target else []
+        plan = self.session.plan
+        if self.moving:
+            # The empty target is built up to the source's revision, not further.
+            preflight = self.session.preflight
+            self.db = self.session.target
+            self.current = None
+            self.target = (preflight.source_revision if preflight else None) or history()[0].id
+            self.baseline = False
+            self.pending = [(r.id, r.description) for r in between(None, self.target)]
+        else:
+            self.db = parse_url(self.session.source_text, "database")
+            self.current = plan.source.revision if plan else None
+            self.target = plan.head if plan else head()
+            self.baseline = bool(plan and any(p.record_only for p in plan.pending))
+            self.pending = [(p.id, p.description) for p in (plan.pending if plan else []) if not p.record_only]
         lines = [
             f"[b]{'Target' if self.moving else 'Database'}:[/] {self.db.masked()}",
             f"[b]Now:[/] {self.current or 'empty'}   [b]Goes to:[/] {self.target}"
             + ("   [yellow](records the 1.0.0 baseline first)[/]" if self.baseline else ""),
         ]
-        lines += [f"  {r.id}  {r.description}" for r in pending] or ["  nothing pending: already there"]
+        lines += [f"  {rev}  {description}" for rev, description in self.pending] or ["  nothing pending"]
         self.query_one("#revisions", Static).update("\n".join(lines))
-        self.pending = pending
-        if pending:
+        if self.pending:
             self.load_sql()
         else:
             self.query_one("#sql-text", Static).update("")
@@ -59,21 +75,16 @@ class SchemaScreen(StepScreen):
     def moving(self) -> bool:
         return self.session.journey is not None and self.session.journey.key == "move"
 
-    def _plan(self) -> tuple[DbUrl, str | None, str]:
-        """(database, revision it is at, revision it goes to)."""
-        schema = self.session.plan.schema if self.session.plan else None
-        at = schema.effective if schema else None
-        if self.moving:
-            # The empty target is built up to the source's revision, not further.
-            self.baseline = False
-            return self.session.target, None, at or history()[0].id
-        self.baseline = bool(schema and not schema.recorded and not schema.empty)
-        return parse_url(self.session.source_text, "database"), at, head()
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="sql", description="SQL preview")
-    def load_sql(self) -> None:
+    @work(exclusive=True, exit_on_error=False, group="sql", description="SQL preview")
+    async def load_sql(self) -> None:
         try:
-            self.post_message(SqlAnswered(upgrade_sql(self.db, self.current, self.target)))
+            if self.moving:
+                sql = await asyncio.to_thread(schema_sql, self.db, None, self.target)
+            else:
+                from wizard.upgrade import upgrade_sql
+
+                sql = await upgrade_sql(self.db, self.target)
+            self.post_message(SqlAnswered(sql))
         except WizardError as exc:
             self.post_message(SqlAnswered(error=mask(exc.message)))
 
@@ -88,13 +99,16 @@ class SchemaScreen(StepScreen):
 
     def redraw(self) -> None:
         log = self.session.log
-        step = log.steps.get(STEP)
-        if step is not None:
-            self.query_one("#bars", ProgressList).show(step.progress)
+        progress = {item: p for name, step in log.steps.items() if name in SCHEMA_STEPS or name.startswith("revision ")
+                    for item, p in step.progress.items()}
+        self.query_one("#bars", ProgressList).show(progress)
         if log.state == "waiting" and not self.moving:
             status = "a applies: a backup first, then each revision in turn." if self.pending else ""
-        elif log.complete(STEP):
-            status = f"[green]Schema at {self.target}.[/] n: next step"
+        elif log.complete(STEP) or log.state == "done":
+            applied = [name.split()[1] for name, step in log.steps.items()
+                       if name.startswith("revision ") and step.state == "done"]
+            status = f"[green]Schema at {self.target}[/]" + (f" (applied {', '.join(applied)})" if applied else "") \
+                + ". n: next step"
         else:
             status = self.run_status()
         self.query_one("#status", Static).update(status)

@@ -67,15 +67,14 @@ class StartScreen(StepScreen):
             source.update(f"[b]Source:[/] [red]{message.error}[/]")
             return
         report = self.session.plan = message.value
-        size = f", {human_size(report.size)}" if report.size is not None else ""
-        source.update(
-            f"[b]Source:[/] {mask(str(report.source))}\n"
-            f"{report.engine}{size} · {report.schema.describe()}"
-        )
+        info = report.source
+        size = f", {human_size(info.size)}" if info.size is not None else ""
+        notes = "".join(f"\n[yellow]{mask(note)}[/]" for note in report.notes)
+        source.update(f"[b]Source:[/] {mask(info.url)}\n{info.engine}{size} · {mask(info.schema)}{notes}")
         table = self.query_one("#tables", DataTable)
         table.clear(columns=True)
         table.add_columns("table", "rows")
-        for name, rows in report.tables.items():
+        for name, rows in info.tables.items():
             table.add_row(name, f"{rows:,}")
         table.display = True
         self._offer()
@@ -90,10 +89,12 @@ class StartScreen(StepScreen):
             if run.journey == "move":
                 options.append(Option(f"Resume run {run.id}", id=f"resume:{run.id}"))
             options.append(Option(f"Roll back run {run.id}", id=f"rollback:{run.id}"))
-        have_source = self.session.plan is not None
+        plan = self.session.plan
+        sqlite = plan is not None and plan.source.engine.startswith("SQLite")
         options += [
-            Option("Move to PostgreSQL", id="move", disabled=not (have_source and self.session.plan.engine_is_sqlite)),
-            Option("Upgrade in place", id="upgrade", disabled=not have_source),
+            Option("Move to PostgreSQL", id="move", disabled=not sqlite),
+            Option("Upgrade in place" + ("" if plan is None or plan.pending else " (nothing pending)"), id="upgrade",
+                   disabled=plan is None or not plan.pending),
             Option("Roll back a run (every run in the journal)", id="runs"),
         ]
         self.query_one("#unfinished", Static).update("\n".join(notes))

@@ -110,9 +110,11 @@ class VerifyScreen(StepScreen):
                 diffs.add_row(short(row.pk, 12), "", *(("(row)", "(missing)") if row.kind == "only_source"
                                                     else ("(missing)", "(row)")))
         self.query_one("#diff-title", Static).update(
-            f"[b]{verdict.table}[/]: {len(verdict.diffs)} differing row(s) shown" if verdict.diffs
-            else f"[b]{verdict.table}[/]: no differing rows"
+            f"[b]{verdict.table}[/]: {len(verdict.diffs)} differing row(s) shown"
+            + (f" of {verdict.different + verdict.only_source + verdict.only_target:,}" if verdict.diffs else "")
+            if verdict.diffs else f"[b]{verdict.table}[/]: every row equal" + (f" ({verdict.note})" if verdict.note else "")
         )
+        diffs.display = bool(verdict.diffs)
         box.display = True
 
     def can_go_next(self) -> bool:

@@ -93,6 +93,8 @@ class StepScreen(Screen):
         if action == "back":
             return True if self.can_go_back() else None
         if action == "next":
+            if self.wizard.step_after(self.STEP) is None:
+                return False  # the last step: nothing to go on to
             return True if self.can_go_next() else None
         return True
 

@@ -245,13 +245,11 @@ class WizardApp(App[int]):
 
     def refresh_rollback(self) -> None:
         """Find the journey's run, and whether it has changed anything rollback would undo."""
-        from wizard.rollback import plan_rollback
-
         session = self.session
         if session.run is None and session.log.state != "waiting":
             new = [r for r in list_runs(session.state_dir) if r.id not in session.runs_before]
             session.run = new[-1] if new else None
-        session.changed = bool(session.run is not None and plan_rollback(session.run))
+        session.changed = session.run is not None and bool(undo_plan(session.run)[0])
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -267,10 +265,12 @@ class WizardApp(App[int]):
         """Show exactly what will be undone; one more key rolls back, on the Runs screen."""
         from screens.confirm import ConfirmRollback
         from wizard.journal import load_run
-        from wizard.rollback import plan_rollback
 
         run = load_run(self.session.state_dir, run_id)
-        actions = [mask(a.describe()) for a in plan_rollback(run)]
+        actions, why_not = undo_plan(run)
+        if not actions:
+            self.notify(why_not, title="Nothing to roll back", severity="warning", timeout=10)
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -284,6 +284,16 @@ class WizardApp(App[int]):
         if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
             self.session.stop.set("rollback requested")
             await asyncio.gather(worker.wait(), return_exceptions=True)
+
+
+def undo_plan(run: Run) -> tuple[list[str], str]:
+    """What rolling `run` back would do, in order (masked), or why nothing can be."""
+    from wizard.rollback import plan_rollback
+
+    try:
+        return [mask(a.describe()) for a in plan_rollback(run)], ""
+    except WizardError as exc:
+        return [], mask(exc.message)
 
 
 def run_app(env_file: Path | None, source: str | None, target: str | None, state_dir: Path | None) -> int:

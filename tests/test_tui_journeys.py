@@ -1,0 +1,168 @@
+"""Every journey end to end through the screens, keys only, against real SQLite files and PostgreSQL.
+
+Each test asserts what the databases and .env hold afterwards, not only what the screen says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tui_support import make_app, press, screen_text, settle
+from wizard.envfile import database_url
+from wizard.schema import head
+from wizard.urls import parse_url
+
+ENGINE_TABLES = ("users", "workflows", "executions", "settings")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sqlite_counts(path: Path) -> dict[str, int]:
+    with sqlite3.connect(path) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ENGINE_TABLES}
+
+
+async def pg_counts(url: str) -> dict[str, int]:
+    """Rows per engine table in the target (tables that are not there are left out)."""
+    conn = await asyncpg.connect(url)
+    try:
+        present = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ENGINE_TABLES if t in present}
+    finally:
+        await conn.close()
+
+
+def sqlite_revision(path: Path) -> str | None:
+    with sqlite3.connect(path) as conn:
+        try:
+            return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+        except sqlite3.OperationalError:
+            return None
+
+
+@pytest.fixture
+def engine_env(tmp_path: Path, engine_db: Path) -> Path:
+    """The engine's .env as an operator has it: comments, a key, the SQLite URL."""
+    env = tmp_path / ".env"
+    env.write_bytes(
+        b"# workflow engine\nLOG_LEVEL=info\n"
+        + f'DATABASE_URL="sqlite+aiosqlite:///{engine_db}"\n'.encode()
+        + b"OPENAI_API_KEY=sk-test-0123456789abcdef\n"
+    )
+    return env
+
+
+async def _move_to_verify(pilot, app) -> None:
+    """Start -> Connection -> Pre-flight -> the move -> Backup -> Schema -> Copy -> Verify."""
+    await settle(pilot)
+    assert "Move to PostgreSQL" in screen_text(app)
+    await press(pilot, "enter")
+    assert "step 1 of 7" in screen_text(app)
+    await press(pilot, "ctrl+t")
+    assert "Ready." in screen_text(app), screen_text(app)
+    await press(pilot, "ctrl+n")
+    assert "n starts the move" in screen_text(app), screen_text(app)
+    await press(pilot, "n")  # the move runs; settle waits for it
+    assert app.session.log.state == "done", app.session.log.error
+    assert "Backup proven" in screen_text(app)
+    await press(pilot, "n")
+    assert "step 4 of 7" in screen_text(app)
+    await press(pilot, "n")
+    assert "step 5 of 7" in screen_text(app)
+    await press(pilot, "n")
+    assert "Every row accounted for" in screen_text(app), screen_text(app)
+
+
+async def test_move_journey(tmp_path: Path, engine_db: Path, engine_env: Path, pg_url: str) -> None:
+    source_sha, env_before = sha256(engine_db), engine_env.read_bytes()
+    app = make_app(tmp_path / "state", env_file=engine_env, source_text=database_url(engine_env), target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _move_to_verify(pilot, app)
+        await press(pilot, "n")
+        assert "step 7 of 7" in screen_text(app)
+        assert engine_env.read_bytes() == env_before  # nothing switched before the operator says so
+        await press(pilot, "a")
+        assert "Rewrite DATABASE_URL" in screen_text(app)
+        await press(pilot, "y")
+        assert "now says" in screen_text(app)
+
+    assert sha256(engine_db) == source_sha  # the source is never written
+    assert await pg_counts(pg_url) == sqlite_counts(engine_db)
+    assert parse_url(database_url(engine_env)).database == parse_url(pg_url).database
+    assert b"LOG_LEVEL=info" in engine_env.read_bytes()
+
+
+async def test_ctrl_r_mid_journey_puts_everything_back(tmp_path: Path, engine_db: Path, engine_env: Path,
+                                                       pg_url: str) -> None:
+    source_sha, env_before = sha256(engine_db), engine_env.read_bytes()
+    app = make_app(tmp_path / "state", env_file=engine_env, source_text=database_url(engine_env), target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _move_to_verify(pilot, app)
+        await press(pilot, "n", "a", "y")  # Finish, switch .env
+        assert engine_env.read_bytes() != env_before
+        await press(pilot, "ctrl+r")
+        shown = screen_text(app)
+        assert "Roll back?" in shown and "1." in shown, shown
+        assert engine_env.read_bytes() != env_before  # the confirmation alone changes nothing
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+
+    assert engine_env.read_bytes() == env_before
+    assert await pg_counts(pg_url) == {}
+    assert sha256(engine_db) == source_sha
+
+
+async def test_upgrade_in_place_journey(tmp_path: Path, engine_db: Path) -> None:
+    source_sha = sha256(engine_db)
+    counts = sqlite_counts(engine_db)
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "down", "enter")  # Upgrade in place
+        shown = screen_text(app)
+        assert "step 1 of 3" in shown and "0004" in shown and "baseline" in shown, shown
+        await press(pilot, "a")
+        assert app.session.log.state == "done", app.session.log.error
+        await press(pilot, "n")
+        shown = screen_text(app)
+        assert "Backup proven" in shown and "integrity_check: ok" in shown, shown
+        backup = app.session.log.steps["backup"].data
+        await press(pilot, "n")
+        assert "step 3 of 3" in screen_text(app)
+
+    assert sqlite_revision(engine_db) == head()
+    assert sqlite_counts(engine_db) == counts
+    assert backup["original_sha256"] == source_sha and Path(backup["path"]).is_file()
+
+
+async def test_rollback_from_the_runs_screen(tmp_path: Path, engine_db: Path) -> None:
+    from wizard.events import ignore
+    from wizard.upgrade import run_upgrade
+
+    source_sha = sha256(engine_db)
+    state = tmp_path / "state"
+    db = parse_url(f"sqlite:///{engine_db}")
+    await run_upgrade(db, head(), state, ignore, accept_baseline=True, stop=None)
+    assert sha256(engine_db) != source_sha
+
+    app = make_app(state, source_text=f"sqlite:///{engine_db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter")  # Roll back a run (every run in the journal)
+        shown = screen_text(app)
+        assert "upgrade" in shown and "finished" in shown, shown
+        await press(pilot, "ctrl+r")
+        assert "Roll back?" in screen_text(app)
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+
+    assert sha256(engine_db) == source_sha
+    assert sqlite_revision(engine_db) is None

@@ -1,0 +1,52 @@
+"""Switching the engine to a moved database, as a step of that move's run, after the operator agreed.
+
+The TUI moves without --env-file and lets the operator look at the verification
+first; this is the step it runs on their word. It is journaled in the move's run
+with its undo (restore .env byte for byte), so ctrl+r and `wizard rollback` undo
+it with the rest of the move.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wizard import envfile
+from wizard.backup import backup_env
+from wizard.errors import BadInput
+from wizard.events import Emit, StepFinished, StepStarted, ignore
+from wizard.journal import Run
+from wizard.lock import StateLock
+from wizard.settings_move import move_openai_key
+from wizard.urls import DbUrl
+
+STEP = "switch"
+
+
+def preview(env_file: Path, target: DbUrl) -> tuple[str, str]:
+    """The DATABASE_URL line before and after, masked."""
+    from wizard.secrets import mask
+
+    before = envfile.database_url(env_file)
+    after = target.async_url().render_as_string(hide_password=True)
+    return mask(f"DATABASE_URL={before if before is not None else '(not set)'}"), f"DATABASE_URL={after}"
+
+
+async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignore) -> list[str]:
+    """Back up .env, point DATABASE_URL at `target`, move OPENAI_API_KEY into its settings; what was done."""
+    if not env_file.is_file():
+        raise BadInput(f"{env_file} does not exist: point the engine at the target yourself")
+    with StateLock(run.folder.parent.parent).acquire(run.id, "switch"):
+        emit(StepStarted(STEP, f"point DATABASE_URL in {env_file} at the target"))
+        run.step_started(STEP, f"switch DATABASE_URL in {env_file}")
+        record = backup_env(env_file, run.folder)
+        undo = {"action": "restore_env", "env_file": str(env_file), "backup": record.to_dict()}
+        data = env_file.read_bytes()
+        envfile.write_atomically(env_file, envfile.set_variable(data, "DATABASE_URL", target.async_str()))
+        run.step_finished(STEP, undo=undo, env_file=str(env_file))
+        said = [f"DATABASE_URL in {env_file} is now {target.masked()}"]
+        moved = await move_openai_key(env_file, target)
+        if moved is not None:
+            said.append(moved.describe(env_file))
+            run.step_finished("settings", result=said[-1])  # undone by the .env restore and the tables' drop
+        emit(StepFinished(STEP, "; ".join(said)))
+        return said
