@@ -1,8 +1,10 @@
 """Fixtures: a real PostgreSQL for every test that needs one, and 1.0.0 SQLite files.
 
-PostgreSQL comes from WIZARD_TEST_PG_URL, else a server on 127.0.0.1:5432, else a
-throwaway server from the pip-installed `pgserver` (the test extra), else the
-test is skipped with the reason -- except under CI=true, where it fails.
+PostgreSQL comes from WIZARD_TEST_PG_URL, else a server on 127.0.0.1:5432 (not
+looked for when WIZARD_TEST_NO_LOCAL=1, to exercise the fallback), else a
+throwaway server from the pip-installed `pgserver` (the test extra; as root it
+runs the server as a system user `pgserver` it creates), else the test is
+skipped with the reason -- except under CI=true, where it fails.
 Each test gets a database of its own, dropped afterwards.
 """
 
@@ -35,7 +37,7 @@ def _find_server(tmp_root: Path) -> tuple[str | None, str]:
     env_url = os.environ.get("WIZARD_TEST_PG_URL")
     if env_url:
         return env_url, "WIZARD_TEST_PG_URL"
-    if asyncio.run(_answers(LOCAL_SERVER)):
+    if os.environ.get("WIZARD_TEST_NO_LOCAL") != "1" and asyncio.run(_answers(LOCAL_SERVER)):
         return LOCAL_SERVER, "127.0.0.1:5432"
     try:
         import pgserver  # the test extra's pip-installed PostgreSQL
@@ -45,6 +47,10 @@ def _find_server(tmp_root: Path) -> tuple[str | None, str]:
         server = pgserver.get_server(str(tmp_root / "pgserver"), cleanup_mode="stop")
     except Exception as exc:  # pgserver's own errors vary by platform
         return None, f"no server on 127.0.0.1:5432 and pgserver could not start one: {exc}"
+    # Its pg_dump matches its server (the system's may be older); subprocesses inherit this too.
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    os.environ.setdefault("WIZARD_PG_BIN", str(POSTGRES_BIN_PATH))
     return server.get_uri(), "pgserver"
 
 

@@ -323,3 +323,241 @@ def _print_move(result: Any) -> None:
     for note in report.notes:
         out.print(mask(note))
     out.print(f"report: {result.report_md}")
+
+
+# --- plan, backup, upgrade, rollback, status: the foundation's commands ---
+
+
+def _url_or_env(url: str | None, env_file: Path | None, what: str) -> Any:
+    """A URL option, or DATABASE_URL from the .env file when it is not given."""
+    from wizard.envfile import DEFAULT_ENV_FILE, database_url
+    from wizard.urls import parse_url
+
+    return parse_url(url or database_url(env_file or DEFAULT_ENV_FILE), what)
+
+
+def _confirm(question: str, refusal: str) -> None:
+    """Ask on the terminal; with no terminal, or on a no, refuse (exit 3) with `refusal`."""
+    from wizard.errors import Refused
+
+    if not sys.stdin.isatty():
+        raise Refused(f"no terminal to ask on: {refusal}")
+    if not click.confirm(question, default=False, err=True):
+        raise Refused("nothing was changed: the operator said no")
+
+
+def _print_json(event: str, data: Any) -> None:
+    print(mask(json.dumps({"event": event, **data}, default=str)), flush=True)
+
+
+def _table(title: str, *headers: str) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for h in headers:
+        table.add_column(h, justify="right" if h in ("rows", "steps", "size") else "left")
+    return table
+
+
+@main.command("plan")
+@click.option("--source", help="The database to look at (default: DATABASE_URL from the .env file).")
+@click.option("--target", help="A PostgreSQL database to move to, to look at as well.")
+@env_file_option
+@state_dir_option
+@json_option
+def plan_command(source: str | None, target: str | None, env_file: Path | None, state_dir: Path | None,
+                 as_json: bool) -> None:
+    """What a run would do: engine, tables, revision, pending revisions. Changes nothing."""
+    from wizard.plan import plan
+    from wizard.urls import parse_url
+
+    async def work(printer: EventPrinter, stop: StopRequest) -> None:
+        report = await plan(_url_or_env(source, env_file, "source"), parse_url(target, "target") if target else None)
+        if as_json:
+            _print_json("Plan", report.to_dict())
+        else:
+            _print_plan(report)
+
+    run(work, as_json)
+
+
+def _print_plan(report: Any) -> None:
+    from wizard.backup import human_size
+
+    for role, info in (("source", report.source), ("target", report.target)):
+        if info is None:
+            continue
+        out.print(f"[bold]{role}[/] {mask(info.url)}")
+        out.print(f"  {info.engine}, {human_size(info.size) if info.size is not None else '?'}; schema: {info.schema}")
+        tables = _table("", "table", "rows", "kind")
+        for name, rows in info.tables.items():
+            tables.add_row(name, f"{rows:,}", "other (not the engine's)" if name in info.other_tables else "engine")
+        out.print(tables)
+    pending = _table(f"pending revisions, up to head {report.head}", "revision", "what it does", "how")
+    for rev in report.pending:
+        pending.add_row(rev.id, rev.description, "record only (baseline)" if rev.record_only else "apply")
+    if report.pending:
+        out.print(pending)
+    else:
+        out.print(f"pending revisions: none (head is {report.head})")
+    for note in report.notes:
+        out.print(f"[yellow]note[/] {mask(note)}")
+
+
+@main.command("backup")
+@click.option("--source", help="The database to back up (default: DATABASE_URL from the .env file).")
+@env_file_option
+@state_dir_option
+@json_option
+def backup_command(source: str | None, env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
+    """A proven backup (SQLite online backup + integrity_check, or pg_dump) in a run folder of its own."""
+    from wizard.backup import run_backup
+    from wizard.journal import resolve_state_dir
+
+    async def work(printer: EventPrinter, stop: StopRequest) -> None:
+        run_id, record = await run_backup(_url_or_env(source, env_file, "source"), resolve_state_dir(state_dir),
+                                          printer)
+        printer.close_bars()
+        if as_json:
+            _print_json("Backup", {"run_id": run_id, **record.to_dict()})
+        else:
+            _print_backup(run_id, record)
+
+    run(work, as_json)
+
+
+def _print_backup(run_id: str, record: Any) -> None:
+    from wizard.backup import human_size
+
+    table = _table(f"backup (run {run_id})", "what", "")
+    for name, value in (("source", record.source), ("file", record.path), ("size", human_size(record.size)),
+                        ("sha256", record.sha256), ("check", record.check),
+                        ("revision", record.revision or "none recorded")):
+        table.add_row(name, mask(str(value)))
+    out.print(table)
+
+
+@main.command("upgrade")
+@click.option("--db", "db_url", help="The database to upgrade (default: DATABASE_URL from the .env file).")
+@click.option("--to", "to", default=None, help="The revision to upgrade to (default: head).")
+@click.option("--sql", is_flag=True, help="Print the SQL the upgrade would run, and change nothing.")
+@click.option("--yes", is_flag=True, help="Upgrade (and record a 1.0.0 baseline) without asking.")
+@env_file_option
+@state_dir_option
+@json_option
+def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, env_file: Path | None,
+                    state_dir: Path | None, as_json: bool) -> None:
+    """Back up, then apply the pending revisions in one transaction."""
+    from wizard.journal import resolve_state_dir
+    from wizard.upgrade import plan_upgrade, run_upgrade, summary, upgrade_sql
+
+    async def work(printer: EventPrinter, stop: StopRequest) -> None:
+        db = _url_or_env(db_url, env_file, "database")
+        if sql:
+            print(mask(await upgrade_sql(db, to)), end="", flush=True)
+            return
+        plan = await plan_upgrade(db, to)
+        if plan.nothing_to_do:
+            err.print(f"{mask(str(db))} is at {plan.target}: nothing to do")
+            return
+        if not as_json:
+            _print_upgrade_plan(plan)
+        if not yes:
+            _confirm(f"Back up {mask(str(db))}, then upgrade it to {plan.target}?",
+                     f"pass --yes to upgrade {mask(str(db))} to {plan.target}")
+        result = await run_upgrade(db, to, resolve_state_dir(state_dir), printer, accept_baseline=True, stop=stop)
+        printer.close_bars()
+        if as_json:
+            _print_json("Upgrade", summary(result))
+        else:
+            _print_upgrade(result)
+
+    run(work, as_json)
+
+
+def _print_upgrade_plan(plan: Any) -> None:
+    start = plan.current or f"1.0.0 (no revision recorded; baseline {plan.stamp} is recorded first)"
+    table = _table(f"upgrade {mask(str(plan.db))} from {start} to {plan.target}", "revision", "what it does")
+    for rev in plan.pending:
+        table.add_row(rev.id, rev.description)
+    out.print(table)
+
+
+def _print_upgrade(result: Any) -> None:
+    table = _table(f"upgrade run {result.run_id}", "what", "")
+    table.add_row("from", result.from_revision or f"1.0.0 (baseline {result.baseline} recorded)")
+    table.add_row("to", result.to_revision)
+    table.add_row("applied", ", ".join(result.applied) or "none")
+    for rev, counts in result.counts.items():
+        table.add_row(f"rows in {rev}", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    table.add_row("backup", mask(result.backup.describe()))
+    out.print(table)
+    out.print(f"undo it with: wizard rollback --run {result.run_id}")
+
+
+@main.command("rollback")
+@click.option("--run", "run_id", default=None, help="The run to undo (`wizard status` lists them).")
+@click.option("--last", is_flag=True, help="Undo the most recent run.")
+@click.option("--yes", is_flag=True, help="Roll back without asking.")
+@click.option("--db", "db_url", default=None,
+              help="The database's full URL, when the journal's masked one needs its password back.")
+@env_file_option
+@state_dir_option
+@json_option
+def rollback_command(run_id: str | None, last: bool, yes: bool, db_url: str | None, env_file: Path | None,
+                     state_dir: Path | None, as_json: bool) -> None:
+    """Undo a run, newest change first, and check the result (sha256, revision, row counts)."""
+    from wizard.envfile import DEFAULT_ENV_FILE
+    from wizard.errors import BadInput
+    from wizard.journal import load_run, resolve_state_dir
+    from wizard.rollback import plan_rollback, rollback_run
+    from wizard.urls import parse_url
+
+    async def work(printer: EventPrinter, stop: StopRequest) -> None:
+        if bool(run_id) == last:
+            raise BadInput("say which run to undo: --run ID (`wizard status` lists them) or --last")
+        the_run = load_run(resolve_state_dir(state_dir), run_id, last)
+        actions = plan_rollback(the_run)
+        if not as_json:
+            table = _table(f"roll back run {the_run.id} ({the_run.journey}, {the_run.state()})", "#", "undo")
+            for i, action in enumerate(actions, 1):
+                table.add_row(str(i), mask(action.describe()))
+            out.print(table)
+        if not yes:
+            _confirm(f"Undo run {the_run.id} as listed?", f"pass --yes to roll back run {the_run.id}")
+        env = env_file or (DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.exists() else None)
+        lines = await rollback_run(the_run, printer, parse_url(db_url, "--db") if db_url else None, env)
+        printer.close_bars()
+        if as_json:
+            _print_json("Rollback", {"run_id": the_run.id, "verified": lines})
+        else:
+            for line in lines:
+                out.print(f"[green]verified[/] {mask(line)}")
+
+    run(work, as_json)
+
+
+@main.command("status")
+@state_dir_option
+@json_option
+def status_command(state_dir: Path | None, as_json: bool) -> None:
+    """Every run in the journal: id, journey, state, started, steps."""
+    from wizard.journal import list_runs, resolve_state_dir
+
+    async def work(printer: EventPrinter, stop: StopRequest) -> None:
+        folder = resolve_state_dir(state_dir)
+        runs = [r.summary() for r in list_runs(folder)]
+        if as_json:
+            _print_json("Status", {"state_dir": str(folder), "runs": runs})
+            return
+        if not runs:
+            out.print(f"no runs in {folder}")
+            return
+        table = _table(f"runs in {folder}", "id", "journey", "state", "started", "steps")
+        for r in runs:
+            steps = f"{r['steps']} done" + (f", failed at {r['failed_step']}" if r["failed_step"] else "")
+            table.add_row(r["id"], r["journey"], r["state"], r["started"][:19].replace("T", " "), steps)
+        out.print(table)
+
+    run(work, as_json)

@@ -85,6 +85,20 @@ async def connect(db: DbUrl) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
+@contextlib.asynccontextmanager
+async def write_transaction(conn: AsyncConnection) -> AsyncIterator[None]:
+    """One transaction around everything in the block, DDL included, on both engines.
+
+    Python's sqlite3 opens a transaction only before INSERT/UPDATE/DELETE, so DDL
+    (Alembic's CREATE/ALTER) would autocommit; an explicit BEGIN IMMEDIATE keeps it
+    inside, and takes the write lock up front so no other writer interleaves.
+    """
+    async with conn.begin():
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield
+
+
 async def table_names(conn: AsyncConnection) -> list[str]:
     return await conn.run_sync(lambda c: inspect(c).get_table_names())
 

@@ -62,10 +62,10 @@ def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
     if mode is None and path.exists():
         os.chmod(tmp, path.stat().st_mode & 0o7777)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

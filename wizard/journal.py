@@ -37,7 +37,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _new_run_id() -> str:
+def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + _random.token_hex(3)
 
 
@@ -94,6 +94,21 @@ class Run:
             return last.get("state", FINISHED)
         return RUNNING
 
+    def summary(self) -> dict[str, Any]:
+        """One line of `wizard status`: id, journey, state, started, steps done, where it failed."""
+        recs = self.records()
+        start = recs[0] if recs and recs[0]["kind"] == "run_started" else {}
+        state = self.state()
+        if state == RUNNING and not _alive(start.get("pid")):
+            state = INTERRUPTED  # its process is gone (kill -9, a lost machine) without a last record
+        failed = [r for r in recs if r["kind"] == "step_failed"]
+        return {
+            "id": self.id, "journey": start.get("journey", "?"), "state": state, "started": start.get("ts", ""),
+            "steps": sum(r["kind"] == "step_finished" for r in recs),
+            "failed_step": failed[-1].get("step") if failed else None,
+            "error": failed[-1].get("error") if failed else None,
+        }
+
     def finished_steps(self) -> list[dict[str, Any]]:
         return [r for r in self.records() if r["kind"] == "step_finished"]
 
@@ -114,10 +129,11 @@ def runs_dir(state_dir: Path) -> Path:
     return state_dir / "runs"
 
 
-def new_run(state_dir: Path, journey: str, **fields: Any) -> Run:
+def new_run(state_dir: Path, journey: str, run_id: str | None = None, **fields: Any) -> Run:
+    """A new run folder; pass the `run_id` the state lock was taken for, if it was taken first."""
     folder = runs_dir(state_dir)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    run_id = _new_run_id()
+    run_id = run_id or new_run_id()
     run_folder = folder / run_id
     run_folder.mkdir(mode=0o700)
     run = Run(run_id, run_folder)
@@ -149,3 +165,15 @@ def unfinished_runs(state_dir: Path) -> Iterator[Run]:
     for run in list_runs(state_dir):
         if run.state() in (RUNNING, INTERRUPTED):
             yield run
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    return True

@@ -190,7 +190,7 @@ def _run_alembic(sync_conn: Any, emit: Emit, step_name: str, stamp: str | None, 
     cfg.attributes["progress"] = lambda rev, done, total: emit(Progress(step_name, f"revision {rev}", done, total))
 
     def applied(*, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        verb = "applied" if step.is_upgrade else "reverted"
+        verb = "recorded" if step.is_stamp else "applied" if step.is_upgrade else "reverted"
         emit(StepFinished(step_name, f"{verb} {step.up_revision_id}", {"revision": step.up_revision_id}))
 
     cfg.attributes["on_version_apply"] = applied
@@ -219,11 +219,16 @@ async def downgrade(conn: AsyncConnection, target: str | None, emit: Emit = igno
     return await conn.run_sync(_run_alembic, emit, step, None, target or "base", True)
 
 
-def upgrade_sql(db: DbUrl, current: str | None, target: str) -> str:
-    """The SQL Alembic would run, from offline mode; touches no database."""
+def upgrade_sql(db: DbUrl, current: str | None, target: str, stamp: str | None = None) -> str:
+    """The SQL Alembic would run, from offline mode; touches no database.
+
+    `stamp` first records that baseline (a 1.0.0 database), as `upgrade(stamp=...)` does.
+    """
     buf = io.StringIO()
     cfg = Config(output_buffer=buf)
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", db.sync_str().replace("%", "%%"))
+    if stamp:
+        command.stamp(cfg, stamp, sql=True)
     command.upgrade(cfg, f"{current}:{target}" if current else target, sql=True)
     return buf.getvalue()

@@ -68,6 +68,12 @@ class DbUrl:
             kwargs["ssl"] = ssl
         return kwargs
 
+    def absolute(self) -> "DbUrl":
+        """A SQLite URL with an absolute path (a journal outlives the working directory); others as they are."""
+        if not self.is_sqlite:
+            return self
+        return DbUrl(self.url.set(database=str(self.sqlite_path.absolute())), self.kind)
+
     def with_database(self, name: str) -> "DbUrl":
         return DbUrl(self.url.set(database=name), self.kind)
 

@@ -1,0 +1,480 @@
+"""Backups proven before anything changes, and restores checked after.
+
+SQLite: the online backup API copies the database page by page inside a read
+transaction (consistent with WAL too), the copy must pass PRAGMA integrity_check,
+and its sha256 is recorded. The backup API rewrites counters in the copy's
+100-byte header (change counter, schema cookie, version-valid-for), so the copy
+is never byte-identical to the original. While our read lock keeps the original
+still, we also record its sha256 and its header; a restore puts that header back
+and proves the result against the original's sha256.
+
+PostgreSQL: pg_dump -Fc of the app's tables in one exported snapshot, with the
+revision and row counts read in that same snapshot, listed by pg_restore --list.
+The password reaches pg_dump and pg_restore only through PGPASSWORD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote as url_quote
+
+from sqlalchemy import text
+
+from wizard.db import check_sqlite_file, connect, quote
+from wizard.envfile import fsync_dir, write_atomically
+from wizard.errors import Refused, StepError, WizardError
+from wizard.events import Emit, ProgressMeter, StepFinished, StepStarted
+from wizard.journal import FAILED, FINISHED, INTERRUPTED, new_run, new_run_id
+from wizard.lock import StateLock
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE
+from wizard.urls import DbUrl
+
+HEADER_BYTES = 100  # SQLite's database header
+BACKUP_PAGES_PER_STEP = 256  # 1 MB at the default 4 KiB page: a Progress event per step at most
+PG_BIN_ENV = "WIZARD_PG_BIN"  # a folder holding pg_dump and pg_restore, when PATH's are not the right ones
+LOCK_TIMEOUT = "30s"  # pg_restore gives up instead of waiting forever behind the engine's locks
+
+
+@dataclass
+class BackupRecord:
+    kind: str  # "sqlite" | "pg_dump" | "env"
+    source: str  # masked URL or path
+    path: str
+    size: int
+    sha256: str
+    check: str  # how the backup was proven, e.g. "integrity_check: ok"
+    # SQLite and .env: the original file, when it could be read still (see the module docstring).
+    original_sha256: str | None = None
+    original_header: str | None = None  # hex
+    mode: int | None = None  # the original file's permission bits
+    # What the database held, for checking a restore: revision (None: none recorded) and
+    # [[table, rows], ...] -- a list, because the journal masks dict keys that look like secrets.
+    revision: str | None = None
+    row_counts: list[list[Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BackupRecord":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def describe(self) -> str:
+        return f"{self.path} ({human_size(self.size)}, sha256 {self.sha256[:12]}..., {self.check})"
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def sha256_file(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _temp_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.wizard-tmp")
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """fsync the finished temp file, rename it into place, fsync the folder."""
+    _fsync_file(tmp)
+    os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def _thread_emit(emit: Emit) -> Emit:
+    """An Emit usable from a worker thread: events are delivered on the event loop."""
+    loop = asyncio.get_running_loop()
+    return lambda event: loop.call_soon_threadsafe(emit, event)
+
+
+# --- SQLite ---
+
+
+def _sqlite_uri(path: Path, params: str) -> str:
+    return f"file:{url_quote(str(path))}?{params}"
+
+
+def _copy_sqlite(src: Path, tmp: Path, meter: ProgressMeter) -> dict[str, Any]:
+    """Online backup of `src` into the empty file `tmp`; returns what is known of the original."""
+    # Read-only: the source is never written, not even by a checkpoint when we close.
+    conn = sqlite3.connect(_sqlite_uri(src, "mode=ro"), uri=True, isolation_level=None, timeout=10)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read lock: no commit lands until we end
+        facts: dict[str, Any] = {"mode": src.stat().st_mode & 0o777}
+        if _main_file_is_whole(conn, src):
+            with open(src, "rb") as f:
+                facts["original_header"] = f.read(HEADER_BYTES).hex()
+            facts["original_sha256"] = sha256_file(src)
+        dest = sqlite3.connect(tmp)
+        try:
+            def progress(_status: int, remaining: int, total: int) -> None:
+                meter.total = total
+                meter.advance(total - remaining - meter.done)
+
+            conn.backup(dest, pages=BACKUP_PAGES_PER_STEP, progress=progress)
+        finally:
+            dest.close()
+        meter.finish()
+        conn.execute("ROLLBACK")
+        return facts
+    finally:
+        conn.close()
+
+
+def _main_file_is_whole(conn: sqlite3.Connection, path: Path) -> bool:
+    """True when the main file alone is the database: no WAL frames waiting to be checkpointed."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        return True
+    wal = path.with_name(path.name + "-wal")
+    return not wal.exists() or wal.stat().st_size == 0
+
+
+def _check_sqlite_copy(path: Path) -> tuple[str, str | None, list[list[Any]]]:
+    """integrity_check on the copy, and the revision and row counts it holds."""
+    # immutable: nothing else has this file, and no -wal/-shm are made beside it.
+    conn = sqlite3.connect(_sqlite_uri(path, "mode=ro&immutable=1"), uri=True)
+    try:
+        result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        if result != ["ok"]:
+            raise StepError(
+                f"the backup copy fails PRAGMA integrity_check ({result[0]}): the database itself may be damaged; "
+                "nothing was changed"
+            )
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        revision = None
+        if VERSION_TABLE in tables:
+            revision = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
+            revision = revision[0] if revision else None
+        counts = [[t, conn.execute(f"SELECT count(*) FROM {quote(t)}").fetchone()[0]] for t in tables]
+        return "integrity_check: ok", revision, counts
+    finally:
+        conn.close()
+
+
+def _create_private(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a leftover file
+
+
+async def _backup_sqlite(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> BackupRecord:
+    check_sqlite_file(db)
+    src = db.sqlite_path.resolve()
+    emit(StepStarted(step, f"back up {src}"))
+    final = dest_dir / f"{src.name}.backup"
+    tmp = _temp_for(final)
+    _create_private(tmp)
+    meter = ProgressMeter(_thread_emit(emit), step, "backup", None)
+    try:
+        facts = await asyncio.to_thread(_copy_sqlite, src, tmp, meter)
+        check, revision, counts = await asyncio.to_thread(_check_sqlite_copy, tmp)
+        digest = await asyncio.to_thread(sha256_file, tmp)
+        _publish(tmp, final)
+    except sqlite3.Error as exc:
+        raise StepError(f"backup of {src} failed: {exc}: nothing was changed") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    record = BackupRecord("sqlite", db.masked(), str(final), final.stat().st_size, digest, check,
+                          revision=revision, row_counts=counts, **facts)
+    emit(StepFinished(step, f"backup {record.describe()}", record.to_dict()))
+    return record
+
+
+def _restore_sqlite(record: BackupRecord, target: Path) -> str:
+    tmp = _temp_for(target)
+    try:
+        shutil.copyfile(record.path, tmp)
+        os.chmod(tmp, record.mode if record.mode is not None else 0o600)
+        if record.original_header and record.original_sha256:
+            # Undo the backup API's header counters: the original's bytes, proven by its sha256 below.
+            with open(tmp, "r+b") as f:
+                f.write(bytes.fromhex(record.original_header))
+        got = sha256_file(tmp)
+        exact = got == record.original_sha256
+        if not exact and got != record.sha256:
+            # Patching the header did not give the original: the copy is still the proven backup.
+            shutil.copyfile(record.path, tmp)
+            got = sha256_file(tmp)
+            if got != record.sha256:
+                raise StepError(f"restoring {target} failed: the copy's sha256 {got[:12]}... is not the backup's")
+        _refuse_if_in_use(target)
+        # A stale -wal beside the restored file would be replayed onto it: corruption.
+        for suffix in ("-wal", "-shm", "-journal"):
+            target.with_name(target.name + suffix).unlink(missing_ok=True)
+        _publish(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if exact:
+        return f"restored {target}: sha256 {got[:16]}... equals the file as it was before the run"
+    return (f"restored {target} from the backup: sha256 {got[:16]}... equals the verified backup "
+            "(the original's bytes were not recorded: its WAL held changes when it was backed up)")
+
+
+def _refuse_if_in_use(path: Path) -> None:
+    if not path.exists():
+        return
+    try:
+        conn = sqlite3.connect(_sqlite_uri(path, "mode=rw"), uri=True, isolation_level=None, timeout=2)
+    except sqlite3.Error:
+        return  # not an openable database: nothing can be using it as one
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        raise Refused(f"{path} is in use ({exc}): stop the engine, then roll back again") from None
+    except sqlite3.DatabaseError:
+        pass  # damaged beyond opening: replacing it is the point
+    finally:
+        conn.close()
+
+
+# --- PostgreSQL ---
+
+
+def pg_tool(name: str) -> str:
+    """The path of pg_dump or pg_restore: from WIZARD_PG_BIN, else PATH."""
+    folder = os.environ.get(PG_BIN_ENV)
+    found = shutil.which(name, path=folder) if folder else shutil.which(name)
+    if not found:
+        where = f"in {folder} ({PG_BIN_ENV})" if folder else "on PATH"
+        raise StepError(
+            f"{name} is not installed {where}: install the PostgreSQL client of the server's version "
+            f"(apt-get install postgresql-client), or set {PG_BIN_ENV} to its bin folder"
+        )
+    return found
+
+
+def libpq_env(db: DbUrl) -> dict[str, str]:
+    """The environment for libpq tools: the connection in PG* variables, the password never in argv."""
+    url = db.url
+    env = dict(os.environ)
+    host = url.host or url.query.get("host")
+    settings = {
+        "PGHOST": host if isinstance(host, str) else None,
+        "PGPORT": str(url.port) if url.port else None,
+        "PGUSER": url.username,
+        "PGPASSWORD": url.password,  # absent: an inherited PGPASSWORD or ~/.pgpass still applies
+        "PGDATABASE": url.database,
+        "PGSSLMODE": url.query.get("sslmode"),
+        "PGCONNECT_TIMEOUT": "10",
+        "PGOPTIONS": f"-c lock_timeout={LOCK_TIMEOUT}",
+    }
+    env.update({k: v for k, v in settings.items() if isinstance(v, str) and v})
+    return env
+
+
+async def _tool_run(args: list[str], env: dict[str, str]) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, errout = await proc.communicate()
+    if proc.returncode != 0:
+        lines = [ln for ln in errout.decode(errors="replace").splitlines() if ln.strip()]
+        detail = lines[0] if lines else f"exit code {proc.returncode}"
+        raise StepError(f"{Path(args[0]).name} failed: {detail}")
+    return out.decode(errors="replace")
+
+
+def _major(version_text: str) -> int:
+    match = re.search(r"\)\s*(\d+)", version_text) or re.search(r"(\d+)", version_text)
+    if not match:
+        raise StepError(f"cannot read the version of PostgreSQL's tools from '{version_text.strip()}'")
+    return int(match.group(1))
+
+
+async def _check_pg_dump(pg_dump: str, server_major: int) -> None:
+    tool_major = _major(await _tool_run([pg_dump, "--version"], dict(os.environ)))
+    if tool_major < server_major:
+        raise StepError(
+            f"pg_dump {tool_major} is older than the server (PostgreSQL {server_major}) and cannot dump it: "
+            f"install postgresql-client-{server_major}, or set {PG_BIN_ENV} to its bin folder"
+        )
+
+
+async def _app_tables(conn: Any) -> list[str]:
+    rows = await conn.execute(text(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"))
+    return [r[0] for r in rows]
+
+
+async def _revision_and_counts(conn: Any, tables: list[str]) -> tuple[str | None, list[list[Any]]]:
+    revision = None
+    if VERSION_TABLE in tables:
+        revision = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalar()
+    counts = [[t, (await conn.execute(text(f"SELECT count(*) FROM public.{quote(t)}"))).scalar_one()] for t in tables]
+    return revision, counts
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "database"
+
+
+async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> BackupRecord:
+    pg_dump, pg_restore = pg_tool("pg_dump"), pg_tool("pg_restore")
+    emit(StepStarted(step, f"back up {db} with pg_dump"))
+    final = dest_dir / f"{_safe_name(db.database)}.dump"
+    tmp = _temp_for(final)
+    env = libpq_env(db)
+    async with connect(db) as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            await _check_pg_dump(pg_dump, int((await conn.execute(text("SHOW server_version_num"))).scalar()) // 10000)
+            # pg_dump reads the snapshot this transaction exported: the dump, the revision and
+            # the row counts all describe the same moment.
+            snapshot = (await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+            tables = await _app_tables(conn)
+            if not tables:
+                raise StepError(f"{db} has no tables in schema public: nothing to back up")
+            revision, counts = await _revision_and_counts(conn, tables)
+            patterns = [f'--table=public."{t.replace(chr(34), chr(34) * 2)}"' for t in tables]
+            _create_private(tmp)
+            try:
+                await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns], env)
+                listing = await _tool_run([pg_restore, "--list", str(tmp)], env)
+                digest = await asyncio.to_thread(sha256_file, tmp)
+                _publish(tmp, final)
+            finally:
+                tmp.unlink(missing_ok=True)
+    entries = [ln for ln in listing.splitlines() if ln.strip() and not ln.startswith(";")]
+    data_entries = sum(" TABLE DATA " in ln for ln in entries)
+    if data_entries != len(tables):
+        raise StepError(f"the dump of {db} lists {data_entries} tables' data, not {len(tables)}: it cannot be trusted")
+    check = f"pg_restore --list: {len(entries)} entries, {data_entries} tables"
+    record = BackupRecord("pg_dump", db.masked(), str(final), final.stat().st_size, digest, check,
+                          revision=revision, row_counts=counts)
+    emit(StepFinished(step, f"backup {record.describe()}", record.to_dict()))
+    return record
+
+
+async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
+    env = libpq_env(db)
+    async with connect(db):
+        pass  # a wrong password or a missing database is said in one line before pg_restore runs
+    await _tool_run([pg_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
+                     f"--dbname={db.database}", record.path], env)
+    backed_up = {t for t, _ in record.row_counts}
+    async with connect(db) as conn:
+        async with conn.begin():
+            # Tables the run created after the backup (alembic_version, for a 1.0.0 database) go too.
+            for extra in set(await _app_tables(conn)) - backed_up:
+                if extra in ENGINE_TABLES or extra == VERSION_TABLE:
+                    await conn.execute(text(f"DROP TABLE public.{quote(extra)}"))
+        tables = await _app_tables(conn)
+        revision, counts = await _revision_and_counts(conn, [t for t in tables if t in backed_up])
+    if revision != record.revision:
+        raise StepError(f"restored {db}, but its revision is {revision or 'none'}, not {record.revision or 'none'}")
+    expected = {t: n for t, n in record.row_counts}
+    differ = [f"{t} {n} (expected {expected[t]})" for t, n in counts if n != expected[t]]
+    missing = sorted(backed_up - {t for t, _ in counts})
+    if differ or missing:
+        raise StepError(f"restored {db}, but row counts differ: {', '.join(differ + [m + ' missing' for m in missing])}")
+    total = sum(n for _, n in counts)
+    return (f"restored {db} from {record.path}: revision {revision or 'none recorded (1.0.0)'} and the row counts "
+            f"of {len(counts)} tables ({total} rows) equal those recorded at backup time")
+
+
+# --- the public calls ---
+
+
+def _check_backup_file(record: BackupRecord) -> None:
+    path = Path(record.path)
+    if not path.is_file():
+        raise StepError(f"the backup {path} is missing: it cannot be restored")
+    digest = sha256_file(path)
+    if digest != record.sha256:
+        raise StepError(f"the backup {path} changed since it was taken (sha256 {digest[:12]}..., "
+                        f"recorded {record.sha256[:12]}...): not restoring it")
+
+
+async def backup_database(db: DbUrl, dest_dir: Path, emit: Emit, step: str = "backup") -> BackupRecord:
+    dest_dir = dest_dir.absolute()
+    dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if db.is_sqlite:
+        return await _backup_sqlite(db, dest_dir, emit, step)
+    return await _backup_pg(db, dest_dir, emit, step)
+
+
+async def restore_database(record: BackupRecord, db: DbUrl, emit: Emit, step: str = "restore") -> str:
+    """Put the backup back into `db`; returns the sentence that says how the result was checked."""
+    emit(StepStarted(step, f"restore {db} from {record.path}"))
+    await asyncio.to_thread(_check_backup_file, record)
+    if record.kind == "sqlite":
+        sentence = await asyncio.to_thread(_restore_sqlite, record, db.sqlite_path.resolve())
+    elif record.kind == "pg_dump":
+        sentence = await _restore_pg(record, db)
+    else:
+        raise StepError(f"a {record.kind} backup cannot be restored into a database")
+    emit(StepFinished(step, sentence))
+    return sentence
+
+
+def backup_env(env_path: Path, dest_dir: Path) -> BackupRecord:
+    """A byte-for-byte copy of the engine's .env (it holds secrets: mode 0600)."""
+    data = env_path.read_bytes()
+    dest_dir = dest_dir.absolute()
+    dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    final = dest_dir / "env.backup"
+    write_atomically(final, data, mode=0o600)
+    digest = hashlib.sha256(data).hexdigest()
+    if sha256_file(final) != digest:
+        raise StepError(f"the copy of {env_path} does not read back as written: check the disk of {dest_dir}")
+    return BackupRecord("env", str(env_path.resolve()), str(final), len(data), digest, "byte-for-byte copy",
+                        original_sha256=digest, mode=env_path.stat().st_mode & 0o777)
+
+
+def restore_env(record: BackupRecord, env_path: Path) -> str:
+    _check_backup_file(record)
+    write_atomically(env_path, Path(record.path).read_bytes(), mode=record.mode)
+    digest = sha256_file(env_path)
+    if digest != record.original_sha256:
+        raise StepError(f"{env_path} does not read back as the backup: check the disk")
+    return f"restored {env_path} byte for byte: sha256 {digest[:16]}... equals the file as it was before the run"
+
+
+async def run_backup(db: DbUrl, state_dir: Path, emit: Emit) -> tuple[str, BackupRecord]:
+    """`wizard backup`: a run of its own whose folder keeps the backup; returns (run id, record)."""
+    db = db.absolute()
+    async with connect(db):
+        pass  # bad input (a missing file, a wrong password) is said before a run exists
+    run_id = new_run_id()
+    with StateLock(state_dir).acquire(run_id, "backup"):
+        run = new_run(state_dir, "backup", run_id=run_id, db=db.masked())
+        run.step_started("backup", f"back up {db}")
+        try:
+            record = await backup_database(db, run.folder, emit)
+        except BaseException as exc:
+            message = exc.message if isinstance(exc, WizardError) else "stopped"
+            run.step_failed("backup", message)
+            run.finish(FAILED if isinstance(exc, WizardError) else INTERRUPTED, error=message)
+            raise
+        run.step_finished("backup", backup=record.to_dict())
+        run.finish(FINISHED)
+        return run.id, record

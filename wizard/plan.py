@@ -1,0 +1,99 @@
+"""`wizard plan`: what the wizard finds in a database and what a run would do; changes nothing.
+
+A report is built from small describe-functions, one per part, so a journey can
+add its own part (a field on PlanReport and one call in plan()).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wizard import schema
+from wizard.db import connect, file_size, row_counts, table_names
+from wizard.urls import DbUrl
+
+
+@dataclass
+class PendingRevision:
+    id: str
+    description: str
+    record_only: bool = False  # a 1.0.0 database's baseline: recorded, no SQL run
+
+
+@dataclass
+class DatabaseInfo:
+    url: str  # masked
+    engine: str  # "SQLite 3.40.1", "PostgreSQL 15.4"
+    size: int | None  # bytes
+    tables: dict[str, int]  # every table, with its row count
+    schema: str  # SchemaState.describe()
+    revision: str | None  # recorded, or recognised
+    other_tables: list[str]  # tables the engine's history does not know
+
+
+@dataclass
+class PlanReport:
+    source: DatabaseInfo
+    pending: list[PendingRevision]  # up to head, from where the source is
+    head: str
+    target: DatabaseInfo | None = None
+    notes: list[str] = field(default_factory=list)  # what stands in the way, in words
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+async def _engine_and_size(conn: AsyncConnection, db: DbUrl) -> tuple[str, int | None]:
+    if db.is_sqlite:
+        return f"SQLite {sqlite3.sqlite_version}", file_size(db)
+    version = (await conn.execute(text("SHOW server_version"))).scalar_one()
+    size = (await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one()
+    return f"PostgreSQL {version.split()[0]}", int(size)
+
+
+async def describe_database(db: DbUrl) -> tuple[DatabaseInfo, schema.SchemaState]:
+    async with connect(db) as conn:
+        engine, size = await _engine_and_size(conn, db)
+        state = await schema.inspect_schema(conn)
+        names = await table_names(conn)
+        counts = await row_counts(conn, names)
+    info = DatabaseInfo(db.masked(), engine, size, counts, state.describe(), state.effective, state.other_tables)
+    return info, state
+
+
+def pending_revisions(state: schema.SchemaState) -> tuple[list[PendingRevision], list[str]]:
+    """The revisions up to head, and notes when the way there is not clear."""
+    if state.empty:
+        return [], ["none of the engine's tables: nothing to upgrade"]
+    if state.recorded:
+        known = [r.id for r in schema.history()]
+        if state.revision not in known:
+            return [], [f"revision {state.revision} is not in this wizard's history"]
+        return [PendingRevision(r.id, r.description) for r in schema.between(state.revision, schema.head())], []
+    if state.matches[:1] == [schema.history()[0].id] and len(state.matches) == 1:
+        baseline, *rest = schema.between(None, schema.head())
+        pending = [PendingRevision(baseline.id, baseline.description, record_only=True)]
+        return pending + [PendingRevision(r.id, r.description) for r in rest], [
+            f"a 1.0.0 database: `wizard upgrade` records its baseline {baseline.id} first, with your consent (--yes)"]
+    if state.matches:
+        return [], [f"its tables match {', '.join(state.matches)} (they differ only in data): "
+                    "record the right revision with `alembic stamp` first"]
+    return [], ["its tables match no known revision: " + "; ".join(state.differences)]
+
+
+async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
+    info, state = await describe_database(source)
+    pending, notes = pending_revisions(state)
+    report = PlanReport(info, pending, schema.head(), notes=notes)
+    if target is not None:
+        report.target, target_state = await describe_database(target)
+        if not target_state.empty:
+            report.notes.append(f"the target already holds the engine's tables ({target_state.describe()}): "
+                                "a move needs an empty target")
+    return report
