@@ -6,6 +6,8 @@ import sys
 SERVICE_MODULES = [
     "wizard.errors", "wizard.events", "wizard.secrets", "wizard.urls", "wizard.envfile", "wizard.journal",
     "wizard.lock", "wizard.db", "wizard.schema", "wizard.sample",
+    "wizard.typemap", "wizard.tables", "wizard.scan", "wizard.preflight", "wizard.copy", "wizard.target_schema",
+    "wizard.report", "wizard.settings_move", "wizard.move", "wizard.move_rollback", "wizard.pg",
 ]
 
 

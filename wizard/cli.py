@@ -263,21 +263,20 @@ def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: 
     With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
     settings. Ctrl+C stops after the current chunk; --resume carries on from there.
     """
-    from wizard.envfile import DEFAULT_ENV_FILE, database_url
     from wizard.move import MoveOptions, run_move
     from wizard.urls import parse_url
 
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         _stop_on_ctrl_c(stop)
         options = MoveOptions(
-            source=parse_url(source or database_url(env_file or DEFAULT_ENV_FILE), "source"),
+            source=_url_or_env(source, env_file, "source"),
             target=parse_url(target, "target"), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
             on_orphans=on_orphans, env_file=env_file, confirm=None if as_json else _confirm_move(printer),
         )
         result = await run_move(options, printer, stop)
         printer.close_bars()
         if as_json:
-            print(mask(json.dumps({"event": "Summary", **result.to_dict()}, default=str)), flush=True)
+            _print_json("Summary", result.to_dict())
         else:
             _print_move(result)
         return ExitCode.OK
@@ -308,13 +307,9 @@ def _confirm_move(printer: EventPrinter) -> Callable[[Any], bool]:
 
 
 def _print_move(result: Any) -> None:
-    from rich import box
-    from rich.table import Table
-
     report = result.report
-    table = Table(title=f"move {result.run_id}", box=box.SIMPLE_HEAD, pad_edge=False)
-    for header in ("table", "source rows", "copied", "quarantined", "target rows", "status", "rows/s"):
-        table.add_column(header, justify="left" if header in ("table", "status") else "right")
+    table = _table(f"move {result.run_id}", "table", "source rows", "copied", "quarantined", "target rows", "status",
+                   "rows/s")
     for t in report.tables:
         table.add_row(t.table, f"{t.source_rows:,}", f"{t.copied:,}", f"{t.quarantined:,}",
                       f"{t.target_rows:,}" if t.target_rows is not None else "", t.status,
@@ -401,8 +396,19 @@ def _print_plan(report: Any) -> None:
         out.print(pending)
     else:
         out.print(f"pending revisions: none (head is {report.head})")
+    if report.carried:
+        carried = _table("tables the engine's history does not know, as the move creates them (type map below)",
+                         "table", "column", "SQLite type", "PostgreSQL type")
+        for t in report.carried:
+            for i, c in enumerate(t.columns):
+                carried.add_row(t.name if i == 0 else "", c.name, c.sqlite, c.postgres)
+        out.print(carried)
+        type_map = _table("the type map", "SQLite declared type", "PostgreSQL type", "why")
+        for m in report.type_map:
+            type_map.add_row(m["sqlite"], m["postgres"], m["why"])
+        out.print(type_map)
     for note in report.notes:
-        out.print(f"[yellow]note[/] {mask(note)}")
+        out.print(f"[yellow]note[/] {escape(mask(note))}")
 
 
 @main.command("backup")

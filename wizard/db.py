@@ -31,11 +31,12 @@ def check_sqlite_file(db: DbUrl) -> None:
         raise BadInput(f"{path} is not a SQLite database: point the URL at the engine's .db file")
 
 
-def engine_for(db: DbUrl) -> AsyncEngine:
+def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
     if db.is_sqlite:
         check_sqlite_file(db)
-        # mode=rw: a missing file is an error, never a new empty database.
-        return create_async_engine(f"sqlite+aiosqlite:///file:{db.sqlite_path}?mode=rw&uri=true", poolclass=NullPool)
+        # mode=rw: a missing file is an error, never a new empty database; mode=ro cannot write it at all.
+        mode = "ro" if readonly else "rw"
+        return create_async_engine(f"sqlite+aiosqlite:///file:{db.sqlite_path}?mode={mode}&uri=true", poolclass=NullPool)
     return create_async_engine(db.async_url(), poolclass=NullPool)
 
 
@@ -65,9 +66,9 @@ CONNECT_ERRORS = (OSError, DBAPIError, OperationalError, TimeoutError, sqlite3.E
 
 
 @contextlib.asynccontextmanager
-async def connect(db: DbUrl) -> AsyncIterator[AsyncConnection]:
-    """An open connection, or BadInput with one line an operator can act on."""
-    engine = engine_for(db)
+async def connect(db: DbUrl, readonly: bool = False) -> AsyncIterator[AsyncConnection]:
+    """An open connection, or BadInput with one line an operator can act on (`readonly`: SQLite's mode=ro)."""
+    engine = engine_for(db, readonly)
     try:
         try:
             conn = await engine.connect()

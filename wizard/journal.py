@@ -89,9 +89,10 @@ class Run:
         kinds = [r["kind"] for r in recs]
         if "rolled_back" in kinds:
             return ROLLED_BACK
-        if "run_finished" in kinds:
-            last = [r for r in recs if r["kind"] == "run_finished"][-1]
-            return last.get("state", FINISHED)
+        # A resumed run (run_resumed after its run_finished) is running again.
+        ends = [r for r in recs if r["kind"] in ("run_finished", "run_resumed")]
+        if ends and ends[-1]["kind"] == "run_finished":
+            return ends[-1].get("state", FINISHED)
         return RUNNING
 
     def summary(self) -> dict[str, Any]:
@@ -99,7 +100,8 @@ class Run:
         recs = self.records()
         start = recs[0] if recs and recs[0]["kind"] == "run_started" else {}
         state = self.state()
-        if state == RUNNING and not _alive(start.get("pid")):
+        pid = [r.get("pid") for r in recs if r["kind"] in ("run_started", "run_resumed")][-1:] or [None]
+        if state == RUNNING and not _alive(pid[0]):
             state = INTERRUPTED  # its process is gone (kill -9, a lost machine) without a last record
         failed = [r for r in recs if r["kind"] == "step_failed"]
         return {

@@ -116,10 +116,16 @@ def _json(value: Any) -> tuple[Any, str | None]:
     if "\x00" in value:
         value, made = value.replace("\x00", ""), NUL_REMOVED
     try:
-        json.loads(value)
-    except ValueError:
+        # PostgreSQL's json takes RFC 8259 only: no NaN/Infinity; numbers are not parsed
+        # (a 5000-digit integer is valid JSON, and Python's int() would refuse it).
+        json.loads(value, parse_constant=_no_constant, parse_int=len, parse_float=len)
+    except (ValueError, RecursionError):
         raise BadValue("text that is not valid JSON in a JSON column") from None
     return value, made
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _timestamp(value: Any) -> tuple[Any, str | None]:
@@ -162,7 +168,10 @@ def _from_epoch(seconds: float) -> datetime:
 def _date(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value, None
-    ts, _ = _timestamp(value)
+    try:
+        ts, _ = _timestamp(value)
+    except BadValue:
+        raise BadValue("a value that is not a date in a date column") from None
     return ts.date(), None if isinstance(value, str) and _DATE.match(value.strip()) else TS_DATE_ONLY
 
 
@@ -267,3 +276,48 @@ def source_canonical(kind: str, value: Any) -> Any:
     """A source value after the copy's conversion, in the compared form (BadValue if it cannot go)."""
     converted, _ = convert(kind, value)
     return canonical(kind, converted)
+
+
+# --- The fast path: values already in their target form ---
+#
+# The copy and the scan ask SQLite, row by row, whether every value is NULL or
+# already in the form convert() passes with no conversion and cannot refuse.
+# Such rows skip convert(): only fast(kind) is applied (text timestamps to
+# datetime, 0/1 to bool). Every other row goes through convert(). The property
+# "clean_sql true => convert(kind, v) == (fast(kind)(v), None)" is tested on a
+# corpus of spellings (tests/test_copy.py), so the two paths cannot disagree.
+
+_SQLA_TS_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]"
+_DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+# date(x, '+0 days') normalises an impossible day (Feb 30 -> Mar 2), so equality proves the date exists.
+_REAL_DATE = "date({d}, '+0 days') = {d}"
+
+_CLEAN_SQL = {
+    TEXT: "typeof({c}) = 'text' AND instr({c}, char(0)) = 0",
+    JSON: "typeof({c}) = 'text' AND instr({c}, char(0)) = 0 AND json_valid({c})",
+    TIMESTAMP: (
+        f"typeof({{c}}) = 'text' AND length({{c}}) = 26 AND {{c}} GLOB '{_SQLA_TS_GLOB}' "
+        f"AND substr({{c}}, 12, 2) < '24' AND {{c}} >= '0001' AND " + _REAL_DATE.format(d="substr({c}, 1, 10)")
+    ),
+    DATE: f"typeof({{c}}) = 'text' AND length({{c}}) = 10 AND {{c}} GLOB '{_DATE_GLOB}' AND {{c}} >= '0001' AND "
+    + _REAL_DATE.format(d="{c}"),
+    BOOLEAN: "typeof({c}) = 'integer' AND {c} IN (0, 1)",
+    BIGINT: "typeof({c}) = 'integer'",
+    INTEGER: "typeof({c}) = 'integer' AND {c} BETWEEN -2147483648 AND 2147483647",
+    SMALLINT: "typeof({c}) = 'integer' AND {c} BETWEEN -32768 AND 32767",
+    FLOAT: "typeof({c}) = 'real'",
+    NUMERIC: "0",  # always through convert(): PostgreSQL's numeric wants a Decimal
+    BYTES: "typeof({c}) = 'blob'",
+}
+
+_FAST = {TIMESTAMP: datetime.fromisoformat, DATE: date.fromisoformat, BOOLEAN: bool}
+
+
+def clean_sql(kind: str, column: str) -> str:
+    """An SQLite expression on the quoted `column`: true when its value may take the fast path."""
+    return f"({column} IS NULL OR ({_CLEAN_SQL[kind].format(c=column)}))"
+
+
+def fast(kind: str):
+    """What the fast path does to a clean, non-NULL value of this kind; None when it goes as it is."""
+    return _FAST.get(kind)

@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wizard import schema
+from wizard import schema, typemap
 from wizard.db import connect, file_size, row_counts, table_names
+from wizard.tables import open_readonly, read_tables
+from wizard.target_schema import create_table_sql
 from wizard.urls import DbUrl
 
 
@@ -38,12 +40,30 @@ class DatabaseInfo:
 
 
 @dataclass
+class CarriedColumn:
+    name: str
+    sqlite: str  # the declared type, as SQLite has it
+    postgres: str  # from the type map
+
+
+@dataclass
+class CarriedTable:
+    """A table the engine's history does not know: a move reflects it and creates it with the type map."""
+
+    name: str
+    columns: list[CarriedColumn]
+    ddl: str
+
+
+@dataclass
 class PlanReport:
     source: DatabaseInfo
     pending: list[PendingRevision]  # up to head, from where the source is
     head: str
     target: DatabaseInfo | None = None
     notes: list[str] = field(default_factory=list)  # what stands in the way, in words
+    carried: list[CarriedTable] = field(default_factory=list)  # a SQLite source's tables the history does not know
+    type_map: list[dict[str, str]] = field(default_factory=list)  # the map they are created with (typemap.table())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,10 +107,24 @@ def pending_revisions(state: schema.SchemaState) -> tuple[list[PendingRevision],
     return [], ["its tables match no known revision: " + "; ".join(state.differences)]
 
 
+def carried_tables(db: DbUrl) -> list[CarriedTable]:
+    """The SQLite source's tables the engine's history does not know, as a move would create them."""
+    conn = open_readonly(db.sqlite_path)
+    try:
+        tables = read_tables(conn)
+    finally:
+        conn.close()
+    return [CarriedTable(t.name, [CarriedColumn(c.name, c.declared or "(none)", c.pg_type) for c in t.columns],
+                         create_table_sql(t)) for t in tables if not t.engine]
+
+
 async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
     info, state = await describe_database(source)
     pending, notes = pending_revisions(state)
     report = PlanReport(info, pending, schema.head(), notes=notes)
+    if source.is_sqlite and state.other_tables:
+        report.carried = carried_tables(source)
+        report.type_map = [dataclasses.asdict(m) for m in typemap.table()]
     if target is not None:
         report.target, target_state = await describe_database(target)
         if not target_state.empty:

@@ -32,7 +32,7 @@ from wizard.secrets import MASK
 from wizard.urls import DbUrl, parse_url
 
 # Modules that register undo actions when imported (journeys other than upgrade add theirs here).
-ACTION_MODULES: tuple[str, ...] = ()
+ACTION_MODULES: tuple[str, ...] = ("wizard.move_rollback",)
 
 ACTIONS: dict[str, type["UndoAction"]] = {}
 

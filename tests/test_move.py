@@ -1,0 +1,199 @@
+"""`wizard migrate` end to end: every source row lands in PostgreSQL or in quarantine, the source stays as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from move_helpers import (compared, fetch, hashable, sha256, source_rows, source_tables, tables_in,
+                          target_compared)
+from wizard import sample
+from wizard import normalize as n
+from wizard.db import quote
+from wizard.errors import Refused
+from wizard.events import Event, Warn
+from wizard.journal import FINISHED, load_run
+from wizard.move import MoveOptions, run_move
+from wizard.pg import target_lock
+from wizard.rollback import plan_rollback, rollback_run
+from wizard.scan import SET_NULL
+from wizard.urls import parse_url
+
+WIZARD = Path(sys.executable).with_name("wizard")
+KEY = "sk-proj-abcdefghijklmnop1234"
+
+
+def move(source: Path, target: str, state: Path, events: list | None = None, **kw):
+    options = MoveOptions(parse_url(f"sqlite:///{source}"), parse_url(target), state_dir=state, yes=True, **kw)
+    return asyncio.run(run_move(options, events.append if events is not None else (lambda e: None)))
+
+
+def quarantined(folder: Path) -> dict[str, dict]:
+    """table -> {key: line} from the run's quarantine files."""
+    out: dict[str, dict] = {}
+    for path in sorted((folder / "quarantine").glob("*.jsonl")):
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        out[path.stem] = {hashable(line["pk"]): line for line in lines}
+    return out
+
+
+@pytest.fixture
+def dirty_db(tmp_path: Path) -> Path:
+    return sample.build_dirty(tmp_path / "dirty.db", executions=400)
+
+
+def test_dirty_database_every_row_copied_equal_or_in_quarantine(dirty_db: Path, pg_url: str, tmp_path: Path) -> None:
+    before = sha256(dirty_db)
+    result = move(dirty_db, pg_url, tmp_path / "state", on_orphans="quarantine")
+    assert sha256(dirty_db) == before  # the source is never written
+    assert result.state == FINISHED
+    held = quarantined(Path(result.report_json).parent)
+    for table in source_tables(dirty_db):
+        rows = source_rows(dirty_db, table)
+        lines = held.get(table.name, {})
+        target = fetch(pg_url, f"SELECT * FROM {quote(table.name)}")
+        assert len(rows) == len(target) + len(lines), table.name  # every row: copied or in quarantine
+        for line in lines.values():
+            assert line["reason"] and line["rule"] and line["table"] == table.name
+        kept = [(k, v) for k, v in rows if hashable(k[0] if len(k) == 1 else list(k)) not in lines]
+        if table.key_is_rowid:  # no key in the target to pair rows by: compare them as multisets
+            assert sorted(map(repr, (compared(table, v) for _, v in kept))) == \
+                sorted(map(repr, (target_compared(table, r) for r in target)))
+            continue
+        by_key = {tuple(r[k] for k in table.key): target_compared(table, r) for r in target}
+        for key, values in kept:
+            assert by_key[tuple(n.canonical(table.column(c).kind, n.convert(table.column(c).kind, v)[0])
+                                for c, v in zip(table.key, key))] == compared(table, values), (table.name, key)
+    # The rows of step 1, by key and reason.
+    assert held["users"][sample.BAD_USER]["row"]["hashed_password"] == "***"
+    assert held["workflows"][sample.ORPHAN_WORKFLOW]["rule"] == "dangling foreign key"
+    assert "in quarantine" in held["workflows"][sample.OWNED_BY_BAD_USER]["reason"]
+    assert set(held["executions"]) == {sample.DANGLING_EXECUTION, sample.BAD_JSON_EXECUTION,
+                                       sample.BAD_DATE_EXECUTION, *sample.CHILD_EXECUTIONS}
+    assert set(held["plugin_audit"]) == {3, 4, 5, 6, 7, 8, 9}
+    # Conversions are counted per column in the report; the NUL bytes are gone from the target.
+    report = json.loads(Path(result.report_json).read_text())
+    assert report["conversions"]["executions"]["error"] == {n.NUL_REMOVED: 1}
+    assert report["conversions"]["users"]["is_active"] == {n.BOOL_TEXT: 2}
+    assert report["conversions"]["workflows"]["created_at"] == {n.TS_OFFSET: 1}
+    assert fetch(pg_url, "SELECT error FROM executions WHERE id = $1", sample.NUL_EXECUTION)[0][0] == "badbyte"
+    assert fetch(pg_url, "SELECT created_at::text FROM workflows WHERE id = $1",
+                 sample.SPELLED_WORKFLOW)[0][0] == "2025-03-01 10:00:00"
+    assert {t["table"]: t["status"] for t in report["tables"]} == {t.name: "ok" for t in source_tables(dirty_db)}
+    assert (Path(result.report_json).parent / "report.md").read_text().startswith(f"# Move {result.run_id}")
+    # Indexes and foreign keys are back, the bookkeeping is gone, the next insert works.
+    assert "wizard_move" not in tables_in(pg_url) and "wizard_copy_checkpoint" not in tables_in(pg_url)
+    names = {r[0] for r in fetch(pg_url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    assert {"ix_executions_status", "ix_executions_workflow_id", "ix_workflows_owner_id", "ix_plugin_audit_kind"} <= names
+    fks = {r[0] for r in fetch(pg_url, "SELECT conname FROM pg_constraint WHERE contype = 'f'")}
+    assert {"executions_workflow_id_fkey", "workflows_owner_id_fkey", "plugin_audit_execution_id_fkey"} <= fks
+    top = fetch(pg_url, "SELECT max(id) FROM executions")[0][0]
+    wid = fetch(pg_url, "SELECT id FROM workflows LIMIT 1")[0][0]
+    new = fetch(pg_url, "INSERT INTO executions (workflow_id, status) VALUES ($1, 'pending') RETURNING id", wid)
+    assert new[0][0] == top + 1
+
+
+def test_abort_stops_before_anything_is_written_and_lists_the_rows(dirty_db: Path, pg_url: str,
+                                                                    tmp_path: Path) -> None:
+    events: list[Event] = []
+    with pytest.raises(Refused, match=r"12 row\(s\) PostgreSQL will not take.*nothing was written"):
+        move(dirty_db, pg_url, tmp_path / "state", events)
+    assert tables_in(pg_url) == []
+    listed = "\n".join(e.message for e in events if isinstance(e, Warn))
+    assert "workflows.owner_id: 1 row(s) points to no users row" in listed
+    assert str(sample.BAD_JSON_EXECUTION) in listed
+    assert load_run(tmp_path / "state").state() == "failed"
+
+
+def test_null_policy_clears_dangling_nullable_keys_and_quarantines_the_rest(dirty_db: Path, pg_url: str,
+                                                                            tmp_path: Path) -> None:
+    result = move(dirty_db, pg_url, tmp_path / "state", on_orphans="null")
+    assert fetch(pg_url, "SELECT owner_id FROM workflows WHERE id = $1", sample.ORPHAN_WORKFLOW)[0][0] is None
+    assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id = $1", sample.CHILD_EXECUTIONS[2])[0][0] == 1
+    held = quarantined(Path(result.report_json).parent)
+    assert sample.DANGLING_EXECUTION in held["executions"]  # NOT NULL: cannot be cleared
+    report = json.loads(Path(result.report_json).read_text())
+    assert report["conversions"]["workflows"]["owner_id"] == {SET_NULL: 2}
+    assert report["conversions"]["plugin_audit"]["execution_id"] == {SET_NULL: 2}
+
+
+def test_switch_and_settings_move_keep_every_other_byte(engine_db: Path, pg_url: str, tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    original = (f"# the engine's settings\r\nDATABASE_URL=sqlite:///{engine_db}\r\nexport OPENAI_API_KEY='{KEY}'\r\n"
+                f"DEBUG=1  # keep me\r\n").encode()
+    env.write_bytes(original)
+    os.chmod(env, 0o640)
+    target = parse_url(pg_url)
+    state = tmp_path / "state"
+    result = move(engine_db, pg_url, state, env_file=env)
+    after = env.read_bytes()
+    assert after == (f"# the engine's settings\r\nDATABASE_URL=\"{target.async_str()}\"\r\nDEBUG=1  # keep me\r\n"
+                     ).encode()
+    assert env.stat().st_mode & 0o777 == 0o640
+    settings = json.loads(fetch(pg_url, "SELECT settings_data FROM settings WHERE user_id = 'anonymous'")[0][0])
+    assert {"id": "openai", "name": "OpenAI", "type": "openai", "apiKey": KEY, "enabled": True} in settings["providers"]
+    assert len(settings["providers"]) == 2  # the sample's own provider is kept
+    for path in state.rglob("*"):
+        if path.is_file() and path.name != "env.backup":
+            assert KEY not in path.read_text(errors="replace"), path
+    # Rollback: .env byte for byte, and the move's tables dropped in the named database.
+    run = load_run(state, result.run_id)
+    described = [a.describe() for a in plan_rollback(run)]
+    assert any(f"database {target.database}" in d and "drop the" in d for d in described)
+    asyncio.run(rollback_run(run, lambda e: None, env_file=env))
+    assert env.read_bytes() == original
+    assert tables_in(pg_url) == []
+
+
+def test_to_head_upgrades_the_verified_target(engine_db: Path, pg_url: str, tmp_path: Path) -> None:
+    result = move(engine_db, pg_url, tmp_path / "state", to="head")
+    assert fetch(pg_url, "SELECT version_num FROM alembic_version")[0][0] == "0004"
+    assert result.report.upgraded_to == "0004"
+    state = json.loads(fetch(pg_url, "SELECT state::text FROM executions ORDER BY id LIMIT 1")[0][0])
+    assert isinstance(state["nodes"], list)  # 0004 ran on the copied rows
+
+
+def test_target_with_the_engines_tables_is_refused(engine_db: Path, pg_url: str, tmp_path: Path) -> None:
+    fetch(pg_url, "CREATE TABLE workflows (id text)")
+    with pytest.raises(Refused, match="target empty"):
+        move(engine_db, pg_url, tmp_path / "state")
+    assert tables_in(pg_url) == ["workflows"]
+
+
+def test_a_second_move_to_the_same_target_is_refused_naming_the_holder(engine_db: Path, pg_url: str,
+                                                                       tmp_path: Path) -> None:
+    async def go() -> str:
+        async with target_lock(parse_url(pg_url), "wizard move 20260101-000000-abcdef"):
+            options = MoveOptions(parse_url(f"sqlite:///{engine_db}"), parse_url(pg_url), state_dir=tmp_path / "s2",
+                                  yes=True)
+            try:
+                await run_move(options)
+            except Refused as exc:
+                return exc.message
+            return "not refused"
+
+    said = asyncio.run(go())
+    assert "wizard move 20260101-000000-abcdef" in said and "holds database" in said
+    assert tables_in(pg_url) == []
+
+
+def test_cli_json_lines_summary_and_exit_codes(dirty_db: Path, pg_url: str, tmp_path: Path) -> None:
+    base = [str(WIZARD), "migrate", "--source", f"sqlite:///{dirty_db}", "--target", pg_url,
+            "--state-dir", str(tmp_path / "state"), "--yes", "--json"]
+    refused = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 3, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert len([line for line in refused.stderr.splitlines() if line.startswith("error:")]) == 1
+    done = subprocess.run(base + ["--on-orphans", "quarantine"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {line["event"] for line in lines} >= {"StepStarted", "Progress", "StepFinished", "Summary"}
+    summary = lines[-1]
+    assert summary["event"] == "Summary" and summary["totals"]["quarantined"] == 18
+    assert any(line["event"] == "Progress" and line["item"] == "executions" and line["rate"] for line in lines)

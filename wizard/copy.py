@@ -1,0 +1,366 @@
+"""The table copier: SQLite rows to PostgreSQL by binary COPY, exactly once, in chunks.
+
+Per table, a reader thread (stdlib sqlite3, read-only, one snapshot, primary-key
+order) converts rows and hands chunks through a bounded queue to the async writer,
+so reading, converting and writing overlap. The writer COPYs a chunk and upserts
+its checkpoint row (the last key, the counts, the quarantine file's length) in ONE
+transaction: after any crash, the checkpoint says exactly which rows are in, and a
+resume carries on after its key, with no duplicates and no gaps. Quarantine lines
+are written (fsynced) before that commit, and a resume cuts the file back to the
+length the checkpoint recorded.
+
+Rows SQLite says are clean (normalize.clean_sql) take the fast path: a generated
+per-table function that only turns text timestamps into datetimes and 0/1 into
+booleans. Every other row goes through normalize.convert, value by value, and each
+conversion is counted per column.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import asyncpg
+
+from wizard import normalize
+from wizard.db import quote
+from wizard.errors import Interrupted, StepError
+from wizard.events import Emit, ProgressMeter, StopRequest
+from wizard.scan import SET_NULL, Key, RowActions, shown_key
+from wizard.secrets import mask_data
+from wizard.tables import SourceTable, open_readonly
+
+STEP = "copy"
+CHUNK_ROWS = 10_000
+QUEUE_CHUNKS = 2  # chunks converted ahead of the writer: bounds memory
+CHECKPOINTS = "wizard_copy_checkpoint"
+
+CHECKPOINT_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
+    run_id text NOT NULL,
+    table_name text NOT NULL,
+    last_key text,              -- JSON list of the last copied-or-quarantined row's key values
+    rows_copied bigint NOT NULL DEFAULT 0,
+    rows_quarantined bigint NOT NULL DEFAULT 0,
+    quarantine_bytes bigint NOT NULL DEFAULT 0,
+    conversions text NOT NULL DEFAULT '{{}}',  -- JSON {{column: {{conversion: count}}}}
+    seconds double precision NOT NULL DEFAULT 0,
+    done boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (run_id, table_name)
+)"""
+
+_UPSERT = f"""
+INSERT INTO {CHECKPOINTS} (run_id, table_name, last_key, rows_copied, rows_quarantined, quarantine_bytes,
+                          conversions, seconds, done)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (run_id, table_name) DO UPDATE SET
+    last_key = EXCLUDED.last_key, rows_copied = EXCLUDED.rows_copied,
+    rows_quarantined = EXCLUDED.rows_quarantined, quarantine_bytes = EXCLUDED.quarantine_bytes,
+    conversions = EXCLUDED.conversions, seconds = EXCLUDED.seconds, done = EXCLUDED.done"""
+
+
+@dataclass
+class TableCopy:
+    """Where one table's copy stands: what its checkpoint row says."""
+
+    table: str
+    source_rows: int = 0
+    copied: int = 0
+    quarantined: int = 0
+    conversions: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> conversion -> count
+    seconds: float = 0.0
+    done: bool = False
+    last_key: Key | None = None
+    quarantine_bytes: int = 0
+
+    @property
+    def rows_per_second(self) -> float | None:
+        return (self.copied + self.quarantined) / self.seconds if self.seconds > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "source_rows": self.source_rows, "copied": self.copied,
+                "quarantined": self.quarantined, "conversions": self.conversions,
+                "seconds": round(self.seconds, 3), "rows_per_second": _round(self.rows_per_second)}
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
+def encode_key(key: Key | None) -> str | None:
+    if key is None:
+        return None
+    return json.dumps([{"hex": v.hex()} if isinstance(v, bytes) else v for v in key])
+
+
+def decode_key(text: str | None) -> Key | None:
+    if text is None:
+        return None
+    return tuple(bytes.fromhex(v["hex"]) if isinstance(v, dict) else v for v in json.loads(text))
+
+
+async def load_checkpoints(conn: asyncpg.Connection, run_id: str) -> dict[str, TableCopy]:
+    rows = await conn.fetch(f"SELECT * FROM {CHECKPOINTS} WHERE run_id = $1", run_id)
+    return {
+        r["table_name"]: TableCopy(
+            r["table_name"], 0, r["rows_copied"], r["rows_quarantined"], json.loads(r["conversions"]),
+            r["seconds"], r["done"], decode_key(r["last_key"]), r["quarantine_bytes"],
+        )
+        for r in rows
+    }
+
+
+async def _save(conn: asyncpg.Connection, run_id: str, state: TableCopy) -> None:
+    await conn.execute(_UPSERT, run_id, state.table, encode_key(state.last_key), state.copied, state.quarantined,
+                       state.quarantine_bytes, json.dumps(state.conversions), state.seconds, state.done)
+
+
+@dataclass
+class _Chunk:
+    records: list[Any]
+    last_key: Key
+    read: int
+    quarantine: bytes
+    quarantined: int
+    conversions: Counter
+
+
+_END = object()
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def fast_row_function(kinds: list[str]) -> Callable[[tuple], tuple]:
+    """A function taking a clean SQLite row to the record COPY sends (see normalize.fast).
+
+    Generated once per table so a clean row costs one call: the source is built only
+    from column positions, the converters are passed in by name.
+    """
+    env: dict[str, Any] = {}
+    parts = []
+    for i, kind in enumerate(kinds):
+        f = normalize.fast(kind)
+        if f is None:
+            parts.append(f"r[{i}]")
+        else:
+            env[f"f{i}"] = f
+            parts.append(f"(None if r[{i}] is None else f{i}(r[{i}]))")
+    return eval(f"lambda r: ({', '.join(parts)},)", env)  # noqa: S307 - built from positions only
+
+
+class _Reader:
+    """The reader thread of one table: SQLite rows in key order, converted, in chunks."""
+
+    def __init__(self, path: Path, table: SourceTable, actions: RowActions, after: Key | None,
+                 chunk_rows: int, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
+        self.path, self.table, self.actions, self.after = path, table, actions, after
+        self.chunk_rows, self.queue, self.loop = chunk_rows, queue, loop
+        self.cancelled = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"read {table.name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _put(self, item: Any) -> None:
+        future = asyncio.run_coroutine_threadsafe(self.queue.put(item), self.loop)
+        while True:
+            try:
+                future.result(timeout=0.2)
+                return
+            except TimeoutError:
+                if self.cancelled.is_set():
+                    future.cancel()
+                    raise _Cancelled from None
+
+    def _run(self) -> None:
+        try:
+            self._read()
+            self._put(_END)
+        except _Cancelled:
+            pass
+        except BaseException as exc:  # handed to the writer, which raises it in the event loop
+            try:
+                self._put(exc)
+            except _Cancelled:
+                pass
+
+    def _read(self) -> None:
+        t = self.table
+        n = len(t.columns)
+        cols = ", ".join(quote(c.name) for c in t.columns)
+        if t.key_is_rowid:
+            cols += ", rowid"
+            key_at = [n]
+        else:
+            key_at = [t.column_names.index(k) for k in t.key]
+        key_of = _key_getter(key_at)
+        where = ""
+        params: tuple = ()
+        if self.after is not None:
+            where = f" WHERE ({t.key_sql()}) > ({', '.join('?' * len(self.after))})"
+            params = tuple(self.after)
+        sql = f"SELECT {cols}, {t.clean_sql()} FROM {quote(t.name)}{where} ORDER BY {t.key_sql()}"
+        fast = fast_row_function([c.kind for c in t.columns])
+        flag = -1  # the clean flag is the last column
+        actions = self.actions
+        special = set(actions.quarantine) | set(actions.null)
+        conn = open_readonly(self.path)
+        try:
+            conn.execute("BEGIN")  # one snapshot for the whole table
+            cursor = conn.execute(sql, params)
+            while not self.cancelled.is_set():
+                try:
+                    rows = cursor.fetchmany(self.chunk_rows)
+                except sqlite3.OperationalError as exc:
+                    raise StepError(f"cannot read table {t.name} after key {shown_key(self.after or ())}: {exc}: "
+                                    f"fix that text in the source (it is not UTF-8), then run the move again") from None
+                if not rows:
+                    return
+                records: list[Any] = []
+                lines: list[bytes] = []
+                conversions: Counter = Counter()
+                for row in rows:
+                    if row[flag] and not (special and key_of(row) in special):
+                        records.append(fast(row))
+                    else:
+                        self._slow(row, key_of(row), records, lines, conversions)
+                last = key_of(rows[-1])
+                self.after = last
+                self._put(_Chunk(records, last, len(rows), b"".join(lines), len(lines), conversions))
+        finally:
+            conn.close()
+
+    def _slow(self, row: tuple, key: Key, records: list, lines: list, conversions: Counter) -> None:
+        t = self.table
+        held = self.actions.quarantine.get(key)
+        if held is not None:
+            values = {c.name: _jsonable(v) for c, v in zip(t.columns, row)}
+            line = {"pk": shown_key(key), "table": t.name, "rule": held.rule, "reason": held.reason,
+                    "row": mask_data(values)}
+            lines.append(json.dumps(line, ensure_ascii=False, default=str).encode() + b"\n")
+            return
+        out = []
+        for c, value in zip(t.columns, row):
+            try:
+                converted, made = normalize.convert(c.kind, value)
+            except normalize.BadValue as exc:
+                raise StepError(
+                    f"{t.name} row {shown_key(key)}: {c.name} holds {exc.rule}, which the checks did not find: "
+                    f"the source changed since they ran; stop the engine and run the move again"
+                ) from None
+            if made:
+                conversions[(c.name, made)] += 1
+            out.append(converted)
+        for column in self.actions.null.get(key, ()):
+            i = t.column_names.index(column)
+            if out[i] is not None:
+                out[i] = None
+                conversions[(column, SET_NULL)] += 1
+        records.append(out)
+
+
+def _key_getter(positions: list[int]) -> Callable[[tuple], Key]:
+    if len(positions) == 1:
+        i = positions[0]
+        return lambda row: (row[i],)
+    return lambda row: tuple(row[i] for i in positions)
+
+
+def _jsonable(value: Any) -> Any:
+    return "\\x" + value.hex() if isinstance(value, bytes) else value
+
+
+def quarantine_path(folder: Path, table: str) -> Path:
+    return folder / f"{table}.jsonl"
+
+
+def _trim(path: Path, length: int) -> None:
+    """Cut a quarantine file back to what the last committed checkpoint counted."""
+    if length == 0:
+        path.unlink(missing_ok=True)
+        return
+    with open(path, "r+b") as f:
+        f.truncate(length)
+        os.fsync(f.fileno())
+
+
+async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable, actions: RowActions,
+                     run_id: str, state: TableCopy, quarantine_dir: Path, emit: Emit,
+                     stop: StopRequest | None = None, chunk_rows: int = CHUNK_ROWS) -> TableCopy:
+    """Copy one table from `state` (a fresh one, or its checkpoint) to the end, or to a stop request."""
+    if state.done:
+        return state
+    qpath = quarantine_path(quarantine_dir, table.name)
+    if qpath.exists() and qpath.stat().st_size != state.quarantine_bytes:
+        _trim(qpath, state.quarantine_bytes)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
+    reader = _Reader(source, table, actions, state.last_key, chunk_rows, queue, loop)
+    meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
+    meter.done = state.copied + state.quarantined
+    columns = table.column_names
+    conversions = Counter({(col, name): n for col, made in state.conversions.items() for name, n in made.items()})
+    reader.start()
+    started = time.monotonic()
+    base_seconds = state.seconds
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            async with conn.transaction():
+                if item.records:
+                    await conn.copy_records_to_table(table.name, records=item.records, columns=columns)
+                if item.quarantine:
+                    state.quarantine_bytes = await asyncio.to_thread(_append, qpath, item.quarantine)
+                conversions.update(item.conversions)
+                state.copied += len(item.records)
+                state.quarantined += item.quarantined
+                state.last_key = item.last_key
+                state.conversions = _nest(conversions)
+                state.seconds = base_seconds + time.monotonic() - started
+                await _save(conn, run_id, state)
+            meter.advance(item.read)
+            if stop is not None and stop.is_set():
+                meter.finish()
+                raise Interrupted(f"stopped after a checkpoint in table {table.name} ({stop.reason})")
+        state.done = True
+        state.seconds = base_seconds + time.monotonic() - started
+        await _save(conn, run_id, state)
+        meter.finish()
+        return state
+    finally:
+        reader.cancelled.set()
+        while not queue.empty():
+            queue.get_nowait()
+        await asyncio.to_thread(reader.thread.join)
+
+
+def _append(path: Path, data: bytes) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def _nest(counts: Counter) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (column, name), n in sorted(counts.items()):
+        out.setdefault(column, {})[name] = n
+    return out

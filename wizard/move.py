@@ -1,0 +1,454 @@
+"""The move journey: the engine's SQLite database to PostgreSQL, end to end, as one resumable service call.
+
+Pre-flight checks, backup (source and .env), the target's schema at the source's
+revision, the copy (wizard.copy), indexes and foreign keys, sequences, row counts,
+the .env switch, the settings move, an optional upgrade, and the report. Each step
+is journalled with what undoes it; a resumed run skips the steps its journal shows
+finished and carries the copy on from its checkpoints. The source is only ever
+opened read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+
+from wizard import envfile, schema, target_schema
+from wizard.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
+from wizard.db import connect, quote
+from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
+from wizard.events import Emit, StepFinished, StepStarted, StopRequest, Warn, ignore
+from wizard.journal import (FAILED, FINISHED, INTERRUPTED, RUNNING, Run, list_runs, new_run, new_run_id, now_iso,
+                            resolve_state_dir)
+from wizard.lock import StateLock
+from wizard.pg import connect_pg, target_lock
+from wizard.preflight import PreflightReport, run_checks
+from wizard.report import RunReport, TableRow, write
+from wizard.scan import ABORT, POLICIES, RowActions
+from wizard.settings_move import move_openai_key
+from wizard.tables import SourceTable
+from wizard.target_schema import TargetSchema, target_kinds
+from wizard.urls import DbUrl
+
+JOURNEY = "move"
+
+
+@dataclass
+class MoveOptions:
+    source: DbUrl
+    target: DbUrl
+    state_dir: Path | None = None
+    to: str | None = None  # upgrade the target to this revision after the move ("head"); None: stay
+    yes: bool = False  # no question before writing (else `confirm` is asked)
+    resume: bool = False
+    jobs: int = 2  # tables copied, and indexes built, at once
+    on_orphans: str | None = None  # abort | null | quarantine; None: abort, or what the resumed run used
+    env_file: Path | None = None  # switch DATABASE_URL in it, and move OPENAI_API_KEY out of it
+    confirm: Callable[[PreflightReport], Awaitable[bool] | bool] | None = None
+    chunk_rows: int = CHUNK_ROWS
+
+
+@dataclass
+class MoveResult:
+    run_id: str
+    state: str
+    report: RunReport
+    report_json: Path
+    report_md: Path
+    preflight: PreflightReport | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "state": self.state, "report_json": str(self.report_json),
+                "report_md": str(self.report_md), **self.report.to_dict()}
+
+
+def source_fingerprint(path: Path) -> dict[str, Any]:
+    """What the source file looks like now: size, mtime, sha256, and its WAL's size and mtime."""
+    st = path.stat()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    wal = Path(f"{path}-wal")
+    wal_state = [wal.stat().st_size, wal.stat().st_mtime_ns] if wal.exists() else None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest.hexdigest(), "wal": wal_state}
+
+
+def resume_command(options: MoveOptions, policy: str) -> str:
+    parts = ["wizard migrate", f"--source {options.source.masked()}", f"--target {options.target.masked()}"]
+    if options.env_file:
+        parts.append(f"--env-file {options.env_file}")
+    if options.state_dir:
+        parts.append(f"--state-dir {options.state_dir}")
+    if options.to:
+        parts.append(f"--to {options.to}")
+    parts += [f"--on-orphans {policy}", "--resume"]
+    return " ".join(parts)
+
+
+def _find_resumable(state_dir: Path, options: MoveOptions) -> Run:
+    source = str(options.source.sqlite_path.absolute())
+    for run in reversed(list_runs(state_dir)):
+        started = run.started()
+        if (run.journey == JOURNEY and run.state() in (RUNNING, INTERRUPTED, FAILED)
+                and started.get("source_path") == source and started.get("target") == options.target.masked()):
+            return run
+    raise BadInput(f"no unfinished move from {options.source.masked()} to {options.target.masked()} in {state_dir}: "
+                   f"run without --resume, or pass the --state-dir the move used")
+
+
+async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest | None = None) -> MoveResult:
+    """Move the source to the target (see the module's docstring); Interrupted when `stop` is set mid-way."""
+    if not options.source.is_sqlite:
+        raise BadInput("the source of a move must be the engine's SQLite file: sqlite:///path/to/file.db")
+    if options.target.is_sqlite:
+        raise BadInput("the target of a move must be PostgreSQL: postgresql://user@host:5432/dbname")
+    if options.on_orphans is not None and options.on_orphans not in POLICIES:
+        raise BadInput(f"--on-orphans must be one of {', '.join(POLICIES)}")
+    if options.to is not None:
+        schema.resolve_revision(options.to)
+    if options.env_file is not None and not options.env_file.is_file():
+        raise BadInput(f"{options.env_file} does not exist: pass the engine's .env with --env-file, or leave it out")
+    state_dir = resolve_state_dir(options.state_dir)
+    stop = stop or StopRequest()
+    resumed = _find_resumable(state_dir, options) if options.resume else None
+    run_id = resumed.id if resumed else new_run_id()
+    lock = StateLock(state_dir).acquire(run_id, JOURNEY)  # before the run exists: a refusal leaves no trace
+    run = resumed or new_run(
+        state_dir, JOURNEY, run_id=run_id, source=options.source.absolute().masked(),
+        source_path=str(options.source.sqlite_path.absolute()), target=options.target.masked(),
+        database=options.target.database, policy=options.on_orphans or ABORT, to=options.to,
+        env_file=str(options.env_file.absolute()) if options.env_file else None)
+    move = _Move(run, options, emit, stop)
+    try:
+        async with target_lock(options.target, f"wizard move {run.id}") as lock_conn:
+            return await move.go(lock_conn)
+    except Interrupted as exc:
+        run.finish(INTERRUPTED, error=exc.message)
+        raise Interrupted(f"{exc.message}: resume with: {resume_command(options, move.policy)}") from None
+    except WizardError as exc:
+        run.step_failed(move.step, exc.message)
+        run.finish(FAILED, error=exc.message)
+        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        message = f"{move.step}: {type(exc).__name__}: {exc}".splitlines()[0]
+        run.step_failed(move.step, message)
+        run.finish(FAILED, error=message)
+        raise StepError(f"{message}: resume with: {resume_command(options, move.policy)}") from None
+    except BaseException:  # cancelled, Ctrl+C: the chunk in hand was rolled back
+        run.finish(INTERRUPTED, error="cancelled")
+        raise
+    finally:
+        lock.release()
+
+
+class _Move:
+    def __init__(self, run: Run, options: MoveOptions, emit: Emit, stop: StopRequest) -> None:
+        self.run, self.options, self.emit, self.stop = run, options, emit, stop
+        started = run.started()
+        self.policy = options.on_orphans or (started.get("policy") if options.resume else None) or ABORT
+        self.step = "preflight"
+        self.timings: dict[str, float] = {}
+        self.done = {r["step"] for r in run.finished_steps()}
+        self.started_at = started.get("ts", now_iso())
+        self.notes: list[str] = []
+        self.env_file = options.env_file or (Path(started["env_file"]) if options.resume and started.get("env_file")
+                                             else None)
+        self.to = options.to or (started.get("to") if options.resume else None)
+
+    def _begin(self, step: str, title: str) -> float:
+        self.step = step
+        self.run.step_started(step, title)
+        return time.monotonic()
+
+    def _end(self, step: str, began: float, undo: dict[str, Any] | None = None, **fields: Any) -> None:
+        self.timings[step] = time.monotonic() - began
+        self.run.step_finished(step, undo=undo, seconds=round(self.timings[step], 3), **fields)
+        self.done.add(step)
+
+    async def go(self, lock_conn: asyncpg.Connection) -> MoveResult:
+        o = self.options
+        if "report" in self.done:  # everything was done; the process died before it said so
+            return await self._finish(lock_conn)
+        if o.resume:
+            recorded = self.run.started().get("policy")
+            copy_began = "schema" in self.done
+            if o.on_orphans and recorded and o.on_orphans != recorded and copy_began:
+                raise Refused(f"run {self.run.id} copies with --on-orphans {recorded}: resume it with the same")
+            self.run.append("run_resumed", pid=os.getpid(), policy=self.policy)
+        report = await self._preflight()
+        backup = await self._backup()
+        target = await self._schema(lock_conn, report)
+        copies = await self._copy(report, target)
+        conns = await self._connections(max(1, o.jobs))
+        try:
+            await self._indexes(conns, target, copies)
+            sequences = await self._sequences(conns[0], copies)
+            rows = await self._verify(conns[0], copies)
+        finally:
+            for c in conns:
+                await c.close()
+        await self._switch(backup)
+        await self._settings()
+        upgraded = await self._upgrade(target)
+        began = self._begin("report", "write the report")
+        report_data = RunReport(
+            self.run.id, JOURNEY, o.source.masked(), o.target.masked(), FINISHED, self.started_at, now_iso(),
+            self.policy, target.revision, upgraded, dict(self.timings), rows,
+            str(self.run.folder / "quarantine") if any(r.quarantined for r in rows) else None, sequences, self.notes,
+        )
+        self.timings["report"] = time.monotonic() - began
+        report_data.timings = dict(self.timings)
+        json_path, md_path = write(report_data, self.run.folder)
+        self._end("report", began, report=str(json_path))
+        totals = report_data.totals
+        self.emit(StepFinished("report", f"moved {totals['copied']:,} rows ({totals['quarantined']:,} in quarantine); "
+                                         f"report: {md_path}", {"report": str(json_path)}))
+        result = await self._finish(lock_conn)
+        result.preflight = report
+        return result
+
+    async def _finish(self, lock_conn: asyncpg.Connection) -> MoveResult:
+        """Drop the move's bookkeeping from the target, and close the run."""
+        await target_schema.forget(lock_conn)
+        json_path = self.run.folder / "report.json"
+        self.run.finish(FINISHED, report=str(json_path))
+        return MoveResult(self.run.id, FINISHED, RunReport.load(json_path), json_path, self.run.folder / "report.md")
+
+    # --- the steps ---
+
+    async def _preflight(self) -> PreflightReport:
+        o = self.options
+        began = self._begin("preflight", "pre-flight checks")
+        fingerprint = await asyncio.to_thread(source_fingerprint, o.source.sqlite_path)
+        recorded = next((r for r in self.run.records() if r["kind"] == "source_fingerprint"), None)
+        if recorded is None:
+            self.run.append("source_fingerprint", **fingerprint)
+        elif {k: recorded.get(k) for k in fingerprint} != fingerprint:
+            raise Refused(f"the source file changed since run {self.run.id} began (an app wrote to it?): its copy "
+                          f"cannot be resumed; roll it back (wizard rollback --run {self.run.id}) and move again")
+        self.fingerprint = fingerprint
+        report = await run_checks(o.source, o.target, self.emit, state_dir=o.state_dir,
+                                  resume_run=self.run.id if o.resume else None)
+        failed = report.failed
+        if failed:
+            raise Refused(f"pre-flight check '{failed[0].name}' failed: {failed[0].reason}")
+        if self.policy == ABORT and report.affected.get(ABORT):
+            for f in report.problems():
+                self.emit(Warn("preflight", f"{f.table}.{f.column}: {f.count:,} row(s) {f.problem} "
+                                            f"(e.g. {', '.join(map(str, f.examples))})"))
+            raise Refused(f"{report.affected[ABORT]:,} row(s) PostgreSQL will not take as they are (listed above); "
+                          f"nothing was written: choose --on-orphans quarantine or null, or fix the source")
+        if not o.yes and "schema" not in self.done:
+            answer = o.confirm(report) if o.confirm else False
+            if inspect.isawaitable(answer):
+                answer = await answer
+            if not answer:
+                raise Refused("the move was not confirmed: nothing was written (pass --yes to move without asking)")
+        self._end("preflight", began, checks=[c.__dict__ for c in report.checks], affected=report.affected,
+                  findings=[f.to_dict() for f in report.scan])
+        return report
+
+    async def _backup(self) -> dict[str, Any]:
+        """The source's and .env's backups (their records, from this run or the journal of an earlier one)."""
+        if "backup" in self.done:
+            finished = [r for r in self.run.finished_steps() if r["step"] == "backup"][-1]
+            return {"database": finished.get("backup"), "env": finished.get("env_backup")}
+        from wizard.backup import backup_database, backup_env
+
+        began = self._begin("backup", "back up the source and .env")
+        db_record = await backup_database(self.options.source, self.run.folder, self.emit)
+        env_record = backup_env(self.env_file, self.run.folder) if self.env_file else None
+        records = {"database": db_record.to_dict(), "env": env_record.to_dict() if env_record else None}
+        self._end("backup", began, backup=records["database"], env_backup=records["env"])
+        return records
+
+    async def _schema(self, lock_conn: asyncpg.Connection, report: PreflightReport) -> TargetSchema:
+        o = self.options
+        existing = await target_schema.load(lock_conn, self.run.id)
+        if existing is not None:
+            if "schema" not in self.done:  # made, then the process died before the journal said so
+                self._end("schema", time.monotonic(), undo=self._drop_undo(existing), tables=existing.tables)
+            return existing
+        began = self._begin("schema", f"create the target's schema at revision {report.source_revision}")
+        made = await target_schema.create(o.target, report.source_revision or "", report.tables, self.run.id,
+                                          self.fingerprint, self.emit)
+        self._end("schema", began, undo=self._drop_undo(made), tables=made.tables, revision=made.revision)
+        return made
+
+    def _drop_undo(self, made: TargetSchema) -> dict[str, Any]:
+        return target_schema.drop_tables_undo(self.options.target, made.tables)
+
+    async def _connections(self, n: int) -> list[asyncpg.Connection]:
+        conns = []
+        for _ in range(n):
+            conn = await connect_pg(self.options.target, f"wizard move {self.run.id}")
+            # Safe for exactly-once: a chunk and its checkpoint commit together, and a lost commit loses both.
+            await conn.execute("SET synchronous_commit = off")
+            conns.append(conn)
+        return conns
+
+    async def _copy(self, report: PreflightReport, target: TargetSchema) -> list[TableCopy]:
+        o = self.options
+        tables = report.tables
+        total = sum(report.rows.values())
+        began = self._begin("copy", f"copy {len(tables)} tables, {total:,} rows")
+        self.emit(StepStarted("copy", f"copy {len(tables)} tables ({total:,} rows), parents before children"))
+        conns = await self._connections(max(1, min(o.jobs, len(tables))))
+        try:
+            saved = await load_checkpoints(conns[0], self.run.id)
+            states = {t.name: saved.get(t.name) or TableCopy(t.name) for t in tables}
+            for t in tables:
+                states[t.name].source_rows = report.rows[t.name]
+                await _check_kinds(conns[0], t)
+            actions = report.actions[self.policy]
+            await _copy_in_order(tables, states, actions, conns, o.source.sqlite_path, self.run,
+                                 self.emit, self.stop, o.chunk_rows)
+        finally:
+            for c in conns:
+                await c.close()
+        copies = [states[t.name] for t in tables]
+        copied, quarantined = sum(c.copied for c in copies), sum(c.quarantined for c in copies)
+        self._end("copy", began, tables=[c.to_dict() for c in copies])
+        self.emit(StepFinished("copy", f"copied {copied:,} rows, {quarantined:,} in quarantine",
+                               {"tables": [c.to_dict() for c in copies]}))
+        return copies
+
+    async def _indexes(self, conns: list[asyncpg.Connection], target: TargetSchema, copies: list[TableCopy]) -> None:
+        if "indexes" in self.done:
+            return
+        began = self._begin("indexes", "build the indexes and foreign keys")
+        await target_schema.rebuild(conns, target.deferred, self.emit)
+        for c in copies:
+            await conns[0].execute(f"ANALYZE {quote(c.table)}")
+        self._end("indexes", began, built=len(target.deferred))
+
+    async def _sequences(self, conn: asyncpg.Connection, copies: list[TableCopy]) -> dict[str, int]:
+        began = self._begin("sequences", "set the sequences past the highest ids")
+        self.emit(StepStarted("sequences", "set the sequences past the highest ids"))
+        values = await target_schema.set_sequences(conn, [c.table for c in copies])
+        self._end("sequences", began, sequences=values)
+        self.emit(StepFinished("sequences", f"{len(values)} sequence(s) set: the next insert gets max + 1",
+                               {"sequences": values}))
+        return values
+
+    async def _verify(self, conn: asyncpg.Connection, copies: list[TableCopy]) -> list[TableRow]:
+        began = self._begin("verify", "count the rows on both sides")
+        self.emit(StepStarted("verify", "row counts: source rows minus quarantined against the target"))
+        rows = await verify_counts(conn, copies)
+        bad = [r for r in rows if r.status != "ok"]
+        self._end("verify", began, tables=[r.to_dict() for r in rows])
+        if bad:
+            raise StepError("row counts differ: " + "; ".join(
+                f"{r.table}: {r.source_rows:,} source - {r.quarantined:,} quarantined != {r.target_rows:,} in the "
+                f"target" for r in bad))
+        self.emit(StepFinished("verify", f"row counts match in {len(rows)} tables",
+                               {"tables": [r.to_dict() for r in rows]}))
+        return rows
+
+    def _env_undo(self, backup: dict[str, Any]) -> dict[str, Any]:
+        return {"action": "restore_env", "path": str(self.env_file), "backup": backup["env"]}
+
+    async def _switch(self, backup: dict[str, Any]) -> None:
+        if self.env_file is None:
+            self.notes.append("no --env-file: DATABASE_URL was not switched; point the engine at the target yourself")
+            return
+        if "switch" in self.done:
+            return
+        began = self._begin("switch", f"switch DATABASE_URL in {self.env_file}")
+        self.emit(StepStarted("switch", f"point DATABASE_URL in {self.env_file} at the target"))
+        data = self.env_file.read_bytes()
+        envfile.write_atomically(self.env_file, envfile.set_variable(data, "DATABASE_URL",
+                                                                     self.options.target.async_str()))
+        self._end("switch", began, undo=self._env_undo(backup), env_file=str(self.env_file))
+        self.emit(StepFinished("switch", f"DATABASE_URL in {self.env_file} is now {self.options.target.masked()}"))
+
+    async def _settings(self) -> None:
+        if self.env_file is None or "settings" in self.done:
+            return
+        began = self._begin("settings", "move OPENAI_API_KEY into the settings")
+        self.emit(StepStarted("settings", "move OPENAI_API_KEY from .env into the settings of user anonymous"))
+        moved = await move_openai_key(self.env_file, self.options.target)
+        said = moved.describe(self.env_file) if moved else f"no OPENAI_API_KEY in {self.env_file}: nothing to move"
+        self.notes.append(said)
+        # No undo of its own: the switch's restore of .env (taken before both) brings the key back.
+        self._end("settings", began, result=said)
+        self.emit(StepFinished("settings", said))
+
+    async def _upgrade(self, target: TargetSchema) -> str | None:
+        if self.to is None:
+            return None
+        wanted = schema.resolve_revision(self.to)
+        ids = [r.id for r in schema.history()]
+        if ids.index(wanted) < ids.index(target.revision):
+            raise BadInput(f"--to {wanted} is older than the source's revision {target.revision}: a move never "
+                           f"downgrades; leave --to out")
+        if "upgrade" in self.done or wanted == target.revision:
+            return wanted
+        began = self._begin("upgrade", f"upgrade the target to {wanted}")
+        async with connect(self.options.target) as conn:
+            async with conn.begin():
+                await schema.upgrade(conn, wanted, self.emit, step="upgrade")
+        self._end("upgrade", began, revision=wanted)
+        return wanted
+
+
+async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:
+    """The target's columns must take the values the scan judged for them (the type map = the revision's types)."""
+    kinds = await target_kinds(conn, t.name)
+    for c in t.columns:
+        if kinds.get(c.name) != c.kind:
+            raise StepError(f"{t.name}.{c.name} is {kinds.get(c.name) or 'missing'} in the target but {c.kind} in the "
+                            f"source's type map: the target's schema is not the one this move made")
+
+
+async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy], actions: dict[str, RowActions],
+                         conns: list[asyncpg.Connection], source: Path, run: Run, emit: Emit, stop: StopRequest,
+                         chunk_rows: int) -> None:
+    """Copy every table, each once its parents are done, up to len(conns) at a time."""
+    names = {t.name for t in tables}
+    tasks: dict[str, asyncio.Task] = {}
+    free: asyncio.Queue = asyncio.Queue()
+    for c in conns:
+        free.put_nowait(c)
+
+    async def one(t: SourceTable, parents: list[asyncio.Task]) -> None:
+        if parents:
+            await asyncio.gather(*parents)
+        if stop.is_set() and not states[t.name].done:
+            raise Interrupted(f"stopped before table {t.name} ({stop.reason})")
+        conn = await free.get()
+        try:
+            await copy_table(conn, source, t, actions.get(t.name) or RowActions(), run.id, states[t.name],
+                             run.folder / "quarantine", emit, stop, chunk_rows)
+        finally:
+            free.put_nowait(conn)
+
+    for t in tables:
+        parents = [tasks[fk.parent] for fk in t.foreign_keys if fk.parent in names and fk.parent in tasks]
+        tasks[t.name] = asyncio.create_task(one(t, parents), name=f"copy {t.name}")
+    try:
+        await asyncio.gather(*tasks.values())
+    finally:
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+
+async def verify_counts(conn: asyncpg.Connection, copies: list[TableCopy]) -> list[TableRow]:
+    """Per table: target rows against source rows minus quarantined (the row-level verify replaces this)."""
+    rows = []
+    for c in copies:
+        n = await conn.fetchval(f"SELECT count(*) FROM {quote(c.table)}")
+        ok = n == c.source_rows - c.quarantined == c.copied
+        rows.append(TableRow(c.table, c.source_rows, c.copied, c.quarantined, n, c.seconds, c.conversions,
+                             "ok" if ok else "differs"))
+    return rows

@@ -1,0 +1,288 @@
+"""Pre-flight checks for a move: each one pass / warn / fail with a one-line reason, and the data scan.
+
+Nothing here writes: the source is opened read-only (SQLite mode=ro), the target
+is only asked questions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from wizard import scan as data_scan
+from wizard.db import check_sqlite_file, connect
+from wizard.errors import BadInput, WizardError
+from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
+from wizard.journal import resolve_state_dir
+from wizard.pg import connect_pg
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, SchemaState, history, inspect_schema
+from wizard.tables import SourceTable, open_readonly, read_tables
+from wizard.urls import DbUrl
+
+STEP = "preflight"
+PASS, WARN, FAIL = "pass", "warn", "fail"
+MIN_SERVER = 10  # identity columns
+OWN_TABLES = ("wizard_move", "wizard_copy_checkpoint")  # the move's bookkeeping in the target
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # pass | warn | fail
+    reason: str
+
+
+@dataclass
+class TargetInfo:
+    """What the target said when asked: enough to tell the operator whether a move can go there."""
+
+    server_version: str = ""
+    can_create: bool = False
+    tables: list[str] = field(default_factory=list)  # every table in its current schema
+    schema: str = "public"
+    run_id: str | None = None  # the move whose partial copy it holds, if any
+
+    @property
+    def major(self) -> int:
+        try:
+            return int(self.server_version.split(".")[0].split()[0])
+        except ValueError:
+            return 0
+
+    @property
+    def engine_tables(self) -> list[str]:
+        return [t for t in self.tables if t in ENGINE_TABLES or t in (VERSION_TABLE, *OWN_TABLES)]
+
+    @property
+    def problem(self) -> str:
+        """Why a fresh move cannot go there ('' when it can)."""
+        if self.major and self.major < MIN_SERVER:
+            return f"PostgreSQL {self.server_version} is too old: the wizard needs {MIN_SERVER} or newer"
+        if not self.can_create:
+            return f"the user may not create tables in schema {self.schema}: GRANT CREATE ON SCHEMA {self.schema}"
+        if self.engine_tables:
+            held = f" (the partial copy of run {self.run_id}: --resume it, or roll it back)" if self.run_id else ""
+            return f"it already holds the engine's tables ({', '.join(self.engine_tables)}){held}: use an empty database"
+        return ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+    def lines(self) -> list[str]:
+        return [
+            f"PostgreSQL {self.server_version}",
+            "may create tables" if self.can_create else f"may NOT create tables in schema {self.schema}",
+            "empty of the engine's tables" if not self.engine_tables else f"holds: {', '.join(self.engine_tables)}",
+        ]
+
+
+async def check_target(target: DbUrl) -> TargetInfo:
+    """Ask the target its version, whether we may create tables, and what it holds (BadInput if it does not answer)."""
+    if target.is_sqlite:
+        raise BadInput("the target must be PostgreSQL: postgresql://user@host:5432/dbname")
+    conn = await connect_pg(target)
+    try:
+        return await describe_target(conn)
+    finally:
+        await conn.close()
+
+
+async def describe_target(conn: asyncpg.Connection) -> TargetInfo:
+    row = await conn.fetchrow(
+        "SELECT current_setting('server_version') AS version, current_schema() AS schema, "
+        "has_schema_privilege(current_schema(), 'CREATE') AS can_create"
+    )
+    tables = [r[0] for r in await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+    )]
+    info = TargetInfo(row["version"], bool(row["can_create"]), tables, row["schema"] or "public")
+    if "wizard_move" in tables:
+        info.run_id = await conn.fetchval("SELECT run_id FROM wizard_move LIMIT 1")
+    return info
+
+
+@dataclass
+class PreflightReport:
+    checks: list[Check]
+    scan: list[data_scan.Finding] = field(default_factory=list)
+    affected: dict[str, int] = field(default_factory=dict)  # policy -> rows it would quarantine/null/stop on
+    rows: dict[str, int] = field(default_factory=dict)  # source rows per table
+    source_revision: str | None = None  # what the target will be created at
+    source_state: SchemaState | None = None
+    tables: list[SourceTable] = field(default_factory=list)  # in copy order
+    target: TargetInfo | None = None
+    actions: dict[str, Any] = field(default_factory=dict, repr=False)  # policy -> table -> scan.RowActions
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAIL]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def problems(self) -> list[data_scan.Finding]:
+        """Findings the policy decides on (not the counted conversions)."""
+        return [f for f in self.scan if not f.converted]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checks": [c.__dict__ for c in self.checks],
+            "scan": [f.to_dict() for f in self.scan],
+            "affected": self.affected,
+            "rows": self.rows,
+            "source_revision": self.source_revision,
+        }
+
+
+async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_dir: Path | None = None,
+                     resume_run: str | None = None) -> PreflightReport:
+    """Every pre-flight check and the data scan; never writes. `resume_run` accepts that run's partial copy."""
+    emit(StepStarted(STEP, "pre-flight checks"))
+    report = PreflightReport(checks=[])
+    add = report.checks.append
+    source_ok = await _check_source(source, report, add)
+    await _check_target(target, report, add, resume_run)
+    if source_ok:
+        _check_disk(source, resolve_state_dir(state_dir), add)
+        await _scan(source, report, add, emit)
+        _check_collisions(report, add, resume_run)
+    failed = report.failed
+    summary = (f"{len(failed)} check(s) failed: " + "; ".join(f"{c.name}: {c.reason}" for c in failed)) if failed \
+        else f"{len(report.checks)} checks passed" + (
+            f", {sum(1 for c in report.checks if c.status == WARN)} with a warning" if any(
+                c.status == WARN for c in report.checks) else "")
+    emit(StepFinished(STEP, summary, report.to_dict()))
+    return report
+
+
+async def _check_source(source: DbUrl, report: PreflightReport, add: Any) -> bool:
+    if not source.is_sqlite:
+        add(Check("source", FAIL, "the source of a move must be the engine's SQLite file: sqlite:///path/to/file.db"))
+        return False
+    try:
+        check_sqlite_file(source)
+        result = await asyncio.to_thread(_quick_check, source.sqlite_path)
+    except (BadInput, OSError) as exc:
+        add(Check("source", FAIL, getattr(exc, "message", str(exc))))
+        return False
+    if result != "ok":
+        add(Check("source", FAIL, f"PRAGMA quick_check says: {result}: restore it from a backup first"))
+        return False
+    add(Check("source", PASS, f"{source.sqlite_path} opens read-only and passes quick_check"))
+    async with connect(source, readonly=True) as conn:
+        state = await inspect_schema(conn)
+    report.source_state = state
+    known = [r.id for r in history()]
+    revision = state.effective
+    if state.empty:
+        add(Check("revision", FAIL, "the source holds none of the engine's tables: is it the engine's database?"))
+    elif revision is None or revision not in known:
+        why = f"revision {revision} is not in this wizard's history" if revision else state.describe()
+        add(Check("revision", FAIL, f"{why}: the target's schema cannot be made to match"))
+    else:
+        report.source_revision = revision
+        extra = f"; {len(state.other_tables)} table(s) the history does not know are carried with the type map: " \
+            f"{', '.join(state.other_tables)}" if state.other_tables else ""
+        add(Check("revision", PASS if not state.other_tables else WARN, state.describe() + extra))
+    return True
+
+
+def _quick_check(path: Path) -> str:
+    conn = open_readonly(path)
+    try:
+        rows = conn.execute("PRAGMA quick_check").fetchall()
+    except Exception as exc:  # sqlite3.DatabaseError and friends: the file is damaged
+        return str(exc)
+    finally:
+        conn.close()
+    return "; ".join(r[0] for r in rows[:3])
+
+
+async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume_run: str | None) -> None:
+    try:
+        info = await check_target(target)
+    except WizardError as exc:
+        add(Check("target", FAIL, exc.message))
+        return
+    report.target = info
+    ok = info.major >= MIN_SERVER
+    add(Check("target", PASS if ok else FAIL,
+              f"{target.masked()} answers: PostgreSQL {info.server_version}" + ("" if ok else f" (needs {MIN_SERVER}+)")))
+    add(Check("privileges", PASS if info.can_create else FAIL,
+              "the user may create tables" if info.can_create else info.problem))
+    if not info.engine_tables:
+        add(Check("target empty", PASS, f"database {target.database} holds none of the engine's tables"))
+    elif resume_run and info.run_id == resume_run:
+        add(Check("target empty", PASS, f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
+    else:
+        add(Check("target empty", FAIL, f"database {target.database}: {info.problem}"))
+
+
+def _check_collisions(report: PreflightReport, add: Any, resume_run: str | None) -> None:
+    """Tables the engine's history does not know must not exist in the target either."""
+    info = report.target
+    if info is None or (resume_run and info.run_id == resume_run):
+        return
+    taken = sorted({t.name for t in report.tables if not t.engine} & set(info.tables))
+    if taken:
+        add(Check("target tables", FAIL, f"the target already has table(s) {', '.join(taken)} that the move would "
+                                         f"create: use an empty database"))
+
+
+def _check_disk(source: DbUrl, state_dir: Path, add: Any) -> None:
+    path = source.sqlite_path
+    need = path.stat().st_size + sum(p.stat().st_size for p in (Path(f"{path}-wal"),) if p.exists())
+    where = state_dir
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < need * 1.1:
+        add(Check("disk", FAIL, f"{state_dir} has {_size(free)} free, the backup needs {_size(need)}: free space or "
+                                f"pass --state-dir on a larger disk"))
+    else:
+        add(Check("disk", PASS, f"{_size(free)} free in {state_dir} for a {_size(need)} backup"))
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+async def _scan(source: DbUrl, report: PreflightReport, add: Any, emit: Emit) -> None:
+    loop = asyncio.get_running_loop()
+
+    def progress(table: str, done: int, total: int) -> None:
+        loop.call_soon_threadsafe(emit, Progress(STEP, "data scan", done, total))
+
+    def run() -> data_scan.ScanResult:
+        conn = open_readonly(source.sqlite_path)
+        try:
+            report.tables = read_tables(conn)
+            return data_scan.scan(conn, report.tables, progress)
+        finally:
+            conn.close()
+
+    result = await asyncio.to_thread(run)
+    report.scan, report.affected, report.rows, report.actions = (
+        result.findings, result.affected, result.rows, result.actions)
+    stops = result.affected[data_scan.ABORT]
+    converted = sum(f.count for f in result.findings if f.converted)
+    if stops:
+        tables = sorted({f.table for f in report.problems()})
+        add(Check("data", WARN, f"{stops:,} row(s) PostgreSQL will not take as they are, in {', '.join(tables)}: "
+                                f"abort stops on them; quarantine would set aside {result.affected['quarantine']:,}, "
+                                f"null {result.affected['null']:,}"))
+    elif converted:
+        add(Check("data", PASS, f"every row fits; {converted:,} value(s) will be converted (counted in the report)"))
+    else:
+        add(Check("data", PASS, f"every row of {sum(result.rows.values()):,} fits as it is"))

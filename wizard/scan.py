@@ -1,0 +1,256 @@
+"""The data scan: every source row PostgreSQL will not take as it is, and what each policy does with it.
+
+SQLite does the sifting (normalize.clean_sql per row, foreign keys with NOT IN), so
+only the rows that need a look come into Python, where normalize.convert judges
+them. The result is both what the pre-flight screen shows (findings, rows affected
+per policy) and the plan the copy follows: per table, which primary keys go to
+quarantine and which get a dangling foreign key set to NULL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from wizard.db import quote
+from wizard.normalize import BadValue, convert
+from wizard.tables import SourceTable
+
+ABORT, NULL, QUARANTINE = "abort", "null", "quarantine"
+POLICIES = (ABORT, NULL, QUARANTINE)
+DANGLING = "dangling foreign key"
+ORPHANED = "parent row in quarantine"
+SET_NULL = "dangling foreign key set to NULL"  # the conversion the `null` policy makes, counted per column
+EXAMPLES = 5
+
+Key = tuple  # a row's primary key values (or its rowid), as SQLite returns them
+
+
+@dataclass
+class Finding:
+    """One kind of problem (or conversion) in one column of one table."""
+
+    table: str
+    column: str
+    problem: str  # the rule broken, or the conversion the copy will make
+    count: int = 0
+    examples: list[Any] = field(default_factory=list)  # up to five primary keys
+    converted: bool = False  # True: copied after a counted conversion; False: the policy decides
+
+    def add(self, key: Key) -> None:
+        self.count += 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(shown_key(key))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "column": self.column, "problem": self.problem, "count": self.count,
+                "examples": self.examples, "converted": self.converted}
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    rule: str  # the rule, as named in the report: a normalize rule, DANGLING or ORPHANED
+    reason: str  # what exactly: the column and the value's problem
+
+
+@dataclass
+class RowActions:
+    """What the copy does with the rows of one table that cannot go as they are."""
+
+    quarantine: dict[Key, Quarantine] = field(default_factory=dict)
+    null: dict[Key, tuple[str, ...]] = field(default_factory=dict)  # key -> foreign key columns set to NULL
+
+    def __bool__(self) -> bool:
+        return bool(self.quarantine or self.null)
+
+
+@dataclass
+class _Problem:
+    column: str
+    rule: str
+    reason: str
+    fk: Any = None  # the ForeignKey, for a dangling one
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]
+    actions: dict[str, dict[str, RowActions]]  # policy -> table -> actions
+    affected: dict[str, int]  # policy -> rows it quarantines, nulls or (abort) stops on
+    rows: dict[str, int]  # source rows per table
+
+
+def shown_key(key: Key) -> Any:
+    """A key as JSON shows it: the value for a one-column key, else a list."""
+    values = [_jsonable(v) for v in key]
+    return values[0] if len(values) == 1 else values
+
+
+def _jsonable(value: Any) -> Any:
+    return "\\x" + value.hex() if isinstance(value, bytes) else value
+
+
+def _tolerant_text(data: bytes) -> Any:
+    # Text that is not UTF-8 comes back as bytes, so convert() can name it instead of sqlite3 failing.
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def scan(conn: sqlite3.Connection, tables: list[SourceTable], progress: Callable[[str, int, int], None]) -> ScanResult:
+    """Scan every table (in copy order) on a read-only connection; blocking, run it in a thread."""
+    conn.text_factory = _tolerant_text
+    names = {t.name for t in tables}
+    findings: dict[tuple[str, str, str], Finding] = {}
+    problems: dict[str, dict[Key, list[_Problem]]] = {}
+    rows: dict[str, int] = {}
+
+    def finding(table: str, column: str, problem: str, converted: bool) -> Finding:
+        k = (table, column, problem)
+        if k not in findings:
+            findings[k] = Finding(table, column, problem, converted=converted)
+        return findings[k]
+
+    conn.execute("BEGIN")  # one snapshot for every query of the scan
+    try:
+        for done, t in enumerate(tables):
+            progress(t.name, done, len(tables))
+            rows[t.name] = conn.execute(f"SELECT count(*) FROM {quote(t.name)}").fetchone()[0]
+            found = problems[t.name] = {}
+            for key, column, problem in _bad_values(conn, t):
+                if isinstance(problem, BadValue):
+                    finding(t.name, column, problem.rule, False).add(key)
+                    found.setdefault(key, []).append(_Problem(column, problem.rule, f"{column}: {problem.rule}"))
+                else:
+                    finding(t.name, column, problem, True).add(key)
+            for fk in t.foreign_keys:
+                if fk.parent not in names:
+                    continue  # SQLite let it name a table that does not exist; nothing to check against
+                what = f"points to no {fk.parent} row"
+                for key, values in _dangling(conn, t, fk):
+                    finding(t.name, fk.label, what, False).add(key)
+                    reason = f"{fk.label} = {shown_key(values)} {what}"
+                    found.setdefault(key, []).append(_Problem(fk.label, DANGLING, reason, fk))
+        progress("", len(tables), len(tables))
+        actions = {policy: _resolve(conn, tables, problems, policy) for policy in (NULL, QUARANTINE)}
+    finally:
+        conn.execute("COMMIT")
+    actions[ABORT] = actions[QUARANTINE]  # what abort would have to do; it stops instead
+    for t in tables:
+        for key, q in actions[QUARANTINE][t.name].quarantine.items():
+            if q.rule == ORPHANED:
+                finding(t.name, q.reason.split(":")[0], "child of a row in quarantine", False).add(key)
+    affected = {
+        ABORT: sum(len(p) for p in problems.values()),
+        QUARANTINE: sum(len(a.quarantine) for a in actions[QUARANTINE].values()),
+        NULL: sum(len(a.quarantine) + len(a.null) for a in actions[NULL].values()),
+    }
+    return ScanResult(list(findings.values()), actions, affected, rows)
+
+
+def _bad_values(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key, str, Any]]:
+    """(key, column, BadValue or conversion name) for every value that is not clean."""
+    nk = len(t.key)
+    cols = ", ".join(quote(c.name) for c in t.columns)
+    sql = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE NOT ({t.clean_sql()})"
+    for row in conn.execute(sql):
+        key = row[:nk]
+        for c, value in zip(t.columns, row[nk:]):
+            try:
+                _, made = convert(c.kind, value)
+            except BadValue as exc:
+                yield key, c.name, exc
+            else:
+                if made:
+                    yield key, c.name, made
+
+
+def _dangling(conn: sqlite3.Connection, t: SourceTable, fk: Any) -> Iterable[tuple[Key, Key]]:
+    nk = len(t.key)
+    child = ", ".join(quote(c) for c in fk.columns)
+    parent = ", ".join(quote(c) for c in fk.parent_columns)
+    present = " AND ".join(f"{quote(c)} IS NOT NULL" for c in fk.columns)
+    present_parent = " AND ".join(f"{quote(c)} IS NOT NULL" for c in fk.parent_columns)
+    sql = (
+        f"SELECT {t.key_sql()}, {child} FROM {quote(t.name)} WHERE {present} AND ({child}) NOT IN "
+        f"(SELECT {parent} FROM {quote(fk.parent)} WHERE {present_parent})"
+    )
+    for row in conn.execute(sql):
+        yield row[:nk], row[nk:]
+
+
+def _resolve(conn: sqlite3.Connection, tables: list[SourceTable], problems: dict[str, dict[Key, list[_Problem]]],
+             policy: str) -> dict[str, RowActions]:
+    """Per table, what `policy` does with each problem row, cascading to children of quarantined rows."""
+    out: dict[str, RowActions] = {}
+    by_name = {t.name: t for t in tables}
+    for t in tables:
+        acts = out[t.name] = RowActions()
+        for key, probs in problems[t.name].items():
+            dangling = [p for p in probs if p.fk is not None]
+            if policy == NULL and len(dangling) == len(probs) and all(p.fk.nullable for p in dangling):
+                acts.null[key] = tuple(c for p in dangling for c in p.fk.columns)
+            else:
+                acts.quarantine[key] = Quarantine(probs[0].rule, "; ".join(p.reason for p in probs))
+        # Children of rows in quarantine; a table that refers to itself repeats until nothing new.
+        new = {t.name: set(acts.quarantine)}
+        while True:
+            added: set[Key] = set()
+            for fk in t.foreign_keys:
+                parent_acts = out.get(fk.parent)
+                if parent_acts is None:
+                    continue
+                gone = new[t.name] if fk.parent == t.name else set(parent_acts.quarantine)
+                if not gone:
+                    continue
+                for key, values in _children(conn, t, fk, by_name[fk.parent], gone):
+                    if key in acts.quarantine:
+                        continue
+                    if policy == NULL and fk.nullable:
+                        acts.null[key] = tuple(dict.fromkeys(acts.null.get(key, ()) + fk.columns))
+                        continue
+                    acts.null.pop(key, None)
+                    reason = f"{fk.label}: its {fk.parent} row ({shown_key(values)}) is in quarantine"
+                    acts.quarantine[key] = Quarantine(ORPHANED, reason)
+                    added.add(key)
+            if not added or not any(fk.parent == t.name for fk in t.foreign_keys):
+                break
+            new[t.name] = added
+    return out
+
+
+def _children(conn: sqlite3.Connection, t: SourceTable, fk: Any, parent: SourceTable,
+              parent_keys: set[Key]) -> Iterable[tuple[Key, Key]]:
+    """Rows of `t` whose foreign key `fk` refers to one of the parent rows `parent_keys`."""
+    if tuple(fk.parent_columns) == parent.key:
+        refs = parent_keys
+    else:
+        refs = set(_referenced(conn, parent, fk.parent_columns, parent_keys))
+    nk = len(t.key)
+    child = ", ".join(quote(c) for c in fk.columns)
+    if all(not isinstance(v, bytes) for ref in refs for v in ref):
+        if len(fk.columns) == 1:
+            match = f"{child} IN (SELECT value FROM json_each(?))"
+            param = json.dumps([r[0] for r in refs])
+        else:
+            picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(fk.columns)))
+            match = f"({child}) IN (SELECT {picks} FROM json_each(?))"
+            param = json.dumps([list(r) for r in refs])
+        sql = f"SELECT {t.key_sql()}, {child} FROM {quote(t.name)} WHERE {match}"
+        rows = conn.execute(sql, (param,))
+    else:  # keys JSON cannot carry (blobs): compare in Python
+        rows = (r for r in conn.execute(f"SELECT {t.key_sql()}, {child} FROM {quote(t.name)}") if r[nk:] in refs)
+    for row in rows:
+        yield row[:nk], row[nk:]
+
+
+def _referenced(conn: sqlite3.Connection, parent: SourceTable, columns: tuple[str, ...],
+                keys: set[Key]) -> Iterable[Key]:
+    nk = len(parent.key)
+    cols = ", ".join(quote(c) for c in columns)
+    for row in conn.execute(f"SELECT {parent.key_sql()}, {cols} FROM {quote(parent.name)}"):
+        if row[:nk] in keys:
+            yield row[nk:]

@@ -1,0 +1,84 @@
+"""The configuration move: OPENAI_API_KEY leaves .env for a provider entry in the settings of user `anonymous`.
+
+The migration guide's "Settings Migration": the key becomes
+{"id", "name", "type": "openai", "apiKey", "enabled": true} in `settings.settings_data`
+["providers"] of the row whose user_id is 'anonymous' (made when missing), in the
+TARGET; then its line leaves .env, every other byte kept. Running it twice changes
+nothing the second time (the entry is found by its key). The key is never shown
+unmasked. Undone by restoring .env from the run's backup (the target's tables are
+the run's own, dropped by its rollback).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from wizard import envfile
+from wizard.errors import StepError
+from wizard.pg import connect_pg
+from wizard.secrets import mask_key
+from wizard.urls import DbUrl
+
+VARIABLE = "OPENAI_API_KEY"
+USER = "anonymous"
+
+
+@dataclass(frozen=True)
+class SettingsMoved:
+    key: str  # masked
+    provider_id: str
+    created_row: bool  # the settings row of `anonymous` did not exist
+    already_there: bool  # an earlier (interrupted) run had added the entry
+
+    def describe(self, env_file: Path) -> str:
+        where = "a new settings row" if self.created_row else "the settings"
+        if self.already_there:
+            return f"{VARIABLE} ({self.key}) was already in {where} of user {USER}; removed from {env_file}"
+        return f"{VARIABLE} ({self.key}) is now provider '{self.provider_id}' in {where} of user {USER}; " \
+               f"removed from {env_file}"
+
+
+def provider_entry(key: str, taken: set[str]) -> dict:
+    pid = "openai"
+    n = 2
+    while pid in taken:
+        pid, n = f"openai-{n}", n + 1
+    return {"id": pid, "name": "OpenAI", "type": "openai", "apiKey": key, "enabled": True}
+
+
+async def move_openai_key(env_file: Path, target: DbUrl) -> SettingsMoved | None:
+    """Move the key (None when .env has none)."""
+    data = env_file.read_bytes()
+    key = envfile.value_in(data, VARIABLE)
+    if not key:
+        return None
+    conn = await connect_pg(target)
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow("SELECT id, settings_data FROM settings WHERE user_id = $1 FOR UPDATE", USER)
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            settings = json.loads(row["settings_data"]) if row else {}
+            if not isinstance(settings, dict):
+                raise StepError(f"the settings of user {USER} in the target are not a JSON object: fix that row, "
+                                f"then run the move again with --resume")
+            providers = settings.setdefault("providers", [])
+            if not isinstance(providers, list):
+                raise StepError(f"settings.providers of user {USER} in the target is not a list: fix that row, "
+                                f"then run the move again with --resume")
+            found = next((p for p in providers if isinstance(p, dict) and p.get("apiKey") == key), None)
+            entry = found or provider_entry(key, {str(p.get("id")) for p in providers if isinstance(p, dict)})
+            if found is None:
+                providers.append(entry)
+                if row:
+                    await conn.execute("UPDATE settings SET settings_data = $1, updated_at = $2 WHERE id = $3",
+                                       json.dumps(settings), now, row["id"])
+                else:
+                    await conn.execute("INSERT INTO settings (user_id, settings_data, created_at, updated_at) "
+                                       "VALUES ($1, $2, $3, $3)", USER, json.dumps(settings), now)
+    finally:
+        await conn.close()
+    envfile.write_atomically(env_file, envfile.remove_variable(data, VARIABLE))
+    return SettingsMoved(mask_key(key), entry["id"], row is None, found is not None)

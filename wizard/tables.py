@@ -1,0 +1,161 @@
+"""The source's tables as the move sees them: columns with their value kinds, keys, foreign keys, copy order.
+
+Read straight from SQLite's catalog (PRAGMA table_info / foreign_key_list / index_list)
+on a read-only stdlib connection, so the scan, the copy and `wizard plan` agree on
+one description. Kinds come from the type map (wizard.typemap); for the engine's
+tables they equal what the Alembic revision creates (tested).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wizard import normalize, typemap
+from wizard.db import quote
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE
+
+ROWID = "rowid"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    declared: str  # the SQLite declared type, as written
+    kind: str  # normalize's kind for the target column
+    nullable: bool
+    pg_type: str  # from the type map (used for tables the history does not know)
+    default: str | None = None  # SQLite's default expression, as written
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    columns: tuple[str, ...]
+    parent: str
+    parent_columns: tuple[str, ...]
+    nullable: bool  # every column may be NULL: the `null` policy may clear it
+    on_delete: str = "NO ACTION"
+    on_update: str = "NO ACTION"
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.columns)
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    columns: tuple[str, ...]
+    unique: bool
+
+
+@dataclass
+class SourceTable:
+    name: str
+    columns: list[Column]
+    key: tuple[str, ...]  # the primary key's columns, or ("rowid",) for a table without one
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    indexes: list[Index] = field(default_factory=list)  # explicit and UNIQUE ones, not the primary key's
+
+    @property
+    def engine(self) -> bool:
+        return self.name in ENGINE_TABLES
+
+    @property
+    def key_is_rowid(self) -> bool:
+        return self.key == (ROWID,)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def clean_sql(self) -> str:
+        """1 when every value of the row may take the fast path (see normalize.clean_sql), else 0."""
+        parts = [normalize.clean_sql(c.kind, quote(c.name)) for c in self.columns]
+        return f"CASE WHEN {' AND '.join(parts) or '1'} THEN 1 ELSE 0 END"
+
+    def key_sql(self) -> str:
+        return ", ".join(ROWID if self.key_is_rowid else quote(k) for k in self.key)
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A stdlib connection that cannot write the file (URI mode=ro), autocommit so BEGIN is ours."""
+    uri = Path(path).absolute().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    return conn
+
+
+def read_tables(conn: sqlite3.Connection) -> list[SourceTable]:
+    """Every table to copy (not alembic_version, not SQLite's own), parents before children."""
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+    )]
+    tables = {name: _read_table(conn, name) for name in names if name != VERSION_TABLE}
+    return copy_order(tables)
+
+
+def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
+    info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()  # cid, name, type, notnull, dflt, pk
+    pk = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+    rowid_alias = len(pk) == 1 and next(r[2] for r in info if r[1] == pk[0]).strip().upper() == "INTEGER"
+    columns = []
+    for _cid, col, declared, notnull, default, in_pk in info:
+        mapping = typemap.mapping_for(declared or "", rowid_alias and col == pk[0])
+        columns.append(Column(col, declared or "", mapping.kind, not (notnull or in_pk), mapping.postgres, default))
+    nullable = {c.name: c.nullable for c in columns}
+    fks: dict[int, list] = {}
+    # id, seq, parent, from, to, on_update, on_delete, match
+    for fk_id, _seq, parent, child_col, parent_col, on_update, on_delete, _ in conn.execute(
+            f"PRAGMA foreign_key_list({quote(name)})"):
+        fks.setdefault(fk_id, []).append((child_col, parent_col, parent, on_update, on_delete))
+    foreign_keys = []
+    for parts in fks.values():
+        parent, on_update, on_delete = parts[0][2:5]
+        parent_cols = tuple(p[1] for p in parts)
+        if any(p is None for p in parent_cols):  # REFERENCES parent: its primary key
+            parent_cols = tuple(_primary_key(conn, parent))
+        cols = tuple(p[0] for p in parts)
+        foreign_keys.append(ForeignKey(cols, parent, parent_cols, all(nullable.get(c, True) for c in cols),
+                                       on_delete, on_update))
+    indexes = []
+    for _seq, index, unique, origin, _partial in conn.execute(f"PRAGMA index_list({quote(name)})"):
+        if origin == "pk":
+            continue
+        cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({quote(index)})"))
+        if cols and all(c is not None for c in cols):  # expression indexes are not carried
+            indexes.append(Index(index, cols, bool(unique)))
+    return SourceTable(name, columns, tuple(pk) or (ROWID,), foreign_keys, sorted(indexes, key=lambda i: i.name))
+
+
+def _primary_key(conn: sqlite3.Connection, table: str) -> list[str]:
+    info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+    return [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])] or [ROWID]
+
+
+def copy_order(tables: dict[str, SourceTable]) -> list[SourceTable]:
+    """Parents before children; among equals the engine's order, then by name.
+
+    A foreign key to a table that does not exist, or to the table itself, does not order anything.
+    """
+    def rank(name: str) -> tuple[int, str]:
+        return (ENGINE_TABLES.index(name) if name in ENGINE_TABLES else len(ENGINE_TABLES), name)
+
+    waiting = {
+        name: {fk.parent for fk in t.foreign_keys if fk.parent in tables and fk.parent != name}
+        for name, t in tables.items()
+    }
+    order: list[SourceTable] = []
+    while waiting:
+        ready = sorted((n for n, deps in waiting.items() if not deps), key=rank)
+        if not ready:  # a cycle of foreign keys: break it at the first table by rank
+            ready = sorted(waiting, key=rank)[:1]
+        name = ready[0]
+        order.append(tables[name])
+        del waiting[name]
+        for deps in waiting.values():
+            deps.discard(name)
+    return order
