@@ -86,7 +86,7 @@ class CopyScreen(StepScreen):
             return (f"[yellow]Stopped at a checkpoint ({log.error}).[/] r resumes here, or later: "
                     "start `wizard` again and choose Resume. ctrl+r rolls back.")
         if log.state == "done":
-            return "[green]Copied and verified.[/] n: the verification table"
+            return "[green]Copied; the row counts match.[/] n: the row-by-row verification"
         if log.state == RUNNING and self.session.stop.is_set():
             return "[yellow]Stopping at the next checkpoint...[/]"
         if log.state == RUNNING:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -77,9 +78,13 @@ class PreflightScreen(StepScreen):
         self.query_one("#bars", ProgressList).display = False
         checks = self.query_one("#checks", DataTable)
         checks.clear(columns=True)
-        checks.add_columns("check", "result", "why")
+        # The reasons wrap in their column: at 80 columns a cut-off reason would hide what to do.
+        checks.add_column("check", width=12)
+        checks.add_column("result", width=6)
+        checks.add_column("why", width=max(30, self.size.width - 32))
         for check in report.checks:
-            checks.add_row(check.name, STATUS_STYLE.get(check.status, check.status), mask(check.reason))
+            checks.add_row(check.name, Text.from_markup(STATUS_STYLE.get(check.status, check.status)),
+                           Text(mask(check.reason)), height=None)
         self._show_scan(report)
         self._show_verdict()
         checks.focus()

@@ -30,9 +30,11 @@ class StartScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="found"):
+            yield Static(self.session.banner, id="banner")
             yield Static("Reading the source...", id="source")
             yield DataTable(id="tables", cursor_type="none", show_cursor=False)
             yield Static("", id="unfinished")
+        yield Static("Choose with ↑ ↓ and Enter:", id="choose-hint")
         yield OptionList(id="choices")
 
     def on_mount(self) -> None:
@@ -40,6 +42,7 @@ class StartScreen(StepScreen):
         self.title = "Engine migration wizard"
         self.wizard.begin(None)
         self.query_one("#tables", DataTable).display = False
+        self.query_one("#banner", Static).display = bool(self.session.banner)
         self._offer()
         if self.session.source_text:
             self.load_plan()

@@ -104,12 +104,15 @@ class Session:
     state_dir: Path
     env_file: Path | None = None
     source_text: str | None = None  # as given; parsed by the screens that need it
+    banner: str = ""  # said first on the Start screen (the demo says what it set up)
     target_text: str | None = None  # --target, prefilled on the Connection screen
     target: DbUrl | None = None  # set once the Connection screen's test passed
     journey: Journey | None = None
     resume_run: str | None = None  # the interrupted move the operator chose to resume
     plan: Any = None  # plan.PlanReport of the source
     preflight: Any = None  # preflight.PreflightReport
+    verify: Any = None  # verify.VerifyReport of the journey's target
+    verify_report: Path | None = None  # where it was written (report.md style)
     policy: str = "abort"
     run: Run | None = None  # the run this journey started, once it exists
     runs_before: frozenset[str] = frozenset()  # run ids present before the journey began

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any, Iterable
 
 from textual import on, work
@@ -10,9 +12,8 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from screens.messages import VerifyAnswered
-from screens.widgets import StepScreen
+from screens.widgets import ProgressList, StepScreen
 from wizard.errors import WizardError
-from wizard.events import ignore
 from wizard.secrets import mask
 from wizard.urls import parse_url
 
@@ -29,38 +30,49 @@ class VerifyScreen(StepScreen):
     STEP_TITLE = "verification"
 
     def body(self) -> Iterable[Widget]:
-        yield Static("Comparing the source and the target row by row...", id="status")
+        yield Static("Comparing the source and the target row by row (nothing is written)...", id="status")
+        yield ProgressList(id="bars")
         yield DataTable(id="verdicts", cursor_type="row", zebra_stripes=True)
         with Vertical(id="diff-box"):
             yield Static("", id="diff-title")
             yield DataTable(id="diffs", cursor_type="row")
         yield Static("", id="report")
 
+    report = None
+
     def on_mount(self) -> None:
         super().on_mount()
-        self.report = None
         self.query_one("#diff-box").display = False
-        found = self._report_from_run()
-        if found is not None:
-            self.post_message(VerifyAnswered(found))
+        if self.session.verify is not None:  # back here from Finish: no need to compare again
+            self.post_message(VerifyAnswered(self.session.verify))
         else:
             self.run_verify()
 
-    def _report_from_run(self) -> Any:
-        """The verification the run already did (a move verifies at its end)."""
-        return getattr(self.session.log.result, "verify", None)
-
     @work(exclusive=True, exit_on_error=False, group="verify", description="verify")
     async def run_verify(self) -> None:
+        from wizard import verify_report
         from wizard.verify import load_quarantine, verify
 
         session = self.session
+        run = session.run
         try:
             source = parse_url(session.source_text, "source")
-            quarantined = load_quarantine(session.run.folder) if session.run is not None else None
-            self.post_message(VerifyAnswered(await verify(source, session.target, ignore, quarantined=quarantined)))
+            quarantined = load_quarantine(run.folder) if run is not None else None
+            # Progress goes through the app's coalesced path, drawn by redraw() below.
+            report = await verify(source, session.target, self.wizard.emit, quarantined=quarantined)
+            if run is not None:  # the report an operator attaches to the change ticket
+                session.verify_report, _ = await asyncio.to_thread(
+                    verify_report.write, run.folder / "verify.md", report, verify_report.copy_facts(run.folder))
+            self.post_message(VerifyAnswered(report))
         except WizardError as exc:
             self.post_message(VerifyAnswered(error=mask(exc.message)))
+
+    def redraw(self) -> None:
+        step = self.session.log.steps.get("verify")
+        bars = self.query_one("#bars", ProgressList)
+        bars.display = self.report is None
+        if step is not None and self.report is None:
+            bars.show(step.progress)
 
     @on(VerifyAnswered)
     def show(self, message: VerifyAnswered) -> None:
@@ -68,7 +80,7 @@ class VerifyScreen(StepScreen):
         if message.error:
             status.update(f"[red]{message.error}[/]")
             return
-        self.report = report = message.value
+        self.report = self.session.verify = report = message.value
         table = self.query_one("#verdicts", DataTable)
         table.clear(columns=True)
         table.add_columns("table", "source", "target", "quarant.", "differ", "status")
@@ -88,11 +100,7 @@ class VerifyScreen(StepScreen):
         self.refresh_bindings()
 
     def _report_path(self) -> str:
-        result = self.session.log.result
-        path = getattr(result, "report_path", None)
-        if path is None and self.session.run is not None:
-            candidate = self.session.run.folder / "report.md"
-            path = candidate if candidate.exists() else None
+        path = self.session.verify_report or getattr(self.session.log.result, "report_md", None)
         return str(path) if path else ""
 
     @on(DataTable.RowSelected, "#verdicts")

@@ -114,8 +114,9 @@ def test_verify_with_a_difference_selected(snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await at(MOVE, None, target=parse_url(TARGET))(pilot)
         app = pilot.app
-        app.session.log.result = type("MoveResult", (), {"verify": _report(), "report_path": "report.md"})()
+        app.session.log.result = type("MoveResult", (), {"report_md": "report.md"})()
         app.session.log.state = "done"
+        app.session.verify = _report()
         app.go("verify")
         await pilot.pause()
         await pilot.press("down", "down", "enter")

@@ -112,6 +112,7 @@ class WizardApp(App[int]):
     def begin(self, journey: Journey | None) -> None:
         """Start a journey from the Start screen (a fresh log; nothing has run yet)."""
         self.session.journey = journey
+        self.session.preflight = self.session.verify = self.session.verify_report = None
         self.session.log = RunLog()
         self.session.run = None
         self.session.changed = False
@@ -296,7 +297,8 @@ def undo_plan(run: Run) -> tuple[list[str], str]:
         return [], mask(exc.message)
 
 
-def run_app(env_file: Path | None, source: str | None, target: str | None, state_dir: Path | None) -> int:
+def run_app(env_file: Path | None, source: str | None, target: str | None, state_dir: Path | None,
+            banner: str = "") -> int:
     """Open the wizard; returns the process exit code."""
     from wizard.envfile import DEFAULT_ENV_FILE, database_url
 
@@ -306,6 +308,7 @@ def run_app(env_file: Path | None, source: str | None, target: str | None, state
         env_file=env_path if env_path.exists() or env_file else None,
         source_text=source or (database_url(env_path) if env_path.exists() else None),
         target_text=target,
+        banner=banner,
     )
     app = WizardApp(session)
     app.run()
