@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
+from typing import Callable, Iterator
 
 import asyncpg
 import pytest
@@ -33,35 +36,48 @@ async def _answers(url: str) -> bool:
     return True
 
 
-def _find_server(tmp_root: Path) -> tuple[str | None, str]:
+def _find_server() -> tuple[str | None, str, Callable[[], None]]:
+    """(URL, where it came from, what stops and removes a server started for the tests)."""
     env_url = os.environ.get("WIZARD_TEST_PG_URL")
     if env_url:
-        return env_url, "WIZARD_TEST_PG_URL"
+        return env_url, "WIZARD_TEST_PG_URL", lambda: None
     if os.environ.get("WIZARD_TEST_NO_LOCAL") != "1" and asyncio.run(_answers(LOCAL_SERVER)):
-        return LOCAL_SERVER, "127.0.0.1:5432"
+        return LOCAL_SERVER, "127.0.0.1:5432", lambda: None
     try:
         import pgserver  # the test extra's pip-installed PostgreSQL
     except ImportError:
-        return None, "no server on 127.0.0.1:5432 and pgserver is not installed (pip install '.[test]')"
+        return None, "no server on 127.0.0.1:5432 and pgserver is not installed (pip install '.[test]')", lambda: None
+    # Not under pytest's basetemp: any pytest starting meanwhile resets pytest-of-<user> to 0700,
+    # which locks pgserver's system user (as root it runs the server as `pgserver`) out of its data.
+    folder = Path(tempfile.mkdtemp(prefix="wizard-test-pg-"))
     try:
-        server = pgserver.get_server(str(tmp_root / "pgserver"), cleanup_mode="stop")
+        server = pgserver.get_server(str(folder / "pgserver"), cleanup_mode="stop")
     except Exception as exc:  # pgserver's own errors vary by platform
-        return None, f"no server on 127.0.0.1:5432 and pgserver could not start one: {exc}"
+        shutil.rmtree(folder, ignore_errors=True)
+        return None, f"no server on 127.0.0.1:5432 and pgserver could not start one: {exc}", lambda: None
     # Its pg_dump matches its server (the system's may be older); subprocesses inherit this too.
     from pgserver._commands import POSTGRES_BIN_PATH
 
     os.environ.setdefault("WIZARD_PG_BIN", str(POSTGRES_BIN_PATH))
-    return server.get_uri(), "pgserver"
+
+    def stop() -> None:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return server.get_uri(), "pgserver", stop
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url, where = _find_server(tmp_path_factory.mktemp("pg"))
-    if url is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI: {where}")
-        pytest.skip(f"no PostgreSQL: {where}")
-    return url
+def pg_server() -> Iterator[str]:
+    url, where, stop = _find_server()
+    try:
+        if url is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"PostgreSQL is required under CI: {where}")
+            pytest.skip(f"no PostgreSQL: {where}")
+        yield url
+    finally:
+        stop()
 
 
 async def _admin(server: str, sql: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Awaitable, Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
 from wizard.errors import ExitCode, Interrupted, WizardError
@@ -98,7 +99,8 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
         printer.close_bars()
         if as_json:
             print(json.dumps({"event": "Error", "error": mask(exc.message), "exit_code": int(exc.exit_code)}))
-        err.print(f"[red]error:[/] {mask(exc.message)}")
+        # One line whatever the width: logs and scripts read it whole.
+        err.print(f"[red]error:[/] {escape(mask(exc.message))}", soft_wrap=True)
         sys.exit(exc.exit_code)
     printer.close_bars()
     sys.exit(code or ExitCode.OK)
@@ -544,7 +546,7 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, db_url: str | No
             _print_json("Rollback", {"run_id": the_run.id, "verified": lines})
         else:
             for line in lines:
-                out.print(f"[green]verified[/] {mask(line)}")
+                out.print(f"[green]verified[/] {escape(mask(line))}")
 
     run(work, as_json)
 

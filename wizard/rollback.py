@@ -73,7 +73,10 @@ def _same_database(a: DbUrl, b: DbUrl) -> bool:
         return False
     if a.is_sqlite:
         return a.sqlite_path.resolve() == b.sqlite_path.resolve()
-    return (a.url.host, a.url.port or 5432, a.database) == (b.url.host, b.url.port or 5432, b.database)
+    def place(u: DbUrl) -> tuple:
+        return u.url.host or u.url.query.get("host"), u.url.port or 5432, u.database  # host= names a socket folder
+
+    return place(a) == place(b)
 
 
 class UndoAction:

@@ -1,0 +1,113 @@
+"""Engine databases for the foundation's tests: a 1.0.0 PostgreSQL with the sample's rows, and readers.
+
+A 1.0.0 PostgreSQL database is what the engine's create_all made: 0001's tables and
+no alembic_version. The rows come from a sample SQLite file, turned into the
+values PostgreSQL's columns take (booleans, timestamps, parsed JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from wizard import schema
+from wizard.db import connect, write_transaction
+from wizard.urls import parse_url
+
+TABLE_ORDER = ("users", "workflows", "executions", "settings")  # parents first
+
+
+def _convert(column: sa.Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(column.type, sa.Boolean):
+        return bool(value)
+    if isinstance(column.type, sa.DateTime):
+        return datetime.fromisoformat(value)
+    if isinstance(column.type, sa.JSON):
+        return json.loads(value)
+    return value
+
+
+async def _load(url: str, sqlite_path: Path) -> None:
+    source = sqlite3.connect(sqlite_path)
+    source.row_factory = sqlite3.Row
+    async with connect(parse_url(url)) as conn:
+        async with write_transaction(conn):
+            await schema.upgrade(conn, "0001")
+            await conn.execute(sa.text("DROP TABLE alembic_version"))
+            meta = sa.MetaData()
+            await conn.run_sync(lambda c: meta.reflect(c, only=TABLE_ORDER))
+            for name in TABLE_ORDER:
+                table = meta.tables[name]
+                rows = [{c.name: _convert(c, r[c.name]) for c in table.columns}
+                        for r in source.execute(f"SELECT * FROM {name}")]
+                if rows:
+                    await conn.execute(table.insert(), rows)
+            for name in ("executions", "settings"):
+                await conn.execute(sa.text(
+                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
+    source.close()
+
+
+def build_pg_1_0_0(url: str, sqlite_path: Path) -> str:
+    """Make the empty database at `url` a 1.0.0 engine database holding the sample's rows."""
+    asyncio.run(_load(url, sqlite_path))
+    return url
+
+
+async def _read(url: str, sql: str) -> list[tuple]:
+    async with connect(parse_url(url)) as conn:
+        return [tuple(r) for r in await conn.execute(sa.text(sql))]
+
+
+def read(url: str, sql: str) -> list[tuple]:
+    """Rows of a query, on either engine (JSON columns come back as text on SQLite, parsed on PostgreSQL)."""
+    return asyncio.run(_read(url, sql))
+
+
+async def _write(url: str, sql: str) -> None:
+    async with connect(parse_url(url)) as conn:
+        async with write_transaction(conn):
+            await conn.execute(sa.text(sql))
+
+
+def write(url: str, sql: str) -> None:
+    """Run one statement and commit it."""
+    asyncio.run(_write(url, sql))
+
+
+def parsed(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def revision(url: str) -> str | None:
+    tables = {r[0] for r in read(url, _TABLES_SQL[parse_url(url).kind])}
+    if "alembic_version" not in tables:
+        return None
+    rows = read(url, "SELECT version_num FROM alembic_version")
+    return rows[0][0] if rows else None
+
+
+def counts(url: str) -> dict[str, int]:
+    names = [r[0] for r in read(url, _TABLES_SQL[parse_url(url).kind])]
+    return {n: read(url, f'SELECT count(*) FROM "{n}"')[0][0] for n in names}
+
+
+def columns(url: str, table: str) -> list[str]:
+    if parse_url(url).is_sqlite:
+        return [r[1] for r in read(url, f"PRAGMA table_info({table})")]
+    return [r[0] for r in read(url, "SELECT column_name FROM information_schema.columns "
+                                    f"WHERE table_name = '{table}' ORDER BY ordinal_position")]
+
+
+_TABLES_SQL = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+}

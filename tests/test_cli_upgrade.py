@@ -1,0 +1,60 @@
+"""The upgrade journey through the real `wizard` script: plan, upgrade --yes, status, rollback --last --yes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from engine_data import build_pg_1_0_0, counts, revision
+from test_cli_errors import wizard
+from wizard.backup import sha256_file
+
+
+def _journey(url: str, cwd: Path, extra_rollback: list[str]) -> None:
+    plan = wizard("plan", "--source", url, cwd=cwd)
+    assert plan.returncode == 0, plan.stderr
+    text = " ".join(plan.stdout.split())
+    assert "1.0.0, no revision recorded: its tables match revision 0001" in text
+    for rev in ("0001", "0002", "0003", "0004"):
+        assert f" {rev} " in text
+    assert "record only (baseline)" in text and text.count(" apply ") == 3
+
+    upgrade = wizard("upgrade", "--db", url, "--yes", cwd=cwd)
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "integrity_check: ok" in upgrade.stderr or "pg_restore --list" in upgrade.stderr
+    assert "applied 0004" in upgrade.stderr and "Traceback" not in upgrade.stderr
+
+    rollback = wizard("rollback", "--last", "--yes", *extra_rollback, cwd=cwd)
+    assert rollback.returncode == 0, rollback.stderr
+    assert "verified" in rollback.stdout
+
+    status = wizard("status", "--json", cwd=cwd)
+    (run,) = json.loads(status.stdout)["runs"]
+    # backup, revisions 0002-0004, schema
+    assert (run["journey"], run["state"], run["steps"]) == ("upgrade", "rolled back", 5)
+    table = wizard("status", cwd=cwd).stdout
+    assert run["id"] in table and "rolled back" in table
+
+
+def test_sqlite_journey_gives_back_the_same_file(engine_db: Path) -> None:
+    before = sha256_file(engine_db)
+    _journey("sqlite:///engine.db", engine_db.parent, [])
+    assert sha256_file(engine_db) == before
+
+
+def test_postgresql_journey_gives_back_revision_and_rows(pg_url: str, engine_db: Path, tmp_path: Path) -> None:
+    build_pg_1_0_0(pg_url, engine_db)
+    rows = counts(pg_url)
+    # A URL with a password is journaled masked: rollback gets it back from --db.
+    extra = ["--db", pg_url] if make_url(pg_url).password is not None else []
+    _journey(pg_url, tmp_path, extra)
+    assert revision(pg_url) is None and counts(pg_url) == rows
+
+
+def test_sql_preview_through_the_script(engine_db: Path) -> None:
+    before = sha256_file(engine_db)
+    result = wizard("upgrade", "--db", "sqlite:///engine.db", "--sql", cwd=engine_db.parent)
+    assert result.returncode == 0 and "ALTER TABLE workflows ADD COLUMN tags JSON" in result.stdout
+    assert sha256_file(engine_db) == before and not (engine_db.parent / ".wizard").exists()
