@@ -131,5 +131,5 @@ class SchemaScreen(StepScreen):
         return self.moving or self.session.log.state == "waiting"
 
     def can_go_next(self) -> bool:
-        log = self.session.log
-        return log.complete(STEP) or log.state not in ("running", "waiting")
+        # Once the run has started, the next screens are views of it: watching ahead is harmless.
+        return self.session.log.state != "waiting"

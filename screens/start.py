@@ -8,7 +8,7 @@ from textual import on, work
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import DataTable, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from screens.messages import PlanAnswered
@@ -32,7 +32,7 @@ class StartScreen(StepScreen):
         with VerticalScroll(id="found"):
             yield Static(self.session.banner, id="banner")
             yield Static("Reading the source...", id="source")
-            yield DataTable(id="tables", cursor_type="none", show_cursor=False)
+            yield Static("", id="tables")
             yield Static("", id="unfinished")
         yield Static("Choose with ↑ ↓ and Enter:", id="choose-hint")
         yield OptionList(id="choices")
@@ -41,7 +41,6 @@ class StartScreen(StepScreen):
         super().on_mount()
         self.title = "Engine migration wizard"
         self.wizard.begin(None)
-        self.query_one("#tables", DataTable).display = False
         self.query_one("#banner", Static).display = bool(self.session.banner)
         self._offer()
         if self.session.source_text:
@@ -73,13 +72,10 @@ class StartScreen(StepScreen):
         info = report.source
         size = f", {human_size(info.size)}" if info.size is not None else ""
         notes = "".join(f"\n[yellow]{mask(note)}[/]" for note in report.notes)
-        source.update(f"[b]Source:[/] {mask(info.url)}\n{info.engine}{size} · {mask(info.schema)}{notes}")
-        table = self.query_one("#tables", DataTable)
-        table.clear(columns=True)
-        table.add_columns("table", "rows")
-        for name, rows in info.tables.items():
-            table.add_row(name, f"{rows:,}")
-        table.display = True
+        source.update(f"[b]Source:[/] {mask(info.url)}\n{info.engine}{size}, {mask(info.schema)}{notes}")
+        # One line, not a table: at 80x24 the choices below must stay in sight.
+        tables = " · ".join(f"{name} [b]{rows:,}[/]" for name, rows in info.tables.items())
+        self.query_one("#tables", Static).update(f"[b]Tables:[/] {tables}")
         self._offer()
 
     def _offer(self) -> None:
