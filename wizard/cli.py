@@ -174,9 +174,8 @@ def demo(executions: int, folder: Path | None) -> None:
         err.print(f"[red]error:[/] {mask(exc.message)}")
         sys.exit(exc.exit_code)
     err.print(f"demo folder: {ready.folder} (.env, engine.db, state); target: {mask(ready.target)}")
-    banner = (f"[b]Demo[/]: a sample engine database in {ready.folder}, and an empty PostgreSQL database "
-              f"{parse_url(ready.target).database} on {ready.server}. Choose Move to PostgreSQL, then Enter, "
-              "Ctrl+T, Ctrl+N and n through the steps; Ctrl+R undoes it all.")
+    banner = (f"[b]Demo[/]: the sample database below, and an empty PostgreSQL database "
+              f"{parse_url(ready.target).database} to move it to. Keys are in the footer; Ctrl+R undoes it all.")
     sys.exit(run_app(env_file=ready.env_file, source=None, target=ready.target, state_dir=ready.state_dir,
                      banner=banner))
 
