@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from move_helpers import fetch, sha256, source_tables
 from wizard import sample, schema, typemap
+from wizard import scan as data_scan
 from wizard import normalize as n
 from wizard.db import connect
 from wizard.pg import target_lock
@@ -81,6 +82,16 @@ def test_scan_finds_every_dirty_case_with_example_keys(dirty_db: Path, pg_url: s
     assert report.affected == {ABORT: 12, QUARANTINE: 18, NULL: 15}
     assert by_name(report)["data"].status == WARN
     assert "12 row(s)" in by_name(report)["data"].reason
+
+
+def test_a_big_table_sifted_in_rowid_ranges_finds_the_same(dirty_db: Path, pg_url: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = checks(dirty_db, pg_url)
+    monkeypatch.setattr(data_scan, "SPLIT_ROWS", 10)
+    split = checks(dirty_db, pg_url)
+    assert split.affected == whole.affected
+    assert sorted((f.table, f.column, f.problem, f.count) for f in split.scan) == \
+        sorted((f.table, f.column, f.problem, f.count) for f in whole.scan)
 
 
 def test_policies_decide_row_by_row(dirty_db: Path, pg_url: str) -> None:

@@ -93,7 +93,8 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
         sys.exit(ExitCode.INTERRUPTED)
     except Interrupted as exc:
         printer.close_bars()
-        err.print(mask(exc.message))
+        # One line, as written: it ends with the command that resumes, to be copied whole.
+        err.print(mask(exc.message), soft_wrap=True, markup=False)
         sys.exit(ExitCode.INTERRUPTED)
     except WizardError as exc:
         printer.close_bars()

@@ -11,7 +11,6 @@ opened read-only.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
 import os
 import time
@@ -71,15 +70,19 @@ class MoveResult:
 
 
 def source_fingerprint(path: Path) -> dict[str, Any]:
-    """What the source file looks like now: size, mtime, sha256, and its WAL's size and mtime."""
+    """What the source file looks like now: any commit to it changes one of these.
+
+    Size and mtime of the file and of its WAL, and SQLite's file change counter
+    (header bytes 24-27, bumped by every commit outside WAL mode). Cheap on any size;
+    the backup records the file's sha256 as well.
+    """
     st = path.stat()
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
+        header = f.read(100)
     wal = Path(f"{path}-wal")
     wal_state = [wal.stat().st_size, wal.stat().st_mtime_ns] if wal.exists() else None
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest.hexdigest(), "wal": wal_state}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "change_counter": int.from_bytes(header[24:28], "big"),
+            "wal": wal_state}
 
 
 def resume_command(options: MoveOptions, policy: str) -> str:
@@ -120,6 +123,9 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     state_dir = resolve_state_dir(options.state_dir)
     stop = stop or StopRequest()
     resumed = _find_resumable(state_dir, options) if options.resume else None
+    recorded = resumed.started().get("policy") if resumed else None
+    if recorded and options.on_orphans and options.on_orphans != recorded:
+        raise Refused(f"run {resumed.id} copies with --on-orphans {recorded}: resume it with the same")
     run_id = resumed.id if resumed else new_run_id()
     lock = StateLock(state_dir).acquire(run_id, JOURNEY)  # before the run exists: a refusal leaves no trace
     run = resumed or new_run(
@@ -179,15 +185,16 @@ class _Move:
         if "report" in self.done:  # everything was done; the process died before it said so
             return await self._finish(lock_conn)
         if o.resume:
-            recorded = self.run.started().get("policy")
-            copy_began = "schema" in self.done
-            if o.on_orphans and recorded and o.on_orphans != recorded and copy_began:
-                raise Refused(f"run {self.run.id} copies with --on-orphans {recorded}: resume it with the same")
             self.run.append("run_resumed", pid=os.getpid(), policy=self.policy)
         report = await self._preflight()
+        self._stop_point("backup")
         backup = await self._backup()
+        self._stop_point("schema")
         target = await self._schema(lock_conn, report)
         copies = await self._copy(report, target)
+        if source_fingerprint(o.source.sqlite_path) != self.fingerprint:
+            raise StepError(f"the source file changed during the copy (an app wrote to it): stop the engine, roll "
+                            f"this run back (wizard rollback --run {self.run.id}) and move again")
         conns = await self._connections(max(1, o.jobs))
         try:
             await self._indexes(conns, target, copies)
@@ -223,12 +230,16 @@ class _Move:
         self.run.finish(FINISHED, report=str(json_path))
         return MoveResult(self.run.id, FINISHED, RunReport.load(json_path), json_path, self.run.folder / "report.md")
 
+    def _stop_point(self, step: str) -> None:
+        if self.stop.is_set():
+            raise Interrupted(f"stopped before the {step} step ({self.stop.reason})")
+
     # --- the steps ---
 
     async def _preflight(self) -> PreflightReport:
         o = self.options
         began = self._begin("preflight", "pre-flight checks")
-        fingerprint = await asyncio.to_thread(source_fingerprint, o.source.sqlite_path)
+        fingerprint = source_fingerprint(o.source.sqlite_path)
         recorded = next((r for r in self.run.records() if r["kind"] == "source_fingerprint"), None)
         if recorded is None:
             self.run.append("source_fingerprint", **fingerprint)

@@ -147,12 +147,20 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     emit(StepStarted(STEP, "pre-flight checks"))
     report = PreflightReport(checks=[])
     add = report.checks.append
-    source_ok = await _check_source(source, report, add)
-    await _check_target(target, report, add, resume_run)
-    if source_ok:
-        _check_disk(source, resolve_state_dir(state_dir), add)
-        await _scan(source, report, add, emit)
-        _check_collisions(report, add, resume_run)
+    opened = _source_opens(source, add)
+    # quick_check and the data scan each read the whole file, on connections of their own: at once.
+    quick = asyncio.create_task(asyncio.to_thread(_quick_check, source.sqlite_path)) if opened else None
+    scanning = asyncio.create_task(_scan(source, emit)) if opened else None
+    try:
+        source_ok = quick is not None and await _check_source(source, await quick, report, add)
+        await _check_target(target, report, add, resume_run)
+        if source_ok and scanning is not None:
+            _check_disk(source, resolve_state_dir(state_dir), add)
+            _add_scan(report, await scanning, add)
+            _check_collisions(report, add, resume_run)
+    finally:
+        if scanning is not None and not scanning.done():  # the file failed its check: the scan's end is moot
+            await asyncio.gather(scanning, return_exceptions=True)
     failed = report.failed
     summary = (f"{len(failed)} check(s) failed: " + "; ".join(f"{c.name}: {c.reason}" for c in failed)) if failed \
         else f"{len(report.checks)} checks passed" + (
@@ -162,18 +170,21 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     return report
 
 
-async def _check_source(source: DbUrl, report: PreflightReport, add: Any) -> bool:
+def _source_opens(source: DbUrl, add: Any) -> bool:
     if not source.is_sqlite:
         add(Check("source", FAIL, "the source of a move must be the engine's SQLite file: sqlite:///path/to/file.db"))
         return False
     try:
         check_sqlite_file(source)
-        result = await asyncio.to_thread(_quick_check, source.sqlite_path)
-    except (BadInput, OSError) as exc:
-        add(Check("source", FAIL, getattr(exc, "message", str(exc))))
+    except BadInput as exc:
+        add(Check("source", FAIL, exc.message))
         return False
-    if result != "ok":
-        add(Check("source", FAIL, f"PRAGMA quick_check says: {result}: restore it from a backup first"))
+    return True
+
+
+async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, add: Any) -> bool:
+    if integrity != "ok":
+        add(Check("source", FAIL, f"PRAGMA quick_check says: {integrity}: restore it from a backup first"))
         return False
     add(Check("source", PASS, f"{source.sqlite_path} opens read-only and passes quick_check"))
     async with connect(source, readonly=True) as conn:
@@ -258,21 +269,25 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-async def _scan(source: DbUrl, report: PreflightReport, add: Any, emit: Emit) -> None:
+async def _scan(source: DbUrl, emit: Emit) -> tuple[list[SourceTable], data_scan.ScanResult]:
     loop = asyncio.get_running_loop()
 
     def progress(table: str, done: int, total: int) -> None:
         loop.call_soon_threadsafe(emit, Progress(STEP, "data scan", done, total))
 
-    def run() -> data_scan.ScanResult:
+    def run() -> tuple[list[SourceTable], data_scan.ScanResult]:
         conn = open_readonly(source.sqlite_path)
         try:
-            report.tables = read_tables(conn)
-            return data_scan.scan(conn, report.tables, progress)
+            tables = read_tables(conn)
         finally:
             conn.close()
+        return tables, data_scan.scan(source.sqlite_path, tables, progress)
 
-    result = await asyncio.to_thread(run)
+    return await asyncio.to_thread(run)
+
+
+def _add_scan(report: PreflightReport, scanned: tuple[list[SourceTable], data_scan.ScanResult], add: Any) -> None:
+    report.tables, result = scanned
     report.scan, report.affected, report.rows, report.actions = (
         result.findings, result.affected, result.rows, result.actions)
     stops = result.affected[data_scan.ABORT]

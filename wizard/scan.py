@@ -10,13 +10,16 @@ quarantine and which get a dangling foreign key set to NULL.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from wizard.db import quote
 from wizard.normalize import BadValue, convert
-from wizard.tables import SourceTable
+from wizard.tables import SourceTable, open_readonly
 
 ABORT, NULL, QUARANTINE = "abort", "null", "quarantine"
 POLICIES = (ABORT, NULL, QUARANTINE)
@@ -24,6 +27,7 @@ DANGLING = "dangling foreign key"
 ORPHANED = "parent row in quarantine"
 SET_NULL = "dangling foreign key set to NULL"  # the conversion the `null` policy makes, counted per column
 EXAMPLES = 5
+SPLIT_ROWS = 100_000  # a table this big is sifted by several connections at once, by rowid range
 
 Key = tuple  # a row's primary key values (or its rowid), as SQLite returns them
 
@@ -100,9 +104,23 @@ def _tolerant_text(data: bytes) -> Any:
         return data
 
 
-def scan(conn: sqlite3.Connection, tables: list[SourceTable], progress: Callable[[str, int, int], None]) -> ScanResult:
-    """Scan every table (in copy order) on a read-only connection; blocking, run it in a thread."""
+def scan(path: Path, tables: list[SourceTable], progress: Callable[[str, int, int], None]) -> ScanResult:
+    """Scan every table (in copy order) of the SQLite file, read-only; blocking, run it in a thread."""
+    conn = _open(path)
+    try:
+        return _scan(conn, path, tables, progress)
+    finally:
+        conn.close()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = open_readonly(path)
     conn.text_factory = _tolerant_text
+    return conn
+
+
+def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
+          progress: Callable[[str, int, int], None]) -> ScanResult:
     names = {t.name for t in tables}
     findings: dict[tuple[str, str, str], Finding] = {}
     problems: dict[str, dict[Key, list[_Problem]]] = {}
@@ -120,7 +138,7 @@ def scan(conn: sqlite3.Connection, tables: list[SourceTable], progress: Callable
             progress(t.name, done, len(tables))
             rows[t.name] = conn.execute(f"SELECT count(*) FROM {quote(t.name)}").fetchone()[0]
             found = problems[t.name] = {}
-            for key, column, problem in _bad_values(conn, t):
+            for key, column, problem in _bad_values(conn, path, t, rows[t.name]):
                 if isinstance(problem, BadValue):
                     finding(t.name, column, problem.rule, False).add(key)
                     found.setdefault(key, []).append(_Problem(column, problem.rule, f"{column}: {problem.rule}"))
@@ -151,12 +169,12 @@ def scan(conn: sqlite3.Connection, tables: list[SourceTable], progress: Callable
     return ScanResult(list(findings.values()), actions, affected, rows)
 
 
-def _bad_values(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key, str, Any]]:
+def _bad_values(conn: sqlite3.Connection, path: Path, t: SourceTable, rows: int) -> Iterable[tuple[Key, str, Any]]:
     """(key, column, BadValue or conversion name) for every value that is not clean."""
     nk = len(t.key)
     cols = ", ".join(quote(c.name) for c in t.columns)
     sql = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE NOT ({t.clean_sql()})"
-    for row in conn.execute(sql):
+    for row in _sift(conn, path, t, sql, rows):
         key = row[:nk]
         for c, value in zip(t.columns, row[nk:]):
             try:
@@ -166,6 +184,29 @@ def _bad_values(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key,
             else:
                 if made:
                     yield key, c.name, made
+
+
+def _sift(conn: sqlite3.Connection, path: Path, t: SourceTable, sql: str, rows: int) -> list[tuple]:
+    """Run the sifting query; on a big table in rowid ranges, one connection (and core) each.
+
+    SQLite evaluates the clean test without holding the GIL, so the threads really run at once.
+    """
+    parts = min(os.cpu_count() or 1, 4)
+    if rows < SPLIT_ROWS or parts < 2 or t.without_rowid:
+        return conn.execute(sql).fetchall()
+    low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {quote(t.name)}").fetchone()
+    step = (high - low) // parts + 1
+    ranges = [(low + i * step, min(high, low + (i + 1) * step - 1)) for i in range(parts)]
+
+    def part(bounds: tuple[int, int]) -> list[tuple]:
+        own = _open(path)
+        try:
+            return own.execute(f"{sql} AND rowid BETWEEN ? AND ?", bounds).fetchall()
+        finally:
+            own.close()
+
+    with ThreadPoolExecutor(parts) as pool:
+        return [row for found in pool.map(part, ranges) for row in found]
 
 
 def _dangling(conn: sqlite3.Connection, t: SourceTable, fk: Any) -> Iterable[tuple[Key, Key]]:

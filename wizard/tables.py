@@ -57,6 +57,7 @@ class SourceTable:
     key: tuple[str, ...]  # the primary key's columns, or ("rowid",) for a table without one
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)  # explicit and UNIQUE ones, not the primary key's
+    without_rowid: bool = False
 
     @property
     def engine(self) -> bool:
@@ -95,6 +96,9 @@ def read_tables(conn: sqlite3.Connection) -> list[SourceTable]:
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
     )]
     tables = {name: _read_table(conn, name) for name in names if name != VERSION_TABLE}
+    for _schema, name, _type, _ncol, without_rowid, *_ in conn.execute("PRAGMA main.table_list"):
+        if name in tables:
+            tables[name].without_rowid = bool(without_rowid)
     return copy_order(tables)
 
 
