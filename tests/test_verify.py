@@ -321,6 +321,34 @@ def test_keys_stored_as_mixed_storage_classes_still_match(tmp_path: Path, pg_url
     assert diff.pk == "x" and "not a whole number" in diff.reason
 
 
+def test_every_kind_compares_by_the_rules_and_nothing_looser(tmp_path: Path, pg_url: str):
+    # id 1: equal after conversion in every column; id 2: each column holds what Python's == would
+    # call equal but the rules refuse or tell apart (1.0 is not a boolean; 0.1 is not 0.1000001).
+    # `flag` has no declared type, so SQLite keeps 1.0 a REAL.
+    kinds = one_table(
+        tmp_path, pg_url,
+        ("CREATE TABLE kinds (id INTEGER PRIMARY KEY, flag, at DATETIME, atz DATETIME, day DATE, "
+         "amount NUMERIC, ratio REAL, blob BLOB)",
+         "INSERT INTO kinds VALUES (1, 'true', '2025-01-02 03:04:05', '2025-01-02T03:04:05+02:00', '2025-01-02', "
+         "'12.50', 5, x'00ff')",
+         "INSERT INTO kinds VALUES (2, 1.0, '2025-01-02 03:04:05.000001', NULL, '2025-01-02', 0.1, 0.25, x'00')",
+         "INSERT INTO kinds VALUES (3, 1.0, NULL, NULL, NULL, NULL, NULL, NULL)"),
+        ("CREATE TABLE kinds (id bigint PRIMARY KEY, flag boolean, at timestamp, atz timestamptz, day date, "
+         "amount numeric, ratio float8, blob bytea)",
+         "INSERT INTO kinds VALUES (1, true, '2025-01-02 03:04:05', '2025-01-02 01:04:05+00', '2025-01-02', "
+         "12.5, 5, '\\x00ff')",
+         "INSERT INTO kinds VALUES (2, true, '2025-01-02 03:04:05', NULL, '2025-01-03', 0.1000001, 0.25, '\\x01')",
+         "INSERT INTO kinds VALUES (3, true, NULL, NULL, NULL, NULL, NULL, NULL)"),
+    )
+    assert (kinds.equal, kinds.different) == (1, 2), kinds.diffs
+    row, flag_only = kinds.diffs
+    assert [c.column for c in flag_only.columns] == ["flag"]
+    by_column = {c.column: c for c in row.columns}
+    assert sorted(by_column) == ["amount", "at", "blob", "day", "flag"]
+    assert by_column["flag"].detail == "a value that is not a boolean in a boolean column"
+    assert (by_column["at"].source, by_column["at"].target) == ("2025-01-02 03:04:05.000001", "2025-01-02 03:04:05.000000")
+
+
 def test_a_table_without_primary_key_is_compared_as_a_whole(tmp_path: Path, pg_url: str):
     log = one_table(
         tmp_path, pg_url,

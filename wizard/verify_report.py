@@ -45,43 +45,50 @@ def _md_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_sections(report: VerifyReport) -> list[str]:
-    sections = [
-        "## Verification\n\n" + f"**{report.summary()}**\n\n" + _md_table(HEADERS, table_rows(report)),
-    ]
+def markdown_sections(report: VerifyReport, level: int = 2) -> list[str]:
+    """The verification's sections, headed at `level` (2 stand-alone, 3 inside a run's report)."""
+    h, sub = "#" * level, "#" * (level + 1)
+    tables = f"**{report.summary()}**\n\n" + _md_table(HEADERS, table_rows(report))
     notes = [f"- {v.table}: {v.note}" for v in report.tables if v.note]
     if notes:
-        sections[0] += "\n\n" + "\n".join(notes)
+        tables += "\n\n" + "\n".join(notes)
+    sections = [f"{h} Verification\n\n{tables}"]
     problems = [f for f in report.schema if f.status in (FAIL, WARN)]
     good = sum(f.status == OK for f in report.schema)
     lines = [f"- **{f.status}** {f.table + ': ' if f.table else ''}{f.detail}" for f in problems]
     lines += [f"- {f.detail}" for f in report.schema if f.status not in (FAIL, WARN, OK)]
     lines.append(f"- {good} checks as expected")
-    sections.append("## Schema\n\n" + "\n".join(lines))
-    diffs = []
-    for v in report.tables:
-        if not v.diffs:
-            continue
-        shown = len(v.diffs)
-        total = v.different + v.only_source + v.only_target
-        head = f"### {v.table}: {total:,} rows differ" + (f" (the first {shown} here)" if shown < total else "")
-        if v.columns:
-            head += "\n\nby column: " + ", ".join(f"{c} {n:,}" for c, n in v.columns.items())
-        rows = []
-        for d in v.diffs:
-            pk = _cell(d.pk)
-            if not d.columns:
-                rows.append((pk, "", "", "", KIND_SHOWN[d.kind] + (f": {d.reason}" if d.reason else "")))
-            for c in d.columns:
-                rows.append((pk, c.column, _cell(c.source), _cell(c.target), c.detail or ""))
-        diffs.append(head + "\n\n" + _md_table(("primary key", "column", "source", "target", "detail"), rows))
+    sections.append(f"{h} Schema\n\n" + "\n".join(lines))
+    diffs = [_table_differences(v, sub) for v in report.tables if v.diffs]
     if diffs:
-        sections.append("## First differences\n\n" + "\n\n".join(diffs))
+        sections.append(f"{h} First differences\n\n" + "\n\n".join(diffs))
     timing = [(v.table, f"{v.seconds:.2f} s") for v in report.tables]
     rate = f", {report.rows_per_second:,.0f} source rows/s" if report.rows_per_second else ""
-    sections.append(f"## Timings\n\nverification took {report.elapsed:.2f} s{rate}\n\n"
+    sections.append(f"{h} Verification timings\n\nverification took {report.elapsed:.2f} s{rate}\n\n"
                     + _md_table(("table", "compared in"), timing))
     return sections
+
+
+def _table_differences(v: Any, heading: str) -> str:
+    shown = len(v.diffs)
+    total = v.different + v.only_source + v.only_target
+    head = f"{heading} {v.table}: {total:,} rows differ" + (f" (the first {shown} here)" if shown < total else "")
+    if v.columns:
+        head += "\n\nby column: " + ", ".join(f"{c} {n:,}" for c, n in v.columns.items())
+    rows = []
+    for d in v.diffs:
+        pk = _cell(d.pk)
+        if not d.columns:
+            rows.append((pk, "", "", "", KIND_SHOWN[d.kind] + (f": {d.reason}" if d.reason else "")))
+        for c in d.columns:
+            rows.append((pk, c.column, _cell(c.source), _cell(c.target), c.detail or ""))
+    return head + "\n\n" + _md_table(("primary key", "column", "source", "target", "detail"), rows)
+
+
+def run_sections(report: VerifyReport) -> dict[str, Any]:
+    """For a run's report (report.RunReport.sections): the data for report.json, the text for report.md."""
+    body = "\n\n".join(markdown_sections(report, level=3))
+    return {"verification": report.to_dict(), "Row-level verification": body}
 
 
 def quarantine_counts(run_folder: Path) -> dict[str, Counter]:

@@ -181,11 +181,12 @@ async def expected_shapes(conn: AsyncConnection, revision: str) -> dict[str, Tab
 # --- comparing ---
 
 
-async def check_schema(conn: AsyncConnection, source: dict[str, TableShape] | None = None) -> list[SchemaFinding]:
-    """Findings for the database on `conn`; `source` is the source's reflection, for the tables the
-    history does not know."""
+async def check_schema(conn: AsyncConnection, source: dict[str, TableShape] | None = None,
+                       have: dict[str, TableShape] | None = None) -> list[SchemaFinding]:
+    """Findings for the database on `conn` (`have`: its reflection, when the caller has it); `source`
+    is the source's reflection, for the tables the history does not know."""
     state = await schema.inspect_schema(conn)
-    have = await reflect(conn)
+    have = have if have is not None else await reflect(conn)
     findings: list[SchemaFinding] = []
     revision = state.effective
     if revision is None:

@@ -1,0 +1,307 @@
+"""Where verification's rows come from: each side read in key order, in chunks.
+
+SQLite is read in a thread of its own with stdlib sqlite3 on a read-only URI
+(mode=ro: the source is never written), chunks handed to the event loop through
+a bounded queue. PostgreSQL is read through an asyncpg server-side cursor inside
+one REPEATABLE READ, READ ONLY transaction (one snapshot for every table), the
+next chunk already on its way while the current one is compared.
+
+Key order: SQLite sorts text by memcmp (COLLATE BINARY), PostgreSQL by the
+column's collation, so PostgreSQL is asked for `COLLATE "C"` (byte order, which
+is code-point order, which is Python's). A SQLite key column that holds more
+than one storage class (text and integers in one column) is sorted by a CAST to
+the target kind. Each side also says how it turns a value into the compared form
+(the copy's rules, wizard.normalize) and a key into a sortable one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import asyncpg
+
+from wizard.db import describe_connect_error, quote
+from wizard.errors import BadInput, StepError
+from wizard.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
+                              convert, source_canonical)
+from wizard.urls import DbUrl
+from wizard.verify_schema import TableShape
+
+CHUNK_ROWS = 5000
+INT_KINDS = (BIGINT, INTEGER, SMALLINT)
+
+
+@dataclass(frozen=True)
+class Unconvertible:
+    """A value the copy's rules refuse; equal only to the same refused value."""
+
+    rule: str
+    value: Any
+
+
+def sqlite_value(kind: str) -> Callable[[Any], Any]:
+    def value(v: Any) -> Any:
+        try:
+            return source_canonical(kind, v)
+        except BadValue as exc:
+            return Unconvertible(exc.rule, v)
+
+    return value
+
+
+def pg_value(kind: str, rendered: bool = False) -> Callable[[Any], Any]:
+    """PostgreSQL's value -> the compared form; `rendered`: read as PgSide renders for a SQLite source."""
+    def value(v: Any) -> Any:
+        if v is not None and rendered:
+            if kind == BOOLEAN:
+                v = bool(v)
+            elif kind == DATE and isinstance(v, str) and len(v) == 10:
+                v = date.fromisoformat(v)
+            # A rendered timestamp is already in the compared form.
+        if kind == TEXT and v is not None and not isinstance(v, (str, bytes)):
+            v = str(v)  # uuid, inet and the like arrive as objects
+        try:
+            return canonical(kind, v)
+        except (ValueError, TypeError, ArithmeticError):
+            return Unconvertible(f"cannot be read as {kind}", v)
+
+    return value
+
+
+class Unorderable(Exception):
+    pass
+
+
+def sqlite_key(kind: str) -> Callable[[Any], Any]:
+    fast = int if kind in INT_KINDS else str if kind == TEXT else None
+
+    def key(v: Any) -> Any:
+        if type(v) is fast and (fast is int or "\x00" not in v):
+            return v
+        if v is None:
+            raise Unorderable("its primary key is NULL")
+        try:
+            return convert(kind, v)[0]
+        except BadValue as exc:
+            raise Unorderable(f"its primary key {v!r}: {exc.rule}") from None
+
+    return key
+
+
+def pg_key(kind: str) -> Callable[[Any], Any]:
+    if kind == TEXT:
+        return lambda v: v if type(v) is str else str(v)
+    return lambda v: v
+
+
+def key_type(kind: str) -> type | None:
+    """The one Python type every key of this kind has when it needs no conversion (the fast path)."""
+    return int if kind in INT_KINDS else str if kind == TEXT else None
+
+
+class _SqliteReader:
+    """One SELECT on its own read-only connection, run in a thread; chunks handed to the loop."""
+
+    DEPTH = 3  # chunks read ahead
+
+    def __init__(self, path: Path, plan: Callable[[sqlite3.Connection], str]) -> None:
+        self._path = path
+        self._plan = plan
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._slots = threading.Semaphore(self.DEPTH)
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="verify-sqlite", daemon=True)
+        self._thread.start()
+
+    def _hand(self, item: Any) -> bool:
+        while not self._slots.acquire(timeout=0.1):
+            if self._cancel.is_set():
+                return False
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is gone
+            return False
+        return True
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(f"{self._path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            self._hand(exc)
+            return
+        try:
+            cur = conn.execute(self._plan(conn))
+            while not self._cancel.is_set():
+                rows = cur.fetchmany(CHUNK_ROWS)
+                if not self._hand(rows) or not rows:
+                    return
+        except sqlite3.Error as exc:
+            self._hand(exc)
+        finally:
+            conn.close()
+
+    async def next(self) -> list:
+        item = await self._queue.get()
+        self._slots.release()
+        if isinstance(item, BaseException):
+            raise StepError(f"reading {self._path} failed: {item}")
+        return item
+
+    async def close(self) -> None:
+        self._cancel.set()
+        await asyncio.to_thread(self._thread.join)
+
+
+class _PgReader:
+    """A server-side cursor in the side's snapshot; the next chunk is on its way while one is compared."""
+
+    def __init__(self, conn: asyncpg.Connection, sql: str) -> None:
+        self._conn = conn
+        self._sql = sql
+        self._ahead: asyncio.Future | None = None
+
+    async def start(self) -> "_PgReader":
+        self._cursor = await self._conn.cursor(self._sql)
+        self._ahead = asyncio.ensure_future(self._cursor.fetch(CHUNK_ROWS))
+        return self
+
+    async def next(self) -> list:
+        if self._ahead is None:
+            return []
+        rows = await self._ahead
+        self._ahead = asyncio.ensure_future(self._cursor.fetch(CHUNK_ROWS)) if rows else None
+        return rows
+
+    async def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await self._ahead
+
+
+def _sqlite_order(conn: sqlite3.Connection, table: str, pk: list[str], kinds: list[str]) -> str:
+    """ORDER BY terms that sort like the target: BINARY for text; a CAST where storage classes mix."""
+    info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+    ddl = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()[0] or ""
+    rowid_alias = (len(pk) == 1 and "WITHOUT ROWID" not in ddl.upper()
+                   and any(c[1] == pk[0] and c[2].upper() == "INTEGER" and c[5] for c in info))
+    terms = []
+    for col, kind in zip(pk, kinds):
+        q = quote(col)
+        stored = "integer" if kind in INT_KINDS else "text" if kind == TEXT else None
+        mixed = (stored is not None and not rowid_alias and
+                 conn.execute(f"SELECT 1 FROM {quote(table)} WHERE typeof({q}) <> ? LIMIT 1", (stored,)).fetchone())
+        if mixed:
+            terms.append(f"CAST({q} AS {'INTEGER' if stored == 'integer' else 'TEXT'})")
+        else:
+            terms.append(f"{q} COLLATE BINARY" if kind == TEXT else q)
+    return ", ".join(terms)
+
+
+class SqliteSide:
+    is_sqlite = True
+
+    def __init__(self, db: DbUrl) -> None:
+        self.path = db.sqlite_path
+
+    def value(self, kind: str) -> Callable[[Any], Any]:
+        return sqlite_value(kind)
+
+    def key(self, kind: str) -> Callable[[Any], Any]:
+        return sqlite_key(kind)
+
+    @staticmethod
+    def lane_flag(columns: list[str], kinds: list[str]) -> str | None:
+        """An SQL expression, true when Python's == on this row's values against PostgreSQL's
+        renderings (PgSide) is exact: it is lax only where 1.0 == 1 (a boolean column) and
+        where a float may equal a Decimal (a numeric column)."""
+        terms = [f"typeof({quote(c)}) <> 'real'" for c, k in zip(columns, kinds) if k == BOOLEAN]
+        terms += [f"{quote(c)} IS NULL" for c, k in zip(columns, kinds) if k == NUMERIC]
+        return " AND ".join(terms) or None
+
+    async def reader(self, table: TableShape, columns: list[str], kinds: list[str], npk: int,
+                     extra: str | None = None) -> _SqliteReader:
+        exprs = [*map(quote, columns), *([f"({extra})"] if extra else [])]
+        select = f"SELECT {', '.join(exprs)} FROM {quote(table.name)}"
+
+        def plan(conn: sqlite3.Connection) -> str:
+            return f"{select} ORDER BY {_sqlite_order(conn, table.name, columns[:npk], kinds[:npk])}" if npk else select
+
+        return _SqliteReader(self.path, plan)
+
+    async def count(self, table: str) -> int | None:
+        def run() -> int:
+            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+            try:
+                return conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(run)
+
+
+# How PostgreSQL renders a value for a SQLite source: in the spelling a clean SQLite value has,
+# so most rows compare as plain tuples. Outside what the copy writes (infinity, BC, year > 9999)
+# the timestamp's own text, which no SQLite value equals.
+_TS_RENDER = ("CASE WHEN {c} BETWEEN '0001-01-01' AND '9999-12-31 23:59:59.999999' "
+              "THEN to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US') ELSE {c}::text END")
+_RENDER = {
+    TIMESTAMP: _TS_RENDER,
+    DATE: "CASE WHEN {c} BETWEEN '0001-01-01' AND '9999-12-31' THEN to_char({c}, 'YYYY-MM-DD') ELSE {c}::text END",
+    BOOLEAN: "{c}::int",
+}
+
+
+class PgSide:
+    is_sqlite = False
+
+    def __init__(self, conn: asyncpg.Connection, render: bool) -> None:
+        self.conn = conn
+        self.render = render  # values in SQLite's spelling: the other side is a SQLite file
+
+    def value(self, kind: str) -> Callable[[Any], Any]:
+        return pg_value(kind, self.render)
+
+    def key(self, kind: str) -> Callable[[Any], Any]:
+        return pg_key(kind)
+
+    async def reader(self, table: TableShape, columns: list[str], kinds: list[str], npk: int) -> _PgReader:
+        exprs = [
+            _RENDER[k].format(c=quote(c)) if self.render and i >= npk and k in _RENDER else quote(c)
+            for i, (c, k) in enumerate(zip(columns, kinds))
+        ]
+        order = ", ".join(f'{quote(c)} COLLATE "C"' if table.column(c).collatable else quote(c) for c in columns[:npk])
+        sql = f"SELECT {', '.join(exprs)} FROM {quote(table.name)}"
+        return await _PgReader(self.conn, f"{sql} ORDER BY {order}" if npk else sql).start()
+
+    async def count(self, table: str) -> int | None:
+        # An estimate is enough for a progress bar; a count(*) would read the table once more.
+        n = await self.conn.fetchval("SELECT reltuples::bigint FROM pg_class WHERE oid = $1::regclass", quote(table))
+        return n if n is not None and n >= 0 else None
+
+
+@contextlib.asynccontextmanager
+async def open_side(db: DbUrl, render: bool = False) -> AsyncIterator[SqliteSide | PgSide]:
+    """One side, open for reading; `render`: a PostgreSQL side spells values as SQLite does."""
+    if db.is_sqlite:
+        yield SqliteSide(db)
+        return
+    try:
+        conn = await asyncpg.connect(**db.pg_connect_kwargs())
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        raise BadInput(describe_connect_error(db, exc)) from None
+    try:
+        await conn.execute("SET TIME ZONE 'UTC'")  # timestamptz rendered as the copy writes it: UTC
+        # One snapshot for every table, and no way to write by mistake.
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            yield PgSide(conn, render)
+    finally:
+        await conn.close()
