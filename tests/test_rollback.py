@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,23 @@ def test_masked_passwords_come_back_from_db_pgpassword_or_env(tmp_path: Path, mo
     monkeypatch.setenv("PGPASSWORD", "from-pgpassword")
     assert Credentials().resolve(masked).url.password == "from-pgpassword"
     assert Credentials().resolve("postgresql://app@db.example/engine").url.password is None
+
+
+def test_a_database_the_engine_still_has_open_is_not_replaced(engine_db: Path, tmp_path: Path) -> None:
+    """An idle engine holds no SQLite lock, but its open file would miss the restore: refused, nothing changed."""
+    state = tmp_path / "state"
+    run_id = _upgrade(f"sqlite:///{engine_db}", state)
+    after = sha256_file(engine_db)
+    engine = subprocess.Popen([sys.executable, "-c", f"import sqlite3, sys; c = sqlite3.connect({str(engine_db)!r}); "
+                               "c.execute('SELECT 1 FROM users').fetchall(); print('open', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert engine.stdout.readline().strip() == "open"
+        with pytest.raises(Refused, match=f"is open in process {engine.pid} "):
+            _rollback(state, run_id)
+        assert sha256_file(engine_db) == after and load_run(state, run_id).state() == "finished"
+    finally:
+        engine.stdin.close()
+        engine.wait()
+    _rollback(state, run_id)  # the engine stopped: now it goes
+    assert load_run(state, run_id).state() == ROLLED_BACK

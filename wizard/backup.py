@@ -239,9 +239,34 @@ def _restore_sqlite(record: BackupRecord, target: Path) -> str:
             "(the original's bytes were not recorded: its WAL held changes when it was backed up)")
 
 
+def _processes_holding(path: Path) -> list[str]:
+    """Other processes with `path` open ("pid (name)"), from /proc where there is one.
+
+    An engine that has the file open but idle holds no SQLite lock, and would go on
+    writing to the replaced file after a restore: only its open descriptors show it.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    target = os.path.realpath(path)
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                found.append(f"{entry.name} ({(entry / 'comm').read_text().strip()})")
+        except OSError:
+            continue  # gone meanwhile, or not ours to look at
+    return found
+
+
 def _refuse_if_in_use(path: Path) -> None:
     if not path.exists():
         return
+    holders = _processes_holding(path)
+    if holders:
+        raise Refused(f"{path} is open in process {', '.join(holders)}: stop the engine, then roll back again")
     try:
         conn = sqlite3.connect(_sqlite_uri(path, "mode=rw"), uri=True, isolation_level=None, timeout=2)
     except sqlite3.Error:
