@@ -136,7 +136,7 @@ def test_quarantine_file_is_cut_back_to_the_checkpoint_on_resume(tmp_path: Path,
                                                        sample.DANGLING_EXECUTION)}
     held.update({(k,): Quarantine("rule", "child") for k in sample.CHILD_EXECUTIONS})
     actions = RowActions(quarantine=held)
-    folder = tmp_path / "q"
+    folder = tmp_path / "run"
     stop = StopRequest()
     stop.set("test")
     with pytest.raises(Interrupted):

@@ -120,6 +120,10 @@ def test_null_policy_clears_dangling_nullable_keys_and_quarantines_the_rest(dirt
     assert sample.DANGLING_EXECUTION in held["executions"]  # NOT NULL: cannot be cleared
     report = json.loads(Path(result.report_json).read_text())
     assert report["conversions"]["workflows"]["owner_id"] == {SET_NULL: 2}
+    nulled = [json.loads(line) for line in (Path(result.report_json).parent / "nulled" / "workflows.jsonl")
+              .read_text().splitlines()]
+    assert {line["pk"]: (line["columns"], line["was"]["owner_id"]) for line in nulled} == {
+        sample.ORPHAN_WORKFLOW: (["owner_id"], "no-such-user"), sample.OWNED_BY_BAD_USER: (["owner_id"], sample.BAD_USER)}
     assert report["conversions"]["plugin_audit"]["execution_id"] == {SET_NULL: 2}
 
 

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -182,3 +183,30 @@ def test_report_json_of_a_resumed_run_counts_every_row_once(engine_db: Path, pg_
     report = json.loads(result.report_json.read_text())
     assert {t["table"]: t["copied"] for t in report["tables"]} == {"users": 5, "workflows": 20, "executions": 300,
                                                                   "settings": 1}
+
+
+def test_a_target_restart_mid_copy_fails_the_step_and_resume_finishes(engine_db: Path, pg_url: str,
+                                                                      tmp_path: Path) -> None:
+    """The server drops every connection of the run (as a restart does); nothing committed is lost or doubled."""
+    state = tmp_path / "state"
+    dropped = []
+
+    def emit(event: object) -> None:
+        if isinstance(event, Progress) and event.item == "executions" and event.done and not dropped:
+            dropped.append(event.done)
+            sql = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                   "WHERE application_name LIKE 'wizard move%' AND datname = current_database()")
+            killer = threading.Thread(target=fetch, args=(pg_url, sql))  # its own event loop
+            killer.start()
+            killer.join()
+
+    options = MoveOptions(parse_url(f"sqlite:///{engine_db}"), parse_url(pg_url), state_dir=state, yes=True,
+                          chunk_rows=50)
+    from wizard.errors import StepError
+
+    with pytest.raises(StepError, match="copy: lost the connection to the target .*resume with: wizard migrate"):
+        asyncio.run(run_move(options, emit))
+    assert load_run(state).state() == "failed"
+    options.resume = True
+    assert asyncio.run(run_move(options)).state == FINISHED
+    assert fetch(pg_url, "SELECT count(*), count(DISTINCT id) FROM executions")[0][:] == (300, 300)

@@ -5,9 +5,10 @@ order) converts rows and hands chunks through a bounded queue to the async write
 so reading, converting and writing overlap. The writer COPYs a chunk and upserts
 its checkpoint row (the last key, the counts, the quarantine file's length) in ONE
 transaction: after any crash, the checkpoint says exactly which rows are in, and a
-resume carries on after its key, with no duplicates and no gaps. Quarantine lines
-are written (fsynced) before that commit, and a resume cuts the file back to the
-length the checkpoint recorded.
+resume carries on after its key, with no duplicates and no gaps. The side files
+(quarantine/<table>.jsonl: rows left out; nulled/<table>.jsonl: rows whose dangling
+foreign key was set to NULL) are written (fsynced) before that commit, and a resume
+cuts them back to the lengths the checkpoint recorded.
 
 Rows SQLite says are clean (normalize.clean_sql) take the fast path: a generated
 per-table function that only turns text timestamps into datetimes and 0/1 into
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
     rows_copied bigint NOT NULL DEFAULT 0,
     rows_quarantined bigint NOT NULL DEFAULT 0,
     quarantine_bytes bigint NOT NULL DEFAULT 0,
+    nulled_bytes bigint NOT NULL DEFAULT 0,
     conversions text NOT NULL DEFAULT '{{}}',  -- JSON {{column: {{conversion: count}}}}
     seconds double precision NOT NULL DEFAULT 0,
     done boolean NOT NULL DEFAULT false,
@@ -59,12 +61,12 @@ CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
 
 _UPSERT = f"""
 INSERT INTO {CHECKPOINTS} (run_id, table_name, last_key, rows_copied, rows_quarantined, quarantine_bytes,
-                          conversions, seconds, done)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                          nulled_bytes, conversions, seconds, done)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (run_id, table_name) DO UPDATE SET
     last_key = EXCLUDED.last_key, rows_copied = EXCLUDED.rows_copied,
     rows_quarantined = EXCLUDED.rows_quarantined, quarantine_bytes = EXCLUDED.quarantine_bytes,
-    conversions = EXCLUDED.conversions, seconds = EXCLUDED.seconds, done = EXCLUDED.done"""
+    nulled_bytes = EXCLUDED.nulled_bytes, conversions = EXCLUDED.conversions, seconds = EXCLUDED.seconds, done = EXCLUDED.done"""
 
 
 @dataclass
@@ -80,6 +82,7 @@ class TableCopy:
     done: bool = False
     last_key: Key | None = None
     quarantine_bytes: int = 0
+    nulled_bytes: int = 0
 
     @property
     def rows_per_second(self) -> float | None:
@@ -112,7 +115,7 @@ async def load_checkpoints(conn: asyncpg.Connection, run_id: str) -> dict[str, T
     return {
         r["table_name"]: TableCopy(
             r["table_name"], 0, r["rows_copied"], r["rows_quarantined"], json.loads(r["conversions"]),
-            r["seconds"], r["done"], decode_key(r["last_key"]), r["quarantine_bytes"],
+            r["seconds"], r["done"], decode_key(r["last_key"]), r["quarantine_bytes"], r["nulled_bytes"],
         )
         for r in rows
     }
@@ -120,7 +123,8 @@ async def load_checkpoints(conn: asyncpg.Connection, run_id: str) -> dict[str, T
 
 async def _save(conn: asyncpg.Connection, run_id: str, state: TableCopy) -> None:
     await conn.execute(_UPSERT, run_id, state.table, encode_key(state.last_key), state.copied, state.quarantined,
-                       state.quarantine_bytes, json.dumps(state.conversions), state.seconds, state.done)
+                       state.quarantine_bytes, state.nulled_bytes, json.dumps(state.conversions), state.seconds,
+                       state.done)
 
 
 @dataclass
@@ -128,8 +132,9 @@ class _Chunk:
     records: list[Any]
     last_key: Key
     read: int
-    quarantine: bytes
+    quarantine: bytes  # JSON lines
     quarantined: int
+    nulled: bytes  # JSON lines
     conversions: Counter
 
 
@@ -227,27 +232,27 @@ class _Reader:
                 if not rows:
                     return
                 records: list[Any] = []
-                lines: list[bytes] = []
+                held: list[bytes] = []
+                nulled: list[bytes] = []
                 conversions: Counter = Counter()
                 for row in rows:
                     if row[flag] and not (special and key_of(row) in special):
                         records.append(fast(row))
                     else:
-                        self._slow(row, key_of(row), records, lines, conversions)
+                        self._slow(row, key_of(row), records, held, nulled, conversions)
                 last = key_of(rows[-1])
                 self.after = last
-                self._put(_Chunk(records, last, len(rows), b"".join(lines), len(lines), conversions))
+                self._put(_Chunk(records, last, len(rows), b"".join(held), len(held), b"".join(nulled), conversions))
         finally:
             conn.close()
 
-    def _slow(self, row: tuple, key: Key, records: list, lines: list, conversions: Counter) -> None:
+    def _slow(self, row: tuple, key: Key, records: list, held: list, nulled: list, conversions: Counter) -> None:
         t = self.table
-        held = self.actions.quarantine.get(key)
-        if held is not None:
+        quarantine = self.actions.quarantine.get(key)
+        if quarantine is not None:
             values = {c.name: _jsonable(v) for c, v in zip(t.columns, row)}
-            line = {"pk": shown_key(key), "table": t.name, "rule": held.rule, "reason": held.reason,
-                    "row": mask_data(values)}
-            lines.append(json.dumps(line, ensure_ascii=False, default=str).encode() + b"\n")
+            held.append(_line({"pk": shown_key(key), "table": t.name, "rule": quarantine.rule,
+                               "reason": quarantine.reason, "row": mask_data(values)}))
             return
         out = []
         for c, value in zip(t.columns, row):
@@ -261,12 +266,18 @@ class _Reader:
             if made:
                 conversions[(c.name, made)] += 1
             out.append(converted)
-        for column in self.actions.null.get(key, ()):
-            i = t.column_names.index(column)
-            if out[i] is not None:
-                out[i] = None
-                conversions[(column, SET_NULL)] += 1
+        cleared = [c for c in self.actions.null.get(key, ()) if out[t.column_names.index(c)] is not None]
+        for column in cleared:
+            out[t.column_names.index(column)] = None
+            conversions[(column, SET_NULL)] += 1
+        if cleared:
+            nulled.append(_line({"pk": shown_key(key), "table": t.name, "rule": SET_NULL, "columns": cleared,
+                                 "was": mask_data({c: _jsonable(row[t.column_names.index(c)]) for c in cleared})}))
         records.append(out)
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=False, default=str).encode() + b"\n"
 
 
 def _key_getter(positions: list[int]) -> Callable[[tuple], Key]:
@@ -280,14 +291,20 @@ def _jsonable(value: Any) -> Any:
     return "\\x" + value.hex() if isinstance(value, bytes) else value
 
 
-def quarantine_path(folder: Path, table: str) -> Path:
-    return folder / f"{table}.jsonl"
+def quarantine_path(run_folder: Path, table: str) -> Path:
+    return run_folder / "quarantine" / f"{table}.jsonl"
+
+
+def nulled_path(run_folder: Path, table: str) -> Path:
+    return run_folder / "nulled" / f"{table}.jsonl"
 
 
 def _trim(path: Path, length: int) -> None:
-    """Cut a quarantine file back to what the last committed checkpoint counted."""
+    """Cut a side file back to what the last committed checkpoint counted."""
+    if not path.exists() or path.stat().st_size == length:
+        return
     if length == 0:
-        path.unlink(missing_ok=True)
+        path.unlink()
         return
     with open(path, "r+b") as f:
         f.truncate(length)
@@ -295,14 +312,14 @@ def _trim(path: Path, length: int) -> None:
 
 
 async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable, actions: RowActions,
-                     run_id: str, state: TableCopy, quarantine_dir: Path, emit: Emit,
+                     run_id: str, state: TableCopy, run_folder: Path, emit: Emit,
                      stop: StopRequest | None = None, chunk_rows: int = CHUNK_ROWS) -> TableCopy:
     """Copy one table from `state` (a fresh one, or its checkpoint) to the end, or to a stop request."""
     if state.done:
         return state
-    qpath = quarantine_path(quarantine_dir, table.name)
-    if qpath.exists() and qpath.stat().st_size != state.quarantine_bytes:
-        _trim(qpath, state.quarantine_bytes)
+    qpath, npath = quarantine_path(run_folder, table.name), nulled_path(run_folder, table.name)
+    _trim(qpath, state.quarantine_bytes)
+    _trim(npath, state.nulled_bytes)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
     reader = _Reader(source, table, actions, state.last_key, chunk_rows, queue, loop)
@@ -325,6 +342,8 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
                     await conn.copy_records_to_table(table.name, records=item.records, columns=columns)
                 if item.quarantine:
                     state.quarantine_bytes = await asyncio.to_thread(_append, qpath, item.quarantine)
+                if item.nulled:
+                    state.nulled_bytes = await asyncio.to_thread(_append, npath, item.nulled)
                 conversions.update(item.conversions)
                 state.copied += len(item.records)
                 state.quarantined += item.quarantined

@@ -145,7 +145,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         run.finish(FAILED, error=exc.message)
         raise
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        message = f"{move.step}: {type(exc).__name__}: {exc}".splitlines()[0]
+        message = f"{move.step}: {_describe_failure(exc)}"
         run.step_failed(move.step, message)
         run.finish(FAILED, error=message)
         raise StepError(f"{message}: resume with: {resume_command(options, move.policy)}") from None
@@ -154,6 +154,14 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         raise
     finally:
         lock.release()
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """A driver's error in words: a lost connection (a restart, a network), or what the server refused."""
+    said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    lost = isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                            asyncpg.AdminShutdownError, asyncpg.CannotConnectNowError))
+    return f"lost the connection to the target ({said})" if lost else f"the target refused: {said}"
 
 
 class _Move:
@@ -439,7 +447,7 @@ async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy]
         conn = await free.get()
         try:
             await copy_table(conn, source, t, actions.get(t.name) or RowActions(), run.id, states[t.name],
-                             run.folder / "quarantine", emit, stop, chunk_rows)
+                             run.folder, emit, stop, chunk_rows)
         finally:
             free.put_nowait(conn)
 
