@@ -75,7 +75,8 @@ class ConnectionScreen(StepScreen):
         except WizardError as exc:
             self._say(f"[red]{mask(exc.message)}[/]")
             return
-        self.query_one("#url", Input).value = url._replace(password=None).render_as_string(hide_password=False)  # set() ignores None
+        without = url._replace(password=None)  # url.set(password=None) would keep it
+        self.query_one("#url", Input).value = without.render_as_string(hide_password=False)
         self.query_one("#password", Input).value = url.password or ""
 
     def _say(self, text: str) -> None:
@@ -152,6 +153,8 @@ class ConnectionScreen(StepScreen):
     def action_next(self) -> None:
         if self._tested is None:
             return
+        if self.session.target != self._tested:
+            self.session.preflight = None  # checked against another target
         self.session.target = self._tested
         if self.session.resume_run:
             self.wizard.start_move(resume=True)

@@ -124,4 +124,7 @@ class CopyScreen(StepScreen):
             self.refresh_bindings()
 
     def can_go_next(self) -> bool:
-        return self.session.log.state == "done"
+        # Differences stop the move at its verification: the next screen shows them row by row.
+        log = self.session.log
+        return log.state == "done" or (log.state == "failed" and log.steps.get("verify") is not None
+                                       and log.steps["verify"].state == "failed")

@@ -35,20 +35,24 @@ class PreflightScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="preflight"):
-            yield Static("Checking the source and the target (nothing is written)...", id="status")
             yield ProgressList(id="bars")
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
             yield Static("", id="scan-title")
             yield DataTable(id="scan", cursor_type="row")
             yield Static("[b]Rows PostgreSQL will not take as they are:[/]", id="policy-title")
-            yield RadioSet(*(RadioButton(label, value=key == "abort", id=key) for key, label in POLICIES.items()),
-                           id="policy")
+            yield RadioSet(*(RadioButton(label, value=key == self.session.policy, id=key)
+                             for key, label in POLICIES.items()), id="policy")
+        # Outside the scroll: the verdict stays in sight wherever the operator has scrolled to.
+        yield Static("Checking the source and the target (nothing is written)...", id="status")
 
     def on_mount(self) -> None:
         super().on_mount()
         for widget in ("#scan", "#scan-title", "#policy-title", "#policy"):
             self.query_one(widget).display = False
-        self.run_checks()
+        if self.session.preflight is not None:  # answered already for this target
+            self.post_message(ChecksAnswered(self.session.preflight))
+        else:
+            self.run_checks()
 
     @work(exclusive=True, exit_on_error=False, group="checks", description="pre-flight checks")
     async def run_checks(self) -> None:
@@ -91,6 +95,9 @@ class PreflightScreen(StepScreen):
 
     def _show_scan(self, report) -> None:
         scan = self.query_one("#scan", DataTable)
+        scan.display = bool(report.scan)
+        # A table shown after being hidden keeps height 0 until laid out again (Textual 8).
+        scan.call_after_refresh(scan.refresh, layout=True)
         scan.clear(columns=True)
         scan.add_columns("table", "column", "rows", "what", "example keys")
         for finding in report.scan:
@@ -104,7 +111,6 @@ class PreflightScreen(StepScreen):
                                                             if report.scan else ""))
         )
         self.query_one("#scan-title").display = True
-        self.query_one("#scan").display = bool(report.scan)
         for widget in ("#policy-title", "#policy"):
             self.query_one(widget).display = problems
         policy = self.query_one("#policy", RadioSet)
@@ -126,7 +132,7 @@ class PreflightScreen(StepScreen):
         if failed:
             return f"a check failed ({', '.join(failed)}): fix it, then Escape and come back to check again"
         if self.session.policy == "abort" and report.affected.get("abort", 0):
-            return "with 'abort' the move would stop on those rows: choose null or quarantine, or fix the source"
+            return "with 'abort' the move stops on those rows: Tab down to the policy, choose null or quarantine"
         return None
 
     def _show_verdict(self) -> None:

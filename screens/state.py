@@ -31,7 +31,8 @@ class Journey:
         return f"{self.title} · step {self.steps.index(step) + 1} of {len(self.steps)}"
 
 
-MOVE = Journey("move", "Move to PostgreSQL", ("connection", "preflight", "backup", "schema", "copy", "verify", "finish"))
+MOVE = Journey("move", "Move to PostgreSQL",
+               ("connection", "preflight", "backup", "schema", "copy", "verify", "finish"))
 # An upgrade checks itself (the revision recorded, in one transaction); a row-level comparison
 # with its backup would differ wherever a data revision rewrote rows.
 UPGRADE = Journey("upgrade", "Upgrade in place", ("schema", "backup", "finish"))

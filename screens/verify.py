@@ -43,8 +43,10 @@ class VerifyScreen(StepScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#diff-box").display = False
-        if self.session.verify is not None:  # back here from Finish: no need to compare again
-            self.post_message(VerifyAnswered(self.session.verify))
+        # The move compares row by row at its end; back here from Finish, the answer is kept too.
+        done = self.session.verify or getattr(self.session.log.result, "verification", None)
+        if done is not None:
+            self.post_message(VerifyAnswered(done))
         else:
             self.run_verify()
 
@@ -100,8 +102,9 @@ class VerifyScreen(StepScreen):
         self.refresh_bindings()
 
     def _report_path(self) -> str:
-        path = self.session.verify_report or getattr(self.session.log.result, "report_md", None)
-        return str(path) if path else ""
+        run = self.session.run
+        path = self.session.verify_report or (run.folder / "verify.md" if run is not None else None)
+        return str(path) if path is not None and path.exists() else ""
 
     @on(DataTable.RowSelected, "#verdicts")
     def show_diffs(self, message: DataTable.RowSelected) -> None:
@@ -120,7 +123,8 @@ class VerifyScreen(StepScreen):
         self.query_one("#diff-title", Static).update(
             f"[b]{verdict.table}[/]: {len(verdict.diffs)} differing row(s) shown"
             + (f" of {verdict.different + verdict.only_source + verdict.only_target:,}" if verdict.diffs else "")
-            if verdict.diffs else f"[b]{verdict.table}[/]: every row equal" + (f" ({verdict.note})" if verdict.note else "")
+            if verdict.diffs
+            else f"[b]{verdict.table}[/]: every row equal" + (f" ({verdict.note})" if verdict.note else "")
         )
         diffs.display = bool(verdict.diffs)
         box.display = True

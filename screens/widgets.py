@@ -152,7 +152,8 @@ class ItemProgress(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label(self.item[:13], classes="name")
-        yield ProgressBar(show_eta=False, show_percentage=False, clock=self.app.progress_clock)  # type: ignore[attr-defined]
+        clock = self.app.progress_clock  # type: ignore[attr-defined]
+        yield ProgressBar(show_eta=False, show_percentage=False, clock=clock)
         yield Label("", classes="figures")
 
     def on_mount(self) -> None:

@@ -166,3 +166,35 @@ async def test_rollback_from_the_runs_screen(tmp_path: Path, engine_db: Path) ->
 
     assert sha256(engine_db) == source_sha
     assert sqlite_revision(engine_db) is None
+
+
+async def test_move_with_quarantine_chosen_on_the_preflight_screen(tmp_path: Path, pg_url: str) -> None:
+    from wizard import sample
+    from wizard.verify import load_quarantine
+
+    db = sample.build_dirty(tmp_path / "dirty.db", executions=400)
+    source_sha = sha256(db)
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{db}", target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "ctrl+t", "ctrl+n")
+        assert "Cannot start" in screen_text(app), screen_text(app)
+        await press(pilot, "n")
+        assert app.session.log.state == "waiting"  # greyed out: nothing started
+        await press(pilot, "tab", "tab")  # the checks, the scan, then the policy
+        await press(pilot, "down", "down", "enter")  # quarantine
+        assert app.session.policy == "quarantine", screen_text(app)
+        assert "n starts the move (policy: quarantine)" in screen_text(app)
+        await press(pilot, "n")
+        assert app.session.log.state == "done", app.session.log.error
+        await press(pilot, "n", "n", "n")
+        shown = screen_text(app)
+        assert "Every row accounted for" in shown, shown
+        run_folder = app.session.run.folder
+
+    quarantined = load_quarantine(run_folder)
+    assert sum(len(keys) for keys in quarantined.values()) > 0
+    target = await pg_counts(pg_url)
+    source = sqlite_counts(db)
+    assert {t: target[t] + len(quarantined.get(t, ())) for t in target} == source
+    assert sha256(db) == source_sha

@@ -114,9 +114,10 @@ def test_verify_with_a_difference_selected(snap_compare) -> None:
     async def run_before(pilot: Pilot) -> None:
         await at(MOVE, None, target=parse_url(TARGET))(pilot)
         app = pilot.app
-        app.session.log.result = type("MoveResult", (), {"report_md": "report.md"})()
         app.session.log.state = "done"
         app.session.verify = _report()
+        app.session.verify_report = Path("verify.md")
+        app.session.verify_report.write_text("# Verification report\n")
         app.go("verify")
         await pilot.pause()
         await pilot.press("down", "down", "enter")
@@ -145,3 +146,71 @@ def test_upgrade_schema_review(snap_compare) -> None:
     plan = type("PlanReport", (), {"schema": SchemaState(None, False, matches=["0001"])})()
     app = make_app(Path("state"))
     assert snap_compare(app, run_before=at(UPGRADE, "schema", plan=plan, source_text="sqlite:///engine.db"))
+
+
+def _preflight():
+    from wizard.preflight import Check, PreflightReport
+    from wizard.scan import Finding
+
+    return PreflightReport(
+        checks=[
+            Check("source", "pass", "engine.db opens read-only and passes PRAGMA quick_check"),
+            Check("revision", "pass", "1.0.0, no revision recorded: its tables match revision 0001"),
+            Check("target", "pass", "PostgreSQL 15.4 at db.example:5432/engine"),
+            Check("privileges", "pass", "the user may create tables"),
+            Check("target empty", "pass", "database engine holds none of the engine's tables"),
+            Check("disk", "pass", "77 GB free in .wizard for a 137 MB backup"),
+            Check("data", "warn", "3 row(s) PostgreSQL will not take as they are, in executions: abort stops on "
+                                  "them; quarantine would set aside 3, null 2"),
+        ],
+        scan=[
+            Finding("executions", "workflow_id", "foreign key points nowhere", 2, [17, 42]),
+            Finding("executions", "state", "not valid JSON", 1, [99]),
+            Finding("executions", "started_at", "ISO 8601 with 'T'", 12, [3, 4, 5], converted=True),
+        ],
+        affected={"abort": 3, "null": 2, "quarantine": 3},
+        rows={"users": 20, "workflows": 200, "executions": 200_000, "settings": 1},
+        source_revision="0001",
+    )
+
+
+def test_preflight_with_rows_to_decide_on(snap_compare) -> None:
+    app = make_app(Path("state"))
+    assert snap_compare(app, run_before=at(MOVE, "preflight", preflight=_preflight(), target=parse_url(TARGET),
+                                           source_text="sqlite:///engine.db"))
+
+
+def test_move_schema_step(snap_compare) -> None:
+    events = BACKUP_EVENTS + [Progress("schema", "revision 0001", 1, 1), StepFinished("schema", "applied 0001")]
+    app = make_app(Path("state"))
+    assert snap_compare(app, run_before=at(MOVE, "schema", events, preflight=_preflight(), target=parse_url(TARGET),
+                                           source_text="sqlite:///engine.db"))
+
+
+def test_finish_before_the_switch(snap_compare) -> None:
+    Path(".env").write_text(
+        '# engine\nDATABASE_URL="sqlite+aiosqlite:///engine.db"\nOPENAI_API_KEY=sk-abcdefgh12345678\n')
+    app = make_app(Path("state"))
+    assert snap_compare(app, run_before=at(MOVE, "finish", env_file=Path(".env"), target=parse_url(TARGET),
+                                           source_text="sqlite:///engine.db"))
+
+
+def test_runs_with_an_upgrade_to_roll_back(snap_compare) -> None:
+    import json
+
+    folder = Path("state/runs/20250101-000000-abcdef")
+    folder.mkdir(parents=True)
+    Path("engine.db.backup").write_bytes(b"backup")
+    record = {"kind": "sqlite", "source": "engine.db", "path": "engine.db.backup", "size": 143_491_072,
+              "sha256": "9f2c1e0b7a6d5c4b3a29", "check": "integrity_check: ok"}
+    lines = [
+        {"ts": "2025-01-01T00:00:00.000000Z", "kind": "run_started", "journey": "upgrade", "db": "sqlite:///engine.db"},
+        {"ts": "2025-01-01T00:00:01.000000Z", "kind": "step_finished", "step": "backup",
+         "undo": {"action": "restore_database", "db": "sqlite:///engine.db", "backup": record}},
+        {"ts": "2025-01-01T00:00:02.000000Z", "kind": "step_finished", "step": "schema",
+         "undo": {"action": "downgrade", "db": "sqlite:///engine.db", "from": "0004", "to": "0001",
+                  "drop_version_table": True}},
+        {"ts": "2025-01-01T00:00:03.000000Z", "kind": "run_finished", "state": "finished"},
+    ]
+    (folder / "journal.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert snap_compare(make_app(Path("state")), run_before=at(None, "runs"))

@@ -140,7 +140,8 @@ class WizardApp(App[int]):
 
     @property
     def journey_running(self) -> bool:
-        return self._journey_worker is not None and self._journey_worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+        worker = self._journey_worker
+        return worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
     def start_run(self, work: Work, run: Run | None = None) -> None:
         """Run `work(emit, stop)` (run_move, run_upgrade, a rollback) as the journey's one worker.

@@ -59,7 +59,8 @@ async def _find_server(folder: Path) -> tuple[str, str, Any]:
     try:
         server = await asyncio.to_thread(pgserver.get_server, str(folder / "pgdata"), cleanup_mode="stop")
     except Exception as exc:  # pgserver's own errors vary by platform
-        raise BadInput(f"could not start a throwaway PostgreSQL with pgserver ({exc}): start one on 127.0.0.1:5432") from None
+        raise BadInput(f"could not start a throwaway PostgreSQL with pgserver ({exc}): "
+                       "start one on 127.0.0.1:5432") from None
     return server.get_uri(), f"a throwaway server from pgserver in {folder / 'pgdata'}", server
 
 
