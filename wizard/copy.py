@@ -13,7 +13,9 @@ cuts them back to the lengths the checkpoint recorded.
 Rows SQLite says are clean (normalize.clean_sql) take the fast path: a generated
 per-table function that only turns text timestamps into datetimes and 0/1 into
 booleans. Every other row goes through normalize.convert, value by value, and each
-conversion is counted per column.
+conversion is counted per column. When the scan handed over the keys of the rows
+that are not clean, the reader does not ask SQLite again (the test costs more than
+reading the row); the move checks afterwards that the source did not change.
 """
 
 from __future__ import annotations
@@ -166,9 +168,9 @@ def fast_row_function(kinds: list[str]) -> Callable[[tuple], tuple]:
 class _Reader:
     """The reader thread of one table: SQLite rows in key order, converted, in chunks."""
 
-    def __init__(self, path: Path, table: SourceTable, actions: RowActions, after: Key | None,
-                 chunk_rows: int, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
-        self.path, self.table, self.actions, self.after = path, table, actions, after
+    def __init__(self, path: Path, table: SourceTable, actions: RowActions, unclean: frozenset[Key] | None,
+                 after: Key | None, chunk_rows: int, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
+        self.path, self.table, self.actions, self.unclean, self.after = path, table, actions, unclean, after
         self.chunk_rows, self.queue, self.loop = chunk_rows, queue, loop
         self.cancelled = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"read {table.name}", daemon=True)
@@ -214,11 +216,12 @@ class _Reader:
         if self.after is not None:
             where = f" WHERE ({t.key_sql()}) > ({', '.join('?' * len(self.after))})"
             params = tuple(self.after)
-        sql = f"SELECT {cols}, {t.clean_sql()} FROM {quote(t.name)}{where} ORDER BY {t.key_sql()}"
+        clean = t.clean_sql() if self.unclean is None else "1"
+        sql = f"SELECT {cols}, {clean} FROM {quote(t.name)}{where} ORDER BY {t.key_sql()}"
         fast = fast_row_function([c.kind for c in t.columns])
         flag = -1  # the clean flag is the last column
         actions = self.actions
-        special = set(actions.quarantine) | set(actions.null)
+        special = set(actions.quarantine) | set(actions.null) | (self.unclean or set())
         conn = open_readonly(self.path)
         try:
             conn.execute("BEGIN")  # one snapshot for the whole table
@@ -313,8 +316,13 @@ def _trim(path: Path, length: int) -> None:
 
 async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable, actions: RowActions,
                      run_id: str, state: TableCopy, run_folder: Path, emit: Emit,
-                     stop: StopRequest | None = None, chunk_rows: int = CHUNK_ROWS) -> TableCopy:
-    """Copy one table from `state` (a fresh one, or its checkpoint) to the end, or to a stop request."""
+                     stop: StopRequest | None = None, chunk_rows: int = CHUNK_ROWS,
+                     unclean: frozenset[Key] | None = None) -> TableCopy:
+    """Copy one table from `state` (a fresh one, or its checkpoint) to the end, or to a stop request.
+
+    `unclean`: the keys of the rows that are not clean, from the scan of this same file; None
+    lets SQLite test every row.
+    """
     if state.done:
         return state
     qpath, npath = quarantine_path(run_folder, table.name), nulled_path(run_folder, table.name)
@@ -322,7 +330,7 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
     _trim(npath, state.nulled_bytes)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
-    reader = _Reader(source, table, actions, state.last_key, chunk_rows, queue, loop)
+    reader = _Reader(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
     meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
     meter.done = state.copied + state.quarantined
     columns = table.column_names

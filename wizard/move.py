@@ -329,7 +329,7 @@ class _Move:
                 states[t.name].source_rows = report.rows[t.name]
                 await _check_kinds(conns[0], t)
             actions = report.actions[self.policy]
-            await _copy_in_order(tables, states, actions, conns, o.source.sqlite_path, self.run,
+            await _copy_in_order(tables, states, actions, report.unclean, conns, o.source.sqlite_path, self.run,
                                  self.emit, self.stop, o.chunk_rows)
         finally:
             for c in conns:
@@ -430,8 +430,8 @@ async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:
 
 
 async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy], actions: dict[str, RowActions],
-                         conns: list[asyncpg.Connection], source: Path, run: Run, emit: Emit, stop: StopRequest,
-                         chunk_rows: int) -> None:
+                         unclean: dict[str, Any], conns: list[asyncpg.Connection], source: Path, run: Run, emit: Emit,
+                         stop: StopRequest, chunk_rows: int) -> None:
     """Copy every table, each once its parents are done, up to len(conns) at a time."""
     names = {t.name for t in tables}
     tasks: dict[str, asyncio.Task] = {}
@@ -447,7 +447,7 @@ async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy]
         conn = await free.get()
         try:
             await copy_table(conn, source, t, actions.get(t.name) or RowActions(), run.id, states[t.name],
-                             run.folder, emit, stop, chunk_rows)
+                             run.folder, emit, stop, chunk_rows, unclean.get(t.name))
         finally:
             free.put_nowait(conn)
 

@@ -118,6 +118,7 @@ class PreflightReport:
     tables: list[SourceTable] = field(default_factory=list)  # in copy order
     target: TargetInfo | None = None
     actions: dict[str, Any] = field(default_factory=dict, repr=False)  # policy -> table -> scan.RowActions
+    unclean: dict[str, Any] = field(default_factory=dict, repr=False)  # table -> keys the copy must convert
 
     @property
     def failed(self) -> list[Check]:
@@ -288,8 +289,8 @@ async def _scan(source: DbUrl, emit: Emit) -> tuple[list[SourceTable], data_scan
 
 def _add_scan(report: PreflightReport, scanned: tuple[list[SourceTable], data_scan.ScanResult], add: Any) -> None:
     report.tables, result = scanned
-    report.scan, report.affected, report.rows, report.actions = (
-        result.findings, result.affected, result.rows, result.actions)
+    report.scan, report.affected, report.rows, report.actions, report.unclean = (
+        result.findings, result.affected, result.rows, result.actions, result.unclean)
     stops = result.affected[data_scan.ABORT]
     converted = sum(f.count for f in result.findings if f.converted)
     if stops:

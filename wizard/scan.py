@@ -28,6 +28,7 @@ ORPHANED = "parent row in quarantine"
 SET_NULL = "dangling foreign key set to NULL"  # the conversion the `null` policy makes, counted per column
 EXAMPLES = 5
 SPLIT_ROWS = 100_000  # a table this big is sifted by several connections at once, by rowid range
+UNCLEAN_KEYS = 200_000  # up to this many keys of rows that are not clean are kept for the copy
 
 Key = tuple  # a row's primary key values (or its rowid), as SQLite returns them
 
@@ -84,6 +85,9 @@ class ScanResult:
     actions: dict[str, dict[str, RowActions]]  # policy -> table -> actions
     affected: dict[str, int]  # policy -> rows it quarantines, nulls or (abort) stops on
     rows: dict[str, int]  # source rows per table
+    # Per table, the keys of the rows that are not clean (normalize.clean_sql), or None when
+    # there were too many to keep: the copy then asks SQLite again, row by row.
+    unclean: dict[str, frozenset[Key] | None] = field(default_factory=dict)
 
 
 def shown_key(key: Key) -> Any:
@@ -125,6 +129,7 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
     findings: dict[tuple[str, str, str], Finding] = {}
     problems: dict[str, dict[Key, list[_Problem]]] = {}
     rows: dict[str, int] = {}
+    unclean: dict[str, frozenset[Key] | None] = {}
 
     def finding(table: str, column: str, problem: str, converted: bool) -> Finding:
         k = (table, column, problem)
@@ -138,7 +143,9 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
             progress(t.name, done, len(tables))
             rows[t.name] = conn.execute(f"SELECT count(*) FROM {quote(t.name)}").fetchone()[0]
             found = problems[t.name] = {}
-            for key, column, problem in _bad_values(conn, path, t, rows[t.name]):
+            sifted = _unclean_rows(conn, path, t, rows[t.name])
+            unclean[t.name] = frozenset(r[:len(t.key)] for r in sifted) if len(sifted) <= UNCLEAN_KEYS else None
+            for key, column, problem in _bad_values(t, sifted):
                 if isinstance(problem, BadValue):
                     finding(t.name, column, problem.rule, False).add(key)
                     found.setdefault(key, []).append(_Problem(column, problem.rule, f"{column}: {problem.rule}"))
@@ -166,15 +173,20 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
         QUARANTINE: sum(len(a.quarantine) for a in actions[QUARANTINE].values()),
         NULL: sum(len(a.quarantine) + len(a.null) for a in actions[NULL].values()),
     }
-    return ScanResult(list(findings.values()), actions, affected, rows)
+    return ScanResult(list(findings.values()), actions, affected, rows, unclean)
 
 
-def _bad_values(conn: sqlite3.Connection, path: Path, t: SourceTable, rows: int) -> Iterable[tuple[Key, str, Any]]:
-    """(key, column, BadValue or conversion name) for every value that is not clean."""
-    nk = len(t.key)
+def _unclean_rows(conn: sqlite3.Connection, path: Path, t: SourceTable, rows: int) -> list[tuple]:
+    """(key..., values...) of every row that is not clean."""
     cols = ", ".join(quote(c.name) for c in t.columns)
     sql = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE NOT ({t.clean_sql()})"
-    for row in _sift(conn, path, t, sql, rows):
+    return _sift(conn, path, t, sql, rows)
+
+
+def _bad_values(t: SourceTable, sifted: list[tuple]) -> Iterable[tuple[Key, str, Any]]:
+    """(key, column, BadValue or conversion name) for every value of the sifted rows that is not clean."""
+    nk = len(t.key)
+    for row in sifted:
         key = row[:nk]
         for c, value in zip(t.columns, row[nk:]):
             try:
