@@ -139,7 +139,11 @@ class ConnectionScreen(StepScreen):
             return
         target, info = message.value
         lines = [f"[b]{target.masked()}[/]"] + [mask(line) for line in info.lines()]
-        if info.ok:
+        resuming = self.session.resume_run
+        if resuming and info.run_id == resuming:
+            self._tested = target
+            lines.append(f"[green]Ready.[/] It holds the partial copy of run {resuming}: Ctrl+N resumes it.")
+        elif info.ok:
             self._tested = target
             lines.append("[green]Ready.[/] Ctrl+N: pre-flight checks.")
         else:

@@ -198,3 +198,44 @@ async def test_move_with_quarantine_chosen_on_the_preflight_screen(tmp_path: Pat
     source = sqlite_counts(db)
     assert {t: target[t] + len(quarantined.get(t, ())) for t in target} == source
     assert sha256(db) == source_sha
+
+
+async def test_sighup_mid_move_stops_at_a_checkpoint_and_start_offers_resume(tmp_path: Path, engine_db: Path,
+                                                                            pg_url: str) -> None:
+    import os
+    import signal
+
+    from screens.copy import CopyScreen
+    from wizard.journal import INTERRUPTED, list_runs
+
+    from screens.messages import RunChanged
+
+    def hang_up_once_copying(message: object) -> None:
+        # The SSH session is lost while the copy runs: a real SIGHUP to this process.
+        if isinstance(message, RunChanged) and "copy" in message.steps and not app.session.stop.is_set():
+            os.kill(os.getpid(), signal.SIGHUP)
+
+    state = tmp_path / "state"
+    app = make_app(state, source_text=f"sqlite:///{engine_db}", target_text=pg_url)
+    async with app.run_test(size=(80, 24), message_hook=hang_up_once_copying) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n")
+    assert app.return_code == 130, (app.session.log.state, app.session.log.lines, app.session.stop.reason)
+    (run,) = list_runs(state)
+    assert run.state() == INTERRUPTED
+
+    # The next wizard offers Resume first; it carries on to a full, verified target.
+    app = make_app(state, source_text=f"sqlite:///{engine_db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert f"Resume run {run.id}" in screen_text(app)
+        await press(pilot, "enter")  # Resume: the target comes back from the journal (no password in it)
+        await press(pilot, "ctrl+t")
+        assert "holds" in screen_text(app) or "Ready." in screen_text(app), screen_text(app)
+        await press(pilot, "ctrl+n")
+        assert isinstance(app.screen, CopyScreen)
+        assert app.session.log.state == "done", app.session.log.error
+        await press(pilot, "n")
+        assert "Every row accounted for" in screen_text(app), screen_text(app)
+    assert await pg_counts(pg_url) == sqlite_counts(engine_db)
+    assert run.state() == "finished"
