@@ -30,7 +30,7 @@ from urllib.parse import quote as url_quote
 from sqlalchemy import text
 
 from wizard.db import check_sqlite_file, connect, quote
-from wizard.envfile import fsync_dir, write_atomically
+from wizard.envfile import fsync_path, write_atomically
 from wizard.errors import Refused, StepError, WizardError
 from wizard.events import Emit, ProgressMeter, StepFinished, StepStarted
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, new_run, new_run_id
@@ -89,23 +89,15 @@ def sha256_file(path: Path | str) -> str:
     return digest.hexdigest()
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _temp_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.wizard-tmp")
 
 
 def _publish(tmp: Path, final: Path) -> None:
     """fsync the finished temp file, rename it into place, fsync the folder."""
-    _fsync_file(tmp)
+    fsync_path(tmp)
     os.replace(tmp, final)
-    fsync_dir(final.parent)
+    fsync_path(final.parent)
 
 
 def _thread_emit(emit: Emit) -> Emit:

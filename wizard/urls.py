@@ -48,7 +48,8 @@ class DbUrl:
         return self.url.set(drivername=driver).render_as_string(hide_password=False)
 
     def masked(self) -> str:
-        return self.url.render_as_string(hide_password=True)
+        # An empty password hides nothing; shown as ***, a journal would claim there was one to find.
+        return self.url.render_as_string(hide_password=self.url.password != "")
 
     def __str__(self) -> str:
         return self.masked()
@@ -56,8 +57,9 @@ class DbUrl:
     def pg_connect_kwargs(self) -> dict:
         """Keyword arguments for asyncpg.connect (password never in a command line)."""
         u = self.url
+        socket_dir = u.query.get("host")  # postgresql://user@/db?host=/var/run/postgresql
         kwargs: dict = {
-            "host": u.host or "127.0.0.1",
+            "host": u.host or (socket_dir if isinstance(socket_dir, str) else None) or "127.0.0.1",
             "port": u.port or 5432,
             "user": u.username or None,
             "password": u.password or None,
