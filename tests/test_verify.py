@@ -1,7 +1,6 @@
 """Row-level verification against real SQLite files and the real PostgreSQL.
 
-Until `wizard migrate` lands, `move()` below is the copy: the target schema from
-the engine's own revision, every value through normalize.convert, sequences set.
+The targets are made by the real `wizard migrate` (which verifies at its end too).
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import shutil
 import sqlite3
 import uuid
 from pathlib import Path
@@ -19,64 +17,24 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import make_url
 
-from wizard import schema
+from wizard import sample
 from wizard.cli import main
-from wizard.db import connect, quote
-from wizard.journal import new_run
-from wizard.normalize import BadValue, convert
 from wizard.urls import parse_url
 from wizard.verify import load_quarantine, verify
-from wizard.verify_schema import open_for_reading, reflect
-
-# --- the copy, for the fixtures ---
 
 
 async def _pg(url: str) -> asyncpg.Connection:
     return await asyncpg.connect(**parse_url(url).pg_connect_kwargs())
 
 
-async def move_async(source: Path, target_url: str, revision: str = "0001", quarantine: Path | None = None,
-                     extra_ddl: tuple[str, ...] = ()) -> None:
-    """Copy `source` into the empty `target_url` as the move does; rows whose values the rules
-    refuse go to `quarantine/<table>.jsonl` (under that folder) instead."""
-    target = parse_url(target_url)
-    async with connect(target) as conn:
-        await schema.upgrade(conn, revision)
-        await conn.commit()
-    pg = await _pg(target_url)
-    try:
-        for ddl in extra_ddl:
-            await pg.execute(ddl)
-        async with open_for_reading(target) as conn:
-            shapes = await reflect(conn)
-        src = sqlite3.connect(f"{source.absolute().as_uri()}?mode=ro", uri=True)
-        parents_first = sorted(shapes, key=lambda t: schema.ENGINE_TABLES.index(t) if t in schema.ENGINE_TABLES else 9)
-        for name in parents_first:
-            shape = shapes[name]
-            have = {r[1] for r in src.execute(f"PRAGMA table_info({quote(name)})")}
-            cols = [c for c in shape.columns if c.name in have]
-            rows, bad = [], []
-            for raw in src.execute(f"SELECT {', '.join(quote(c.name) for c in cols)} FROM {quote(name)}"):
-                try:
-                    rows.append(tuple(convert(c.kind, v)[0] for c, v in zip(cols, raw)))
-                except BadValue as exc:
-                    bad.append({"pk": raw[0], "reason": exc.rule, "rule": exc.rule, "row": list(map(str, raw))})
-            if bad:
-                folder = quarantine / "quarantine"
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{name}.jsonl").write_text("".join(json.dumps(b) + "\n" for b in bad))
-            await pg.copy_records_to_table(name, records=rows, columns=[c.name for c in cols])
-            for c in cols:
-                if c.serial:
-                    await pg.execute(f"SELECT setval(pg_get_serial_sequence('{name}', '{c.name}'), "
-                                     f"(SELECT coalesce(max({c.name}), 1) FROM {name}))")
-        src.close()
-    finally:
-        await pg.close()
-
-
-def move(source: Path, target_url: str, **kwargs) -> None:
-    asyncio.run(move_async(source, target_url, **kwargs))
+def move(source: Path, target_url: str, *args: str) -> tuple[str, Path]:
+    """`wizard migrate` of `source` into the empty `target_url`; the run's id and state directory."""
+    state = source.parent / f"state-{uuid.uuid4().hex[:6]}"
+    result = CliRunner().invoke(main, ["migrate", "--source", sqlite_url(source), "--target", target_url, "--yes",
+                                       "--state-dir", str(state), "--json", *args])
+    assert result.exit_code == 0, result.output
+    summary = [json.loads(line) for line in result.stdout.splitlines() if '"Summary"' in line][-1]
+    return summary["run_id"], state
 
 
 def pg_exec(url: str, *statements: str) -> None:
@@ -117,7 +75,8 @@ def run_verify(source: str, target: str, *args: str) -> tuple[int, dict | None, 
 def differences(summary: dict) -> dict[str, dict]:
     """table -> {pk: (kind, sorted differing columns)} for every listed difference."""
     return {
-        t["table"]: {d["pk"]: (d["kind"], sorted(c["column"] for c in d["columns"])) for d in t["diffs"]}
+        t["table"]: {tuple(d["pk"]) if isinstance(d["pk"], list) else d["pk"]:
+                     (d["kind"], sorted(c["column"] for c in d["columns"])) for d in t["diffs"]}
         for t in summary["tables"] if t["diffs"]
     }
 
@@ -254,17 +213,16 @@ def test_a_one_microsecond_difference_is_found(moved):
 
 def test_quarantined_rows_count_as_quarantined_not_missing(engine_db: Path, pg_url: str, tmp_path: Path):
     sqlite_exec(engine_db, "UPDATE executions SET state = '{not json' WHERE id IN (5, 9)")
-    run = new_run(tmp_path / "state", "move")
-    move(engine_db, pg_url, quarantine=run.folder)
-    assert load_quarantine(run.folder) == {"executions": {5, 9}}
+    run_id, state = move(engine_db, pg_url, "--on-orphans", "quarantine")  # verifies itself with the quarantine
+    assert load_quarantine(state / "runs" / run_id) == {"executions": {5, 9}}
 
     code, summary, _ = run_verify(sqlite_url(engine_db), pg_url)  # without the run: two rows missing
     assert code == 1
     assert differences(summary) == {"executions": {5: ("only_source", []), 9: ("only_source", [])}}
 
     report = tmp_path / "out" / "report.md"
-    code, summary, _ = run_verify(sqlite_url(engine_db), pg_url, "--run", run.id,
-                                  "--state-dir", str(tmp_path / "state"), "--report", str(report))
+    code, summary, _ = run_verify(sqlite_url(engine_db), pg_url, "--run", run_id, "--state-dir", str(state),
+                                  "--report", str(report))
     assert code == 0
     executions = next(t for t in summary["tables"] if t["table"] == "executions")
     assert (executions["quarantined"], executions["equal"], executions["only_source"]) == (2, 298, 0)
@@ -281,6 +239,50 @@ def test_a_value_the_rules_refuse_is_a_difference_with_the_rule(engine_db: Path,
     started = differences_detail(summary, "executions", 8)["started_at"]
     assert started["source"] == "yesterday"
     assert started["detail"] == "text that is not a timestamp in a timestamp column"
+
+
+def test_the_dirty_database_verifies_clean_and_every_planted_difference_is_found(tmp_path: Path, pg_url: str):
+    source = sample.build_dirty(tmp_path / "dirty.db", executions=100)
+    run_id, state = move(source, pg_url, "--on-orphans", "quarantine")
+    with_run = ("--run", run_id, "--state-dir", str(state))
+    code, summary, _ = run_verify(sqlite_url(source), pg_url, *with_run)
+    assert code == 0, differences(summary)
+    assert sum(t["quarantined"] for t in summary["tables"]) > 0
+
+    pg_exec(
+        pg_url,
+        f"UPDATE executions SET started_at = started_at + interval '1 second' WHERE id = {sample.SPELLED_EXECUTIONS[2]}",
+        f"DELETE FROM executions WHERE id = {sample.SPELLED_EXECUTIONS[0]}",
+        f"UPDATE users SET is_active = NOT is_active WHERE id = '{sample.SPELLED_USERS[0]}'",
+        f"UPDATE workflows SET description = 'before after' WHERE id = '{sample.NUL_WORKFLOW}'",
+        "UPDATE plugin_pair SET note = 'changed' WHERE a = 'x' AND b = 2",
+        "UPDATE plugin_audit SET amount = amount + 0.01, ref = NULL WHERE id = 1",
+        "INSERT INTO plugin_pair VALUES ('z', 9, 'new')",
+        "DELETE FROM plugin_kv WHERE key = 'beta'",  # no primary key: found, not named
+    )
+    code, summary, _ = run_verify(sqlite_url(source), pg_url, *with_run)
+    assert code == 1
+    assert differences(summary) == {
+        "executions": {sample.SPELLED_EXECUTIONS[2]: ("different", ["started_at"]),
+                       sample.SPELLED_EXECUTIONS[0]: ("only_source", [])},
+        "users": {sample.SPELLED_USERS[0]: ("different", ["is_active"])},
+        "workflows": {sample.NUL_WORKFLOW: ("different", ["description"])},
+        "plugin_audit": {1: ("different", ["amount", "ref"])},
+        "plugin_pair": {("x", 2): ("different", ["note"]), ("z", 9): ("only_target", [])},
+    }
+    assert {t["table"] for t in summary["tables"] if t["status"] != "ok"} == {
+        "executions", "users", "workflows", "plugin_audit", "plugin_pair", "plugin_kv"}
+
+
+def test_keys_the_copy_set_to_null_are_expected_null(tmp_path: Path, pg_url: str):
+    source = sample.build_dirty(tmp_path / "dirty.db", executions=20)
+    run_id, state = move(source, pg_url, "--on-orphans", "null")
+    code, summary, _ = run_verify(sqlite_url(source), pg_url)  # without the run, the NULLs are differences
+    assert code == 1
+    changed = {pk: d for pk, d in differences(summary)["workflows"].items() if d[0] == "different"}
+    assert changed == {pk: ("different", ["owner_id"]) for pk in (sample.ORPHAN_WORKFLOW, sample.OWNED_BY_BAD_USER)}
+    code, summary, _ = run_verify(sqlite_url(source), pg_url, "--run", run_id, "--state-dir", str(state))
+    assert code == 0, differences(summary)
 
 
 # --- keys ---

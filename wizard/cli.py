@@ -201,14 +201,15 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
     from wizard.envfile import DEFAULT_ENV_FILE, database_url
     from wizard.journal import load_run, resolve_state_dir
     from wizard.urls import parse_url
-    from wizard.verify import load_quarantine, verify
+    from wizard.verify import load_nulled, load_quarantine, verify
 
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         src = parse_url(source or database_url(env_file or DEFAULT_ENV_FILE), "source")
         dst = parse_url(target, "target")
         run_folder = load_run(resolve_state_dir(state_dir), run_id).folder if run_id else None
         quarantined = load_quarantine(run_folder) if run_folder else None
-        report = await verify(src, dst, printer, quarantined, list(tables) or None, stop=stop)
+        nulled = load_nulled(run_folder) if run_folder else None
+        report = await verify(src, dst, printer, quarantined, list(tables) or None, stop=stop, nulled=nulled)
         printer.close_bars()
         if report_file:
             report_file.parent.mkdir(parents=True, exist_ok=True)
@@ -322,6 +323,10 @@ def _print_move(result: Any) -> None:
                       f"{t.target_rows:,}" if t.target_rows is not None else "", t.status,
                       f"{t.rows_per_second:,.0f}" if t.rows_per_second else "")
     out.print(table)
+    if result.verification is not None:
+        from wizard import verify_report
+
+        _print_verification(result.verification, verify_report)
     for note in report.notes:
         out.print(mask(note))
     out.print(f"report: {result.report_md}")

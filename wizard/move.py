@@ -1,11 +1,11 @@
 """The move journey: the engine's SQLite database to PostgreSQL, end to end, as one resumable service call.
 
 Pre-flight checks, backup (source and .env), the target's schema at the source's
-revision, the copy (wizard.copy), indexes and foreign keys, sequences, row counts,
-the .env switch, the settings move, an optional upgrade, and the report. Each step
-is journalled with what undoes it; a resumed run skips the steps its journal shows
-finished and carries the copy on from its checkpoints. The source is only ever
-opened read-only.
+revision, the copy (wizard.copy), indexes and foreign keys, sequences, row counts and
+the row-level verification (wizard.verify), the .env switch, the settings move, an
+optional upgrade, and the report. Each step is journalled with what undoes it; a
+resumed run skips the steps its journal shows finished and carries the copy on
+from its checkpoints. The source is only ever opened read-only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 
 import asyncpg
 
-from wizard import envfile, schema, target_schema
+from wizard import envfile, schema, target_schema, verify_report
 from wizard.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
 from wizard.db import connect, quote
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
@@ -36,6 +36,7 @@ from wizard.settings_move import move_openai_key
 from wizard.tables import SourceTable
 from wizard.target_schema import TargetSchema, target_kinds
 from wizard.urls import DbUrl
+from wizard.verify import VerifyReport, load_nulled, load_quarantine, verify
 
 JOURNEY = "move"
 
@@ -63,10 +64,12 @@ class MoveResult:
     report_json: Path
     report_md: Path
     preflight: PreflightReport | None = field(default=None, repr=False)
+    verification: VerifyReport | None = field(default=None, repr=False)  # the row-level verification, when run
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "state": self.state, "report_json": str(self.report_json),
-                "report_md": str(self.report_md), **self.report.to_dict()}
+                "report_md": str(self.report_md), **self.report.to_dict(),
+                **({"verification": self.verification.to_dict()} if self.verification else {})}
 
 
 def source_fingerprint(path: Path) -> dict[str, Any]:
@@ -164,6 +167,17 @@ def _describe_failure(exc: BaseException) -> str:
     return f"lost the connection to the target ({said})" if lost else f"the target refused: {said}"
 
 
+def _done_steps(run: Run) -> set[str]:
+    """The steps the journal shows finished (a backup discarded after a refusal does not count)."""
+    done: set[str] = set()
+    for r in run.records():
+        if r["kind"] == "step_finished":
+            done.add(r["step"])
+        elif r["kind"] == "backup_discarded":
+            done.discard("backup")
+    return done
+
+
 class _Move:
     def __init__(self, run: Run, options: MoveOptions, emit: Emit, stop: StopRequest) -> None:
         self.run, self.options, self.emit, self.stop = run, options, emit, stop
@@ -171,9 +185,10 @@ class _Move:
         self.policy = options.on_orphans or (started.get("policy") if options.resume else None) or ABORT
         self.step = "preflight"
         self.timings: dict[str, float] = {}
-        self.done = {r["step"] for r in run.finished_steps()}
+        self.done = _done_steps(run)
         self.started_at = started.get("ts", now_iso())
         self.notes: list[str] = []
+        self.verification: VerifyReport | None = None
         self.env_file = options.env_file or (Path(started["env_file"]) if options.resume and started.get("env_file")
                                              else None)
         self.to = options.to or (started.get("to") if options.resume else None)
@@ -194,9 +209,7 @@ class _Move:
             return await self._finish(lock_conn)
         if o.resume:
             self.run.append("run_resumed", pid=os.getpid(), policy=self.policy)
-        report = await self._preflight()
-        self._stop_point("backup")
-        backup = await self._backup()
+        report, backup = await self._checks_and_backup()
         self._stop_point("schema")
         target = await self._schema(lock_conn, report)
         copies = await self._copy(report, target)
@@ -220,6 +233,8 @@ class _Move:
             self.policy, target.revision, upgraded, dict(self.timings), rows,
             str(self.run.folder / "quarantine") if any(r.quarantined for r in rows) else None, sequences, self.notes,
         )
+        if self.verification is not None:
+            report_data.sections.update(verify_report.run_sections(self.verification))
         self.timings["report"] = time.monotonic() - began
         report_data.timings = dict(self.timings)
         json_path, md_path = write(report_data, self.run.folder)
@@ -229,6 +244,7 @@ class _Move:
                                          f"report: {md_path}", {"report": str(json_path)}))
         result = await self._finish(lock_conn)
         result.preflight = report
+        result.verification = self.verification
         return result
 
     async def _finish(self, lock_conn: asyncpg.Connection) -> MoveResult:
@@ -275,6 +291,34 @@ class _Move:
         self._end("preflight", began, checks=[c.__dict__ for c in report.checks], affected=report.affected,
                   findings=[f.to_dict() for f in report.scan])
         return report
+
+    async def _checks_and_backup(self) -> tuple[PreflightReport, dict[str, Any]]:
+        """The checks, and the backup alongside their data scan: both only read the source.
+
+        The backup is kept only when the checks let the move go on; a refusal removes it, so a
+        refused move leaves nothing behind but its journal.
+        """
+        if "backup" in self.done:
+            return await self._preflight(), await self._backup()
+        backup = asyncio.create_task(self._backup())
+        try:
+            report = await self._preflight()
+        except BaseException:
+            self.step = "preflight"
+            await self._discard(backup)
+            raise
+        return report, await backup
+
+    async def _discard(self, backup: asyncio.Task) -> None:
+        try:
+            records = await backup
+        except BaseException:  # it failed too (or was stopped): nothing to keep
+            return
+        for record in records.values():
+            if record:
+                Path(record["path"]).unlink(missing_ok=True)
+        self.run.append("backup_discarded", why="the checks did not let the move go on")
+        self.done.discard("backup")
 
     async def _backup(self) -> dict[str, Any]:
         """The source's and .env's backups (their records, from this run or the journal of an earlier one)."""
@@ -364,6 +408,8 @@ class _Move:
         self.emit(StepStarted("verify", "row counts: source rows minus quarantined against the target"))
         rows = await verify_counts(conn, copies)
         bad = [r for r in rows if r.status != "ok"]
+        if not bad:
+            await self._verify_rows(copies)
         self._end("verify", began, tables=[r.to_dict() for r in rows])
         if bad:
             raise StepError("row counts differ: " + "; ".join(
@@ -372,6 +418,17 @@ class _Move:
         self.emit(StepFinished("verify", f"row counts match in {len(rows)} tables",
                                {"tables": [r.to_dict() for r in rows]}))
         return rows
+
+    async def _verify_rows(self, copies: list[TableCopy]) -> None:
+        """Row by row (wizard.verify); its report goes to verify.md in the run folder, differences or not."""
+        o = self.options
+        folder = self.run.folder
+        self.verification = await verify(o.source, o.target, self.emit, load_quarantine(folder), stop=self.stop,
+                                         nulled=load_nulled(folder))
+        facts = verify_report.copy_facts(folder, {c.table: c.conversions for c in copies if c.conversions})
+        written, _ = await asyncio.to_thread(verify_report.write, folder / "verify.md", self.verification, facts)
+        if not self.verification.ok:
+            raise StepError(f"{self.verification.summary()}: {written} lists them; the target was not switched to")
 
     def _env_undo(self, backup: dict[str, Any]) -> dict[str, Any]:
         return {"action": "restore_env", "path": str(self.env_file), "backup": backup["env"]}

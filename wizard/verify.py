@@ -26,7 +26,8 @@ from wizard.verify_rows import STEP, ColumnDiff, RowDiff, TableVerdict, compare_
 from wizard.verify_schema import FAIL, INTERNAL_TABLES, SchemaFinding, TableShape, check_schema, open_for_reading, reflect
 from wizard.verify_sides import open_side
 
-__all__ = ["ColumnDiff", "RowDiff", "TableVerdict", "SchemaFinding", "VerifyReport", "verify", "load_quarantine"]
+__all__ = ["ColumnDiff", "RowDiff", "TableVerdict", "SchemaFinding", "VerifyReport", "verify", "load_quarantine",
+           "load_nulled"]
 
 
 @dataclass
@@ -44,8 +45,9 @@ class VerifyReport:
 
     def summary(self) -> str:
         if self.ok:
-            rows = sum(t.source_rows for t in self.tables)
-            return f"verified: {len(self.tables)} tables, {rows:,} rows equal, schema as its revision"
+            equal, held = sum(t.equal for t in self.tables), sum(t.quarantined for t in self.tables)
+            return (f"verified: {len(self.tables)} tables, {equal:,} rows equal"
+                    + (f", {held:,} in quarantine" if held else "") + ", schema as its revision")
         parts = [f"{t.table} {t.status}" for t in self.tables if t.status != "ok"]
         fails = sum(f.status == FAIL for f in self.schema)
         if fails:
@@ -62,20 +64,35 @@ def load_quarantine(run_folder: Path) -> dict[str, set]:
     A `pk` is the source's raw key value, a list of them for a composite key, the rowid for a
     table with no primary key; a BLOB key is written as '\\x' and its hex.
     """
-    out: dict[str, set] = {}
-    for path in sorted((Path(run_folder) / "quarantine").glob("*.jsonl")):
-        keys = out.setdefault(path.stem, set())
+    return {table: set(records) for table, records in _side_file(run_folder, "quarantine").items()}
+
+
+def load_nulled(run_folder: Path) -> dict[str, dict[Any, frozenset[str]]]:
+    """The rows whose dangling foreign keys the copy set to NULL (--on-orphans null), per table:
+    key -> those columns, from <run>/nulled/<table>.jsonl."""
+    return {
+        table: {pk: frozenset(r.get("columns") or ()) for pk, r in records.items()}
+        for table, records in _side_file(run_folder, "nulled").items()
+    }
+
+
+def _side_file(run_folder: Path, kind: str) -> dict[str, dict[Any, dict]]:
+    """table -> key -> record, from the copy's JSON-lines side files of one kind."""
+    out: dict[str, dict[Any, dict]] = {}
+    for path in sorted((Path(run_folder) / kind).glob("*.jsonl")):
+        records = out.setdefault(path.stem, {})
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                pk = json.loads(line)["pk"]
+                record = json.loads(line)
+                pk = record["pk"]
             except (ValueError, KeyError, TypeError):
                 continue  # a torn last line from an interrupted copy
             if isinstance(pk, list):
                 pk = pk[0] if len(pk) == 1 else tuple(pk)
-            keys.add(pk)
+            records[pk] = record
             if isinstance(pk, str) and pk.startswith("\\x"):  # how the copy writes a BLOB key
                 with contextlib.suppress(ValueError):
-                    keys.add(bytes.fromhex(pk[2:]))
+                    records[bytes.fromhex(pk[2:])] = record
     return out
 
 
@@ -89,15 +106,17 @@ def _tables(asked: list[str] | None, source: dict[str, TableShape], target: dict
 
 
 async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined: dict[str, set] | None = None,
-                 tables: list[str] | None = None, max_keys: int = 100, stop: StopRequest | None = None) -> VerifyReport:
+                 tables: list[str] | None = None, max_keys: int = 100, stop: StopRequest | None = None,
+                 nulled: dict[str, dict[Any, frozenset[str]]] | None = None) -> VerifyReport:
     """Compare `target` with `source` row by row, and `target`'s schema with its revision.
 
     Reads both, writes neither. `quarantined` holds the keys the copy left out on purpose
-    (load_quarantine); they count as quarantined, not as missing.
+    (load_quarantine); they count as quarantined, not as missing. `nulled` holds the foreign
+    keys it set to NULL on purpose (load_nulled); NULL there is what the source should become.
     """
     started = time.monotonic()
     emit(StepStarted(STEP, f"verify {target.masked()} against {source.masked()}"))
-    quarantined = quarantined or {}
+    quarantined, nulled = quarantined or {}, nulled or {}
     async with open_for_reading(source) as conn:
         s_shapes = await reflect(conn)
     async with open_for_reading(target) as conn:
@@ -114,7 +133,7 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
             if stop is not None and stop.is_set():
                 raise Interrupted(f"verification stopped ({stop.reason}): nothing was written; run it again to verify")
             v = await compare_table(name, s_shapes.get(name), t_shapes.get(name), s_side, t_side,
-                                    quarantined.get(name, set()), max_keys, emit, stop)
+                                    quarantined.get(name, set()), nulled.get(name, {}), max_keys, emit, stop)
             if v.status != "ok":
                 emit(Warn(STEP, f"{name}: {_describe(v)}"))
             verdicts.append(v)

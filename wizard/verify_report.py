@@ -91,10 +91,11 @@ def run_sections(report: VerifyReport) -> dict[str, Any]:
     return {"verification": report.to_dict(), "Row-level verification": body}
 
 
-def quarantine_counts(run_folder: Path) -> dict[str, Counter]:
-    """Rows the copy put in quarantine, per table and rule (or reason)."""
+def quarantine_counts(run_folder: Path, kind: str = "quarantine") -> dict[str, Counter]:
+    """Rows the copy put in quarantine (or, kind "nulled", whose dangling keys it set to NULL),
+    per table and rule."""
     out: dict[str, Counter] = {}
-    for path in sorted((Path(run_folder) / "quarantine").glob("*.jsonl")):
+    for path in sorted((Path(run_folder) / kind).glob("*.jsonl")):
         counts = out.setdefault(path.stem, Counter())
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
@@ -105,11 +106,12 @@ def quarantine_counts(run_folder: Path) -> dict[str, Counter]:
     return out
 
 
-def copy_facts(run_folder: Path) -> dict[str, Any]:
-    """What the move run recorded about its copy: conversions (from its report.json) and quarantine."""
-    facts: dict[str, Any] = {"run": Path(run_folder).name, "quarantine": quarantine_counts(run_folder)}
+def copy_facts(run_folder: Path, conversions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the move run recorded about its copy: conversions (given, or from its report.json) and quarantine."""
+    facts: dict[str, Any] = {"run": Path(run_folder).name, "quarantine": quarantine_counts(run_folder),
+                             "nulled": quarantine_counts(run_folder, "nulled"), "conversions": conversions}
     run_report = Path(run_folder) / "report.json"
-    if run_report.exists():
+    if conversions is None and run_report.exists():
         try:
             facts["conversions"] = json.loads(run_report.read_text()).get("conversions")
         except (ValueError, AttributeError):
@@ -122,13 +124,11 @@ def _copy_section(facts: dict[str, Any]) -> str:
     conversions = facts.get("conversions")
     lines.append("\nConversions the copy made:\n")
     lines.append("```json\n" + json.dumps(conversions, indent=2, sort_keys=True) + "\n```" if conversions else "none recorded")
-    quarantine = facts.get("quarantine") or {}
-    lines.append("\nRows in quarantine:\n")
-    if quarantine:
-        rows = [(t, rule, f"{n:,}") for t, counts in quarantine.items() for rule, n in counts.most_common()]
-        lines.append(_md_table(("table", "rule", "rows"), rows))
-    else:
-        lines.append("none")
+    for kind, title in (("quarantine", "Rows in quarantine"), ("nulled", "Rows whose dangling keys were set to NULL")):
+        counts = facts.get(kind) or {}
+        lines.append(f"\n{title}:\n")
+        rows = [(t, rule, f"{n:,}") for t, by_rule in counts.items() for rule, n in by_rule.most_common()]
+        lines.append(_md_table(("table", "rule", "rows"), rows) if rows else "none")
     return "\n".join(lines)
 
 

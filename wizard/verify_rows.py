@@ -256,13 +256,13 @@ class _Tally:
     """Counts and the first `max_keys` differences of one table."""
 
     def __init__(self, verdict: TableVerdict, columns: list[_Column], npk: int, max_keys: int, quarantine: set,
-                 same: Callable[[Any, Any], bool]) -> None:
+                 nulled: dict[Any, frozenset[str]], same: Callable[[Any, Any], bool]) -> None:
         self.v = verdict
         self.columns = columns
         self.npk = npk
-        self.key_name = columns[0].name if columns else ""
         self.max_keys = max_keys
         self.quarantine = quarantine
+        self.nulled = nulled
         self.same = same
         self.column_counts: Counter = Counter()
 
@@ -294,9 +294,10 @@ class _Tally:
     def pair(self, key: Any, s: Any, t: Any) -> None:
         """The full comparison of two rows with the same key."""
         bad = []
+        cleared = self.nulled and (self.nulled.get(key) or self.nulled.get(self._raw_key(s))) or ()
         for col in self.columns:
             a, b = s[col.index], t[col.index]
-            if _field_test(a, b):
+            if _field_test(a, b) or (b is None and col.name in cleared):
                 continue
             ca, cb = col.source(a), col.target(b)
             if not _same(ca, cb):
@@ -369,13 +370,14 @@ async def _merge(src: _Stream, tgt: _Stream, tally: _Tally, meter: ProgressMeter
             t_live = await tgt.ensure()
 
 
-async def _multiset(side: Any, shape: TableShape, columns: list[str], kinds: list[str],
-                    skip: set = frozenset()) -> tuple[int, int, int]:
+async def _multiset(side: Any, shape: TableShape, columns: list[str], kinds: list[str], skip: set = frozenset(),
+                    nulled: dict[Any, frozenset[str]] | None = None) -> tuple[int, int, int]:
     """(rows, rows skipped, an order-free digest of the rest) for a table with no primary key.
 
-    `skip` holds SQLite rowids the copy put in quarantine (its key for such tables)."""
+    `skip` and `nulled` are keyed by SQLite rowid (the copy's key for such tables): rows it put
+    in quarantine, and columns it set to NULL."""
     values = [side.value(k) for k in kinds]
-    by_rowid = bool(skip) and side.is_sqlite
+    by_rowid = bool(skip or nulled) and side.is_sqlite
     reader = await (side.reader(shape, ["rowid", *columns], [INTEGER, *kinds], 0) if by_rowid else
                     side.reader(shape, columns, kinds, 0))
     total, skipped, digest = 0, 0, 0
@@ -387,7 +389,8 @@ async def _multiset(side: Any, shape: TableShape, columns: list[str], kinds: lis
                     if row[0] in skip:
                         skipped += 1
                         continue
-                    row = row[1:]
+                    cleared = nulled.get(row[0], ()) if nulled else ()
+                    row = tuple(None if c in cleared else v for c, v in zip(columns, row[1:]))
                 canon = tuple(f(v) for f, v in zip(values, row))
                 h = hashlib.blake2b(repr(canon).encode(), digest_size=8).digest()
                 digest = (digest + int.from_bytes(h, "big")) % 2**64
@@ -404,7 +407,10 @@ def _row_key(fns: list[Callable[[Any], Any]]) -> Callable[[tuple], Any]:
 
 
 async def compare_table(name: str, s_shape: TableShape | None, t_shape: TableShape | None, s_side: Any, t_side: Any,
-                        quarantine: set, max_keys: int, emit: Emit, stop: StopRequest | None) -> TableVerdict:
+                        quarantine: set, nulled: dict[Any, frozenset[str]], max_keys: int, emit: Emit,
+                        stop: StopRequest | None) -> TableVerdict:
+    """One table's verdict. `quarantine`: source keys the copy left out; `nulled`: source key ->
+    the columns the copy set to NULL (its null policy), which must be NULL in the target."""
     started = time.monotonic()
     v = TableVerdict(name)
     if s_shape is None or t_shape is None:
@@ -430,7 +436,7 @@ async def compare_table(name: str, s_shape: TableShape | None, t_shape: TableSha
         v.note = "; ".join(filter(None, [only_s and "columns only in the source: " + ", ".join(only_s),
                                          only_t and "columns only in the target: " + ", ".join(only_t)]))
     if not pk:
-        v.source_rows, v.quarantined, s_digest = await _multiset(s_side, s_shape, columns, kinds, quarantine)
+        v.source_rows, v.quarantined, s_digest = await _multiset(s_side, s_shape, columns, kinds, quarantine, nulled)
         v.target_rows, _, t_digest = await _multiset(t_side, t_shape, columns, kinds)
         same = s_digest == t_digest and v.source_rows - v.quarantined == v.target_rows
         v.equal = v.target_rows if same else 0
@@ -442,7 +448,7 @@ async def compare_table(name: str, s_shape: TableShape | None, t_shape: TableSha
             for i, (c, k) in enumerate(zip(columns, kinds)) if i >= len(pk)]
     flag = s_side.lane_flag(columns, kinds) if s_side.is_sqlite and not t_side.is_sqlite else None
     same = _row_test(s_side, t_side, flag is not None)
-    tally = _Tally(v, cols, len(pk), max_keys, quarantine, same)
+    tally = _Tally(v, cols, len(pk), max_keys, quarantine, nulled, same)
     key_kinds = kinds[: len(pk)]
     plain = key_type(key_kinds[0]) if len(pk) == 1 else None
     meter = ProgressMeter(emit, STEP, name, await s_side.count(name))
