@@ -108,7 +108,11 @@ def test_abort_stops_before_anything_is_written_and_lists_the_rows(dirty_db: Pat
     listed = "\n".join(e.message for e in events if isinstance(e, Warn))
     assert "workflows.owner_id: 1 row(s) points to no users row" in listed
     assert str(sample.BAD_JSON_EXECUTION) in listed
-    assert load_run(tmp_path / "state").state() == "failed"
+    run = load_run(tmp_path / "state")
+    assert run.state() == "failed"
+    # The backup taken alongside the checks is not kept when they refuse.
+    assert "backup_discarded" in [r["kind"] for r in run.records()]
+    assert sorted(p.name for p in run.folder.iterdir()) == ["journal.jsonl"]
 
 
 def test_null_policy_clears_dangling_nullable_keys_and_quarantines_the_rest(dirty_db: Path, pg_url: str,
