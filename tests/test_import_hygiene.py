@@ -8,6 +8,7 @@ SERVICE_MODULES = [
     "wizard.lock", "wizard.db", "wizard.schema", "wizard.sample",
     "wizard.typemap", "wizard.tables", "wizard.scan", "wizard.preflight", "wizard.copy", "wizard.target_schema",
     "wizard.report", "wizard.settings_move", "wizard.move", "wizard.move_rollback", "wizard.pg",
+    "wizard.demo", "wizard.health", "wizard.switch",
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -46,15 +47,23 @@ class Pane:
     def text(self) -> str:
         return self._tmux("capture-pane", "-p", "-t", "w")
 
-    def wait_for(self, wanted: str, limit: float = 120.0) -> str:
+    def wait_for(self, wanted: str) -> str:
         """Poll the screen until `wanted` shows; the limit only bounds a hung test, it asserts no speed."""
+        return self.wait_for_true(lambda screen: wanted in screen, wanted)
+
+    def wait_for_match(self, pattern: str) -> re.Match:
+        found = re.search(pattern, self.wait_for_true(lambda screen: re.search(pattern, screen) is not None, pattern))
+        assert found is not None
+        return found
+
+    def wait_for_true(self, test, what: str, limit: float = 120.0) -> str:
         deadline = time.monotonic() + limit
         while True:
             screen = self.text()
-            if wanted in screen:
+            if test(screen):
                 return screen
             if time.monotonic() > deadline:
-                pytest.fail(f"{wanted!r} never showed; the screen was:\n{screen}")
+                pytest.fail(f"{what!r} never showed; the screen was:\n{screen}")
             time.sleep(0.1)
 
     def close(self) -> None:
@@ -96,7 +105,8 @@ def _drop(admin: str, database: str) -> None:
     asyncio.run(drop())
 
 
-def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server: str, pane_factory) -> None:
+def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server: str, pane_factory,
+                                                       request: pytest.FixtureRequest) -> None:
     """The README's first command, as a newcomer presses through it: 80x24, keys only."""
     if pg_server != demo.LOCAL_SERVER:
         pytest.skip("the demo looks for PostgreSQL on 127.0.0.1:5432 first; this machine has none")
@@ -104,6 +114,8 @@ def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server:
     pane = pane_factory(f"{WIZARD} demo --executions 3000 --folder {folder}", tmp_path)
 
     screen = pane.wait_for("Move to PostgreSQL")
+    target = pane.wait_for_match(r"wizard_demo_[0-9a-f]{8}").group(0)  # named in the demo's banner
+    request.addfinalizer(lambda: _drop(pg_server, target))
     pane.wait_for("3,000")  # the demo database: its tables with row counts
     env_before = (folder / ".env").read_bytes()
     source_sha = hashlib.sha256((folder / "engine.db").read_bytes()).hexdigest()
@@ -130,6 +142,7 @@ def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server:
     pane.send("y")
     pane.wait_for("Switched.")
     moved_to = parse_url(dotenv_values(folder / ".env")["DATABASE_URL"]).database
+    assert moved_to == target
     assert set(_tables(pg_server, moved_to)) >= {"executions", "settings", "users", "workflows"}
 
     pane.send("C-r")
@@ -141,9 +154,6 @@ def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server:
     pane.send("C-q")
     pane.wait_for("EXIT=0")
 
-    try:
-        assert (folder / ".env").read_bytes() == env_before
-        assert hashlib.sha256((folder / "engine.db").read_bytes()).hexdigest() == source_sha
-        assert _tables(pg_server, moved_to) == []
-    finally:
-        _drop(pg_server, moved_to)
+    assert (folder / ".env").read_bytes() == env_before
+    assert hashlib.sha256((folder / "engine.db").read_bytes()).hexdigest() == source_sha
+    assert _tables(pg_server, moved_to) == []
