@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,38 @@ def test_cli_json_lines_summary_and_exit_codes(dirty_db: Path, pg_url: str, tmp_
     summary = lines[-1]
     assert summary["event"] == "Summary" and summary["totals"]["quarantined"] == 18
     assert any(line["event"] == "Progress" and line["item"] == "executions" and line["rate"] for line in lines)
+
+
+def test_a_table_that_refers_to_itself_cascades_to_every_level(engine_db: Path, pg_url: str, tmp_path: Path) -> None:
+    conn = sqlite3.connect(engine_db)
+    conn.executescript("""
+        CREATE TABLE tree (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES tree (id), payload JSON);
+        INSERT INTO tree VALUES (1, NULL, 'not json'), (2, 1, '{}'), (3, 2, '{}'), (4, 99, '{}'), (5, NULL, '[]'),
+                                (6, 5, '{}');
+    """)
+    conn.commit()
+    conn.close()
+    result = move(engine_db, pg_url, tmp_path / "state", on_orphans="quarantine")
+    held = quarantined(Path(result.report_json).parent)["tree"]
+    assert {k: v["rule"] for k, v in held.items()} == {
+        1: "text that is not valid JSON in a JSON column", 2: "parent row in quarantine",
+        3: "parent row in quarantine", 4: "dangling foreign key"}
+    assert [r[0] for r in fetch(pg_url, "SELECT id FROM tree ORDER BY id")] == [5, 6]
+    assert fetch(pg_url, "SELECT count(*) FROM pg_constraint WHERE conname = 'tree_parent_id_fkey'")[0][0] == 1
+
+
+def test_a_wal_database_with_committed_frames_not_yet_checkpointed(engine_db: Path, pg_url: str,
+                                                                   tmp_path: Path) -> None:
+    """The engine left its last commits in the -wal file: the move reads them, and writes neither file."""
+    writer = sqlite3.connect(engine_db)
+    try:
+        writer.execute("PRAGMA journal_mode = wal")
+        writer.execute("INSERT INTO executions (id, workflow_id, status) SELECT 999999, id, 'pending' FROM workflows "
+                       "LIMIT 1")
+        writer.commit()  # in the -wal only: the open connection has not checkpointed it
+        main, wal = sha256(engine_db), sha256(Path(f"{engine_db}-wal"))
+        move(engine_db, pg_url, tmp_path / "state")
+        assert (sha256(engine_db), sha256(Path(f"{engine_db}-wal"))) == (main, wal)
+    finally:
+        writer.close()
+    assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id = 999999")[0][0] == 1

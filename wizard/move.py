@@ -83,7 +83,8 @@ def source_fingerprint(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         header = f.read(100)
     wal = Path(f"{path}-wal")
-    wal_state = [wal.stat().st_size, wal.stat().st_mtime_ns] if wal.exists() else None
+    # A reader of a WAL database makes an empty -wal if there is none: empty counts as none.
+    wal_state = [wal.stat().st_size, wal.stat().st_mtime_ns] if wal.exists() and wal.stat().st_size else None
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "change_counter": int.from_bytes(header[24:28], "big"),
             "wal": wal_state}
 
