@@ -241,3 +241,13 @@ def test_a_wal_database_with_committed_frames_not_yet_checkpointed(engine_db: Pa
     finally:
         writer.close()
     assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id = 999999")[0][0] == 1
+
+
+def test_without_yes_and_without_a_terminal_the_move_is_refused(engine_db: Path, pg_url: str, tmp_path: Path) -> None:
+    done = subprocess.run([str(WIZARD), "migrate", "--source", f"sqlite:///{engine_db}", "--target", pg_url,
+                           "--state-dir", str(tmp_path / "state")], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 3, done.stderr
+    assert "not confirmed" in done.stderr and "--yes" in done.stderr
+    assert tables_in(pg_url) == []
+    assert not list((tmp_path / "state").rglob("*.backup"))

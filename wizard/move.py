@@ -299,8 +299,10 @@ class _Move:
         The backup is kept only when the checks let the move go on; a refusal removes it, so a
         refused move leaves nothing behind but its journal.
         """
-        if "backup" in self.done:
-            return await self._preflight(), await self._backup()
+        if "backup" in self.done or not self.options.yes:  # a question on the terminal: one thing at a time
+            report = await self._preflight()
+            self._stop_point("backup")
+            return report, await self._backup()
         backup = asyncio.create_task(self._backup())
         try:
             report = await self._preflight()
