@@ -14,7 +14,9 @@ from textual.worker import Worker
 from textual.widgets import Footer, Header, Label, ProgressBar
 
 from screens.messages import RunChanged, RunEnded
-from screens.state import DONE, FAILED, RUNNING, Session
+from screens.state import DONE, FAILED, RUNNING, WAITING, Session
+
+SETUP_STEPS = ("connection", "preflight")
 from wizard.events import Progress
 
 if TYPE_CHECKING:
@@ -57,7 +59,9 @@ class StepScreen(Screen):
     STEP_TITLE: ClassVar[str] = ""
 
     def can_go_back(self) -> bool:
-        return True
+        # Back to the setup steps only before the run starts: from there a second run could begin.
+        previous = self.wizard.step_before(self.STEP)
+        return previous not in SETUP_STEPS or self.session.log.state == WAITING
 
     # Screens that show the journey's run redraw from the session's RunLog on these.
     @on(RunChanged)
