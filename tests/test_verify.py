@@ -132,7 +132,7 @@ def test_planted_differences_are_named_exactly(moved):
     assert (executions["equal"], executions["different"], executions["only_source"], executions["only_target"]) == (
         297, 2, 1, 1)
     state = next(d for d in executions["diffs"] if d["pk"] == 7)["columns"][0]
-    assert state["detail"] == "differs at $.variables.attempt"
+    assert (state["target"], state["detail"]) == ("99", "differs at $.variables.attempt")  # the values there
 
 
 def test_json_compared_as_parsed_values_not_text(moved):
@@ -391,7 +391,7 @@ def test_postgresql_against_postgresql(moved, second_pg_url: str):
 def test_secrets_never_show_in_the_summary_or_the_report(moved, tmp_path: Path):
     source, target = moved
     user = first_user(source)
-    key_before, key_after = "sk-proj-abcdefghijklmnop1234", "sk-proj-zyxwvutsrqponmlk9876"
+    key_before, key_after = "sk-proj-abcdefghijklmnop1234", "a-key-of-no-known-shape-9876"  # masked by its name
     sqlite_exec(source, ("UPDATE settings SET settings_data = ?", (json.dumps(
         {"providers": [{"id": "p1", "name": "OpenAI", "type": "openai", "apiKey": key_before, "enabled": True}]}),)))
     pg_exec(target,
@@ -452,3 +452,16 @@ def test_max_keys_bounds_the_listed_differences(moved):
     assert executions.different == 50 and len(executions.diffs) == 10
     assert [d.pk for d in executions.diffs] == list(range(1, 11))
     assert executions.columns == {"status": 50}
+
+
+def test_long_values_are_shown_from_where_they_part_and_masked_before_the_cut():
+    from wizard.normalize import TEXT
+    from wizard.verify_show import shown_pair
+
+    a, b = "x" * 1500 + "AAA" + "y" * 500, "x" * 1500 + "BBB" + "y" * 500
+    source, target, _ = shown_pair("error", TEXT, a, b)
+    assert source.startswith("...") and "AAA" in source and "BBB" in target and len(source) <= 410
+    key = "sk-abcdefghijklmnopqrstuvwxyz0123"
+    a, b = "x" * 1000 + f" key {key} and then A", "x" * 1000 + f" key {key} and then B"
+    source, target, _ = shown_pair("error", TEXT, a, b)
+    assert "A" in source and "mnopqrstuvwxyz" not in source + target

@@ -33,6 +33,11 @@ def test_a_moved_target_has_its_revisions_schema_and_sequences_past_the_data(eng
 def test_a_target_at_head_matches_head(engine_db: Path, pg_url: str):
     move(engine_db, pg_url, "--to", "head")
     assert details(pg_url) == []
+    code, summary, _ = run_verify(sqlite_url(engine_db), pg_url)  # the data revisions rewrote rows: they differ
+    assert code == 1
+    assert summary["schema"][0]["detail"].startswith("the source is at revision 0001 and the target at 0004")
+    assert {t["table"]: sorted(t["columns"]) for t in summary["tables"] if t["status"] != "ok"} == {
+        "workflows": ["definition"], "executions": ["state"]}
 
 
 def test_a_missing_index_fails_with_a_clear_line(engine_db: Path, pg_url: str):

@@ -20,11 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from wizard import schema
 from wizard.errors import BadInput, Interrupted
 from wizard.events import Emit, StepFailed, StepFinished, StepStarted, StopRequest, Warn, ignore
 from wizard.urls import DbUrl
 from wizard.verify_rows import STEP, ColumnDiff, RowDiff, TableVerdict, compare_table
-from wizard.verify_schema import FAIL, INTERNAL_TABLES, SchemaFinding, TableShape, check_schema, open_for_reading, reflect
+from wizard.verify_schema import (FAIL, INTERNAL_TABLES, WARN, SchemaFinding, TableShape, check_schema,
+                                  open_for_reading, reflect)
 from wizard.verify_sides import open_side
 
 __all__ = ["ColumnDiff", "RowDiff", "TableVerdict", "SchemaFinding", "VerifyReport", "verify", "load_quarantine",
@@ -120,9 +122,15 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     quarantined, nulled = quarantined or {}, nulled or {}
     async with open_for_reading(source) as conn:
         s_shapes = await reflect(conn)
+        s_revision = (await schema.inspect_schema(conn)).effective
     async with open_for_reading(target) as conn:
         t_shapes = await reflect(conn)
+        t_revision = (await schema.inspect_schema(conn)).effective
         findings = await check_schema(conn, s_shapes, t_shapes)
+    if s_revision and t_revision and s_revision != t_revision:
+        findings.insert(0, SchemaFinding("", "revision", WARN, (
+            f"the source is at revision {s_revision} and the target at {t_revision}: the revisions between "
+            "them change columns and rows, so the rows they touched differ from the source")))
     for f in findings:
         if f.status == FAIL:
             emit(Warn(STEP, f"schema: {f.detail}"))

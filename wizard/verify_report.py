@@ -72,7 +72,8 @@ def markdown_sections(report: VerifyReport, level: int = 2) -> list[str]:
 def _table_differences(v: Any, heading: str) -> str:
     shown = len(v.diffs)
     total = v.different + v.only_source + v.only_target
-    head = f"{heading} {v.table}: {total:,} rows differ" + (f" (the first {shown} here)" if shown < total else "")
+    head = (f"{heading} {v.table}: {total:,} {'row differs' if total == 1 else 'rows differ'}"
+            + (f" (the first {shown} here)" if shown < total else ""))
     if v.columns:
         head += "\n\nby column: " + ", ".join(f"{c} {n:,}" for c, n in v.columns.items())
     rows = []
@@ -121,9 +122,10 @@ def copy_facts(run_folder: Path, conversions: dict[str, Any] | None = None) -> d
 
 def _copy_section(facts: dict[str, Any]) -> str:
     lines = [f"## The copy (run {facts['run']})"]
-    conversions = facts.get("conversions")
-    lines.append("\nConversions the copy made:\n")
-    lines.append("```json\n" + json.dumps(conversions, indent=2, sort_keys=True) + "\n```" if conversions else "none recorded")
+    made = [(t, c, name, f"{n:,}") for t, columns in (facts.get("conversions") or {}).items()
+            for c, names in columns.items() for name, n in names.items()]
+    lines.append("\nConversions the copy made (values per column):\n")
+    lines.append(_md_table(("table", "column", "conversion", "values"), made) if made else "none recorded")
     for kind, title in (("quarantine", "Rows in quarantine"), ("nulled", "Rows whose dangling keys were set to NULL")):
         counts = facts.get(kind) or {}
         lines.append(f"\n{title}:\n")

@@ -21,7 +21,6 @@ digests): equal or not, but its differing rows cannot be named.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,19 +30,18 @@ from typing import Any, Callable
 
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
-from wizard.normalize import INTEGER, JSON
-from wizard.secrets import mask_data
+from wizard.normalize import INTEGER
 from wizard.verify_schema import TableShape
-from wizard.verify_sides import Unconvertible, Unorderable, key_type
+from wizard.verify_show import shown_key, shown_pair
+from wizard.verify_sides import Unorderable, key_type
 
 STEP = "verify"
-SHOWN_CHARS = 400  # a value longer than this is cut in the diffs (the whole row is in the database)
 
 
 @dataclass
 class ColumnDiff:
     column: str
-    source: Any  # the compared form, masked and cut to SHOWN_CHARS
+    source: Any  # the compared form, masked and cut (wizard.verify_show)
     target: Any
     detail: str | None = None  # the rule a source value broke, or where two JSON values part
 
@@ -104,66 +102,9 @@ class _Column:
     source: Callable[[Any], Any]  # the side's value -> the compared form
     target: Callable[[Any], Any]
 
-    def detail(self, s: Any, t: Any) -> str | None:
-        if isinstance(s, Unconvertible):
-            return s.rule
-        if isinstance(t, Unconvertible):
-            return f"target: {t.rule}"
-        if self.kind == JSON and isinstance(s, str) and isinstance(t, str):
-            where = _json_parting(json.loads(s), json.loads(t))
-            return f"differs at {where}" if where else None
-        return None
-
 
 def _same(x: Any, y: Any) -> bool:
     return x == y and type(x) is type(y)
-
-
-# --- showing ---
-
-
-def _shown_key(key: Any) -> Any:
-    if isinstance(key, tuple):
-        return [_shown_key(k) for k in key]
-    if isinstance(key, (int, str, float)) or key is None:
-        return key
-    if isinstance(key, bytes):
-        return key.hex()
-    return str(key)
-
-
-def _shown(column: str, value: Any) -> Any:
-    if isinstance(value, Unconvertible):
-        value = value.value
-    if isinstance(value, bytes):
-        value = value.hex() if len(value) * 2 <= SHOWN_CHARS else value[: SHOWN_CHARS // 2].hex() + "..."
-    elif not isinstance(value, (str, int, float, bool)) and value is not None:
-        value = str(value)
-    value = mask_data({column: value})[column]  # hashed_password, apiKey and the like never show
-    if isinstance(value, str) and len(value) > SHOWN_CHARS:
-        value = value[:SHOWN_CHARS] + "..."
-    return value
-
-
-def _json_parting(a: Any, b: Any, path: str = "$") -> str | None:
-    """Where two parsed JSON values first differ, as a path ($.nodes[0].status)."""
-    if type(a) is not type(b):
-        return path
-    if isinstance(a, dict):
-        for k in sorted(set(a) | set(b)):
-            if k not in a or k not in b:
-                return f"{path}.{k}"
-            found = _json_parting(a[k], b[k], f"{path}.{k}")
-            if found:
-                return found
-        return None
-    if isinstance(a, list):
-        for i, (x, y) in enumerate(zip(a, b)):
-            found = _json_parting(x, y, f"{path}[{i}]")
-            if found:
-                return found
-        return None if len(a) == len(b) else f"{path}[{min(len(a), len(b))}]"
-    return None if a == b else path
 
 
 # --- the merge ---
@@ -309,26 +250,26 @@ class _Tally:
         for col, _, _ in bad:
             self.column_counts[col.name] += 1
         if len(self.v.diffs) < self.max_keys:
-            shown = [ColumnDiff(c.name, _shown(c.name, ca), _shown(c.name, cb), c.detail(ca, cb)) for c, ca, cb in bad]
-            self.v.diffs.append(RowDiff(_shown_key(key), shown, "different"))
+            shown = [ColumnDiff(c.name, *shown_pair(c.name, c.kind, ca, cb)) for c, ca, cb in bad]
+            self.v.diffs.append(RowDiff(shown_key(key), shown, "different"))
 
     def only_source(self, key: Any) -> None:
         self.v.only_source += 1
-        self._add(RowDiff(_shown_key(key), [], "only_source"))
+        self._add(RowDiff(shown_key(key), [], "only_source"))
 
     def only_target(self, key: Any, row: Any) -> None:
         self.v.only_target += 1
         held = self._raw_key(row) in self.quarantine or key in self.quarantine
-        self._add(RowDiff(_shown_key(key), [], "only_target",
+        self._add(RowDiff(shown_key(key), [], "only_target",
                           "the copy put it in quarantine, yet it is in the target" if held else None))
 
     def source_misfit(self, row: Any, why: str) -> None:
         self.v.different += 1
-        self._add(RowDiff(_shown_key(self._raw_key(row)), [], "different", f"cannot be matched: {why}"))
+        self._add(RowDiff(shown_key(self._raw_key(row)), [], "different", f"cannot be matched: {why}"))
 
     def target_misfit(self, row: Any, why: str) -> None:
         self.v.only_target += 1
-        self._add(RowDiff(_shown_key(self._raw_key(row)), [], "only_target", f"cannot be matched: {why}"))
+        self._add(RowDiff(shown_key(self._raw_key(row)), [], "only_target", f"cannot be matched: {why}"))
 
     def quarantined(self) -> None:
         self.v.quarantined += 1
