@@ -14,6 +14,7 @@ import os
 import platform
 import shlex
 import shutil
+import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,40 +58,40 @@ def target_db(admin: str, name: str, keep: bool) -> Iterator[str]:
             pg.drop_database(admin, name)
 
 
-def run_wizard(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool) -> list[dict]:
+def run_wizard(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool, tag: str) -> list[dict]:
     state = OUT / "state" / f"wizard-{n}"
     shutil.rmtree(state, ignore_errors=True)
     with target_db(admin, f"bench_wizard_{n}", keep) as url:
-        m = measure.run(wizard_runs.migrate_command(src, url, state), LOGS / f"{n}-wizard-migrate")
+        m = measure.run(wizard_runs.migrate_command(src, url, state), LOGS / f"{tag}-wizard-migrate")
         why = problem(m, url, counts)
         if why:
             out = [failed("wizard migrate", m, why)]
         else:
             report = wizard_runs.report(state)
-            (LOGS / f"{n}-wizard-report.json").write_text(json.dumps(report, indent=1, default=str))
+            (LOGS / f"{tag}-wizard-report.json").write_text(json.dumps(report, indent=1, default=str))
             copy_seconds = wizard_runs.phases(report).get("copy")
             steps = "seconds per step: " + wizard_runs.phases_note(report)
             out = [figure("wizard migrate", m.wall, m.peak_rss, True, steps),
                    figure("wizard copy phase", copy_seconds, None, copy_seconds is not None,
                           "" if copy_seconds is not None else "no copy timing in report.json")]
-            v = measure.run(wizard_runs.verify_command(src, url, state), LOGS / f"{n}-wizard-verify")
+            v = measure.run(wizard_runs.verify_command(src, url, state), LOGS / f"{tag}-wizard-verify")
             out.append(figure("wizard verify", v.wall, v.peak_rss, True) if v.returncode == 0
                        else failed("wizard verify", v, f"exit {v.returncode}"))
     shutil.rmtree(state, ignore_errors=True)  # it holds a backup as big as the source
     return out
 
 
-def run_pgloader(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool) -> list[dict]:
+def run_pgloader(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool, tag: str) -> list[dict]:
     with target_db(admin, f"bench_pgloader_{n}", keep) as url:
-        load = pgloader.load_file(src, url, LOGS / f"{n}-pgloader.load")
-        m = measure.run(pgloader.command(load), LOGS / f"{n}-pgloader")
+        load = pgloader.load_file(src, url, LOGS / f"{tag}-pgloader.load")
+        m = measure.run(pgloader.command(load), LOGS / f"{tag}-pgloader")
         why = problem(m, url, counts)
     return [failed("pgloader", m, why) if why else figure("pgloader", m.wall, m.peak_rss, True, "whole run")]
 
 
-def run_floor(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool) -> list[dict]:
+def run_floor(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool, tag: str) -> list[dict]:
     with target_db(admin, f"bench_floor_{n}", keep) as url:
-        m = measure.run([sys.executable, "-m", "bench.floor", str(src), url], LOGS / f"{n}-floor")
+        m = measure.run([sys.executable, "-m", "bench.floor", str(src), url], LOGS / f"{tag}-floor")
         why = problem(m, url, counts)
     if why:
         return [failed("floor: asyncpg COPY", m, why)]
@@ -98,14 +99,40 @@ def run_floor(n: int, src: Path, counts: dict[str, int], admin: str, keep: bool)
     return [figure("floor: asyncpg COPY", seconds, m.peak_rss, True, "COPY only; RSS holds every row")]
 
 
+def best_of(runs: list[list[dict]]) -> list[dict]:
+    """Per figure, the fastest of the repeated runs, with the highest peak RSS any of them had."""
+    by_name: dict[str, list[dict]] = {}
+    for figures in runs:
+        for f in figures:
+            by_name.setdefault(f["name"], []).append(f)
+    best = []
+    for same in by_name.values():
+        ok = [f for f in same if f["ok"]] or list(same)
+        fastest = min(ok, key=lambda f: f["seconds"] if f["seconds"] is not None else float("inf"))
+        rss = [f["peak_rss"] for f in same if f["peak_rss"]]
+        best.append({**fastest, "peak_rss": max(rss) if rss else None})
+    return best
+
+
 RUNNERS = {"wizard": run_wizard, "pgloader": run_pgloader, "floor": run_floor}
+
+
+def wizard_commit() -> str:
+    """The commit of the wizard measured, and whether its code had uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    sha = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "wizard", "migrations")
+    return f"{sha} with uncommitted changes" if dirty else sha
 
 
 def machine(admin: str) -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor() or "unknown CPU")
     return {"cpus": os.cpu_count(), "cpu": cpu, "ram_gib": psutil.virtual_memory().total / 2**30,
-            "postgres": pg.server_version(admin), "pgloader": pgloader.version(), "python": platform.python_version()}
+            "postgres": pg.server_version(admin), "pgloader": pgloader.version(), "python": platform.python_version(),
+            "wizard": wizard_commit()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -113,9 +140,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="100000", help="executions per source database, comma separated")
     parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders to run: " + ", ".join(CONTENDERS))
     parser.add_argument("--admin-url", default=pg.ADMIN_URL, help="a PostgreSQL URL allowed to create databases")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the fastest is shown")
     parser.add_argument("--keep", action="store_true", help="keep the target databases for a look afterwards")
     parser.add_argument("--write-readme", action="store_true", help="rewrite README.md's table between the markers")
+    parser.add_argument("--readme-from", type=Path, metavar="RESULTS_JSON",
+                        help="run nothing: write README.md's table from a results.json of an earlier run")
     args = parser.parse_args(argv)
+    if args.readme_from:
+        readme.write(ROOT / "README.md", readme.render(json.loads(args.readme_from.read_text())))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     only = [c for c in args.only.split(",") if c]
     unknown = set(only) - set(CONTENDERS)
@@ -132,8 +165,14 @@ def main(argv: list[str] | None = None) -> None:
         sources.warm_page_cache(src)
         result = {"executions": n, "rows": sum(counts.values()), "source_bytes": src.stat().st_size, "figures": []}
         for contender in only:
-            print(f"{n:,} executions: {contender} ...", file=sys.stderr, flush=True)
-            for f in RUNNERS[contender](n, src, counts, args.admin_url, args.keep):
+            runs = []
+            for i in range(args.repeat):
+                print(f"{n:,} executions: {contender} ({i + 1} of {args.repeat}) ...", file=sys.stderr, flush=True)
+                quiet = measure.wait_for_quiet()
+                figures = RUNNERS[contender](n, src, counts, args.admin_url, args.keep, f"{n}-run{i + 1}")
+                runs.append([f if quiet else {**f, "note": f"{f['note']} (the machine was busy)".strip()}
+                             for f in figures])
+            for f in best_of(runs):
                 result["figures"].append(f)
                 shown = f"{f['seconds']:.2f} s" if f["seconds"] is not None else "-"
                 rss = f"{f['peak_rss'] / 2**20:,.0f} MB" if f["peak_rss"] else "-"

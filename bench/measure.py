@@ -53,3 +53,12 @@ def run(cmd: list[str], log_stem: Path, env: dict[str, str] | None = None) -> Me
             time.sleep(POLL_SECONDS)
         wall = time.perf_counter() - start
     return Measured(wall, peak, proc.returncode, out, err)
+
+
+def wait_for_quiet(busy_percent: float = 15.0, patience: float = 120.0) -> bool:
+    """Wait until the machine's CPUs are mostly idle (other work skews every figure); False if they never were."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        if psutil.cpu_percent(interval=1.0) < busy_percent:
+            return True
+    return False

@@ -36,20 +36,33 @@ def ratio(result: dict, top: str, bottom: str) -> float | None:
     return a["seconds"] / b["seconds"]
 
 
+INTRO = """\
+`bench/` times, in one run and each into a fresh PostgreSQL database, `wizard migrate`
+(the whole command, and its copy step from `report.json`), `wizard verify` on the result,
+pgloader 3.6 (Debian's package, given `batch rows = 10000` and `prefetch rows = 10000`:
+with its defaults it runs out of heap on the 1M database), and a floor: asyncpg binary
+COPY of rows already read and converted in memory. To run it: `apt-get install pgloader`,
+`pip install -e '.[bench]'`, then the command below; bench/README.md says what each figure
+covers and how pgloader's schema differs. Each figure is the fastest of the repeated runs."""
+
+
 def render(run: dict) -> str:
     m = run["machine"]
     lines = [
+        INTRO,
+        "",
         f"Measured {run['date']} on {m['cpus']} cores ({m['cpu']}), {m['ram_gib']:.0f} GiB RAM, "
         f"PostgreSQL {m['postgres']}, pgloader {m['pgloader']}, Python {m['python']}; "
         f"source and target on the same machine, the source file warm in the page cache.",
         "",
-        f"Command: `{run['command']}`",
+        f"Command: `{run['command']}` (wizard at commit {m['wizard']})",
         "",
         "| source | contender | time (s) | rows/s | peak RSS (MB) | note |",
         "|---|---|---:|---:|---:|---|",
     ]
     for result in run["results"]:
-        where = f"{_size(result['executions'])} executions, {result['rows']:,} rows, {result['source_bytes'] / MB:,.0f} MB"
+        mb = result["source_bytes"] / MB
+        where = f"{_size(result['executions'])} executions, {result['rows']:,} rows, {mb:,.0f} MB"
         for f in result["figures"]:
             rate = result["rows"] / f["seconds"] if f["ok"] and f["seconds"] else None
             rss = f["peak_rss"] / MB if f["peak_rss"] else None
@@ -57,7 +70,7 @@ def render(run: dict) -> str:
             lines.append(f"| {where} | {f['name']} | {_num(seconds, '.2f')} | {_num(rate, ',.0f')} | "
                          f"{_num(rss, ',.0f')} | {f['note'] or ('' if f['ok'] else 'failed')} |")
             where = ""
-    sizes = [r for r in run["results"]]
+    sizes = run["results"]
     lines += ["", "| target | " + " | ".join(_size(r["executions"]) for r in sizes) + " |",
               "|---|" + "---:|" * len(sizes)]
     for label, top, bottom, limit, reads in RATIOS:
