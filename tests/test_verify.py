@@ -465,3 +465,17 @@ def test_long_values_are_shown_from_where_they_part_and_masked_before_the_cut():
     a, b = "x" * 1000 + f" key {key} and then A", "x" * 1000 + f" key {key} and then B"
     source, target, _ = shown_pair("error", TEXT, a, b)
     assert "A" in source and "mnopqrstuvwxyz" not in source + target
+
+
+def test_text_that_is_not_utf8_is_a_difference_not_a_crash(tmp_path: Path, pg_url: str):
+    notes = one_table(
+        tmp_path, pg_url,
+        ("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
+         *[("INSERT INTO notes VALUES (?, ?)", (i, f"note {i}")) for i in range(1, 7000)],
+         "UPDATE notes SET body = CAST(x'6869ff' AS TEXT) WHERE id = 6500"),  # 'hi' and a stray byte
+        ("CREATE TABLE notes (id bigint PRIMARY KEY, body text)",
+         "INSERT INTO notes SELECT i, 'note ' || i FROM generate_series(1, 6999) i"),
+    )
+    assert (notes.equal, notes.different) == (6998, 1)
+    (diff,) = notes.diffs
+    assert (diff.pk, diff.columns[0].detail) == (6500, "bytes that are not UTF-8 text in a text column")

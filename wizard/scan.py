@@ -100,7 +100,7 @@ def _jsonable(value: Any) -> Any:
     return "\\x" + value.hex() if isinstance(value, bytes) else value
 
 
-def _tolerant_text(data: bytes) -> Any:
+def tolerant_text(data: bytes) -> Any:
     # Text that is not UTF-8 comes back as bytes, so convert() can name it instead of sqlite3 failing.
     try:
         return data.decode("utf-8")
@@ -119,7 +119,7 @@ def scan(path: Path, tables: list[SourceTable], progress: Callable[[str, int, in
 
 def _open(path: Path) -> sqlite3.Connection:
     conn = open_readonly(path)
-    conn.text_factory = _tolerant_text
+    conn.text_factory = tolerant_text
     return conn
 
 

@@ -31,6 +31,7 @@ from wizard.db import describe_connect_error, quote
 from wizard.errors import BadInput, StepError
 from wizard.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert, source_canonical)
+from wizard.scan import tolerant_text
 from wizard.urls import DbUrl
 from wizard.verify_schema import TableShape
 
@@ -132,21 +133,37 @@ class _SqliteReader:
         return True
 
     def _run(self) -> None:
-        try:
-            conn = sqlite3.connect(f"{self._path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        except sqlite3.Error as exc:
-            self._hand(exc)
-            return
-        try:
-            cur = conn.execute(self._plan(conn))
-            while not self._cancel.is_set():
-                rows = cur.fetchmany(CHUNK_ROWS)
-                if not self._hand(rows) or not rows:
+        handed, tolerant = 0, False
+        while True:
+            try:
+                conn = sqlite3.connect(f"{self._path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            except sqlite3.Error as exc:
+                self._hand(exc)
+                return
+            try:
+                if tolerant:
+                    conn.text_factory = tolerant_text
+                cur = conn.execute(self._plan(conn))
+                for _ in range(handed // CHUNK_ROWS):  # a re-read skips what was already handed over
+                    cur.fetchmany(CHUNK_ROWS)
+                while not self._cancel.is_set():
+                    rows = cur.fetchmany(CHUNK_ROWS)
+                    if not self._hand(rows) or not rows:
+                        return
+                    handed += len(rows)
+                return
+            except sqlite3.OperationalError as exc:
+                if tolerant or "decode" not in str(exc):
+                    self._hand(exc)
                     return
-        except sqlite3.Error as exc:
-            self._hand(exc)
-        finally:
-            conn.close()
+                # Text that is not UTF-8: read again with the copy's tolerant decoding, which hands
+                # such text over as bytes for the rules to name. Rare, so the fast decoder goes first.
+                tolerant = True
+            except sqlite3.Error as exc:
+                self._hand(exc)
+                return
+            finally:
+                conn.close()
 
     async def next(self) -> list:
         item = await self._queue.get()
