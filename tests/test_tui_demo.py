@@ -23,6 +23,14 @@ async def _tables(url: str) -> list[str]:
         await conn.close()
 
 
+async def _databases(admin: str) -> list[str]:
+    conn = await asyncpg.connect(admin)
+    try:
+        return [r[0] for r in await conn.fetch("SELECT datname FROM pg_database")]
+    finally:
+        await conn.close()
+
+
 async def _drop(admin: str, name: str) -> None:
     conn = await asyncpg.connect(admin)
     try:
@@ -45,6 +53,8 @@ def test_prepare_builds_a_sample_and_an_empty_target(tmp_path: Path, pg_server: 
             assert conn.execute("SELECT count(*) FROM executions").fetchone() == (500,)
         assert asyncio.run(_tables(ready.target)) == []
         assert "127.0.0.1:5432" in ready.server
+        assert "dropped the demo database" in asyncio.run(demo.discard(ready))
+        assert parse_url(ready.target).database not in asyncio.run(_databases(pg_server))
     finally:
         asyncio.run(_drop(pg_server, parse_url(ready.target).database))
 

@@ -165,7 +165,7 @@ def demo(executions: int, folder: Path | None) -> None:
     """A sample engine database and a throwaway PostgreSQL, then the wizard, ready for the move."""
     require_terminal()
     from wizard.app import run_app
-    from wizard.demo import prepare
+    from wizard.demo import discard, prepare
     from wizard.urls import parse_url
 
     printer = EventPrinter(as_json=False)
@@ -177,8 +177,10 @@ def demo(executions: int, folder: Path | None) -> None:
     err.print(f"demo folder: {ready.folder} (.env, engine.db, state); target: {mask(ready.target)}")
     banner = (f"[b]Demo[/]: the sample database below, and an empty PostgreSQL database "
               f"{parse_url(ready.target).database} to move it to. Keys are in the footer; Ctrl+R undoes it all.")
-    sys.exit(run_app(env_file=ready.env_file, source=None, target=ready.target, state_dir=ready.state_dir,
-                     banner=banner))
+    code = run_app(env_file=ready.env_file, source=None, target=ready.target, state_dir=ready.state_dir,
+                   banner=banner)
+    err.print(asyncio.run(discard(ready)))  # a throwaway database: nothing is left on the server
+    sys.exit(code)
 
 
 @main.command("verify")

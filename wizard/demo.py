@@ -91,3 +91,15 @@ async def prepare(executions: int = 200_000, folder: Path | None = None, emit: E
     target = make_url(admin).set(drivername="postgresql", database=name).render_as_string(hide_password=False)
     emit(StepFinished("demo", f"empty target database {name} on {where}"))
     return Demo(folder, source, target, env_file, folder / ".wizard", where, handle)
+
+
+async def discard(demo: Demo) -> str:
+    """Drop the demo's target database (the folder stays, with its journal and backups)."""
+    name = make_url(demo.target).database
+    admin = make_url(demo.target).set(database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    return f"dropped the demo database {name}; {demo.folder} keeps the sample, its journal and backups"
