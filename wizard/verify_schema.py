@@ -29,11 +29,12 @@ from sqlalchemy.pool import NullPool
 from wizard import schema
 from wizard.db import check_sqlite_file, connect, quote
 from wizard.normalize import kind_of
+from wizard.target_schema import OWN_TABLES
 from wizard.urls import DbUrl
 
 OK, FAIL, WARN, INFO = "ok", "fail", "warn", "info"
-# Tables a comparison never looks at: Alembic's bookkeeping and SQLite's own.
-INTERNAL_TABLES = (schema.VERSION_TABLE, "sqlite_sequence", "sqlite_stat1", "sqlite_stat4")
+# Tables a comparison never looks at: Alembic's bookkeeping, SQLite's own, the move's in the target.
+INTERNAL_TABLES = (schema.VERSION_TABLE, "sqlite_sequence", "sqlite_stat1", "sqlite_stat4", *OWN_TABLES)
 
 
 @dataclass(frozen=True)
