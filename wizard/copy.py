@@ -37,7 +37,7 @@ from wizard import normalize
 from wizard.db import quote
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
-from wizard.scan import SET_NULL, Key, RowActions, shown_key
+from wizard.scan import SET_NULL, Key, RowActions, jsonable, shown_key
 from wizard.secrets import mask_data
 from wizard.tables import SourceTable, open_readonly
 
@@ -240,9 +240,12 @@ class _Reader:
                 conversions: Counter = Counter()
                 for row in rows:
                     if row[flag] and not (special and key_of(row) in special):
-                        records.append(fast(row))
-                    else:
-                        self._slow(row, key_of(row), records, held, nulled, conversions)
+                        try:
+                            records.append(fast(row))
+                            continue
+                        except (TypeError, ValueError):  # not as the scan saw it: convert() will say why
+                            pass
+                    self._slow(row, key_of(row), records, held, nulled, conversions)
                 last = key_of(rows[-1])
                 self.after = last
                 self._put(_Chunk(records, last, len(rows), b"".join(held), len(held), b"".join(nulled), conversions))
@@ -253,7 +256,7 @@ class _Reader:
         t = self.table
         quarantine = self.actions.quarantine.get(key)
         if quarantine is not None:
-            values = {c.name: _jsonable(v) for c, v in zip(t.columns, row)}
+            values = {c.name: jsonable(v) for c, v in zip(t.columns, row)}
             held.append(_line({"pk": shown_key(key), "table": t.name, "rule": quarantine.rule,
                                "reason": quarantine.reason, "row": mask_data(values)}))
             return
@@ -275,7 +278,7 @@ class _Reader:
             conversions[(column, SET_NULL)] += 1
         if cleared:
             nulled.append(_line({"pk": shown_key(key), "table": t.name, "rule": SET_NULL, "columns": cleared,
-                                 "was": mask_data({c: _jsonable(row[t.column_names.index(c)]) for c in cleared})}))
+                                 "was": mask_data({c: jsonable(row[t.column_names.index(c)]) for c in cleared})}))
         records.append(out)
 
 
@@ -288,10 +291,6 @@ def _key_getter(positions: list[int]) -> Callable[[tuple], Key]:
         i = positions[0]
         return lambda row: (row[i],)
     return lambda row: tuple(row[i] for i in positions)
-
-
-def _jsonable(value: Any) -> Any:
-    return "\\x" + value.hex() if isinstance(value, bytes) else value
 
 
 def quarantine_path(run_folder: Path, table: str) -> Path:

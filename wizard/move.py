@@ -153,9 +153,14 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         run.step_failed(move.step, message)
         run.finish(FAILED, error=message)
         raise StepError(f"{message}: resume with: {resume_command(options, move.policy)}") from None
-    except BaseException:  # cancelled, Ctrl+C: the chunk in hand was rolled back
+    except (asyncio.CancelledError, KeyboardInterrupt):  # the chunk in hand was rolled back
         run.finish(INTERRUPTED, error="cancelled")
         raise
+    except Exception as exc:  # a bug: said in one line, the journal keeps it, the cause stays chained
+        message = f"{move.step}: unexpected {type(exc).__name__}: {exc}".splitlines()[0]
+        run.step_failed(move.step, message)
+        run.finish(FAILED, error=message)
+        raise StepError(f"{message} (a bug in the wizard: report it with {run.journal_path})") from exc
     finally:
         lock.release()
 

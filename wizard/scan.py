@@ -92,11 +92,12 @@ class ScanResult:
 
 def shown_key(key: Key) -> Any:
     """A key as JSON shows it: the value for a one-column key, else a list."""
-    values = [_jsonable(v) for v in key]
+    values = [jsonable(v) for v in key]
     return values[0] if len(values) == 1 else values
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A SQLite value as JSON can carry it (a blob as '\\x' and hex)."""
     return "\\x" + value.hex() if isinstance(value, bytes) else value
 
 
