@@ -143,7 +143,8 @@ def test_json_compared_as_parsed_values_not_text(moved):
 
 
 def test_a_database_verifies_equal_with_its_own_backup(engine_db: Path, tmp_path: Path):
-    backup = tmp_path / "backup.db"
+    (tmp_path / "back ups 100%").mkdir()
+    backup = tmp_path / "back ups 100%" / "backup.db"  # a path a naive file: URI would misread
     src = sqlite3.connect(engine_db)
     dst = sqlite3.connect(backup)
     src.backup(dst)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
-from urllib.parse import quote as url_quote
 
+import aiosqlite
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
@@ -83,8 +83,12 @@ async def open_for_reading(db: DbUrl) -> AsyncIterator[AsyncConnection]:
             yield conn
         return
     check_sqlite_file(db)
-    path = url_quote(str(db.sqlite_path.absolute()), safe="/")
-    engine = create_async_engine(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true", poolclass=NullPool)
+    uri = f"{db.sqlite_path.absolute().as_uri()}?mode=ro"  # as_uri escapes '?', '#' and '%' in the path
+
+    async def read_only() -> Any:
+        return await aiosqlite.connect(uri, uri=True)
+
+    engine = create_async_engine("sqlite+aiosqlite://", async_creator=read_only, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
             yield conn
