@@ -88,9 +88,10 @@ def _row_test(source: Any, target: Any, flagged: bool) -> Callable[[Any, Any], b
     return lambda s, t: s[:] == t[:] and tuple(map(type, s)) == tuple(map(type, t))
 
 
-def _field_test(a: Any, b: Any) -> bool:
-    """One field, surely equal: the same value of the same type. PostgreSQL's renderings for a
-    SQLite source have SQLite's types (text timestamps, 0/1 booleans), so this holds across engines."""
+def _same(a: Any, b: Any) -> bool:
+    """The same value of the same type: for two raw fields, surely equal once converted (PostgreSQL's
+    renderings for a SQLite source have SQLite's types: text timestamps, 0/1 booleans); for two
+    compared forms, equal."""
     return a is b or (type(a) is type(b) and a == b)
 
 
@@ -101,10 +102,6 @@ class _Column:
     kind: str
     source: Callable[[Any], Any]  # the side's value -> the compared form
     target: Callable[[Any], Any]
-
-
-def _same(x: Any, y: Any) -> bool:
-    return x == y and type(x) is type(y)
 
 
 # --- the merge ---
@@ -238,7 +235,7 @@ class _Tally:
         cleared = self.nulled and (self.nulled.get(key) or self.nulled.get(self._raw_key(s))) or ()
         for col in self.columns:
             a, b = s[col.index], t[col.index]
-            if _field_test(a, b) or (b is None and col.name in cleared):
+            if _same(a, b) or (b is None and col.name in cleared):
                 continue
             ca, cb = col.source(a), col.target(b)
             if not _same(ca, cb):
