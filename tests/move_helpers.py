@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import asyncpg
 
 from wizard import normalize
 from wizard.db import quote
-from wizard.tables import SourceTable, read_tables
+from wizard.tables import SourceTable, open_readonly, read_tables
 
 
 def sha256(path: Path) -> str:
@@ -50,7 +49,7 @@ def checksums(url: str) -> dict[str, tuple[int, str]]:
 
 
 def source_tables(path: Path) -> list[SourceTable]:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = open_readonly(path)
     try:
         return read_tables(conn)
     finally:
@@ -59,7 +58,7 @@ def source_tables(path: Path) -> list[SourceTable]:
 
 def source_rows(path: Path, table: SourceTable) -> list[tuple[tuple, tuple]]:
     """Every row of a source table: (key values, column values)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = open_readonly(path)
     try:
         rows = conn.execute(f"SELECT {table.key_sql()}, {', '.join(quote(c) for c in table.column_names)} "
                             f"FROM {quote(table.name)}").fetchall()

@@ -25,11 +25,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote as url_quote
 
 from sqlalchemy import text
 
-from wizard.db import check_sqlite_file, connect, quote
+from wizard.db import check_sqlite_file, connect, quote, sqlite_uri
 from wizard.envfile import fsync_path, write_atomically
 from wizard.errors import Refused, StepError, WizardError
 from wizard.events import Emit, ProgressMeter, StepFinished, StepStarted
@@ -109,14 +108,10 @@ def _thread_emit(emit: Emit) -> Emit:
 # --- SQLite ---
 
 
-def _sqlite_uri(path: Path, params: str) -> str:
-    return f"file:{url_quote(str(path))}?{params}"
-
-
 def _copy_sqlite(src: Path, tmp: Path, meter: ProgressMeter) -> dict[str, Any]:
     """Online backup of `src` into the empty file `tmp`; returns what is known of the original."""
     # Read-only: the source is never written, not even by a checkpoint when we close.
-    conn = sqlite3.connect(_sqlite_uri(src, "mode=ro"), uri=True, isolation_level=None, timeout=10)
+    conn = sqlite3.connect(sqlite_uri(src), uri=True, isolation_level=None, timeout=10)
     try:
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read lock: no commit lands until we end
@@ -152,7 +147,7 @@ def _main_file_is_whole(conn: sqlite3.Connection, path: Path) -> bool:
 def _check_sqlite_copy(path: Path) -> tuple[str, str | None, list[list[Any]]]:
     """integrity_check on the copy, and the revision and row counts it holds."""
     # immutable: nothing else has this file, and no -wal/-shm are made beside it.
-    conn = sqlite3.connect(_sqlite_uri(path, "mode=ro&immutable=1"), uri=True)
+    conn = sqlite3.connect(sqlite_uri(path, immutable=True), uri=True)
     try:
         result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         if result != ["ok"]:
@@ -260,7 +255,7 @@ def _refuse_if_in_use(path: Path) -> None:
     if holders:
         raise Refused(f"{path} is open in process {', '.join(holders)}: stop the engine, then roll back again")
     try:
-        conn = sqlite3.connect(_sqlite_uri(path, "mode=rw"), uri=True, isolation_level=None, timeout=2)
+        conn = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, isolation_level=None, timeout=2)
     except sqlite3.Error:
         return  # not an openable database: nothing can be using it as one
     try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from pathlib import Path
 from typing import AsyncIterator
 
-from sqlalchemy import inspect, text
+from sqlalchemy import URL, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -31,12 +32,25 @@ def check_sqlite_file(db: DbUrl) -> None:
         raise BadInput(f"{path} is not a SQLite database: point the URL at the engine's .db file")
 
 
+def sqlite_uri(path: Path | str, mode: str = "ro", immutable: bool = False) -> str:
+    """The one way the wizard names a SQLite file to sqlite3 or aiosqlite (connect with uri=True).
+
+    mode=ro cannot write the file at all; mode=rw opens it for writing and fails when it is
+    missing, never making a new empty database. Path.as_uri escapes what a hand-built
+    `file:` URI would misread: '?' and '#' (the start of its query or fragment), '%' (an escape).
+    immutable: nothing else has the file open, so SQLite takes no locks and makes no -wal/-shm.
+    """
+    uri = f"{Path(path).absolute().as_uri()}?mode={mode}"
+    return uri + "&immutable=1" if immutable else uri
+
+
 def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
     if db.is_sqlite:
         check_sqlite_file(db)
-        # mode=rw: a missing file is an error, never a new empty database; mode=ro cannot write it at all.
-        mode = "ro" if readonly else "rw"
-        return create_async_engine(f"sqlite+aiosqlite:///file:{db.sqlite_path}?mode={mode}&uri=true", poolclass=NullPool)
+        # The URI is the database name as it is: SQLAlchemy adds no query of its own to it.
+        uri = sqlite_uri(db.sqlite_path, "ro" if readonly else "rw")
+        return create_async_engine(URL.create("sqlite+aiosqlite", database=uri, query={"uri": "true"}),
+                                   poolclass=NullPool)
     return create_async_engine(db.async_url(), poolclass=NullPool)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wizard import normalize, typemap
-from wizard.db import quote
+from wizard.db import quote, sqlite_uri
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 
 ROWID = "rowid"
@@ -85,9 +85,7 @@ class SourceTable:
 
 def open_readonly(path: Path) -> sqlite3.Connection:
     """A stdlib connection that cannot write the file (URI mode=ro), autocommit so BEGIN is ours."""
-    uri = Path(path).absolute().as_uri() + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    return conn
+    return sqlite3.connect(sqlite_uri(path), uri=True, isolation_level=None, check_same_thread=False)
 
 
 def read_tables(conn: sqlite3.Connection) -> list[SourceTable]:

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from wizard import schema
+from wizard.db import connect
 from wizard.errors import BadInput, Interrupted
 from wizard.events import Emit, StepFailed, StepFinished, StepStarted, StopRequest, Warn, ignore
 from wizard.urls import DbUrl
 from wizard.verify_rows import STEP, ColumnDiff, RowDiff, TableVerdict, compare_table
-from wizard.verify_schema import (FAIL, INTERNAL_TABLES, WARN, SchemaFinding, TableShape, check_schema,
-                                  open_for_reading, reflect)
+from wizard.verify_schema import FAIL, INTERNAL_TABLES, WARN, SchemaFinding, TableShape, check_schema, reflect
 from wizard.verify_sides import open_side
 
 __all__ = ["ColumnDiff", "RowDiff", "TableVerdict", "SchemaFinding", "VerifyReport", "verify", "load_quarantine",
@@ -120,10 +120,10 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     started = time.monotonic()
     emit(StepStarted(STEP, f"verify {target.masked()} against {source.masked()}"))
     quarantined, nulled = quarantined or {}, nulled or {}
-    async with open_for_reading(source) as conn:
+    async with connect(source, readonly=True) as conn:
         s_shapes = await reflect(conn)
         s_revision = (await schema.inspect_schema(conn)).effective
-    async with open_for_reading(target) as conn:
+    async with connect(target, readonly=True) as conn:
         t_shapes = await reflect(conn)
         t_revision = (await schema.inspect_schema(conn)).effective
         findings = await check_schema(conn, s_shapes, t_shapes)

@@ -14,20 +14,17 @@ reflected columns (names, nullability, primary key) when a source is given.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any
 
-import aiosqlite
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import CompileError, DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
-from wizard.db import check_sqlite_file, connect, quote
+from wizard.db import connect, quote
 from wizard.normalize import kind_of
 from wizard.target_schema import OWN_TABLES
 from wizard.urls import DbUrl
@@ -72,28 +69,7 @@ class TableShape:
         return tuple(c.name for c in self.columns)
 
 
-# --- opening and reflecting ---
-
-
-@contextlib.asynccontextmanager
-async def open_for_reading(db: DbUrl) -> AsyncIterator[AsyncConnection]:
-    """A connection for reflection; SQLite files are opened read-only, never created or written."""
-    if not db.is_sqlite:
-        async with connect(db) as conn:
-            yield conn
-        return
-    check_sqlite_file(db)
-    uri = f"{db.sqlite_path.absolute().as_uri()}?mode=ro"  # as_uri escapes '?', '#' and '%' in the path
-
-    async def read_only() -> Any:
-        return await aiosqlite.connect(uri, uri=True)
-
-    engine = create_async_engine("sqlite+aiosqlite://", async_creator=read_only, poolclass=NullPool)
-    try:
-        async with engine.connect() as conn:
-            yield conn
-    finally:
-        await engine.dispose()
+# --- reflecting ---
 
 
 def _type_name(col_type: Any, dialect: Any) -> str:
@@ -317,5 +293,5 @@ async def _check_sequences(conn: AsyncConnection, have: dict[str, TableShape]) -
 
 async def verify_schema(db: DbUrl, source: dict[str, TableShape] | None = None) -> list[SchemaFinding]:
     """The schema findings for `db` alone (for callers that have no data to compare)."""
-    async with open_for_reading(db) as conn:
+    async with connect(db, readonly=True) as conn:
         return await check_schema(conn, source)

@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Callable
 
 import asyncpg
 
-from wizard.db import describe_connect_error, quote
+from wizard.db import describe_connect_error, quote, sqlite_uri
 from wizard.errors import BadInput, StepError
 from wizard.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert, source_canonical)
@@ -136,7 +136,7 @@ class _SqliteReader:
         handed, tolerant = 0, False
         while True:
             try:
-                conn = sqlite3.connect(f"{self._path.absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+                conn = sqlite3.connect(sqlite_uri(self._path), uri=True, check_same_thread=False)
             except sqlite3.Error as exc:
                 self._hand(exc)
                 return
@@ -256,7 +256,7 @@ class SqliteSide:
 
     async def count(self, table: str) -> int | None:
         def run() -> int:
-            conn = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+            conn = sqlite3.connect(sqlite_uri(self.path), uri=True)
             try:
                 return conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]
             finally:
