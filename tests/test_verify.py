@@ -480,3 +480,25 @@ def test_text_that_is_not_utf8_is_a_difference_not_a_crash(tmp_path: Path, pg_ur
     assert (notes.equal, notes.different) == (6998, 1)
     (diff,) = notes.diffs
     assert (diff.pk, diff.columns[0].detail) == (6500, "bytes that are not UTF-8 text in a text column")
+
+
+def test_json_numbers_compare_by_exact_value_and_nan_is_not_json(tmp_path: Path, pg_url: str):
+    from wizard.normalize import JSON, BadValue, canonical
+
+    huge = "1" + "0" * 5000  # valid JSON; Python's int() refuses more than 4300 digits
+    docs = tmp_path, pg_url
+    numbers = one_table(
+        *docs,
+        ("CREATE TABLE docs (id INTEGER PRIMARY KEY, body JSON)",
+         ("INSERT INTO docs VALUES (1, ?), (2, '[1e400]'), (3, '[0.1]'), (4, '{\"a\": 1.0, \"b\": 1e2}')",
+          (f'{{"n": {huge}}}',))),
+        ("CREATE TABLE docs (id bigint PRIMARY KEY, body json)",
+         f"INSERT INTO docs VALUES (1, '{{ \"n\" : {huge} }}'), (2, '[2e400]'), (3, '[0.10000000000000001]'), "
+         "(4, '{\"b\": 100, \"a\": 1}')"),
+    )
+    assert (numbers.equal, numbers.different) == (2, 2), numbers.diffs
+    assert [(d.pk, d.columns[0].detail) for d in numbers.diffs] == [(2, "differs at $[0]"), (3, "differs at $[0]")]
+    assert canonical(JSON, f"[{huge}, 2.50]") == canonical(JSON, f"[ {huge}.0 ,2.5]")
+    for constant in ("NaN", "[Infinity]", '{"a": -Infinity}', f"[{huge}, NaN]"):  # as the copy judges it
+        with pytest.raises(BadValue, match="not valid JSON"):
+            canonical(JSON, constant)

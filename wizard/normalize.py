@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -115,17 +117,101 @@ def _json(value: Any) -> tuple[Any, str | None]:
     made = None
     if "\x00" in value:
         value, made = value.replace("\x00", ""), NUL_REMOVED
+    _load_json(value, len, len)  # valid or BadValue; its numbers need not be read for that
+    return value, made
+
+
+def _load_json(text: str | bytes, parse_int: Any, parse_float: Any) -> Any:
+    # PostgreSQL's json takes RFC 8259 only: no NaN/Infinity (Python's json.loads would).
     try:
-        # PostgreSQL's json takes RFC 8259 only: no NaN/Infinity; numbers are not parsed
-        # (a 5000-digit integer is valid JSON, and Python's int() would refuse it).
-        json.loads(value, parse_constant=_no_constant, parse_int=len, parse_float=len)
+        return json.loads(text, parse_constant=_no_constant, parse_int=parse_int, parse_float=parse_float)
     except (ValueError, RecursionError):
         raise BadValue("text that is not valid JSON in a JSON column") from None
-    return value, made
 
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+# JSON numbers by their exact value. Python's int() refuses more digits than
+# sys.get_int_max_str_digits() and float() rounds (0.1000000000000000001 == 0.1) or
+# overflows (1e400 == 2e400 == inf), so a number becomes an int or a float only when that
+# holds it exactly (and prints it again); else an ExactNumber. Which one depends on the value
+# alone, never on its spelling: 1, 1.0 and 1e0 are the int 1.
+_PLAIN_UP_TO = 100  # an ExactNumber's exponent up to which it is spelled in plain digits
+
+
+@dataclass(frozen=True)
+class ExactNumber:
+    """A JSON number no int or float holds exactly; `text` is its value, spelled one way only."""
+
+    text: str
+
+    @classmethod
+    def of(cls, d: Decimal) -> "ExactNumber":
+        # Trailing zeros dropped by hand: Decimal.normalize() rounds to 28 digits.
+        sign, digits, exponent = d.as_tuple()
+        while len(digits) > 1 and digits[-1] == 0:
+            digits, exponent = digits[:-1], exponent + 1
+        d = Decimal((sign, digits, exponent))
+        return cls(format(d, "f") if abs(d.adjusted()) <= _PLAIN_UP_TO else str(d))
+
+
+def _json_int(text: str) -> Any:
+    try:
+        return int(text)  # the int() json.loads itself uses: the same integers
+    except ValueError:
+        return ExactNumber.of(Decimal(text))
+
+
+def _json_float(text: str) -> Any:
+    d = Decimal(text)
+    if d.is_zero():
+        return 0  # -0.0 and 0e5 too
+    limit = sys.get_int_max_str_digits()
+    if (not limit or d.adjusted() < limit) and d == d.to_integral_value():
+        return int(d)  # 1.0 and 1e2 are the integers they equal
+    f = float(text)
+    if math.isfinite(f) and Decimal(repr(f)) == d:
+        return f
+    return ExactNumber.of(d)
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON text as PostgreSQL's json takes it (BadValue if not), numbers by exact value."""
+    try:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_json_float)  # C's int(): fast
+    except (ValueError, RecursionError):
+        return _load_json(text, _json_int, _json_float)  # an integer int() refuses, or not JSON at all
+
+
+class _HasExactNumber(Exception):
+    pass
+
+
+def _exact_number(value: Any) -> Any:
+    raise _HasExactNumber
+
+
+def dump_json(value: Any, separators: tuple[str, str] = (",", ":")) -> str:
+    """Parsed JSON (parse_json) as text: keys sorted, each value spelled one way only."""
+    try:
+        return json.dumps(value, sort_keys=True, separators=separators, ensure_ascii=False, default=_exact_number)
+    except _HasExactNumber:
+        return _dump_with_exact(value, separators)
+
+
+def _dump_with_exact(value: Any, separators: tuple[str, str]) -> str:
+    """dump_json for the rare value holding an ExactNumber, which json.dumps can only quote."""
+    item, key = separators
+    if isinstance(value, ExactNumber):
+        return value.text
+    if isinstance(value, dict):
+        return "{" + item.join(json.dumps(k, ensure_ascii=False) + key + _dump_with_exact(value[k], separators)
+                               for k in sorted(value)) + "}"
+    if isinstance(value, list):
+        return "[" + item.join(_dump_with_exact(v, separators) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _timestamp(value: Any) -> tuple[Any, str | None]:
@@ -254,14 +340,14 @@ _CONVERTERS = {
 def canonical(kind: str, value: Any) -> Any:
     """A target-side value in the form both sides are compared in.
 
-    JSON is parsed and dumped with sorted keys; timestamps keep their
-    microseconds; numbers compare by value; decimals print without exponent.
+    JSON is parsed as the copy judges it (parse_json: BadValue for NaN and the
+    like) and dumped with sorted keys; timestamps keep their microseconds;
+    numbers compare by value; decimals print without exponent.
     """
     if value is None:
         return None
     if kind == JSON:
-        parsed = json.loads(value) if isinstance(value, (str, bytes)) else value
-        return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return dump_json(parse_json(value) if isinstance(value, (str, bytes)) else value)
     if kind == TIMESTAMP and isinstance(value, datetime):
         return _naive_utc(value).isoformat(sep=" ", timespec="microseconds")
     if kind == NUMERIC:

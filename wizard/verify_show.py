@@ -9,11 +9,10 @@ by column name (hashed_password), by JSON key (apiKey), and by shape (sk-...).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
-from wizard.normalize import JSON
+from wizard.normalize import JSON, dump_json, parse_json
 from wizard.secrets import mask_data
 from wizard.verify_sides import Unconvertible
 
@@ -39,7 +38,7 @@ def shown_pair(column: str, kind: str, source: Any, target: Any) -> tuple[Any, A
         detail = source.rule if isinstance(source, Unconvertible) else f"target: {target.rule}"
         return *_cut_pair(_plain(column, source), _plain(column, target)), detail
     if kind == JSON and isinstance(source, str) and isinstance(target, str):
-        parting = _json_parting(json.loads(source), json.loads(target))
+        parting = _json_parting(parse_json(source), parse_json(target))
         if parting is not None:
             path, a, b = parting
             names = (column, path.rsplit(".", 1)[-1].split("[", 1)[0])  # an apiKey is masked by its own name
@@ -66,7 +65,7 @@ def _plain(column: str, value: Any) -> Any:
 def _json_text(names: tuple[str, ...], value: Any) -> str:
     if value is _ABSENT:
         return "(absent)"
-    return json.dumps(_masked(names, value), sort_keys=True, ensure_ascii=False)
+    return dump_json(_masked(names, value), (", ", ": "))
 
 
 def _cut_pair(a: Any, b: Any) -> tuple[Any, Any]:
