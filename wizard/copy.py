@@ -44,6 +44,9 @@ from wizard.tables import SourceTable, open_readonly
 STEP = "copy"
 CHUNK_ROWS = 10_000
 QUEUE_CHUNKS = 2  # chunks converted ahead of the writer: bounds memory
+# Rows per fetchmany: converted while still in the CPU cache (fetching a whole 10k chunk at once
+# cost the reader ~25% more CPU on 1M executions).
+FETCH_ROWS = 1_000
 CHECKPOINTS = "wizard_copy_checkpoint"
 
 CHECKPOINT_DDL = f"""
@@ -227,30 +230,39 @@ class _Reader:
             conn.execute("BEGIN")  # one snapshot for the whole table
             cursor = conn.execute(sql, params)
             while not self.cancelled.is_set():
-                try:
-                    rows = cursor.fetchmany(self.chunk_rows)
-                except sqlite3.OperationalError as exc:
-                    raise StepError(f"cannot read table {t.name} after key {shown_key(self.after or ())}: {exc}: "
-                                    f"fix that text in the source (it is not UTF-8), then run the move again") from None
-                if not rows:
-                    return
                 records: list[Any] = []
                 held: list[bytes] = []
                 nulled: list[bytes] = []
                 conversions: Counter = Counter()
-                for row in rows:
-                    if row[flag] and not (special and key_of(row) in special):
-                        try:
-                            records.append(fast(row))
-                            continue
-                        except (TypeError, ValueError):  # not as the scan saw it: convert() will say why
-                            pass
-                    self._slow(row, key_of(row), records, held, nulled, conversions)
-                last = key_of(rows[-1])
+                read = 0
+                while read < self.chunk_rows:
+                    rows = self._fetch(cursor, min(FETCH_ROWS, self.chunk_rows - read))
+                    if not rows:
+                        break
+                    read += len(rows)
+                    last_row = rows[-1]
+                    for row in rows:
+                        if row[flag] and not (special and key_of(row) in special):
+                            try:
+                                records.append(fast(row))
+                                continue
+                            except (TypeError, ValueError):  # not as the scan saw it: convert() will say why
+                                pass
+                        self._slow(row, key_of(row), records, held, nulled, conversions)
+                if not read:
+                    return
+                last = key_of(last_row)
                 self.after = last
-                self._put(_Chunk(records, last, len(rows), b"".join(held), len(held), b"".join(nulled), conversions))
+                self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions))
         finally:
             conn.close()
+
+    def _fetch(self, cursor: sqlite3.Cursor, n: int) -> list[tuple]:
+        try:
+            return cursor.fetchmany(n)
+        except sqlite3.OperationalError as exc:
+            raise StepError(f"cannot read table {self.table.name} after key {shown_key(self.after or ())}: {exc}: "
+                            f"fix that text in the source (it is not UTF-8), then run the move again") from None
 
     def _slow(self, row: tuple, key: Key, records: list, held: list, nulled: list, conversions: Counter) -> None:
         t = self.table
