@@ -8,7 +8,9 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from screens.widgets import ProgressList, StepScreen, human_size
+from screens.state import WAITING
+from screens.widgets import ProgressList, StepScreen, show
+from wizard.backup import human_size
 from wizard.secrets import mask
 
 STEP = "backup"  # the service's step name for backups
@@ -34,13 +36,13 @@ class BackupScreen(StepScreen):
         step = log.steps.get(STEP)
         if step is not None:
             self.query_one("#bars", ProgressList).show(step.progress)
-        self.query_one("#record", Static).update(self._record_text(step))
+        show(self.query_one("#record", Static), self._record_text(step))
         status = self.run_status()
         if log.complete(STEP):
             status = "[green]Backup proven.[/] n: next step"
-        elif step is None and log.state == "waiting":
+        elif step is None and log.state == WAITING:
             status = "The backup starts with the run."
-        self.query_one("#status", Static).update(status)
+        show(self.query_one("#status", Static), status)
 
     @staticmethod
     def _record_text(step) -> str:
@@ -56,4 +58,4 @@ class BackupScreen(StepScreen):
 
     def can_go_next(self) -> bool:
         # A view of the run: the next step's screen can be watched while this one finishes.
-        return self.session.log.state != "waiting"
+        return self.session.log.state != WAITING

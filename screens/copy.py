@@ -9,12 +9,11 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
-from screens.state import RUNNING
-from screens.widgets import ItemProgress, ProgressList, StepScreen
+from screens.state import DONE, FAILED, RUNNING, STOPPED
+from screens.widgets import ItemProgress, ProgressList, StepScreen, show, write_new_lines
 from wizard.events import Progress
 
 COPY_STEPS = ("copy", "indexes", "sequences")  # the service's steps this screen shows
-STOPPED = "stopped"
 
 
 class CopyScreen(StepScreen):
@@ -56,12 +55,9 @@ class CopyScreen(StepScreen):
                 phase = f"[b]Phase:[/] {name} · {step.title}"
         self.query_one("#bars", ProgressList).show(progress)
         self.query_one("#overall", ItemProgress).show(self._overall(progress))
-        self.query_one("#phase", Static).update(phase or "[b]Phase:[/] waiting for the copy to start")
-        rich_log = self.query_one("#log", RichLog)
-        for line in log.lines[self._written:]:
-            rich_log.write(line)
-        self._written = len(log.lines)
-        self.query_one("#status", Static).update(self._status())
+        show(self.query_one("#phase", Static), phase or "[b]Phase:[/] waiting for the copy to start")
+        self._written = write_new_lines(self.query_one("#log", RichLog), log.lines, self._written)
+        show(self.query_one("#status", Static), self._status())
         if self._cancelled and log.state != RUNNING:
             # Cancel = stop, then straight to the rollback confirmation.
             self._cancelled = False
@@ -85,7 +81,7 @@ class CopyScreen(StepScreen):
         if log.state == STOPPED:
             return (f"[yellow]Stopped at a checkpoint ({log.error}).[/] r resumes here, or later: "
                     "start `wizard` again and choose Resume. ctrl+r rolls back.")
-        if log.state == "done":
+        if log.state == DONE:
             return "[green]Copied; the row counts match.[/] n: the row-by-row verification"
         if log.state == RUNNING and self.session.stop.is_set():
             return "[yellow]Stopping at the next checkpoint...[/]"
@@ -126,5 +122,5 @@ class CopyScreen(StepScreen):
     def can_go_next(self) -> bool:
         # Differences stop the move at its verification: the next screen shows them row by row.
         log = self.session.log
-        return log.state == "done" or (log.state == "failed" and log.steps.get("verify") is not None
-                                       and log.steps["verify"].state == "failed")
+        return log.state == DONE or (log.state == FAILED and log.steps.get("verify") is not None
+                                       and log.steps["verify"].state == FAILED)

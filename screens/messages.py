@@ -12,7 +12,7 @@ from textual.message import Message
 class RunChanged(Message, bubble=False):
     """The journey's run reported something; `steps` are the service steps it touched.
 
-    Posted at most ten times a second (the app coalesces events), so a slow link
+    Posted at most four times a second (the app coalesces events), so a slow link
     is never flooded with redraws.
     """
 
@@ -56,15 +56,8 @@ class VerifyAnswered(Answered, bubble=False):
 
 
 class EnvSwitched(Answered, bubble=False):
-    """The .env was rewritten to the target (value: the new masked line)."""
+    """The .env was rewritten to the target (value: the before/after lines, and what was done)."""
 
 
 class HealthAnswered(Answered, bubble=False):
     """The engine's /api/version answered (value: what it said)."""
-
-
-@dataclass
-class RollbackEnded(Message, bubble=False):
-    run_id: str
-    lines: list[str]
-    error: str = ""

@@ -10,8 +10,8 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, RichLog, Static
 
-from screens.state import RUNNING
-from screens.widgets import ProgressList, StepScreen
+from screens.state import DONE, RUNNING
+from screens.widgets import ProgressList, StepScreen, write_new_lines
 from wizard.app import undo_plan
 from wizard.journal import Run, list_runs, load_run
 from wizard.secrets import mask
@@ -134,14 +134,11 @@ class RunsScreen(StepScreen):
         log = self.session.log
         for step in log.steps.values():
             self.query_one("#bars", ProgressList).show(step.progress)
-        rich_log = self.query_one("#log", RichLog)
-        for line in log.lines[self._written:]:
-            rich_log.write(line)
-        self._written = len(log.lines)
+        self._written = write_new_lines(self.query_one("#log", RichLog), log.lines, self._written)
         if log.state == RUNNING:
             return
         status = self.query_one("#status", Static)
-        if log.state == "done":
+        if log.state == DONE:
             checks = "".join(f"\n  ✓ {mask(str(line))}" for line in log.result or [])
             status.update(f"[green]Run {self.rolling_back} rolled back and checked:[/]{checks}\nEscape: start")
         else:

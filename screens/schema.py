@@ -14,7 +14,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from screens.messages import SqlAnswered
-from screens.widgets import ProgressList, StepScreen
+from screens.state import DONE, WAITING
+from screens.widgets import ProgressList, StepScreen, show
 from wizard.errors import WizardError
 from wizard.schema import between, head, history
 from wizard.schema import upgrade_sql as schema_sql
@@ -102,34 +103,34 @@ class SchemaScreen(StepScreen):
         progress = {item: p for name, step in log.steps.items() if name in SCHEMA_STEPS or name.startswith("revision ")
                     for item, p in step.progress.items()}
         self.query_one("#bars", ProgressList).show(progress)
-        if log.state == "waiting" and not self.moving:
+        if log.state == WAITING and not self.moving:
             status = "a applies: a backup first, then each revision in turn." if self.pending else ""
-        elif log.complete(STEP) or log.state == "done":
+        elif log.complete(STEP) or log.state == DONE:
             applied = [name.split()[1] for name, step in log.steps.items()
-                       if name.startswith("revision ") and step.state == "done"]
+                       if name.startswith("revision ") and step.state == DONE]
             status = f"[green]Schema at {self.target}[/]" + (f" (applied {', '.join(applied)})" if applied else "") \
                 + ". n: next step"
         else:
             status = self.run_status()
-        self.query_one("#status", Static).update(status)
+        show(self.query_one("#status", Static), status)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply":
             if self.moving:
                 return False  # the move applies its schema itself
-            return True if self.pending and self.session.log.state == "waiting" else None
+            return True if self.pending and self.session.log.state == WAITING else None
         return super().check_action(action, parameters)
 
     def action_apply(self) -> None:
-        if not self.moving and self.pending and self.session.log.state == "waiting":
+        if not self.moving and self.pending and self.session.log.state == WAITING:
             self.wizard.start_upgrade(self.target, accept_baseline=self.baseline)
             self.redraw()
             self.refresh_bindings()
 
     def can_go_back(self) -> bool:
         # Before Apply, going back is safe; once the upgrade runs, the way back is ctrl+r.
-        return self.moving or self.session.log.state == "waiting"
+        return self.moving or self.session.log.state == WAITING
 
     def can_go_next(self) -> bool:
         # Once the run has started, the next screens are views of it: watching ahead is harmless.
-        return self.session.log.state != "waiting"
+        return self.session.log.state != WAITING

@@ -13,9 +13,10 @@ from textual.widgets.option_list import Option
 
 from screens.messages import PlanAnswered
 from screens.state import MOVE, ROLLBACK, UPGRADE
-from screens.widgets import StepScreen, human_size
+from screens.widgets import StepScreen
 from wizard.errors import WizardError
 from wizard.journal import unfinished_runs
+from wizard.backup import human_size
 from wizard.secrets import mask
 from wizard.urls import parse_url
 

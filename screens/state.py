@@ -16,7 +16,7 @@ from wizard.journal import Run
 from wizard.secrets import mask
 from wizard.urls import DbUrl
 
-WAITING, RUNNING, DONE, FAILED = "waiting", "running", "done", "failed"
+WAITING, RUNNING, DONE, FAILED, STOPPED = "waiting", "running", "done", "failed", "stopped"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class RunLog:
     steps: dict[str, StepLog] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)  # the live log, masked
     current: str = ""  # the step that started last
-    state: str = WAITING  # RUNNING, DONE, FAILED, or "stopped"
+    state: str = WAITING  # RUNNING, DONE, FAILED, or STOPPED (at a checkpoint, resumable)
     error: str = ""
     result: Any = None
 

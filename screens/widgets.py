@@ -11,10 +11,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker
-from textual.widgets import Footer, Header, Label, ProgressBar
+from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
 from screens.messages import RunChanged, RunEnded
-from screens.state import DONE, FAILED, RUNNING, WAITING, Session
+from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Session
 
 SETUP_STEPS = ("connection", "preflight")
 from wizard.events import Progress
@@ -27,6 +27,7 @@ class StepScreen(Screen):
     """A step of a journey: the header says which one, Escape goes back, `n` goes on when allowed."""
 
     STEP: ClassVar[str]
+    _bindings_drawn_for = ""
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="The previous step (nothing is undone)", id="back"),
         Binding("n", "next", "Next", tooltip="The next step", id="next"),
@@ -68,7 +69,9 @@ class StepScreen(Screen):
     @on(RunEnded)
     def _run_reported(self) -> None:
         self.redraw()
-        self.refresh_bindings()
+        if self.session.log.state != self._bindings_drawn_for:  # keys change with the run's state only
+            self._bindings_drawn_for = self.session.log.state
+            self.refresh_bindings()
 
     def redraw(self) -> None:
         """Draw what the run has reported so far (also called once on mount)."""
@@ -84,7 +87,7 @@ class StepScreen(Screen):
             return f"Running: {step.title if step else log.current}"
         if log.state == FAILED:
             return f"[red]Failed: {log.error}[/] · ctrl+r rolls back what this run changed"
-        if log.state == "stopped":
+        if log.state == STOPPED:
             return f"[yellow]Stopped at a checkpoint: {log.error}[/] · r resumes, ctrl+r rolls back"
         if log.state == DONE:
             return "[green]The run finished.[/]"
@@ -112,15 +115,19 @@ class StepScreen(Screen):
             self.wizard.go(step)
 
 
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+def show(widget: Static | Label, content: str) -> None:
+    """Update only when the text changed: every update lays the screen out again, and redraws
+    share the interpreter with the copy's threads."""
+    if getattr(widget, "_shown", None) != content:
+        widget._shown = content  # type: ignore[union-attr]
+        widget.update(content)
+
+
+def write_new_lines(rich_log: RichLog, lines: list[str], written: int) -> int:
+    """Append lines[written:] in one write (each write scrolls); returns how many are written now."""
+    if len(lines) > written:
+        rich_log.write("\n".join(lines[written:]))
+    return len(lines)
 
 
 def human_eta(seconds: float | None) -> str:
@@ -177,7 +184,7 @@ class ItemProgress(Horizontal):
             bar.update(total=1, progress=1)
         else:
             bar.update(total=p.total, progress=p.done)
-        self.query_one(".figures", Label).update(progress_text(p, self.unit))
+        show(self.query_one(".figures", Label), progress_text(p, self.unit))
 
 
 class ProgressList(Vertical):

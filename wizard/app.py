@@ -2,7 +2,7 @@
 
 The app owns the journey's one long service call (a move or an upgrade) in a
 worker, records its events in screens.state.RunLog, and tells the screen at most
-ten times a second what changed. Screens are views; they never touch a database.
+four times a second what changed. Screens are views; they never touch a database.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from screens.messages import RunChanged, RunEnded
-from screens.state import DONE, FAILED, RUNNING, Journey, RunLog, Session
+from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Journey, RunLog, Session
 from wizard.errors import ExitCode, Interrupted, WizardError
 from wizard.events import Emit, Event, StepFailed, StepFinished, StopRequest
 from wizard.journal import Run, list_runs, resolve_state_dir
@@ -29,8 +29,9 @@ from wizard.secrets import mask
 from wizard.urls import parse_url
 
 SCREENS_DIR = Path(__file__).resolve().parent.parent / "screens"
-REDRAW_INTERVAL = 0.1  # at most ten redraws a second, whatever the service sends
-STOPPED = "stopped"
+# At most four redraws a second, whatever the service sends: enough for a bar to move, and
+# cheap for a slow SSH link and for the copy's threads, which share the interpreter with the drawing.
+REDRAW_INTERVAL = 0.25
 
 Work = Callable[[Emit, StopRequest], Awaitable[Any]]
 
@@ -209,7 +210,8 @@ class WizardApp(App[int]):
         dirty, self._dirty = self._dirty, set()
         if "*changed" in dirty:
             self.refresh_rollback()
-        self.screen.post_message(RunChanged(frozenset(dirty - {"*changed"})))
+        if self.screen_stack:  # a last timer can fire while the app closes
+            self.screen.post_message(RunChanged(frozenset(dirty - {"*changed"})))
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
@@ -248,7 +250,7 @@ class WizardApp(App[int]):
     def refresh_rollback(self) -> None:
         """Find the journey's run, and whether it has changed anything rollback would undo."""
         session = self.session
-        if session.run is None and session.log.state != "waiting":
+        if session.run is None and session.log.state != WAITING:
             new = [r for r in list_runs(session.state_dir) if r.id not in session.runs_before]
             session.run = new[-1] if new else None
         session.changed = session.run is not None and bool(undo_plan(session.run)[0])
