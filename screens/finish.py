@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -16,6 +17,8 @@ from screens.widgets import StepScreen
 from wizard.switch import preview
 from wizard.errors import WizardError
 from wizard.secrets import mask
+
+NBSP = "\u00a0"  # keeps a - or + with its line when a long URL wraps
 
 HEALTH_URL = "http://127.0.0.1:8000/api/version"
 CHECKLIST = """[b]Now[/] (the engine's migration guide):
@@ -71,11 +74,11 @@ class FinishScreen(StepScreen):
             env.update("No .env file was given (--env-file): point the engine at the target yourself.")
         elif self.switched:
             done = "\n".join(f"  {mask(line)}" for line in self._said[1:])  # [0] is the line above
-            env.update(f"[green]Switched.[/] {self.session.env_file} now says:\n  {lines[1]}\n{done}\n"
+            env.update(f"[green]Switched.[/] {self.session.env_file} now says:\n  {escape(lines[1])}\n{done}\n"
                        "The old file is in the run's folder; ctrl+r restores it byte for byte.")
         else:
             env.update(f"[b]{self.session.env_file}[/] will change (a applies, after a confirmation):\n"
-                       f"  [red]- {lines[0]}[/]\n  [green]+ {lines[1]}[/]")
+                       f"  [red]-{NBSP}{escape(lines[0])}[/]\n  [green]+{NBSP}{escape(lines[1])}[/]")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply_env":
@@ -88,7 +91,7 @@ class FinishScreen(StepScreen):
         lines = self._env_lines()
         if lines is None or self.switched:
             return
-        question = f"Rewrite DATABASE_URL in {self.session.env_file}?\n\n- {lines[0]}\n+ {lines[1]}"
+        question = f"Rewrite DATABASE_URL in {self.session.env_file}?\n\n-{NBSP}{lines[0]}\n+{NBSP}{lines[1]}"
 
         def answered(yes: bool | None) -> None:
             if yes:

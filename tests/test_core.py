@@ -73,6 +73,17 @@ def test_env_rewrite_keeps_every_other_byte() -> None:
     assert appended == b'A=1\nDATABASE_URL="x"\n'
 
 
+def test_switch_preview_shows_the_lines_as_the_file_has_them_and_will_have_them(tmp_path: Path) -> None:
+    from wizard.switch import preview
+
+    env = tmp_path / ".env"
+    env.write_bytes(b"# engine\r\nexport DATABASE_URL='sqlite:///./engine.db'\r\nDEBUG=1\r\n")
+    before, after = preview(env, parse_url("postgresql://wizard:s3cret@db:5432/engine"))
+    assert before == "export DATABASE_URL='sqlite:///./engine.db'"
+    assert after == 'export DATABASE_URL="postgresql+asyncpg://wizard:***@db:5432/engine"'
+    assert env.read_bytes() == b"# engine\r\nexport DATABASE_URL='sqlite:///./engine.db'\r\nDEBUG=1\r\n"
+
+
 def test_write_atomically_keeps_mode_and_bytes(tmp_path: Path) -> None:
     target = tmp_path / ".env"
     target.write_bytes(b"A=1\n")

@@ -38,6 +38,12 @@ def set_variable(data: bytes, name: str, value: str) -> bytes:
     return data + sep + name.encode() + b"=" + quoted + b"\n"
 
 
+def line_of(data: bytes, name: str) -> str | None:
+    """The line that sets `name`, as the file spells it (export, quotes and all), or None."""
+    found = _line_re(name).search(data)
+    return found[0].decode("utf-8", "replace") if found else None
+
+
 def remove_variable(data: bytes, name: str) -> bytes:
     """Drop the line that sets `name`, with its line ending; all other bytes kept."""
     pattern = re.compile(

@@ -23,12 +23,14 @@ STEP = "switch"
 
 
 def preview(env_file: Path, target: DbUrl) -> tuple[str, str]:
-    """The DATABASE_URL line before and after, masked."""
+    """The DATABASE_URL line as the file has it now, and as the switch will write it; masked."""
     from wizard.secrets import mask
 
-    before = envfile.database_url(env_file)
-    after = target.async_url().render_as_string(hide_password=True)
-    return mask(f"DATABASE_URL={before if before is not None else '(not set)'}"), f"DATABASE_URL={after}"
+    data = env_file.read_bytes()
+    shown = target.async_url().render_as_string(hide_password=True)
+    before = envfile.line_of(data, "DATABASE_URL")
+    after = envfile.line_of(envfile.set_variable(data, "DATABASE_URL", shown), "DATABASE_URL")
+    return mask(before if before is not None else "DATABASE_URL (not set)"), mask(after or "")
 
 
 async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignore) -> list[str]:
