@@ -13,7 +13,7 @@ from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
 from wizard.rollback import Credentials, UndoAction, register
-from wizard.target_schema import drop_tables
+from wizard.target_schema import OWN_TABLES, drop_tables
 
 
 @register
@@ -25,8 +25,11 @@ class DropTables(UndoAction):
         return list(self.undo.get("tables") or [])
 
     def describe(self) -> str:
-        return (f"drop the {len(self.tables)} tables this move created in database {self.undo.get('database')} "
-                f"({self.target}): {', '.join(self.tables)}")
+        # The move's bookkeeping tables are named apart: a finished move has dropped them itself.
+        engine, own = _split(self.tables)
+        text = (f"drop the {len(engine)} tables this move created in database {self.undo.get('database')} "
+                f"({self.target}): {', '.join(engine)}")
+        return text + (f"; and its bookkeeping ({', '.join(own)}) where it is left" if own else "")
 
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         step = f"undo {self.step}"
@@ -45,6 +48,14 @@ class DropTables(UndoAction):
             await conn.close()
         if left:
             raise StepError(f"after the drop, database {db.database} still has {', '.join(left)}")
-        sentence = f"dropped {len(dropped)} tables in database {db.database}; none of the move's tables remain"
+        engine, own = _split(dropped)
+        sentence = (f"dropped {len(engine)} tables in database {db.database}"
+                    + (f" and the move's bookkeeping ({', '.join(own)})" if own else "")
+                    + "; none of the move's tables remain")
         emit(StepFinished(step, sentence))
         return sentence
+
+
+def _split(tables: list[str]) -> tuple[list[str], list[str]]:
+    """(the tables the move carried over, its own bookkeeping tables)."""
+    return [t for t in tables if t not in OWN_TABLES], [t for t in tables if t in OWN_TABLES]
