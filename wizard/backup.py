@@ -187,9 +187,13 @@ async def _backup_sqlite(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Ba
         digest = await asyncio.to_thread(sha256_file, tmp)
         _publish(tmp, final)
     except sqlite3.Error as exc:
-        raise StepError(f"backup of {src} failed: {exc}: nothing was changed") from None
+        why = (f"{dest_dir} is full ({exc}): free space there or pass --state-dir on a larger disk"
+               if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL else str(exc))
+        raise StepError(f"backup of {src} failed: {why}: nothing was changed") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        # The copy's own rollback journal too: a write that failed (a full disk) leaves it beside the temp file.
+        for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+            leftover.unlink(missing_ok=True)
     record = BackupRecord("sqlite", db.masked(), str(final), final.stat().st_size, digest, check,
                           revision=revision, row_counts=counts, **facts)
     emit(StepFinished(step, f"backup {record.describe()}", record.to_dict()))
@@ -226,7 +230,7 @@ def _restore_sqlite(record: BackupRecord, target: Path) -> str:
             "(the original's bytes were not recorded: its WAL held changes when it was backed up)")
 
 
-def _processes_holding(path: Path) -> list[str]:
+def processes_holding(path: Path) -> list[str]:
     """Other processes with `path` open ("pid (name)"), from /proc where there is one.
 
     An engine that has the file open but idle holds no SQLite lock, and would go on
@@ -251,7 +255,7 @@ def _processes_holding(path: Path) -> list[str]:
 def _refuse_if_in_use(path: Path) -> None:
     if not path.exists():
         return
-    holders = _processes_holding(path)
+    holders = processes_holding(path)
     if holders:
         raise Refused(f"{path} is open in process {', '.join(holders)}: stop the engine, then roll back again")
     try:

@@ -7,6 +7,7 @@ is only asked questions.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from wizard import scan as data_scan
+from wizard.backup import processes_holding
 from wizard.db import check_sqlite_file, connect
 from wizard.errors import BadInput, WizardError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
@@ -149,6 +151,8 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     report = PreflightReport(checks=[])
     add = report.checks.append
     opened = _source_opens(source, add)
+    if opened:
+        _check_in_use(source.sqlite_path, add)
     # quick_check and the data scan each read the whole file, on connections of their own: at once.
     quick = asyncio.create_task(asyncio.to_thread(_quick_check, source.sqlite_path)) if opened else None
     scanning = asyncio.create_task(_scan(source, emit)) if opened else None
@@ -181,6 +185,66 @@ def _source_opens(source: DbUrl, add: Any) -> bool:
         add(Check("source", FAIL, exc.message))
         return False
     return True
+
+
+# SQLite's write locks (unix VFS): in WAL mode a writer holds WAL_WRITE_LOCK, byte 120 of the -shm file; in
+# rollback-journal mode PENDING, RESERVED or EXCLUSIVE (the SHARED range), bytes 0x40000000 to 0x400001ff of the file.
+WAL_WRITE_BYTE = 120
+PENDING_BYTE = 0x40000000
+SHARED_END = PENDING_BYTE + 2 + 510
+
+
+def _check_in_use(path: Path, add: Any) -> None:
+    """Another process writing the source now, or holding it open: the engine was not stopped."""
+    writers = _sqlite_writers(path)
+    if writers:
+        add(Check("source in use", FAIL, f"{path} has a write transaction open in process {', '.join(writers)}: "
+                                         f"the engine is running: stop it, then move again"))
+        return
+    holders = processes_holding(path)
+    if holders:
+        add(Check("source in use", WARN, f"{path} is open in process {', '.join(holders)}: stop the engine before "
+                                         f"the move, or what it writes after the copy will not be in the target"))
+
+
+def _sqlite_writers(path: Path) -> list[str]:
+    """Other processes holding a SQLite write lock on `path` ("pid (name)"), from /proc/locks where there is one.
+
+    Read from the kernel's list, never by opening the file: closing any descriptor of a file drops
+    every POSIX lock this process holds on it, the read locks of our own connections included.
+    """
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    ranges = {}  # (major, minor, inode) -> the bytes a writer locks
+    for file, first, last in ((path, PENDING_BYTE, SHARED_END - 1),
+                              (path.with_name(path.name + "-shm"), WAL_WRITE_BYTE, WAL_WRITE_BYTE)):
+        try:
+            st = os.stat(file)
+        except OSError:
+            continue
+        ranges[(os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)] = (first, last)
+    found = []
+    for line in lines:
+        fields = line.split()
+        # "1: POSIX  ADVISORY  WRITE 3568 fd:00:1835178 120 120"; a waiter's line has "->" and holds nothing.
+        if len(fields) < 8 or fields[1] == "->" or fields[3] != "WRITE" or fields[1] not in ("POSIX", "OFDLCK"):
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            key = (int(major, 16), int(minor, 16), int(inode))
+            start, end = int(fields[6]), (float("inf") if fields[7] == "EOF" else int(fields[7]))
+        except ValueError:
+            continue
+        if key in ranges and start <= ranges[key][1] and end >= ranges[key][0] and fields[4] != str(os.getpid()):
+            pid = fields[4]
+            try:
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                name = "?"
+            found.append(f"{pid} ({name})" if pid != "-1" else "? (an open file description lock)")
+    return sorted(set(found))
 
 
 async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, add: Any) -> bool:

@@ -7,13 +7,13 @@ its baseline) is found before a run starts, so it leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
 from wizard.backup import BackupRecord, backup_database
@@ -21,7 +21,8 @@ from wizard.db import connect, write_transaction
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
 from wizard.events import Emit, StopRequest
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, new_run, new_run_id
-from wizard.lock import StateLock, advisory_key
+from wizard.lock import StateLock
+from wizard.pg import target_lock
 from wizard.urls import DbUrl
 
 JOURNEY = "upgrade"
@@ -114,25 +115,28 @@ async def run_upgrade(db: DbUrl, target: str | None, state_dir: Path, emit: Emit
         return UpgradeResult(None, plan.current, plan.target, None)
     run_id = new_run_id()
     with StateLock(state_dir).acquire(run_id, JOURNEY):
-        run = new_run(state_dir, JOURNEY, run_id=run_id, db=db.masked(), from_revision=plan.current,
-                      baseline=plan.stamp, target=plan.target)
-        try:
-            record = await _backup_step(run, db, emit)
-            result = await _apply(run, plan, emit, stop)
-        except Interrupted as exc:
-            run.step_failed("upgrade", exc.message)
-            run.finish(INTERRUPTED, error=exc.message)
-            raise
-        except WizardError as exc:
-            run.step_failed("upgrade", exc.message)
-            run.finish(FAILED, error=exc.message)
-            raise
-        except BaseException:  # Ctrl+C, a cancelled task, a bug: the journal still says how it ended
-            run.finish(INTERRUPTED, error="stopped")
-            raise
-        result.backup = record
-        run.finish(FINISHED, to_revision=result.to_revision, applied=result.applied)
-        return result
+        # On PostgreSQL, one wizard per database whatever its state directory: taken before the backup,
+        # so a database another run is working on is refused before anything is written.
+        async with _hold_target(db, run_id):
+            run = new_run(state_dir, JOURNEY, run_id=run_id, db=db.masked(), from_revision=plan.current,
+                          baseline=plan.stamp, target=plan.target)
+            try:
+                record = await _backup_step(run, db, emit)
+                result = await _apply(run, plan, emit, stop)
+            except Interrupted as exc:
+                run.step_failed("upgrade", exc.message)
+                run.finish(INTERRUPTED, error=exc.message)
+                raise
+            except WizardError as exc:
+                run.step_failed("upgrade", exc.message)
+                run.finish(FAILED, error=exc.message)
+                raise
+            except BaseException:  # Ctrl+C, a cancelled task, a bug: the journal still says how it ended
+                run.finish(INTERRUPTED, error="stopped")
+                raise
+            result.backup = record
+            run.finish(FINISHED, to_revision=result.to_revision, applied=result.applied)
+            return result
 
 
 async def _backup_step(run: Run, db: DbUrl, emit: Emit) -> BackupRecord:
@@ -156,7 +160,6 @@ async def _apply(run: Run, plan: UpgradePlan, emit: Emit, stop: StopRequest | No
     try:
         async with connect(db) as conn:
             async with write_transaction(conn):
-                await _lock_target(conn, db)
                 if _decide(db, await schema.inspect_schema(conn), plan.target).pending != plan.pending:
                     raise Refused(f"{db} changed while the wizard was backing it up: run the upgrade again")
                 steps = plan.pending or [schema.Revision(plan.target, "baseline")]
@@ -187,13 +190,11 @@ async def _apply(run: Run, plan: UpgradePlan, emit: Emit, stop: StopRequest | No
     return result
 
 
-async def _lock_target(conn: AsyncConnection, db: DbUrl) -> None:
-    """On PostgreSQL, one wizard per database, whatever its state directory."""
-    if conn.dialect.name != "postgresql":
-        return  # SQLite: BEGIN IMMEDIATE already holds the only write lock
-    key = advisory_key(db.database)
-    if not (await conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})).scalar():
-        raise Refused(f"another wizard run is working on {db}: wait for it to end")
+def _hold_target(db: DbUrl, run_id: str) -> Any:
+    """The target's advisory lock for the run, named `wizard upgrade ID` so a second wizard can say who holds it."""
+    if db.is_sqlite:
+        return contextlib.nullcontext()  # SQLite: BEGIN IMMEDIATE holds the only write lock
+    return target_lock(db, f"wizard upgrade {run_id}")
 
 
 def summary(result: UpgradeResult) -> dict[str, Any]:
