@@ -199,9 +199,9 @@ class _Move:
                                              else None)
         self.to = options.to or (started.get("to") if options.resume else None)
 
-    def _begin(self, step: str, title: str) -> float:
+    def _begin(self, step: str, title: str, **fields: Any) -> float:
         self.step = step
-        self.run.step_started(step, title)
+        self.run.step_started(step, title, **fields)
         return time.monotonic()
 
     def _end(self, step: str, began: float, undo: dict[str, Any] | None = None, **fields: Any) -> None:
@@ -447,7 +447,8 @@ class _Move:
             return
         if "switch" in self.done:
             return
-        began = self._begin("switch", f"switch DATABASE_URL in {self.env_file}")
+        # The undo is journalled before .env changes: a kill after the rename, before step_finished, is undone too.
+        began = self._begin("switch", f"switch DATABASE_URL in {self.env_file}", undo=self._env_undo(backup))
         self.emit(StepStarted("switch", f"point DATABASE_URL in {self.env_file} at the target"))
         data = self.env_file.read_bytes()
         envfile.write_atomically(self.env_file, envfile.set_variable(data, "DATABASE_URL",

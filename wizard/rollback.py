@@ -215,7 +215,7 @@ def plan_rollback(run: Run) -> list[UndoAction]:
     actions: list[UndoAction] = []
     for index in reversed(range(len(records))):
         rec = records[index]
-        undo = rec.get("undo") if rec["kind"] == "step_finished" else None
+        undo = rec.get("undo") if rec["kind"] == "step_finished" or _cut_short(records, index) else None
         if not undo or index in done:
             continue
         cls = ACTIONS.get(undo.get("action"))
@@ -226,6 +226,14 @@ def plan_rollback(run: Run) -> list[UndoAction]:
     if not actions and not done:
         raise Refused(f"run {run.id} changed nothing that can be undone: nothing to roll back")
     return _drop_superseded(actions)
+
+
+def _cut_short(records: list[dict[str, Any]], index: int) -> bool:
+    """A step started, with its undo journalled before it changed anything, that never finished (a kill -9
+    between its change and its step_finished): its undo applies, and redoes nothing if nothing changed."""
+    rec = records[index]
+    return rec["kind"] == "step_started" and not any(
+        r["kind"] == "step_finished" and r.get("step") == rec.get("step") for r in records[index + 1:])
 
 
 def _drop_superseded(actions: list[UndoAction]) -> list[UndoAction]:
