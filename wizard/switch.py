@@ -39,9 +39,10 @@ async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignor
         raise BadInput(f"{env_file} does not exist: point the engine at the target yourself")
     with StateLock(run.folder.parent.parent).acquire(run.id, "switch"):
         emit(StepStarted(STEP, f"point DATABASE_URL in {env_file} at the target"))
-        run.step_started(STEP, f"switch DATABASE_URL in {env_file}")
         record = backup_env(env_file, run.folder)
         undo = {"action": "restore_env", "env_file": str(env_file), "backup": record.to_dict()}
+        # The undo is journalled before .env changes, so a kill before step_finished is undone too.
+        run.step_started(STEP, f"switch DATABASE_URL in {env_file}", undo=undo)
         data = env_file.read_bytes()
         envfile.write_atomically(env_file, envfile.set_variable(data, "DATABASE_URL", target.async_str()))
         run.step_finished(STEP, undo=undo, env_file=str(env_file))
