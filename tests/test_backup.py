@@ -176,3 +176,36 @@ def test_missing_or_old_pg_dump_is_one_clear_line(pg_url: str, engine_db: Path, 
     with pytest.raises(StepError, match=r"pg_dump 9 is older than the server \(PostgreSQL \d+\)"):
         asyncio.run(backup_database(db, tmp_path / "run", lambda e: None))
     assert not list((tmp_path / "run").glob("*"))
+
+
+def test_a_writer_cannot_commit_while_the_sqlite_backup_reads(engine_db: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backup's read lock holds from its first page to its last, although it hashes the file meanwhile
+    (closing any handle on a file drops the process's POSIX locks on it, SQLite's included)."""
+    import subprocess
+    import sys
+
+    from wizard import backup as backup_module
+    from wizard.events import ProgressMeter
+
+    writer = ("import sqlite3, sys\n"
+              "c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)\n"
+              "c.execute('BEGIN IMMEDIATE')\n"
+              "c.execute(\"UPDATE users SET email = 'changed@example.com'\")\n"
+              "try:\n    c.execute('COMMIT')\nexcept sqlite3.OperationalError as e:\n    print(e)\n"
+              "else:\n    print('committed')\n")
+    answers: list[str] = []
+
+    class WriterMidBackup(ProgressMeter):
+        def advance(self, n: int = 1) -> None:  # runs in the backup's thread, between its steps
+            if not answers:
+                answers.append(subprocess.run([sys.executable, "-c", writer, str(engine_db)],
+                                              capture_output=True, text=True, timeout=30).stdout.strip())
+            super().advance(n)
+
+    monkeypatch.setattr(backup_module, "ProgressMeter", WriterMidBackup)
+    monkeypatch.setattr(backup_module, "BACKUP_PAGES_PER_STEP", 1)
+    before = sha256_file(engine_db)
+    record = asyncio.run(backup_database(parse_url(f"sqlite:///{engine_db}"), tmp_path, lambda e: None))
+    assert answers == ["database is locked"]
+    assert record.original_sha256 == sha256_file(engine_db) == before  # the writer's change never landed

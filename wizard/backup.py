@@ -24,7 +24,7 @@ import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import text
 
@@ -81,10 +81,14 @@ def human_size(n: float) -> str:
 
 
 def sha256_file(path: Path | str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
+        return sha256_of(f)
+
+
+def sha256_of(f: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -116,21 +120,24 @@ def _copy_sqlite(src: Path, tmp: Path, meter: ProgressMeter) -> dict[str, Any]:
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the read lock: no commit lands until we end
         facts: dict[str, Any] = {"mode": src.stat().st_mode & 0o777}
-        if _main_file_is_whole(conn, src):
-            with open(src, "rb") as f:
-                facts["original_header"] = f.read(HEADER_BYTES).hex()
-            facts["original_sha256"] = sha256_file(src)
-        dest = sqlite3.connect(tmp)
-        try:
-            def progress(_status: int, remaining: int, total: int) -> None:
-                meter.total = total
-                meter.advance(total - remaining - meter.done)
+        # One handle, closed only once the read transaction has ended: closing any handle on a
+        # file drops every POSIX lock this process holds on it, SQLite's read lock included.
+        with open(src, "rb") as original:
+            if _main_file_is_whole(conn, src):
+                facts["original_header"] = original.read(HEADER_BYTES).hex()
+                original.seek(0)
+                facts["original_sha256"] = sha256_of(original)
+            dest = sqlite3.connect(tmp)
+            try:
+                def progress(_status: int, remaining: int, total: int) -> None:
+                    meter.total = total
+                    meter.advance(total - remaining - meter.done)
 
-            conn.backup(dest, pages=BACKUP_PAGES_PER_STEP, progress=progress)
-        finally:
-            dest.close()
-        meter.finish()
-        conn.execute("ROLLBACK")
+                conn.backup(dest, pages=BACKUP_PAGES_PER_STEP, progress=progress)
+            finally:
+                dest.close()
+            meter.finish()
+            conn.execute("ROLLBACK")
         return facts
     finally:
         conn.close()
