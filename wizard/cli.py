@@ -45,18 +45,18 @@ class EventPrinter:
             return
         self.close_bars()
         if isinstance(event, StepStarted):
-            err.print(f"[bold]>[/] {mask(event.title)}")
+            err.print(f"[bold]>[/] {escape(mask(event.title))}")
         elif isinstance(event, StepFinished):
-            err.print(f"[green]ok[/] {mask(event.summary)}")
+            err.print(f"[green]ok[/] {escape(mask(event.summary))}")
         elif isinstance(event, Warn):
-            err.print(f"[yellow]warning[/] {mask(event.message)}")
+            err.print(f"[yellow]warning[/] {escape(mask(event.message))}")
         elif isinstance(event, StepFailed):
-            err.print(f"[red]failed[/] {mask(event.error)}")
+            err.print(f"[red]failed[/] {escape(mask(event.error))}")
 
     def _progress(self, event: Progress) -> None:
         if self._bars is None:
             self._bars = RichProgress(
-                TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.description:<24}", markup=False), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err, transient=False,
             )
             self._bars.start()
@@ -216,7 +216,7 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
         if report_file:
             report_file.parent.mkdir(parents=True, exist_ok=True)
             written, _ = verify_report.write(report_file, report, verify_report.copy_facts(run_folder) if run_folder else None)
-            err.print(f"report: {written}")
+            err.print(f"report: {written}", markup=False)
         if as_json:
             print(mask(json.dumps({"event": "VerifySummary", **report.to_dict()}, default=str)), flush=True)
         else:
@@ -234,22 +234,23 @@ def _print_verification(report: Any, rows: Any) -> None:
     for i, header in enumerate(rows.HEADERS):
         table.add_column(header, justify="left" if i in (0, len(rows.HEADERS) - 1) else "right", no_wrap=True)
     for row in rows.table_rows(report):
-        table.add_row(*row[:-1], row[-1] if row[-1] == "ok" else f"[b red]{row[-1]}[/]")
+        table.add_row(*map(escape, row[:-1]), row[-1] if row[-1] == "ok" else f"[b red]{escape(row[-1])}[/]")
     # A pipe or a file gets every column whole; a terminal gets its own width.
     (out if out.is_terminal else Console(highlight=False, width=120)).print(table)
     for f in report.schema:
         if f.status in ("fail", "warn"):
-            out.print(f"[{'red' if f.status == 'fail' else 'yellow'}]schema {f.status}[/] {mask(f.detail)}")
+            out.print(f"[{'red' if f.status == 'fail' else 'yellow'}]schema {f.status}[/] {escape(mask(f.detail))}")
     for v in report.tables:
         for d in v.diffs[:10]:
             what = ", ".join(c.column for c in d.columns) or d.kind.replace("_", " ")
-            out.print(f"  {v.table} {d.pk!r}: {mask(what)}{': ' + mask(d.reason) if d.reason else ''}")
+            out.print(f"  {v.table} {d.pk!r}: {mask(what)}{': ' + mask(d.reason) if d.reason else ''}", markup=False)
         more = v.different + v.only_source + v.only_target - min(len(v.diffs), 10)
         if more > 0:
-            out.print(f"  ... and {more:,} more in {v.table} (--json or --report lists the first {len(v.diffs)})")
+            out.print(f"  ... and {more:,} more in {v.table} (--json or --report lists the first {len(v.diffs)})",
+                      markup=False)
     rate = f", {report.rows_per_second:,.0f} rows/s" if report.rows_per_second else ""
     colour = "green" if report.ok else "red"
-    out.print(f"[{colour}]{mask(report.summary())}[/] ({report.elapsed:.1f} s{rate})")
+    out.print(f"[{colour}]{escape(mask(report.summary()))}[/] ({report.elapsed:.1f} s{rate})")
 
 
 @main.command()
@@ -321,7 +322,7 @@ def _print_move(result: Any) -> None:
     table = _table(f"move {result.run_id}", "table", "source rows", "copied", "quarantined", "target rows", "status",
                    "rows/s")
     for t in report.tables:
-        table.add_row(t.table, f"{t.source_rows:,}", f"{t.copied:,}", f"{t.quarantined:,}",
+        table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.copied:,}", f"{t.quarantined:,}",
                       f"{t.target_rows:,}" if t.target_rows is not None else "", t.status,
                       f"{t.rows_per_second:,.0f}" if t.rows_per_second else "")
     out.print(table)
@@ -330,8 +331,8 @@ def _print_move(result: Any) -> None:
 
         _print_verification(result.verification, verify_report)
     for note in report.notes:
-        out.print(mask(note))
-    out.print(f"report: {result.report_md}")
+        out.print(mask(note), markup=False)
+    out.print(f"report: {result.report_md}", markup=False)
 
 
 # --- plan, backup, upgrade, rollback, status: the foundation's commands ---
@@ -397,11 +398,13 @@ def _print_plan(report: Any) -> None:
     for role, info in (("source", report.source), ("target", report.target)):
         if info is None:
             continue
-        out.print(f"[bold]{role}[/] {mask(info.url)}")
-        out.print(f"  {info.engine}, {human_size(info.size) if info.size is not None else '?'}; schema: {info.schema}")
+        out.print(f"[bold]{role}[/] {escape(mask(info.url))}")
+        out.print(f"  {info.engine}, {human_size(info.size) if info.size is not None else '?'}; schema: {info.schema}",
+                  markup=False)
         tables = _table("", "table", "rows", "kind")
         for name, rows in info.tables.items():
-            tables.add_row(name, f"{rows:,}", "other (not the engine's)" if name in info.other_tables else "engine")
+            tables.add_row(escape(name), f"{rows:,}",
+                           "other (not the engine's)" if name in info.other_tables else "engine")
         out.print(tables)
     pending = _table(f"pending revisions, up to head {report.head}", "revision", "what it does", "how")
     for rev in report.pending:
@@ -415,7 +418,7 @@ def _print_plan(report: Any) -> None:
                          "table", "column", "SQLite type", "PostgreSQL type")
         for t in report.carried:
             for i, c in enumerate(t.columns):
-                carried.add_row(t.name if i == 0 else "", c.name, c.sqlite, c.postgres)
+                carried.add_row(escape(t.name) if i == 0 else "", escape(c.name), escape(c.sqlite), c.postgres)
         out.print(carried)
         type_map = _table("the type map", "SQLite declared type", "PostgreSQL type", "why")
         for m in report.type_map:
@@ -454,7 +457,7 @@ def _print_backup(run_id: str, record: Any) -> None:
     for name, value in (("source", record.source), ("file", record.path), ("size", human_size(record.size)),
                         ("sha256", record.sha256), ("check", record.check),
                         ("revision", record.revision or "none recorded")):
-        table.add_row(name, mask(str(value)))
+        table.add_row(name, escape(mask(str(value))))
     out.print(table)
 
 
@@ -542,7 +545,7 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, db_url: str | No
         if not as_json:
             table = _table(f"roll back run {the_run.id} ({the_run.journey}, {the_run.state()})", "#", "undo")
             for i, action in enumerate(actions, 1):
-                table.add_row(str(i), mask(action.describe()))
+                table.add_row(str(i), escape(mask(action.describe())))
             out.print(table)
         if not yes:
             _confirm(f"Undo run {the_run.id} as listed?", f"pass --yes to roll back run {the_run.id}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,8 +48,15 @@ class Credentials:
 
     db_override: DbUrl | None = None
     env_file: Path | None = None
+    _found: dict[str, DbUrl] = field(default_factory=dict, repr=False)
 
     def resolve(self, masked: str) -> DbUrl:
+        """The database with its password; found once, so a later undo (.env restored) cannot lose it."""
+        if masked not in self._found:
+            self._found[masked] = self._resolve(masked)
+        return self._found[masked]
+
+    def _resolve(self, masked: str) -> DbUrl:
         db = parse_url(masked, "journal's")
         if self.db_override is not None:
             if not _same_database(self.db_override, db):
@@ -258,6 +265,11 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None,
     credentials = Credentials(db_override, env_file)
     with StateLock(state_dir).acquire(run.id, "rollback"):
         actions = plan_rollback(run)  # again under the lock: the journal cannot move now
+        # Every database's password before anything is undone: restoring .env takes away the switched
+        # DATABASE_URL that holds the target's, and a missing one is said while nothing has changed.
+        for a in actions:
+            if a.undo.get("db"):
+                credentials.resolve(a.target)
         run.append("rollback_started", actions=[a.describe() for a in actions])
         lines = []
         for a in actions:
