@@ -1,4 +1,6 @@
-"""Exactly once: a move killed (kill -9) or stopped (Ctrl+C) mid-copy and resumed equals an uninterrupted one."""
+"""Exactly once: a move killed (kill -9) mid-copy and resumed equals an uninterrupted one; resume's refusals.
+
+Ctrl+C, SIGHUP and the target going away mid-copy are in tests/faults/test_interrupts.py."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -107,23 +108,6 @@ def test_kill_9_mid_executions_then_resume_equals_an_uninterrupted_move(big_db: 
     assert sha256(big_db) == before
 
 
-def test_ctrl_c_stops_at_a_checkpoint_exits_130_and_says_how_to_resume(big_db: Path, reference: dict, pg_url: str,
-                                                                       tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    proc = _start_and_wait_for_executions(_args(big_db, pg_url, state), pg_url)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "resume with: wizard migrate" in stderr and "--resume" in stderr
-    assert "Traceback" not in stderr
-    assert load_run(state).state() == INTERRUPTED
-    copied = _executions_copied(pg_url)
-    assert 0 < copied < BIG
-    resumed = subprocess.run(_args(big_db, pg_url, state) + ["--resume"], capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert checksums(pg_url) == reference["sums"]
-
-
 def _stopped_move(source: Path, url: str, state: Path) -> str:
     """A move stopped (StopRequest) after the first chunk of executions; returns its run id."""
     stop = StopRequest()
@@ -183,30 +167,3 @@ def test_report_json_of_a_resumed_run_counts_every_row_once(engine_db: Path, pg_
     report = json.loads(result.report_json.read_text())
     assert {t["table"]: t["copied"] for t in report["tables"]} == {"users": 5, "workflows": 20, "executions": 300,
                                                                   "settings": 1}
-
-
-def test_a_target_restart_mid_copy_fails_the_step_and_resume_finishes(engine_db: Path, pg_url: str,
-                                                                      tmp_path: Path) -> None:
-    """The server drops every connection of the run (as a restart does); nothing committed is lost or doubled."""
-    state = tmp_path / "state"
-    dropped = []
-
-    def emit(event: object) -> None:
-        if isinstance(event, Progress) and event.item == "executions" and event.done and not dropped:
-            dropped.append(event.done)
-            sql = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                   "WHERE application_name LIKE 'wizard move%' AND datname = current_database()")
-            killer = threading.Thread(target=fetch, args=(pg_url, sql))  # its own event loop
-            killer.start()
-            killer.join()
-
-    options = MoveOptions(parse_url(f"sqlite:///{engine_db}"), parse_url(pg_url), state_dir=state, yes=True,
-                          chunk_rows=50)
-    from wizard.errors import StepError
-
-    with pytest.raises(StepError, match="copy: lost the connection to the target .*resume with: wizard migrate"):
-        asyncio.run(run_move(options, emit))
-    assert load_run(state).state() == "failed"
-    options.resume = True
-    assert asyncio.run(run_move(options)).state == FINISHED
-    assert fetch(pg_url, "SELECT count(*), count(DISTINCT id) FROM executions")[0][:] == (300, 300)

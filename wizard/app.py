@@ -80,8 +80,11 @@ class WizardApp(App[int]):
 
     def on_mount(self) -> None:
         loop = asyncio.get_running_loop()
-        # A lost SSH session stops the copy at its next checkpoint, then the app exits.
-        for sig, why in ((signal.SIGHUP, "terminal hung up"), (signal.SIGTERM, "terminated")):
+        # A lost SSH session stops the copy at its next checkpoint, then the app exits; so does a
+        # SIGINT from outside (kill -INT: Ctrl+C in the terminal is a key here), which would otherwise
+        # cancel the copy mid-chunk and leave with 0.
+        for sig, why in ((signal.SIGHUP, "terminal hung up"), (signal.SIGTERM, "terminated"),
+                         (signal.SIGINT, "SIGINT")):
             try:
                 loop.add_signal_handler(sig, self.stop_and_exit, why)
             except (NotImplementedError, RuntimeError, ValueError):
@@ -90,7 +93,7 @@ class WizardApp(App[int]):
 
     def on_unmount(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             try:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError, ValueError):

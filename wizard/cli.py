@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -81,8 +83,8 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
     async def main() -> int | None:
         loop = asyncio.get_running_loop()
         # A lost SSH session (SIGHUP) stops at the next checkpoint, like Ctrl+C.
-        for sig, why in ((signal.SIGHUP, "terminal hung up"), (signal.SIGTERM, "terminated")):
-            loop.add_signal_handler(sig, stop.set, why)
+        loop.add_signal_handler(signal.SIGHUP, _hung_up, stop)
+        loop.add_signal_handler(signal.SIGTERM, stop.set, "terminated")
         return await work(printer, stop)
 
     try:
@@ -105,6 +107,23 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
         sys.exit(exc.exit_code)
     printer.close_bars()
     sys.exit(code or ExitCode.OK)
+
+
+def _hung_up(stop: StopRequest) -> None:
+    """SIGHUP: the terminal is gone. What is still printed (the bars closing, the line that says how to
+    resume) would fail with EIO there, and turn a clean stop into a traceback and exit 1: output to a
+    terminal goes to /dev/null from now on (the journal and `wizard status` keep what it said)."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            try:
+                if stat.S_ISCHR(os.fstat(fd).st_mode):  # a hung-up tty no longer answers isatty()
+                    os.dup2(null, fd)
+            except OSError:
+                pass
+    finally:
+        os.close(null)
+    stop.set("terminal hung up")
 
 
 state_dir_option = click.option(

@@ -1,0 +1,503 @@
+"""The copy interrupted from outside, then resumed: each test ends with a row-level verification.
+
+The real `wizard` runs in a process of its own on a source big enough that the copy of `executions` lasts
+a second or more; the fault lands once the target's `wizard_copy_checkpoint` shows a chunk of executions
+committed (bounded polling, no sleeps), and `wizard migrate --resume` must then finish and verify.
+
+- the target's connections terminated (pg_terminate_backend), and the target PostgreSQL really restarted
+  (a private server of this module's own, never the shared one): exit 1 and a one-line error that ends with
+  the command that resumes, which is then run as printed;
+- SIGINT to the headless CLI; the real terminal of the headless CLI lost (tmux kill-session: SIGHUP, and the
+  terminal is gone); SIGINT and SIGHUP to the TUI in a real terminal (tmux, 80x24, driven by its keys): a stop
+  at a checkpoint, exit 130, the journal (and `wizard status`) says interrupted, the checkpoint equals the
+  target's rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from fault_support import WIZARD, first_line, rows_lost, wizard
+from move_helpers import fetch
+from wizard import sample
+from wizard.copy import CHUNK_ROWS
+from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, load_run
+from wizard.urls import parse_url
+
+EXECUTIONS = 150_000
+TMUX = shutil.which("tmux")
+LIMIT = 120.0  # bounds a hung test; asserts no speed
+
+# The pane's first process, as the operator's login shell is: it runs the wizard on the terminal, passes the
+# hang-up on to it when the terminal goes (an interactive shell sends its jobs SIGHUP), and records the
+# wizard's pid and exit status, which nothing else outlives the terminal to tell.
+HOLDER = '''
+import os, signal, subprocess, sys
+
+folder, command = sys.argv[1], sys.argv[2:]
+children = []
+signal.signal(signal.SIGHUP, lambda *_: [c.send_signal(signal.SIGHUP) for c in children])
+children.append(subprocess.Popen(command))
+with open(os.path.join(folder, "pid.tmp"), "w") as f:
+    f.write(str(children[0].pid))
+os.replace(os.path.join(folder, "pid.tmp"), os.path.join(folder, "pid"))
+code = children[0].wait()
+with open(os.path.join(folder, "rc.tmp"), "w") as f:
+    f.write(str(code))
+os.replace(os.path.join(folder, "rc.tmp"), os.path.join(folder, "rc"))
+'''
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sample.build(tmp_path_factory.mktemp("interrupts") / "engine.db", executions=EXECUTIONS, workflows=500,
+                        users=50)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen]]:
+    """Wizards this test started; any still running at the end (a failed test) is killed."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def migrate_args(source: Path, url: str, state: Path) -> list[str]:
+    return ["migrate", "--source", f"sqlite:///{source}", "--target", url, "--state-dir", str(state), "--yes"]
+
+
+def start(args: list[str], tmp_path: Path, processes: list[subprocess.Popen]) -> tuple[subprocess.Popen, Path]:
+    """`wizard ARGS` in the background, its stderr to a file (a pipe nobody reads could stall it)."""
+    err = tmp_path / f"stderr-{len(processes)}.txt"
+    with open(err, "w") as f:
+        proc = subprocess.Popen([str(WIZARD), *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=f,
+                                text=True)
+    processes.append(proc)
+    return proc, err
+
+
+def executions_copied(url: str) -> int:
+    """Rows of executions the last committed checkpoint holds; -1 once that table is done; 0 before."""
+    try:
+        rows = fetch(url, "SELECT rows_copied, done FROM wizard_copy_checkpoint WHERE table_name = 'executions'")
+    except asyncpg.PostgresError:
+        return 0  # the schema is not there yet
+    return rows[0][0] if rows and not rows[0][1] else (-1 if rows else 0)
+
+
+def wait_mid_executions(url: str, running: Callable[[], bool], what: str) -> int:
+    """Poll until a chunk of executions is committed and more are to come; the rows committed so far."""
+    deadline = time.monotonic() + LIMIT
+    while time.monotonic() < deadline:
+        copied = executions_copied(url)
+        if copied > 0:
+            return copied
+        if copied < 0:
+            pytest.fail(f"the copy of executions ended before {what} could be interrupted: make the source bigger")
+        if not running():
+            pytest.fail(f"{what} ended before the copy of executions began")
+        time.sleep(0.01)
+    pytest.fail(f"the copy of executions never started in {what}")
+
+
+def assert_checkpoint_intact(url: str, at_least: int = 1) -> int:
+    """The checkpoint of executions is the truth: the target holds exactly its rows (ids 1..n, once each), a part
+    of the table, at least `at_least` of them. No checkpoint row counts as none copied."""
+    rows = fetch(url, "SELECT rows_copied, done FROM wizard_copy_checkpoint WHERE table_name = 'executions'")
+    rows_copied, done = tuple(rows[0]) if rows else (0, False)
+    in_target = fetch(url, "SELECT count(*), count(DISTINCT id), coalesce(max(id), 0) FROM executions")[0]
+    assert not done and at_least <= rows_copied < EXECUTIONS, (rows_copied, done)
+    assert tuple(in_target) == (rows_copied, rows_copied, rows_copied), (tuple(in_target), rows_copied)
+    return rows_copied
+
+
+def resume_command(line: str, target_url: str) -> list[str]:
+    """The command the wizard's last line says resumes the run, ready to run (the target's password, which the
+    line masks, put back as an operator would type it)."""
+    found = re.search(r"resume with: (wizard migrate .* --resume)$", line)
+    assert found, f"the line does not end with the command that resumes: {line!r}"
+    words = shlex.split(found.group(1))
+    masked = parse_url(target_url).masked()
+    return [str(WIZARD)] + [target_url if w == masked else w for w in words[1:]]
+
+
+def resume_and_count_lost(command: list[str], state: Path, source: Path, target_url: str) -> tuple[Run, int]:
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "Traceback" not in resumed.stderr
+    run = load_run(state)
+    assert run.state() == FINISHED
+    return run, rows_lost(source, target_url, run.folder)
+
+
+def last_finish(run: Run) -> dict:
+    return [r for r in run.records() if r["kind"] == "run_finished"][-1]
+
+
+def assert_lost_connection_line(stderr: str) -> str:
+    """One line, no traceback: the step, that the connection to the target was lost, and how to resume."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr[-3000:]
+    line = first_line(stderr)
+    assert line == errors[0], stderr[-3000:]
+    assert line.startswith("error: copy: lost the connection to the target ("), line
+    return line
+
+
+# --- the target goes away -------------------------------------------------------------------------------------
+
+
+def test_target_connections_terminated_mid_copy_then_resume(source: Path, pg_url: str, tmp_path: Path,
+                                                           processes: list, survived) -> None:
+    state = tmp_path / "state"
+    proc, err = start(migrate_args(source, pg_url, state), tmp_path, processes)
+    wait_mid_executions(pg_url, lambda: proc.poll() is None, "wizard migrate")
+    # What a DBA does to a database's sessions: every client backend on it, the wizard's lock included.
+    killed = [r[0] for r in fetch(pg_url, "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity "
+                                          "WHERE datname = current_database() AND pid <> pg_backend_pid() AND "
+                                          "backend_type = 'client backend'") if r[1]]
+    assert len(killed) >= 2 and all(name.startswith("wizard move ") for name in killed), killed
+    proc.wait(timeout=LIMIT)
+    stderr = err.read_text()
+    assert proc.returncode == 1, stderr[-3000:]
+    line = assert_lost_connection_line(stderr)
+    run = load_run(state)
+    assert run.state() == FAILED
+    assert [r["step"] for r in run.records() if r["kind"] == "step_failed"] == ["copy"]
+    assert_checkpoint_intact(pg_url)
+
+    run, lost = resume_and_count_lost(resume_command(line, pg_url), state, source, pg_url)
+    assert lost == 0
+    survived(fault="the target's connections terminated (pg_terminate_backend of every session of the run, its "
+                   "lock's included) mid-copy of executions",
+             did=f"exit {proc.returncode}, one line: `copy: lost the connection to the target (...): resume with: "
+                 f"wizard migrate ... --resume`; journal failed at copy, the checkpoint equal to the rows in the "
+                 f"target; that command exited 0, verified",
+             rows_lost=lost)
+
+
+@dataclass
+class PrivateServer:
+    """A PostgreSQL of this module's own, on a port of its own, so restarting it disturbs nobody."""
+
+    bin: Path
+    data: Path
+    port: int
+    user: str | None  # the system user it runs as (root may not run PostgreSQL)
+
+    def ctl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.data.parent / "log"),
+                               "-w", "-t", "60", *args], user=self.user, capture_output=True, text=True, timeout=90)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def log(self) -> str:
+        path = self.data.parent / "log"
+        return path.read_text()[-3000:] if path.exists() else ""
+
+
+def _postgres_bin() -> Path | None:
+    """A folder with initdb and pg_ctl: the system's newest PostgreSQL, else the test extra's pip-installed one."""
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
+    found = next((c for c in candidates if (c / "initdb").exists() and (c / "pg_ctl").exists()), None)
+    if found is None:
+        try:
+            from pgserver._commands import POSTGRES_BIN_PATH
+        except ImportError:
+            return None
+        found = Path(POSTGRES_BIN_PATH) if (Path(POSTGRES_BIN_PATH) / "pg_ctl").exists() else None
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _no_private_server(why: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"a private PostgreSQL to restart is required under CI: {why}")
+    pytest.skip(f"no private PostgreSQL to restart: {why}")
+
+
+@pytest.fixture(scope="module")
+def private_server() -> Iterator[PrivateServer]:
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        _no_private_server("no initdb and pg_ctl (neither /usr/lib/postgresql/*/bin nor pgserver)")
+    user = None
+    if os.geteuid() == 0:
+        user = next((u for u in ("postgres", "pgserver") if _has_user(u)), None)
+        if user is None:
+            _no_private_server("running as root, and there is no system user postgres to run a server as")
+    # Not under pytest's basetemp, which is 0700 root: the server's user must reach its folder.
+    folder = Path(tempfile.mkdtemp(prefix="wizard-restart-pg-"))
+    if user:
+        shutil.chown(folder, user)
+    server = PrivateServer(bin_dir, folder / "data", _free_port(), user)
+    made = subprocess.run([str(bin_dir / "initdb"), "-D", str(server.data), "-U", "postgres", "--auth=trust",
+                           "-E", "UTF8"], user=user, capture_output=True, text=True, timeout=120)
+    started = made.returncode == 0 and server.ctl(
+        "-o", f"-p {server.port} -k {folder} -c listen_addresses=127.0.0.1", "start").returncode == 0
+    try:
+        if not started:
+            _no_private_server(f"initdb/pg_ctl start failed: {made.stderr[-500:]} {server.log()[-500:]}")
+        yield server
+    finally:
+        server.ctl("-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def test_target_server_restarted_mid_copy_then_resume(source: Path, private_server: PrivateServer, tmp_path: Path,
+                                                      processes: list, survived) -> None:
+    name = f"wizard_restart_{uuid.uuid4().hex[:8]}"
+    fetch(private_server.url, f'CREATE DATABASE "{name}"')
+    url = make_url(private_server.url).set(database=name).render_as_string(hide_password=False)
+    began = fetch(url, "SELECT pg_postmaster_start_time()")[0][0]
+    state = tmp_path / "state"
+    proc, err = start(migrate_args(source, url, state), tmp_path, processes)
+    wait_mid_executions(url, lambda: proc.poll() is None, "wizard migrate")
+    # A crash-and-restart of the server (immediate: no shutdown checkpoint, asynchronous commits may be lost).
+    restarted = private_server.ctl("-m", "immediate", "restart")
+    assert restarted.returncode == 0, restarted.stderr + private_server.log()
+    proc.wait(timeout=LIMIT)
+    stderr = err.read_text()
+    assert fetch(url, "SELECT pg_postmaster_start_time()")[0][0] > began  # it really went away and came back
+    assert proc.returncode == 1, stderr[-3000:]
+    line = assert_lost_connection_line(stderr)
+    run = load_run(state)
+    assert run.state() == FAILED
+    assert [r["step"] for r in run.records() if r["kind"] == "step_failed"] == ["copy"]
+    # The chunks committed last may be gone (the copy commits asynchronously), each with its checkpoint.
+    assert_checkpoint_intact(url, at_least=0)
+
+    run, lost = resume_and_count_lost(resume_command(line, url), state, source, url)
+    assert lost == 0
+    survived(fault="the target PostgreSQL restarted mid-copy of executions (pg_ctl restart -m immediate)",
+             did=f"exit {proc.returncode}, one line: `copy: lost the connection to the target (...): resume with: "
+                 f"wizard migrate ... --resume`; journal failed at copy; after recovery the checkpoint equal to the "
+                 f"rows in the target (a chunk committed asynchronously may be lost, always with its checkpoint); that command "
+                 f"exited 0, verified",
+             rows_lost=lost)
+
+
+# --- signals to the headless CLI ------------------------------------------------------------------------------
+
+
+def test_sigint_to_the_cli_stops_after_the_chunk_exits_130_and_resume_verifies(source: Path, pg_url: str,
+                                                                               tmp_path: Path, processes: list,
+                                                                               survived) -> None:
+    state = tmp_path / "state"
+    proc, err = start(migrate_args(source, pg_url, state), tmp_path, processes)
+    seen = wait_mid_executions(pg_url, lambda: proc.poll() is None, "wizard migrate")
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=LIMIT)
+    stderr = err.read_text()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert "stopping after the current chunk" in stderr
+    line = first_line(stderr)
+    assert line.startswith("stopped after a checkpoint in table executions (Ctrl+C): resume with: wizard migrate "), line
+    run = load_run(state)
+    assert run.state() == INTERRUPTED
+    copied = assert_checkpoint_intact(pg_url)
+    # The chunk in hand when the signal came (and at most one the poll did not see yet), no more.
+    assert seen <= copied <= seen + 2 * CHUNK_ROWS, (seen, copied)
+
+    run, lost = resume_and_count_lost(resume_command(line, pg_url), state, source, pg_url)
+    assert lost == 0
+    survived(fault="SIGINT (Ctrl+C) to `wizard migrate` mid-copy of executions",
+             did=f"stopped after the chunk in hand, exit {proc.returncode}, last line: `stopped after a checkpoint in "
+                 f"table executions (Ctrl+C): resume with: wizard migrate ... --resume`; journal interrupted; that "
+                 f"command exited 0, verified",
+             rows_lost=lost)
+
+
+class Pane:
+    """A detached tmux session of 80x24 on a private tmux server, its first process the HOLDER."""
+
+    def __init__(self, command: list[str], folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        holder = folder / "holder.py"
+        holder.write_text(HOLDER)
+        self.socket = f"wizard-test-{uuid.uuid4().hex[:8]}"
+        line = shlex.join([sys.executable, str(holder), str(folder), *command])
+        self.tmux("new-session", "-d", "-s", "w", "-x", "80", "-y", "24", "-c", str(folder), f"exec {line}")
+        self.screen = ""
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run([TMUX, "-L", self.socket, *args], check=True, capture_output=True, text=True,
+                              timeout=30).stdout
+
+    def send(self, key: str) -> None:
+        self.tmux("send-keys", "-t", "w", key)
+
+    def wait_for(self, wanted: str) -> None:
+        deadline = time.monotonic() + LIMIT
+        while wanted not in self.screen:
+            if self.exit_code() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{wanted!r} never showed (exit {self.exit_code()}); the screen was:\n{self.screen}")
+            time.sleep(0.1)
+            self.screen = self.tmux("capture-pane", "-p", "-t", "w")
+
+    @property
+    def pid(self) -> int:
+        """The wizard's process (the holder's child)."""
+        deadline = time.monotonic() + LIMIT
+        while not (self.folder / "pid").exists():
+            assert time.monotonic() < deadline, "the wizard never started in the pane"
+            time.sleep(0.05)
+        return int((self.folder / "pid").read_text())
+
+    def exit_code(self) -> int | None:
+        rc = self.folder / "rc"
+        return int(rc.read_text()) if rc.exists() else None
+
+    def wait_exit(self) -> int:
+        deadline = time.monotonic() + LIMIT
+        while (code := self.exit_code()) is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the wizard never exited; the screen was:\n{self.screen}")
+            time.sleep(0.05)
+        return code
+
+    def hang_up(self) -> None:
+        """The terminal goes away, as when the SSH session is lost: the pane's first process gets SIGHUP."""
+        self.tmux("kill-session", "-t", "w")
+
+    def close(self) -> None:
+        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def panes() -> Iterator[Callable[[list[str], Path], Pane]]:
+    made: list[Pane] = []
+
+    def make(command: list[str], folder: Path) -> Pane:
+        made.append(Pane(command, folder))
+        return made[-1]
+
+    yield make
+    for pane in made:
+        pid = pane.folder / "pid"
+        if pane.exit_code() is None and pid.exists():  # a failed test: the wizard may still run
+            try:
+                os.kill(int(pid.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pane.close()
+
+
+def alive(pane: Pane) -> Callable[[], bool]:
+    return lambda: pane.exit_code() is None
+
+
+def assert_stopped_at_a_checkpoint(state: Path, why: str) -> Run:
+    run = load_run(state)
+    assert run.state() == INTERRUPTED
+    assert last_finish(run)["error"] == f"stopped after a checkpoint in table executions ({why})", last_finish(run)
+    listed = wizard("status", "--json", "--state-dir", str(state))
+    assert listed.returncode == 0, listed.stderr
+    status = json.loads(listed.stdout.splitlines()[-1])
+    assert [(r["id"], r["state"]) for r in status["runs"]] == [(run.id, INTERRUPTED)]
+    return run
+
+
+needs_tmux = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (.ci/run installs it)")
+
+
+@needs_tmux
+def test_sighup_to_the_cli_when_the_terminal_is_lost_stops_at_a_checkpoint(source: Path, pg_url: str,
+                                                                           tmp_path: Path, panes, survived) -> None:
+    """`wizard migrate` in a real terminal that goes away mid-copy (the SSH session lost): what it still has to
+    print goes nowhere, and it must not turn the stop into a traceback."""
+    state = tmp_path / "state"
+    pane = panes([str(WIZARD), *migrate_args(source, pg_url, state)], tmp_path / "pane")
+    wait_mid_executions(pg_url, alive(pane), "wizard migrate in a terminal")
+    pane.hang_up()
+    code = pane.wait_exit()
+    assert code == 130, f"exit {code}; the journal ends: {load_run(state).records()[-1]}"
+    run = assert_stopped_at_a_checkpoint(state, "terminal hung up")
+    assert_checkpoint_intact(pg_url)
+
+    command = [str(WIZARD), *migrate_args(source, pg_url, state), "--resume"]
+    run, lost = resume_and_count_lost(command, state, source, pg_url)
+    assert lost == 0
+    survived(fault="the terminal of `wizard migrate` lost mid-copy of executions (tmux kill-session: SIGHUP, "
+                   "the terminal gone)",
+             did=f"stopped at a checkpoint, exit {code}; journal and `wizard status`: interrupted (terminal hung up); "
+                 f"`--resume` exited 0, verified",
+             rows_lost=lost)
+
+
+# --- signals to the TUI in a real terminal --------------------------------------------------------------------
+
+
+@needs_tmux
+@pytest.mark.parametrize("fault", ["SIGINT", "SIGHUP"])
+def test_signal_to_the_tui_mid_copy_stops_at_a_checkpoint_and_headless_resume_verifies(
+        fault: str, source: Path, pg_url: str, tmp_path: Path, panes, survived) -> None:
+    state = tmp_path / "state"
+    pane = panes([str(WIZARD), "tui", "--source", f"sqlite:///{source}", "--target", pg_url, "--state-dir",
+                  str(state)], tmp_path / "pane")
+    pane.wait_for(f"executions {EXECUTIONS:,}")  # the source read: Start's first choice is the move
+    pane.send("Enter")  # Move to PostgreSQL
+    pane.wait_for("step 1 of 7")
+    pane.send("C-t")
+    pane.wait_for("Ready.")
+    pane.send("C-n")
+    pane.wait_for("n starts the move")
+    pane.send("n")
+    wait_mid_executions(pg_url, alive(pane), "the TUI")
+    if fault == "SIGINT":
+        os.kill(pane.pid, signal.SIGINT)  # kill -INT: Ctrl+C in the terminal is one of the app's keys
+    else:
+        pane.hang_up()
+    code = pane.wait_exit()
+    assert code == 130, f"exit {code}; the journal ends: {load_run(state).records()[-1]}"
+    assert_stopped_at_a_checkpoint(state, "terminal hung up" if fault == "SIGHUP" else "SIGINT")
+    assert_checkpoint_intact(pg_url)
+
+    command = [str(WIZARD), *migrate_args(source, pg_url, state), "--resume"]
+    run, lost = resume_and_count_lost(command, state, source, pg_url)
+    assert lost == 0
+    how = "kill -INT of the wizard" if fault == "SIGINT" else "tmux kill-session: SIGHUP, the terminal gone"
+    survived(fault=f"{fault} to the TUI in a real terminal mid-copy of executions ({how})",
+             did=f"stopped at a checkpoint, exit {code}; journal and `wizard status`: interrupted; headless "
+                 f"`wizard migrate --resume` exited 0, verified",
+             rows_lost=lost)
