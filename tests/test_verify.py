@@ -428,12 +428,6 @@ def test_the_source_is_never_written(moved):
     assert sorted(p.name for p in source.parent.iterdir()) == files
 
 
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, pg_url: str):
-    result = CliRunner().invoke(main, ["verify", "--source", sqlite_url(tmp_path / "nope.db"), "--target", pg_url])
-    assert result.exit_code == 2
-    assert "does not exist" in result.stderr and "Traceback" not in result.output
-
-
 def test_a_stop_request_interrupts_between_chunks(moved):
     from wizard.errors import Interrupted
     from wizard.events import StopRequest

@@ -158,8 +158,10 @@ def _check_sqlite_copy(path: Path) -> tuple[str, str | None, list[list[Any]]]:
     try:
         result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
         if result != ["ok"]:
+            said = "; ".join(line.strip() for line in result[0].splitlines()  # one line: SQLite's has several
+                             if line.strip() and not line.startswith("*** in database")) or result[0]
             raise StepError(
-                f"the backup copy fails PRAGMA integrity_check ({result[0]}): the database itself may be damaged; "
+                f"the backup copy fails PRAGMA integrity_check ({said}): the database itself may be damaged; "
                 "nothing was changed"
             )
         tables = [r[0] for r in conn.execute(

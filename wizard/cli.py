@@ -137,7 +137,20 @@ env_file_option = click.option(
 )
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The subcommands; an option click cannot take is bad input in one line, like every other (exit 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            err.print(f"error: {exc.format_message()} (see `{where} --help`)", soft_wrap=True,
+                      markup=False, highlight=False)
+            sys.exit(ExitCode.BAD_INPUT)
+
+
+@click.group(cls=_Commands, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="engine-migration-wizard")
 @env_file_option
 @click.option("--source", help="Source database URL, for the wizard (default: DATABASE_URL from the .env file).")
@@ -219,13 +232,12 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
     Exit 0 when everything matches, 1 when anything differs, 2 on bad input.
     """
     from wizard import verify_report
-    from wizard.envfile import DEFAULT_ENV_FILE, database_url
     from wizard.journal import load_run, resolve_state_dir
     from wizard.urls import parse_url
     from wizard.verify import load_nulled, load_quarantine, verify
 
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
-        src = parse_url(source or database_url(env_file or DEFAULT_ENV_FILE), "source")
+        src = _url_or_env(source, env_file, "source")
         dst = parse_url(target, "target")
         run_folder = load_run(resolve_state_dir(state_dir), run_id).folder if run_id else None
         quarantined = load_quarantine(run_folder) if run_folder else None
@@ -359,9 +371,11 @@ def _print_move(result: Any) -> None:
 
 def _url_or_env(url: str | None, env_file: Path | None, what: str) -> Any:
     """A URL option, or DATABASE_URL from the .env file when it is not given."""
-    from wizard.envfile import DEFAULT_ENV_FILE, database_url
+    from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
     from wizard.urls import parse_url
 
+    if url is None and env_file is not None:  # a .env named on the command line must be there
+        url = read_env(env_file).get("DATABASE_URL")
     return parse_url(url or database_url(env_file or DEFAULT_ENV_FILE), what)
 
 

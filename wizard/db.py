@@ -17,6 +17,7 @@ from wizard.errors import BadInput
 from wizard.urls import DbUrl
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL server to answer a connection
 
 
 def check_sqlite_file(db: DbUrl) -> None:
@@ -51,7 +52,8 @@ def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
         uri = sqlite_uri(db.sqlite_path, "ro" if readonly else "rw")
         return create_async_engine(URL.create("sqlite+aiosqlite", database=uri, query={"uri": "true"}),
                                    poolclass=NullPool)
-    return create_async_engine(db.async_url(), poolclass=NullPool)
+    # asyncpg's own default waits 60 s for a host that drops packets; connect_pg waits 10.
+    return create_async_engine(db.async_url(), poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT})
 
 
 def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
@@ -61,6 +63,9 @@ def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
     name = type(inner).__name__
     msg = str(inner).strip().splitlines()[0] if str(inner).strip() else name
     where = db.masked()
+    # First: TimeoutError is an OSError, and asyncio's is raised from the CancelledError of the attempt.
+    if any(isinstance(e, TimeoutError) for e in (exc, orig, inner)):
+        return f"{where}: the server did not answer in {CONNECT_TIMEOUT} s: check host, port and firewall"
     if "InvalidPassword" in name or "password authentication failed" in msg:
         return f"{where}: the password was refused: check the user and password in the URL"
     if "InvalidCatalogName" in name or ("database" in msg and "does not exist" in msg):
@@ -69,8 +74,6 @@ def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
         return f"{where}: {msg}: check the user name in the URL"
     if isinstance(inner, (ConnectionRefusedError, OSError)) or "Connect call failed" in msg or "refused" in msg:
         return f"{where}: no server answers there: check host and port, and that PostgreSQL is running"
-    if isinstance(inner, TimeoutError):
-        return f"{where}: the server did not answer in time: check host, port and firewall"
     if isinstance(inner, sqlite3.DatabaseError) or "file is not a database" in msg:
         return f"{where}: cannot open the SQLite file ({msg}): check it is the engine's database"
     return f"{where}: cannot connect ({msg})"

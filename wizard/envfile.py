@@ -56,9 +56,28 @@ def value_in(data: bytes, name: str) -> str | None:
     return dotenv_values(stream=io.StringIO(data.decode("utf-8", "surrogateescape"))).get(name)
 
 
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.wizard-tmp")
+
+
+def check_rewritable(path: Path) -> None:
+    """BadInput, before anything is done, unless write_atomically can replace `path` later."""
+    tmp = _temporary(path)
+    instead = "or leave --env-file out and point the engine at the target yourself"
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            raise BadInput(f"{path} is on a read-only file system: remount it read-write, {instead}")
+        if not os.access(path, os.W_OK):
+            raise BadInput(f"{path} is not writable (its mode, or chattr +i): make it writable, {instead}")
+        raise BadInput(f"{path}'s folder is not writable (a new .env is written beside it): make it writable, "
+                       f"{instead}")
+    if os.path.lexists(tmp) and not tmp.is_file():
+        raise BadInput(f"{tmp} is in the way (the switch writes its new .env there): remove it, {instead}")
+
+
 def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.wizard-tmp")
+    tmp = _temporary(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode if mode is not None else 0o600)
     try:
         os.write(fd, data)

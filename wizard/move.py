@@ -22,7 +22,7 @@ import asyncpg
 
 from wizard import envfile, schema, target_schema, verify_report
 from wizard.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
-from wizard.db import connect, quote
+from wizard.db import check_sqlite_file, connect, quote
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted, StopRequest, Warn, ignore
 from wizard.journal import (FAILED, FINISHED, INTERRUPTED, RUNNING, Run, list_runs, new_run, new_run_id, now_iso,
@@ -124,6 +124,12 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         schema.resolve_revision(options.to)
     if options.env_file is not None and not options.env_file.is_file():
         raise BadInput(f"{options.env_file} does not exist: pass the engine's .env with --env-file, or leave it out")
+    # Bad input is said before any run exists (exit 2, nothing written, no journal), not found mid-move:
+    # a source that is no SQLite file, a .env the switch could not rewrite, a target that does not let us in.
+    check_sqlite_file(options.source)
+    if options.env_file is not None:
+        envfile.check_rewritable(options.env_file)
+    await (await connect_pg(options.target)).close()
     state_dir = resolve_state_dir(options.state_dir)
     stop = stop or StopRequest()
     resumed = _find_resumable(state_dir, options) if options.resume else None

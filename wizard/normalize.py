@@ -149,12 +149,17 @@ class ExactNumber:
 
     @classmethod
     def of(cls, d: Decimal) -> "ExactNumber":
-        # Trailing zeros dropped by hand: Decimal.normalize() rounds to 28 digits.
-        sign, digits, exponent = d.as_tuple()
-        while len(digits) > 1 and digits[-1] == 0:
-            digits, exponent = digits[:-1], exponent + 1
-        d = Decimal((sign, digits, exponent))
+        d = _without_trailing_zeros(d)
         return cls(format(d, "f") if abs(d.adjusted()) <= _PLAIN_UP_TO else str(d))
+
+
+def _without_trailing_zeros(d: Decimal) -> Decimal:
+    """The same value, its trailing zeros dropped by hand: Decimal.normalize() rounds to 28 digits."""
+    sign, digits, exponent = d.as_tuple()
+    kept = len(digits)
+    while kept > 1 and digits[kept - 1] == 0:
+        kept -= 1
+    return Decimal((sign, digits[:kept], exponent + len(digits) - kept))
 
 
 def _json_int(text: str) -> Any:
@@ -233,6 +238,8 @@ def _timestamp(value: Any) -> tuple[Any, str | None]:
             return datetime.fromisoformat(s), TS_DATE_ONLY
         if _EPOCH.match(s):
             return _from_epoch(float(s)), TS_EPOCH
+    except BadValue:  # a ValueError too: epoch seconds out of range keep their own rule
+        raise
     except (ValueError, OverflowError):
         pass
     raise BadValue("text that is not a timestamp in a timestamp column")
@@ -350,8 +357,9 @@ def canonical(kind: str, value: Any) -> Any:
         return dump_json(parse_json(value) if isinstance(value, (str, bytes)) else value)
     if kind == TIMESTAMP and isinstance(value, datetime):
         return _naive_utc(value).isoformat(sep=" ", timespec="microseconds")
-    if kind == NUMERIC:
-        return format(Decimal(value).normalize(), "f")
+    if kind == NUMERIC:  # by value: every digit counts (no rounding to 28), and -0 is 0
+        d = Decimal(value)
+        return "0" if d.is_zero() else format(_without_trailing_zeros(d), "f")
     if kind == FLOAT:
         f = float(value)
         return "nan" if math.isnan(f) else repr(f)

@@ -48,6 +48,7 @@ class TargetInfo:
     tables: list[str] = field(default_factory=list)  # every table in its current schema
     schema: str = "public"
     run_id: str | None = None  # the move whose partial copy it holds, if any
+    user: str = ""  # who we are there (current_user)
 
     @property
     def major(self) -> int:
@@ -66,7 +67,9 @@ class TargetInfo:
         if self.major and self.major < MIN_SERVER:
             return f"PostgreSQL {self.server_version} is too old: the wizard needs {MIN_SERVER} or newer"
         if not self.can_create:
-            return f"the user may not create tables in schema {self.schema}: GRANT CREATE ON SCHEMA {self.schema}"
+            to = f" TO {self.user}" if self.user else ""
+            return (f"the user {self.user} may not create tables in schema {self.schema}: "
+                    f"GRANT CREATE ON SCHEMA {self.schema}{to}, or connect as its owner")
         if self.engine_tables:
             held = f" (the partial copy of run {self.run_id}: --resume it, or roll it back)" if self.run_id else ""
             return f"it already holds the engine's tables ({', '.join(self.engine_tables)}){held}: use an empty database"
@@ -98,12 +101,12 @@ async def check_target(target: DbUrl) -> TargetInfo:
 async def describe_target(conn: asyncpg.Connection) -> TargetInfo:
     row = await conn.fetchrow(
         "SELECT current_setting('server_version') AS version, current_schema() AS schema, "
-        "has_schema_privilege(current_schema(), 'CREATE') AS can_create"
+        "has_schema_privilege(current_schema(), 'CREATE') AS can_create, current_user AS username"
     )
     tables = [r[0] for r in await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
     )]
-    info = TargetInfo(row["version"], bool(row["can_create"]), tables, row["schema"] or "public")
+    info = TargetInfo(row["version"], bool(row["can_create"]), tables, row["schema"] or "public", user=row["username"])
     if "wizard_move" in tables:
         info.run_id = await conn.fetchval("SELECT run_id FROM wizard_move LIMIT 1")
     return info
@@ -258,7 +261,9 @@ async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, 
     known = [r.id for r in history()]
     revision = state.effective
     if state.empty:
-        add(Check("revision", FAIL, "the source holds none of the engine's tables: is it the engine's database?"))
+        held = f"its tables are {', '.join(state.other_tables)}" if state.other_tables else "it holds no tables"
+        add(Check("revision", FAIL, f"the source holds none of the engine's tables ({held}): point --source at the "
+                                    f"engine's database file"))
     elif revision is None or revision not in known:
         why = f"revision {revision} is not in this wizard's history" if revision else state.describe()
         add(Check("revision", FAIL, f"{why}: the target's schema cannot be made to match"))
@@ -278,7 +283,10 @@ def _quick_check(path: Path) -> str:
         return str(exc)
     finally:
         conn.close()
-    return "; ".join(r[0] for r in rows[:3])
+    # One line: SQLite puts several findings in one row ("*** in database main ***\nOn tree page 42 ...").
+    found = [line.strip() for r in rows for line in str(r[0]).splitlines()
+             if line.strip() and not line.startswith("*** in database")]
+    return "; ".join(found[:3]) or " ".join(str(r[0]) for r in rows).replace("\n", " ")
 
 
 async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume_run: str | None) -> None:

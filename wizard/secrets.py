@@ -7,11 +7,16 @@ from typing import Any
 
 MASK = "***"
 
-# user:password@ in any URL-looking string.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)")
+# user:password@ in any URL-looking string. The password may hold spaces, quotes and a raw '@' (as typed, not
+# %40): it runs to the '@' after which the URL has no other, up to a blank, a quote or the end of the text;
+# host:port/path (a URL with no user, and no '@' in it) is not taken for one.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?![0-9]{1,5}/[^@\s]*(?:[\s\"']|$))"
+    r"(?P<pw>[^\r\n]+?)(?P<at>@)(?=[^@\s\"']*(?:[\s\"']|$))")
 # KEY=value for names that hold secrets, as in .env lines or key=value DSNs.
 _SECRET_ASSIGN = re.compile(
-    r"(?P<head>\b[A-Z0-9_]*(?:API_KEY|SECRET|TOKEN|PASSWORD)[A-Z0-9_]*\s*=\s*)(?P<pw>[^\s'\"]+)",
+    r"(?P<head>\b[A-Z0-9_]*(?:API_KEY|SECRET|TOKEN|PASSWORD)[A-Z0-9_]*\s*=\s*)"
+    r"(?P<pw>'[^'\r\n]*'|\"[^\"\r\n]*\"|[^\s'\"]+)",  # a quoted value whole, blanks and all
     re.IGNORECASE,
 )
 # OpenAI-style keys wherever they appear.

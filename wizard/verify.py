@@ -118,12 +118,13 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     keys it set to NULL on purpose (load_nulled); NULL there is what the source should become.
     """
     started = time.monotonic()
-    emit(StepStarted(STEP, f"verify {target.masked()} against {source.masked()}"))
     quarantined, nulled = quarantined or {}, nulled or {}
     async with connect(source, readonly=True) as conn:
         s_shapes = await reflect(conn)
         s_revision = (await schema.inspect_schema(conn)).effective
     async with connect(target, readonly=True) as conn:
+        # Started once both sides answered: a source or target that cannot be used is one line, nothing else.
+        emit(StepStarted(STEP, f"verify {target.masked()} against {source.masked()}"))
         t_shapes = await reflect(conn)
         t_revision = (await schema.inspect_schema(conn)).effective
         findings = await check_schema(conn, s_shapes, t_shapes)

@@ -27,7 +27,7 @@ from typing import Any, AsyncIterator, Callable
 
 import asyncpg
 
-from wizard.db import describe_connect_error, quote, sqlite_uri
+from wizard.db import CONNECT_TIMEOUT, describe_connect_error, quote, sqlite_uri
 from wizard.errors import BadInput, StepError
 from wizard.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert, source_canonical)
@@ -312,7 +312,7 @@ async def open_side(db: DbUrl, render: bool = False) -> AsyncIterator[SqliteSide
         yield SqliteSide(db)
         return
     try:
-        conn = await asyncpg.connect(**db.pg_connect_kwargs())
+        conn = await asyncpg.connect(**db.pg_connect_kwargs(), timeout=CONNECT_TIMEOUT)
     except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
         raise BadInput(describe_connect_error(db, exc)) from None
     try:
