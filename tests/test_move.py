@@ -160,6 +160,27 @@ def test_switch_and_settings_move_keep_every_other_byte(engine_db: Path, pg_url:
     assert tables_in(pg_url) == []
 
 
+@pytest.mark.parametrize("had_row", [True, False], ids=["settings row changed", "settings row made"])
+def test_verify_of_the_run_expects_the_settings_move_and_names_it(engine_db: Path, pg_url: str, tmp_path: Path,
+                                                                  had_row: bool) -> None:
+    from wizard.verify import load_changed, verify
+
+    if not had_row:
+        with sqlite3.connect(engine_db) as conn:
+            conn.execute("DELETE FROM settings WHERE user_id = 'anonymous'")
+    env = tmp_path / ".env"
+    env.write_bytes(f"DATABASE_URL=sqlite:///{engine_db}\nOPENAI_API_KEY={KEY}\n".encode())
+    result = move(engine_db, pg_url, tmp_path / "state", env_file=env)
+    source, target = parse_url(f"sqlite:///{engine_db}"), parse_url(pg_url)
+    changed = load_changed(load_run(tmp_path / "state", result.run_id).folder)
+    (settings,) = [v for v in asyncio.run(verify(source, target, changed=changed)).tables if v.table == "settings"]
+    assert (settings.status, settings.different, settings.only_target) == ("ok", 0, 0)
+    assert settings.note.startswith("1 row(s) changed on purpose (OPENAI_API_KEY moved into provider 'openai'")
+    # Without the run's record, the same row is a difference: nothing else hides it.
+    (alone,) = [v for v in asyncio.run(verify(source, target)).tables if v.table == "settings"]
+    assert (alone.different, alone.only_target) == ((1, 0) if had_row else (0, 1))
+
+
 def test_to_head_upgrades_the_verified_target(engine_db: Path, pg_url: str, tmp_path: Path) -> None:
     result = move(engine_db, pg_url, tmp_path / "state", to="head")
     assert fetch(pg_url, "SELECT version_num FROM alembic_version")[0][0] == "0004"

@@ -234,7 +234,7 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
     from wizard import verify_report
     from wizard.journal import load_run, resolve_state_dir
     from wizard.urls import parse_url
-    from wizard.verify import load_nulled, load_quarantine, verify
+    from wizard.verify import load_changed, load_nulled, load_quarantine, verify
 
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         src = _url_or_env(source, env_file, "source")
@@ -242,10 +242,12 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
         run_folder = load_run(resolve_state_dir(state_dir), run_id).folder if run_id else None
         quarantined = load_quarantine(run_folder) if run_folder else None
         nulled = load_nulled(run_folder) if run_folder else None
-        report = await verify(src, dst, printer, quarantined, list(tables) or None, stop=stop, nulled=nulled)
+        changed = load_changed(run_folder) if run_folder else None
+        report = await verify(src, dst, printer, quarantined, list(tables) or None, stop=stop, nulled=nulled,
+                              changed=changed)
         printer.close_bars()
         if report_file:
-            report_file.parent.mkdir(parents=True, exist_ok=True)
+            report_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the report holds row values
             written, _ = verify_report.write(report_file, report, verify_report.copy_facts(run_folder) if run_folder else None)
             err.print(f"report: {written}", markup=False)
         if as_json:
@@ -268,6 +270,9 @@ def _print_verification(report: Any, rows: Any) -> None:
         table.add_row(*map(escape, row[:-1]), row[-1] if row[-1] == "ok" else f"[b red]{escape(row[-1])}[/]")
     # A pipe or a file gets every column whole; a terminal gets its own width.
     (out if out.is_terminal else Console(highlight=False, width=120)).print(table)
+    for v in report.tables:
+        if v.note:
+            out.print(f"  {v.table}: {mask(v.note)}", markup=False)
     for f in report.schema:
         if f.status in ("fail", "warn"):
             out.print(f"[{'red' if f.status == 'fail' else 'yellow'}]schema {f.status}[/] {escape(mask(f.detail))}")

@@ -24,6 +24,7 @@ from wizard.urls import DbUrl
 
 VARIABLE = "OPENAI_API_KEY"
 USER = "anonymous"
+CHANGED_COLUMNS = ("settings_data", "updated_at")  # what the move changes in an existing row
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class SettingsMoved:
     provider_id: str
     created_row: bool  # the settings row of `anonymous` did not exist
     already_there: bool  # an earlier (interrupted) run had added the entry
+    row_id: int  # the settings row's id in the target
 
     def describe(self, env_file: Path) -> str:
         where = "a new settings row" if self.created_row else "the settings"
@@ -59,6 +61,7 @@ async def move_openai_key(env_file: Path, target: DbUrl) -> SettingsMoved | None
     try:
         async with conn.transaction():
             row = await conn.fetchrow("SELECT id, settings_data FROM settings WHERE user_id = $1 FOR UPDATE", USER)
+            created = False
             now = datetime.now(timezone.utc).replace(tzinfo=None)
             settings = json.loads(row["settings_data"]) if row else {}
             if not isinstance(settings, dict):
@@ -76,9 +79,20 @@ async def move_openai_key(env_file: Path, target: DbUrl) -> SettingsMoved | None
                     await conn.execute("UPDATE settings SET settings_data = $1, updated_at = $2 WHERE id = $3",
                                        json.dumps(settings), now, row["id"])
                 else:
-                    await conn.execute("INSERT INTO settings (user_id, settings_data, created_at, updated_at) "
-                                       "VALUES ($1, $2, $3, $3)", USER, json.dumps(settings), now)
+                    row = await conn.fetchrow("INSERT INTO settings (user_id, settings_data, created_at, updated_at) "
+                                              "VALUES ($1, $2, $3, $3) RETURNING id", USER, json.dumps(settings), now)
+                    created = True
     finally:
         await conn.close()
     envfile.write_atomically(env_file, envfile.remove_variable(data, VARIABLE))
-    return SettingsMoved(mask_key(key), entry["id"], row is None, found is not None)
+    return SettingsMoved(mask_key(key), entry["id"], created, found is not None, row["id"])
+
+
+def record_change(run_folder: Path, moved: SettingsMoved) -> None:
+    """Tell `wizard verify --run` which settings row the move changed on purpose, and how:
+    <run>/changed/settings.jsonl, as the copy's side files (quarantine, nulled) are kept."""
+    folder = run_folder / "changed"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    record = {"pk": moved.row_id, "columns": list(CHANGED_COLUMNS), "created": moved.created_row,
+              "reason": f"{VARIABLE} moved into provider '{moved.provider_id}' of user {USER} by this run"}
+    envfile.write_atomically(folder / "settings.jsonl", (json.dumps(record) + "\n").encode(), mode=0o600)

@@ -30,7 +30,7 @@ from wizard.verify_schema import FAIL, INTERNAL_TABLES, WARN, SchemaFinding, Tab
 from wizard.verify_sides import open_side
 
 __all__ = ["ColumnDiff", "RowDiff", "TableVerdict", "SchemaFinding", "VerifyReport", "verify", "load_quarantine",
-           "load_nulled"]
+           "load_nulled", "load_changed"]
 
 
 @dataclass
@@ -79,6 +79,12 @@ def load_nulled(run_folder: Path) -> dict[str, dict[Any, frozenset[str]]]:
     }
 
 
+def load_changed(run_folder: Path) -> dict[str, dict[Any, dict]]:
+    """The rows the run changed on purpose after the copy (the settings move), per table: key ->
+    its record ("columns" changed, "reason"), from <run>/changed/<table>.jsonl."""
+    return _side_file(run_folder, "changed")
+
+
 def _side_file(run_folder: Path, kind: str) -> dict[str, dict[Any, dict]]:
     """table -> key -> record, from the copy's JSON-lines side files of one kind."""
     out: dict[str, dict[Any, dict]] = {}
@@ -110,15 +116,17 @@ def _tables(asked: list[str] | None, source: dict[str, TableShape], target: dict
 
 async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined: dict[str, set] | None = None,
                  tables: list[str] | None = None, max_keys: int = 100, stop: StopRequest | None = None,
-                 nulled: dict[str, dict[Any, frozenset[str]]] | None = None) -> VerifyReport:
+                 nulled: dict[str, dict[Any, frozenset[str]]] | None = None,
+                 changed: dict[str, dict[Any, dict]] | None = None) -> VerifyReport:
     """Compare `target` with `source` row by row, and `target`'s schema with its revision.
 
     Reads both, writes neither. `quarantined` holds the keys the copy left out on purpose
     (load_quarantine); they count as quarantined, not as missing. `nulled` holds the foreign
     keys it set to NULL on purpose (load_nulled); NULL there is what the source should become.
+    `changed` holds the rows the run changed on purpose after the copy (load_changed).
     """
     started = time.monotonic()
-    quarantined, nulled = quarantined or {}, nulled or {}
+    quarantined, nulled, changed = quarantined or {}, nulled or {}, changed or {}
     async with connect(source, readonly=True) as conn:
         s_shapes = await reflect(conn)
         s_revision = (await schema.inspect_schema(conn)).effective
@@ -143,7 +151,8 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
             if stop is not None and stop.is_set():
                 raise Interrupted(f"verification stopped ({stop.reason}): nothing was written; run it again to verify")
             v = await compare_table(name, s_shapes.get(name), t_shapes.get(name), s_side, t_side,
-                                    quarantined.get(name, set()), nulled.get(name, {}), max_keys, emit, stop)
+                                    quarantined.get(name, set()), nulled.get(name, {}), max_keys, emit, stop,
+                                    changed.get(name, {}))
             if v.status != "ok":
                 emit(Warn(STEP, f"{name}: {_describe(v)}"))
             verdicts.append(v)

@@ -194,7 +194,8 @@ class _Tally:
     """Counts and the first `max_keys` differences of one table."""
 
     def __init__(self, verdict: TableVerdict, columns: list[_Column], npk: int, max_keys: int, quarantine: set,
-                 nulled: dict[Any, frozenset[str]], same: Callable[[Any, Any], bool]) -> None:
+                 nulled: dict[Any, frozenset[str]], same: Callable[[Any, Any], bool],
+                 changed: dict[Any, dict] | None = None) -> None:
         self.v = verdict
         self.columns = columns
         self.npk = npk
@@ -202,6 +203,8 @@ class _Tally:
         self.quarantine = quarantine
         self.nulled = nulled
         self.same = same
+        self.changed = changed or {}  # key -> the run's record of a change it made on purpose
+        self.changed_rows = 0
         self.column_counts: Counter = Counter()
 
     def _add(self, diff: RowDiff) -> None:
@@ -233,9 +236,12 @@ class _Tally:
         """The full comparison of two rows with the same key."""
         bad = []
         cleared = self.nulled and (self.nulled.get(key) or self.nulled.get(self._raw_key(s))) or ()
+        change = self._change(key, s)
+        if change is not None:
+            self.changed_rows += 1
         for col in self.columns:
             a, b = s[col.index], t[col.index]
-            if _same(a, b) or (b is None and col.name in cleared):
+            if _same(a, b) or (b is None and col.name in cleared) or (change and col.name in change["columns"]):
                 continue
             ca, cb = col.source(a), col.target(b)
             if not _same(ca, cb):
@@ -254,7 +260,13 @@ class _Tally:
         self.v.only_source += 1
         self._add(RowDiff(shown_key(key), [], "only_source"))
 
+    def _change(self, key: Any, row: Any) -> dict | None:
+        return self.changed and (self.changed.get(key) or self.changed.get(self._raw_key(row))) or None
+
     def only_target(self, key: Any, row: Any) -> None:
+        if self._change(key, row) is not None:  # a row the run made on purpose (the settings move)
+            self.changed_rows += 1
+            return
         self.v.only_target += 1
         held = self._raw_key(row) in self.quarantine or key in self.quarantine
         self._add(RowDiff(shown_key(key), [], "only_target",
@@ -346,9 +358,11 @@ def _row_key(fns: list[Callable[[Any], Any]]) -> Callable[[tuple], Any]:
 
 async def compare_table(name: str, s_shape: TableShape | None, t_shape: TableShape | None, s_side: Any, t_side: Any,
                         quarantine: set, nulled: dict[Any, frozenset[str]], max_keys: int, emit: Emit,
-                        stop: StopRequest | None) -> TableVerdict:
+                        stop: StopRequest | None, changed: dict[Any, dict] | None = None) -> TableVerdict:
     """One table's verdict. `quarantine`: source keys the copy left out; `nulled`: source key ->
-    the columns the copy set to NULL (its null policy), which must be NULL in the target."""
+    the columns the copy set to NULL (its null policy), which must be NULL in the target;
+    `changed`: key -> a change the run made on purpose after the copy (its "columns" are not
+    compared; a row only in the target is the run's own), named in the verdict's note."""
     started = time.monotonic()
     v = TableVerdict(name)
     if s_shape is None or t_shape is None:
@@ -386,7 +400,7 @@ async def compare_table(name: str, s_shape: TableShape | None, t_shape: TableSha
             for i, (c, k) in enumerate(zip(columns, kinds)) if i >= len(pk)]
     flag = s_side.lane_flag(columns, kinds) if s_side.is_sqlite and not t_side.is_sqlite else None
     same = _row_test(s_side, t_side, flag is not None)
-    tally = _Tally(v, cols, len(pk), max_keys, quarantine, nulled, same)
+    tally = _Tally(v, cols, len(pk), max_keys, quarantine, nulled, same, changed)
     key_kinds = kinds[: len(pk)]
     plain = key_type(key_kinds[0]) if len(pk) == 1 else None
     meter = ProgressMeter(emit, STEP, name, await s_side.count(name))
@@ -407,6 +421,11 @@ async def compare_table(name: str, s_shape: TableShape | None, t_shape: TableSha
     meter.finish()
     v.source_rows, v.target_rows = src.count, tgt.count
     v.columns = dict(tally.column_counts.most_common())
+    if tally.changed_rows:
+        reasons = sorted({r.get("reason", "") for r in tally.changed.values()})
+        columns_shown = sorted({c for r in tally.changed.values() for c in r.get("columns", ())})
+        v.note = "; ".join(filter(None, [v.note, f"{tally.changed_rows} row(s) changed on purpose ({'; '.join(reasons)}): "
+                                                  f"{', '.join(columns_shown)} not compared"]))
     v.status = "differs" if v.different or v.only_source or v.only_target or one_sided else "ok"
     v.seconds = time.monotonic() - started
     return v

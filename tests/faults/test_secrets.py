@@ -199,17 +199,26 @@ def test_no_secret_in_anything_a_headless_move_prints_or_writes(tmp_path: Path, 
         assert run_id in out
         printed += [("status stdout", out), ("status stderr", err)]
 
-        # The move's settings change is the one difference a verification finds; shown masked.
+        # With the run, its settings change is expected, and named; without it, it is the settings
+        # table's one difference, shown with its key masked.
         out, err = run_ok("verify", "--source", source, "--target", target, "--report", str(report),
                           "--state-dir", str(state), "--run", run_id, *(["--json"] if as_json else []),
-                          code=1, cwd=tmp_path)
+                          cwd=tmp_path)
         printed += [("verify stdout", out), ("verify stderr", err)]
         written = json.loads(report.with_suffix(".json").read_text())
+        assert not [t["table"] for t in written["tables"] if t["diffs"]]
+        (settings,) = [t for t in written["tables"] if t["table"] == "settings"]
+        assert "1 row(s) changed on purpose (OPENAI_API_KEY moved into provider" in settings["note"]
+        alone = tmp_path / f"settings-{as_json}.md"
+        out, err = run_ok("verify", "--source", source, "--target", target, "--report", str(alone),
+                          "--table", "settings", *(["--json"] if as_json else []), code=1, cwd=tmp_path)
+        printed += [("verify --table settings stdout", out), ("verify --table settings stderr", err)]
+        written = json.loads(alone.with_suffix(".json").read_text())
         differing = {t["table"]: [(d["pk"], [c["column"] for c in d["columns"]]) for d in t["diffs"]]
                      for t in written["tables"] if t["diffs"]}
         assert differing == {"settings": [(1, ["settings_data", "updated_at"])]}, differing
-        assert '"apiKey": "***"' in report.read_text()  # the difference is shown, its key is not
-        for path in (report, report.with_suffix(".json")):
+        assert '"apiKey": "***"' in alone.read_text()  # the difference is shown, its key is not
+        for path in (report, report.with_suffix(".json"), alone, alone.with_suffix(".json")):
             assert_private(path)
             printed.append((str(path), path.read_text()))
 
