@@ -29,7 +29,7 @@ from wizard.journal import (FAILED, FINISHED, INTERRUPTED, RUNNING, Run, list_ru
                             resolve_state_dir)
 from wizard.lock import StateLock
 from wizard.pg import connect_pg, target_lock
-from wizard.preflight import PreflightReport, run_checks
+from wizard.preflight import PreflightReport, backup_room, run_checks
 from wizard.report import RunReport, TableRow, write
 from wizard.scan import ABORT, POLICIES, RowActions
 from wizard.settings_move import move_openai_key, record_change
@@ -310,7 +310,10 @@ class _Move:
         The backup is kept only when the checks let the move go on; a refusal removes it, so a
         refused move leaves nothing behind but its journal.
         """
-        if "backup" in self.done or not self.options.yes:  # a question on the terminal: one thing at a time
+        free, need = backup_room(self.options.source, self.run.folder)
+        # One thing at a time when a question goes to the terminal, and when the backup would not fit
+        # (the checks refuse first, rather than the backup filling the disk beside them).
+        if "backup" in self.done or not self.options.yes or free < need:
             report = await self._preflight()
             self._stop_point("backup")
             return report, await self._backup()

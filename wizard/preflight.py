@@ -320,14 +320,19 @@ def _check_collisions(report: PreflightReport, add: Any, resume_run: str | None)
                                          f"create: use an empty database"))
 
 
-def _check_disk(source: DbUrl, state_dir: Path, add: Any) -> None:
+def backup_room(source: DbUrl, state_dir: Path) -> tuple[int, int]:
+    """(bytes free where the backup goes, bytes the backup needs with a tenth to spare)."""
     path = source.sqlite_path
     need = path.stat().st_size + sum(p.stat().st_size for p in (Path(f"{path}-wal"),) if p.exists())
     where = state_dir
     while not where.exists():
         where = where.parent
-    free = shutil.disk_usage(where).free
-    if free < need * 1.1:
+    return shutil.disk_usage(where).free, int(need * 1.1)
+
+
+def _check_disk(source: DbUrl, state_dir: Path, add: Any) -> None:
+    free, need = backup_room(source, state_dir)
+    if free < need:
         add(Check("disk", FAIL, f"{state_dir} has {_size(free)} free, the backup needs {_size(need)}: free space or "
                                 f"pass --state-dir on a larger disk"))
     else:

@@ -307,6 +307,8 @@ def test_a_disk_too_small_for_the_backup(small_disk: Path, disk_source: Path, pg
     said_move = one_clear_line(moved, REFUSED)
     assert "pre-flight check 'disk' failed" in said_move and "--state-dir on a larger disk" in said_move, said_move
     assert leftovers(small_disk, "lock", "journal.jsonl", "filler") == []
+    (move_journal,) = [j for j in records(small_disk).values() if j[0].get("journey") == "move"]
+    assert not [r for r in move_journal if r.get("step") == "backup"]  # refused before a backup could fill the disk
     assert tables_in(pg_url) == []
     assert sha256(disk_source) == before
     lost = lost_from(rows, source_counts(disk_source))
