@@ -81,7 +81,7 @@ class RunLog:
             log.summary = mask(event.summary)
             log.data.update(event.data)
             log.state = DONE
-            self.lines.append(f"ok {log.summary}")
+            self.lines.append(f"{'ok' if event.passed else 'failed'} {log.summary}")
         elif isinstance(event, Warn):
             log.warnings.append(mask(event.message))
             self.lines.append(f"warning {mask(event.message)}")

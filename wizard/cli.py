@@ -49,7 +49,7 @@ class EventPrinter:
         if isinstance(event, StepStarted):
             err.print(f"[bold]>[/] {escape(mask(event.title))}")
         elif isinstance(event, StepFinished):
-            err.print(f"[green]ok[/] {escape(mask(event.summary))}")
+            err.print(f"{'[green]ok[/]' if event.passed else '[red]failed[/]'} {escape(mask(event.summary))}")
         elif isinstance(event, Warn):
             err.print(f"[yellow]warning[/] {escape(mask(event.message))}")
         elif isinstance(event, StepFailed):

@@ -40,6 +40,7 @@ class StepFinished:
     step: str
     summary: str
     data: dict[str, Any] = field(default_factory=dict)
+    passed: bool = True  # False: the step ran to its end and found a reason to stop (a failed check)
 
 
 @dataclass(frozen=True)
