@@ -4,6 +4,7 @@ README's "What it survives" tables from those records, so the tables are never w
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -59,8 +60,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         README.write_text(f"{before}{START}\n{render(_rows)}{END}{after}")
 
 
+# A test's own folders (pytest's tmp_path, tempfile's) differ on every run: shown as <tmp>, so the
+# tables change only when what the wizard did changes.
+_TEMP_PATH = re.compile(r"(?:/private)?" + re.escape(tempfile.gettempdir()) + r"/[^\s:'\"`,;)]*")
+
+
 def _cell(value: object) -> str:
-    return re.sub(r"\s+", " ", str(value)).replace("|", "\\|").strip()
+    return _TEMP_PATH.sub("<tmp>", re.sub(r"\s+", " ", str(value))).replace("|", "\\|").strip()
 
 
 def render(rows: list[dict]) -> str:
