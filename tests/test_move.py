@@ -17,7 +17,7 @@ from move_helpers import (compared, fetch, hashable, sha256, source_rows, source
 from wizard import sample
 from wizard import normalize as n
 from wizard.db import quote
-from wizard.errors import Refused
+from wizard.errors import BadInput, Refused
 from wizard.events import Event, Warn
 from wizard.journal import FINISHED, load_run
 from wizard.move import MoveOptions, run_move
@@ -179,6 +179,38 @@ def test_verify_of_the_run_expects_the_settings_move_and_names_it(engine_db: Pat
     # Without the run's record, the same row is a difference: nothing else hides it.
     (alone,) = [v for v in asyncio.run(verify(source, target)).tables if v.table == "settings"]
     assert (alone.different, alone.only_target) == ((1, 0) if had_row else (0, 1))
+
+
+def test_another_apps_database_is_copied_as_it_is_with_reflected(pg_url: str, tmp_path: Path) -> None:
+    from wizard.verify import verify
+
+    crm = tmp_path / "crm.db"
+    with sqlite3.connect(crm) as conn:
+        conn.executescript(
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"
+            "CREATE TABLE invoices (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), "
+            "amount NUMERIC, issued DATETIME);"
+            "CREATE INDEX ix_invoices_customer ON invoices (customer_id);"
+            "INSERT INTO customers VALUES (1, 'Ada'), (2, 'Grace');"
+            "INSERT INTO invoices VALUES (1, 1, 12.5, '2024-01-02 10:00:00'), (2, 2, 7, '2024-01-03T11:00:00Z');")
+    before = sha256(crm)
+    with pytest.raises(Refused, match="pass --reflected to copy its tables as they are"):
+        move(crm, pg_url, tmp_path / "refused")
+    assert tables_in(pg_url) == []
+    with pytest.raises(BadInput, match="a --reflected copy has none"):
+        move(crm, pg_url, tmp_path / "refused", reflected=True, to="head")
+    result = move(crm, pg_url, tmp_path / "state", reflected=True)
+    assert tables_in(pg_url) == ["customers", "invoices"]  # no alembic_version: no engine schema was made
+    assert [tuple(r) for r in fetch(pg_url, "SELECT id, customer_id, issued::text FROM invoices ORDER BY id")] == [
+        (1, 1, "2024-01-02 10:00:00"), (2, 2, "2024-01-03 11:00:00")]
+    assert fetch(pg_url, "SELECT indexname FROM pg_indexes WHERE tablename = 'invoices' "
+                         "AND indexname = 'ix_invoices_customer'")
+    assert fetch(pg_url, "SELECT nextval(pg_get_serial_sequence('customers', 'id'))")[0][0] == 3
+    report = asyncio.run(verify(parse_url(f"sqlite:///{crm}"), parse_url(pg_url)))
+    assert report.ok, report.summary()
+    assert sha256(crm) == before
+    asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None))
+    assert tables_in(pg_url) == []
 
 
 def test_to_head_upgrades_the_verified_target(engine_db: Path, pg_url: str, tmp_path: Path) -> None:

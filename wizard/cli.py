@@ -300,11 +300,15 @@ def _print_verification(report: Any, rows: Any) -> None:
 @click.option("--on-orphans", type=click.Choice(["abort", "null", "quarantine"]), default=None,
               help="Rows PostgreSQL will not take as they are: abort (default, before anything is written), "
                    "null (clear a dangling nullable foreign key, quarantine the rest), quarantine.")
+@click.option("--reflected", is_flag=True,
+              help="The source holds none of the engine's tables (another app's database): copy its tables as "
+                   "they are, with the type map `wizard plan` shows.")
 @env_file_option
 @state_dir_option
 @json_option
 def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: bool, jobs: int,
-            on_orphans: str | None, env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
+            on_orphans: str | None, reflected: bool, env_file: Path | None, state_dir: Path | None,
+            as_json: bool) -> None:
     """Move the engine's SQLite database to PostgreSQL: checks, backup, schema, copy, verify, switch .env.
 
     With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
@@ -318,7 +322,8 @@ def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: 
         options = MoveOptions(
             source=_url_or_env(source, env_file, "source"),
             target=parse_url(target, "target"), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
-            on_orphans=on_orphans, env_file=env_file, confirm=None if as_json else _confirm_move(printer),
+            on_orphans=on_orphans, env_file=env_file, reflected=reflected,
+            confirm=None if as_json else _confirm_move(printer),
         )
         result = await run_move(options, printer, stop)
         printer.close_bars()

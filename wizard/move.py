@@ -52,6 +52,7 @@ class MoveOptions:
     jobs: int = 2  # tables copied, and indexes built, at once
     on_orphans: str | None = None  # abort | null | quarantine; None: abort, or what the resumed run used
     env_file: Path | None = None  # switch DATABASE_URL in it, and move OPENAI_API_KEY out of it
+    reflected: bool = False  # a source with none of the engine's tables: its tables copied as they are
     confirm: Callable[[PreflightReport], Awaitable[bool] | bool] | None = None
     chunk_rows: int = CHUNK_ROWS
 
@@ -97,6 +98,8 @@ def resume_command(options: MoveOptions, policy: str) -> str:
         parts.append(f"--state-dir {options.state_dir}")
     if options.to:
         parts.append(f"--to {options.to}")
+    if options.reflected:
+        parts.append("--reflected")
     parts += [f"--on-orphans {policy}", "--resume"]
     return " ".join(parts)
 
@@ -121,6 +124,8 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     if options.on_orphans is not None and options.on_orphans not in POLICIES:
         raise BadInput(f"--on-orphans must be one of {', '.join(POLICIES)}")
     if options.to is not None:
+        if options.reflected:
+            raise BadInput("--to upgrades the engine's schema, and a --reflected copy has none: leave --to out")
         schema.resolve_revision(options.to)
     if options.env_file is not None and not options.env_file.is_file():
         raise BadInput(f"{options.env_file} does not exist: pass the engine's .env with --env-file, or leave it out")
@@ -142,7 +147,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         state_dir, JOURNEY, run_id=run_id, source=options.source.absolute().masked(),
         source_path=str(options.source.sqlite_path.absolute()), target=options.target.masked(),
         database=options.target.database, policy=options.on_orphans or ABORT, to=options.to,
-        env_file=str(options.env_file.absolute()) if options.env_file else None)
+        env_file=str(options.env_file.absolute()) if options.env_file else None, reflected=options.reflected)
     move = _Move(run, options, emit, stop)
     try:
         async with target_lock(options.target, f"wizard move {run.id}") as lock_conn:
@@ -284,7 +289,7 @@ class _Move:
                           f"cannot be resumed; roll it back (wizard rollback --run {self.run.id}) and move again")
         self.fingerprint = fingerprint
         report = await run_checks(o.source, o.target, self.emit, state_dir=o.state_dir,
-                                  resume_run=self.run.id if o.resume else None)
+                                  resume_run=self.run.id if o.resume else None, reflected=o.reflected)
         failed = report.failed
         if failed:
             raise Refused(f"pre-flight check '{failed[0].name}' failed: {failed[0].reason}")
@@ -358,7 +363,8 @@ class _Move:
             if "schema" not in self.done:  # made, then the process died before the journal said so
                 self._end("schema", time.monotonic(), undo=self._drop_undo(existing), tables=existing.tables)
             return existing
-        began = self._begin("schema", f"create the target's schema at revision {report.source_revision}")
+        began = self._begin("schema", f"create the target's schema at revision {report.source_revision}"
+                            if report.source_revision else "create the source's tables as they are (--reflected)")
         made = await target_schema.create(o.target, report.source_revision or "", report.tables, self.run.id,
                                           self.fingerprint, self.emit)
         self._end("schema", began, undo=self._drop_undo(made), tables=made.tables, revision=made.revision)
@@ -467,6 +473,9 @@ class _Move:
 
     async def _settings(self) -> None:
         if self.env_file is None or "settings" in self.done:
+            return
+        if self.options.reflected:  # not the engine's database: it has no settings to take the key
+            self.notes.append("a --reflected copy has no engine settings: OPENAI_API_KEY (if any) stays in .env")
             return
         began = self._begin("settings", "move OPENAI_API_KEY into the settings")
         self.emit(StepStarted("settings", "move OPENAI_API_KEY from .env into the settings of user anonymous"))

@@ -148,8 +148,9 @@ class PreflightReport:
 
 
 async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_dir: Path | None = None,
-                     resume_run: str | None = None) -> PreflightReport:
-    """Every pre-flight check and the data scan; never writes. `resume_run` accepts that run's partial copy."""
+                     resume_run: str | None = None, reflected: bool = False) -> PreflightReport:
+    """Every pre-flight check and the data scan; never writes. `resume_run` accepts that run's partial copy;
+    `reflected` accepts a source with none of the engine's tables, to be copied as it is."""
     emit(StepStarted(STEP, "pre-flight checks"))
     report = PreflightReport(checks=[])
     add = report.checks.append
@@ -160,7 +161,7 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     quick = asyncio.create_task(asyncio.to_thread(_quick_check, source.sqlite_path)) if opened else None
     scanning = asyncio.create_task(_scan(source, emit)) if opened else None
     try:
-        source_ok = quick is not None and await _check_source(source, await quick, report, add)
+        source_ok = quick is not None and await _check_source(source, await quick, report, add, reflected)
         await _check_target(target, report, add, resume_run)
         if source_ok and scanning is not None:
             _check_disk(source, resolve_state_dir(state_dir), add)
@@ -250,7 +251,7 @@ def _sqlite_writers(path: Path) -> list[str]:
     return sorted(set(found))
 
 
-async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, add: Any) -> bool:
+async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, add: Any, reflected: bool) -> bool:
     if integrity != "ok":
         add(Check("source", FAIL, f"PRAGMA quick_check says: {integrity}: restore it from a backup first"))
         return False
@@ -260,10 +261,17 @@ async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, 
     report.source_state = state
     known = [r.id for r in history()]
     revision = state.effective
-    if state.empty:
+    if state.empty and reflected and state.other_tables:
+        add(Check("revision", WARN, f"none of the engine's tables: its {len(state.other_tables)} table(s) are copied "
+                                    f"as they are, with the type map (--reflected): {', '.join(state.other_tables)}"))
+    elif state.empty:
         held = f"its tables are {', '.join(state.other_tables)}" if state.other_tables else "it holds no tables"
+        offer = ", or pass --reflected to copy its tables as they are (no engine schema)" if state.other_tables \
+            else ""
         add(Check("revision", FAIL, f"the source holds none of the engine's tables ({held}): point --source at the "
-                                    f"engine's database file"))
+                                    f"engine's database file{offer}"))
+    elif reflected:
+        add(Check("revision", FAIL, f"{state.describe()}: this is the engine's database; move it without --reflected"))
     elif revision is None or revision not in known:
         why = f"revision {revision} is not in this wizard's history" if revision else state.describe()
         add(Check("revision", FAIL, f"{why}: the target's schema cannot be made to match"))

@@ -138,7 +138,8 @@ async def create(target: DbUrl, revision: str, tables: list[SourceTable], run_id
 
     async with connect(target) as conn:
         async with conn.begin():
-            await schema.upgrade(conn, revision, emit, step=step)
+            if revision:  # else a --reflected copy: no engine schema, every table from the type map
+                await schema.upgrade(conn, revision, emit, step=step)
             for t in unknown:
                 await conn.exec_driver_sql(create_table_sql(t))
                 deferred += deferred_sql(t, by_name, warn)
@@ -146,15 +147,17 @@ async def create(target: DbUrl, revision: str, tables: list[SourceTable], run_id
             deferred = await _defer_engine_ddl(conn, engine) + deferred
             await conn.exec_driver_sql(MOVE_DDL)
             await conn.exec_driver_sql(CHECKPOINT_DDL)
-            created = [*engine, schema.VERSION_TABLE, *(t.name for t in unknown), *OWN_TABLES]
+            versions = [schema.VERSION_TABLE] if revision else []
+            created = [*engine, *versions, *(t.name for t in unknown), *OWN_TABLES]
             await conn.execute(
                 text(f"INSERT INTO {MOVES} (run_id, fingerprint, revision, tables, deferred) "
                      "VALUES (:run, :fp, :rev, :tables, :deferred)"),
                 {"run": run_id, "fp": json.dumps(fingerprint), "rev": revision, "tables": json.dumps(created),
                  "deferred": json.dumps(deferred)},
             )
-    emit(StepFinished(step, f"created {len(created)} tables at revision {revision}; "
-                            f"{len(deferred)} indexes and foreign keys wait for the load",
+    at = f"at revision {revision}" if revision else "as the source has them (--reflected)"
+    emit(StepFinished(step, f"created {len(created)} tables {at}; {len(deferred)} indexes and foreign keys wait "
+                            "for the load",
                       {"revision": revision, "tables": created}))
     return TargetSchema(run_id, revision, fingerprint, created, deferred)
 

@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from fault_support import WIZARD, first_line, rows_lost
-from move_helpers import checksums, fetch, sha256
+from move_helpers import checksums, fetch, sha256, tables_in
 from wizard.envfile import value_in
 from wizard.urls import parse_url
 
@@ -287,13 +287,17 @@ def test_a_database_of_another_app(work: Work, survived) -> None:
     carried = re.sub(r"\s+", " ", planned.stdout)
     assert "issued DATETIME timestamp without time zone" in carried and "customers id INTEGER bigint" in carried
     assert State.of(work.folder, work.target) == before
-    # ...but a move refuses it: the wizard moves the engine's database, with other tables beside its own.
+    # ...a move refuses it and offers the reflected copy, which then carries its tables as they are.
     said = work.expect([(["migrate", "--source", url, "--target", work.target, "--yes"],
                          "pre-flight check 'revision' failed: the source holds none of the engine's tables (its tables "
-                         "are customers, invoices): point --source at the engine's database file")], 3, alone=False)
+                         "are customers, invoices): point --source at the engine's database file, or pass "
+                         "--reflected to copy its tables as they are (no engine schema)")], 3, alone=False)
     only_the_journal(work)
+    ((copied, _),) = run_all(work.folder, ["migrate", "--source", url, "--target", work.target, "--yes", "--reflected"])
+    assert copied.returncode == 0, copied.stderr
+    assert tables_in(work.target) == ["customers", "invoices"]
     survived(input="a database of another app (no engine tables; `plan` shows their reflected DDL)", exit_code=3,
-             message=said, changed=ONLY_THE_JOURNAL)
+             message=said, changed=ONLY_THE_JOURNAL + "; then `--reflected` copied its 2 tables, verified")
 
 
 # --- URLs ---
