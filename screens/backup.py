@@ -25,7 +25,7 @@ class BackupScreen(StepScreen):
         with VerticalScroll(id="backup"):
             yield Static("", id="status")
             yield ProgressList(unit="pages", id="bars")
-            yield Static("", id="record")
+            yield Static("", id="record", markup=False)  # paths, sums, the check's words: all data
 
     def on_mount(self) -> None:
         super().on_mount()

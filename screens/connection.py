@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Iterable
+from urllib.parse import unquote
 
+from rich.text import Text
 from sqlalchemy.engine import URL
 from textual import on, work
 from textual.binding import Binding
@@ -12,13 +15,40 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from screens.messages import TargetTested
-from screens.widgets import StepScreen
+from screens.widgets import StepScreen, esc
 from wizard.errors import WizardError
 from wizard.secrets import mask
 from wizard.urls import DbUrl, parse_url
 
 SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
 FIELDS = ("host", "port", "database", "user", "password")
+# What SQLAlchemy's URL parser takes for the password: after scheme://user: up to the first @.
+URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
+# scheme://user: or scheme://host: with no @ yet: what follows may be a password being typed.
+URL_COLON = re.compile(r"[\w+]+://[^:/@\[]*:")
+PORT_SO_FAR = re.compile(r"\d{0,5}(?:[/?]|$)")
+
+
+def hide_password(text: str) -> str:
+    """The URL as its field draws it: a password, or what may be one still being typed, as • each.
+
+    Before the @ is typed, `host:` followed by up to 5 digits reads as a port and shows."""
+    m = URL_PASSWORD.match(text)
+    if m:
+        return text[:m.start("password")] + "•" * len(m["password"]) + text[m.end("password"):]
+    m = URL_COLON.match(text)
+    if m and not PORT_SO_FAR.match(text, m.end()):
+        return text[:m.end()] + "•" * (len(text) - m.end())
+    return text
+
+
+class UrlInput(Input):
+    """The URL field: never draws a password (the screen moves one to the Password field once typed)."""
+
+    @property
+    def _value(self) -> Text:  # what Input draws; one • per character keeps the cursor in place
+        shown = hide_password(self.value)
+        return super()._value if shown == self.value else Text(shown, no_wrap=True, overflow="ignore", end="")
 
 
 class ConnectionScreen(StepScreen):
@@ -37,7 +67,7 @@ class ConnectionScreen(StepScreen):
                          "Tab moves between fields; Enter or Ctrl+T tests the connection.", classes="hint")
             with Grid(id="fields"):
                 yield Label("URL")
-                yield Input(placeholder="postgresql://user:password@host:5432/dbname", id="url")
+                yield UrlInput(placeholder="postgresql://user:password@host:5432/dbname", id="url")
                 for name in FIELDS:
                     yield Label(name.capitalize())
                     yield Input(
@@ -56,7 +86,7 @@ class ConnectionScreen(StepScreen):
         if text:
             self._prefill(text)
         if self.session.resume_run:
-            self._say(f"To resume run {self.session.resume_run}, give the target it was moving to.")
+            self._say(f"To resume run {esc(self.session.resume_run)}, give the target it was moving to.")
         self.query_one("#url", Input).focus()
         self._tested: DbUrl | None = None
 
@@ -73,7 +103,7 @@ class ConnectionScreen(StepScreen):
         try:
             url = parse_url(text, "target").url
         except WizardError as exc:
-            self._say(f"[red]{mask(exc.message)}[/]")
+            self._say(f"[red]{esc(mask(exc.message))}[/]")
             return
         without = url._replace(password=None)  # url.set(password=None) would keep it
         self.query_one("#url", Input).value = without.render_as_string(hide_password=False)
@@ -87,7 +117,9 @@ class ConnectionScreen(StepScreen):
     def _target(self) -> DbUrl:
         """The URL field when filled, else one built from the fields."""
         url = self.query_one("#url", Input).value.strip()
-        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS}
+        # A password is taken as typed: spaces may be part of it.
+        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS if name != "password"}
+        values["password"] = self.query_one("#password", Input).value
         if url:
             target = parse_url(url, "target")
             if values["password"] and not target.url.password:
@@ -109,13 +141,26 @@ class ConnectionScreen(StepScreen):
         try:
             target = self._target()
         except WizardError as exc:
-            self._say(f"[red]{mask(exc.message)}[/]")
+            self._say(f"[red]{esc(mask(exc.message))}[/]")
             return
         if target.is_sqlite:
             self._say("[red]The target must be PostgreSQL: postgresql://user@host:5432/dbname[/]")
             return
-        self._say(f"Connecting to {target.masked()}...")
+        self._say(f"Connecting to {esc(target.masked())}...")
         self.test_target(target)
+
+    @on(Input.Changed, "#url")
+    def _url_edited(self, event: Input.Changed) -> None:
+        """A password typed or pasted into the URL goes to the masked Password field, out of the URL."""
+        field = event.input
+        value, cursor = field.value, field.cursor_position  # now: keys may have come after the event's
+        m = URL_PASSWORD.match(value)
+        if m is None or not m["password"]:
+            return
+        start, end = m.start("password") - 1, m.end("password")  # with its ':'
+        self.query_one("#password", Input).value = unquote(m["password"])
+        field.value = value[:start] + value[end:]
+        field.cursor_position = cursor - (end - start) if cursor >= end else min(cursor, start)
 
     @on(Input.Changed)
     def _edited(self) -> None:
@@ -135,19 +180,19 @@ class ConnectionScreen(StepScreen):
     @on(TargetTested)
     def tested(self, message: TargetTested) -> None:
         if message.error:
-            self._say(f"[red]{message.error}[/]")
+            self._say(f"[red]{esc(message.error)}[/]")
             return
         target, info = message.value
-        lines = [f"[b]{target.masked()}[/]"] + [mask(line) for line in info.lines()]
+        lines = [f"[b]{esc(target.masked())}[/]"] + [esc(mask(line)) for line in info.lines()]
         resuming = self.session.resume_run
         if resuming and info.run_id == resuming:
             self._tested = target
-            lines.append(f"[green]Ready.[/] It holds the partial copy of run {resuming}: Ctrl+N resumes it.")
+            lines.append(f"[green]Ready.[/] It holds the partial copy of run {esc(resuming)}: Ctrl+N resumes it.")
         elif info.ok:
             self._tested = target
             lines.append("[green]Ready.[/] Ctrl+N: pre-flight checks.")
         else:
-            lines.append(f"[red]{mask(info.problem)}[/]")
+            lines.append(f"[red]{esc(mask(info.problem))}[/]")
         self._say("\n".join(lines))
         self.refresh_bindings()
 

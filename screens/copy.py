@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
 from screens.state import DONE, FAILED, RUNNING, STOPPED
-from screens.widgets import ItemProgress, ProgressList, StepScreen, show, write_new_lines
+from screens.widgets import ItemProgress, ProgressList, StepScreen, esc, show, write_new_lines
 from wizard.events import Progress
 
 COPY_STEPS = ("copy", "indexes", "sequences")  # the service's steps this screen shows
@@ -52,7 +52,7 @@ class CopyScreen(StepScreen):
             if name == "copy":
                 progress = step.progress
             if step.title:
-                phase = f"[b]Phase:[/] {name} · {step.title}"
+                phase = f"[b]Phase:[/] {name} · {esc(step.title)}"
         self.query_one("#bars", ProgressList).show(progress)
         self.query_one("#overall", ItemProgress).show(self._overall(progress))
         show(self.query_one("#phase", Static), phase or "[b]Phase:[/] waiting for the copy to start")
@@ -79,7 +79,7 @@ class CopyScreen(StepScreen):
     def _status(self) -> str:
         log = self.session.log
         if log.state == STOPPED:
-            return (f"[yellow]Stopped at a checkpoint ({log.error}).[/] r resumes here, or later: "
+            return (f"[yellow]Stopped at a checkpoint ({esc(log.error)}).[/] r resumes here, or later: "
                     "start `wizard` again and choose Resume. ctrl+r rolls back.")
         if log.state == DONE:
             return "[green]Copied; the row counts match.[/] n: the row-by-row verification"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from rich.markup import escape
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -13,7 +12,7 @@ from textual.widgets import Input, Label, Static
 
 from screens.confirm import Confirm
 from screens.messages import EnvSwitched, HealthAnswered
-from screens.widgets import StepScreen
+from screens.widgets import StepScreen, esc
 from wizard.switch import preview
 from wizard.errors import WizardError
 from wizard.secrets import mask
@@ -73,12 +72,12 @@ class FinishScreen(StepScreen):
         elif lines is None:
             env.update("No .env file was given (--env-file): point the engine at the target yourself.")
         elif self.switched:
-            done = "\n".join(f"  {mask(line)}" for line in self._said[1:])  # [0] is the line above
-            env.update(f"[green]Switched.[/] {self.session.env_file} now says:\n  {escape(lines[1])}\n{done}\n"
+            done = "\n".join(f"  {esc(mask(line))}" for line in self._said[1:])  # [0] is the line above
+            env.update(f"[green]Switched.[/] {esc(self.session.env_file)} now says:\n  {esc(lines[1])}\n{done}\n"
                        "The old file is in the run's folder; ctrl+r restores it byte for byte.")
         else:
-            env.update(f"[b]{self.session.env_file}[/] will change (a applies, after a confirmation):\n"
-                       f"  [red]-{NBSP}{escape(lines[0])}[/]\n  [green]+{NBSP}{escape(lines[1])}[/]")
+            env.update(f"[b]{esc(self.session.env_file)}[/] will change (a applies, after a confirmation):\n"
+                       f"  [red]-{NBSP}{esc(lines[0])}[/]\n  [green]+{NBSP}{esc(lines[1])}[/]")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply_env":
@@ -114,7 +113,7 @@ class FinishScreen(StepScreen):
     @on(EnvSwitched)
     def env_switched(self, message: EnvSwitched) -> None:
         if message.error:
-            self.query_one("#env", Static).update(f"[red]{message.error}[/]")
+            self.query_one("#env", Static).update(f"[red]{esc(message.error)}[/]")
             return
         self.switched = True
         self._switched_lines, self._said = message.value
@@ -125,7 +124,7 @@ class FinishScreen(StepScreen):
     @on(Input.Submitted, "#health-url")
     def action_health(self) -> None:
         url = self.query_one("#health-url", Input).value.strip()
-        self.query_one("#health", Static).update(f"GET {url} ...")
+        self.query_one("#health", Static).update(f"GET {esc(url)} ...")
         self.check_health(url)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="health", description="health check")
@@ -139,7 +138,8 @@ class FinishScreen(StepScreen):
 
     @on(HealthAnswered)
     def health_answered(self, message: HealthAnswered) -> None:
-        text = f"[red]{message.error}[/]" if message.error else f"[green]The engine answers:[/] {mask(message.value)}"
+        text = (f"[red]{esc(message.error)}[/]" if message.error
+                else f"[green]The engine answers:[/] {esc(mask(message.value))}")
         self.query_one("#health", Static).update(text)
 
     def action_done(self) -> None:

@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, RadioButton, RadioSet, Static
 
 from screens.messages import ChecksAnswered
-from screens.widgets import ProgressList, StepScreen
+from screens.widgets import ProgressList, StepScreen, esc
 from wizard.errors import WizardError
 from wizard.secrets import mask
 from wizard.urls import parse_url
@@ -76,7 +76,7 @@ class PreflightScreen(StepScreen):
     def show(self, message: ChecksAnswered) -> None:
         status = self.query_one("#status", Static)
         if message.error:
-            status.update(f"[red]{message.error}[/]\nEscape goes back to the connection.")
+            status.update(f"[red]{esc(message.error)}[/]\nEscape goes back to the connection.")
             return
         report = self.session.preflight = message.value
         self.query_one("#bars", ProgressList).display = False
@@ -87,7 +87,7 @@ class PreflightScreen(StepScreen):
         checks.add_column("result", width=6)
         checks.add_column("why", width=max(30, self.size.width - 32))
         for check in report.checks:
-            checks.add_row(check.name, Text.from_markup(STATUS_STYLE.get(check.status, check.status)),
+            checks.add_row(Text(check.name), Text.from_markup(STATUS_STYLE.get(check.status, check.status)),
                            Text(mask(check.reason)), height=None)
         self._show_scan(report)
         self._show_verdict()
@@ -103,7 +103,9 @@ class PreflightScreen(StepScreen):
         for finding in report.scan:
             examples = ", ".join(str(pk) for pk in finding.examples[:3])
             what = f"{'converted: ' if finding.converted else ''}{finding.problem}"
-            scan.add_row(finding.table, finding.column or "", f"{finding.count:,}", what, mask(examples))
+            # Names, values and the service's words: cells as plain Text, never read as markup.
+            scan.add_row(Text(finding.table), Text(finding.column or ""), f"{finding.count:,}", Text(what),
+                         Text(mask(examples)))
         problems = bool(report.problems())
         self.query_one("#scan-title", Static).update(
             "[b]Data scan:[/] " + ("rows PostgreSQL will not take as they are" if problems
@@ -138,7 +140,7 @@ class PreflightScreen(StepScreen):
     def _show_verdict(self) -> None:
         blocker = self._blocker()
         self.query_one("#status", Static).update(
-            f"[red]Cannot start: {blocker}[/]" if blocker
+            f"[red]Cannot start: {esc(blocker)}[/]" if blocker
             else f"[green]Ready.[/] n starts the move (policy: {self.session.policy}): backup first, then the copy."
         )
         self.refresh_bindings()

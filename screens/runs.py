@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -11,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, RichLog, Static
 
 from screens.state import DONE, RUNNING
-from screens.widgets import ProgressList, StepScreen, write_new_lines
+from screens.widgets import ProgressList, StepScreen, esc, write_new_lines
 from wizard.app import undo_plan
 from wizard.journal import Run, list_runs, load_run
 from wizard.secrets import mask
@@ -57,9 +58,10 @@ class RunsScreen(StepScreen):
         self.runs = {run.id: run for run in reversed(list_runs(self.session.state_dir))}  # newest first
         for run in self.runs.values():
             started = run.started().get("ts", "")[:19].replace("T", " ")
-            table.add_row(run.id, run.journey, run.state(), started, str(len(run.finished_steps())), key=run.id)
+            table.add_row(*map(Text, (run.id, run.journey, run.state(), started)), str(len(run.finished_steps())),
+                          key=run.id)
         if not self.runs:
-            self.query_one("#status", Static).update(f"No runs in {self.session.state_dir}.")
+            self.query_one("#status", Static).update(f"No runs in {esc(self.session.state_dir)}.")
         table.focus()
 
     def select(self, run_id: str) -> None:
@@ -82,10 +84,10 @@ class RunsScreen(StepScreen):
             return
         steps = [f"{r['step']}: {r.get('summary') or 'done'}" for r in run.finished_steps()]
         self.query_one("#steps", Static).update(
-            f"[b]Steps of {run.id}[/]\n" + mask("\n".join(steps) or "(none finished)"))
+            f"[b]Steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
         undo, why_not = undo_plan(run)
         self.query_one("#undo", Static).update(
-            "[b]ctrl+r would[/]\n" + ("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or why_not))
+            "[b]ctrl+r would[/]\n" + esc("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or why_not))
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -118,7 +120,7 @@ class RunsScreen(StepScreen):
         self.rolling_back = run_id
         self.refresh_bindings()
         self.query_one("#log", RichLog).display = True
-        self.query_one("#status", Static).update(f"Rolling back {run_id}...")
+        self.query_one("#status", Static).update(f"Rolling back {esc(run_id)}...")
         await self.wizard.wait_for_journey()  # a running copy stops at its checkpoint first
         session = self.session
         run = load_run(session.state_dir, run_id)
@@ -139,10 +141,10 @@ class RunsScreen(StepScreen):
             return
         status = self.query_one("#status", Static)
         if log.state == DONE:
-            checks = "".join(f"\n  ✓ {mask(str(line))}" for line in log.result or [])
-            status.update(f"[green]Run {self.rolling_back} rolled back and checked:[/]{checks}\nEscape: start")
+            checks = "".join(f"\n  ✓ {esc(mask(str(line)))}" for line in log.result or [])
+            status.update(f"[green]Run {esc(self.rolling_back)} rolled back and checked:[/]{checks}\nEscape: start")
         else:
-            status.update(f"[red]Rollback of {self.rolling_back} did not finish: {log.error}[/]")
+            status.update(f"[red]Rollback of {esc(self.rolling_back)} did not finish: {esc(log.error)}[/]")
         self.rolling_back = None
         self._watching = False
         self._fill()

@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from screens.messages import SqlAnswered
 from screens.state import DONE, WAITING
-from screens.widgets import ProgressList, StepScreen, show
+from screens.widgets import ProgressList, StepScreen, esc, show
 from wizard.errors import WizardError
 from wizard.schema import between, head, history
 from wizard.schema import upgrade_sql as schema_sql
@@ -60,11 +60,11 @@ class SchemaScreen(StepScreen):
             self.baseline = bool(plan and any(p.record_only for p in plan.pending))
             self.pending = [(p.id, p.description) for p in (plan.pending if plan else []) if not p.record_only]
         lines = [
-            f"[b]{'Target' if self.moving else 'Database'}:[/] {self.db.masked()}",
-            f"[b]Now:[/] {self.current or 'empty'}   [b]Goes to:[/] {self.target}"
+            f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}",
+            f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}"
             + ("   [yellow](records the 1.0.0 baseline first)[/]" if self.baseline else ""),
         ]
-        lines += [f"  {rev}  {description}" for rev, description in self.pending] or ["  nothing pending"]
+        lines += [f"  {esc(rev)}  {esc(description)}" for rev, description in self.pending] or ["  nothing pending"]
         self.query_one("#revisions", Static).update("\n".join(lines))
         if self.pending:
             self.load_sql()
@@ -93,7 +93,7 @@ class SchemaScreen(StepScreen):
     def show_sql(self, message: SqlAnswered) -> None:
         text = self.query_one("#sql-text", Static)
         if message.error:
-            text.update(f"[red]{message.error}[/]")
+            text.update(f"[red]{esc(message.error)}[/]")
         else:
             text.update(Syntax(mask(message.value), "sql", theme="ansi_dark", background_color="default",
                                word_wrap=True))
@@ -108,8 +108,8 @@ class SchemaScreen(StepScreen):
         elif log.complete(STEP) or log.state == DONE:
             applied = [name.split()[1] for name, step in log.steps.items()
                        if name.startswith("revision ") and step.state == DONE]
-            status = f"[green]Schema at {self.target}[/]" + (f" (applied {', '.join(applied)})" if applied else "") \
-                + ". n: next step"
+            status = f"[green]Schema at {esc(self.target)}[/]" \
+                + (f" (applied {esc(', '.join(applied))})" if applied else "") + ". n: next step"
         else:
             status = self.run_status()
         show(self.query_one("#status", Static), status)

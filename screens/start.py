@@ -13,7 +13,7 @@ from textual.widgets.option_list import Option
 
 from screens.messages import PlanAnswered
 from screens.state import MOVE, ROLLBACK, UPGRADE
-from screens.widgets import StepScreen
+from screens.widgets import StepScreen, esc
 from wizard.errors import WizardError
 from wizard.journal import unfinished_runs
 from wizard.backup import human_size
@@ -49,7 +49,7 @@ class StartScreen(StepScreen):
         else:
             where = self.session.env_file or ".env"
             self.query_one("#source", Static).update(
-                f"[b]No source database:[/] no DATABASE_URL in {where}. "
+                f"[b]No source database:[/] no DATABASE_URL in {esc(where)}. "
                 "Start the wizard with --env-file PATH or --source URL, or roll back a run."
             )
 
@@ -67,15 +67,16 @@ class StartScreen(StepScreen):
     def show_plan(self, message: PlanAnswered) -> None:
         source = self.query_one("#source", Static)
         if message.error:
-            source.update(f"[b]Source:[/] [red]{message.error}[/]")
+            source.update(f"[b]Source:[/] [red]{esc(message.error)}[/]")
             return
         report = self.session.plan = message.value
         info = report.source
         size = f", {human_size(info.size)}" if info.size is not None else ""
-        notes = "".join(f"\n[yellow]{mask(note)}[/]" for note in report.notes)
-        source.update(f"[b]Source:[/] {mask(info.url)}\n{info.engine}{size}, {mask(info.schema)}{notes}")
+        notes = "".join(f"\n[yellow]{esc(mask(note))}[/]" for note in report.notes)
+        source.update(f"[b]Source:[/] {esc(mask(info.url))}\n"
+                      f"{esc(info.engine)}{size}, {esc(mask(info.schema))}{notes}")
         # One line, not a table: at 80x24 the choices below must stay in sight.
-        tables = " · ".join(f"{name} [b]{rows:,}[/]" for name, rows in info.tables.items())
+        tables = " · ".join(f"{esc(name)} [b]{rows:,}[/]" for name, rows in info.tables.items())
         self.query_one("#tables", Static).update(f"[b]Tables:[/] {tables}")
         self._offer()
 
@@ -85,10 +86,10 @@ class StartScreen(StepScreen):
         options: list[Option] = []
         notes = []
         for run in reversed(unfinished):
-            notes.append(f"[b yellow]Unfinished run {run.id}[/] ({run.journey}, {run.state()})")
+            notes.append(f"[b yellow]Unfinished run {esc(run.id)}[/] ({esc(run.journey)}, {esc(run.state())})")
             if run.journey == "move":
-                options.append(Option(f"Resume run {run.id}", id=f"resume:{run.id}"))
-            options.append(Option(f"Roll back run {run.id}", id=f"rollback:{run.id}"))
+                options.append(Option(f"Resume run {esc(run.id)}", id=f"resume:{run.id}"))
+            options.append(Option(f"Roll back run {esc(run.id)}", id=f"rollback:{run.id}"))
         plan = self.session.plan
         sqlite = plan is not None and plan.source.engine.startswith("SQLite")
         options += [

@@ -6,13 +6,14 @@ import asyncio
 
 from typing import Any, Iterable
 
+from rich.text import Text
 from textual import on, work
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from screens.messages import VerifyAnswered
-from screens.widgets import ProgressList, StepScreen
+from screens.widgets import ProgressList, StepScreen, esc
 from wizard.errors import WizardError
 from wizard.secrets import mask
 from wizard.urls import parse_url
@@ -20,9 +21,10 @@ from wizard.urls import parse_url
 STATUS_STYLE = {"ok": "[green]ok[/]", "differs": "[b red]DIFFERS[/]", "missing": "[b red]MISSING[/]"}
 
 
-def short(value: Any, width: int = 24) -> str:
+def short(value: Any, width: int = 24) -> Text:
+    """A key or value of a row, cut to `width`; plain Text: a value is data, never markup."""
     text = mask(repr(value) if not isinstance(value, str) else value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return Text(text if len(text) <= width else text[: width - 1] + "…")
 
 
 class VerifyScreen(StepScreen):
@@ -80,7 +82,7 @@ class VerifyScreen(StepScreen):
     def show(self, message: VerifyAnswered) -> None:
         status = self.query_one("#status", Static)
         if message.error:
-            status.update(f"[red]{message.error}[/]")
+            status.update(f"[red]{esc(message.error)}[/]")
             return
         self.report = self.session.verify = report = message.value
         table = self.query_one("#verdicts", DataTable)
@@ -88,16 +90,16 @@ class VerifyScreen(StepScreen):
         table.add_columns("table", "source", "target", "quarant.", "differ", "status")
         for v in report.tables:
             differing = v.different + v.only_source + v.only_target
-            table.add_row(v.table, f"{v.source_rows:,}", f"{v.target_rows:,}", f"{v.quarantined:,}",
+            table.add_row(Text(v.table), f"{v.source_rows:,}", f"{v.target_rows:,}", f"{v.quarantined:,}",
                           f"{differing:,}", STATUS_STYLE.get(v.status, v.status), key=v.table)
         failed = [f"schema: {f.table} {f.what}: {f.detail}" for f in report.schema if f.status == "fail"]
         status.update(
             "[green]Every row accounted for: the target holds the source.[/] n: finish"
             if report.ok else "[b red]Differences found.[/] Enter on a table shows its rows; ctrl+r rolls back."
-            + "".join(f"\n{mask(line)}" for line in failed[:3])
+            + "".join(f"\n{esc(mask(line))}" for line in failed[:3])
         )
         path = self._report_path()
-        self.query_one("#report", Static).update(f"Report: {path}" if path else "")
+        self.query_one("#report", Static).update(f"Report: {esc(path)}" if path else "")
         table.focus()
         self.refresh_bindings()
 
@@ -116,15 +118,15 @@ class VerifyScreen(StepScreen):
         for row in verdict.diffs:
             if row.columns:
                 for col in row.columns:
-                    diffs.add_row(short(row.pk, 12), col.column, short(col.source), short(col.target))
+                    diffs.add_row(short(row.pk, 12), Text(col.column), short(col.source), short(col.target))
             else:
                 diffs.add_row(short(row.pk, 12), "", *(("(row)", "(missing)") if row.kind == "only_source"
                                                     else ("(missing)", "(row)")))
         self.query_one("#diff-title", Static).update(
-            f"[b]{verdict.table}[/]: {len(verdict.diffs)} differing row(s) shown"
+            f"[b]{esc(verdict.table)}[/]: {len(verdict.diffs)} differing row(s) shown"
             + (f" of {verdict.different + verdict.only_source + verdict.only_target:,}" if verdict.diffs else "")
             if verdict.diffs
-            else f"[b]{verdict.table}[/]: every row equal" + (f" ({verdict.note})" if verdict.note else "")
+            else f"[b]{esc(verdict.table)}[/]: every row equal" + (f" ({esc(verdict.note)})" if verdict.note else "")
         )
         diffs.display = bool(verdict.diffs)
         box.display = True

@@ -84,11 +84,11 @@ class StepScreen(Screen):
         log = self.session.log
         if log.state == RUNNING:
             step = log.steps.get(log.current)
-            return f"Running: {step.title if step else log.current}"
+            return f"Running: {esc(step.title if step else log.current)}"
         if log.state == FAILED:
-            return f"[red]Failed: {log.error}[/] · ctrl+r rolls back what this run changed"
+            return f"[red]Failed: {esc(log.error)}[/] · ctrl+r rolls back what this run changed"
         if log.state == STOPPED:
-            return f"[yellow]Stopped at a checkpoint: {log.error}[/] · r resumes, ctrl+r rolls back"
+            return f"[yellow]Stopped at a checkpoint: {esc(log.error)}[/] · r resumes, ctrl+r rolls back"
         if log.state == DONE:
             return "[green]The run finished.[/]"
         return ""
@@ -113,6 +113,14 @@ class StepScreen(Screen):
         step = self.wizard.step_after(self.STEP)
         if self.can_go_next() and step:
             self.wizard.go(step)
+
+
+def esc(value: object) -> str:
+    """`value` (a name, path, URL or message: anything not written here) as literal text in markup.
+
+    Every `[` is escaped: Textual reads a tag at any unescaped `[`, so rich.markup.escape, which
+    leaves `[B]` and `[$x]` alone and doubles backslashes, would still lose or change text."""
+    return str(value).replace("[", "\\[")
 
 
 def show(widget: Static | Label, content: str) -> None:
@@ -162,7 +170,7 @@ class ItemProgress(Horizontal):
         self._latest: Progress | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label(self.item[:13], classes="name")
+        yield Label(self.item[:13], classes="name", markup=False)  # a table's name
         clock = self.app.progress_clock  # type: ignore[attr-defined]
         yield ProgressBar(show_eta=False, show_percentage=False, clock=clock)
         yield Label("", classes="figures")
