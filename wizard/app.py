@@ -211,10 +211,11 @@ class WizardApp(App[int]):
     def _redraw(self) -> None:
         self._redraw_pending = False
         dirty, self._dirty = self._dirty, set()
+        if not self.screen_stack:  # a last timer can fire while the app closes
+            return
         if "*changed" in dirty:
             self.refresh_rollback()
-        if self.screen_stack:  # a last timer can fire while the app closes
-            self.screen.post_message(RunChanged(frozenset(dirty - {"*changed"})))
+        self.screen.post_message(RunChanged(frozenset(dirty - {"*changed"})))
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
@@ -246,7 +247,7 @@ class WizardApp(App[int]):
         if event.worker is self._journey_worker:
             self.post_message(RunEnded(FAILED, text))
         else:
-            self.notify(text, title="Something went wrong", severity="error", timeout=60)
+            self.notify(text, title="Something went wrong", severity="error", timeout=60, markup=False)
 
     # --- rollback ---
 
@@ -276,7 +277,7 @@ class WizardApp(App[int]):
         run = load_run(self.session.state_dir, run_id)
         actions, why_not = undo_plan(run)
         if not actions:
-            self.notify(why_not, title="Nothing to roll back", severity="warning", timeout=10)
+            self.notify(why_not, title="Nothing to roll back", severity="warning", timeout=10, markup=False)
             return
 
         def answered(yes: bool | None) -> None:
