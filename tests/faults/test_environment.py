@@ -29,6 +29,8 @@ from move_helpers import fetch, pg, sha256, tables_in
 from wizard import sample
 from wizard.db import sqlite_uri
 
+pytestmark = pytest.mark.slow  # real processes and large sources: `pytest -m slow` runs them
+
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 REFUSED = 3
 FAILED = 1

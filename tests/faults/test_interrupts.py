@@ -43,6 +43,8 @@ from wizard.copy import CHUNK_ROWS
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, load_run
 from wizard.urls import parse_url
 
+pytestmark = pytest.mark.slow  # real processes and large sources: `pytest -m slow` runs them
+
 EXECUTIONS = 150_000
 TMUX = shutil.which("tmux")
 LIMIT = 120.0  # bounds a hung test; asserts no speed

@@ -21,6 +21,8 @@ from move_helpers import checksums, fetch, sha256, tables_in
 from wizard import sample
 from wizard.journal import FINISHED, INTERRUPTED, ROLLED_BACK, RUNNING, load_run
 
+pytestmark = pytest.mark.slow  # real processes and large sources: `pytest -m slow` runs them
+
 CHUNK = 10_000  # wizard.copy.CHUNK_ROWS: what `wizard migrate` commits at a time
 USERS, WORKFLOWS, EXECUTIONS = 11_000, 200, 25_000  # users: 2 chunks, executions: 3
 DIRTY_EXECUTIONS = 30_000  # + 10 dirty rows with ids from 900001: 4 chunks, the last one holds the quarantined
