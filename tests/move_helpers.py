@@ -34,6 +34,20 @@ def fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
     return asyncio.run(_fetch(url, sql, *args))
 
 
+async def _execute(url: str, *sql: str) -> None:
+    conn = await asyncpg.connect(pg(url))
+    try:
+        for statement in sql:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def execute(url: str, *sql: str) -> None:
+    """Statements in order on one connection, none in a transaction (CREATE DATABASE and the like)."""
+    asyncio.run(_execute(url, *sql))
+
+
 def tables_in(url: str) -> list[str]:
     return [r[0] for r in fetch(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -13,16 +12,8 @@ from sqlalchemy.engine import make_url
 from textual import events
 from textual.widgets import Input
 
+from move_helpers import execute
 from tui_support import make_app, press, screen_text, screenshot_text, settle
-
-
-async def _admin(server: str, *sql: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        for statement in sql:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
@@ -31,14 +22,14 @@ def owned_db(pg_server: str) -> Iterator[tuple[str, str, str]]:
     role = f"wizard_tui_{uuid.uuid4().hex[:8]}"
     password = f"Zx{uuid.uuid4().hex[:12]}"
     database = f"{role}_db"
-    asyncio.run(_admin(pg_server, f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'",
-                       f'CREATE DATABASE "{database}" OWNER "{role}"'))
+    execute(pg_server, f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'",
+                       f'CREATE DATABASE "{database}" OWNER "{role}"')
     url = make_url(pg_server).set(drivername="postgresql", username=role, password=password, database=database)
     try:
         yield url.render_as_string(hide_password=False), role, password
     finally:
-        asyncio.run(_admin(pg_server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
-                           f'DROP ROLE IF EXISTS "{role}"'))
+        execute(pg_server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
+                           f'DROP ROLE IF EXISTS "{role}"')
 
 
 def assert_hidden(app, password: str) -> None:

@@ -22,8 +22,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from fault_support import quarantined, rows_lost, source_counts, wizard
-from move_helpers import fetch, tables_in
+from fault_support import rows_lost, source_counts, wizard
+from move_helpers import execute, fetch, tables_in
 from wizard import sample
 from wizard.db import quote
 from wizard.envfile import database_url
@@ -80,17 +80,6 @@ def run_ok(*args: str, code: int = 0, **kwargs) -> tuple[str, str]:
     return done.stdout, done.stderr
 
 
-def count_lost(source: Path, target_url: str, run_folder: Path) -> int:
-    """Source rows neither in the target nor in the run's quarantine (what fault_support.rows_lost counts,
-    for a target whose settings the move changed by design, so that `wizard verify` says they differ)."""
-    held = quarantined(run_folder)
-    lost = 0
-    for table, n in source_counts(source).items():
-        in_target = fetch(target_url, f"SELECT count(*) FROM {quote(table)}")[0][0]
-        lost += max(0, n - in_target - held.get(table, 0))
-    return lost
-
-
 async def _where_in(url: str) -> dict[str, list[str]]:
     conn = await asyncpg.connect(url)
     try:
@@ -113,27 +102,18 @@ def providers(url: str) -> list[dict]:
     return json.loads(row[0])["providers"]
 
 
-async def _admin(server: str, *sql: str) -> None:
-    conn = await asyncpg.connect(server)
-    try:
-        for statement in sql:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def private_target(pg_server: str) -> Iterator[str]:
     """A fresh database owned by a role of its own with a password: the URL, the password in it."""
     tag = uuid.uuid4().hex[:10]
     role, name = f"wizard_secret_{tag}", f"wizard_secret_db_{tag}"
-    asyncio.run(_admin(pg_server, f"CREATE ROLE {role} LOGIN PASSWORD '{TARGET_PASSWORD}'",
-                       f'CREATE DATABASE "{name}" OWNER {role}'))
+    execute(pg_server, f"CREATE ROLE {role} LOGIN PASSWORD '{TARGET_PASSWORD}'",
+                       f'CREATE DATABASE "{name}" OWNER {role}')
     url = make_url(pg_server).set(drivername="postgresql", username=role, password=TARGET_PASSWORD, database=name)
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        asyncio.run(_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f"DROP ROLE IF EXISTS {role}"))
+        execute(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f"DROP ROLE IF EXISTS {role}")
 
 
 def write_env(path: Path, source_url: str) -> bytes:
@@ -192,7 +172,7 @@ def test_no_secret_in_anything_a_headless_move_prints_or_writes(tmp_path: Path, 
         assert env_backup.read_bytes() == original_env
         assert_private(env_backup)
         backups.append(env_backup)
-        lost = count_lost(db, target, folder)
+        lost = rows_lost(db, target, folder)
         assert lost == 0
 
         out, err = run_ok("status", "--state-dir", str(state), *(["--json"] if as_json else []), cwd=tmp_path)
@@ -322,7 +302,7 @@ async def test_no_secret_on_any_screen_of_the_move_journey(tmp_path: Path, priva
         assert await asyncio.to_thread(where_in_target, target) == {
             API_KEY: ["settings"], TARGET_PASSWORD: [], SOURCE_PASSWORD: []}
         assert API_KEY.encode() not in env.read_bytes()
-        lost = await asyncio.to_thread(count_lost, db, target, app.session.run.folder)
+        lost = await asyncio.to_thread(rows_lost, db, target, app.session.run.folder)
         await press(pilot, "ctrl+r")
         assert "Roll back?" in look("roll back, confirm")
         await press(pilot, "y")
@@ -361,7 +341,7 @@ def test_every_file_the_wizard_keeps_is_private_whatever_the_umask(tmp_path: Pat
     (move_run,) = os.listdir(state / "runs")
     move_folder = state / "runs" / move_run
     assert stat.S_IMODE(env.stat().st_mode) == 0o640  # .env rewritten, its mode kept
-    lost = count_lost(db, pg_url, move_folder)
+    lost = rows_lost(db, pg_url, move_folder)
     as_world("upgrade", "--db", pg_url, "--yes")
     # Exit 1: without --run the quarantined and nulled rows, and the settings the move changed, differ.
     as_world("verify", "--source", f"sqlite:///{db}", "--target", pg_url, "--report", str(report), code=1)
