@@ -125,3 +125,38 @@ def test_plain_alembic_upgrade_head_and_back(pg_url: str) -> None:
     assert "tags" in columns(pg_url, "workflows")
     subprocess.run([*alembic, "downgrade", "base"], cwd=ROOT, check=True, capture_output=True)
     assert set(counts(pg_url)) == {"alembic_version"}
+
+
+def test_alembic_commands_at_once_in_one_process_do_not_tear_each_other_down() -> None:
+    """The TUI previews a revision's SQL (offline) while the move's schema step upgrades (online):
+    Alembic's context and op proxies are process-wide, so the wizard runs one command at a time."""
+    import threading
+
+    from sqlalchemy import create_engine
+
+    errors: list[str] = []
+
+    def offline() -> None:
+        for _ in range(20):
+            try:
+                schema.upgrade_sql(parse_url("postgresql://u@h/db"), None, "0004")
+            except Exception as exc:  # what the race raises varies: KeyError, AttributeError on None
+                errors.append(repr(exc))
+
+    def online() -> None:
+        for _ in range(20):
+            engine = create_engine("sqlite://")
+            try:
+                with engine.begin() as conn:
+                    schema._run_alembic(conn, lambda e: None, "schema", None, "0004")
+            except Exception as exc:
+                errors.append(repr(exc))
+            finally:
+                engine.dispose()
+
+    threads = [threading.Thread(target=offline), threading.Thread(target=online)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,18 @@ def between(current: str | None, target: str) -> list[Revision]:
 
 Shape = dict[str, frozenset[str]]  # table -> column names
 
+# Alembic's `context` and `op` are module-level proxies that each command installs and removes: two
+# commands at once in one process (the TUI's SQL preview beside the move's schema step) tear each
+# other's down mid-run. Every command here runs under this lock.
+ALEMBIC_LOCK = threading.Lock()
+
 
 @functools.cache
 def expected_shapes() -> dict[str, Shape]:
     """The engine's tables and columns at each revision, got by applying it to an empty SQLite."""
     shapes: dict[str, Shape] = {}
     engine = create_engine("sqlite://")
-    with engine.begin() as conn:
+    with engine.begin() as conn, ALEMBIC_LOCK:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         for rev in history():
@@ -194,12 +200,13 @@ def _run_alembic(sync_conn: Any, emit: Emit, step_name: str, stamp: str | None, 
         emit(StepFinished(step_name, f"{verb} {step.up_revision_id}", {"revision": step.up_revision_id}))
 
     cfg.attributes["on_version_apply"] = applied
-    if stamp:
-        command.stamp(cfg, stamp)
-    if down:
-        command.downgrade(cfg, target)
-    else:
-        command.upgrade(cfg, target)
+    with ALEMBIC_LOCK:
+        if stamp:
+            command.stamp(cfg, stamp)
+        if down:
+            command.downgrade(cfg, target)
+        else:
+            command.upgrade(cfg, target)
     return report
 
 
@@ -228,7 +235,8 @@ def upgrade_sql(db: DbUrl, current: str | None, target: str, stamp: str | None =
     cfg = Config(output_buffer=buf)
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", db.sync_str().replace("%", "%%"))
-    if stamp:
-        command.stamp(cfg, stamp, sql=True)
-    command.upgrade(cfg, f"{current}:{target}" if current else target, sql=True)
+    with ALEMBIC_LOCK:
+        if stamp:
+            command.stamp(cfg, stamp, sql=True)
+        command.upgrade(cfg, f"{current}:{target}" if current else target, sql=True)
     return buf.getvalue()

@@ -132,7 +132,8 @@ def _expected_sqlite(revision: str) -> dict[str, TableShape]:
         with engine.begin() as conn:
             cfg = schema.alembic_config()
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            with schema.ALEMBIC_LOCK:
+                command.upgrade(cfg, revision)
             _EXPECTED_SQLITE[revision] = reflect_shapes(conn)
         engine.dispose()
     return _EXPECTED_SQLITE[revision]
