@@ -48,6 +48,15 @@ def execute(url: str, *sql: str) -> None:
     asyncio.run(_execute(url, *sql))
 
 
+def executions_copied(url: str) -> int:
+    """Rows of executions the move's last committed checkpoint holds; -1 once that table is done; 0 before."""
+    try:
+        rows = fetch(url, "SELECT rows_copied, done FROM wizard_copy_checkpoint WHERE table_name = 'executions'")
+    except asyncpg.PostgresError:
+        return 0  # the schema is not there yet
+    return rows[0][0] if rows and not rows[0][1] else (-1 if rows else 0)
+
+
 def tables_in(url: str) -> list[str]:
     return [r[0] for r in fetch(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
 

@@ -15,11 +15,10 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from move_helpers import checksums, fetch, sha256
+from move_helpers import checksums, executions_copied, fetch, sha256
 from wizard import sample
 from wizard.errors import BadInput, Interrupted, Refused
 from wizard.events import Progress, StopRequest
@@ -60,19 +59,11 @@ def _next_id(url: str) -> int:
     return fetch(url, "SELECT nextval(pg_get_serial_sequence('executions', 'id'))")[0][0]
 
 
-def _executions_copied(url: str) -> int:
-    try:
-        rows = fetch(url, "SELECT rows_copied, done FROM wizard_copy_checkpoint WHERE table_name = 'executions'")
-    except asyncpg.PostgresError:
-        return 0  # the schema is not there yet
-    return rows[0][0] if rows and not rows[0][1] else (-1 if rows else 0)
-
-
 def _start_and_wait_for_executions(args: list[str], url: str) -> subprocess.Popen:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        copied = _executions_copied(url)
+        copied = executions_copied(url)
         if copied > 0:
             return proc
         if copied < 0 or proc.poll() is not None:
@@ -95,7 +86,7 @@ def test_kill_9_mid_executions_then_resume_equals_an_uninterrupted_move(big_db: 
     proc = _start_and_wait_for_executions(_args(big_db, pg_url, state), pg_url)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    copied_at_kill = _executions_copied(pg_url)
+    copied_at_kill = executions_copied(pg_url)
     assert 0 < copied_at_kill < BIG
     assert fetch(pg_url, "SELECT count(*) FROM executions")[0][0] == copied_at_kill  # the checkpoint is the truth
     run = load_run(state)

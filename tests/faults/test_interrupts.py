@@ -32,12 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
 from fault_support import WIZARD, first_line, rows_lost, wizard
-from move_helpers import fetch
+from move_helpers import executions_copied, fetch
 from wizard import sample
 from wizard.copy import CHUNK_ROWS
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, load_run
@@ -98,15 +97,6 @@ def start(args: list[str], tmp_path: Path, processes: list[subprocess.Popen]) ->
                                 text=True)
     processes.append(proc)
     return proc, err
-
-
-def executions_copied(url: str) -> int:
-    """Rows of executions the last committed checkpoint holds; -1 once that table is done; 0 before."""
-    try:
-        rows = fetch(url, "SELECT rows_copied, done FROM wizard_copy_checkpoint WHERE table_name = 'executions'")
-    except asyncpg.PostgresError:
-        return 0  # the schema is not there yet
-    return rows[0][0] if rows and not rows[0][1] else (-1 if rows else 0)
 
 
 def wait_mid_executions(url: str, running: Callable[[], bool], what: str) -> int:
