@@ -32,7 +32,7 @@ from wizard.pg import connect_pg, target_lock
 from wizard.preflight import PreflightReport, backup_room, run_checks
 from wizard.report import RunReport, TableRow, write
 from wizard.scan import ABORT, POLICIES, RowActions
-from wizard.settings_move import move_openai_key, record_change
+from wizard.settings_move import move_openai_key
 from wizard.tables import SourceTable
 from wizard.target_schema import TargetSchema, target_kinds
 from wizard.urls import DbUrl
@@ -479,9 +479,7 @@ class _Move:
             return
         began = self._begin("settings", "move OPENAI_API_KEY into the settings")
         self.emit(StepStarted("settings", "move OPENAI_API_KEY from .env into the settings of user anonymous"))
-        moved = await move_openai_key(self.env_file, self.options.target)
-        if moved is not None:
-            record_change(self.run.folder, moved)
+        moved = await move_openai_key(self.env_file, self.options.target, self.run.folder)
         said = moved.describe(self.env_file) if moved else f"no OPENAI_API_KEY in {self.env_file}: nothing to move"
         self.notes.append(said)
         # No undo of its own: the switch's restore of .env (taken before both) brings the key back.

@@ -51,8 +51,8 @@ def provider_entry(key: str, taken: set[str]) -> dict:
     return {"id": pid, "name": "OpenAI", "type": "openai", "apiKey": key, "enabled": True}
 
 
-async def move_openai_key(env_file: Path, target: DbUrl) -> SettingsMoved | None:
-    """Move the key (None when .env has none)."""
+async def move_openai_key(env_file: Path, target: DbUrl, run_folder: Path) -> SettingsMoved | None:
+    """Move the key (None when .env has none), and record the change in the run's folder (_record_change)."""
     data = env_file.read_bytes()
     key = envfile.value_in(data, VARIABLE)
     if not key:
@@ -84,11 +84,13 @@ async def move_openai_key(env_file: Path, target: DbUrl) -> SettingsMoved | None
                     created = True
     finally:
         await conn.close()
+    moved = SettingsMoved(mask_key(key), entry["id"], created, found is not None, row["id"])
+    _record_change(run_folder, moved)
     envfile.write_atomically(env_file, envfile.remove_variable(data, VARIABLE))
-    return SettingsMoved(mask_key(key), entry["id"], created, found is not None, row["id"])
+    return moved
 
 
-def record_change(run_folder: Path, moved: SettingsMoved) -> None:
+def _record_change(run_folder: Path, moved: SettingsMoved) -> None:
     """Tell `wizard verify --run` which settings row the move changed on purpose, and how:
     <run>/changed/settings.jsonl, as the copy's side files (quarantine, nulled) are kept."""
     folder = run_folder / "changed"

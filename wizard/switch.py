@@ -16,7 +16,7 @@ from wizard.errors import BadInput
 from wizard.events import Emit, StepFinished, StepStarted, ignore
 from wizard.journal import Run
 from wizard.lock import StateLock
-from wizard.settings_move import move_openai_key, record_change
+from wizard.settings_move import move_openai_key
 from wizard.urls import DbUrl
 
 STEP = "switch"
@@ -47,9 +47,8 @@ async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignor
         envfile.write_atomically(env_file, envfile.set_variable(data, "DATABASE_URL", target.async_str()))
         run.step_finished(STEP, undo=undo, env_file=str(env_file))
         said = [f"DATABASE_URL in {env_file} is now {target.masked()}"]
-        moved = await move_openai_key(env_file, target)
+        moved = await move_openai_key(env_file, target, run.folder)
         if moved is not None:
-            record_change(run.folder, moved)
             said.append(moved.describe(env_file))
             run.step_finished("settings", result=said[-1])  # undone by the .env restore and the tables' drop
         emit(StepFinished(STEP, "; ".join(said)))
