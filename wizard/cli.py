@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import json
 import os
 import signal
@@ -25,8 +26,69 @@ from wizard.errors import ExitCode, Interrupted, WizardError
 from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn
 from wizard.secrets import mask
 
-out = Console(highlight=False)  # data: stdout
-err = Console(stderr=True, highlight=False)  # diagnostics and progress: stderr
+
+
+class _Output:
+    """sys.stdout or sys.stderr (looked up at each use, as Rich does), surviving the loss of what reads it.
+
+    A lost SSH session makes every write to its terminal fail with EIO, sometimes before the SIGHUP is
+    handled or with none sent, and a closed pipe fails with EPIPE. Either would turn into an error of the step
+    in hand; instead the stream is silenced and `lost` (set by run()) asks the run to stop at its next
+    checkpoint, as SIGHUP does."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lost: Callable[[str], None] | None = None
+
+    def _stream(self) -> Any:
+        stream = getattr(sys, self.name)
+        return getattr(stream, "rich_proxied_file", stream)  # under Rich's live display, the stream it proxies
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream().write(text)
+        except OSError as exc:
+            self._gone(exc)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream().flush()
+        except OSError as exc:
+            self._gone(exc)
+
+    def _gone(self, exc: OSError) -> None:
+        if exc.errno not in (errno.EIO, errno.EPIPE):
+            raise exc
+        self.gone(terminal=exc.errno == errno.EIO)
+
+    def gone(self, terminal: bool) -> None:
+        """What reads this stream is gone (its terminal hung up, or its pipe closed): silence it, say so."""
+        try:
+            fd = self._stream().fileno()
+        except (OSError, ValueError):  # not a real file (a test's capture): nothing to silence
+            fd = None
+        if fd is not None:
+            _silence([fd, *_terminals()] if terminal else [fd])
+        if self.lost is not None:
+            self.lost("terminal hung up" if terminal else "output closed")
+
+    # What Rich asks of its file besides writing. Nothing else is passed through: Rich takes a
+    # `rich_proxied_file` it finds for the stream to write to, and would go round this one.
+    def isatty(self) -> bool:
+        return self._stream().isatty()
+
+    def fileno(self) -> int:
+        return self._stream().fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream(), "encoding", "utf-8")
+
+
+stdout, stderr = _Output("stdout"), _Output("stderr")
+out = Console(file=stdout, highlight=False)  # data: stdout
+err = Console(file=stderr, highlight=False)  # diagnostics and progress: stderr
 
 
 class EventPrinter:
@@ -35,12 +97,13 @@ class EventPrinter:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
         self._bars: RichProgress | None = None
+        self._drawn_on_terminal = False
         self._tasks: dict[tuple[str, str], Any] = {}
 
     def __call__(self, event: Event) -> None:
         if self.as_json:
             record = {"event": type(event).__name__, **dataclasses.asdict(event)}
-            print(mask(json.dumps(record, default=str)), flush=True)
+            print(mask(json.dumps(record, default=str)), file=stdout, flush=True)
             return
         if isinstance(event, Progress):
             self._progress(event)
@@ -62,6 +125,12 @@ class EventPrinter:
                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=err, transient=False,
             )
             self._bars.start()
+            self._drawn_on_terminal = err.is_terminal
+        elif self._drawn_on_terminal and not err.is_terminal:
+            # A hung-up terminal stops answering isatty() before any write fails, and Rich's live display then
+            # stops drawing without an error: the loss would go unseen until the step's next line.
+            self._drawn_on_terminal = False
+            stderr.gone(terminal=True)
         key = (event.step, event.item)
         rate = f"{event.rate:,.0f}/s" if event.rate else ""
         if key not in self._tasks:
@@ -80,10 +149,15 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
     printer = EventPrinter(as_json)
     stop = StopRequest()
 
+    def output_lost(why: str) -> None:
+        if not stop.is_set():  # the first reason stands (a Ctrl+C before the terminal went)
+            stop.set(why)
+
     async def main() -> int | None:
         loop = asyncio.get_running_loop()
-        # A lost SSH session (SIGHUP) stops at the next checkpoint, like Ctrl+C.
+        # A lost SSH session (SIGHUP, or a write that fails there first) stops at the next checkpoint, like Ctrl+C.
         loop.add_signal_handler(signal.SIGHUP, _hung_up, stop)
+        stdout.lost = stderr.lost = output_lost
         loop.add_signal_handler(signal.SIGTERM, stop.set, "terminated")
         return await work(printer, stop)
 
@@ -101,7 +175,8 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
     except WizardError as exc:
         printer.close_bars()
         if as_json:
-            print(json.dumps({"event": "Error", "error": mask(exc.message), "exit_code": int(exc.exit_code)}))
+            print(json.dumps({"event": "Error", "error": mask(exc.message), "exit_code": int(exc.exit_code)}),
+                  file=stdout, flush=True)
         # One line whatever the width: logs and scripts read it whole.
         err.print(f"[red]error:[/] {escape(mask(exc.message))}", soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -113,17 +188,30 @@ def _hung_up(stop: StopRequest) -> None:
     """SIGHUP: the terminal is gone. What is still printed (the bars closing, the line that says how to
     resume) would fail with EIO there, and turn a clean stop into a traceback and exit 1: output to a
     terminal goes to /dev/null from now on (the journal and `wizard status` keep what it said)."""
+    _silence(_terminals())
+    stop.set("terminal hung up")
+
+
+def _terminals() -> list[int]:
+    """Of stdout and stderr, those on a terminal (a hung-up tty no longer answers isatty(): its mode does)."""
+    found = []
+    for fd in (1, 2):
+        try:
+            if stat.S_ISCHR(os.fstat(fd).st_mode):
+                found.append(fd)
+        except OSError:
+            pass
+    return found
+
+
+def _silence(fds: list[int]) -> None:
+    """Point these descriptors at /dev/null: writes to them succeed and go nowhere."""
     null = os.open(os.devnull, os.O_WRONLY)
     try:
-        for fd in (1, 2):
-            try:
-                if stat.S_ISCHR(os.fstat(fd).st_mode):  # a hung-up tty no longer answers isatty()
-                    os.dup2(null, fd)
-            except OSError:
-                pass
+        for fd in set(fds):
+            os.dup2(null, fd)
     finally:
         os.close(null)
-    stop.set("terminal hung up")
 
 
 state_dir_option = click.option(
@@ -251,7 +339,8 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
             written, _ = verify_report.write(report_file, report, verify_report.copy_facts(run_folder) if run_folder else None)
             err.print(f"report: {written}", markup=False)
         if as_json:
-            print(mask(json.dumps({"event": "VerifySummary", **report.to_dict()}, default=str)), flush=True)
+            summary = {"event": "VerifySummary", **report.to_dict()}
+            print(mask(json.dumps(summary, default=str)), file=stdout, flush=True)
         else:
             _print_verification(report, verify_report)
         return ExitCode.OK if report.ok else ExitCode.FAILED
@@ -269,7 +358,7 @@ def _print_verification(report: Any, rows: Any) -> None:
     for row in rows.table_rows(report):
         table.add_row(*map(escape, row[:-1]), row[-1] if row[-1] == "ok" else f"[b red]{escape(row[-1])}[/]")
     # A pipe or a file gets every column whole; a terminal gets its own width.
-    (out if out.is_terminal else Console(highlight=False, width=120)).print(table)
+    (out if out.is_terminal else Console(file=stdout, highlight=False, width=120)).print(table)
     for v in report.tables:
         if v.note:
             out.print(f"  {v.table}: {mask(v.note)}", markup=False)
@@ -400,7 +489,7 @@ def _confirm(question: str, refusal: str) -> None:
 
 
 def _print_json(event: str, data: Any) -> None:
-    print(mask(json.dumps({"event": event, **data}, default=str)), flush=True)
+    print(mask(json.dumps({"event": event, **data}, default=str)), file=stdout, flush=True)
 
 
 def _table(title: str, *headers: str) -> Any:
@@ -521,7 +610,7 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, en
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         db = _url_or_env(db_url, env_file, "database")
         if sql:
-            print(mask(await upgrade_sql(db, to)), end="", flush=True)
+            print(mask(await upgrade_sql(db, to)), end="", file=stdout, flush=True)
             return
         plan = await plan_upgrade(db, to)
         if plan.nothing_to_do:

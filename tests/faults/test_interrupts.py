@@ -8,7 +8,7 @@ committed (bounded polling, no sleeps), and `wizard migrate --resume` must then 
   (a private server of this module's own, never the shared one): exit 1 and a one-line error that ends with
   the command that resumes, which is then run as printed;
 - SIGINT to the headless CLI; the real terminal of the headless CLI lost (tmux kill-session: SIGHUP, and the
-  terminal is gone); SIGINT and SIGHUP to the TUI in a real terminal (tmux, 80x24, driven by its keys): a stop
+  terminal is gone), and a terminal gone with no SIGHUP at all (its writes fail first); SIGINT and SIGHUP to the TUI in a real terminal (tmux, 80x24, driven by its keys): a stop
   at a checkpoint, exit 130, the journal (and `wizard status`) says interrupted, the checkpoint equals the
   target's rows.
 """
@@ -19,6 +19,7 @@ import json
 import os
 import pwd
 import re
+import select
 import shlex
 import shutil
 import signal
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -442,19 +444,64 @@ def test_sighup_to_the_cli_when_the_terminal_is_lost_stops_at_a_checkpoint(sourc
     pane = panes([str(WIZARD), *migrate_args(source, pg_url, state)], tmp_path / "pane")
     wait_mid_executions(pg_url, alive(pane), "wizard migrate in a terminal")
     pane.hang_up()
-    code = pane.wait_exit()
+    assert_terminal_loss_survived(pane.wait_exit(), state, source, pg_url, survived,
+                                  "the terminal of `wizard migrate` lost mid-copy of executions (tmux kill-session: "
+                                  "SIGHUP, the terminal gone)")
+
+
+def assert_terminal_loss_survived(code: int, state: Path, source: Path, pg_url: str, survived, fault: str) -> None:
+    """The wizard whose terminal went stopped at a checkpoint with exit 130, and `--resume` finishes and verifies."""
     assert code == 130, f"exit {code}; the journal ends: {load_run(state).records()[-1]}"
-    run = assert_stopped_at_a_checkpoint(state, "terminal hung up")
+    assert_stopped_at_a_checkpoint(state, "terminal hung up")
     assert_checkpoint_intact(pg_url)
 
     command = [str(WIZARD), *migrate_args(source, pg_url, state), "--resume"]
     run, lost = resume_and_count_lost(command, state, source, pg_url)
     assert lost == 0
-    survived(fault="the terminal of `wizard migrate` lost mid-copy of executions (tmux kill-session: SIGHUP, "
-                   "the terminal gone)",
+    survived(fault=fault,
              did=f"stopped at a checkpoint, exit {code}; journal and `wizard status`: interrupted (terminal hung up); "
                  f"`--resume` exited 0, verified",
              rows_lost=lost)
+
+
+class DetachedTerminal:
+    """A pseudo-terminal the wizard writes to that is not its controlling terminal (the wizard runs in a session
+    of its own): closing it makes every write there fail with EIO and sends no SIGHUP, the order a lost SSH
+    session can also arrive in (the terminal's writes fail before the signal is handled)."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        self._closing = threading.Event()
+        self._reader = threading.Thread(target=self._drain, daemon=True)  # a full terminal would stall the wizard
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while not self._closing.is_set():
+            if select.select([self.master], [], [], 0.05)[0]:
+                try:
+                    os.read(self.master, 65536)
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self._closing.set()
+        self._reader.join()
+        os.close(self.master)
+
+
+def test_the_cli_terminal_gone_without_a_sighup_stops_at_a_checkpoint(source: Path, pg_url: str, tmp_path: Path,
+                                                                      processes: list, survived) -> None:
+    state = tmp_path / "state"
+    terminal = DetachedTerminal()
+    proc = subprocess.Popen([str(WIZARD), *migrate_args(source, pg_url, state)], stdin=subprocess.DEVNULL,
+                            stdout=terminal.slave, stderr=terminal.slave, start_new_session=True)
+    processes.append(proc)
+    os.close(terminal.slave)
+    wait_mid_executions(pg_url, lambda: proc.poll() is None, "wizard migrate on a terminal")
+    terminal.close()
+    assert_terminal_loss_survived(proc.wait(timeout=LIMIT), state, source, pg_url, survived,
+                                  "the terminal of `wizard migrate` gone mid-copy of executions with no SIGHUP (its "
+                                  "writes fail with EIO first)")
 
 
 # --- signals to the TUI in a real terminal --------------------------------------------------------------------
