@@ -239,3 +239,19 @@ async def test_sighup_mid_move_stops_at_a_checkpoint_and_start_offers_resume(tmp
         assert "Every row accounted for" in screen_text(app), screen_text(app)
     assert await pg_counts(pg_url) == sqlite_counts(engine_db)
     assert run.state() == "finished"
+
+
+async def test_sighup_on_an_idle_screen_exits_130_and_starts_nothing(tmp_path: Path, engine_db: Path) -> None:
+    import os
+    import signal
+
+    from wizard.journal import list_runs
+
+    state = tmp_path / "state"
+    app = make_app(state, source_text=f"sqlite:///{engine_db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        os.kill(os.getpid(), signal.SIGHUP)  # the SSH session lost while the operator reads the Start screen
+        await settle(pilot)
+    assert app.return_code == 130
+    assert list_runs(state) == []

@@ -105,8 +105,8 @@ class WizardApp(App[int]):
             self.session.stop.set(why)
             self._exit_after_stop = ExitCode.INTERRUPTED
             self.notify("Stopping at the next checkpoint; the run can be resumed later.", timeout=30)
-        else:
-            self.exit(return_code=ExitCode.OK)
+        else:  # nothing to stop: a signal still says the wizard was interrupted, a quit that it was not
+            self.exit(return_code=ExitCode.OK if why == "quit" else ExitCode.INTERRUPTED)
 
     async def action_quit(self) -> None:
         self.stop_and_exit("quit")
