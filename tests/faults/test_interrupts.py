@@ -8,7 +8,8 @@ committed (bounded polling, no sleeps), and `wizard migrate --resume` must then 
   (a private server of this module's own, never the shared one): exit 1 and a one-line error that ends with
   the command that resumes, which is then run as printed;
 - SIGINT to the headless CLI; the real terminal of the headless CLI lost (tmux kill-session: SIGHUP, and the
-  terminal is gone), and a terminal gone with no SIGHUP at all (its writes fail first); SIGINT and SIGHUP to the TUI in a real terminal (tmux, 80x24, driven by its keys): a stop
+  terminal is gone), a terminal gone with no SIGHUP at all (its writes fail first), and the pipe its JSON
+  lines go to closed; SIGINT and SIGHUP to the TUI in a real terminal (tmux, 80x24, driven by its keys): a stop
   at a checkpoint, exit 130, the journal (and `wizard status`) says interrupted, the checkpoint equals the
   target's rows.
 """
@@ -444,22 +445,23 @@ def test_sighup_to_the_cli_when_the_terminal_is_lost_stops_at_a_checkpoint(sourc
     pane = panes([str(WIZARD), *migrate_args(source, pg_url, state)], tmp_path / "pane")
     wait_mid_executions(pg_url, alive(pane), "wizard migrate in a terminal")
     pane.hang_up()
-    assert_terminal_loss_survived(pane.wait_exit(), state, source, pg_url, survived,
+    assert_output_loss_survived(pane.wait_exit(), state, source, pg_url, survived,
                                   "the terminal of `wizard migrate` lost mid-copy of executions (tmux kill-session: "
                                   "SIGHUP, the terminal gone)")
 
 
-def assert_terminal_loss_survived(code: int, state: Path, source: Path, pg_url: str, survived, fault: str) -> None:
-    """The wizard whose terminal went stopped at a checkpoint with exit 130, and `--resume` finishes and verifies."""
+def assert_output_loss_survived(code: int, state: Path, source: Path, pg_url: str, survived, fault: str,
+                                why: str = "terminal hung up") -> None:
+    """The wizard whose output went stopped at a checkpoint with exit 130, and `--resume` finishes and verifies."""
     assert code == 130, f"exit {code}; the journal ends: {load_run(state).records()[-1]}"
-    assert_stopped_at_a_checkpoint(state, "terminal hung up")
+    assert_stopped_at_a_checkpoint(state, why)
     assert_checkpoint_intact(pg_url)
 
     command = [str(WIZARD), *migrate_args(source, pg_url, state), "--resume"]
     run, lost = resume_and_count_lost(command, state, source, pg_url)
     assert lost == 0
     survived(fault=fault,
-             did=f"stopped at a checkpoint, exit {code}; journal and `wizard status`: interrupted (terminal hung up); "
+             did=f"stopped at a checkpoint, exit {code}; journal and `wizard status`: interrupted ({why}); "
                  f"`--resume` exited 0, verified",
              rows_lost=lost)
 
@@ -499,9 +501,33 @@ def test_the_cli_terminal_gone_without_a_sighup_stops_at_a_checkpoint(source: Pa
     os.close(terminal.slave)
     wait_mid_executions(pg_url, lambda: proc.poll() is None, "wizard migrate on a terminal")
     terminal.close()
-    assert_terminal_loss_survived(proc.wait(timeout=LIMIT), state, source, pg_url, survived,
+    assert_output_loss_survived(proc.wait(timeout=LIMIT), state, source, pg_url, survived,
                                   "the terminal of `wizard migrate` gone mid-copy of executions with no SIGHUP (its "
                                   "writes fail with EIO first)")
+
+
+def test_the_cli_output_pipe_closed_stops_at_a_checkpoint(source: Path, pg_url: str, tmp_path: Path,
+                                                          processes: list, survived) -> None:
+    """`wizard migrate --json | head`: the reader goes, the next write fails with EPIPE."""
+    state = tmp_path / "state"
+    proc = subprocess.Popen([str(WIZARD), *migrate_args(source, pg_url, state), "--json"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    processes.append(proc)
+    assert proc.stdout.readline().startswith(b'{"event": "StepStarted"')
+    os.set_blocking(proc.stdout.fileno(), False)
+
+    def reading() -> bool:  # read what came so far, as `head` would until it has enough
+        try:
+            os.read(proc.stdout.fileno(), 65536)
+        except BlockingIOError:
+            pass
+        return proc.poll() is None
+
+    wait_mid_executions(pg_url, reading, "wizard migrate --json")
+    proc.stdout.close()
+    assert_output_loss_survived(proc.wait(timeout=LIMIT), state, source, pg_url, survived,
+                                "the pipe `wizard migrate --json` writes to closed mid-copy of executions (its "
+                                "reader gone: EPIPE)", why="output closed")
 
 
 # --- signals to the TUI in a real terminal --------------------------------------------------------------------
