@@ -304,3 +304,20 @@ def test_without_yes_and_without_a_terminal_the_move_is_refused(engine_db: Path,
     assert "not confirmed" in done.stderr and "--yes" in done.stderr
     assert tables_in(pg_url) == []
     assert not list((tmp_path / "state").rglob("*.backup"))
+
+
+def test_a_failure_is_named_for_where_it_happened_not_always_a_lost_connection() -> None:
+    import socket
+
+    from wizard.move import _describe_failure
+
+    with pytest.raises(OSError) as full:  # this machine's disk, as a full state directory says it
+        with open("/dev/full", "w") as f:
+            f.write("x")
+    with socket.socket() as s:  # a port nothing listens on: what the network says
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(OSError) as refused:
+        socket.create_connection(("127.0.0.1", port), timeout=5)
+    assert _describe_failure(full.value) == "this machine refused: [Errno 28] No space left on device"
+    assert _describe_failure(refused.value).startswith("lost the connection to the target ([Errno 111]")

@@ -11,8 +11,10 @@ from its checkpoints. The source is only ever opened read-only.
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,9 +178,17 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         lock.release()
 
 
+# What a network (not this machine's disk) says when the target goes away.
+_NETWORK_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.ETIMEDOUT, errno.ECONNABORTED}
+
+
 def _describe_failure(exc: BaseException) -> str:
-    """A driver's error in words: a lost connection (a restart, a network), or what the server refused."""
+    """A failure in words: a lost connection (a restart, a network), what the server refused, or this
+    machine's own (a full disk under the state directory is no lost connection)."""
     said = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)) \
+            and exc.errno not in _NETWORK_ERRNOS:
+        return f"this machine refused: {said}"
     lost = isinstance(exc, (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
                             asyncpg.AdminShutdownError, asyncpg.CannotConnectNowError))
     return f"lost the connection to the target ({said})" if lost else f"the target refused: {said}"
