@@ -22,6 +22,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from tmux_pane import panes  # noqa: F401 (the fixture of the tests in a real terminal)
 from wizard import sample
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -8,12 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
-import shutil
-import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -21,66 +16,12 @@ import pytest
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 
+from tmux_pane import needs_tmux
 from wizard import demo
 from wizard.urls import parse_url
 
-TMUX = shutil.which("tmux")
 WIZARD = Path(sys.executable).with_name("wizard")
-pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (.ci/run installs it)")
-
-
-class Pane:
-    """One detached tmux session of 80x24 on a private server."""
-
-    def __init__(self, command: str, cwd: Path) -> None:
-        self.socket = f"wizard-test-{uuid.uuid4().hex[:8]}"
-        self._tmux("new-session", "-d", "-s", "w", "-x", "80", "-y", "24", "-c", str(cwd),
-                   f"{command}; echo EXIT=$?; sleep 600")
-
-    def _tmux(self, *args: str) -> str:
-        return subprocess.run([TMUX, "-L", self.socket, *args], check=True, capture_output=True, text=True).stdout
-
-    def send(self, *keys: str) -> None:
-        for key in keys:
-            self._tmux("send-keys", "-t", "w", key)
-
-    def text(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "w")
-
-    def wait_for(self, wanted: str) -> str:
-        """Poll the screen until `wanted` shows; the limit only bounds a hung test, it asserts no speed."""
-        return self.wait_for_true(lambda screen: wanted in screen, wanted)
-
-    def wait_for_match(self, pattern: str) -> re.Match:
-        found = re.search(pattern, self.wait_for_true(lambda screen: re.search(pattern, screen) is not None, pattern))
-        assert found is not None
-        return found
-
-    def wait_for_true(self, test, what: str, limit: float = 120.0) -> str:
-        deadline = time.monotonic() + limit
-        while True:
-            screen = self.text()
-            if test(screen):
-                return screen
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what!r} never showed; the screen was:\n{screen}")
-            time.sleep(0.1)
-
-    def close(self) -> None:
-        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True)
-
-
-@pytest.fixture
-def pane_factory():
-    panes: list[Pane] = []
-
-    def make(command: str, cwd: Path) -> Pane:
-        panes.append(Pane(command, cwd))
-        return panes[-1]
-
-    yield make
-    for pane in panes:
-        pane.close()
+pytestmark = needs_tmux
 
 
 def _tables(admin: str, database: str) -> list[str]:
@@ -105,13 +46,13 @@ def _drop(admin: str, database: str) -> None:
     asyncio.run(drop())
 
 
-def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server: str, pane_factory,
+def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server: str, panes,
                                                        request: pytest.FixtureRequest) -> None:
     """The README's first command, as a newcomer presses through it: 80x24, keys only."""
     if pg_server != demo.LOCAL_SERVER:
         pytest.skip("the demo looks for PostgreSQL on 127.0.0.1:5432 first; this machine has none")
     folder = tmp_path / "demo"
-    pane = pane_factory(f"{WIZARD} demo --executions 3000 --folder {folder}", tmp_path)
+    pane = panes([str(WIZARD), "demo", "--executions", "3000", "--folder", str(folder)], tmp_path / "pane")
 
     screen = pane.wait_for("Move to PostgreSQL")
     target = pane.wait_for_match(r"wizard_demo_[0-9a-f]{8}").group(0)  # named in the demo's banner
@@ -157,4 +98,5 @@ def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server:
     pane.send("Escape")
     pane.wait_for("Move to PostgreSQL")
     pane.send("C-q")
-    assert "dropped the demo database" in pane.wait_for("EXIT=0")  # a throwaway: nothing left on the server
+    assert pane.wait_exit() == 0
+    pane.wait_for("dropped the demo database")  # a throwaway: nothing left on the server

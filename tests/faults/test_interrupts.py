@@ -26,7 +26,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,6 +39,7 @@ from sqlalchemy.engine import make_url
 
 from fault_support import WIZARD, first_line, rows_lost, wizard
 from move_helpers import executions_copied, fetch
+from tmux_pane import Pane, needs_tmux
 from wizard import sample
 from wizard.copy import CHUNK_ROWS
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, load_run
@@ -48,27 +48,7 @@ from wizard.urls import parse_url
 pytestmark = pytest.mark.slow  # real processes and large sources: `pytest -m slow` runs them
 
 EXECUTIONS = 150_000
-TMUX = shutil.which("tmux")
 LIMIT = 120.0  # bounds a hung test; asserts no speed
-
-# The pane's first process, as the operator's login shell is: it runs the wizard on the terminal, passes the
-# hang-up on to it when the terminal goes (an interactive shell sends its jobs SIGHUP), and records the
-# wizard's pid and exit status, which nothing else outlives the terminal to tell.
-HOLDER = '''
-import os, signal, subprocess, sys
-
-folder, command = sys.argv[1], sys.argv[2:]
-children = []
-signal.signal(signal.SIGHUP, lambda *_: [c.send_signal(signal.SIGHUP) for c in children])
-children.append(subprocess.Popen(command))
-with open(os.path.join(folder, "pid.tmp"), "w") as f:
-    f.write(str(children[0].pid))
-os.replace(os.path.join(folder, "pid.tmp"), os.path.join(folder, "pid"))
-code = children[0].wait()
-with open(os.path.join(folder, "rc.tmp"), "w") as f:
-    f.write(str(code))
-os.replace(os.path.join(folder, "rc.tmp"), os.path.join(folder, "rc"))
-'''
 
 
 @pytest.fixture(scope="module")
@@ -342,82 +322,6 @@ def test_sigint_to_the_cli_stops_after_the_chunk_exits_130_and_resume_verifies(s
              rows_lost=lost)
 
 
-class Pane:
-    """A detached tmux session of 80x24 on a private tmux server, its first process the HOLDER."""
-
-    def __init__(self, command: list[str], folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        holder = folder / "holder.py"
-        holder.write_text(HOLDER)
-        self.socket = f"wizard-test-{uuid.uuid4().hex[:8]}"
-        line = shlex.join([sys.executable, str(holder), str(folder), *command])
-        self.tmux("new-session", "-d", "-s", "w", "-x", "80", "-y", "24", "-c", str(folder), f"exec {line}")
-        self.screen = ""
-
-    def tmux(self, *args: str) -> str:
-        return subprocess.run([TMUX, "-L", self.socket, *args], check=True, capture_output=True, text=True,
-                              timeout=30).stdout
-
-    def send(self, key: str) -> None:
-        self.tmux("send-keys", "-t", "w", key)
-
-    def wait_for(self, wanted: str) -> None:
-        deadline = time.monotonic() + LIMIT
-        while wanted not in self.screen:
-            if self.exit_code() is not None or time.monotonic() > deadline:
-                pytest.fail(f"{wanted!r} never showed (exit {self.exit_code()}); the screen was:\n{self.screen}")
-            time.sleep(0.1)
-            self.screen = self.tmux("capture-pane", "-p", "-t", "w")
-
-    @property
-    def pid(self) -> int:
-        """The wizard's process (the holder's child)."""
-        deadline = time.monotonic() + LIMIT
-        while not (self.folder / "pid").exists():
-            assert time.monotonic() < deadline, "the wizard never started in the pane"
-            time.sleep(0.05)
-        return int((self.folder / "pid").read_text())
-
-    def exit_code(self) -> int | None:
-        rc = self.folder / "rc"
-        return int(rc.read_text()) if rc.exists() else None
-
-    def wait_exit(self) -> int:
-        deadline = time.monotonic() + LIMIT
-        while (code := self.exit_code()) is None:
-            if time.monotonic() > deadline:
-                pytest.fail(f"the wizard never exited; the screen was:\n{self.screen}")
-            time.sleep(0.05)
-        return code
-
-    def hang_up(self) -> None:
-        """The terminal goes away, as when the SSH session is lost: the pane's first process gets SIGHUP."""
-        self.tmux("kill-session", "-t", "w")
-
-    def close(self) -> None:
-        subprocess.run([TMUX, "-L", self.socket, "kill-server"], capture_output=True, timeout=30)
-
-
-@pytest.fixture
-def panes() -> Iterator[Callable[[list[str], Path], Pane]]:
-    made: list[Pane] = []
-
-    def make(command: list[str], folder: Path) -> Pane:
-        made.append(Pane(command, folder))
-        return made[-1]
-
-    yield make
-    for pane in made:
-        pid = pane.folder / "pid"
-        if pane.exit_code() is None and pid.exists():  # a failed test: the wizard may still run
-            try:
-                os.kill(int(pid.read_text()), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        pane.close()
-
-
 def alive(pane: Pane) -> Callable[[], bool]:
     return lambda: pane.exit_code() is None
 
@@ -431,9 +335,6 @@ def assert_stopped_at_a_checkpoint(state: Path, why: str) -> Run:
     status = json.loads(listed.stdout.splitlines()[-1])
     assert [(r["id"], r["state"]) for r in status["runs"]] == [(run.id, INTERRUPTED)]
     return run
-
-
-needs_tmux = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (.ci/run installs it)")
 
 
 @needs_tmux
