@@ -19,7 +19,7 @@ from wizard import normalize as n
 from wizard.db import quote
 from wizard.errors import BadInput, Refused
 from wizard.events import Event, Warn
-from wizard.journal import FINISHED, load_run
+from wizard.journal import FINISHED, list_runs, load_run
 from wizard.move import MoveOptions, run_move
 from wizard.pg import target_lock
 from wizard.rollback import plan_rollback, rollback_run
@@ -243,6 +243,7 @@ def test_a_second_move_to_the_same_target_is_refused_naming_the_holder(engine_db
     said = asyncio.run(go())
     assert "wizard move 20260101-000000-abcdef" in said and "holds database" in said
     assert tables_in(pg_url) == []
+    assert list_runs(tmp_path / "s2") == []  # refused before it began: no run to clean up or resume
 
 
 def test_cli_json_lines_summary_and_exit_codes(dirty_db: Path, pg_url: str, tmp_path: Path) -> None:

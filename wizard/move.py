@@ -145,15 +145,26 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         raise Refused(f"run {resumed.id} copies with --on-orphans {recorded}: resume it with the same")
     run_id = resumed.id if resumed else new_run_id()
     lock = StateLock(state_dir).acquire(run_id, JOURNEY)  # before the run exists: a refusal leaves no trace
-    run = resumed or new_run(
-        state_dir, JOURNEY, run_id=run_id, source=options.source.absolute().masked(),
-        source_path=str(options.source.sqlite_path.absolute()), target=options.target.masked(),
-        database=options.target.database, policy=options.on_orphans or ABORT, to=options.to,
-        env_file=str(options.env_file.absolute()) if options.env_file else None, reflected=options.reflected)
-    move = _Move(run, options, emit, stop)
     try:
-        async with target_lock(options.target, f"wizard move {run.id}") as lock_conn:
-            return await move.go(lock_conn)
+        # The target's lock too: a second move to it is refused with no run journaled, and a resumed run
+        # stays as it was.
+        async with target_lock(options.target, f"wizard move {run_id}") as lock_conn:
+            run = resumed or new_run(
+                state_dir, JOURNEY, run_id=run_id, source=options.source.absolute().masked(),
+                source_path=str(options.source.sqlite_path.absolute()), target=options.target.masked(),
+                database=options.target.database, policy=options.on_orphans or ABORT, to=options.to,
+                env_file=str(options.env_file.absolute()) if options.env_file else None,
+                reflected=options.reflected)
+            return await _journaled(_Move(run, options, emit, stop), lock_conn)
+    finally:
+        lock.release()
+
+
+async def _journaled(move: _Move, lock_conn: asyncpg.Connection) -> MoveResult:
+    """The move, its end journaled whatever it is; errors become one line that says how to resume."""
+    run, options = move.run, move.options
+    try:
+        return await move.go(lock_conn)
     except Interrupted as exc:
         run.finish(INTERRUPTED, error=exc.message)
         raise Interrupted(f"{exc.message}: resume with: {resume_command(options, move.policy)}") from None
@@ -174,8 +185,6 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         run.step_failed(move.step, message)
         run.finish(FAILED, error=message)
         raise StepError(f"{message} (a bug in the wizard: report it with {run.journal_path})") from exc
-    finally:
-        lock.release()
 
 
 # What a network (not this machine's disk) says when the target goes away.

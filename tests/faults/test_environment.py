@@ -462,9 +462,9 @@ def test_two_wizards_on_the_same_target(big_source: Path, pg_url: str, tmp_path:
         assert re.search(holder, line), f"{name}: {line}"
         assert "wait for it to end, or stop it first" in line, f"{name}: {line}"
         said[name] = line
-        # Refused before any backup or any write: no backup or dump in its own state directory.
-        assert leftovers(tmp_path / f"state-{name}", "lock", "journal.jsonl") == [], name
-    assert not records(tmp_path / "state-upgrade")  # the upgrade is refused before its run begins
+        # Refused before its run begins: no run, backup or dump in its own state directory.
+        assert leftovers(tmp_path / f"state-{name}", "lock") == [], name
+        assert not records(tmp_path / f"state-{name}"), name
     assert proc.poll() is None and stopped(proc.pid)
 
     lost = resumed_and_verified(proc, log, big_source, pg_url, state, run_id)
