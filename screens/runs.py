@@ -54,12 +54,16 @@ class RunsScreen(StepScreen):
     def _fill(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear(columns=True)
-        table.add_columns("run", "journey", "state", "started", "steps")
         self.runs = {run.id: run for run in reversed(list_runs(self.session.state_dir))}  # newest first
-        for run in self.runs.values():
-            started = run.started().get("ts", "")[:19].replace("T", " ")
-            table.add_row(*map(Text, (run.id, run.journey, run.state(), started)), str(len(run.finished_steps())),
-                          key=run.id)
+        rows = {run.id: (run.id, run.journey, run.state(), run.started().get("ts", "")[:19].replace("T", " "),
+                         str(len(run.finished_steps()))) for run in self.runs.values()}
+        # Widths given, not measured: DataTable measures new rows only when it next goes idle, and a refill
+        # after a rollback gets no event that would make it, so the cells stayed cut to their headers.
+        labels = ("run", "journey", "state", "started", "steps")
+        for i, label in enumerate(labels):
+            table.add_column(label, width=max([len(label), *(len(row[i]) for row in rows.values())]))
+        for key, row in rows.items():
+            table.add_row(*map(Text, row), key=key)
         if not self.runs:
             self.query_one("#status", Static).update(f"No runs in {esc(self.session.state_dir)}.")
         table.focus()

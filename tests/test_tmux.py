@@ -91,6 +91,7 @@ def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server:
     pane.wait_for("Roll back?")
     pane.send("y")
     pane.wait_for("rolled back and checked")
+    pane.wait_for_match(r"\d{8}-\d{6}-[0-9a-f]{6} +move +rolled back")  # the runs table's cells whole
     assert (folder / ".env").read_bytes() == env_before
     assert hashlib.sha256((folder / "engine.db").read_bytes()).hexdigest() == source_sha
     assert _tables(pg_server, moved_to) == []

@@ -113,7 +113,10 @@ async def test_ctrl_r_mid_journey_puts_everything_back(tmp_path: Path, engine_db
         assert "Roll back?" in shown and "1." in shown, shown
         assert engine_env.read_bytes() != env_before  # the confirmation alone changes nothing
         await press(pilot, "y")
-        assert "rolled back and checked" in screen_text(app), screen_text(app)
+        shown = screen_text(app)
+        assert "rolled back and checked" in shown, shown
+        # The runs table, refilled after the rollback, shows each cell whole (not cut to its header).
+        assert f"{app.session.run.id}  move     rolled back" in shown, shown
 
     assert engine_env.read_bytes() == env_before
     assert await pg_counts(pg_url) == {}
