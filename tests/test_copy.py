@@ -190,3 +190,29 @@ def test_sequences_give_max_plus_one_also_for_identity_columns(tmp_path: Path, p
     new_id = fetch(pg_url, "INSERT INTO plugin_audit (kind) VALUES ('new') RETURNING id")[0][0]
     assert new_id == 3
     assert fetch(pg_url, "INSERT INTO settings (user_id, settings_data) VALUES ('u', '{}') RETURNING id")[0][0] == 1
+
+
+async def test_a_copy_waiting_for_a_slow_target_raises_when_its_connection_is_lost(pg_url: str) -> None:
+    """asyncpg's COPY waits for the socket to drain on an event a lost connection never sets: a target that is
+    slower to take the rows than they come (a trigger here), then terminated, left the copy waiting forever."""
+    from wizard.copy import copy_records
+
+    conn = await asyncpg.connect(pg_url)
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute("CREATE TABLE t (data text)")
+        await conn.execute("CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN PERFORM pg_sleep(0.001); RETURN NEW; END $$")
+        await conn.execute("CREATE TRIGGER slow BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION slow()")
+        copy = asyncio.ensure_future(copy_records(conn, "t", [("x" * 1000,)] * 200_000, ["data"]))
+        # The target takes a row a millisecond: poll until the server is busy with this COPY.
+        while not await admin.fetchval("SELECT count(*) FROM pg_stat_progress_copy WHERE pid = $1 AND "
+                                       "tuples_processed > 0", conn.get_server_pid()):
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # and the client's sends back up behind it
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", conn.get_server_pid())
+        with pytest.raises(asyncpg.PostgresConnectionError, match="lost in the middle of a COPY"):
+            await asyncio.wait_for(copy, timeout=60)  # bounds a hang; the loss is seen at once
+    finally:
+        await admin.close()
+        conn.terminate()

@@ -358,7 +358,7 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
                 raise item
             async with conn.transaction():
                 if item.records:
-                    await conn.copy_records_to_table(table.name, records=item.records, columns=columns)
+                    await copy_records(conn, table.name, item.records, columns)
                 if item.quarantine:
                     state.quarantine_bytes = await asyncio.to_thread(_append, qpath, item.quarantine)
                 if item.nulled:
@@ -384,6 +384,38 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
         while not queue.empty():
             queue.get_nowait()
         await asyncio.to_thread(reader.thread.join)
+
+
+async def copy_records(conn: asyncpg.Connection, table: str, records: list[tuple], columns: list[str]) -> None:
+    """asyncpg's binary COPY of `records`, raising when the connection is lost instead of waiting forever.
+
+    asyncpg (0.31) waits for the socket to drain on its protocol's `writing_allowed`, which a lost connection
+    never sets: a target that dies (a restart, pg_terminate_backend) while it is slower to take the rows than
+    they are sent leaves the copy waiting for good. A termination listener ends the wait."""
+    if conn.is_closed():
+        raise asyncpg.ConnectionDoesNotExistError("the connection to the target was closed")
+    lost = asyncio.get_running_loop().create_future()
+
+    def on_lost(_: object) -> None:
+        if not lost.done():
+            lost.set_result(None)
+
+    conn.add_termination_listener(on_lost)
+    copy = asyncio.ensure_future(conn.copy_records_to_table(table, records=records, columns=columns))
+    try:
+        await asyncio.wait({copy, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if not copy.done():  # lost while waiting to write: the copy would never wake
+            copy.cancel()
+            await asyncio.wait({copy})
+            if not copy.cancelled():
+                copy.exception()  # retrieved: what it said is this same loss
+            raise asyncpg.ConnectionDoesNotExistError("the connection to the target was lost in the middle of a COPY")
+        copy.result()
+    finally:
+        if not copy.done():  # this coroutine itself was cancelled (a stop, a sibling's failure)
+            copy.cancel()
+            await asyncio.wait({copy})
+        conn.remove_termination_listener(on_lost)
 
 
 def _append(path: Path, data: bytes) -> int:
