@@ -53,7 +53,7 @@ class CopyScreen(StepScreen):
                 progress = step.progress
             if step.title:
                 phase = f"[b]Phase:[/] {name} · {esc(step.title)}"
-        if all(name in log.steps and log.steps[name].state == DONE for name in COPY_STEPS):
+        if all(log.complete(name) for name in COPY_STEPS):
             phase = "[b]Phase:[/] done · rows copied, indexes built, sequences set"
         self.query_one("#bars", ProgressList).show(progress)
         self.query_one("#overall", ItemProgress).show(self._overall(progress))

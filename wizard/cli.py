@@ -27,7 +27,6 @@ from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted
 from wizard.secrets import mask
 
 
-
 class _Output:
     """sys.stdout or sys.stderr (looked up at each use, as Rich does), surviving the loss of what reads it.
 
@@ -48,16 +47,16 @@ class _Output:
         try:
             return self._stream().write(text)
         except OSError as exc:
-            self._gone(exc)
+            self._failed(exc)
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream().flush()
         except OSError as exc:
-            self._gone(exc)
+            self._failed(exc)
 
-    def _gone(self, exc: OSError) -> None:
+    def _failed(self, exc: OSError) -> None:
         if exc.errno not in (errno.EIO, errno.EPIPE):
             raise exc
         self.gone(terminal=exc.errno == errno.EIO)

@@ -404,17 +404,16 @@ async def copy_records(conn: asyncpg.Connection, table: str, records: list[tuple
     copy = asyncio.ensure_future(conn.copy_records_to_table(table, records=records, columns=columns))
     try:
         await asyncio.wait({copy, lost}, return_when=asyncio.FIRST_COMPLETED)
-        if not copy.done():  # lost while waiting to write: the copy would never wake
+        if copy.done():
+            return copy.result()
+        # Lost while waiting to write: the copy would never wake.
+        raise asyncpg.ConnectionDoesNotExistError("the connection to the target was lost in the middle of a COPY")
+    finally:
+        if not copy.done():  # lost, or this coroutine cancelled (a stop, a sibling's failure)
             copy.cancel()
             await asyncio.wait({copy})
             if not copy.cancelled():
-                copy.exception()  # retrieved: what it said is this same loss
-            raise asyncpg.ConnectionDoesNotExistError("the connection to the target was lost in the middle of a COPY")
-        copy.result()
-    finally:
-        if not copy.done():  # this coroutine itself was cancelled (a stop, a sibling's failure)
-            copy.cancel()
-            await asyncio.wait({copy})
+                copy.exception()  # retrieved: it tells of the same end
         conn.remove_termination_listener(on_lost)
 
 
