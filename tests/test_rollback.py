@@ -87,9 +87,11 @@ def test_without_its_backup_the_run_is_undone_by_alembic_downgrade(engine_db: Pa
     (action,) = plan_rollback(run)
     assert action.action == "downgrade"
     assert action.describe() == (f"downgrade {engine_db} from 0004 to 0001 with Alembic, then remove alembic_version "
-                                 "(back to 1.0.0, no revision recorded)")
+                                 "(back to 1.0.0, no revision recorded); first saves workflows.tags (dropped by the "
+                                 f"downgrade) to {run.folder / 'dropped'}")
     (line,) = _rollback(state, run_id)
     assert "no revision recorded and its tables match 0001" in line
+    assert f"20 value(s) of workflows.tags saved to {run.folder / 'dropped' / 'workflows.jsonl'}" in line
     assert revision(url) is None and "tags" not in columns(url, "workflows")
     assert read(url, "SELECT id, definition FROM workflows ORDER BY id") == definitions
 
@@ -128,15 +130,15 @@ def test_journeys_register_their_own_undo_actions(tmp_path: Path) -> None:
 
     try:
         run = new_run(tmp_path, "move")
-        run.step_finished("schema", undo={"action": "test_drop_tables", "db": "postgresql://u@h/db",
+        run.step_finished("schema", undo={"action": "test_drop_tables", "db": f"sqlite:///{tmp_path}/gone.db",
                                           "tables": ["users", "workflows"]})
         run.step_finished("mystery", undo={"action": "no_such_action"})
         with pytest.raises(StepError, match="'no_such_action' this wizard does not know"):
             plan_rollback(run)
         run2 = new_run(tmp_path, "move")
-        run2.step_finished("schema", undo={"action": "test_drop_tables", "db": "postgresql://u@h/db",
+        run2.step_finished("schema", undo={"action": "test_drop_tables", "db": f"sqlite:///{tmp_path}/gone.db",
                                            "tables": ["users", "workflows"]})
-        assert [a.describe() for a in plan_rollback(run2)] == ["drop users, workflows in postgresql://u@h/db"]
+        assert [a.describe() for a in plan_rollback(run2)] == [f"drop users, workflows in sqlite:///{tmp_path}/gone.db"]
         assert asyncio.run(rollback_run(run2, lambda e: None)) == ["dropped"]
         assert done == ["users", "workflows"]
     finally:

@@ -48,3 +48,17 @@ async def target_lock(db: DbUrl, holder: str) -> AsyncIterator[asyncpg.Connectio
         yield conn
     finally:
         await conn.close()
+
+
+async def other_sessions(db: DbUrl) -> list[str]:
+    """The other client sessions connected to `db`'s database: "pid N (application, from address)"."""
+    conn = await connect_pg(db, "wizard: who else is connected")
+    try:
+        rows = await conn.fetch(
+            "SELECT pid, application_name, client_addr::text AS addr, usename FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "ORDER BY pid")
+    finally:
+        await conn.close()
+    return [f"pid {r['pid']} ({r['application_name'] or 'no application name'}, user {r['usename']}, "
+            f"from {r['addr'] or 'a local socket'})" for r in rows]

@@ -6,6 +6,13 @@ it, returning the sentence that says how the result was checked. A journey adds
 its own actions by subclassing UndoAction with @register in a module listed in
 ACTION_MODULES.
 
+Before it asks anything, a rollback measures what was written to each database
+since the run finished (wizard.since) and picks its path by that: nothing written
+since, the fast path (restore the backup, drop the move's tables); rows written
+since, a path that keeps them (downgrade instead of restore; the move's rows carried
+back into the SQLite file), unless the operator chose to restore the backup anyway,
+which saves those rows in the run folder first.
+
 The journal keeps URLs masked. A PostgreSQL URL that had a password gets it back
 from --db, PGPASSWORD, or the DATABASE_URL in .env that names the same database.
 """
@@ -13,6 +20,7 @@ from --db, PGPASSWORD, or the DATABASE_URL in .env that names the same database.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +29,17 @@ from typing import Any, ClassVar
 from sqlalchemy import text
 
 from wizard import schema
-from wizard.backup import BackupRecord, human_size, restore_database, restore_env
+from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env
 from wizard.db import connect, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import BadInput, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted
-from wizard.journal import ROLLED_BACK, Run
+from wizard.journal import FINISHED, ROLLED_BACK, Run
 from wizard.lock import StateLock
-from wizard.secrets import MASK
+from wizard.pg import other_sessions
+from wizard.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
+from wizard.secrets import MASK, mask
+from wizard.since import END_STATE_STEP, Since, TableSince, measure
 from wizard.urls import DbUrl, parse_url
 
 # Modules that register undo actions when imported (journeys other than upgrade add theirs here).
@@ -86,17 +97,43 @@ def _same_database(a: DbUrl, b: DbUrl) -> bool:
     return place(a) == place(b)
 
 
+@dataclass
+class RollbackContext:
+    """What every action of one rollback knows: the run, what was written since, the operator's choice."""
+
+    run: Run
+    since: dict[str, Since] = field(default_factory=dict)  # by the journal's (masked) name of the database
+    restore_backup: bool = False  # restore backups even though rows were written since (saved first)
+
+    @property
+    def keep_since(self) -> bool:
+        """Rows were written since and the rollback must keep them."""
+        return not self.restore_backup and any(s.any for s in self.since.values())
+
+
 class UndoAction:
     """One journaled undo. Subclasses set `action` and implement describe() and perform()."""
 
     action: ClassVar[str]
     # Actions this one makes needless when it can run (a restored backup brings the revision back too).
     supersedes: ClassVar[tuple[str, ...]] = ()
+    # True: it replaces what is there, losing rows written since the run; an action it supersedes that
+    # keeps them goes instead when rows were written since.
+    loses_since: ClassVar[bool] = False
 
     def __init__(self, undo: dict[str, Any], step: str, index: int) -> None:
         self.undo = undo
         self.step = step
         self.index = index  # the journal record it came from: how a retried rollback skips what is done
+        self.context = RollbackContext(Run("", Path()))
+
+    @property
+    def since(self) -> Since | None:
+        return self.context.since.get(self.target)
+
+    def needed(self) -> bool:
+        """False when this rollback has nothing for it to do (no rows written since to keep)."""
+        return True
 
     @property
     def target(self) -> str:
@@ -123,6 +160,7 @@ def _where(masked: str) -> str:
 class RestoreDatabase(UndoAction):
     action = "restore_database"
     supersedes = ("downgrade",)
+    loses_since = True
 
     @property
     def record(self) -> BackupRecord:
@@ -170,6 +208,14 @@ class RestoreEnv(UndoAction):
         return sentence
 
 
+def dropped_columns(current: str, to: str | None) -> dict[str, list[str]]:
+    """The engine's columns a downgrade from `current` to `to` drops, per table (0002's workflows.tags)."""
+    shapes = schema.expected_shapes()
+    now, then = shapes.get(current, {}), shapes.get(to, {}) if to else {}
+    return {t: sorted(cols - then.get(t, frozenset())) for t, cols in now.items()
+            if t in then and cols - then.get(t, frozenset())}
+
+
 @register
 class Downgrade(UndoAction):
     action = "downgrade"
@@ -179,6 +225,13 @@ class Downgrade(UndoAction):
         line = f"downgrade {_where(self.target)} from {self.undo.get('from')} to {to or 'base'} with Alembic"
         if self.undo.get("drop_version_table"):
             line += ", then remove alembic_version (back to 1.0.0, no revision recorded)"
+        dropped = dropped_columns(self.undo.get("from"), to)
+        if self.since is not None and self.since.any:
+            line += f", in one transaction; the {self.since.rows:,} row(s) written since stay"
+        if dropped:
+            where = self.context.run.folder / DROPPED
+            line += (f"; first saves {', '.join(f'{t}.{c}' for t, cs in dropped.items() for c in cs)} "
+                     f"(dropped by the downgrade) to {where}")
         return line
 
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
@@ -186,10 +239,15 @@ class Downgrade(UndoAction):
         to = self.undo.get("to")
         drop = bool(self.undo.get("drop_version_table"))
         step = f"undo {self.step}"
+        saved = []
         async with connect(db) as conn:
             async with write_transaction(conn):
                 state = await schema.inspect_schema(conn)
                 if state.recorded and state.revision != to:
+                    # What the downgrade drops goes to the run folder first, read in its own transaction.
+                    for table, columns in dropped_columns(state.revision, to).items():
+                        path, n = await save_columns(conn, table, columns, self.context.run.folder)
+                        saved.append(f"{n:,} value(s) of {', '.join(f'{table}.{c}' for c in columns)} saved to {path}")
                     await schema.downgrade(conn, to, emit, step=step)
                 if drop and state.recorded:
                     await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
@@ -202,8 +260,51 @@ class Downgrade(UndoAction):
             if after.revision != to:
                 raise StepError(f"after the downgrade {db} records {after.revision}, not {to}")
             sentence = f"downgraded {db}: alembic_version records {to}, as before the run"
+        if saved:
+            sentence += "; " + "; ".join(saved)
         emit(StepFinished(step, sentence))
         return sentence
+
+
+@register
+class SaveSince(UndoAction):
+    """Journaled by a run's end state: when the backup is restored even though rows were written since
+    (--restore-backup), those rows are saved to the run folder first, and the plan says how many are lost."""
+
+    action = "save_since"
+
+    def needed(self) -> bool:
+        return self.context.restore_backup and self.since is not None and self.since.any
+
+    def describe(self) -> str:
+        since = self.since
+        rows = since.rows if since else 0
+        return (f"save the {rows:,} row(s) written to {_where(self.target)} since the run to "
+                f"{self.context.run.folder / WRITTEN_SINCE} ({since.describe() if since else ''}); "
+                f"the restore then takes them out of the database")
+
+    async def perform(self, emit: Emit, credentials: Credentials) -> str:
+        step = f"undo {self.step}"
+        emit(StepStarted(step, f"save the rows written since the run in {self.context.run.folder}"))
+        sentence = await save_written_since(credentials.resolve(self.target), self.since, self.context.run.folder)
+        emit(StepFinished(step, sentence))
+        return sentence
+
+
+async def save_written_since(db: DbUrl, since: Since | None, folder: Path) -> str:
+    """Every row written since (added or changed, whole; removed, by key) to <folder>/written-since/."""
+    if since is None or not since.any:
+        return "nothing was written since the run: nothing to save"
+    saved = 0
+    async with connect(db, readonly=db.is_sqlite) as conn:
+        for t in since.tables:
+            if t.any and t.keyed:
+                await save_keys(conn, t.table, t.added + t.changed, t.removed, folder)
+                saved += len(t.added) + len(t.changed) + len(t.removed)
+    unkeyed = [t.table for t in since.tables if t.any and not t.keyed]
+    return (f"saved {saved:,} row(s) written since the run to {folder / WRITTEN_SINCE} (their keys and values; "
+            f"removed ones by key)" + (f"; {', '.join(unkeyed)} have no primary key: their rows are counted, "
+                                       "not saved" if unkeyed else ""))
 
 
 def _load_action_modules() -> None:
@@ -211,9 +312,13 @@ def _load_action_modules() -> None:
         importlib.import_module(name)
 
 
-def plan_rollback(run: Run) -> list[UndoAction]:
-    """What rolling `run` back would do, newest change first; Refused when there is nothing to do."""
+def plan_rollback(run: Run, context: RollbackContext | None = None) -> list[UndoAction]:
+    """What rolling `run` back would do, newest change first; Refused when there is nothing to do.
+
+    Without a `context` (nothing measured), the plan is the journal's: the fast path.
+    """
     _load_action_modules()
+    context = context or RollbackContext(run)
     records = run.records()
     if run.state() == ROLLED_BACK:
         when = next(r["ts"] for r in records if r["kind"] == "rolled_back")
@@ -229,10 +334,16 @@ def plan_rollback(run: Run) -> list[UndoAction]:
         if cls is None:
             raise StepError(f"run {run.id} journaled an undo '{undo.get('action')}' this wizard does not know: "
                             "roll it back with the wizard version that made it")
-        actions.append(cls(undo, rec.get("step", "?"), index))
-    if not actions and not done:
+        action = cls(undo, rec.get("step", "?"), index)
+        action.context = context
+        actions.append(action)
+    if not [a for a in actions if a.action not in _END_STATE_ACTIONS] and not done:
         raise Refused(f"run {run.id} changed nothing that can be undone: nothing to roll back")
-    return _drop_superseded(actions)
+    return [a for a in _drop_superseded(actions, context.keep_since) if a.needed()]
+
+
+# The end state's undo actions: they keep rows written since, and undo nothing of the run themselves.
+_END_STATE_ACTIONS = ("save_since", "carry_back")
 
 
 def _cut_short(records: list[dict[str, Any]], index: int) -> bool:
@@ -243,13 +354,16 @@ def _cut_short(records: list[dict[str, Any]], index: int) -> bool:
         r["kind"] == "step_finished" and r.get("step") == rec.get("step") for r in records[index + 1:])
 
 
-def _drop_superseded(actions: list[UndoAction]) -> list[UndoAction]:
-    """A ready action makes those it supersedes needless; one that is not ready gives way to them."""
+def _drop_superseded(actions: list[UndoAction], keep_since: bool) -> list[UndoAction]:
+    """A ready action makes those it supersedes needless; one that is not ready gives way to them.
+    When rows written since must be kept, an action that would lose them gives way instead."""
     keep = []
     for a in actions:
         covered_by = [b for b in actions if a.action in b.supersedes and b.target == a.target]
         fallback_for = [b for b in actions if b.action in a.supersedes and b.target == a.target]
-        if any(b.ready() for b in covered_by):
+        if keep_since and a.loses_since and fallback_for:
+            continue
+        if any(b.ready() and not (keep_since and b.loses_since) for b in covered_by):
             continue
         if not a.ready() and fallback_for:
             continue
@@ -257,22 +371,148 @@ def _drop_superseded(actions: list[UndoAction]) -> list[UndoAction]:
     return keep
 
 
-async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None,
-                       env_file: Path | None = None) -> list[str]:
-    """Undo `run`, newest change first; returns the verification lines. Holds the state lock."""
+@dataclass
+class RollbackPlan:
+    """What a rollback of `run` will do, and why: what was written since, and which path keeps it."""
+
+    run: Run
+    actions: list[UndoAction]
+    context: RollbackContext
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def since(self) -> list[Since]:
+        return list(self.context.since.values())
+
+    def path(self) -> str:
+        """One sentence: which path, and what it keeps and loses."""
+        written = [s for s in self.since if s.any]
+        if not written:
+            return "nothing was written since the run finished: the fast path (restore and drop) loses nothing"
+        rows = sum(s.rows for s in written)
+        if self.context.restore_backup:
+            return (f"--restore-backup: the {rows:,} row(s) written since are saved to "
+                    f"{self.run.folder / WRITTEN_SINCE} first, then the database loses them")
+        if self.run.journey == "move":
+            return (f"the {rows:,} row(s) written since are carried back into the SQLite file, and checked row by "
+                    "row, before .env points at it again")
+        return f"the {rows:,} row(s) written since are kept: undone by the revisions' downgrades, not the backup"
+
+    def lines(self) -> list[str]:
+        """The confirmation's text, before the numbered actions."""
+        return [*(mask(s.describe()) for s in self.since), *self.notes, self.path()]
+
+    def described(self) -> list[str]:
+        return [mask(a.describe()) for a in self.actions]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run.id, "journey": self.run.journey, "since": [s.to_dict() for s in self.since],
+                "notes": self.notes, "path": self.path(), "restore_backup": self.context.restore_backup,
+                "actions": self.described()}
+
+
+SINCE_FILE = "rollback-since.json"  # what was measured when the rollback began: a retried one goes on with it
+
+
+async def prepare_rollback(run: Run, credentials: Credentials | None = None,
+                           restore_backup: bool = False) -> RollbackPlan:
+    """Measure what was written since `run`, refuse while anything still uses its databases, and plan.
+
+    Refused: the run was rolled back already, has nothing to undo, a database is in use, or it
+    recorded no end state (an older wizard) and rows written since could not be measured.
+    """
+    credentials = credentials or Credentials()
+    plan_rollback(run)  # the journal's refusals first
+    records = run.records()
+    began = [r for r in records if r["kind"] == "rollback_started"]
+    await _refuse_if_in_use(run, credentials)
+    context = RollbackContext(run, restore_backup=restore_backup)
+    notes: list[str] = []
+    if began:  # a rollback that stopped part-way goes on as it began, with what it measured then
+        first = began[0]
+        if bool(first.get("restore_backup")) != restore_backup:
+            raise Refused(f"the rollback of run {run.id} began {'with' if first.get('restore_backup') else 'without'} "
+                          f"--restore-backup: finish it the same way")
+        context.since = load_since(run)
+        notes.append(f"this rollback began at {first['ts']} and goes on from where it stopped")
+    else:
+        for rec in records:
+            if rec["kind"] == "step_finished" and rec.get("step") == END_STATE_STEP and rec.get("undo"):
+                masked = rec["undo"]["db"]
+                context.since[masked] = await measure(credentials.resolve(masked), run.folder, rec["ts"],
+                                                      run.journey)
+        if not context.since and run.state() == FINISHED and not restore_backup:
+            raise Refused(f"run {run.id} recorded no end state (an older wizard made it): what the engine wrote "
+                          f"since cannot be measured, and a rollback would lose it; compare the database yourself, "
+                          f"then pass --restore-backup to roll back anyway")
+        if not context.since:
+            notes.append(f"run {run.id} did not finish: the engine was never handed its database")
+    return RollbackPlan(run, plan_rollback(run, context), context, notes)
+
+
+def save_since(run: Run, context: RollbackContext) -> None:
+    """Every key measured, fsynced to the run folder before anything is undone (a retried rollback reads it)."""
+    data = {name: {"where": s.where, "finished": s.finished, "journey": s.journey,
+                   "tables": [{"table": t.table, "keyed": t.keyed, "added": t.added, "changed": t.changed,
+                               "removed": t.removed} for t in s.tables]}
+            for name, s in context.since.items()}
+    write_lines(run.folder / SINCE_FILE, [data])
+
+
+def load_since(run: Run) -> dict[str, Since]:
+    path = run.folder / SINCE_FILE
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8", errors="surrogatepass"))
+    return {name: Since(s["where"], s["finished"], [TableSince(**t) for t in s["tables"]], s["journey"])
+            for name, s in data.items()}
+
+
+async def _refuse_if_in_use(run: Run, credentials: Credentials) -> None:
+    """Rows written while the rollback runs would be lost: no other session on a database it changes."""
+    named = {str(rec["undo"][k]) for rec in run.records() if rec.get("undo")
+             for k in ("db", "source") if rec["undo"].get(k)}
+    for masked in sorted(named):
+        db = credentials.resolve(masked)
+        if db.is_sqlite:
+            holders = processes_holding(db.sqlite_path) if db.sqlite_path.exists() else []
+            if holders:
+                raise Refused(f"{db.sqlite_path} is open in process {', '.join(holders)}: stop the engine, "
+                              f"then roll back again")
+        else:
+            others = await other_sessions(db)
+            if others:
+                raise Refused(f"database {db.database} has other sessions connected: {'; '.join(others[:3])}"
+                              f"{f' and {len(others) - 3} more' if len(others) > 3 else ''}: stop the engine "
+                              f"(rows it writes during the rollback would be lost), then roll back again")
+
+
+async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, env_file: Path | None = None,
+                       restore_backup: bool = False, expected: list[str] | None = None) -> list[str]:
+    """Undo `run`, newest change first; returns the verification lines. Holds the state lock.
+
+    `expected`: the actions as the operator confirmed them (RollbackPlan.described); refused if the
+    plan made under the lock differs (the engine wrote meanwhile).
+    """
     plan_rollback(run)  # refuse early, before taking the lock
     state_dir = run.folder.parent.parent
     credentials = Credentials(db_override, env_file)
     with StateLock(state_dir).acquire(run.id, "rollback"):
-        actions = plan_rollback(run)  # again under the lock: the journal cannot move now
         # Every database's password before anything is undone: restoring .env takes away the switched
         # DATABASE_URL that holds the target's, and a missing one is said while nothing has changed.
-        for a in actions:
-            if a.undo.get("db"):
-                credentials.resolve(a.target)
-        run.append("rollback_started", actions=[a.describe() for a in actions])
+        for rec in run.records():
+            if rec.get("undo") and rec["undo"].get("db"):
+                credentials.resolve(rec["undo"]["db"])
+        plan = await prepare_rollback(run, credentials, restore_backup)  # again under the lock
+        if expected is not None and plan.described() != expected:
+            raise Refused(f"what rolling back run {run.id} would do changed since it was shown (the database was "
+                          f"written meanwhile): nothing was undone; look at the plan again")
+        if not any(r["kind"] == "rollback_started" for r in run.records()):
+            save_since(run, plan.context)
+        run.append("rollback_started", actions=plan.described(), since=[s.to_dict() for s in plan.since],
+                   restore_backup=restore_backup)
         lines = []
-        for a in actions:
+        for a in plan.actions:
             try:
                 line = await a.perform(emit, credentials)
             except WizardError as exc:

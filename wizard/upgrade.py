@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from wizard import schema
+from wizard import schema, since
 from wizard.backup import BackupRecord, backup_database
 from wizard.db import connect, write_transaction
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
@@ -123,6 +123,7 @@ async def run_upgrade(db: DbUrl, target: str | None, state_dir: Path, emit: Emit
             try:
                 record = await _backup_step(run, db, emit)
                 result = await _apply(run, plan, emit, stop)
+                await since.record_step(run, db, emit, {"action": "save_since", "db": db.masked()})
             except Interrupted as exc:
                 run.step_failed("upgrade", exc.message)
                 run.finish(INTERRUPTED, error=exc.message)

@@ -1,0 +1,282 @@
+"""What was written to a database after a run finished: the run's end state, kept, and compared later.
+
+At its end a run records every row of the database it leaves the engine on (the
+move's target, the upgraded database) as its key and a digest of the whole row,
+in a SQLite file in the run folder (`end-state.db`). Before a rollback, the same
+is read again and the two are compared per table: keys added, rows changed, keys
+removed. The digests are only ever compared with digests of the same database, so
+each engine computes them its own way (PostgreSQL: md5 of the row's text, on the
+server; SQLite: md5 of the row's values as Python reads them).
+
+A table with no primary key is kept as a multiset: a row is its digest and its
+number among equal rows, so rows can be added or removed, never changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+from wizard.db import quote, sqlite_uri
+from wizard.errors import StepError
+from wizard.events import Emit, StepFinished, StepStarted
+from wizard.journal import Run
+from wizard.pg import connect_pg
+from wizard.schema import VERSION_TABLE
+from wizard.secrets import mask
+from wizard.urls import DbUrl
+
+END_STATE = "end-state.db"
+END_STATE_STEP = "end state"  # the journal's step that records it; its undo keeps what was written after
+EXAMPLES = 5  # keys shown per table and kind of change
+_BATCH = 10_000
+
+
+@dataclass
+class TableSince:
+    table: str
+    added: list[str] = field(default_factory=list)  # keys, as JSON arrays of the key's values
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    keyed: bool = True  # False: no primary key, compared as a multiset
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def describe(self) -> str:
+        """'executions +50', 'workflows 3 changed', 'users -2', joined."""
+        parts = []
+        if self.added:
+            parts.append(f"+{len(self.added):,}")
+        if self.changed:
+            parts.append(f"{len(self.changed):,} changed")
+        if self.removed:
+            parts.append(f"{len(self.removed):,} removed")
+        return f"{self.table} {', '.join(parts)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        def shown(keys: list[str]) -> list[Any]:
+            return [json.loads(mask(k)) if self.keyed else "(a row with no key)" for k in keys[:EXAMPLES]]
+
+        return {"table": self.table, "added": len(self.added), "changed": len(self.changed),
+                "removed": len(self.removed), "examples": {"added": shown(self.added), "changed": shown(self.changed),
+                                                             "removed": shown(self.removed)}}
+
+
+@dataclass
+class Since:
+    """What one database holds that it did not hold when the run finished."""
+
+    where: str  # the database, masked
+    finished: str  # when the run recorded its end state (ISO)
+    tables: list[TableSince]
+    journey: str = "run"
+
+    @property
+    def any(self) -> bool:
+        return any(t.any for t in self.tables)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(t.added) + len(t.changed) + len(t.removed) for t in self.tables)
+
+    def table(self, name: str) -> TableSince:
+        return next((t for t in self.tables if t.table == name), TableSince(name))
+
+    def describe(self) -> str:
+        if not self.any:
+            return f"nothing was written to {self.where} since the {self.journey} finished"
+        return (f"since the {self.journey} finished, {self.where} holds: "
+                + ", ".join(t.describe() for t in self.tables if t.any))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"database": self.where, "finished": self.finished, "written_since": self.any, "rows": self.rows,
+                "summary": self.describe(), "tables": [t.to_dict() for t in self.tables if t.any]}
+
+
+# --- reading a database's rows as (table, key, digest) ---
+
+
+async def _pg_tables(conn: Any) -> list[tuple[str, list[str]]]:
+    rows = await conn.fetch(
+        "SELECT c.relname, coalesce((SELECT array_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum)) "
+        "  FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[]) "
+        "  WHERE i.indrelid = c.oid AND i.indisprimary), '{}') "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname")
+    return [(r[0], list(r[1])) for r in rows]
+
+
+async def _pg_rows(conn: Any, table: str, key: list[str]) -> AsyncIterator[tuple[str, str]]:
+    key_sql = f"json_build_array({', '.join(quote(k) for k in key)})::text" if key else "NULL"
+    async with conn.transaction(readonly=True, isolation="repeatable_read"):
+        async for r in conn.cursor(f"SELECT {key_sql}, md5(t::text) FROM {quote(table)} t", prefetch=_BATCH):
+            yield r[0], r[1]
+
+
+def _sqlite_tables(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                        "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
+    out = []
+    for name in names:
+        info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
+        out.append((name, [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]))
+    return out
+
+
+def _sqlite_rows(conn: sqlite3.Connection, table: str, key: list[str]) -> Iterator[tuple[str | None, str]]:
+    n = len(key)
+    key_sql = ", ".join(quote(k) for k in key) + ", " if key else ""
+    for row in conn.execute(f"SELECT {key_sql}* FROM {quote(table)}"):
+        digest = hashlib.md5(repr(row[n:]).encode("utf-8", "surrogatepass")).hexdigest()
+        yield (json.dumps([_plain(v) for v in row[:n]]) if key else None), digest
+
+
+def _plain(value: Any) -> Any:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def _kept(table: str) -> bool:
+    """The database's own rows, not the wizard's or Alembic's bookkeeping."""
+    return table != VERSION_TABLE and not table.startswith("wizard_")
+
+
+async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str]]]]:
+    """(table, keyed, a batch of (key, digest)) for every table of `db`, a batch at a time."""
+    if db.is_sqlite:
+        conn = await asyncio.to_thread(sqlite3.connect, sqlite_uri(db.sqlite_path, "ro"), uri=True,
+                                       check_same_thread=False)
+        try:
+            for table, key in await asyncio.to_thread(_sqlite_tables, conn):
+                if not _kept(table):
+                    continue
+                rows = _sqlite_rows(conn, table, key)
+                while batch := await asyncio.to_thread(_take, rows, _BATCH):
+                    yield table, bool(key), batch
+                yield table, bool(key), []
+        finally:
+            conn.close()
+        return
+    conn = await connect_pg(db, "wizard end state")
+    try:
+        for table, key in await _pg_tables(conn):
+            if not _kept(table):
+                continue
+            batch: list[tuple[str, str]] = []
+            async for row in _pg_rows(conn, table, key):
+                batch.append(row)
+                if len(batch) >= _BATCH:
+                    yield table, bool(key), batch
+                    batch = []
+            yield table, bool(key), batch
+    finally:
+        await conn.close()
+
+
+def _take(rows: Iterator[Any], n: int) -> list[Any]:
+    out = []
+    for row in rows:
+        out.append(row)
+        if len(out) >= n:
+            break
+    return out
+
+
+def _multiset_keys(batch: list[tuple[str | None, str]], seen: dict[str, int]) -> list[tuple[str, str]]:
+    """A keyless table's rows as (digest#n, digest): equal rows told apart by their count."""
+    out = []
+    for _, digest in batch:
+        seen[digest] = seen.get(digest, 0) + 1
+        out.append((f"{digest}#{seen[digest]}", digest))
+    return out
+
+
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS {name} (tbl TEXT NOT NULL, key TEXT NOT NULL, digest TEXT NOT NULL, "
+           "PRIMARY KEY (tbl, key)) WITHOUT ROWID")
+
+
+async def _fill(db: DbUrl, out: sqlite3.Connection, name: str) -> dict[str, bool]:
+    """Every row of `db` into table `name` of `out`; returns table -> keyed."""
+    await asyncio.to_thread(out.execute, _SCHEMA.format(name=name))
+    tables: dict[str, bool] = {}
+    seen: dict[str, dict[str, int]] = {}
+    async for table, keyed, batch in _read(db):
+        tables[table] = keyed
+        rows = batch if keyed else _multiset_keys(batch, seen.setdefault(table, {}))
+        if rows:
+            await asyncio.to_thread(out.executemany, f"INSERT INTO {name} VALUES (?, ?, ?)",
+                                    [(table, k, d) for k, d in rows])
+    return tables
+
+
+async def record_end_state(db: DbUrl, run_folder: Path) -> dict[str, int]:
+    """Keep every row of `db` as key and digest in the run folder; returns rows per table."""
+    final = Path(run_folder) / END_STATE
+    tmp = final.with_name(final.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+    out = sqlite3.connect(tmp, check_same_thread=False)
+    try:
+        out.execute("PRAGMA journal_mode = OFF")
+        out.execute("PRAGMA synchronous = OFF")
+        tables = await _fill(db, out, "rows")
+        out.execute("CREATE TABLE tables (tbl TEXT PRIMARY KEY, keyed INTEGER NOT NULL)")
+        out.executemany("INSERT INTO tables VALUES (?, ?)", [(t, int(k)) for t, k in tables.items()])
+        out.commit()
+        counts = dict(out.execute("SELECT tbl, count(*) FROM rows GROUP BY tbl").fetchall())
+    finally:
+        out.close()
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    return {t: counts.get(t, 0) for t in tables}
+
+
+async def measure(db: DbUrl, run_folder: Path, finished: str, journey: str) -> Since:
+    """Compare `db` now with the end state the run recorded (StepError when it has none)."""
+    path = Path(run_folder) / END_STATE
+    if not path.is_file():
+        raise StepError(f"{path} is missing: what was written since the run cannot be measured")
+    conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA temp_store = MEMORY")
+        now = await _fill(db, conn, "temp.now")
+        before = dict(conn.execute("SELECT tbl, keyed FROM tables").fetchall())
+        result = []
+        for table in sorted(set(before) | set(now)):
+            t = TableSince(table, keyed=bool(now.get(table, before.get(table))))
+            t.added = [r[0] for r in conn.execute(
+                "SELECT key FROM temp.now n WHERE tbl = ? AND NOT EXISTS "
+                "(SELECT 1 FROM rows r WHERE r.tbl = n.tbl AND r.key = n.key) ORDER BY key", (table,))]
+            t.removed = [r[0] for r in conn.execute(
+                "SELECT key FROM rows r WHERE tbl = ? AND NOT EXISTS "
+                "(SELECT 1 FROM temp.now n WHERE n.tbl = r.tbl AND n.key = r.key) ORDER BY key", (table,))]
+            t.changed = [r[0] for r in conn.execute(
+                "SELECT n.key FROM temp.now n JOIN rows r ON r.tbl = n.tbl AND r.key = n.key "
+                "WHERE n.tbl = ? AND n.digest <> r.digest ORDER BY n.key", (table,))]
+            result.append(t)
+    finally:
+        conn.close()
+    return Since(_where(db), finished, result, journey)
+
+
+def _where(db: DbUrl) -> str:
+    return f"{db.sqlite_path}" if db.is_sqlite else f"database {db.database}"
+
+
+async def record_step(run: Run, db: DbUrl, emit: Emit, undo: dict[str, Any]) -> None:
+    """The run's last step: its end state, journaled with what keeps the rows written after it (`undo`)."""
+    run.step_started(END_STATE_STEP, f"record the rows as the run leaves {_where(db)}")
+    emit(StepStarted(END_STATE_STEP, "record every row's key and digest, to tell later what was written since"))
+    counts = await record_end_state(db, run.folder)
+    run.step_finished(END_STATE_STEP, undo=undo, tables=counts)
+    emit(StepFinished(END_STATE_STEP, f"recorded {sum(counts.values()):,} rows in {len(counts)} tables: a rollback "
+                                      f"will tell what was written since"))
