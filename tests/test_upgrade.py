@@ -49,9 +49,9 @@ def test_a_1_0_0_database_is_upgraded_only_with_consent(engine_url: str, tmp_pat
     steps = [(r["kind"], r.get("step")) for r in run.records() if r["kind"].startswith("step")]
     assert steps == [("step_started", "backup"), ("step_finished", "backup"), ("step_started", "schema")] + [
         (k, f"revision {rev}") for rev in ("0002", "0003", "0004") for k in ("step_started", "step_finished")
-    ] + [("step_finished", "schema")]
+    ] + [("step_finished", "schema"), ("step_started", "end state"), ("step_finished", "end state")]
     undos = [r["undo"] for r in run.finished_steps() if r.get("undo")]
-    assert [u["action"] for u in undos] == ["restore_database", "downgrade"]
+    assert [u["action"] for u in undos] == ["restore_database", "downgrade", "save_since"]
     assert undos[1] == {"action": "downgrade", "db": parse_url(engine_url).absolute().masked(), "from": "0004",
                         "to": "0001", "drop_version_table": True}
 
