@@ -654,34 +654,40 @@ def _print_upgrade(result: Any) -> None:
 @click.option("--run", "run_id", default=None, help="The run to undo (`wizard status` lists them).")
 @click.option("--last", is_flag=True, help="Undo the most recent run.")
 @click.option("--yes", is_flag=True, help="Roll back without asking.")
+@click.option("--restore-backup", is_flag=True,
+              help="Restore the backup even though rows were written since the run (saved to the run folder first).")
 @click.option("--db", "db_url", default=None,
               help="The database's full URL, when the journal's masked one needs its password back.")
 @env_file_option
 @state_dir_option
 @json_option
-def rollback_command(run_id: str | None, last: bool, yes: bool, db_url: str | None, env_file: Path | None,
-                     state_dir: Path | None, as_json: bool) -> None:
-    """Undo a run, newest change first, and check the result (sha256, revision, row counts)."""
+def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: bool, db_url: str | None,
+                     env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
+    """Undo a run, newest change first, keeping what was written since, and check the result."""
     from wizard.envfile import DEFAULT_ENV_FILE
     from wizard.errors import BadInput
     from wizard.journal import load_run, resolve_state_dir
-    from wizard.rollback import plan_rollback, rollback_run
+    from wizard.rollback import Credentials, prepare_rollback, rollback_run
     from wizard.urls import parse_url
 
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         if bool(run_id) == last:
             raise BadInput("say which run to undo: --run ID (`wizard status` lists them) or --last")
         the_run = load_run(resolve_state_dir(state_dir), run_id, last)
-        actions = plan_rollback(the_run)
-        if not as_json:
+        env = env_file or (DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.exists() else None)
+        override = parse_url(db_url, "--db") if db_url else None
+        plan = await prepare_rollback(the_run, Credentials(override, env), restore_backup)
+        if as_json:
+            _print_json("RollbackPlan", plan.to_dict())
+        else:
+            _print_since(plan)
             table = _table(f"roll back run {the_run.id} ({the_run.journey}, {the_run.state()})", "#", "undo")
-            for i, action in enumerate(actions, 1):
-                table.add_row(str(i), escape(mask(action.describe())))
+            for i, line in enumerate(plan.described(), 1):
+                table.add_row(str(i), escape(line))
             out.print(table)
         if not yes:
             _confirm(f"Undo run {the_run.id} as listed?", f"pass --yes to roll back run {the_run.id}")
-        env = env_file or (DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.exists() else None)
-        lines = await rollback_run(the_run, printer, parse_url(db_url, "--db") if db_url else None, env)
+        lines = await rollback_run(the_run, printer, override, env, restore_backup, expected=plan.described())
         printer.close_bars()
         if as_json:
             _print_json("Rollback", {"run_id": the_run.id, "verified": lines})
@@ -690,6 +696,23 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, db_url: str | No
                 out.print(f"[green]verified[/] {escape(mask(line))}")
 
     run(work, as_json)
+
+
+def _print_since(plan: Any) -> None:
+    """What was written since the run, per database and table, then the path the rollback takes."""
+    for since in plan.since:
+        if not since.any:
+            continue
+        table = _table(escape(mask(f"written to {since.where} since the {since.journey} finished")), "table", "added", "changed", "removed", "e.g. keys")
+        for t in since.tables:
+            if t.any:
+                d = t.to_dict()
+                shown = ", ".join(json.dumps(k) for kind in ("added", "changed", "removed")
+                                  for k in d["examples"][kind][:2])
+                table.add_row(t.table, f"{d['added']:,}", f"{d['changed']:,}", f"{d['removed']:,}", escape(shown))
+        out.print(table)
+    for line in plan.lines():
+        out.print(escape(line))
 
 
 @main.command("status")

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable
 
 import asyncpg
 
-from wizard import envfile, schema, target_schema, verify_report
+from wizard import envfile, schema, since, target_schema, verify_report
 from wizard.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
 from wizard.db import check_sqlite_file, connect, quote
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
@@ -263,6 +263,7 @@ class _Move:
         await self._switch(backup)
         await self._settings()
         upgraded = await self._upgrade(target)
+        await self._end_state(backup, target)
         began = self._begin("report", "write the report")
         report_data = RunReport(
             self.run.id, JOURNEY, o.source.masked(), o.target.masked(), FINISHED, self.started_at, now_iso(),
@@ -504,6 +505,17 @@ class _Move:
         # No undo of its own: the switch's restore of .env (taken before both) brings the key back.
         self._end("settings", began, result=said)
         self.emit(StepFinished("settings", said))
+
+    async def _end_state(self, backup: dict[str, Any], target: TargetSchema) -> None:
+        """Every row's key and digest as the move leaves the target: a rollback tells from it what the engine
+        wrote since, and carries that back into the source (undo "carry_back")."""
+        if since.END_STATE_STEP in self.done:
+            return
+        self.step = since.END_STATE_STEP
+        o = self.options
+        await since.record_step(self.run, o.target, self.emit, {
+            "action": "carry_back", "db": o.target.masked(), "database": o.target.database,
+            "source": o.source.absolute().masked(), "backup": backup["database"], "revision": target.revision})
 
     async def _upgrade(self, target: TargetSchema) -> str | None:
         if self.to is None:

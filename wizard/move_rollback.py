@@ -1,19 +1,48 @@
-"""Undoing a move: drop the tables it created in the target (the source was never written).
+"""Undoing a move: carry what the engine wrote since back into the SQLite file, then drop the tables the
+move created in the target (the source was never written by the move).
 
-Registered with wizard.rollback under the journal's undo action "drop_tables"; the
-.env switch is undone by the registry's own "restore_env".
+Registered with wizard.rollback under the journal's undo actions "carry_back" (the move's end state;
+wizard.carry_back) and "drop_tables"; the .env switch is undone by the registry's own "restore_env".
 """
 
 from __future__ import annotations
 
 import asyncpg
 
+from wizard.backup import BackupRecord
+from wizard.carry_back import carry_back
 from wizard.db import quote
 from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
-from wizard.rollback import Credentials, UndoAction, register
+from wizard.rollback import Credentials, SaveSince, UndoAction, register
 from wizard.target_schema import OWN_TABLES, drop_tables
+
+
+@register
+class CarryBack(SaveSince):
+    """The move's end state: rows written to the target since are carried back into the SQLite file
+    (or, with --restore-backup, saved to the run folder as SaveSince does)."""
+
+    action = "carry_back"
+
+    def needed(self) -> bool:
+        return self.since is not None and self.since.any
+
+    def describe(self) -> str:
+        if self.context.restore_backup:
+            return super().describe()
+        source = self.undo["source"].split("///", 1)[1]
+        return (f"carry the {self.since.rows:,} row(s) written to database {self.undo.get('database')} since the move "
+                f"back into {source}: a fresh backup of the file first, one SQLite transaction, then the file "
+                f"checked row by row against the target")
+
+    async def perform(self, emit: Emit, credentials: Credentials) -> str:
+        if self.context.restore_backup:
+            return await super().perform(emit, credentials)
+        return await carry_back(credentials.resolve(self.undo["source"]), credentials.resolve(self.target), self.since,
+                                BackupRecord.from_dict(self.undo["backup"]), self.undo.get("revision") or "",
+                                self.context.run.folder, emit, f"undo {self.step}")
 
 
 @register

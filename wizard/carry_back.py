@@ -1,0 +1,222 @@
+"""Carrying the rows the engine wrote to the move's target back into the SQLite file, before .env points at it.
+
+In order, nothing changed until every check passed:
+1. the file is as the move left it (its sha256 is the move's backup's); if not, a rollback that stopped
+   after its carry-back committed is recognised by the file already equalling the target, else refused;
+2. no key the target added is in the file already (an id a sequence handed out twice), and every table
+   with rows written since has a primary key: else refused, naming them;
+3. a fresh backup of the file, proven like every backup;
+4. a target at a later revision than the file (move --to) is downgraded to the file's revision in one
+   transaction, the values its downgrade drops saved to the run folder first;
+5. the rows added and changed since, read from the target, and the removed keys, written to the file in
+   one SQLite transaction (values in the engine's SQLite spelling: timestamps as SQLAlchemy writes them,
+   booleans 0/1, JSON as its text);
+6. the proof: the row-level verification of the file against the target (wizard.verify, the copy's
+   quarantine and the run's own settings change set aside). A difference restores the file from step 3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from wizard import schema
+from wizard.backup import BackupRecord, backup_database, restore_database, sha256_file
+from wizard.db import connect, quote, sqlite_uri, write_transaction
+from wizard.errors import Refused, StepError
+from wizard.events import Emit, StepFinished, StepStarted
+from wizard.pg import connect_pg
+from wizard.rollback import dropped_columns
+from wizard.saved_rows import save_columns
+from wizard.secrets import mask
+from wizard.since import Since
+from wizard.urls import DbUrl
+from wizard.verify import VerifyReport, load_changed, load_nulled, load_quarantine, verify
+
+BEFORE = "before-carry-back"  # the run folder's subfolder for the file's fresh backup
+EXAMPLES = 5
+
+
+async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRecord, revision: str,
+                     run_folder: Path, emit: Emit, step: str) -> str:
+    """Steps 1-6 of the module's docstring; returns the sentence that says how the result was checked."""
+    path = source.sqlite_path
+    emit(StepStarted(step, f"carry the rows written since the move back into {path}"))
+    if sha256_file(path) not in (moved.original_sha256, moved.sha256):
+        report = await _check(source, target, run_folder, emit)
+        if report.ok:
+            sentence = (f"{path} already holds the rows written since (a rollback stopped after carrying them): "
+                        f"checked row by row against the target: {report.summary()}")
+            emit(StepFinished(step, sentence))
+            return sentence
+        raise Refused(f"{path} was written since the move too (its sha256 is not the move's backup's): carrying the "
+                      f"target's rows into it could overwrite the engine's; nothing was changed: "
+                      f"{_differences(report)}; stop whatever writes to it and compare the two by hand")
+    await asyncio.to_thread(_refuse_collisions, path, since)
+    fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
+    await _downgrade_target(target, revision, run_folder, emit, step)
+    rows = await _read_target(target, path, since)
+    written = await asyncio.to_thread(_write, path, since, rows)
+    report = await _check(source, target, run_folder, emit)
+    if not report.ok:
+        await restore_database(fresh, source, emit, step=step)
+        raise StepError(f"after carrying {written:,} rows into {path} it differs from the target "
+                        f"({_differences(report)}): the file was restored from {fresh.path}; nothing else was undone")
+    sentence = (f"carried {written:,} row(s) written since the move back into {path} ({since.describe()}; a backup "
+                f"of the file before it: {fresh.path}); checked row by row against the target: {report.summary()}")
+    emit(StepFinished(step, sentence))
+    return sentence
+
+
+async def _check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> VerifyReport:
+    return await verify(source, target, emit, load_quarantine(run_folder), nulled=load_nulled(run_folder),
+                        changed=load_changed(run_folder))
+
+
+def _differences(report: VerifyReport) -> str:
+    keys = [f"{t.table} {d.pk}" for t in report.tables for d in t.diffs][:EXAMPLES]
+    return mask(report.summary() + (f" (e.g. {', '.join(map(str, keys))})" if keys else ""))
+
+
+def _key_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+    return [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f"PRAGMA table_info({quote(table)})")]
+
+
+def _where(key: list[str]) -> str:
+    return " AND ".join(f"{quote(k)} IS ?" for k in key)
+
+
+def _refuse_collisions(path: Path, since: Since) -> None:
+    """Step 2: what cannot be carried back is said before anything changes."""
+    unkeyed = [t.table for t in since.tables if t.any and not t.keyed]
+    if unkeyed:
+        raise Refused(f"{', '.join(unkeyed)} in the target have no primary key and were written since the move: their "
+                      f"rows cannot be carried back one by one; nothing was changed: roll back with --restore-backup "
+                      f"(it saves the rows written since) or carry them by hand")
+    conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
+    try:
+        taken = []
+        for t in since.tables:
+            if not t.added:
+                continue
+            key = _key_columns(conn, t.table)
+            for k in t.added:
+                if conn.execute(f"SELECT 1 FROM {quote(t.table)} WHERE {_where(key)}", json.loads(k)).fetchone():
+                    taken.append(f"{t.table} {k}")
+    finally:
+        conn.close()
+    if taken:
+        raise Refused(f"the target handed out keys the SQLite file holds already ({mask(', '.join(taken[:EXAMPLES]))}"
+                      f"{f' and {len(taken) - EXAMPLES} more' if len(taken) > EXAMPLES else ''}; rows the move put in "
+                      f"quarantine): carrying them back would overwrite those; nothing was changed")
+
+
+async def _downgrade_target(target: DbUrl, revision: str, run_folder: Path, emit: Emit, step: str) -> None:
+    """Step 4: the target at the file's revision, in one transaction, what it drops saved first."""
+    async with connect(target) as conn:
+        async with write_transaction(conn):
+            now = (await schema.inspect_schema(conn)).revision
+            if not revision or now in (None, revision):
+                return
+            for table, columns in dropped_columns(now, revision).items():
+                await save_columns(conn, table, columns, run_folder)
+            await schema.downgrade(conn, revision, emit, step=step)
+
+
+async def _read_target(target: DbUrl, path: Path, since: Since) -> dict[str, list[tuple[str, tuple]]]:
+    """Step 5's rows: per table, (key, the file's columns' values in SQLite's spelling) of those added
+    or changed since."""
+    conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
+    try:
+        shapes = {t.table: (_key_columns(conn, t.table), _columns(conn, t.table)) for t in since.tables if t.any}
+    finally:
+        conn.close()
+    pg = await connect_pg(target, "wizard rollback: carry back")
+    out: dict[str, list[tuple[str, tuple]]] = {}
+    try:
+        for t in since.tables:
+            wanted = t.added + t.changed
+            if not wanted:
+                continue
+            key, columns = shapes[t.table]
+            key_sql = f"json_build_array({', '.join(quote(k) for k in key)})::text"
+            records = await pg.fetch(f"SELECT {key_sql}, {', '.join(quote(c) for c in columns)} FROM {quote(t.table)} "
+                                     f"WHERE {key_sql} = ANY($1::text[])", wanted)
+            out[t.table] = [(r[0], tuple(sqlite_value(v) for v in list(r.values())[1:])) for r in records]
+            if len(out[t.table]) != len(wanted):
+                raise StepError(f"{t.table} in the target changed while the rollback read it: stop the engine, "
+                                f"then roll back again")
+    finally:
+        await pg.close()
+    return out
+
+
+def sqlite_value(value: Any) -> Any:
+    """A PostgreSQL value as the engine keeps it in SQLite (see schema_1_0_0.sql's header)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.isoformat(" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, (Decimal, uuid.UUID, dt.timedelta)):
+        return str(value)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return value
+
+
+def _write(path: Path, since: Since, rows: dict[str, list[tuple[str, tuple]]]) -> int:
+    """Step 5: deletes, updates, inserts, in one transaction; each must touch exactly its one row."""
+    conn = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, isolation_level=None, timeout=10)
+    written = 0
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for t in since.tables:
+                if not t.any:
+                    continue
+                key, columns = _key_columns(conn, t.table), _columns(conn, t.table)
+                name = quote(t.table)
+                changed = set(t.changed)
+                for k in t.removed:
+                    written += _one(conn, f"DELETE FROM {name} WHERE {_where(key)}", json.loads(k), t.table, k)
+                for k, values in rows.get(t.table, []):
+                    if k in changed:
+                        sets = ", ".join(f"{quote(c)} = ?" for c in columns)
+                        written += _one(conn, f"UPDATE {name} SET {sets} WHERE {_where(key)}",
+                                        [*values, *json.loads(k)], t.table, k)
+                    else:
+                        marks = ", ".join("?" for _ in columns)
+                        written += _one(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) VALUES ({marks})",
+                                        list(values), t.table, k)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+    return written
+
+
+def _one(conn: sqlite3.Connection, sql: str, params: list[Any], table: str, key: str) -> int:
+    n = conn.execute(sql, params).rowcount
+    if n != 1:
+        raise StepError(f"carrying {table} {mask(key)} back touched {n} rows of the SQLite file, not one: "
+                        f"nothing was written to it")
+    return 1
