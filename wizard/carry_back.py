@@ -12,7 +12,8 @@ In order, nothing changed until every check passed:
    one SQLite transaction (values in the engine's SQLite spelling: timestamps as SQLAlchemy writes them,
    booleans 0/1, JSON as its text);
 6. the proof: the row-level verification of the file against the target (wizard.verify, the copy's
-   quarantine and the run's own settings change set aside). A difference restores the file from step 3.
+   quarantine and the run's own settings change set aside), judged on its rows (the target's schema is
+   about to be dropped). A difference restores the file from step 3.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
     emit(StepStarted(step, f"carry the rows written since the move back into {path}"))
     if sha256_file(path) not in (moved.original_sha256, moved.sha256):
         report = await _check(source, target, run_folder, emit)
-        if report.ok:
+        if _rows_equal(report):
             sentence = (f"{path} already holds the rows written since (a rollback stopped after carrying them): "
-                        f"checked row by row against the target: {report.summary()}")
+                        f"checked row by row against the target: {_rows_said(report)}")
             emit(StepFinished(step, sentence))
             return sentence
         raise Refused(f"{path} was written since the move too (its sha256 is not the move's backup's): carrying the "
@@ -64,12 +65,12 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
     rows = await _read_target(target, path, since)
     written = await asyncio.to_thread(_write, path, since, rows)
     report = await _check(source, target, run_folder, emit)
-    if not report.ok:
+    if not _rows_equal(report):
         await restore_database(fresh, source, emit, step=step)
         raise StepError(f"after carrying {written:,} rows into {path} it differs from the target "
                         f"({_differences(report)}): the file was restored from {fresh.path}; nothing else was undone")
     sentence = (f"carried {written:,} row(s) written since the move back into {path} ({since.describe()}; a backup "
-                f"of the file before it: {fresh.path}); checked row by row against the target: {report.summary()}")
+                f"of the file before it: {fresh.path}); checked row by row against the target: {_rows_said(report)}")
     emit(StepFinished(step, sentence))
     return sentence
 
@@ -77,6 +78,16 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
 async def _check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> VerifyReport:
     return await verify(source, target, emit, load_quarantine(run_folder), nulled=load_nulled(run_folder),
                         changed=load_changed(run_folder))
+
+
+def _rows_equal(report: VerifyReport) -> bool:
+    return all(t.status == "ok" for t in report.tables)
+
+
+def _rows_said(report: VerifyReport) -> str:
+    equal = sum(t.equal for t in report.tables)
+    held = sum(t.quarantined for t in report.tables)
+    return f"{len(report.tables)} tables, {equal:,} rows equal" + (f", {held:,} in quarantine" if held else "")
 
 
 def _differences(report: VerifyReport) -> str:

@@ -69,7 +69,8 @@ class Credentials:
 
     def _resolve(self, masked: str) -> DbUrl:
         db = parse_url(masked, "journal's")
-        if self.db_override is not None:
+        if self.db_override is not None and not (db.is_sqlite and not self.db_override.is_sqlite):
+            # (a move's SQLite source needs no password: --db names its PostgreSQL target)
             if not _same_database(self.db_override, db):
                 raise BadInput(f"--db names {self.db_override}, but the run changed {db}: pass that database's URL")
             return self.db_override

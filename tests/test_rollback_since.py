@@ -1,0 +1,232 @@
+"""Rollback keeps what the engine wrote since the run: both journeys, both engines, through the real `wizard`.
+
+The engine's writes are plain SQL on the database it was handed (inserts, updates, deletes); what the
+rollback leaves is read back directly from the database the engine points at afterwards, never through
+the wizard's own comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from engine_data import build_pg_1_0_0, columns, read, revision, write
+from move_helpers import execute, fetch, pg, sha256, tables_in
+from test_cli_errors import wizard
+from wizard import carry_back, sample
+from wizard.errors import StepError
+from wizard.journal import load_run
+from wizard.rollback import rollback_run
+from wizard.urls import parse_url
+
+ENGINE_WRITES_PG = (
+    "INSERT INTO executions (workflow_id, status, state, started_at) SELECT workflow_id, 'completed', "
+    "'{\"nodes\": {\"n1\": {\"out\": 1}}}', now() FROM executions ORDER BY id LIMIT 50",
+    "UPDATE workflows SET name = name || ' (renamed)' WHERE id IN (SELECT id FROM workflows ORDER BY id LIMIT 3)",
+    "DELETE FROM executions WHERE id IN (7, 8)",
+    "UPDATE users SET email = 'new@example.com', is_active = false WHERE id = (SELECT min(id) FROM users)",
+)
+
+
+def _folder(tmp_path: Path, executions: int = 400) -> Path:
+    sample.build(tmp_path / "engine.db", executions=executions, workflows=20, users=5)
+    (tmp_path / ".env").write_text("DATABASE_URL=sqlite+aiosqlite:///engine.db\nOPENAI_API_KEY=sk-test1234567890abcd\n")
+    return tmp_path
+
+
+def _move(folder: Path, pg_url: str, *extra: str) -> None:
+    moved = wizard("migrate", "--source", "sqlite:///engine.db", "--target", pg_url, "--env-file", ".env", "--yes",
+                   *extra, cwd=folder)
+    assert moved.returncode == 0, moved.stderr
+
+
+def _engine_rows(url: str) -> dict[str, set]:
+    """What the engine sees, on either engine, in one comparable form."""
+    def j(v):  # JSON as text on SQLite, parsed on PostgreSQL
+        return json.dumps(json.loads(v) if isinstance(v, str) else v, sort_keys=True)
+
+    return {
+        "executions": {(r[0], r[1], r[2], j(r[3])) for r in read(url, "SELECT id, workflow_id, status, state "
+                                                                       "FROM executions")},
+        "workflows": {(r[0], r[1]) for r in read(url, "SELECT id, name FROM workflows")},
+        "users": {(r[0], r[1], bool(r[2])) for r in read(url, "SELECT id, email, is_active FROM users")},
+    }
+
+
+def test_a_move_rolled_back_after_the_engine_wrote_to_the_target_keeps_every_row(pg_url: str, tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    env_before = (folder / ".env").read_bytes()
+    _move(folder, pg_url)
+    execute(pg_url, *ENGINE_WRITES_PG)
+    on_target = _engine_rows(pg_url)
+    file_before = sha256(folder / "engine.db")
+
+    shown = wizard("rollback", "--last", cwd=folder)  # no terminal to confirm on: shows, refuses, changes nothing
+    assert shown.returncode == 3, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "since the move finished, database " in text
+    assert "holds: executions +50, 2 removed, users 1 changed, workflows 3 changed" in text
+    assert "the 56 row(s) written since are carried back into the SQLite file" in text
+    assert sha256(folder / "engine.db") == file_before and "executions" in tables_in(pg_url)
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "carried 56 row(s) written since the move back into" in " ".join(done.stdout.split())
+    assert (folder / ".env").read_bytes() == env_before
+    assert tables_in(pg_url) == []
+    assert _engine_rows(f"sqlite:///{folder / 'engine.db'}") == on_target
+
+
+def test_a_move_to_head_carries_rows_back_at_the_files_revision_and_saves_the_tags(pg_url: str,
+                                                                                  tmp_path: Path) -> None:
+    folder = _folder(tmp_path, executions=200)
+    _move(folder, pg_url, "--to", "head")
+    execute(pg_url, "INSERT INTO executions (workflow_id, status, state) SELECT id, 'running', "
+                    "'{\"nodes\": [{\"id\": \"a\", \"x\": 1}, {\"id\": \"b\", \"value\": 2}]}' FROM workflows LIMIT 1",
+            "UPDATE workflows SET tags = '[\"prod\"]' WHERE id = (SELECT min(id) FROM workflows)")
+    tagged = fetch(pg_url, "SELECT id FROM workflows WHERE tags::text = '[\"prod\"]'")[0][0]
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    state = db.execute("SELECT state FROM executions WHERE id = 201").fetchone()[0]
+    assert json.loads(state) == {"nodes": {"a": {"x": 1}, "b": 2}}  # 0004's downgrade: the array back to an object
+    assert "tags" not in [r[1] for r in db.execute("PRAGMA table_info(workflows)")]
+    db.close()
+    (run_folder,) = (folder / ".wizard" / "runs").iterdir()
+    saved = [json.loads(line) for line in (run_folder / "dropped" / "workflows.jsonl").read_text().splitlines()]
+    assert {"pk": [tagged], "row": {"tags": ["prod"]}} in saved
+    assert oct((run_folder / "dropped" / "workflows.jsonl").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_upgrade_rolled_back_after_the_engine_wrote_keeps_every_row(engine: str, request: pytest.FixtureRequest,
+                                                                      tmp_path: Path) -> None:
+    path = sample.build(tmp_path / "engine.db", executions=300, workflows=20, users=5)
+    url = f"sqlite:///{path}" if engine == "sqlite" else build_pg_1_0_0(request.getfixturevalue("pg_url"), path)
+    up = wizard("upgrade", "--db", url, "--yes", cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    write(url, "INSERT INTO executions (id, workflow_id, status, state) SELECT 5000 + id, workflow_id, 'completed', "
+               "'{\"nodes\": [{\"id\": \"n\", \"ok\": true}]}' FROM executions WHERE id <= 50")
+    write(url, "UPDATE executions SET status = 'cancelled' WHERE id = 3")
+    write(url, "DELETE FROM executions WHERE id = 4")
+    write(url, "UPDATE workflows SET tags = '[\"kept\"]' WHERE id = (SELECT min(id) FROM workflows)")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "holds: executions +50, 1 changed, 1 removed, workflows 1 changed" in said
+    assert "the 53 row(s) written since are kept: undone by the revisions' downgrades, not the backup" in said
+    assert revision(url) is None and "tags" not in columns(url, "workflows")  # 1.0.0 again
+    rows = {r[0]: (r[1], json.loads(r[2]) if isinstance(r[2], str) else r[2])
+            for r in read(url, "SELECT id, status, state FROM executions")}
+    assert len(rows) == 300 + 50 - 1 and 4 not in rows and rows[3][0] == "cancelled"
+    assert all(rows[5000 + i] == ("completed", {"nodes": {"n": {"ok": True}}}) for i in range(1, 51))
+    (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
+    saved = [json.loads(line) for line in (run_folder / "dropped" / "workflows.jsonl").read_text().splitlines()]
+    assert len(saved) == 20 and sum(json.loads(s["row"]["tags"]) == ["kept"] if isinstance(s["row"]["tags"], str)
+                                    else s["row"]["tags"] == ["kept"] for s in saved) == 1
+
+
+def test_an_upgrade_with_nothing_written_since_takes_the_fast_path(tmp_path: Path) -> None:
+    path = sample.build(tmp_path / "engine.db", executions=100, workflows=5, users=2)
+    before = sha256(path)
+    assert wizard("upgrade", "--db", f"sqlite:///{path}", "--yes", cwd=tmp_path).returncode == 0
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"nothing was written to {path} since the upgrade finished" in " ".join(done.stdout.split())
+    assert sha256(path) == before
+
+
+def test_restore_backup_saves_the_rows_written_since_before_losing_them(pg_url: str, tmp_path: Path) -> None:
+    path = sample.build(tmp_path / "engine.db", executions=200, workflows=5, users=2)
+    build_pg_1_0_0(pg_url, path)
+    assert wizard("upgrade", "--db", pg_url, "--yes", cwd=tmp_path).returncode == 0
+    write(pg_url, "INSERT INTO executions (id, workflow_id, status) SELECT 1000 + id, workflow_id, 'x' "
+                  "FROM executions WHERE id <= 10")
+    done = wizard("rollback", "--last", "--yes", "--restore-backup", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "--restore-backup: the 10 row(s) written since are saved to" in said and "then the database loses them" in said
+    assert read(pg_url, "SELECT count(*) FROM executions")[0][0] == 200
+    (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
+    saved = [json.loads(line) for line in (run_folder / "written-since" / "executions.jsonl").read_text().splitlines()]
+    assert sorted(s["pk"][0] for s in saved) == list(range(1001, 1011)) and all(s["row"]["status"] == "x" for s in saved)
+
+
+def test_a_rollback_is_refused_while_the_engine_is_connected(pg_url: str, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, executions=100)
+    _move(folder, pg_url)
+    env_after = (folder / ".env").read_bytes()
+
+    async def engine_connected() -> tuple[int, str]:
+        conn = await asyncpg.connect(pg(pg_url), server_settings={"application_name": "engine-worker"})
+        try:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            refused = await asyncio.to_thread(wizard, "rollback", "--last", "--yes", cwd=folder)
+            return pid, refused
+        finally:
+            await conn.close()
+
+    pid, refused = asyncio.run(engine_connected())
+    assert refused.returncode == 3, refused.stderr
+    assert f"pid {pid} (engine-worker, user " in refused.stderr and "stop the engine" in refused.stderr
+    assert (folder / ".env").read_bytes() == env_after and "executions" in tables_in(pg_url)
+    assert wizard("rollback", "--last", "--yes", cwd=folder).returncode == 0  # the engine stopped: it goes
+
+
+def test_a_source_file_written_since_the_move_too_is_refused_with_nothing_changed(pg_url: str,
+                                                                                tmp_path: Path) -> None:
+    folder = _folder(tmp_path, executions=100)
+    _move(folder, pg_url)
+    execute(pg_url, *ENGINE_WRITES_PG)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("UPDATE executions SET status = 'edited by hand' WHERE id = 9")
+    db.commit()
+    db.close()
+    file_before, env_after = sha256(folder / "engine.db"), (folder / ".env").read_bytes()
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3, refused.stderr
+    assert "was written since the move too" in refused.stderr and "executions" in refused.stderr
+    assert sha256(folder / "engine.db") == file_before and (folder / ".env").read_bytes() == env_after
+    assert "executions" in tables_in(pg_url)
+
+
+def test_an_id_the_target_handed_out_again_is_refused(pg_url: str, tmp_path: Path) -> None:
+    """A row the move put in quarantine keeps its id in the file; the target's sequence hands it out again."""
+    folder = _folder(tmp_path, executions=100)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("INSERT INTO executions (id, workflow_id, status) VALUES (101, 'no-such-workflow', 'pending')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url, "--on-orphans", "quarantine")
+    execute(pg_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions LIMIT 1")
+    assert fetch(pg_url, "SELECT max(id) FROM executions")[0][0] == 101
+    file_before = sha256(folder / "engine.db")
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3, refused.stderr
+    assert "the target handed out keys the SQLite file holds already (executions [101]" in refused.stderr
+    assert sha256(folder / "engine.db") == file_before and "executions" in tables_in(pg_url)
+
+
+def test_a_wrong_carry_back_rule_is_caught_and_the_file_restored(pg_url: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proof is the row-level verification, not the carry-back's own rule: plant a wrong rule, see it fail."""
+    folder = _folder(tmp_path, executions=100)
+    _move(folder, pg_url)
+    execute(pg_url, *ENGINE_WRITES_PG)
+    file_before = sha256(folder / "engine.db")
+    right = carry_back.sqlite_value
+    monkeypatch.setattr(carry_back, "sqlite_value",
+                        lambda v: right(v + dt.timedelta(hours=1) if isinstance(v, dt.datetime) else v))
+    run = load_run(folder / ".wizard", last=True)
+    with pytest.raises(StepError, match="it differs from the target .* the file was restored from"):
+        asyncio.run(rollback_run(run, lambda e: None, parse_url(pg_url), folder / ".env"))
+    assert sha256(folder / "engine.db") == file_before
+    assert "executions" in tables_in(pg_url) and "OPENAI_API_KEY" not in (folder / ".env").read_text()
