@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +19,8 @@ class Confirm(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes", id="yes"),
         Binding("n,escape", "answer(False)", "No", id="no"),
     ]
+
+    ANSWERS: dict[str, object] = {"confirm": True}
 
     def __init__(self, question: str, yes_label: str = "Yes (y)", title: str = "Confirm") -> None:
         super().__init__()
@@ -38,19 +42,47 @@ class Confirm(ModalScreen[bool]):
 
     @on(Button.Pressed)
     def pressed(self, message: Button.Pressed) -> None:
-        self.dismiss(message.button.id == "confirm")
+        self.dismiss(self.ANSWERS.get(message.button.id or "", False))
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
 
 
 class ConfirmRollback(Confirm):
-    """Lists, in order, exactly what rolling back `run_id` will undo."""
+    """What was written since the run, and exactly what rolling it back will undo, in order.
 
-    def __init__(self, run_id: str, journey: str, actions: list[str]) -> None:
-        steps = "\n".join(f"{i}. {action}" for i, action in enumerate(actions, 1)) or "Nothing to undo."
-        super().__init__(
-            f"Run {run_id} ({journey}). Rolling back will, in this order:\n\n{steps}\n\n"
-            "Then it checks the result and shows the checks.",
-            yes_label="Roll back (y)", title="Roll back?",
-        )
+    With rows written since, a second choice (r) restores the backups anyway; it says how many rows the
+    database loses and where they are saved first. Answers True (y), "restore" (r) or False.
+    """
+
+    BINDINGS = [Binding("r", "restore", "Restore backup", id="restore")]
+
+    def __init__(self, plan: Any, alternative: Any = None) -> None:
+        self.alternative = alternative
+        text = self._text(plan)
+        if alternative is not None:
+            text += "\n\nOr restore the backup anyway (r):\n" + self._text(alternative, header=False)
+        super().__init__(text + "\n\nThen it checks the result and shows the checks.",
+                         yes_label="Keep them, roll back (y)" if alternative else "Roll back (y)", title="Roll back?")
+
+    @staticmethod
+    def _text(plan: Any, header: bool = True) -> str:
+        steps = "\n".join(f"{i}. {action}" for i, action in enumerate(plan.described(), 1)) or "Nothing to undo."
+        said = "\n".join(plan.lines()) if header else plan.path()
+        lead = f"Run {plan.run.id} ({plan.run.journey}).\n{said}\n\nRolling back will, in this order:" if header \
+            else f"{said}\n"
+        return f"{lead}\n{steps}"
+
+    ANSWERS = {"confirm": True, "restore": "restore"}
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.alternative is not None:
+            self.query_one("#buttons", Horizontal).mount(Button("Restore backup (r)", id="restore", variant="warning"))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.alternative is not None if action == "restore" else True
+
+    def action_restore(self) -> None:
+        if self.alternative is not None:
+            self.dismiss("restore")

@@ -26,9 +26,12 @@ class RunsScreen(StepScreen):
         Binding("ctrl+r", "rollback_selected", "Roll back this run", id="rollback"),
     ]
 
-    def __init__(self, rollback: str | None = None) -> None:
+    def __init__(self, rollback: str | None = None, restore_backup: bool = False,
+                 expected: list[str] | None = None) -> None:
         super().__init__()
         self.rollback_id = rollback  # confirmed already: start at once
+        self.restore_backup = restore_backup  # the choice confirmed, and the actions shown for it
+        self.expected = expected
         self.rolling_back: str | None = None
 
     def body(self) -> Iterable[Widget]:
@@ -126,12 +129,10 @@ class RunsScreen(StepScreen):
         self.query_one("#log", RichLog).display = True
         self.query_one("#status", Static).update(f"Rolling back {esc(run_id)}...")
         await self.wizard.wait_for_journey()  # a running copy stops at its checkpoint first
-        session = self.session
-        run = load_run(session.state_dir, run_id)
-        # Passwords the journal masked come back from the target typed in this session, or from .env.
-        target = session.target if session.target and run.started().get("target") == session.target.masked() else None
-        self.wizard.start_run(lambda emit, stop: rollback_run(run, emit, db_override=target,
-                                                              env_file=session.env_file), run=run)
+        run = load_run(self.session.state_dir, run_id)
+        credentials = self.wizard.rollback_credentials(run)
+        self.wizard.start_run(lambda emit, stop: rollback_run(run, emit, credentials.db_override, credentials.env_file,
+                                                              self.restore_backup, self.expected), run=run)
         self._watching = True
 
     def redraw(self) -> None:

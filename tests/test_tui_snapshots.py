@@ -8,6 +8,7 @@ journey tests drive the same screens against real databases.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -126,15 +127,41 @@ def test_verify_with_a_difference_selected(snap_compare) -> None:
     assert snap_compare(make_app(Path("state")), run_before=run_before)
 
 
-def test_rollback_confirmation(snap_compare) -> None:
-    actions = [
-        "drop the tables this run created in engine on db.example:5432: users, workflows, executions, settings",
-        "restore .env from the backup (sha256 3f1a...)",
-    ]
+@dataclass
+class _Plan:
+    """What ConfirmRollback reads of a wizard.rollback.RollbackPlan."""
+
+    run: Any
+    actions: list[str]
+    said: list[str]
+
+    def described(self) -> list[str]:
+        return self.actions
+
+    def lines(self) -> list[str]:
+        return self.said
+
+    def path(self) -> str:
+        return self.said[-1]
+
+
+def test_rollback_confirmation_with_rows_written_since(snap_compare) -> None:
+    run = type("Run", (), {"id": "20250101-000000-abcdef", "journey": "move"})()
+    keep = _Plan(run, [
+        "carry the 53 row(s) written to database engine since the move back into /srv/engine/engine.db: a fresh "
+        "backup of the file first, one SQLite transaction, then the file checked row by row against the target",
+        "restore .env byte for byte from the backup (sha256 3f1a...)",
+        "drop the 5 tables this move created in database engine: users, workflows, executions, settings",
+    ], ["since the move finished, database engine holds: executions +50, workflows 3 changed",
+        "the 53 row(s) written since are carried back into the SQLite file, and checked row by row, before .env "
+        "points at it again"])
+    restore = _Plan(run, keep.actions[1:], ["--restore-backup: the 53 row(s) written since are saved to "
+                                            ".wizard/runs/20250101-000000-abcdef/written-since first, then the "
+                                            "database loses them"])
 
     async def run_before(pilot: Pilot) -> None:
         await pilot.pause()
-        pilot.app.push_screen(ConfirmRollback("20250101-000000-abcdef", "move", actions))
+        pilot.app.push_screen(ConfirmRollback(keep, restore))
         await pilot.pause()
 
     assert snap_compare(make_app(Path("state")), run_before=run_before)

@@ -270,21 +270,43 @@ class WizardApp(App[int]):
             self.confirm_rollback(self.session.run.id)
 
     def confirm_rollback(self, run_id: str) -> None:
-        """Show exactly what will be undone; one more key rolls back, on the Runs screen."""
+        """Measure what was written since the run, show it and exactly what will be undone; one more key
+        rolls back, on the Runs screen."""
+        self.run_worker(self._confirm_rollback(run_id), group="rollback-plan", exclusive=True, exit_on_error=False,
+                        description="measure what was written since")
+
+    def rollback_credentials(self, run: Run) -> Any:
+        """Passwords the journal masked come back from the target typed in this session, or from .env."""
+        from wizard.rollback import Credentials
+
+        session = self.session
+        typed = session.target if session.target and run.started().get("target") == session.target.masked() else None
+        return Credentials(typed, session.env_file)
+
+    async def _confirm_rollback(self, run_id: str) -> None:
         from screens.confirm import ConfirmRollback
         from wizard.journal import load_run
+        from wizard.rollback import prepare_rollback
 
         run = load_run(self.session.state_dir, run_id)
-        actions, why_not = undo_plan(run)
-        if not actions:
-            self.notify(why_not, title="Nothing to roll back", severity="warning", timeout=10, markup=False)
+        self.notify(f"Measuring what was written since run {run_id}...", title="Roll back", timeout=3, markup=False)
+        try:
+            plan = await prepare_rollback(run, self.rollback_credentials(run))
+        except WizardError as exc:
+            self.notify(mask(exc.message), title="Cannot roll back now", severity="warning", timeout=20, markup=False)
             return
+        if not plan.actions:
+            self.notify("nothing to undo", title="Nothing to roll back", severity="warning", timeout=10, markup=False)
+            return
+        alternative = plan.restoring_backup() if plan.context.keep_since else None
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.go("runs", rollback=run_id)
+        def answered(choice: bool | str | None) -> None:
+            if choice:
+                chosen = alternative if choice == "restore" and alternative else plan
+                self.go("runs", rollback=run_id, restore_backup=chosen.context.restore_backup,
+                        expected=chosen.described())
 
-        self.push_screen(ConfirmRollback(run_id, run.journey, actions), answered)
+        self.push_screen(ConfirmRollback(plan, alternative), answered)
 
     async def wait_for_journey(self) -> None:
         """Ask the running service call to stop at its next checkpoint and wait for it."""

@@ -340,7 +340,10 @@ def plan_rollback(run: Run, context: RollbackContext | None = None) -> list[Undo
         actions.append(action)
     if not [a for a in actions if a.action not in _END_STATE_ACTIONS] and not done:
         raise Refused(f"run {run.id} changed nothing that can be undone: nothing to roll back")
-    return [a for a in _drop_superseded(actions, context.keep_since) if a.needed()]
+    # A run that took its end state again (wizard.since.record_again) is measured against the newest.
+    newest = [a for i, a in enumerate(actions) if a.action not in _END_STATE_ACTIONS
+              or not any(b.action in _END_STATE_ACTIONS and b.target == a.target for b in actions[:i])]
+    return [a for a in _drop_superseded(newest, context.keep_since) if a.needed()]
 
 
 # The end state's undo actions: they keep rows written since, and undo nothing of the run themselves.
@@ -399,6 +402,11 @@ class RollbackPlan:
                     "row, before .env points at it again")
         return f"the {rows:,} row(s) written since are kept: undone by the revisions' downgrades, not the backup"
 
+    def restoring_backup(self) -> "RollbackPlan":
+        """The same rollback restoring the backups anyway (--restore-backup), from the same measurement."""
+        context = RollbackContext(self.run, self.context.since, restore_backup=True)
+        return RollbackPlan(self.run, plan_rollback(self.run, context), context, self.notes)
+
     def lines(self) -> list[str]:
         """The confirmation's text, before the numbered actions."""
         return [*(mask(s.describe()) for s in self.since), *self.notes, self.path()]
@@ -437,11 +445,10 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         context.since = load_since(run)
         notes.append(f"this rollback began at {first['ts']} and goes on from where it stopped")
     else:
-        for rec in records:
-            if rec["kind"] == "step_finished" and rec.get("step") == END_STATE_STEP and rec.get("undo"):
-                masked = rec["undo"]["db"]
-                context.since[masked] = await measure(credentials.resolve(masked), run.folder, rec["ts"],
-                                                      run.journey)
+        ends = {rec["undo"]["db"]: rec["ts"] for rec in records  # the newest end state of each database
+                if rec["kind"] == "step_finished" and rec.get("step") == END_STATE_STEP and rec.get("undo")}
+        for masked, finished in ends.items():
+            context.since[masked] = await measure(credentials.resolve(masked), run.folder, finished, run.journey)
         if not context.since and run.state() == FINISHED and not restore_backup:
             raise Refused(f"run {run.id} recorded no end state (an older wizard made it): what the engine wrote "
                           f"since cannot be measured, and a rollback would lose it; compare the database yourself, "

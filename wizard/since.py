@@ -280,3 +280,12 @@ async def record_step(run: Run, db: DbUrl, emit: Emit, undo: dict[str, Any]) -> 
     run.step_finished(END_STATE_STEP, undo=undo, tables=counts)
     emit(StepFinished(END_STATE_STEP, f"recorded {sum(counts.values()):,} rows in {len(counts)} tables: a rollback "
                                       f"will tell what was written since"))
+
+
+async def record_again(run: Run, db: DbUrl, emit: Emit) -> None:
+    """The end state taken again, with the same undo, after a change the run itself made later (the TUI's
+    settings move on switching): rows it wrote are the run's, not the engine's."""
+    undo = next((r["undo"] for r in reversed(run.records()) if r["kind"] == "step_finished"
+                 and r.get("step") == END_STATE_STEP and r.get("undo")), None)
+    if undo is not None:
+        await record_step(run, db, emit, undo)

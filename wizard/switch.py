@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wizard import envfile
+from wizard import envfile, since
 from wizard.backup import backup_env
 from wizard.errors import BadInput
 from wizard.events import Emit, StepFinished, StepStarted, ignore
@@ -51,5 +51,6 @@ async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignor
         if moved is not None:
             said.append(moved.describe(env_file))
             run.step_finished("settings", result=said[-1])  # undone by the .env restore and the tables' drop
+            await since.record_again(run, target, emit)
         emit(StepFinished(STEP, "; ".join(said)))
         return said
