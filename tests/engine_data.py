@@ -107,6 +107,29 @@ def columns(url: str, table: str) -> list[str]:
                                     f"WHERE table_name = '{table}' ORDER BY ordinal_position")]
 
 
+# What an engine writes to the database it was handed after a run: inserts, updates, deletes.
+ENGINE_WRITES_PG = (
+    "INSERT INTO executions (workflow_id, status, state, started_at) SELECT workflow_id, 'completed', "
+    "'{\"nodes\": {\"n1\": {\"out\": 1}}}', now() FROM executions ORDER BY id LIMIT 50",
+    "UPDATE workflows SET name = name || ' (renamed)' WHERE id IN (SELECT id FROM workflows ORDER BY id LIMIT 3)",
+    "DELETE FROM executions WHERE id IN (7, 8)",
+    "UPDATE users SET email = 'new@example.com', is_active = false WHERE id = (SELECT min(id) FROM users)",
+)
+
+
+def engine_rows(url: str) -> dict[str, set]:
+    """What the engine sees, on either engine, in one comparable form."""
+    def j(v):  # JSON as text on SQLite, parsed on PostgreSQL
+        return json.dumps(json.loads(v) if isinstance(v, str) else v, sort_keys=True)
+
+    return {
+        "executions": {(r[0], r[1], r[2], j(r[3])) for r in read(url, "SELECT id, workflow_id, status, state "
+                                                                       "FROM executions")},
+        "workflows": {(r[0], r[1]) for r in read(url, "SELECT id, name FROM workflows")},
+        "users": {(r[0], r[1], bool(r[2])) for r in read(url, "SELECT id, email, is_active FROM users")},
+    }
+
+
 _TABLES_SQL = {
     "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",

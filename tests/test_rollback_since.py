@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from engine_data import build_pg_1_0_0, columns, read, revision, write
+from engine_data import ENGINE_WRITES_PG, build_pg_1_0_0, columns, engine_rows, read, revision, write
 from move_helpers import execute, fetch, pg, sha256, tables_in
 from test_cli_errors import wizard
 from wizard import carry_back, sample
@@ -24,15 +24,6 @@ from wizard.errors import StepError
 from wizard.journal import load_run
 from wizard.rollback import rollback_run
 from wizard.urls import parse_url
-
-ENGINE_WRITES_PG = (
-    "INSERT INTO executions (workflow_id, status, state, started_at) SELECT workflow_id, 'completed', "
-    "'{\"nodes\": {\"n1\": {\"out\": 1}}}', now() FROM executions ORDER BY id LIMIT 50",
-    "UPDATE workflows SET name = name || ' (renamed)' WHERE id IN (SELECT id FROM workflows ORDER BY id LIMIT 3)",
-    "DELETE FROM executions WHERE id IN (7, 8)",
-    "UPDATE users SET email = 'new@example.com', is_active = false WHERE id = (SELECT min(id) FROM users)",
-)
-
 
 def _folder(tmp_path: Path, executions: int = 400) -> Path:
     sample.build(tmp_path / "engine.db", executions=executions, workflows=20, users=5)
@@ -46,25 +37,12 @@ def _move(folder: Path, pg_url: str, *extra: str) -> None:
     assert moved.returncode == 0, moved.stderr
 
 
-def _engine_rows(url: str) -> dict[str, set]:
-    """What the engine sees, on either engine, in one comparable form."""
-    def j(v):  # JSON as text on SQLite, parsed on PostgreSQL
-        return json.dumps(json.loads(v) if isinstance(v, str) else v, sort_keys=True)
-
-    return {
-        "executions": {(r[0], r[1], r[2], j(r[3])) for r in read(url, "SELECT id, workflow_id, status, state "
-                                                                       "FROM executions")},
-        "workflows": {(r[0], r[1]) for r in read(url, "SELECT id, name FROM workflows")},
-        "users": {(r[0], r[1], bool(r[2])) for r in read(url, "SELECT id, email, is_active FROM users")},
-    }
-
-
 def test_a_move_rolled_back_after_the_engine_wrote_to_the_target_keeps_every_row(pg_url: str, tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     env_before = (folder / ".env").read_bytes()
     _move(folder, pg_url)
     execute(pg_url, *ENGINE_WRITES_PG)
-    on_target = _engine_rows(pg_url)
+    on_target = engine_rows(pg_url)
     file_before = sha256(folder / "engine.db")
 
     shown = wizard("rollback", "--last", cwd=folder)  # no terminal to confirm on: shows, refuses, changes nothing
@@ -80,7 +58,7 @@ def test_a_move_rolled_back_after_the_engine_wrote_to_the_target_keeps_every_row
     assert "carried 56 row(s) written since the move back into" in " ".join(done.stdout.split())
     assert (folder / ".env").read_bytes() == env_before
     assert tables_in(pg_url) == []
-    assert _engine_rows(f"sqlite:///{folder / 'engine.db'}") == on_target
+    assert engine_rows(f"sqlite:///{folder / 'engine.db'}") == on_target
 
 
 def test_a_move_to_head_carries_rows_back_at_the_files_revision_and_saves_the_tags(pg_url: str,

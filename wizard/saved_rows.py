@@ -17,7 +17,6 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard.db import quote
-from wizard.envfile import fsync_path
 
 WRITTEN_SINCE = "written-since"
 DROPPED = "dropped"
@@ -30,23 +29,19 @@ def _plain(value: Any) -> Any:
 
 
 def write_lines(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    """Write `records` as JSON lines to `path` (0600, fsynced; its folder 0700); returns how many."""
+    """Write `records` as JSON lines to `path` (0600, fsynced; its folder 0700); returns how many.
+
+    Written in place: what writes it (a rollback's first steps) writes it again when retried.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogatepass") as f:
-            for record in records:
-                f.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
-                n += 1
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    fsync_path(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogatepass") as f:
+        for record in records:
+            f.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+            n += 1
+        f.flush()
+        os.fsync(f.fileno())
     return n
 
 
