@@ -32,7 +32,7 @@ def _journey(url: str, cwd: Path, extra_rollback: list[str]) -> None:
 
     status = wizard("status", "--json", cwd=cwd)
     (run,) = json.loads(status.stdout)["runs"]
-    # backup, revisions 0002-0004, schema
+    # backup, revisions 0002-0004, schema, end state
     assert (run["journey"], run["state"], run["steps"]) == ("upgrade", "rolled back", 6)
     table = wizard("status", cwd=cwd).stdout
     assert run["id"] in table and "rolled back" in table
