@@ -51,7 +51,7 @@ class TableSince:
         return bool(self.added or self.changed or self.removed)
 
     def describe(self) -> str:
-        """'executions +50', 'workflows 3 changed', 'users -2', joined."""
+        """'executions +50, 1 removed', 'workflows 3 changed'."""
         parts = []
         if self.added:
             parts.append(f"+{len(self.added):,}")
