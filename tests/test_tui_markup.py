@@ -107,7 +107,7 @@ async def test_markup_names_through_the_whole_move(tmp_path: Path, engine_db: Pa
         await press(pilot, "n")
         shows(app, "step 7 of 7")
         await press(pilot, "d", "end", "enter")  # Done, then the Runs screen: the run's steps, what undo would do
-        shows(app, "Steps of", "if nothing, it would", "[b]old, tag[/]")
+        shows(app, "Steps of", "ctrl+r measures", "[b]old, tag[/]")
 
     assert app.return_code in (None, 0)
     for table in ODD:  # each table under its exact name, its columns too, with every row
