@@ -84,8 +84,11 @@ class SourceTable:
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:
-    """A stdlib connection that cannot write the file (URI mode=ro), autocommit so BEGIN is ours."""
-    return sqlite3.connect(sqlite_uri(path), uri=True, isolation_level=None, check_same_thread=False)
+    """A stdlib connection that cannot write the file (URI mode=ro), autocommit so BEGIN is ours, able to
+    evaluate normalize.clean_sql."""
+    conn = sqlite3.connect(sqlite_uri(path), uri=True, isolation_level=None, check_same_thread=False)
+    normalize.add_sql_functions(conn)
+    return conn
 
 
 def read_tables(conn: sqlite3.Connection) -> list[SourceTable]:
