@@ -253,14 +253,17 @@ def _collisions(conn: sqlite3.Connection, t: SourceTable, sifted: list[tuple]) -
         where = " AND ".join(f"{quote(c)} = ?" for c in ix.columns)
         cols = ", ".join(quote(c) for c in ix.columns)
         lookup = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE {where}"
+        changed = []
         for row in sifted:
             key, raw = row[:nk], tuple(row[nk + at[c]] for c in ix.columns)
-            try:
-                made = tuple(convert(kinds[c], v)[0] for c, v in zip(ix.columns, raw))
-            except BadValue:
-                continue  # refused already, for its own rule
-            if made == raw or any(v is None for v in made):
-                continue  # nothing converted here; or NULL, which PostgreSQL never finds equal
+            made = _converted(kinds, ix.columns, raw)
+            if made is None or any(v is None for v in made):
+                continue  # refused already, for its own rule; or NULL, which PostgreSQL never finds equal
+            if made == raw:
+                seen.setdefault(made, key)  # nothing converted: it keeps its place
+            else:
+                changed.append((key, raw, made))
+        for key, raw, made in changed:
             other = seen.setdefault(made, key)
             if other == key:
                 other = next((r[:nk] for r in conn.execute(lookup, [_clean_spelling(v) for v in made])
