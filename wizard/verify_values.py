@@ -47,7 +47,7 @@ def expected(kind: str, value: Any) -> Any:
         return None
     try:
         return _READERS[kind](value)
-    except (ValueError, OverflowError, ArithmeticError) as exc:
+    except (ValueError, OverflowError, ArithmeticError, KeyError) as exc:
         if isinstance(exc, NoMeaning):
             raise
         raise NoMeaning(f"no {kind} reads {value!r}") from None
