@@ -103,7 +103,7 @@ def sqlite_key(kind: str) -> Callable[[Any], Any]:
         try:
             return expected(kind, v)
         except NoMeaning as exc:
-            raise Unorderable(f"its primary key {v!r}: {exc}") from None
+            raise Unorderable(f"its primary key {v!r}: {_rule_broken(kind, v, exc)}") from None
 
     return key
 

@@ -69,7 +69,7 @@ def _json(value: Any) -> str:
             raise NoMeaning("JSON holds no NaN or Infinity")
         return "%d" % value if isinstance(value, int) else float.__repr__(value)
     text = _text(value)
-    json.loads(text, parse_constant=_refuse)  # PostgreSQL's json takes RFC 8259 only
+    json.loads(text, parse_constant=_refuse, parse_int=str, parse_float=str)  # RFC 8259 only, as PostgreSQL's json
     return text
 
 
