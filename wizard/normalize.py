@@ -1,5 +1,5 @@
 """The value rules, defined once: what the copy does to a SQLite value on its way to
-PostgreSQL, and what the verifier applies before it compares.
+PostgreSQL; and `canonical`, the form in which the verifier compares two values.
 
 `convert(kind, value)` returns the value PostgreSQL gets and the name of the
 conversion it made (None when the value went as it was), or raises BadValue
@@ -396,12 +396,6 @@ def canonical(kind: str, value: Any) -> Any:
         f = float(value)
         return "nan" if math.isnan(f) else repr(f)
     return value
-
-
-def source_canonical(kind: str, value: Any) -> Any:
-    """A source value after the copy's conversion, in the compared form (BadValue if it cannot go)."""
-    converted, _ = convert(kind, value)
-    return canonical(kind, converted)
 
 
 # --- The fast path: values already in their target form ---
