@@ -49,8 +49,8 @@ class Finding:
     examples: list[Any] = field(default_factory=list)  # up to five primary keys
     converted: bool = False  # True: copied after a counted conversion; False: the policy decides
 
-    def add(self, key: Key) -> None:
-        self.count += 1
+    def add(self, key: Key, rows: int = 1) -> None:
+        self.count += rows
         if len(self.examples) < EXAMPLES:
             self.examples.append(shown_key(key))
 
@@ -158,8 +158,8 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
                     found.setdefault(key, []).append(_Problem(column, problem.rule, f"{column}: {problem.rule}"))
                 else:
                     finding(t.name, column, problem, True).add(key)
-            for key, column, rule, reason in (*_null_keys(conn, t), *_collisions(conn, t, sifted)):
-                finding(t.name, column, rule, False).add(key)
+            for key, column, rule, reason, n in (*_null_keys(conn, t), *_collisions(conn, t, sifted)):
+                finding(t.name, column, rule, False).add(key, n)
                 found.setdefault(key, []).append(_Problem(column, rule, reason))
             shared[t.name] = _rows_sharing_a_key(conn, t, found)
             for fk in t.foreign_keys:
@@ -210,15 +210,15 @@ def _bad_values(t: SourceTable, sifted: list[tuple]) -> Iterable[tuple[Key, str,
                     yield key, c.name, made
 
 
-def _null_keys(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key, str, str, str]]:
-    """(key, column, rule, reason) for each row whose primary key holds NULL (once per distinct key)."""
+def _null_keys(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key, str, str, str, int]]:
+    """(key, column, rule, reason, rows) for the rows whose primary key holds NULL, once per distinct key."""
     if t.key_is_rowid or t.without_rowid:  # a rowid is never NULL; WITHOUT ROWID enforces NOT NULL
         return
     nulls = " OR ".join(f"{quote(k)} IS NULL" for k in t.key)
     for (*key, n) in conn.execute(f"SELECT {t.key_sql()}, count(*) FROM {quote(t.name)} WHERE {nulls} "
                                   f"GROUP BY {t.key_sql()}"):
         column = ", ".join(k for k, v in zip(t.key, key) if v is None)
-        yield tuple(key), column, NULL_KEY, f"{column}: NULL in the primary key ({n} row(s))"
+        yield tuple(key), column, NULL_KEY, f"{column}: NULL in the primary key ({n} row(s))", n
 
 
 def _rows_sharing_a_key(conn: sqlite3.Connection, t: SourceTable, found: dict[Key, list[_Problem]]) -> int:
@@ -231,8 +231,9 @@ def _rows_sharing_a_key(conn: sqlite3.Connection, t: SourceTable, found: dict[Ke
     return total - len(repeated)
 
 
-def _collisions(conn: sqlite3.Connection, t: SourceTable, sifted: list[tuple]) -> Iterable[tuple[Key, str, str, str]]:
-    """(key, column, rule, reason) for each row whose primary key, or a UNIQUE index's values, SQLite holds
+def _collisions(conn: sqlite3.Connection, t: SourceTable,
+                sifted: list[tuple]) -> Iterable[tuple[Key, str, str, str, int]]:
+    """(key, column, rule, reason, 1) for each row whose primary key, or a UNIQUE index's values, SQLite holds
     apart but PostgreSQL would hold equal once converted (1 and '1'; 'a' and x'61'; one instant spelled twice).
 
     Two clean values never collide (they go as they are), so only the sifted rows are converted: against each
@@ -270,7 +271,7 @@ def _collisions(conn: sqlite3.Connection, t: SourceTable, sifted: list[tuple]) -
                               if r[:nk] not in sifted_keys and _converted(kinds, ix.columns, r[nk:]) == made), None)
             if other is not None:
                 yield key, column, rule, (f"{column}: {shown_key(raw)} becomes {shown_key(made)} in PostgreSQL, "
-                                          f"as the {what} of row {shown_key(other)} is")
+                                          f"as the {what} of row {shown_key(other)} is"), 1
 
 
 def _converted(kinds: dict[str, str], columns: tuple[str, ...], values: tuple) -> tuple | None:

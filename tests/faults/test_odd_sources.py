@@ -22,7 +22,6 @@ from odd_sources import ODDITIES, Held, Moved, Oddity, build, odd
 from wizard import normalize
 from wizard.errors import StepError
 from wizard.move import MoveOptions, run_move
-from wizard.scan import NULL_KEY
 from wizard.urls import parse_url
 from wizard.verify import verify
 
@@ -49,7 +48,7 @@ def test_an_odd_source_is_moved_whole_or_refused_up_front(oddity: Oddity, tmp_pa
         assert "Traceback" not in refused.stderr, shown
         said = " ".join(refused.stderr.split())  # the lines as printed, wherever the terminal's width wrapped them
         key = "NULL" if expect.key is None else str(expect.key)
-        assert f"warning {expect.table}.{expect.column}: {expect.rows if expect.rule != NULL_KEY else 1} row(s) " \
+        assert f"warning {expect.table}.{expect.column}: {expect.rows} row(s) " \
                f"{expect.rule} (e.g. {key}" in said, shown
         assert f"error: {expect.rows} row(s) PostgreSQL will not take as they are (listed above; first " \
                f"{expect.table}.{expect.column} at key {key}: {expect.rule}); nothing was written" in said, shown
