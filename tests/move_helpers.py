@@ -100,7 +100,7 @@ def compared(table: SourceTable, values: tuple, nulled: tuple[str, ...] = ()) ->
     """A source row after the copy's conversions, in the compared form (normalize.canonical)."""
     out = []
     for c, v in zip(table.columns, values):
-        out.append(None if c.name in nulled else normalize.source_canonical(c.kind, v))
+        out.append(None if c.name in nulled else normalize.canonical(c.kind, normalize.convert(c.kind, v)[0]))
     return tuple(out)
 
 

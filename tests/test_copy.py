@@ -18,7 +18,7 @@ from wizard.copy import TableCopy, copy_table, fast_row_function, load_checkpoin
 from wizard.db import quote
 from wizard.errors import Interrupted
 from wizard.events import StopRequest
-from wizard.scan import RowActions, Quarantine
+from wizard.scan import RowActions, Quarantine, tolerant_text
 from wizard.urls import parse_url
 
 # Values of every storage class and spelling, for every kind: the fast path may only take the
@@ -32,14 +32,18 @@ CORPUS = [
     "2024-02-29 10:00:00.000000", "2025-13-01 10:00:00.000000", "2025-01-01 24:00:00.000000",
     "2025-01-01 23:59:60.000000", "0000-01-01 00:00:00.000000", "9999-12-31 23:59:59.999999",
     "2025-03-01 10:00:00,123456", "1735689600", "1735689600.5", "2025-02-30", "2024-02-29", "0000-01-01",
-    b"", b"\x00\x01", b"text", "1" * 5000,
+    "0001-01-01 00:00:00.000000", "0001-01-01", "9999-12-31", "é", "a\tb",
+    b"", b"\x00\x01", b"text", b"\xff", "1" * 5000,
 ]
 
 
 def test_fast_path_takes_only_values_convert_passes_unchanged() -> None:
     conn = sqlite3.connect(":memory:")
+    n.add_sql_functions(conn)
     conn.execute("CREATE TABLE v (x)")  # no affinity: each value keeps its storage class
     conn.executemany("INSERT INTO v VALUES (?)", [(v,) for v in CORPUS])
+    conn.execute("INSERT INTO v VALUES (CAST(x'ff' AS TEXT)), (CAST(x'61eda080' AS TEXT))")  # not UTF-8
+    conn.text_factory = tolerant_text
     kinds = [n.TEXT, n.JSON, n.TIMESTAMP, n.DATE, n.BOOLEAN, n.BIGINT, n.INTEGER, n.SMALLINT, n.FLOAT, n.NUMERIC,
              n.BYTES]
     taken = 0
@@ -133,7 +137,7 @@ def test_quarantine_file_is_cut_back_to_the_checkpoint_on_resume(tmp_path: Path,
     tables, _ = asyncio.run(_schema(db, pg_url))
     executions = next(t for t in tables if t.name == "executions")
     held = {(k,): Quarantine("rule", "why") for k in (sample.BAD_JSON_EXECUTION, sample.BAD_DATE_EXECUTION,
-                                                       sample.DANGLING_EXECUTION)}
+                                                       sample.DANGLING_EXECUTION, *sample.EPOCH_EXECUTIONS)}
     held.update({(k,): Quarantine("rule", "child") for k in sample.CHILD_EXECUTIONS})
     actions = RowActions(quarantine=held)
     folder = tmp_path / "run"
@@ -170,8 +174,10 @@ def test_sequences_give_max_plus_one_also_for_identity_columns(tmp_path: Path, p
     tables, made = asyncio.run(_schema(db, pg_url))
     clean = {n_: RowActions() for n_ in ("executions", "plugin_audit")}
     clean["executions"] = RowActions(quarantine={(k,): Quarantine("r", "x") for k in (
-        sample.DANGLING_EXECUTION, sample.BAD_JSON_EXECUTION, sample.BAD_DATE_EXECUTION, *sample.CHILD_EXECUTIONS)})
-    clean["plugin_audit"] = RowActions(quarantine={(k,): Quarantine("r", "x") for k in (3, 4, 5, 6, 7, 8, 9)})
+        sample.DANGLING_EXECUTION, sample.BAD_JSON_EXECUTION, sample.BAD_DATE_EXECUTION, *sample.CHILD_EXECUTIONS,
+        *sample.EPOCH_EXECUTIONS)})
+    # Row 2 spells a boolean 'yes', which no rule takes; rows 3 to 9 hold the sample's other problems.
+    clean["plugin_audit"] = RowActions(quarantine={(k,): Quarantine("r", "x") for k in (2, 3, 4, 5, 6, 7, 8, 9)})
     for t in tables:
         if t.name in clean:
             asyncio.run(_copy(db, pg_url, t, clean[t.name]))
@@ -184,11 +190,11 @@ def test_sequences_give_max_plus_one_also_for_identity_columns(tmp_path: Path, p
             await conn.close()
 
     values = asyncio.run(seq())
-    assert values == {"executions.id": max(sample.SPELLED_EXECUTIONS) + 1, "plugin_audit.id": 3, "settings.id": 1}
+    assert values == {"executions.id": max(sample.SPELLED_EXECUTIONS) + 1, "plugin_audit.id": 2, "settings.id": 1}
     new_id = fetch(pg_url, "INSERT INTO executions (workflow_id, status) VALUES ('w', 'pending') RETURNING id")[0][0]
     assert new_id == max(sample.SPELLED_EXECUTIONS) + 1
     new_id = fetch(pg_url, "INSERT INTO plugin_audit (kind) VALUES ('new') RETURNING id")[0][0]
-    assert new_id == 3
+    assert new_id == 2
     assert fetch(pg_url, "INSERT INTO settings (user_id, settings_data) VALUES ('u', '{}') RETURNING id")[0][0] == 1
 
 

@@ -68,20 +68,25 @@ def test_scan_finds_every_dirty_case_with_example_keys(dirty_db: Path, pg_url: s
     assert keys("executions", "state", "text that is not valid JSON in a JSON column") == [sample.BAD_JSON_EXECUTION]
     assert keys("executions", "started_at", "text that is not a timestamp in a timestamp column") == [
         sample.BAD_DATE_EXECUTION]
+    # Epoch seconds, as an integer and as text (which the column's affinity stored as a REAL): no rule guesses.
+    assert keys("executions", "completed_at", n.NUMBER_IN_TIMESTAMP) == [sample.EPOCH_EXECUTIONS[0]]
+    assert keys("executions", "started_at", n.NUMBER_IN_TIMESTAMP) == [sample.EPOCH_EXECUTIONS[1]]
     assert keys("executions", "error", n.NUL_REMOVED) == [sample.NUL_EXECUTION]
     spelled = {f.problem for f in report.scan if f.table == "executions" and f.converted and f.column.endswith("_at")}
-    assert spelled == {n.TS_DATE_ONLY, n.TS_EPOCH, n.TS_OFFSET, n.TS_ISO_T}
+    assert spelled == {n.TS_DATE_ONLY, n.TS_OFFSET, n.TS_ISO_T}
     assert set(keys("executions", "workflow_id", "child of a row in quarantine")) == set(sample.CHILD_EXECUTIONS)
     assert keys("plugin_audit", "small", "a number out of range for smallint") == [3]
+    assert keys("plugin_audit", "flag", "a value that is not a boolean in a boolean column") == [2]  # 'yes'
     assert keys("plugin_audit", "day", "a value that is not a date in a date column") == [6]
     assert keys("plugin_audit", "execution_id", "points to no executions row") == [8]
     assert set(keys("plugin_audit", "execution_id", "child of a row in quarantine")) == {7, 9}
     assert all(len(f.examples) <= 5 for f in report.scan)
-    # Per policy: abort stops on the 12 rows with a problem of their own; quarantine also takes
-    # their children (two levels deep); null clears the nullable dangling keys instead.
-    assert report.affected == {ABORT: 12, QUARANTINE: 18, NULL: 15}
+    # Per policy: abort stops on the 15 rows with a problem of their own (3 of them epoch seconds or a boolean
+    # spelled 'yes'); quarantine also takes their children (two levels deep); null clears the nullable dangling
+    # keys instead.
+    assert report.affected == {ABORT: 15, QUARANTINE: 21, NULL: 18}
     assert by_name(report)["data"].status == WARN
-    assert "12 row(s)" in by_name(report)["data"].reason
+    assert "15 row(s)" in by_name(report)["data"].reason
 
 
 def test_a_big_table_sifted_in_rowid_ranges_finds_the_same(dirty_db: Path, pg_url: str,

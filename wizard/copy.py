@@ -28,6 +28,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,7 +38,7 @@ from wizard import normalize
 from wizard.db import quote
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
-from wizard.scan import SET_NULL, Key, RowActions, jsonable, shown_key
+from wizard.scan import SET_NULL, Key, RowActions, jsonable, shown_key, tolerant_text
 from wizard.secrets import mask_data
 from wizard.tables import SourceTable, open_readonly
 
@@ -141,6 +142,13 @@ class _Chunk:
     quarantined: int
     nulled: bytes  # JSON lines
     conversions: Counter
+    ends: list[tuple[Any, str, str, str]]  # (target key or None, column, kind, exact text): see _write_ends
+
+
+# The first and last instant (and day) asyncpg's binary codec sends as -infinity/infinity. The clean
+# test never passes them (normalize.clean_sql), so the reader sees each one and has it written again
+# exactly, by text, in the chunk's transaction.
+_ENDS = {normalize.TIMESTAMP: (datetime.min, datetime.max), normalize.DATE: (date.min, date.max)}
 
 
 _END = object()
@@ -226,6 +234,8 @@ class _Reader:
         actions = self.actions
         special = set(actions.quarantine) | set(actions.null) | (self.unclean or set())
         conn = open_readonly(self.path)
+        if actions.quarantine:  # text that is not UTF-8 (the scan's reading) reaches _slow as bytes, to be held
+            conn.text_factory = tolerant_text
         try:
             conn.execute("BEGIN")  # one snapshot for the whole table
             cursor = conn.execute(sql, params)
@@ -234,6 +244,7 @@ class _Reader:
                 held: list[bytes] = []
                 nulled: list[bytes] = []
                 conversions: Counter = Counter()
+                ends: list = []
                 read = 0
                 while read < self.chunk_rows:
                     rows = self._fetch(cursor, min(FETCH_ROWS, self.chunk_rows - read))
@@ -248,12 +259,12 @@ class _Reader:
                                 continue
                             except (TypeError, ValueError):  # not as the scan saw it: convert() will say why
                                 pass
-                        self._slow(row, key_of(row), records, held, nulled, conversions)
+                        self._slow(row, key_of(row), records, held, nulled, conversions, ends)
                 if not read:
                     return
                 last = key_of(last_row)
                 self.after = last
-                self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions))
+                self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions, ends))
         finally:
             conn.close()
 
@@ -264,7 +275,8 @@ class _Reader:
             raise StepError(f"cannot read table {self.table.name} after key {shown_key(self.after or ())}: {exc}: "
                             f"fix that text in the source (it is not UTF-8), then run the move again") from None
 
-    def _slow(self, row: tuple, key: Key, records: list, held: list, nulled: list, conversions: Counter) -> None:
+    def _slow(self, row: tuple, key: Key, records: list, held: list, nulled: list, conversions: Counter,
+              ends: list) -> None:
         t = self.table
         quarantine = self.actions.quarantine.get(key)
         if quarantine is not None:
@@ -284,6 +296,10 @@ class _Reader:
             if made:
                 conversions[(c.name, made)] += 1
             out.append(converted)
+        for c, converted in zip(t.columns, out):
+            if converted is not None and converted in _ENDS.get(c.kind, ()):
+                target_key = None if t.key_is_rowid else tuple(out[t.column_names.index(k)] for k in t.key)
+                ends.append((target_key, c.name, c.kind, converted.isoformat()))
         cleared = [c for c in self.actions.null.get(key, ()) if out[t.column_names.index(c)] is not None]
         for column in cleared:
             out[t.column_names.index(column)] = None
@@ -359,6 +375,8 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
             async with conn.transaction():
                 if item.records:
                     await copy_records(conn, table.name, item.records, columns)
+                if item.ends:
+                    await _write_ends(conn, table, item.ends)
                 if item.quarantine:
                     state.quarantine_bytes = await asyncio.to_thread(_append, qpath, item.quarantine)
                 if item.nulled:
@@ -415,6 +433,23 @@ async def copy_records(conn: asyncpg.Connection, table: str, records: list[tuple
             if not copy.cancelled():
                 copy.exception()  # retrieved: it tells of the same end
         conn.remove_termination_listener(on_lost)
+
+
+async def _write_ends(conn: asyncpg.Connection, table: SourceTable, ends: list[tuple[Any, str, str, str]]) -> None:
+    """Write the range's end values (0001-01-01 00:00:00, 9999-12-31 23:59:59.999999) exactly, as text: the COPY
+    wrote them as -infinity/infinity. By the row's primary key; in a table without one, every infinity of the
+    column is one of them (the rules never let an infinity through)."""
+    await conn.execute("SET LOCAL TIME ZONE 'UTC'")  # a timestamptz column takes the text as UTC, as the copy does
+    for target_key, column, kind, text in ends:
+        cast = "timestamp" if kind == normalize.TIMESTAMP else "date"
+        c = quote(column)
+        if target_key is None:
+            infinity = "-infinity" if text.startswith("0001") else "infinity"
+            await conn.execute(f"UPDATE {quote(table.name)} SET {c} = $1::text::{cast} WHERE {c} = '{infinity}'", text)
+        else:
+            match = " AND ".join(f"{quote(k)} = ${i}" for i, k in enumerate(table.key, start=2))
+            await conn.execute(f"UPDATE {quote(table.name)} SET {c} = $1::text::{cast} WHERE {match}", text,
+                               *target_key)
 
 
 def _append(path: Path, data: bytes) -> int:

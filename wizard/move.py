@@ -92,6 +92,11 @@ def source_fingerprint(path: Path) -> dict[str, Any]:
             "wal": wal_state}
 
 
+def _shown(key: Any) -> str:
+    """An example key as the refusal names it (a NULL key as NULL)."""
+    return "NULL" if key is None else str(key)
+
+
 def resume_command(options: MoveOptions, policy: str) -> str:
     parts = ["wizard migrate", f"--source {options.source.masked()}", f"--target {options.target.masked()}"]
     if options.env_file:
@@ -314,10 +319,13 @@ class _Move:
         if failed:
             raise Refused(f"pre-flight check '{failed[0].name}' failed: {failed[0].reason}")
         if self.policy == ABORT and report.affected.get(ABORT):
-            for f in report.problems():
+            problems = report.problems()
+            for f in problems:
                 self.emit(Warn("preflight", f"{f.table}.{f.column}: {f.count:,} row(s) {f.problem} "
-                                            f"(e.g. {', '.join(map(str, f.examples))})"))
-            raise Refused(f"{report.affected[ABORT]:,} row(s) PostgreSQL will not take as they are (listed above); "
+                                            f"(e.g. {', '.join(map(_shown, f.examples))})"))
+            first = problems[0]
+            raise Refused(f"{report.affected[ABORT]:,} row(s) PostgreSQL will not take as they are (listed above; "
+                          f"first {first.table}.{first.column} at key {_shown(first.examples[0])}: {first.problem}); "
                           f"nothing was written: choose --on-orphans quarantine or null, or fix the source")
         if not o.yes and "schema" not in self.done:
             answer = o.confirm(report) if o.confirm else False

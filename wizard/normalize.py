@@ -1,10 +1,16 @@
 """The value rules, defined once: what the copy does to a SQLite value on its way to
-PostgreSQL, and what the verifier applies before it compares.
+PostgreSQL; and `canonical`, the form in which the verifier compares two values.
 
 `convert(kind, value)` returns the value PostgreSQL gets and the name of the
 conversion it made (None when the value went as it was), or raises BadValue
-with the rule it broke. The copy counts the names per column; the verifier runs
-the same function on the source side, so the two can never drift apart.
+with the rule it broke. The copy and the scan count the names per column.
+
+The rules are strict: each accepts only spellings whose meaning is certain and
+that PostgreSQL itself reads the same way (ASCII digits, no '1_000', no 'nan',
+no 'yes'); a rule that would lose information (cut digits, drop a time of day,
+guess that a number is epoch seconds) refuses instead, and the policy decides.
+The verifier does not call these rules: it checks the target against the source
+by a route of its own (wizard.verify_values), so a wrong rule shows.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -32,18 +38,32 @@ NUL_REMOVED = "NUL bytes removed"
 TS_ISO_T = "timestamp ISO 8601 with T"
 TS_OFFSET = "timestamp with offset or Z, to UTC"
 TS_DATE_ONLY = "timestamp given as a date alone"
-TS_EPOCH = "timestamp given as epoch seconds"
+TS_ZEROS = "timestamp's zero digits past the microsecond dropped"
+DATE_AT_MIDNIGHT = "date given as a timestamp at midnight"
 BOOL_TEXT = "boolean spelled as text"
 NUMBER_AS_TEXT = "number stored as text"
 TEXT_FROM_NUMBER = "number in a text column"
+TEXT_FROM_BLOB = "UTF-8 BLOB read as text"
+JSON_FROM_NUMBER = "number stored as a JSON number"
+TEXT_IN_BINARY = "text in a binary column"
 
-_SQLA_TS = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$")
-_ISO_T = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
-_ISO_TZ = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_EPOCH = re.compile(r"^-?\d{9,11}(\.\d+)?$")
-_TRUE = {"1", "t", "true", "y", "yes", "on"}
-_FALSE = {"0", "f", "false", "n", "no", "off"}
+# Rules that refuse (BadValue), named where other modules test for them.
+NOT_UTF8_TEXT = "bytes that are not UTF-8 text in a text column"
+NUMBER_IN_TIMESTAMP = "a number in a timestamp column (epoch seconds, a Julian day, digits of a date?): its meaning is not certain"
+NUMBER_IN_DATE = "a number in a date column (epoch seconds, a Julian day, digits of a date?): its meaning is not certain"
+SUB_MICROSECOND = "digits past the microsecond in a timestamp column: PostgreSQL would round them"
+NOT_FINITE_JSON = "a number that is not finite in a JSON column: JSON has no Infinity"
+
+_BLANKS = " \t\n\r\f\v"  # what PostgreSQL's input functions skip around a number or a boolean
+_CLOCK = r"[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+_SQLA_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} " + _CLOCK)
+_ISO_T = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T" + _CLOCK)
+_ISO_TZ = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]" + _CLOCK + r"(Z|[+-][0-9]{2}:?[0-5][0-9])")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FRACTION = re.compile(r"\.([0-9]+)")
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_BOOLEANS = {"t": True, "true": True, "f": False, "false": False}
 
 
 class BadValue(ValueError):
@@ -90,15 +110,19 @@ def convert(kind: str, value: Any) -> tuple[Any, str | None]:
 def _text(value: Any) -> tuple[Any, str | None]:
     made = None
     if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadValue("bytes that are not UTF-8 text in a text column") from None
+        value, made = _utf8(value, NOT_UTF8_TEXT), TEXT_FROM_BLOB
     elif not isinstance(value, str):
         value, made = _number_text(value), TEXT_FROM_NUMBER
     if "\x00" in value:
-        return value.replace("\x00", ""), NUL_REMOVED
+        return value.replace("\x00", ""), NUL_REMOVED if made is None else f"{made}; {NUL_REMOVED}"
     return value, made
+
+
+def _utf8(data: bytes, rule: str) -> str:
+    try:
+        return data.decode("utf-8")  # strict: a lone surrogate (ED A0 80) is refused too, as PostgreSQL does
+    except UnicodeDecodeError:
+        raise BadValue(rule) from None
 
 
 def _number_text(value: Any) -> str:
@@ -106,17 +130,16 @@ def _number_text(value: Any) -> str:
 
 
 def _json(value: Any) -> tuple[Any, str | None]:
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadValue("bytes that are not UTF-8 in a JSON column") from None
-    if not isinstance(value, str):
-        # SQLite stored a bare number; it is valid JSON as its own text.
-        return json.dumps(value), None
     made = None
+    if isinstance(value, bytes):
+        value, made = _utf8(value, "bytes that are not UTF-8 in a JSON column"), TEXT_FROM_BLOB
+    elif not isinstance(value, str):
+        # SQLite stored a bare number; it is JSON as its own text, unless it is REAL's Infinity (9e999).
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadValue(NOT_FINITE_JSON)
+        return json.dumps(value), JSON_FROM_NUMBER
     if "\x00" in value:
-        value, made = value.replace("\x00", ""), NUL_REMOVED
+        value, made = value.replace("\x00", ""), NUL_REMOVED if made is None else f"{made}; {NUL_REMOVED}"
     _load_json(value, len, len)  # valid or BadValue; its numbers need not be read for that
     return value, made
 
@@ -223,26 +246,35 @@ def _timestamp(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, datetime):
         return _naive_utc(value), None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return _from_epoch(value), TS_EPOCH
+        raise BadValue(NUMBER_IN_TIMESTAMP)
     if not isinstance(value, str):
         raise BadValue("a value that is not a timestamp in a timestamp column")
     s = value.strip()
     try:
-        if _SQLA_TS.match(s):
-            return datetime.fromisoformat(s), None
-        if _ISO_T.match(s):
-            return datetime.fromisoformat(s), TS_ISO_T
-        if _ISO_TZ.match(s):
-            return _naive_utc(datetime.fromisoformat(s.replace("Z", "+00:00"))), TS_OFFSET
-        if _DATE.match(s):
+        if _DATE.fullmatch(s):
             return datetime.fromisoformat(s), TS_DATE_ONLY
-        if _EPOCH.match(s):
-            return _from_epoch(float(s)), TS_EPOCH
-    except BadValue:  # a ValueError too: epoch seconds out of range keep their own rule
+        s, zeros = _microseconds(s)
+        if _SQLA_TS.fullmatch(s):
+            return datetime.fromisoformat(s), zeros
+        if _ISO_T.fullmatch(s):
+            return datetime.fromisoformat(s), TS_ISO_T
+        if _ISO_TZ.fullmatch(s):
+            return _naive_utc(datetime.fromisoformat(s.replace("Z", "+00:00"))), TS_OFFSET
+    except BadValue:
         raise
     except (ValueError, OverflowError):
         pass
     raise BadValue("text that is not a timestamp in a timestamp column")
+
+
+def _microseconds(s: str) -> tuple[str, str | None]:
+    """The spelling with at most six fraction digits: zeros past them dropped (counted), other digits refused."""
+    m = _FRACTION.search(s)
+    if m is None or len(m.group(1)) <= 6:
+        return s, None
+    if m.group(1)[6:].strip("0"):
+        raise BadValue(SUB_MICROSECOND)
+    return s[:m.start(1) + 6] + s[m.end(1):], TS_ZEROS
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -251,21 +283,23 @@ def _naive_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def _from_epoch(seconds: float) -> datetime:
-    try:
-        return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(tzinfo=None)
-    except (ValueError, OverflowError, OSError):
-        raise BadValue("epoch seconds out of range in a timestamp column") from None
-
-
 def _date(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value, None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise BadValue(NUMBER_IN_DATE)
+    if isinstance(value, str) and _DATE.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip()), None
+        except ValueError:
+            raise BadValue("a value that is not a date in a date column") from None
     try:
         ts, _ = _timestamp(value)
     except BadValue:
         raise BadValue("a value that is not a date in a date column") from None
-    return ts.date(), None if isinstance(value, str) and _DATE.match(value.strip()) else TS_DATE_ONLY
+    if ts.time() != time():
+        raise BadValue("a timestamp with a time of day in a date column: the date alone would lose it")
+    return ts.date(), DATE_AT_MIDNIGHT
 
 
 def _boolean(value: Any) -> tuple[Any, str | None]:
@@ -273,12 +307,8 @@ def _boolean(value: Any) -> tuple[Any, str | None]:
         return value, None
     if isinstance(value, int) and value in (0, 1):
         return bool(value), None  # the engine's own spelling
-    if isinstance(value, str):
-        s = value.strip().lower()
-        if s in _TRUE:
-            return True, BOOL_TEXT
-        if s in _FALSE:
-            return False, BOOL_TEXT
+    if isinstance(value, str) and value.strip(_BLANKS).lower() in _BOOLEANS:
+        return _BOOLEANS[value.strip(_BLANKS).lower()], BOOL_TEXT  # README's spellings: t, f, true, false
     raise BadValue("a value that is not a boolean in a boolean column")
 
 
@@ -293,11 +323,10 @@ def _integer(kind: str):
             if not value.is_integer():
                 raise BadValue(f"a fraction in an {kind} column")
             value = int(value)
-        elif isinstance(value, (str, bytes)):
-            try:
-                value, made = int(value.strip()), NUMBER_AS_TEXT
-            except ValueError:
-                raise BadValue(f"text that is not a whole number in an {kind} column") from None
+        elif isinstance(value, str):
+            if not _WHOLE.fullmatch(value.strip(_BLANKS)):  # no '1_000', no '١٢٣', no '0x10'
+                raise BadValue(f"text that is not a whole number in an {kind} column")
+            value, made = int(value.strip(_BLANKS)), NUMBER_AS_TEXT
         if not isinstance(value, int):
             raise BadValue(f"a value that is not a whole number in an {kind} column")
         if not low <= value <= high:
@@ -310,18 +339,21 @@ def _integer(kind: str):
 def _float(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value), None
-    if isinstance(value, str):
-        try:
-            return float(value.strip()), NUMBER_AS_TEXT
-        except ValueError:
-            pass
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip(_BLANKS)):  # no 'nan', 'inf', '1_0'
+        f = float(value.strip(_BLANKS))
+        if not math.isfinite(f):
+            raise BadValue("a number out of range for float")
+        return f, NUMBER_AS_TEXT
     raise BadValue("a value that is not a number in a float column")
 
 
 def _numeric(value: Any) -> tuple[Any, str | None]:
     made = NUMBER_AS_TEXT if isinstance(value, str) else None
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip(_BLANKS)):
+        raise BadValue("a value that is not a number in a numeric column")
     try:
-        d = Decimal(value.strip() if isinstance(value, str) else repr(value) if isinstance(value, float) else value)
+        d = Decimal(value.strip(_BLANKS) if isinstance(value, str) else repr(value) if isinstance(value, float)
+                    else value)
     except (InvalidOperation, TypeError, ValueError):
         raise BadValue("a value that is not a number in a numeric column") from None
     if not d.is_finite():
@@ -333,7 +365,7 @@ def _bytes(value: Any) -> tuple[Any, str | None]:
     if isinstance(value, bytes):
         return value, None
     if isinstance(value, str):
-        return value.encode("utf-8"), "text in a binary column"
+        return value.encode("utf-8"), TEXT_IN_BINARY
     raise BadValue("a value that is not bytes in a binary column")
 
 
@@ -366,12 +398,6 @@ def canonical(kind: str, value: Any) -> Any:
     return value
 
 
-def source_canonical(kind: str, value: Any) -> Any:
-    """A source value after the copy's conversion, in the compared form (BadValue if it cannot go)."""
-    converted, _ = convert(kind, value)
-    return canonical(kind, converted)
-
-
 # --- The fast path: values already in their target form ---
 #
 # The copy and the scan ask SQLite, row by row, whether every value is NULL or
@@ -385,16 +411,25 @@ _SQLA_TS_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-2][0-9]:[0-5][0-9
 _DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 # date(x, '+0 days') normalises an impossible day (Feb 30 -> Mar 2), so equality proves the date exists.
 _REAL_DATE = "date({d}, '+0 days') = {d}"
+# The first and last instant PostgreSQL's binary protocol can carry are the ones asyncpg sends as
+# -infinity/infinity: never clean, so the copy sees them and writes them exactly (wizard.copy).
+_TS_ENDS = "'0001-01-01 00:00:00.000000', '9999-12-31 23:59:59.999999'"
+_DATE_ENDS = "'0001-01-01', '9999-12-31'"
+# Text is clean when it is printable ASCII, or when UTF8_FUNCTION says its bytes are UTF-8 (PostgreSQL
+# refuses anything else; stdlib sqlite3 cannot even read it). GLOB decides the common case in C.
+UTF8_FUNCTION = "wizard_utf8"
+_UTF8 = f"({{c}} NOT GLOB '*[^ -~]*' OR {UTF8_FUNCTION}(CAST({{c}} AS BLOB)))"
 
 _CLEAN_SQL = {
-    TEXT: "typeof({c}) = 'text' AND instr({c}, char(0)) = 0",
-    JSON: "typeof({c}) = 'text' AND instr({c}, char(0)) = 0 AND json_valid({c})",
+    TEXT: "typeof({c}) = 'text' AND instr({c}, char(0)) = 0 AND " + _UTF8,
+    JSON: "typeof({c}) = 'text' AND instr({c}, char(0)) = 0 AND " + _UTF8 + " AND json_valid({c})",
     TIMESTAMP: (
         f"typeof({{c}}) = 'text' AND length({{c}}) = 26 AND {{c}} GLOB '{_SQLA_TS_GLOB}' "
-        f"AND substr({{c}}, 12, 2) < '24' AND {{c}} >= '0001' AND " + _REAL_DATE.format(d="substr({c}, 1, 10)")
+        f"AND substr({{c}}, 12, 2) < '24' AND {{c}} >= '0001' AND {{c}} NOT IN ({_TS_ENDS}) AND "
+        + _REAL_DATE.format(d="substr({c}, 1, 10)")
     ),
     DATE: f"typeof({{c}}) = 'text' AND length({{c}}) = 10 AND {{c}} GLOB '{_DATE_GLOB}' AND {{c}} >= '0001' AND "
-    + _REAL_DATE.format(d="{c}"),
+    f"{{c}} NOT IN ({_DATE_ENDS}) AND " + _REAL_DATE.format(d="{c}"),
     BOOLEAN: "typeof({c}) = 'integer' AND {c} IN (0, 1)",
     BIGINT: "typeof({c}) = 'integer'",
     INTEGER: "typeof({c}) = 'integer' AND {c} BETWEEN -2147483648 AND 2147483647",
@@ -403,6 +438,20 @@ _CLEAN_SQL = {
     NUMERIC: "0",  # always through convert(): PostgreSQL's numeric wants a Decimal
     BYTES: "typeof({c}) = 'blob'",
 }
+
+
+def _is_utf8(data: bytes | None) -> bool:
+    try:
+        (data or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def add_sql_functions(conn: Any) -> None:
+    """Give a sqlite3 connection the function clean_sql's expressions call."""
+    conn.create_function(UTF8_FUNCTION, 1, _is_utf8, deterministic=True)
+
 
 _FAST = {TIMESTAMP: datetime.fromisoformat, DATE: date.fromisoformat, BOOLEAN: bool}
 

@@ -137,6 +137,7 @@ BAD_JSON_EXECUTION = 900002
 BAD_DATE_EXECUTION = 900003  # February 30th
 NUL_EXECUTION = 900004  # NUL in error text and inside its JSON text
 SPELLED_EXECUTIONS = (900005, 900006, 900007)  # date alone / epoch seconds / epoch text, ISO with T
+EPOCH_EXECUTIONS = SPELLED_EXECUTIONS[:2]  # their epoch seconds are refused: no rule can know a number's meaning
 CHILD_EXECUTIONS = (900010, 900011, 900012)  # of BAD_JSON_WORKFLOW, OWNED_BY_BAD_USER, ORPHAN_WORKFLOW
 
 
@@ -147,8 +148,8 @@ def build_dirty(path: Path, executions: int = 2000, seed: int = 7) -> Path:
     (two levels deep), NUL bytes in text and in JSON text, invalid JSON (a Python repr,
     NaN, a cut-off object), values that do not fit (a boolean 2, SMALLINT 70000, text
     in REAL and NUMERIC columns, February 30th), timestamp spellings (T, Z, an offset,
-    a date alone, epoch seconds as a number and as text), boolean spellings ('t', 'f',
-    'true', 'false', 'yes'), and tables the engine's history does not know: one with
+    a date alone; epoch seconds as a number and as text, which no rule takes), boolean spellings
+    ('t', 'f', 'true', 'false'; 'yes', which no rule takes), and tables the engine's history does not know: one with
     every type of the type map, one without a primary key, one with a composite key.
     """
     build(path, executions=executions, workflows=20, users=5, seed=seed)

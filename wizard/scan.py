@@ -14,17 +14,22 @@ import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from wizard.db import quote
 from wizard.normalize import BadValue, convert
-from wizard.tables import SourceTable, open_readonly
+from wizard.tables import Index, SourceTable, open_readonly
 
 ABORT, NULL, QUARANTINE = "abort", "null", "quarantine"
 POLICIES = (ABORT, NULL, QUARANTINE)
 DANGLING = "dangling foreign key"
 ORPHANED = "parent row in quarantine"
+NULL_KEY = "NULL in a primary key column"  # SQLite lets a key that is not the rowid hold NULL, PostgreSQL does not
+SAME_KEY = "primary key equal to another row's after conversion"
+SAME_UNIQUE = "unique value equal to another row's after conversion"
 SET_NULL = "dangling foreign key set to NULL"  # the conversion the `null` policy makes, counted per column
 EXAMPLES = 5
 SPLIT_ROWS = 100_000  # a table this big is sifted by several connections at once, by rowid range
@@ -44,8 +49,8 @@ class Finding:
     examples: list[Any] = field(default_factory=list)  # up to five primary keys
     converted: bool = False  # True: copied after a counted conversion; False: the policy decides
 
-    def add(self, key: Key) -> None:
-        self.count += 1
+    def add(self, key: Key, rows: int = 1) -> None:
+        self.count += rows
         if len(self.examples) < EXAMPLES:
             self.examples.append(shown_key(key))
 
@@ -83,7 +88,7 @@ class _Problem:
 class ScanResult:
     findings: list[Finding]
     actions: dict[str, dict[str, RowActions]]  # policy -> table -> actions
-    affected: dict[str, int]  # policy -> rows it quarantines, nulls or (abort) stops on
+    affected: dict[str, int]  # policy -> rows it quarantines, nulls or (abort) stops on (a NULL key's rows all count)
     rows: dict[str, int]  # source rows per table
     # Per table, the keys of the rows that are not clean (normalize.clean_sql), or None when
     # there were too many to keep: the copy then asks SQLite again, row by row.
@@ -131,6 +136,7 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
     problems: dict[str, dict[Key, list[_Problem]]] = {}
     rows: dict[str, int] = {}
     unclean: dict[str, frozenset[Key] | None] = {}
+    shared: dict[str, int] = {}  # per table, rows beyond the first whose problem key another row has too (NULL)
 
     def finding(table: str, column: str, problem: str, converted: bool) -> Finding:
         k = (table, column, problem)
@@ -152,6 +158,10 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
                     found.setdefault(key, []).append(_Problem(column, problem.rule, f"{column}: {problem.rule}"))
                 else:
                     finding(t.name, column, problem, True).add(key)
+            for key, column, rule, reason, n in (*_null_keys(conn, t), *_collisions(conn, t, sifted)):
+                finding(t.name, column, rule, False).add(key, n)
+                found.setdefault(key, []).append(_Problem(column, rule, reason))
+            shared[t.name] = _rows_sharing_a_key(conn, t, found)
             for fk in t.foreign_keys:
                 if fk.parent not in names:
                     continue  # SQLite let it name a table that does not exist; nothing to check against
@@ -169,10 +179,11 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
         for key, q in actions[QUARANTINE][t.name].quarantine.items():
             if q.rule == ORPHANED:
                 finding(t.name, q.reason.split(":")[0], "child of a row in quarantine", False).add(key)
+    more = sum(shared.values())  # a NULL key's rows are always quarantined together
     affected = {
-        ABORT: sum(len(p) for p in problems.values()),
-        QUARANTINE: sum(len(a.quarantine) for a in actions[QUARANTINE].values()),
-        NULL: sum(len(a.quarantine) + len(a.null) for a in actions[NULL].values()),
+        ABORT: sum(len(p) for p in problems.values()) + more,
+        QUARANTINE: sum(len(a.quarantine) for a in actions[QUARANTINE].values()) + more,
+        NULL: sum(len(a.quarantine) + len(a.null) for a in actions[NULL].values()) + more,
     }
     return ScanResult(list(findings.values()), actions, affected, rows, unclean)
 
@@ -197,6 +208,90 @@ def _bad_values(t: SourceTable, sifted: list[tuple]) -> Iterable[tuple[Key, str,
             else:
                 if made:
                     yield key, c.name, made
+
+
+def _null_keys(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key, str, str, str, int]]:
+    """(key, column, rule, reason, rows) for the rows whose primary key holds NULL, once per distinct key."""
+    if t.key_is_rowid or t.without_rowid:  # a rowid is never NULL; WITHOUT ROWID enforces NOT NULL
+        return
+    nulls = " OR ".join(f"{quote(k)} IS NULL" for k in t.key)
+    for (*key, n) in conn.execute(f"SELECT {t.key_sql()}, count(*) FROM {quote(t.name)} WHERE {nulls} "
+                                  f"GROUP BY {t.key_sql()}"):
+        column = ", ".join(k for k, v in zip(t.key, key) if v is None)
+        yield tuple(key), column, NULL_KEY, f"{column}: NULL in the primary key ({n} row(s))", n
+
+
+def _rows_sharing_a_key(conn: sqlite3.Connection, t: SourceTable, found: dict[Key, list[_Problem]]) -> int:
+    """Rows beyond one per key among the problem keys: only a NULL in the key lets SQLite repeat one."""
+    repeated = [k for k, probs in found.items() if any(p.rule == NULL_KEY for p in probs)]
+    if not repeated:
+        return 0
+    nulls = " OR ".join(f"{quote(k)} IS NULL" for k in t.key)
+    total = conn.execute(f"SELECT count(*) FROM {quote(t.name)} WHERE {nulls}").fetchone()[0]
+    return total - len(repeated)
+
+
+def _collisions(conn: sqlite3.Connection, t: SourceTable,
+                sifted: list[tuple]) -> Iterable[tuple[Key, str, str, str, int]]:
+    """(key, column, rule, reason, 1) for each row whose primary key, or a UNIQUE index's values, SQLite holds
+    apart but PostgreSQL would hold equal once converted (1 and '1'; 'a' and x'61'; one instant spelled twice).
+
+    Two clean values never collide (they go as they are), so only the sifted rows are converted: against each
+    other, and against the clean rows SQLite finds with the converted value in its clean spelling. The row
+    whose value was converted goes to the policy; the other keeps its place."""
+    uniques = [] if t.key_is_rowid else [Index("", t.key, True)]
+    uniques += [ix for ix in t.indexes if ix.unique and not ix.where]
+    if not sifted or not uniques:
+        return
+    nk = len(t.key)
+    at = {c.name: i for i, c in enumerate(t.columns)}
+    kinds = {c.name: c.kind for c in t.columns}
+    sifted_keys = {row[:nk] for row in sifted}
+    for ix in uniques:
+        rule, what = (SAME_KEY, "primary key") if ix.name == "" else (SAME_UNIQUE, f"unique index {ix.name}")
+        column = ", ".join(ix.columns)
+        seen: dict[tuple, Key] = {}
+        where = " AND ".join(f"{quote(c)} = ?" for c in ix.columns)
+        cols = ", ".join(quote(c) for c in ix.columns)
+        lookup = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE {where}"
+        changed = []
+        for row in sifted:
+            key, raw = row[:nk], tuple(row[nk + at[c]] for c in ix.columns)
+            made = _converted(kinds, ix.columns, raw)
+            if made is None or any(v is None for v in made):
+                continue  # refused already, for its own rule; or NULL, which PostgreSQL never finds equal
+            if made == raw:
+                seen.setdefault(made, key)  # nothing converted: it keeps its place
+            else:
+                changed.append((key, raw, made))
+        for key, raw, made in changed:
+            other = seen.setdefault(made, key)
+            if other == key:
+                other = next((r[:nk] for r in conn.execute(lookup, [_clean_spelling(v) for v in made])
+                              if r[:nk] not in sifted_keys and _converted(kinds, ix.columns, r[nk:]) == made), None)
+            if other is not None:
+                yield key, column, rule, (f"{column}: {shown_key(raw)} becomes {shown_key(made)} in PostgreSQL, "
+                                          f"as the {what} of row {shown_key(other)} is"), 1
+
+
+def _converted(kinds: dict[str, str], columns: tuple[str, ...], values: tuple) -> tuple | None:
+    try:
+        return tuple(convert(kinds[c], v)[0] for c, v in zip(columns, values))
+    except BadValue:
+        return None
+
+
+def _clean_spelling(value: Any) -> Any:
+    """A converted value as a clean SQLite value spells it (normalize.clean_sql), to look it up."""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 def _sift(conn: sqlite3.Connection, path: Path, t: SourceTable, sql: str, rows: int) -> list[tuple]:

@@ -8,6 +8,7 @@ tables they equal what the Alembic revision creates (tested).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ class Index:
     name: str
     columns: tuple[str, ...]
     unique: bool
+    where: str | None = None  # a partial index's predicate, in SQLite's SQL
 
 
 @dataclass
@@ -84,8 +86,11 @@ class SourceTable:
 
 
 def open_readonly(path: Path) -> sqlite3.Connection:
-    """A stdlib connection that cannot write the file (URI mode=ro), autocommit so BEGIN is ours."""
-    return sqlite3.connect(sqlite_uri(path), uri=True, isolation_level=None, check_same_thread=False)
+    """A stdlib connection that cannot write the file (URI mode=ro), autocommit so BEGIN is ours, able to
+    evaluate normalize.clean_sql."""
+    conn = sqlite3.connect(sqlite_uri(path), uri=True, isolation_level=None, check_same_thread=False)
+    normalize.add_sql_functions(conn)
+    return conn
 
 
 def read_tables(conn: sqlite3.Connection) -> list[SourceTable]:
@@ -124,13 +129,19 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
         foreign_keys.append(ForeignKey(cols, parent, parent_cols, all(nullable.get(c, True) for c in cols),
                                        on_delete, on_update))
     indexes = []
-    for _seq, index, unique, origin, _partial in conn.execute(f"PRAGMA index_list({quote(name)})"):
+    for _seq, index, unique, origin, partial in conn.execute(f"PRAGMA index_list({quote(name)})"):
         if origin == "pk":
             continue
         cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({quote(index)})"))
         if cols and all(c is not None for c in cols):  # expression indexes are not carried
-            indexes.append(Index(index, cols, bool(unique)))
+            indexes.append(Index(index, cols, bool(unique), _predicate(conn, index) if partial else None))
     return SourceTable(name, columns, tuple(pk) or (ROWID,), foreign_keys, sorted(indexes, key=lambda i: i.name))
+
+
+def _predicate(conn: sqlite3.Connection, index: str) -> str:
+    """The WHERE of a partial index, as its CREATE INDEX wrote it."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (index,)).fetchone()[0]
+    return re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)[-1].strip()
 
 
 def _primary_key(conn: sqlite3.Connection, table: str) -> list[str]:

@@ -91,6 +91,10 @@ def deferred_sql(t: SourceTable, tables: dict[str, SourceTable], warn: Any) -> l
     """Indexes and foreign keys of a table the history does not know, as DDL to run after the load."""
     out = []
     for ix in t.indexes:
+        if ix.where:  # SQLite's predicate need not mean the same in PostgreSQL (0/1 against a boolean, say)
+            warn(f"{t.name}: {'unique ' if ix.unique else ''}index {ix.name} ({', '.join(ix.columns)}) is partial "
+                 f"(WHERE {ix.where}): not carried; create it in PostgreSQL with the predicate in its SQL")
+            continue
         unique = "UNIQUE " if ix.unique else ""
         name = ix.name if not ix.name.startswith("sqlite_autoindex") else f"{t.name}_{'_'.join(ix.columns)}_key"
         cols = ", ".join(quote(c) for c in ix.columns)

@@ -30,9 +30,10 @@ class Mapping:
 
 # Exact declared names (upper case, without "(n)" or "(p,s)") first; then SQLite's own affinity rules.
 _BY_NAME: tuple[tuple[frozenset[str], Mapping], ...] = (
-    (frozenset({"BOOLEAN", "BOOL"}), Mapping("BOOLEAN, BOOL", "boolean", n.BOOLEAN, "0/1, 't'/'f', 'true'/'false'")),
+    (frozenset({"BOOLEAN", "BOOL"}), Mapping("BOOLEAN, BOOL", "boolean", n.BOOLEAN, "0/1, 't'/'f', 'true'/'false' only")),
     (frozenset({"DATETIME", "TIMESTAMP"}),
-     Mapping("DATETIME, TIMESTAMP", "timestamp without time zone", n.TIMESTAMP, "text spellings and epoch seconds, in UTC")),
+     Mapping("DATETIME, TIMESTAMP", "timestamp without time zone", n.TIMESTAMP,
+             "text spellings, in UTC; a number's meaning is not certain: the policy's")),
     (frozenset({"DATE"}), Mapping("DATE", "date", n.DATE, "")),
     (frozenset({"JSON", "JSONB"}), Mapping("JSON, JSONB", "json", n.JSON, "json keeps the text as written; jsonb would reorder it")),
     (frozenset({"SMALLINT", "TINYINT", "INT2"}), Mapping("SMALLINT, TINYINT, INT2", "smallint", n.SMALLINT, "")),

@@ -3,9 +3,9 @@
 `verify(source, target)` reads both (writes neither), compares every table in
 primary-key order, streaming, in constant memory (wizard.verify_rows, with the
 rows from wizard.verify_sides), and checks the target's schema against its
-revision (wizard.verify_schema). Values are compared after the copy's own rules
-(wizard.normalize), the kind always from the target column's type, so the copy
-and the verifier cannot drift apart. Directions: SQLite to PostgreSQL, and two
+revision (wizard.verify_schema). A source value is read by the verifier's own
+route (wizard.verify_values), never by the copy's rules, the kind always from the
+target column's type: a rule of the copy that is wrong shows as a difference. Directions: SQLite to PostgreSQL, and two
 databases of the same engine (a backup against the original, before and after
 an in-place upgrade).
 """

@@ -5,7 +5,8 @@ Fields are compared one by one, never concatenated, so ('ab','c') cannot equal
 whole-row test: for a SQLite source, PostgreSQL renders its values in SQLite's
 own spelling (timestamps as SQLAlchemy writes them, booleans as 0/1; see
 verify_sides), so a clean row is a plain tuple comparison. Only a row that fails
-it is compared field by field, each field converted by the copy's rules, and
+it is compared field by field, each source field read by the verifier's own
+route (wizard.verify_values, not the copy's rules), and
 only a row that differs is kept, up to `max_keys` per table, masked.
 
 Keys are checked a chunk at a time: when a chunk's keys are all of the kind's

@@ -11,7 +11,8 @@ column's collation, so PostgreSQL is asked for `COLLATE "C"` (byte order, which
 is code-point order, which is Python's). A SQLite key column that holds more
 than one storage class (text and integers in one column) is sorted by a CAST to
 the target kind. Each side also says how it turns a value into the compared form
-(the copy's rules, wizard.normalize) and a key into a sortable one.
+and a key into a sortable one: a SQLite value by the verifier's own reading of it
+(wizard.verify_values, never the copy's rules), so a wrong rule shows.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ import asyncpg
 from wizard.db import CONNECT_TIMEOUT, describe_connect_error, quote, sqlite_uri
 from wizard.errors import BadInput, StepError
 from wizard.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
-                              convert, source_canonical)
+                              convert)
 from wizard.scan import tolerant_text
 from wizard.urls import DbUrl
+from wizard.verify_values import NoMeaning, expected
 from wizard.verify_schema import TableShape
 
 CHUNK_ROWS = 5000
@@ -41,7 +43,7 @@ INT_KINDS = (BIGINT, INTEGER, SMALLINT)
 
 @dataclass(frozen=True)
 class Unconvertible:
-    """A value the copy's rules refuse; equal only to the same refused value."""
+    """A value with no certain meaning in its column; equal only to the same value."""
 
     rule: str
     value: Any
@@ -50,11 +52,21 @@ class Unconvertible:
 def sqlite_value(kind: str) -> Callable[[Any], Any]:
     def value(v: Any) -> Any:
         try:
-            return source_canonical(kind, v)
-        except BadValue as exc:
-            return Unconvertible(exc.rule, v)
+            return canonical(kind, expected(kind, v))
+        except NoMeaning as exc:
+            return Unconvertible(_rule_broken(kind, v, exc), v)
 
     return value
+
+
+def _rule_broken(kind: str, v: Any, exc: NoMeaning) -> str:
+    """How the difference is named: the copy's rule the value breaks, as its quarantine names it. Only the name
+    comes from the copy's rules; that the value has no meaning was decided without them."""
+    try:
+        convert(kind, v)
+    except BadValue as broken:
+        return broken.rule
+    return f"{exc}, yet the copy's rules take it"
 
 
 def pg_value(kind: str, rendered: bool = False) -> Callable[[Any], Any]:
@@ -89,9 +101,9 @@ def sqlite_key(kind: str) -> Callable[[Any], Any]:
         if v is None:
             raise Unorderable("its primary key is NULL")
         try:
-            return convert(kind, v)[0]
-        except BadValue as exc:
-            raise Unorderable(f"its primary key {v!r}: {exc.rule}") from None
+            return expected(kind, v)
+        except NoMeaning as exc:
+            raise Unorderable(f"its primary key {v!r}: {_rule_broken(kind, v, exc)}") from None
 
     return key
 
