@@ -549,14 +549,22 @@ def _print_plan(report: Any) -> None:
                          "table", "column", "SQLite type", "PostgreSQL type")
         for t in report.carried:
             for i, c in enumerate(t.columns):
-                carried.add_row(escape(t.name) if i == 0 else "", escape(c.name), escape(c.sqlite), c.postgres)
+                carried.add_row(escape(_as_named(t.name, t.target)) if i == 0 else "", escape(_as_named(c.name, c.target)),
+                                escape(c.sqlite), c.postgres)
         out.print(carried)
         type_map = _table("the type map", "SQLite declared type", "PostgreSQL type", "why")
         for m in report.type_map:
             type_map.add_row(m["sqlite"], m["postgres"], m["why"])
         out.print(type_map)
+    for line in report.not_carried:
+        out.print(f"[yellow]note[/] {escape(line)}")
     for note in report.notes:
         out.print(f"[yellow]note[/] {escape(mask(note))}")
+
+
+def _as_named(name: str, target: str) -> str:
+    """A source name, and PostgreSQL's for it when that is another (a name over 63 bytes)."""
+    return name if name == target else f"{name} -> {target} (PostgreSQL keeps 63 bytes)"
 
 
 @main.command("backup")

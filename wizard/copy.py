@@ -344,7 +344,7 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
     reader = _Reader(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
     meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
     meter.done = state.copied + state.quarantined
-    columns = table.column_names
+    columns = [c.target for c in table.columns]  # their names in PostgreSQL
     conversions = Counter({(col, name): n for col, made in state.conversions.items() for name, n in made.items()})
     reader.start()
     started = time.monotonic()
@@ -358,7 +358,7 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
                 raise item
             async with conn.transaction():
                 if item.records:
-                    await copy_records(conn, table.name, item.records, columns)
+                    await copy_records(conn, table.target, item.records, columns)
                 if item.quarantine:
                     state.quarantine_bytes = await asyncio.to_thread(_append, qpath, item.quarantine)
                 if item.nulled:
