@@ -30,7 +30,8 @@ class Oddity:
     name: str
     sql: tuple[str, ...] | list[str]
     expect: str  # MOVED | REFUSED
-    named: tuple[str, ...] = ()  # words the refusal must say (the table, the column)
+    named: tuple[str, ...] = ()  # words the refusal must say (the table, the column), or `wizard plan` and the
+    # report's notes of a move (what was not carried, a name PostgreSQL gets another for)
     where: str = ALONE  # ALONE: the file holds only this; IN_ENGINE: beside the engine's tables (--reflected off)
 
 
@@ -38,24 +39,30 @@ ODDITIES: list[Oddity] = [
     # 1. defaults PostgreSQL cannot take as they are
     Oddity("DATETIME DEFAULT 0", ["CREATE TABLE stamps(id INTEGER PRIMARY KEY, StartTime DATETIME DEFAULT 0)",
                                   "INSERT INTO stamps(id) VALUES (1)",
-                                  "INSERT INTO stamps VALUES (2, '2024-01-02 03:04:05')"], MOVED),
+                                  "INSERT INTO stamps VALUES (2, '2024-01-02 03:04:05')"], MOVED,
+           ("default stamps.StartTime", "DEFAULT 0")),
     Oddity("integer default '\"0\"'", ["CREATE TABLE pub(id INTEGER PRIMARY KEY, is_public integer default '\"0\"')",
-                                      "INSERT INTO pub VALUES (1, 0), (2, 1)"], MOVED),
+                                      "INSERT INTO pub VALUES (1, 0), (2, 1)"], MOVED,
+           ("default pub.is_public",)),
     Oddity('text default ""', ['CREATE TABLE notes(id INTEGER PRIMARY KEY, body text default "", n INT DEFAULT 7)',
                                "INSERT INTO notes(id) VALUES (1)"], MOVED),
     Oddity("DEFAULT (strftime(...))", ["CREATE TABLE logs(id INTEGER PRIMARY KEY, "
                                        "at TEXT DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')))",
-                                       "INSERT INTO logs(id) VALUES (1)"], MOVED),
+                                       "INSERT INTO logs(id) VALUES (1)"], MOVED, ("default logs.at", "strftime")),
     # 2. names over 63 bytes, and names that share their first 63 bytes (pgloader's collision.db)
     Oddity("column name over 63 bytes", [f"CREATE TABLE longcol(id INTEGER PRIMARY KEY, {_LONG} TEXT)",
-                                         "INSERT INTO longcol VALUES (1, 'x'), (2, NULL)"], MOVED),
+                                         "INSERT INTO longcol VALUES (1, 'x'), (2, NULL)"], MOVED,
+           (f"longcol.{_LONG}",)),
+    Oddity("a table name over 63 bytes beside the engine's tables", [
+        f"CREATE TABLE {_LONG}(id INTEGER PRIMARY KEY, {_LONG} TEXT)", f"INSERT INTO {_LONG} VALUES (1, 'x')"],
+        MOVED, (_LONG,), where=IN_ENGINE),
     Oddity("tables and columns sharing their first 63 bytes", [
         f"CREATE TABLE {_LONG}_one(id INTEGER PRIMARY KEY, {_LONG}_a TEXT, {_LONG}_b TEXT UNIQUE)",
         f"CREATE TABLE {_LONG}_two(id INTEGER PRIMARY KEY, up INTEGER REFERENCES {_LONG}_one(id), "
         f"{_LONG}_a INT)",
         f"CREATE INDEX {_LONG}_one_index_on_a ON {_LONG}_one({_LONG}_a)",
         f"INSERT INTO {_LONG}_one VALUES (1, 'a1', 'b1'), (2, 'a2', 'b2')",
-        f"INSERT INTO {_LONG}_two VALUES (1, 1, 10), (2, 2, 20), (3, NULL, 30)"], MOVED),
+        f"INSERT INTO {_LONG}_two VALUES (1, 1, 10), (2, 2, 20), (3, NULL, 30)"], MOVED, (f"{_LONG}_one",)),
     # 3. a table named like a sequence (or an index) the move's own tables get
     Oddity("t and t_id_seq", ["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)",
                               "CREATE TABLE t_id_seq(id INTEGER PRIMARY KEY, v TEXT)",
@@ -94,7 +101,9 @@ ODDITIES: list[Oddity] = [
         "INSERT INTO items(id, a) VALUES (1, 5), (2, 6)",
         "CREATE VIEW big_items AS SELECT * FROM items WHERE a > 5",
         "CREATE TRIGGER items_touch AFTER UPDATE ON items BEGIN SELECT 1; END",
-        "CREATE VIRTUAL TABLE search USING fts5(body)", "INSERT INTO search VALUES ('hello')"], MOVED),
+        "CREATE VIRTUAL TABLE search USING fts5(body)", "INSERT INTO search VALUES ('hello')"], MOVED,
+        ("view big_items", "trigger items_touch", "generated column items.twice", "generated column items.plus",
+         "virtual table search")),
 ]
 
 BY_NAME = {o.name: o for o in ODDITIES}

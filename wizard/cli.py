@@ -497,7 +497,9 @@ def _table(title: str, *headers: str) -> Any:
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for h in headers:
-        table.add_column(h, justify="right" if h in ("rows", "steps", "size") else "left")
+        numbers = h in ("rows", "steps", "size")
+        # A long name folds onto the next line rather than losing its end.
+        table.add_column(h, justify="right" if numbers else "left", overflow="ellipsis" if numbers else "fold")
     return table
 
 
@@ -549,22 +551,18 @@ def _print_plan(report: Any) -> None:
                          "table", "column", "SQLite type", "PostgreSQL type")
         for t in report.carried:
             for i, c in enumerate(t.columns):
-                carried.add_row(escape(_as_named(t.name, t.target)) if i == 0 else "", escape(_as_named(c.name, c.target)),
-                                escape(c.sqlite), c.postgres)
+                carried.add_row(escape(t.name) if i == 0 else "", escape(c.name), escape(c.sqlite), c.postgres)
         out.print(carried)
         type_map = _table("the type map", "SQLite declared type", "PostgreSQL type", "why")
         for m in report.type_map:
             type_map.add_row(m["sqlite"], m["postgres"], m["why"])
         out.print(type_map)
+    for name, target in report.renamed.items():
+        out.print(f"[yellow]note[/] {escape(name)} is {escape(target)} in PostgreSQL (63 bytes of a name at most)")
     for line in report.not_carried:
         out.print(f"[yellow]note[/] {escape(line)}")
     for note in report.notes:
         out.print(f"[yellow]note[/] {escape(mask(note))}")
-
-
-def _as_named(name: str, target: str) -> str:
-    """A source name, and PostgreSQL's for it when that is another (a name over 63 bytes)."""
-    return name if name == target else f"{name} -> {target} (PostgreSQL keeps 63 bytes)"
 
 
 @main.command("backup")

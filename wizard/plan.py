@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from wizard import schema, typemap
 from wizard.db import connect, file_size, row_counts, table_names
 from wizard.tables import not_carried, open_readonly, read_tables
-from wizard.target_schema import create_table_sql, dropped_defaults
+from wizard.target_schema import create_table_sql, dropped_defaults, renames
 from wizard.urls import DbUrl
 
 
@@ -67,6 +67,7 @@ class PlanReport:
     carried: list[CarriedTable] = field(default_factory=list)  # a SQLite source's tables the history does not know
     type_map: list[dict[str, str]] = field(default_factory=list)  # the map they are created with (typemap.table())
     not_carried: list[str] = field(default_factory=list)  # views, triggers, defaults, ...: what a move leaves out
+    renamed: dict[str, str] = field(default_factory=dict)  # table or table.column -> PostgreSQL's name, when another
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,9 +112,10 @@ def pending_revisions(state: schema.SchemaState) -> tuple[list[PendingRevision],
     return [], ["its tables match no known revision: " + "; ".join(state.differences)]
 
 
-def carried_tables(db: DbUrl) -> tuple[list[CarriedTable], list[str]]:
-    """The SQLite source's tables the engine's history does not know, as a move would create them, and what
-    a move does not carry (wizard.tables.not_carried, the defaults it drops), each with what to do."""
+def carried_tables(db: DbUrl) -> tuple[list[CarriedTable], list[str], dict[str, str]]:
+    """The SQLite source's tables the engine's history does not know, as a move would create them; what a
+    move does not carry (wizard.tables.not_carried, the defaults it drops), each with what to do; and the
+    names PostgreSQL gets others for."""
     conn = open_readonly(db.sqlite_path)
     try:
         tables = read_tables(conn)
@@ -123,7 +125,7 @@ def carried_tables(db: DbUrl) -> tuple[list[CarriedTable], list[str]]:
     carried = [CarriedTable(t.name, [CarriedColumn(c.name, c.declared or "(none)", c.pg_type, c.target)
                                      for c in t.columns], create_table_sql(t), t.target)
                for t in tables if not t.engine]
-    return carried, [n.line() for n in left]
+    return carried, [n.line() for n in left], renames(tables)
 
 
 async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
@@ -131,7 +133,7 @@ async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
     pending, notes = pending_revisions(state)
     report = PlanReport(info, pending, schema.head(), notes=notes)
     if source.is_sqlite and state.other_tables:
-        report.carried, report.not_carried = carried_tables(source)
+        report.carried, report.not_carried, report.renamed = carried_tables(source)
         report.type_map = [dataclasses.asdict(m) for m in typemap.table()]
     if target is not None:
         report.target, target_state = await describe_database(target)

@@ -70,9 +70,21 @@ def test_odd_source_moves_whole_or_is_refused_up_front(oddity: Oddity, tmp_path:
     where = "" if oddity.where == ALONE else f" ({oddity.where})"
     if oddity.expect == MOVED:
         assert result.returncode == 0, shown
-        lost, _ = _moved(source, pg_url, tmp_path / "state")
+        lost, report = _moved(source, pg_url, tmp_path / "state")
         assert lost == 0
-        survived(fault=f"an odd source{where}: {oddity.name}", did="moved; `wizard verify` passed row by row",
+        planned = wizard("plan", "--source", f"sqlite:///{source}", "--json")
+        assert planned.returncode == 0, planned.stderr
+        plan = json.loads(planned.stdout.splitlines()[-1])
+        plan_said = plan["not_carried"] + [f"{a} is {b}" for a, b in plan["renamed"].items()]
+        for words in oddity.named:
+            assert any(words in line for line in plan_said), plan_said
+            assert any(words in note for note in report["notes"]), report["notes"]
+        undone = wizard("rollback", "--run", report["run_id"], "--yes", "--state-dir", str(tmp_path / "state"))
+        assert undone.returncode == 0, undone.stderr[-2000:]
+        assert tables_in(pg_url) == []  # the rollback found every table the move made, under its name there
+        said = f"; plan and the report name {', '.join(oddity.named)}" if oddity.named else ""
+        survived(fault=f"an odd source{where}: {oddity.name}",
+                 did=f"moved; `wizard verify` passed row by row{said}; rollback dropped every table it made",
                  rows_lost=lost)
     else:
         said = first_line(result.stderr)
@@ -82,3 +94,19 @@ def test_odd_source_moves_whole_or_is_refused_up_front(oddity: Oddity, tmp_path:
         assert tables_in(pg_url) == []
         survived(input=f"an odd source{where}: {oddity.name}", exit_code=3, message=said.removeprefix("error: "),
                  changed="nothing in the target (its tables checked), the source byte-identical")
+
+
+def test_autoincrement_high_water_mark_is_the_next_id(tmp_path: Path, pg_url: str) -> None:
+    """SQLite hands out 1001 after 1000 was given and deleted (sqlite_sequence); so must PostgreSQL."""
+    oddity = BY_NAME["AUTOINCREMENT past the highest id"]
+    source = _source(tmp_path, oddity)
+    assert _migrate(source, pg_url, tmp_path / "state", oddity).returncode == 0
+    assert fetch(pg_url, "INSERT INTO tickets (v) VALUES ('new') RETURNING id")[0][0] == 1001
+
+
+def test_defaults_that_translate_are_carried(tmp_path: Path, pg_url: str) -> None:
+    oddity = BY_NAME['text default ""']
+    source = _source(tmp_path, oddity)
+    assert _migrate(source, pg_url, tmp_path / "state", oddity).returncode == 0
+    fetch(pg_url, "INSERT INTO notes (id) VALUES (2)")
+    assert [tuple(r) for r in fetch(pg_url, "SELECT body, n FROM notes WHERE id = 2")] == [("", 7)]
