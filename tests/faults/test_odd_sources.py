@@ -52,8 +52,11 @@ def _moved(source: Path, target: str, state: Path) -> tuple[int, dict]:
     assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-2000:]
     summary = json.loads(verified.stdout.splitlines()[-1])
     assert summary["ok"] and summary["tables"], summary["summary"]
+    counts = _carried_counts(source)
+    made = set(tables_in(target)) - {"alembic_version"}
+    assert made == {pg_name(t) for t in counts} - {"alembic_version"}  # and nothing else: no virtual table
     lost = 0
-    for table, n in _carried_counts(source).items():
+    for table, n in counts.items():
         lost += max(0, n - fetch(target, f"SELECT count(*) FROM {quote(pg_name(table))}")[0][0])
     return lost, json.loads((run / "report.json").read_text())
 
