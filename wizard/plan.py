@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from wizard import schema, typemap
 from wizard.db import connect, file_size, row_counts, table_names
 from wizard.tables import not_carried, open_readonly, read_tables
-from wizard.target_schema import create_table_sql, dropped_defaults, renames
+from wizard.target_schema import create_table_sql, dropped_defaults, key_sql, renames
 from wizard.urls import DbUrl
 
 
@@ -53,7 +53,7 @@ class CarriedTable:
 
     name: str
     columns: list[CarriedColumn]
-    ddl: str
+    ddl: str  # its CREATE TABLE, then its primary key and identity
     target: str  # its name in PostgreSQL
 
 
@@ -123,7 +123,7 @@ def carried_tables(db: DbUrl) -> tuple[list[CarriedTable], list[str], dict[str, 
     finally:
         conn.close()
     carried = [CarriedTable(t.name, [CarriedColumn(c.name, c.declared or "(none)", c.pg_type, c.target)
-                                     for c in t.columns], create_table_sql(t), t.target)
+                                     for c in t.columns], ";\n".join([create_table_sql(t), *key_sql(t)]), t.target)
                for t in tables if not t.engine]
     return carried, [n.line() for n in left], renames(tables)
 

@@ -273,7 +273,7 @@ def exact_numbers(draw: st.DrawFn) -> tuple[Decimal, list[str]]:
                  f"{sign}{digits}E{exponent}",
                  f"{sign}{digits[0]}.{digits[1:] + zeros or '0'}e{exponent + len(digits) - 1}"]
     if -60 <= exponent <= 60:
-        spellings.append(f"{sign}{format(abs(value), 'f')}")  # plain digits
+        spellings.append(f"{sign}{format(value.copy_abs(), 'f')}")  # plain digits (abs() would round to 28)
     return value, spellings
 
 
