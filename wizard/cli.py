@@ -497,7 +497,9 @@ def _table(title: str, *headers: str) -> Any:
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for h in headers:
-        table.add_column(h, justify="right" if h in ("rows", "steps", "size") else "left")
+        numbers = h in ("rows", "steps", "size")
+        # A long name folds onto the next line rather than losing its end.
+        table.add_column(h, justify="right" if numbers else "left", overflow="ellipsis" if numbers else "fold")
     return table
 
 
@@ -555,6 +557,10 @@ def _print_plan(report: Any) -> None:
         for m in report.type_map:
             type_map.add_row(m["sqlite"], m["postgres"], m["why"])
         out.print(type_map)
+    for name, target in report.renamed.items():
+        out.print(f"[yellow]note[/] {escape(name)} is {escape(target)} in PostgreSQL (63 bytes of a name at most)")
+    for line in report.not_carried:
+        out.print(f"[yellow]note[/] {escape(line)}")
     for note in report.notes:
         out.print(f"[yellow]note[/] {escape(mask(note))}")
 

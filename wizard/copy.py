@@ -40,6 +40,7 @@ from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
 from wizard.scan import SET_NULL, Key, RowActions, jsonable, shown_key, tolerant_text
 from wizard.secrets import mask_data
+from wizard.pgnames import pg_name
 from wizard.tables import SourceTable, open_readonly
 
 STEP = "copy"
@@ -299,7 +300,7 @@ class _Reader:
         for c, converted in zip(t.columns, out):
             if converted is not None and converted in _ENDS.get(c.kind, ()):
                 target_key = None if t.key_is_rowid else tuple(out[t.column_names.index(k)] for k in t.key)
-                ends.append((target_key, c.name, c.kind, converted.isoformat()))
+                ends.append((target_key, c.target, c.kind, converted.isoformat()))
         cleared = [c for c in self.actions.null.get(key, ()) if out[t.column_names.index(c)] is not None]
         for column in cleared:
             out[t.column_names.index(column)] = None
@@ -360,7 +361,7 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
     reader = _Reader(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
     meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
     meter.done = state.copied + state.quarantined
-    columns = table.column_names
+    columns = [c.target for c in table.columns]  # their names in PostgreSQL
     conversions = Counter({(col, name): n for col, made in state.conversions.items() for name, n in made.items()})
     reader.start()
     started = time.monotonic()
@@ -374,7 +375,7 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
                 raise item
             async with conn.transaction():
                 if item.records:
-                    await copy_records(conn, table.name, item.records, columns)
+                    await copy_records(conn, table.target, item.records, columns)
                 if item.ends:
                     await _write_ends(conn, table, item.ends)
                 if item.quarantine:
@@ -445,10 +446,10 @@ async def _write_ends(conn: asyncpg.Connection, table: SourceTable, ends: list[t
         c = quote(column)
         if target_key is None:
             infinity = "-infinity" if text.startswith("0001") else "infinity"
-            await conn.execute(f"UPDATE {quote(table.name)} SET {c} = $1::text::{cast} WHERE {c} = '{infinity}'", text)
+            await conn.execute(f"UPDATE {quote(table.target)} SET {c} = $1::text::{cast} WHERE {c} = '{infinity}'", text)
         else:
-            match = " AND ".join(f"{quote(k)} = ${i}" for i, k in enumerate(table.key, start=2))
-            await conn.execute(f"UPDATE {quote(table.name)} SET {c} = $1::text::{cast} WHERE {match}", text,
+            match = " AND ".join(f"{quote(pg_name(k))} = ${i}" for i, k in enumerate(table.key, start=2))
+            await conn.execute(f"UPDATE {quote(table.target)} SET {c} = $1::text::{cast} WHERE {match}", text,
                                *target_key)
 
 

@@ -125,6 +125,15 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def all_of(terms: list[str]) -> str:
+    """`terms` joined by AND as a balanced tree: SQLite refuses an expression deeper than 1000
+    ("Expression tree is too large"), which a flat chain over a thousand columns is."""
+    if len(terms) <= 64:
+        return " AND ".join(terms)
+    half = len(terms) // 2
+    return f"({all_of(terms[:half])}) AND ({all_of(terms[half:])})"
+
+
 async def row_counts(conn: AsyncConnection, tables: list[str]) -> dict[str, int]:
     out = {}
     for t in tables:

@@ -251,6 +251,9 @@ class _Move:
         if o.resume:
             self.run.append("run_resumed", pid=os.getpid(), policy=self.policy)
         report, backup = await self._checks_and_backup()
+        names = target_schema.renames(report.tables)
+        self.notes += [f"{a} is {b} in the target (PostgreSQL keeps 63 bytes of a name)" for a, b in names.items()]
+        self.notes += [n.line() for n in report.not_carried]
         self._stop_point("schema")
         target = await self._schema(lock_conn, report)
         copies = await self._copy(report, target)
@@ -259,9 +262,9 @@ class _Move:
                             f"this run back (wizard rollback --run {self.run.id}) and move again")
         conns = await self._connections(max(1, o.jobs))
         try:
-            await self._indexes(conns, target, copies)
-            sequences = await self._sequences(conns[0], copies)
-            rows = await self._verify(conns[0], copies)
+            await self._indexes(conns, target, report.tables)
+            sequences = await self._sequences(conns[0], report.tables)
+            rows = await self._verify(conns[0], copies, report.tables)
         finally:
             for c in conns:
                 await c.close()
@@ -275,6 +278,8 @@ class _Move:
             self.policy, target.revision, upgraded, dict(self.timings), rows,
             str(self.run.folder / "quarantine") if any(r.quarantined for r in rows) else None, sequences, self.notes,
         )
+        if names:
+            report_data.sections["names"] = names
         if self.verification is not None:
             report_data.sections.update(verify_report.run_sections(self.verification))
         self.timings["report"] = time.monotonic() - began
@@ -436,28 +441,31 @@ class _Move:
                                {"tables": [c.to_dict() for c in copies]}))
         return copies
 
-    async def _indexes(self, conns: list[asyncpg.Connection], target: TargetSchema, copies: list[TableCopy]) -> None:
+    async def _indexes(self, conns: list[asyncpg.Connection], target: TargetSchema, tables: list[SourceTable]) -> None:
         if "indexes" in self.done:
             return
         began = self._begin("indexes", "build the indexes and foreign keys")
         await target_schema.rebuild(conns, target.deferred, self.emit)
-        for c in copies:
-            await conns[0].execute(f"ANALYZE {quote(c.table)}")
+        for t in tables:
+            await conns[0].execute(f"ANALYZE {quote(t.target)}")
         self._end("indexes", began, built=len(target.deferred))
 
-    async def _sequences(self, conn: asyncpg.Connection, copies: list[TableCopy]) -> dict[str, int]:
+    async def _sequences(self, conn: asyncpg.Connection, tables: list[SourceTable]) -> dict[str, int]:
         began = self._begin("sequences", "set the sequences past the highest ids")
         self.emit(StepStarted("sequences", "set the sequences past the highest ids"))
-        values = await target_schema.set_sequences(conn, [c.table for c in copies])
+        values = await target_schema.set_sequences(conn, [t.target for t in tables],
+                                                   {t.target: t.sequence for t in tables if t.sequence is not None})
         self._end("sequences", began, sequences=values)
-        self.emit(StepFinished("sequences", f"{len(values)} sequence(s) set: the next insert gets max + 1",
+        self.emit(StepFinished("sequences", f"{len(values)} sequence(s) set: the next insert gets max + 1 (or "
+                                            "what AUTOINCREMENT would hand out)",
                                {"sequences": values}))
         return values
 
-    async def _verify(self, conn: asyncpg.Connection, copies: list[TableCopy]) -> list[TableRow]:
+    async def _verify(self, conn: asyncpg.Connection, copies: list[TableCopy],
+                      tables: list[SourceTable]) -> list[TableRow]:
         began = self._begin("verify", "count the rows on both sides")
         self.emit(StepStarted("verify", "row counts: source rows minus quarantined against the target"))
-        rows = await verify_counts(conn, copies)
+        rows = await verify_counts(conn, copies, {t.name: t.target for t in tables})
         bad = [r for r in rows if r.status != "ok"]
         if not bad:
             await self._verify_rows(copies)
@@ -545,10 +553,10 @@ class _Move:
 
 async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:
     """The target's columns must take the values the scan judged for them (the type map = the revision's types)."""
-    kinds = await target_kinds(conn, t.name)
+    kinds = await target_kinds(conn, t.target)
     for c in t.columns:
-        if kinds.get(c.name) != c.kind:
-            raise StepError(f"{t.name}.{c.name} is {kinds.get(c.name) or 'missing'} in the target but {c.kind} in the "
+        if kinds.get(c.target) != c.kind:
+            raise StepError(f"{t.name}.{c.name} is {kinds.get(c.target) or 'missing'} in the target but {c.kind} in the "
                             f"source's type map: the target's schema is not the one this move made")
 
 
@@ -585,11 +593,12 @@ async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy]
         await asyncio.gather(*tasks.values(), return_exceptions=True)
 
 
-async def verify_counts(conn: asyncpg.Connection, copies: list[TableCopy]) -> list[TableRow]:
-    """Per table: target rows against source rows minus quarantined (the row-level verify replaces this)."""
+async def verify_counts(conn: asyncpg.Connection, copies: list[TableCopy], targets: dict[str, str]) -> list[TableRow]:
+    """Per table: target rows against source rows minus quarantined (the row-level verify replaces this);
+    `targets`: each source table's name in the target."""
     rows = []
     for c in copies:
-        n = await conn.fetchval(f"SELECT count(*) FROM {quote(c.table)}")
+        n = await conn.fetchval(f"SELECT count(*) FROM {quote(targets[c.table])}")
         ok = n == c.source_rows - c.quarantined == c.copied
         rows.append(TableRow(c.table, c.source_rows, c.copied, c.quarantined, n, c.seconds, c.conversions,
                              "ok" if ok else "differs"))

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema, typemap
 from wizard.db import connect, file_size, row_counts, table_names
-from wizard.tables import open_readonly, read_tables
-from wizard.target_schema import create_table_sql
+from wizard.tables import not_carried, open_readonly, read_tables
+from wizard.target_schema import create_table_sql, dropped_defaults, key_sql, renames
 from wizard.urls import DbUrl
 
 
@@ -44,6 +44,7 @@ class CarriedColumn:
     name: str
     sqlite: str  # the declared type, as SQLite has it
     postgres: str  # from the type map
+    target: str  # its name in PostgreSQL (wizard.pgnames: a name over 63 bytes gets another)
 
 
 @dataclass
@@ -52,7 +53,8 @@ class CarriedTable:
 
     name: str
     columns: list[CarriedColumn]
-    ddl: str
+    ddl: str  # its CREATE TABLE, then its primary key and identity
+    target: str  # its name in PostgreSQL
 
 
 @dataclass
@@ -64,6 +66,8 @@ class PlanReport:
     notes: list[str] = field(default_factory=list)  # what stands in the way, in words
     carried: list[CarriedTable] = field(default_factory=list)  # a SQLite source's tables the history does not know
     type_map: list[dict[str, str]] = field(default_factory=list)  # the map they are created with (typemap.table())
+    not_carried: list[str] = field(default_factory=list)  # views, triggers, defaults, ...: what a move leaves out
+    renamed: dict[str, str] = field(default_factory=dict)  # table or table.column -> PostgreSQL's name, when another
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -108,15 +112,20 @@ def pending_revisions(state: schema.SchemaState) -> tuple[list[PendingRevision],
     return [], ["its tables match no known revision: " + "; ".join(state.differences)]
 
 
-def carried_tables(db: DbUrl) -> list[CarriedTable]:
-    """The SQLite source's tables the engine's history does not know, as a move would create them."""
+def carried_tables(db: DbUrl) -> tuple[list[CarriedTable], list[str], dict[str, str]]:
+    """The SQLite source's tables the engine's history does not know, as a move would create them; what a
+    move does not carry (wizard.tables.not_carried, the defaults it drops), each with what to do; and the
+    names PostgreSQL gets others for."""
     conn = open_readonly(db.sqlite_path)
     try:
         tables = read_tables(conn)
+        left = not_carried(conn) + dropped_defaults(tables)
     finally:
         conn.close()
-    return [CarriedTable(t.name, [CarriedColumn(c.name, c.declared or "(none)", c.pg_type) for c in t.columns],
-                         create_table_sql(t)) for t in tables if not t.engine]
+    carried = [CarriedTable(t.name, [CarriedColumn(c.name, c.declared or "(none)", c.pg_type, c.target)
+                                     for c in t.columns], ";\n".join([create_table_sql(t), *key_sql(t)]), t.target)
+               for t in tables if not t.engine]
+    return carried, [n.line() for n in left], renames(tables)
 
 
 async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
@@ -124,7 +133,7 @@ async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
     pending, notes = pending_revisions(state)
     report = PlanReport(info, pending, schema.head(), notes=notes)
     if source.is_sqlite and state.other_tables:
-        report.carried = carried_tables(source)
+        report.carried, report.not_carried, report.renamed = carried_tables(source)
         report.type_map = [dataclasses.asdict(m) for m in typemap.table()]
     if target is not None:
         report.target, target_state = await describe_database(target)

@@ -16,20 +16,21 @@ from typing import Any
 import asyncpg
 
 from wizard import scan as data_scan
+from wizard.pgnames import clashes, pg_name
 from wizard.backup import processes_holding
 from wizard.db import check_sqlite_file, connect
 from wizard.errors import BadInput, WizardError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
 from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, SchemaState, history, inspect_schema
-from wizard.tables import SourceTable, open_readonly, read_tables
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, SchemaState, history, inspect_schema, named_indexes
+from wizard.tables import NotCarried, SourceTable, not_carried, open_readonly, read_tables
+from wizard.target_schema import MOVES, OWN_TABLES, dropped_defaults, renames
 from wizard.urls import DbUrl
 
 STEP = "preflight"
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_SERVER = 10  # identity columns
-OWN_TABLES = ("wizard_move", "wizard_copy_checkpoint")  # the move's bookkeeping in the target
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,8 @@ async def describe_target(conn: asyncpg.Connection) -> TargetInfo:
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
     )]
     info = TargetInfo(row["version"], bool(row["can_create"]), tables, row["schema"] or "public", user=row["username"])
-    if "wizard_move" in tables:
-        info.run_id = await conn.fetchval("SELECT run_id FROM wizard_move LIMIT 1")
+    if MOVES in tables:
+        info.run_id = await conn.fetchval(f"SELECT run_id FROM {MOVES} LIMIT 1")
     return info
 
 
@@ -124,6 +125,7 @@ class PreflightReport:
     target: TargetInfo | None = None
     actions: dict[str, Any] = field(default_factory=dict, repr=False)  # policy -> table -> scan.RowActions
     unclean: dict[str, Any] = field(default_factory=dict, repr=False)  # table -> keys the copy must convert
+    not_carried: list[NotCarried] = field(default_factory=list)  # views, triggers, defaults, ...: said, not made
 
     @property
     def failed(self) -> list[Check]:
@@ -144,6 +146,7 @@ class PreflightReport:
             "affected": self.affected,
             "rows": self.rows,
             "source_revision": self.source_revision,
+            "not_carried": [n.line() for n in self.not_carried],
         }
 
 
@@ -166,7 +169,7 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
         if source_ok and scanning is not None:
             _check_disk(source, resolve_state_dir(state_dir), add)
             _add_scan(report, await scanning, add)
-            _check_collisions(report, add, resume_run)
+            _check_names(report, add, resume_run)
     finally:
         if scanning is not None and not scanning.done():  # the file failed its check: the scan's end is moot
             await asyncio.gather(scanning, return_exceptions=True)
@@ -317,12 +320,32 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
         add(Check("target empty", FAIL, f"database {target.database}: {info.problem}"))
 
 
-def _check_collisions(report: PreflightReport, add: Any, resume_run: str | None) -> None:
-    """Tables the engine's history does not know must not exist in the target either."""
+def _check_names(report: PreflightReport, add: Any, resume_run: str | None) -> None:
+    """The names the move gives the source's tables in the target (wizard.pgnames) must be free: of each
+    other, of the wizard's bookkeeping, of the indexes the engine's schema names, of the target's tables."""
+    unknown = [t for t in report.tables if not t.engine]
+    problems = [f"tables {a} and {b} would both be {pg_name(a)} in PostgreSQL (63 bytes at most)"
+                for a, b in clashes(t.name for t in report.tables)]
+    for t in report.tables:
+        problems += [f"columns {t.name}.{a} and {t.name}.{b} would both be {pg_name(a)} in PostgreSQL"
+                     for a, b in clashes(c.name for c in t.columns)]
+    problems += [f"table {t.name} of the source has the name of the wizard's own bookkeeping table in the target"
+                 for t in unknown if t.target in OWN_TABLES]
+    if report.source_revision:
+        problems += [f"table {t.name} of the source has the name of an index the engine's schema creates"
+                     for t in unknown if t.target in named_indexes(report.source_revision)]
+    if problems:
+        add(Check("names", FAIL, "; ".join(problems) + ": rename it in a copy of the source (sqlite3 copy.db "
+                                 "'ALTER TABLE \"old\" RENAME TO \"new\"', and the column alike) and move the copy"))
+        return
+    names = renames(report.tables)
+    if names:
+        add(Check("names", WARN, f"{len(names)} name(s) over PostgreSQL's 63 bytes get another in the target: "
+                                 + ", ".join(f"{a} -> {b}" for a, b in names.items())))
     info = report.target
     if info is None or (resume_run and info.run_id == resume_run):
         return
-    taken = sorted({t.name for t in report.tables if not t.engine} & set(info.tables))
+    taken = sorted({t.target for t in unknown} & set(info.tables))
     if taken:
         add(Check("target tables", FAIL, f"the target already has table(s) {', '.join(taken)} that the move would "
                                          f"create: use an empty database"))
@@ -355,25 +378,31 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-async def _scan(source: DbUrl, emit: Emit) -> tuple[list[SourceTable], data_scan.ScanResult]:
+async def _scan(source: DbUrl, emit: Emit) -> tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult]:
     loop = asyncio.get_running_loop()
 
     def progress(table: str, done: int, total: int) -> None:
         loop.call_soon_threadsafe(emit, Progress(STEP, "data scan", done, total))
 
-    def run() -> tuple[list[SourceTable], data_scan.ScanResult]:
+    def run() -> tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult]:
         conn = open_readonly(source.sqlite_path)
         try:
             tables = read_tables(conn)
+            left = not_carried(conn) + dropped_defaults(tables)
         finally:
             conn.close()
-        return tables, data_scan.scan(source.sqlite_path, tables, progress)
+        return tables, left, data_scan.scan(source.sqlite_path, tables, progress)
 
     return await asyncio.to_thread(run)
 
 
-def _add_scan(report: PreflightReport, scanned: tuple[list[SourceTable], data_scan.ScanResult], add: Any) -> None:
-    report.tables, result = scanned
+def _add_scan(report: PreflightReport, scanned: tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult],
+              add: Any) -> None:
+    report.tables, report.not_carried, result = scanned
+    if report.not_carried:
+        add(Check("not carried", WARN, f"{len(report.not_carried)} thing(s) the move does not make in the target "
+                                       f"(the report says what to do): "
+                                       + ", ".join(f"{n.what} {n.name}" for n in report.not_carried)))
     report.scan, report.affected, report.rows, report.actions, report.unclean = (
         result.findings, result.affected, result.rows, result.actions, result.unclean)
     stops = result.affected[data_scan.ABORT]

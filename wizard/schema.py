@@ -102,6 +102,22 @@ def expected_shapes() -> dict[str, Shape]:
     return shapes
 
 
+@functools.cache
+def named_indexes(revision: str) -> frozenset[str]:
+    """The indexes the engine's schema at `revision` creates under names of its own (ix_...): PostgreSQL
+    names its other relations (sequences, keys) itself, around the names already taken."""
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn, ALEMBIC_LOCK:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        insp = inspect(conn)
+        names = frozenset(i["name"] for t in insp.get_table_names() for i in insp.get_indexes(t)
+                          if i.get("name") and not i["name"].startswith("sqlite_autoindex"))
+    engine.dispose()
+    return names
+
+
 def _shape(insp: Any) -> Shape:
     return {
         t: frozenset(c["name"] for c in insp.get_columns(t))

@@ -12,9 +12,11 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from wizard import normalize, typemap
-from wizard.db import quote, sqlite_uri
+from wizard.db import all_of, quote, sqlite_uri
+from wizard.pgnames import pg_name
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 
 ROWID = "rowid"
@@ -28,6 +30,11 @@ class Column:
     nullable: bool
     pg_type: str  # from the type map (used for tables the history does not know)
     default: str | None = None  # SQLite's default expression, as written
+
+    @property
+    def target(self) -> str:
+        """Its name in PostgreSQL (wizard.pgnames)."""
+        return pg_name(self.name)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,12 @@ class SourceTable:
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)  # explicit and UNIQUE ones, not the primary key's
     without_rowid: bool = False
+    sequence: int | None = None  # AUTOINCREMENT's high-water mark (sqlite_sequence), when it has one
+
+    @property
+    def target(self) -> str:
+        """Its name in PostgreSQL (wizard.pgnames)."""
+        return pg_name(self.name)
 
     @property
     def engine(self) -> bool:
@@ -79,7 +92,7 @@ class SourceTable:
     def clean_sql(self) -> str:
         """1 when every value of the row may take the fast path (see normalize.clean_sql), else 0."""
         parts = [normalize.clean_sql(c.kind, quote(c.name)) for c in self.columns]
-        return f"CASE WHEN {' AND '.join(parts) or '1'} THEN 1 ELSE 0 END"
+        return f"CASE WHEN {all_of(parts) or '1'} THEN 1 ELSE 0 END"
 
     def key_sql(self) -> str:
         return ", ".join(ROWID if self.key_is_rowid else quote(k) for k in self.key)
@@ -93,16 +106,69 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def plain_tables(table_list: Iterable[tuple]) -> list[str]:
+    """From the rows of PRAGMA table_list: the tables a move copies, by name.
+
+    Not views, virtual tables and their shadow tables (see `not_carried`), nor SQLite's own; the
+    engine's alembic_version only beside the engine's tables (another app's is one of its tables).
+    """
+    names = sorted(r[1] for r in table_list if r[0] == "main" and r[2] == "table" and not r[1].startswith("sqlite_"))
+    engine = any(n in ENGINE_TABLES for n in names)
+    return [n for n in names if not (engine and n == VERSION_TABLE)]
+
+
 def read_tables(conn: sqlite3.Connection) -> list[SourceTable]:
-    """Every table to copy (not alembic_version, not SQLite's own), parents before children."""
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-    )]
-    tables = {name: _read_table(conn, name) for name in names if name != VERSION_TABLE}
-    for _schema, name, _type, _ncol, without_rowid, *_ in conn.execute("PRAGMA main.table_list"):
+    """Every table to copy (`plain_tables`), parents before children."""
+    listed = conn.execute("PRAGMA main.table_list").fetchall()
+    tables = {name: _read_table(conn, name) for name in plain_tables(listed)}
+    for _schema, name, _type, _ncol, without_rowid, *_ in listed:
         if name in tables:
             tables[name].without_rowid = bool(without_rowid)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'").fetchone():
+        for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence"):
+            if name in tables and isinstance(seq, int):
+                tables[name].sequence = seq
     return copy_order(tables)
+
+
+@dataclass(frozen=True)
+class NotCarried:
+    """Something of the source a move does not make in the target, and what the operator can do about it."""
+
+    what: str  # view, trigger, virtual table, generated column, expression index, default
+    name: str
+    todo: str
+
+    def line(self) -> str:
+        return f"{self.what} {self.name} is not carried: {self.todo}"
+
+
+def not_carried(conn: sqlite3.Connection) -> list[NotCarried]:
+    """The source's views, triggers, virtual tables, generated columns and expression indexes."""
+    out = []
+    for kind, name, table in conn.execute(
+            "SELECT type, name, tbl_name FROM sqlite_master WHERE type IN ('view', 'trigger') ORDER BY type, name"):
+        where = f" on {table}" if kind == "trigger" else ""
+        out.append(NotCarried(kind, f"{name}{where}", f"write it again in PostgreSQL's SQL if the app needs it "
+                                                      f"(its SQLite text: SELECT sql FROM sqlite_master WHERE "
+                                                      f"name = '{name}')"))
+    listed = conn.execute("PRAGMA main.table_list").fetchall()
+    for _schema, name, kind, *_ in sorted(listed, key=lambda r: r[1]):
+        if kind == "virtual":
+            out.append(NotCarried("virtual table", name, "its rows are not copied: make its PostgreSQL equivalent "
+                                                         "(full-text search: a tsvector column and a GIN index) and "
+                                                         "fill it from the source"))
+    for name in plain_tables(listed):
+        for _cid, col, _type, _notnull, _default, _pk, hidden in conn.execute(f"PRAGMA table_xinfo({quote(name)})"):
+            if hidden in (2, 3):
+                out.append(NotCarried("generated column", f"{name}.{col}",
+                                      "its values are derived: add it in PostgreSQL with ALTER TABLE ... ADD COLUMN "
+                                      "... GENERATED ALWAYS AS (...) STORED if the app reads it"))
+        for _seq, index, _unique, _origin, _partial in conn.execute(f"PRAGMA index_list({quote(name)})"):
+            if any(r[2] is None for r in conn.execute(f"PRAGMA index_info({quote(index)})")):
+                out.append(NotCarried("expression index", f"{index} on {name}",
+                                      "create it again in PostgreSQL if queries need it"))
+    return out
 
 
 def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:

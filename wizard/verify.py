@@ -24,6 +24,7 @@ from wizard import schema
 from wizard.db import connect
 from wizard.errors import BadInput, Interrupted
 from wizard.events import Emit, StepFailed, StepFinished, StepStarted, StopRequest, Warn, ignore
+from wizard.pgnames import pg_name, renamed
 from wizard.urls import DbUrl
 from wizard.verify_rows import STEP, ColumnDiff, RowDiff, TableVerdict, compare_table
 from wizard.verify_schema import FAIL, INTERNAL_TABLES, WARN, SchemaFinding, TableShape, check_schema, reflect
@@ -105,6 +106,17 @@ def _side_file(run_folder: Path, kind: str) -> dict[str, dict[Any, dict]]:
     return out
 
 
+def under_source_names(source: dict[str, TableShape], target: dict[str, TableShape]) -> dict[str, TableShape]:
+    """The target's tables, those a move named otherwise (a name over 63 bytes: wizard.pgnames) shown under
+    their source table's name and column names, so each is compared with the table it came from."""
+    out = dict(target)
+    for name, shape in source.items():
+        columns = renamed(shape.names)
+        if pg_name(name) in out and (pg_name(name) != name or columns):
+            out[name] = out.pop(pg_name(name)).under(name, {v: k for k, v in columns.items()})
+    return out
+
+
 def _tables(asked: list[str] | None, source: dict[str, TableShape], target: dict[str, TableShape]) -> list[str]:
     if asked:
         unknown = [t for t in asked if t not in source and t not in target]
@@ -134,6 +146,8 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
         # Started once both sides answered: a source or target that cannot be used is one line, nothing else.
         emit(StepStarted(STEP, f"verify {target.masked()} against {source.masked()}"))
         t_shapes = await reflect(conn)
+        if source.is_sqlite and not target.is_sqlite:
+            t_shapes = under_source_names(s_shapes, t_shapes)
         t_revision = (await schema.inspect_schema(conn)).effective
         findings = await check_schema(conn, s_shapes, t_shapes)
     if s_revision and t_revision and s_revision != t_revision:

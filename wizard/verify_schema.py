@@ -14,6 +14,7 @@ reflected columns (names, nullability, primary key) when a source is given.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from wizard import schema
 from wizard.db import connect, quote
 from wizard.normalize import kind_of
+from wizard.tables import plain_tables
 from wizard.target_schema import OWN_TABLES
 from wizard.urls import DbUrl
 
 OK, FAIL, WARN, INFO = "ok", "fail", "warn", "info"
-# Tables a comparison never looks at: Alembic's bookkeeping, SQLite's own, the move's in the target.
-INTERNAL_TABLES = (schema.VERSION_TABLE, "sqlite_sequence", "sqlite_stat1", "sqlite_stat4", *OWN_TABLES)
+# Tables a comparison never looks at: SQLite's own, the move's in the target; and the engine's alembic_version
+# beside the engine's tables (another app's is one of its tables).
+INTERNAL_TABLES = ("sqlite_sequence", "sqlite_stat1", "sqlite_stat4", *OWN_TABLES)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class ColumnShape:
     kind: str  # normalize's kind, for the value rules
     collatable: bool  # a string type that takes COLLATE
     serial: bool  # filled by a sequence or an identity
+    stored_as: str = ""  # its name in the database, when shown under the source's (wizard.pgnames)
+
+    @property
+    def sql_name(self) -> str:
+        return self.stored_as or self.name
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,19 @@ class TableShape:
     indexes: dict[tuple[tuple[str, ...], bool], str]  # (columns, unique) -> name
     uniques: frozenset[tuple[str, ...]]
     fks: frozenset[tuple[tuple[str, ...], str, tuple[str, ...]]]
+    stored_as: str = ""  # its name in the database, when shown under the source's (wizard.pgnames)
+
+    @property
+    def sql_name(self) -> str:
+        return self.stored_as or self.name
+
+    def under(self, name: str, columns: dict[str, str]) -> "TableShape":
+        """This table shown as `name`, its columns as `columns` says (its name -> the shown one): a
+        target table the move named otherwise, compared with its source table. Its columns, key and
+        sequences are compared; indexes and foreign keys are the source's own business here."""
+        cols = tuple(dataclasses.replace(c, name=columns.get(c.name, c.name), stored_as=c.name) for c in self.columns)
+        return TableShape(name, cols, tuple(columns.get(c, c) for c in self.pk), self.indexes, self.uniques, self.fks,
+                          stored_as=self.name)
 
     def column(self, name: str) -> ColumnShape | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -87,11 +108,15 @@ def reflect_shapes(sync_conn: Any, names: list[str] | None = None, schema_name: 
                    temp: bool = False) -> dict[str, TableShape]:
     insp = inspect(sync_conn)
     dialect = sync_conn.dialect
+    sqlite = dialect.name == "sqlite"
     if names is None:
         names = insp.get_temp_table_names() if temp else insp.get_table_names(schema=schema_name)
+        if sqlite:  # the tables a move carries: not virtual tables nor their shadow tables
+            names = plain_tables(sync_conn.exec_driver_sql("PRAGMA main.table_list").fetchall())
+    engine = any(t in schema.ENGINE_TABLES for t in names)
     shapes = {}
     for t in names:
-        if t in INTERNAL_TABLES:
+        if t in INTERNAL_TABLES or (engine and t == schema.VERSION_TABLE):
             continue
         cols = tuple(
             ColumnShape(
@@ -100,6 +125,7 @@ def reflect_shapes(sync_conn: Any, names: list[str] | None = None, schema_name: 
                 bool(c.get("identity")) or str(c.get("default") or "").startswith("nextval("),
             )
             for c in insp.get_columns(t, schema=schema_name)
+            if not (sqlite and c.get("computed"))  # SQLite's generated columns are derived: not moved
         )
         pk = tuple(insp.get_pk_constraint(t, schema=schema_name).get("constrained_columns") or ())
         indexes = {
@@ -171,9 +197,10 @@ async def check_schema(conn: AsyncConnection, source: dict[str, TableShape] | No
     have = have if have is not None else await reflect(conn)
     findings: list[SchemaFinding] = []
     revision = state.effective
-    if revision is None and state.empty and source is not None:
-        # Another app's database copied as it is (--reflected): every table is the source's; a missing
-        # engine table is still named below, as a table in the source but missing here.
+    if state.empty and source is not None:
+        # Another app's database copied as it is (--reflected): every table is the source's (its own
+        # alembic_version too: the revision it records is not the engine's); a missing engine table is
+        # still named below, as a table in the source but missing here.
         findings.append(SchemaFinding("", "revision", INFO, "none of the engine's tables: every table is compared "
                                                             "with the source's"))
         expected = {}
@@ -281,11 +308,11 @@ async def _check_sequences(conn: AsyncConnection, have: dict[str, TableShape]) -
             if not col.serial:
                 continue
             seq = (await conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
-                                      {"t": quote(table.name), "c": col.name})).scalar()
+                                      {"t": quote(table.sql_name), "c": col.sql_name})).scalar()
             if seq is None:
                 continue
             last, called = (await conn.execute(text(f"SELECT last_value, is_called FROM {seq}"))).one()
-            top = (await conn.execute(text(f"SELECT max({quote(col.name)}) FROM {quote(table.name)}"))).scalar()
+            top = (await conn.execute(text(f"SELECT max({quote(col.sql_name)}) FROM {quote(table.sql_name)}"))).scalar()
             following = last + 1 if called else last
             where = f"{table.name}.{col.name}"
             if top is not None and following <= top:

@@ -28,7 +28,7 @@ from typing import Any, AsyncIterator, Callable
 
 import asyncpg
 
-from wizard.db import CONNECT_TIMEOUT, describe_connect_error, quote, sqlite_uri
+from wizard.db import CONNECT_TIMEOUT, all_of, describe_connect_error, quote, sqlite_uri
 from wizard.errors import BadInput, StepError
 from wizard.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert)
@@ -254,7 +254,7 @@ class SqliteSide:
         where a float may equal a Decimal (a numeric column)."""
         terms = [f"typeof({quote(c)}) <> 'real'" for c, k in zip(columns, kinds) if k == BOOLEAN]
         terms += [f"{quote(c)} IS NULL" for c, k in zip(columns, kinds) if k == NUMERIC]
-        return " AND ".join(terms) or None
+        return all_of(terms) or None
 
     async def reader(self, table: TableShape, columns: list[str], kinds: list[str], npk: int,
                      extra: str | None = None) -> _SqliteReader:
@@ -303,12 +303,13 @@ class PgSide:
         return pg_key(kind)
 
     async def reader(self, table: TableShape, columns: list[str], kinds: list[str], npk: int) -> _PgReader:
+        names = [quote(table.column(c).sql_name) for c in columns]
         exprs = [
-            _RENDER[k].format(c=quote(c)) if self.render and i >= npk and k in _RENDER else quote(c)
-            for i, (c, k) in enumerate(zip(columns, kinds))
+            _RENDER[k].format(c=q) if self.render and i >= npk and k in _RENDER else q
+            for i, (q, k) in enumerate(zip(names, kinds))
         ]
-        order = ", ".join(f'{quote(c)} COLLATE "C"' if table.column(c).collatable else quote(c) for c in columns[:npk])
-        sql = f"SELECT {', '.join(exprs)} FROM {quote(table.name)}"
+        order = ", ".join(f'{q} COLLATE "C"' if table.column(c).collatable else q for c, q in zip(columns, names[:npk]))
+        sql = f"SELECT {', '.join(exprs)} FROM {quote(table.sql_name)}"
         return await _PgReader(self.conn, f"{sql} ORDER BY {order}" if npk else sql).start()
 
     async def count(self, table: str) -> int | None:
