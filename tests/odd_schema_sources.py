@@ -38,7 +38,7 @@ class Oddity:
 ODDITIES: list[Oddity] = [
     # 1. defaults PostgreSQL cannot take as they are
     Oddity("DATETIME DEFAULT 0", ["CREATE TABLE stamps(id INTEGER PRIMARY KEY, StartTime DATETIME DEFAULT 0)",
-                                  "INSERT INTO stamps(id) VALUES (1)",
+                                  "INSERT INTO stamps VALUES (1, NULL)",
                                   "INSERT INTO stamps VALUES (2, '2024-01-02 03:04:05')"], MOVED,
            ("default stamps.StartTime", "DEFAULT 0")),
     Oddity("integer default '\"0\"'", ["CREATE TABLE pub(id INTEGER PRIMARY KEY, is_public integer default '\"0\"')",
