@@ -162,6 +162,7 @@ async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str
                 rows = _sqlite_rows(conn, table, key)
                 while batch := await asyncio.to_thread(_take, rows, _BATCH):
                     yield table, bool(key), batch
+                await asyncio.to_thread(rows.close)  # its cursor freed in a worker thread too (see _run)
                 yield table, bool(key), []
         finally:
             conn.close()
@@ -203,18 +204,24 @@ _INDEX = "CREATE UNIQUE INDEX {name}_key ON {table} (tbl, key)"
 
 async def _fill(db: DbUrl, out: sqlite3.Connection, name: str) -> dict[str, bool]:
     """Every row of `db` into table `name` of `out`; returns table -> keyed."""
-    await asyncio.to_thread(out.execute, _SCHEMA.format(name=name))
+    await asyncio.to_thread(_run, out, _SCHEMA.format(name=name))
     tables: dict[str, bool] = {}
     seen: dict[str, dict[str, int]] = {}
     async for table, keyed, batch in _read(db):
         tables[table] = keyed
         rows = batch if keyed else _multiset_keys(batch, seen.setdefault(table, {}))
         if rows:
-            await asyncio.to_thread(out.executemany, f"INSERT INTO {name} VALUES (?, ?, ?)",
-                                    [(table, k, d) for k, d in rows])
+            await asyncio.to_thread(_run, out, f"INSERT INTO {name} VALUES (?, ?, ?)", [(table, k, d) for k, d in rows])
     schema, _, table = name.rpartition(".")
-    await asyncio.to_thread(out.execute, _INDEX.format(name=f"{schema}.{table}" if schema else table, table=table))
+    await asyncio.to_thread(_run, out, _INDEX.format(name=f"{schema}.{table}" if schema else table, table=table))
     return tables
+
+
+def _run(conn: sqlite3.Connection, sql: str, rows: list[tuple] | None = None) -> None:
+    """One statement in a worker thread, its cursor closed there: a cursor freed on another thread while the
+    next statement runs is SQLite's "bad parameter or other API misuse"."""
+    cursor = conn.executemany(sql, rows) if rows is not None else conn.execute(sql)
+    cursor.close()
 
 
 async def record_end_state(db: DbUrl, run_folder: Path) -> dict[str, int]:
