@@ -128,6 +128,7 @@ class RunsScreen(StepScreen):
         self.rolling_back = run_id
         self.refresh_bindings()
         self.query_one("#log", RichLog).display = True
+        self.query_one("#bars", ProgressList).display = True
         self.query_one("#status", Static).update(f"Rolling back {esc(run_id)}...")
         await self.wizard.wait_for_journey()  # a running copy stops at its checkpoint first
         run = load_run(self.session.state_dir, run_id)
@@ -147,6 +148,9 @@ class RunsScreen(StepScreen):
             return
         status = self.query_one("#status", Static)
         if log.state == DONE:
+            # The checks are what the operator reads now: the bars and the event log give them the room.
+            self.query_one("#bars", ProgressList).display = False
+            self.query_one("#log", RichLog).display = False
             checks = "".join(f"\n  ✓ {esc(mask(str(line)))}" for line in log.result or [])
             status.update(f"[green]Run {esc(self.rolling_back)} rolled back and checked:[/]{checks}\nEscape: start")
         else:
