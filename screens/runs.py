@@ -94,7 +94,7 @@ class RunsScreen(StepScreen):
             f"[b]Steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
         undo, why_not = undo_plan(run)
         self.query_one("#undo", Static).update(
-            "[b]ctrl+r measures what was written since; if nothing, it would[/]\n"
+            ("[b]ctrl+r measures what was written since; if nothing, it would[/]\n" if undo else "[b]ctrl+r[/]\n")
             + esc("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or why_not))
         self.refresh_bindings()
 
