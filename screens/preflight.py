@@ -13,15 +13,11 @@ from textual.widgets import DataTable, RadioButton, RadioSet, Static
 
 from screens.messages import ChecksAnswered
 from screens.widgets import ProgressList, StepScreen, esc
+from wizard import commands
+from wizard.commands import DEFAULT_POLICY, ORPHAN_POLICIES, parse_url
 from wizard.errors import WizardError
 from wizard.secrets import mask
-from wizard.urls import parse_url
 
-POLICIES = {
-    "abort": "abort: stop before anything is written",
-    "null": "null: dangling references set to NULL, the rest quarantined",
-    "quarantine": "quarantine: set those rows aside, listed with reasons",
-}
 STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[b red]FAIL[/]"}
 
 
@@ -40,8 +36,8 @@ class PreflightScreen(StepScreen):
             yield Static("", id="scan-title")
             yield DataTable(id="scan", cursor_type="row")
             yield Static("[b]Rows PostgreSQL will not take as they are:[/]", id="policy-title")
-            yield RadioSet(*(RadioButton(label, value=key == self.session.policy, id=key)
-                             for key, label in POLICIES.items()), id="policy")
+            yield RadioSet(*(RadioButton(f"{key}: {meaning}", value=key == self.session.policy, id=key)
+                             for key, meaning in ORPHAN_POLICIES.items()), id="policy")
         # Outside the scroll: the verdict stays in sight wherever the operator has scrolled to.
         yield Static("Checking the source and the target (nothing is written)...", id="status")
 
@@ -56,13 +52,11 @@ class PreflightScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="checks", description="pre-flight checks")
     async def run_checks(self) -> None:
-        from wizard.preflight import run_checks
-
         try:
             source = parse_url(self.session.source_text, "source")
             # Scan progress goes through the app's coalesced path like any service event.
-            report = await run_checks(source, self.session.target, self.wizard.emit, state_dir=self.session.state_dir,
-                                      resume_run=None)
+            report = await commands.preflight(source, self.session.target, self.wizard.emit,
+                                              state_dir=self.session.state_dir, reflected=self.session.reflected)
             self.post_message(ChecksAnswered(report))
         except WizardError as exc:
             self.post_message(ChecksAnswered(error=mask(exc.message)))
@@ -116,13 +110,13 @@ class PreflightScreen(StepScreen):
         for widget in ("#policy-title", "#policy"):
             self.query_one(widget).display = problems
         policy = self.query_one("#policy", RadioSet)
-        for key, label in POLICIES.items():
+        for key, meaning in ORPHAN_POLICIES.items():
             affected = report.affected.get(key, 0)
-            policy.query_one(f"#{key}", RadioButton).label = f"{label} ({affected:,} rows)"
+            policy.query_one(f"#{key}", RadioButton).label = f"{key}: {meaning} ({affected:,} rows)"
 
     @on(RadioSet.Changed, "#policy")
     def policy_chosen(self, message: RadioSet.Changed) -> None:
-        self.session.policy = message.pressed.id or "abort"
+        self.session.policy = message.pressed.id or DEFAULT_POLICY
         self._show_verdict()
 
     def _blocker(self) -> str | None:
@@ -133,7 +127,7 @@ class PreflightScreen(StepScreen):
         failed = [c.name for c in report.failed]
         if failed:
             return f"a check failed ({', '.join(failed)}): fix it, then Escape and come back to check again"
-        if self.session.policy == "abort" and report.affected.get("abort", 0):
+        if self.session.policy == DEFAULT_POLICY and report.affected.get(DEFAULT_POLICY, 0):
             return "with 'abort' the move stops on those rows: Tab down to the policy, choose null or quarantine"
         return None
 

@@ -13,8 +13,8 @@ from textual.widgets import DataTable, RichLog, Static
 
 from screens.state import DONE, RUNNING
 from screens.widgets import ProgressList, StepScreen, esc, write_new_lines
-from wizard.app import undo_plan
-from wizard.journal import Run, list_runs, load_run
+from wizard import commands
+from wizard.commands import Run
 from wizard.secrets import mask
 
 
@@ -57,7 +57,7 @@ class RunsScreen(StepScreen):
     def _fill(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear(columns=True)
-        self.runs = {run.id: run for run in reversed(list_runs(self.session.state_dir))}  # newest first
+        self.runs = {run.id: run for run in reversed(commands.runs(self.session.state_dir))}  # newest first
         rows = {run.id: (run.id, run.journey, run.state(), run.started().get("ts", "")[:19].replace("T", " "),
                          str(len(run.finished_steps()))) for run in self.runs.values()}
         # Widths given, not measured: DataTable measures new rows only when it next goes idle, and a refill
@@ -92,7 +92,7 @@ class RunsScreen(StepScreen):
         steps = [f"{r['step']}: {r.get('summary') or 'done'}" for r in run.finished_steps()]
         self.query_one("#steps", Static).update(
             f"[b]Steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
-        undo, why_not = undo_plan(run)
+        undo, why_not = commands.undo_preview(run)
         self.query_one("#undo", Static).update(
             "[b]ctrl+r measures what was written since; if nothing, it would[/]\n"
             + esc("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or why_not))
@@ -110,7 +110,7 @@ class RunsScreen(StepScreen):
 
     @staticmethod
     def _undoable(run: Run) -> bool:
-        return bool(undo_plan(run)[0])
+        return bool(commands.undo_preview(run)[0])
 
     def action_rollback_selected(self) -> None:
         run = self.selected
@@ -123,17 +123,16 @@ class RunsScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="rollback", description="rollback")
     async def start_rollback(self, run_id: str) -> None:
-        from wizard.rollback import rollback_run
-
         self.rolling_back = run_id
         self.refresh_bindings()
         self.query_one("#log", RichLog).display = True
         self.query_one("#status", Static).update(f"Rolling back {esc(run_id)}...")
         await self.wizard.wait_for_journey()  # a running copy stops at its checkpoint first
-        run = load_run(self.session.state_dir, run_id)
-        credentials = self.wizard.rollback_credentials(run)
-        self.wizard.start_run(lambda emit, stop: rollback_run(run, emit, credentials.db_override, credentials.env_file,
-                                                              self.restore_backup, self.expected), run=run)
+        session = self.session
+        run = commands.find_run(session.state_dir, run_id)
+        self.wizard.start_run(lambda emit, stop: commands.rollback(
+            run, emit, session.rollback_db, session.env_file, self.restore_backup, self.expected,
+            typed=session.target), run=run)
         self._watching = True
 
     def redraw(self) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from typing import Any, Iterable
 
 from rich.text import Text
@@ -14,9 +12,10 @@ from textual.widgets import DataTable, Static
 
 from screens.messages import VerifyAnswered
 from screens.widgets import ProgressList, StepScreen, esc
+from wizard import commands
+from wizard.commands import parse_url
 from wizard.errors import WizardError
 from wizard.secrets import mask
-from wizard.urls import parse_url
 
 STATUS_STYLE = {"ok": "[green]ok[/]", "differs": "[b red]DIFFERS[/]", "missing": "[b red]MISSING[/]"}
 
@@ -54,20 +53,16 @@ class VerifyScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="verify", description="verify")
     async def run_verify(self) -> None:
-        from wizard import verify_report
-        from wizard.verify import load_quarantine, verify
-
         session = self.session
         run = session.run
         try:
             source = parse_url(session.source_text, "source")
-            quarantined = load_quarantine(run.folder) if run is not None else None
-            # Progress goes through the app's coalesced path, drawn by redraw() below.
-            report = await verify(source, session.target, self.wizard.emit, quarantined=quarantined)
-            if run is not None:  # the report an operator attaches to the change ticket
-                session.verify_report, _ = await asyncio.to_thread(
-                    verify_report.write, run.folder / "verify.md", report, verify_report.copy_facts(run.folder))
-            self.post_message(VerifyAnswered(report))
+            # Progress goes through the app's coalesced path, drawn by redraw() below. What the run did on
+            # purpose (quarantine, NULLed keys, the settings move) counts in, as in `wizard verify --run`.
+            done = await commands.verify(source, session.target, self.wizard.emit, run=run,
+                                         report_file=run.folder / "verify.md" if run is not None else None)
+            session.verify_report = done.report_md  # the report an operator attaches to the change ticket
+            self.post_message(VerifyAnswered(done.report))
         except WizardError as exc:
             self.post_message(VerifyAnswered(error=mask(exc.message)))
 

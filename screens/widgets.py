@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,12 +15,9 @@ from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
 
 from screens.messages import RunChanged, RunEnded
 from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Session
-
-SETUP_STEPS = ("connection", "preflight")
 from wizard.events import Progress
 
-if TYPE_CHECKING:
-    from wizard.app import WizardApp
+SETUP_STEPS = ("connection", "preflight")
 
 
 class StepScreen(Screen):
@@ -34,8 +31,9 @@ class StepScreen(Screen):
     ]
 
     @property
-    def wizard(self) -> "WizardApp":
-        return self.app  # type: ignore[return-value]
+    def wizard(self) -> Any:
+        """The app (wizard.app.WizardApp, never imported here): it owns the session and the journey's run."""
+        return self.app
 
     @property
     def session(self) -> Session:

@@ -48,7 +48,7 @@ from wizard.secrets import mask
 from wizard.upgrade import UpgradePlan, UpgradeResult, plan_upgrade, run_upgrade
 from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
-from wizard.urls import DbUrl, parse_url
+from wizard.urls import DbUrl, parse_url, postgres_url
 from wizard.verify import VerifyReport, verify_run
 
 __all__ = [
@@ -61,7 +61,7 @@ __all__ = [
     "MoveOptions", "MoveResult", "PlanReport", "PreflightReport", "Revision", "RollbackPlan", "Run", "Status",
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given
-    "parse_url", "resolve_url", "env_file_or_default", "state_dir_of", "find_run", "runs", "unfinished",
+    "parse_url", "postgres_url", "resolve_url", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
     "resumable_target", "human_size", "verify_rows", "upgrade_summary", "revisions", "head_revision",
     "first_revision",
 ]
