@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Iterable
 from urllib.parse import unquote
 
-from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
@@ -14,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from screens.messages import TargetTested
-from screens.widgets import StepScreen, esc
+from screens.widgets import URL_PASSWORD, StepScreen, UrlInput, esc
 from wizard import commands
 from wizard.commands import DbUrl, parse_url
 from wizard.errors import WizardError
@@ -22,35 +20,6 @@ from wizard.secrets import mask
 
 SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
 FIELDS = ("host", "port", "database", "user", "password")
-# What SQLAlchemy's URL parser takes for the password: after scheme://user: up to the first @.
-URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
-# scheme://user: or scheme://host: with no @ yet: what follows may be a password being typed.
-URL_COLON = re.compile(r"[\w+]+://[^:/@\[]*:")
-PORT_SO_FAR = re.compile(r"\d{0,5}(?:[/?]|$)")
-
-
-def hide_password(text: str) -> str:
-    """The URL as its field draws it: a password, or what may be one still being typed, as • each.
-
-    Before the @ is typed, `host:` followed by up to 5 digits reads as a port and shows."""
-    m = URL_PASSWORD.match(text)
-    if m:
-        return text[:m.start("password")] + "•" * len(m["password"]) + text[m.end("password"):]
-    m = URL_COLON.match(text)
-    if m and not PORT_SO_FAR.match(text, m.end()):
-        return text[:m.end()] + "•" * (len(text) - m.end())
-    return text
-
-
-class UrlInput(Input):
-    """The URL field: never draws a password (the screen moves one to the Password field once typed)."""
-
-    @property
-    def _value(self) -> Text:  # what Input draws; one • per character keeps the cursor in place
-        shown = hide_password(self.value)
-        return super()._value if shown == self.value else Text(shown, no_wrap=True, overflow="ignore", end="")
-
-
 class ConnectionScreen(StepScreen):
     STEP = "connection"
     STEP_TITLE = "the target PostgreSQL"

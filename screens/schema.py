@@ -47,9 +47,12 @@ class SchemaScreen(StepScreen):
             preflight = self.session.preflight
             self.db = self.session.target
             self.current = None
-            self.target = (preflight.source_revision if preflight else None) or commands.first_revision()
             self.baseline = False
-            self.pending = [(r.id, r.description) for r in commands.revisions(None, self.target)]
+            if self.session.reflected:  # another app's tables, created as they are: no engine revision
+                self.target, self.pending = "its own tables, as they are", []
+            else:
+                self.target = (preflight.source_revision if preflight else None) or commands.first_revision()
+                self.pending = [(r.id, r.description) for r in commands.revisions(None, self.target)]
         else:
             self.db = parse_url(self.session.source_text, "database")
             self.current = plan.source.revision if plan else None

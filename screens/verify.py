@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from rich.text import Text
+from pathlib import Path
+
 from textual import on, work
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from screens.messages import VerifyAnswered
+from screens.confirm import Ask
+from screens.messages import ReportWritten, VerifyAnswered
 from screens.widgets import ProgressList, StepScreen, esc
 from wizard import commands
 from wizard.commands import parse_url
@@ -29,6 +33,12 @@ def short(value: Any, width: int = 24) -> Text:
 class VerifyScreen(StepScreen):
     STEP = "verify"
     STEP_TITLE = "verification"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("v", "verify_again", "Verify again", tooltip="Compare the source and the target again", id="again"),
+        Binding("w", "write_report", "Report to...", tooltip="Write the report to a file you name", id="report"),
+        Binding("n", "next", "Next", id="next"),
+    ]
 
     def body(self) -> Iterable[Widget]:
         yield Static("Comparing the source and the target row by row (nothing is written)...", id="status")
@@ -65,6 +75,49 @@ class VerifyScreen(StepScreen):
             self.post_message(VerifyAnswered(done.report))
         except WizardError as exc:
             self.post_message(VerifyAnswered(error=mask(exc.message)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("verify_again", "write_report"):
+            return True if self.report is not None else None  # not while one runs
+        return super().check_action(action, parameters)
+
+    def action_verify_again(self) -> None:
+        if self.report is None:
+            return
+        self.report = self.session.verify = None
+        self.query_one("#diff-box").display = False
+        self.query_one("#status", Static).update("Comparing the source and the target again, row by row...")
+        self.refresh_bindings()
+        self.run_verify()
+
+    def action_write_report(self) -> None:
+        if self.report is None:
+            return
+        report = self.report
+
+        def answered(path: str | None) -> None:
+            if path:
+                self.write_report(report, Path(path).expanduser())
+
+        shown = self._report_path() or str(Path.cwd() / "verify.md")
+        self.app.push_screen(Ask("Write the verification report (Markdown, its JSON beside it) to:", shown,
+                                 title="Report to"), answered)
+
+    @work(exclusive=True, exit_on_error=False, group="report", description="write the report")
+    async def write_report(self, report: Any, path: Path) -> None:
+        try:
+            written = await commands.write_verify_report(report, path, self.session.run)
+            self.post_message(ReportWritten(written))
+        except (WizardError, OSError) as exc:
+            self.post_message(ReportWritten(error=mask(getattr(exc, "message", None) or str(exc))))
+
+    @on(ReportWritten)
+    def report_written(self, message: ReportWritten) -> None:
+        if message.error:
+            self.query_one("#report", Static).update(f"[red]{esc(message.error)}[/]")
+            return
+        self.session.verify_report = message.value
+        self.query_one("#report", Static).update(f"Report: {esc(message.value)}")
 
     def redraw(self) -> None:
         step = self.session.log.steps.get("verify")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Iterable
+
+from rich.text import Text
 
 from textual import on
 from textual.app import ComposeResult
@@ -11,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker
-from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
+from textual.widgets import Footer, Header, Input, Label, ProgressBar, RichLog, Static
 
 from screens.messages import RunChanged, RunEnded
 from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Session
@@ -148,6 +151,35 @@ def progress_text(p: Progress, unit: str = "rows") -> str:
     rate = f" · {p.rate:,.0f} {unit}/s" if p.rate else ""
     eta = f" · ETA {human_eta(p.eta)}" if p.eta and p.total and p.done < p.total else ""
     return f"{p.done:,}{total}{rate}{eta}"
+
+
+# What SQLAlchemy's URL parser takes for the password: after scheme://user: up to the first @.
+URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
+# scheme://user: or scheme://host: with no @ yet: what follows may be a password being typed.
+URL_COLON = re.compile(r"[\w+]+://[^:/@\[]*:")
+PORT_SO_FAR = re.compile(r"\d{0,5}(?:[/?]|$)")
+
+
+def hide_password(text: str) -> str:
+    """The URL as its field draws it: a password, or what may be one still being typed, as • each.
+
+    Before the @ is typed, `host:` followed by up to 5 digits reads as a port and shows."""
+    m = URL_PASSWORD.match(text)
+    if m:
+        return text[:m.start("password")] + "•" * len(m["password"]) + text[m.end("password"):]
+    m = URL_COLON.match(text)
+    if m and not PORT_SO_FAR.match(text, m.end()):
+        return text[:m.end()] + "•" * (len(text) - m.end())
+    return text
+
+
+class UrlInput(Input):
+    """The URL field: never draws a password (the Connection screen moves one to its Password field once typed)."""
+
+    @property
+    def _value(self) -> Text:  # what Input draws; one • per character keeps the cursor in place
+        shown = hide_password(self.value)
+        return super()._value if shown == self.value else Text(shown, no_wrap=True, overflow="ignore", end="")
 
 
 class ItemProgress(Horizontal):

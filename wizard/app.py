@@ -123,6 +123,7 @@ class WizardApp(App[int]):
         self.session.log = RunLog()
         self.session.run = None
         self.session.changed = False
+        self.session.reflected, self.session.upgrade_to = False, None
         self.refresh_bindings()
         if journey is not None:
             self.go(journey.steps[0])

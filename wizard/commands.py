@@ -54,6 +54,7 @@ from wizard.verify import VerifyReport, verify_run
 __all__ = [
     # the commands
     "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_sql", "upgrade", "verify",
+    "write_verify_report",
     "env_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
@@ -240,14 +241,18 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, stop: StopRe
     With `run` (a move), what it did on purpose counts in: its quarantine, the foreign keys it set to NULL,
     the rows it changed after the copy (the settings move). `tables`: only those. `report_file`: the report
     in Markdown there (its JSON beside it, mode 0600), with the run's copy facts. Writes no database."""
-    folder = run.folder if run is not None else None
-    report = await verify_run(source, target, folder, emit, tables or None, stop)
-    written = None
-    if report_file is not None:
-        report_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the report holds row values
-        facts = verify_report.copy_facts(folder) if folder is not None else None
-        written, _ = await asyncio.to_thread(verify_report.write, report_file, report, facts)
+    report = await verify_run(source, target, run.folder if run is not None else None, emit, tables or None, stop)
+    written = await write_verify_report(report, report_file, run) if report_file is not None else None
     return Verification(report, written)
+
+
+async def write_verify_report(report: VerifyReport, report_file: Path, run: Run | None = None) -> Path:
+    """A verification's report in Markdown at `report_file` and its JSON beside it (mode 0600; the folder
+    made, 0700: the report holds row values), with `run`'s copy facts; the Markdown file's path."""
+    report_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    facts = verify_report.copy_facts(run.folder) if run is not None else None
+    written, _ = await asyncio.to_thread(verify_report.write, report_file, report, facts)
+    return written
 
 
 # --- the .env switch ---
