@@ -11,10 +11,12 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, RichLog, Static
 
+from screens.confirm import Ask
 from screens.state import DONE, RUNNING
 from screens.widgets import ProgressList, StepScreen, esc, write_new_lines
 from wizard import commands
-from wizard.commands import Run
+from wizard.commands import Run, parse_url
+from wizard.errors import WizardError
 from wizard.secrets import mask
 
 
@@ -24,6 +26,8 @@ class RunsScreen(StepScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("ctrl+r", "rollback_selected", "Roll back this run", id="rollback"),
+        Binding("u", "database_url", "Database URL", id="db_url",
+                tooltip="The full URL of the database the run changed, when its journal keeps it without the password"),
     ]
 
     def __init__(self, rollback: str | None = None, restore_backup: bool = False,
@@ -104,7 +108,7 @@ class RunsScreen(StepScreen):
                 return None
             run = self.selected if self.is_mounted else None
             return True if run is not None and self._undoable(run) else None
-        if action == "back":
+        if action in ("back", "database_url"):
             return None if self.rolling_back else True
         return super().check_action(action, parameters)
 
@@ -116,6 +120,26 @@ class RunsScreen(StepScreen):
         run = self.selected
         if run is not None and not self.rolling_back:
             self.wizard.confirm_rollback(run.id)
+
+    def action_database_url(self) -> None:
+        """The URL a rollback connects with (what `wizard rollback --db` takes): it must name the run's database."""
+        if self.rolling_back:
+            return
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                self.session.rollback_db = parse_url(text, "database")
+            except WizardError as exc:
+                self.query_one("#status", Static).update(f"[red]{esc(mask(exc.message))}[/]")
+                return
+            self.query_one("#status", Static).update(
+                f"A rollback connects with {esc(self.session.rollback_db.masked())}.")
+
+        current = self.session.rollback_db
+        self.app.push_screen(Ask("The full URL of the database the run changed (its password too):",
+                                 current.sync_str() if current else "", title="Database URL", url=True), answered)
 
     def action_back(self) -> None:
         if not self.rolling_back:
