@@ -98,7 +98,7 @@ class RunsScreen(StepScreen):
             f"[b]Steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
         undo, why_not = commands.undo_preview(run)
         self.query_one("#undo", Static).update(
-            "[b]ctrl+r measures what was written since; if nothing, it would[/]\n"
+            ("[b]ctrl+r measures what was written since; if nothing, it would[/]\n" if undo else "[b]ctrl+r[/]\n")
             + esc("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or why_not))
         self.refresh_bindings()
 
@@ -150,6 +150,7 @@ class RunsScreen(StepScreen):
         self.rolling_back = run_id
         self.refresh_bindings()
         self.query_one("#log", RichLog).display = True
+        self.query_one("#bars", ProgressList).display = True
         self.query_one("#status", Static).update(f"Rolling back {esc(run_id)}...")
         await self.wizard.wait_for_journey()  # a running copy stops at its checkpoint first
         session = self.session
@@ -170,6 +171,9 @@ class RunsScreen(StepScreen):
             return
         status = self.query_one("#status", Static)
         if log.state == DONE:
+            # The checks are what the operator reads now: the bars and the event log give them the room.
+            self.query_one("#bars", ProgressList).display = False
+            self.query_one("#log", RichLog).display = False
             checks = "".join(f"\n  ✓ {esc(mask(str(line)))}" for line in log.result or [])
             status.update(f"[green]Run {esc(self.rolling_back)} rolled back and checked:[/]{checks}\nEscape: start")
         else:

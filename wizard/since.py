@@ -5,8 +5,8 @@ move's target, the upgraded database) as its key and a digest of the whole row,
 in a SQLite file in the run folder (`end-state.db`). Before a rollback, the same
 is read again and the two are compared per table: keys added, rows changed, keys
 removed. The digests are only ever compared with digests of the same database, so
-each engine computes them its own way (PostgreSQL: md5 of the row's text, on the
-server; SQLite: md5 of the row's values as Python reads them).
+each engine computes them its own way (PostgreSQL: hashtextextended, 64 bits, of the
+row's text, on the server; SQLite: md5 of the row's values as Python reads them).
 
 A table with no primary key is kept as a multiset: a row is its digest and its
 number among equal rows, so rows can be added or removed, never changed.
@@ -114,11 +114,13 @@ async def _pg_tables(conn: Any) -> list[tuple[str, list[str]]]:
     return [(r[0], list(r[1])) for r in rows]
 
 
-async def _pg_rows(conn: Any, table: str, key: list[str]) -> AsyncIterator[tuple[str, str]]:
+async def _pg_rows(conn: Any, table: str, key: list[str]) -> AsyncIterator[list[tuple[str, str]]]:
+    """The rows of `table` as (key, digest), a batch at a time (fetched in batches: a row at a time is slow)."""
     key_sql = f"json_build_array({', '.join(quote(k) for k in key)})::text" if key else "NULL"
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
-        async for r in conn.cursor(f"SELECT {key_sql}, md5(t::text) FROM {quote(table)} t", prefetch=_BATCH):
-            yield r[0], r[1]
+        cursor = await conn.cursor(f"SELECT {key_sql}, hashtextextended(t::text, 0) FROM {quote(table)} t")
+        while batch := await cursor.fetch(_BATCH):
+            yield [tuple(r) for r in batch]
 
 
 def _sqlite_tables(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
@@ -160,6 +162,7 @@ async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str
                 rows = _sqlite_rows(conn, table, key)
                 while batch := await asyncio.to_thread(_take, rows, _BATCH):
                     yield table, bool(key), batch
+                await asyncio.to_thread(rows.close)  # its cursor freed in a worker thread too (see _run)
                 yield table, bool(key), []
         finally:
             conn.close()
@@ -169,13 +172,9 @@ async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str
         for table, key in await _pg_tables(conn):
             if not _kept(table):
                 continue
-            batch: list[tuple[str, str]] = []
-            async for row in _pg_rows(conn, table, key):
-                batch.append(row)
-                if len(batch) >= _BATCH:
-                    yield table, bool(key), batch
-                    batch = []
-            yield table, bool(key), batch
+            async for batch in _pg_rows(conn, table, key):
+                yield table, bool(key), batch
+            yield table, bool(key), []
     finally:
         await conn.close()
 
@@ -198,22 +197,31 @@ def _multiset_keys(batch: list[tuple[str | None, str]], seen: dict[str, int]) ->
     return out
 
 
-_SCHEMA = ("CREATE TABLE IF NOT EXISTS {name} (tbl TEXT NOT NULL, key TEXT NOT NULL, digest TEXT NOT NULL, "
-           "PRIMARY KEY (tbl, key)) WITHOUT ROWID")
+# Filled in the database's order, indexed once full: a sort, not a million inserts into a B-tree.
+_SCHEMA = "CREATE TABLE {name} (tbl TEXT NOT NULL, key TEXT NOT NULL, digest TEXT NOT NULL)"
+_INDEX = "CREATE UNIQUE INDEX {name}_key ON {table} (tbl, key)"
 
 
 async def _fill(db: DbUrl, out: sqlite3.Connection, name: str) -> dict[str, bool]:
     """Every row of `db` into table `name` of `out`; returns table -> keyed."""
-    await asyncio.to_thread(out.execute, _SCHEMA.format(name=name))
+    await asyncio.to_thread(_run, out, _SCHEMA.format(name=name))
     tables: dict[str, bool] = {}
     seen: dict[str, dict[str, int]] = {}
     async for table, keyed, batch in _read(db):
         tables[table] = keyed
         rows = batch if keyed else _multiset_keys(batch, seen.setdefault(table, {}))
         if rows:
-            await asyncio.to_thread(out.executemany, f"INSERT INTO {name} VALUES (?, ?, ?)",
-                                    [(table, k, d) for k, d in rows])
+            await asyncio.to_thread(_run, out, f"INSERT INTO {name} VALUES (?, ?, ?)", [(table, k, d) for k, d in rows])
+    schema, _, table = name.rpartition(".")
+    await asyncio.to_thread(_run, out, _INDEX.format(name=f"{schema}.{table}" if schema else table, table=table))
     return tables
+
+
+def _run(conn: sqlite3.Connection, sql: str, rows: list[tuple] | None = None) -> None:
+    """One statement in a worker thread, its cursor closed there: a cursor freed on another thread while the
+    next statement runs is SQLite's "bad parameter or other API misuse"."""
+    cursor = conn.executemany(sql, rows) if rows is not None else conn.execute(sql)
+    cursor.close()
 
 
 async def record_end_state(db: DbUrl, run_folder: Path) -> dict[str, int]:
