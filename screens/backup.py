@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from screens.state import WAITING
 from screens.widgets import ProgressList, StepScreen, show
-from wizard.backup import human_size
+from wizard.commands import human_size
 from wizard.secrets import mask
 
 STEP = "backup"  # the service's step name for backups

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 
 class Confirm(ModalScreen[bool]):
@@ -46,6 +46,38 @@ class Confirm(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class Ask(ModalScreen["str | None"]):
+    """One line to type (a path, a URL): Enter answers it, Escape answers None. A URL's password is never drawn."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="cancel")]
+
+    def __init__(self, question: str, value: str = "", title: str = "Ask", url: bool = False) -> None:
+        super().__init__()
+        self.question = question
+        self.value = value
+        self.heading = title
+        self.url = url
+
+    def compose(self) -> ComposeResult:
+        from screens.widgets import UrlInput
+
+        with Vertical(id="dialog"):
+            yield Static(f"[b]{self.heading}[/]", id="heading")
+            yield Static(self.question, markup=False)
+            yield (UrlInput if self.url else Input)(self.value, id="answer")
+            yield Static("Enter: done · Escape: cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#answer", Input).focus()
+
+    @on(Input.Submitted, "#answer")
+    def answered(self, message: Input.Submitted) -> None:
+        self.dismiss(message.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class ConfirmRollback(Confirm):

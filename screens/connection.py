@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Iterable
 from urllib.parse import unquote
 
-from rich.text import Text
-from sqlalchemy.engine import URL
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
@@ -15,42 +12,14 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from screens.messages import TargetTested
-from screens.widgets import StepScreen, esc
+from screens.widgets import URL_PASSWORD, StepScreen, UrlInput, esc
+from wizard import commands
+from wizard.commands import DbUrl, parse_url
 from wizard.errors import WizardError
 from wizard.secrets import mask
-from wizard.urls import DbUrl, parse_url
 
 SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
 FIELDS = ("host", "port", "database", "user", "password")
-# What SQLAlchemy's URL parser takes for the password: after scheme://user: up to the first @.
-URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
-# scheme://user: or scheme://host: with no @ yet: what follows may be a password being typed.
-URL_COLON = re.compile(r"[\w+]+://[^:/@\[]*:")
-PORT_SO_FAR = re.compile(r"\d{0,5}(?:[/?]|$)")
-
-
-def hide_password(text: str) -> str:
-    """The URL as its field draws it: a password, or what may be one still being typed, as • each.
-
-    Before the @ is typed, `host:` followed by up to 5 digits reads as a port and shows."""
-    m = URL_PASSWORD.match(text)
-    if m:
-        return text[:m.start("password")] + "•" * len(m["password"]) + text[m.end("password"):]
-    m = URL_COLON.match(text)
-    if m and not PORT_SO_FAR.match(text, m.end()):
-        return text[:m.end()] + "•" * (len(text) - m.end())
-    return text
-
-
-class UrlInput(Input):
-    """The URL field: never draws a password (the screen moves one to the Password field once typed)."""
-
-    @property
-    def _value(self) -> Text:  # what Input draws; one • per character keeps the cursor in place
-        shown = hide_password(self.value)
-        return super()._value if shown == self.value else Text(shown, no_wrap=True, overflow="ignore", end="")
-
-
 class ConnectionScreen(StepScreen):
     STEP = "connection"
     STEP_TITLE = "the target PostgreSQL"
@@ -93,21 +62,17 @@ class ConnectionScreen(StepScreen):
     def _target_of_resumed_run(self) -> str | None:
         if not self.session.resume_run:
             return None
-        from wizard.journal import load_run
-
-        target = load_run(self.session.state_dir, self.session.resume_run).started().get("target")
-        return target if target and "***" not in target else None
+        return commands.resumable_target(self.session.state_dir, self.session.resume_run)
 
     def _prefill(self, text: str) -> None:
         """The URL without its password, which goes to the masked field: never shown on screen."""
         try:
-            url = parse_url(text, "target").url
+            url = parse_url(text, "target")
         except WizardError as exc:
             self._say(f"[red]{esc(mask(exc.message))}[/]")
             return
-        without = url._replace(password=None)  # url.set(password=None) would keep it
-        self.query_one("#url", Input).value = without.render_as_string(hide_password=False)
-        self.query_one("#password", Input).value = url.password or ""
+        self.query_one("#url", Input).value = url.without_password()
+        self.query_one("#password", Input).value = url.password()
 
     def _say(self, text: str) -> None:
         result = self.query_one("#result", Static)
@@ -122,17 +87,13 @@ class ConnectionScreen(StepScreen):
         values["password"] = self.query_one("#password", Input).value
         if url:
             target = parse_url(url, "target")
-            if values["password"] and not target.url.password:
-                target = parse_url(target.url.set(password=values["password"]).render_as_string(hide_password=False))
+            if values["password"] and not target.password():
+                target = target.with_password(values["password"])
             return target
         sslmode = self.query_one("#sslmode", Select).value
-        built = URL.create(
-            "postgresql", username=values["user"] or None, password=values["password"] or None,
-            host=values["host"] or "127.0.0.1", port=int(values["port"]) if values["port"] else None,
-            database=values["database"] or None,
-            query={"sslmode": str(sslmode)} if sslmode != Select.BLANK else {},
-        )
-        return parse_url(built.render_as_string(hide_password=False), "target")
+        return commands.postgres_url(values["host"], int(values["port"]) if values["port"] else None,
+                                     values["database"], values["user"], values["password"],
+                                     str(sslmode) if sslmode != Select.BLANK else None)
 
     @on(Input.Submitted)
     def action_test(self) -> None:
@@ -170,10 +131,8 @@ class ConnectionScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="test", description="test the target")
     async def test_target(self, target: DbUrl) -> None:
-        from wizard.preflight import check_target
-
         try:
-            self.post_message(TargetTested((target, await check_target(target))))
+            self.post_message(TargetTested((target, await commands.check_target(target))))
         except WizardError as exc:
             self.post_message(TargetTested(error=mask(exc.message)))
 

@@ -13,7 +13,7 @@ from textual.widgets import Input, Label, Static
 from screens.confirm import Confirm
 from screens.messages import EnvSwitched, HealthAnswered
 from screens.widgets import StepScreen, esc
-from wizard.switch import preview
+from wizard import commands
 from wizard.errors import WizardError
 from wizard.secrets import mask
 
@@ -62,7 +62,7 @@ class FinishScreen(StepScreen):
             return None
         if self.switched:
             return self._switched_lines
-        return preview(env_file, target)
+        return commands.env_preview(env_file, target)
 
     def _show_env(self) -> None:
         env = self.query_one("#env", Static)
@@ -100,12 +100,10 @@ class FinishScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="env", description="switch .env")
     async def switch_env(self) -> None:
-        from wizard.switch import switch_env
-
         session = self.session
         try:
-            before = preview(session.env_file, session.target)
-            said = await switch_env(session.run, session.env_file, session.target)
+            before = commands.env_preview(session.env_file, session.target)
+            said = await commands.switch_env(session.run, session.env_file, session.target)
             self.post_message(EnvSwitched((before, said)))
         except WizardError as exc:
             self.post_message(EnvSwitched(error=mask(exc.message)))
@@ -129,10 +127,8 @@ class FinishScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="health", description="health check")
     def check_health(self, url: str) -> None:
-        from wizard.health import get_version
-
         try:
-            self.post_message(HealthAnswered(get_version(url)))
+            self.post_message(HealthAnswered(commands.health(url)))
         except WizardError as exc:
             self.post_message(HealthAnswered(error=mask(exc.message)))
 

@@ -55,6 +55,10 @@ class VerifyAnswered(Answered, bubble=False):
     """verify.verify(): the table-by-table verdicts."""
 
 
+class ReportWritten(Answered, bubble=False):
+    """A verification's report was written (value: the Markdown file's path)."""
+
+
 class EnvSwitched(Answered, bubble=False):
     """The .env was rewritten to the target (value: the before/after lines, and what was done)."""
 

@@ -13,16 +13,13 @@ from textual.widgets import DataTable, RadioButton, RadioSet, Static
 
 from screens.messages import ChecksAnswered
 from screens.widgets import ProgressList, StepScreen, esc
+from wizard import commands
+from wizard.commands import DEFAULT_POLICY, ORPHAN_POLICIES, parse_url
 from wizard.errors import WizardError
 from wizard.secrets import mask
-from wizard.urls import parse_url
 
-POLICIES = {
-    "abort": "abort: stop before anything is written",
-    "null": "null: dangling references set to NULL, the rest quarantined",
-    "quarantine": "quarantine: set those rows aside, listed with reasons",
-}
 STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[b red]FAIL[/]"}
+JOBS = (1, 2, 4, 8)  # what j steps through
 
 
 class PreflightScreen(StepScreen):
@@ -31,6 +28,12 @@ class PreflightScreen(StepScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("n", "next", "Start the move", tooltip="Back up the source, then copy", id="next"),
+        # Said on the options line above the verdict, not in the footer: at 80 columns it has no room.
+        Binding("j", "jobs", "Jobs", tooltip="Tables copied, and indexes built, at once", id="jobs", show=False),
+        Binding("t", "upgrade_to", "Then upgrade", tooltip="After the move, upgrade the target to a revision",
+                id="upgrade_to", show=False),
+        Binding("f", "reflected", "As is", tooltip="Another app's database: copy its tables as they are",
+                id="reflected", show=False),
     ]
 
     def body(self) -> Iterable[Widget]:
@@ -40,29 +43,83 @@ class PreflightScreen(StepScreen):
             yield Static("", id="scan-title")
             yield DataTable(id="scan", cursor_type="row")
             yield Static("[b]Rows PostgreSQL will not take as they are:[/]", id="policy-title")
-            yield RadioSet(*(RadioButton(label, value=key == self.session.policy, id=key)
-                             for key, label in POLICIES.items()), id="policy")
-        # Outside the scroll: the verdict stays in sight wherever the operator has scrolled to.
+            yield RadioSet(*(RadioButton(f"{key}: {meaning}", value=key == self.session.policy, id=key)
+                             for key, meaning in ORPHAN_POLICIES.items()), id="policy")
+        # Outside the scroll: the options and the verdict stay in sight wherever the operator has scrolled to.
+        yield Static("", id="options")
         yield Static("Checking the source and the target (nothing is written)...", id="status")
 
     def on_mount(self) -> None:
         super().on_mount()
-        for widget in ("#scan", "#scan-title", "#policy-title", "#policy"):
-            self.query_one(widget).display = False
+        self._show_options()
         if self.session.preflight is not None:  # answered already for this target
             self.post_message(ChecksAnswered(self.session.preflight))
         else:
-            self.run_checks()
+            self._check()
+
+    def _check(self) -> None:
+        for widget in ("#scan", "#scan-title", "#policy-title", "#policy"):
+            self.query_one(widget).display = False
+        self.query_one("#bars", ProgressList).display = True
+        self.query_one("#status", Static).update("Checking the source and the target (nothing is written)...")
+        self.run_checks()
+
+    # --- the move's options: what `wizard migrate` takes as --jobs, --to and --reflected ---
+
+    def _upgrade_choices(self) -> list[str | None]:
+        """Stay at the source's revision (None), or upgrade the target to a later one after the move."""
+        report = self.session.preflight
+        if report is None or not report.source_revision or self.session.reflected:
+            return [None]
+        return [None, *(r.id for r in commands.revisions(report.source_revision, commands.head_revision()))]
+
+    def _may_reflect(self) -> bool:
+        """The source holds none of the engine's tables: it can only be copied as it is."""
+        plan = self.session.plan
+        return self.session.reflected or (plan is not None and bool(plan.source.tables)
+                                          and set(plan.source.tables) <= set(plan.source.other_tables))
+
+    def _show_options(self) -> None:
+        session = self.session
+        line = f"[b]Jobs:[/] {session.jobs} (j)"
+        if session.reflected:
+            line += " · [b]its tables copied as they are[/] (f: off)"
+        elif self._may_reflect():
+            line += " · none of the engine's tables: f copies its tables as they are"
+        else:
+            line += f" · [b]then upgrade to:[/] {esc(session.upgrade_to or 'no, stay')}" \
+                    + (" (t)" if len(self._upgrade_choices()) > 1 else "")
+        self.query_one("#options", Static).update(line)
+        self.refresh_bindings()
+
+    def action_jobs(self) -> None:
+        jobs = self.session.jobs
+        self.session.jobs = JOBS[(JOBS.index(jobs) + 1) % len(JOBS)] if jobs in JOBS else JOBS[0]
+        self._show_options()
+
+    def action_upgrade_to(self) -> None:
+        choices = self._upgrade_choices()
+        now = self.session.upgrade_to
+        self.session.upgrade_to = choices[(choices.index(now) + 1) % len(choices)] if now in choices else None
+        self._show_options()
+        self._show_verdict()
+
+    def action_reflected(self) -> None:
+        if not self._may_reflect():
+            return
+        self.session.reflected = not self.session.reflected
+        self.session.upgrade_to = None
+        self.session.preflight = None  # the checks answer otherwise for a copy as it is
+        self._show_options()
+        self._check()
 
     @work(exclusive=True, exit_on_error=False, group="checks", description="pre-flight checks")
     async def run_checks(self) -> None:
-        from wizard.preflight import run_checks
-
         try:
             source = parse_url(self.session.source_text, "source")
             # Scan progress goes through the app's coalesced path like any service event.
-            report = await run_checks(source, self.session.target, self.wizard.emit, state_dir=self.session.state_dir,
-                                      resume_run=None)
+            report = await commands.preflight(source, self.session.target, self.wizard.emit,
+                                              state_dir=self.session.state_dir, reflected=self.session.reflected)
             self.post_message(ChecksAnswered(report))
         except WizardError as exc:
             self.post_message(ChecksAnswered(error=mask(exc.message)))
@@ -90,6 +147,7 @@ class PreflightScreen(StepScreen):
             checks.add_row(Text(check.name), Text.from_markup(STATUS_STYLE.get(check.status, check.status)),
                            Text(mask(check.reason)), height=None)
         self._show_scan(report)
+        self._show_options()
         self._show_verdict()
         checks.focus()
 
@@ -116,13 +174,20 @@ class PreflightScreen(StepScreen):
         for widget in ("#policy-title", "#policy"):
             self.query_one(widget).display = problems
         policy = self.query_one("#policy", RadioSet)
-        for key, label in POLICIES.items():
+        for key, meaning in ORPHAN_POLICIES.items():
             affected = report.affected.get(key, 0)
-            policy.query_one(f"#{key}", RadioButton).label = f"{label} ({affected:,} rows)"
+            policy.query_one(f"#{key}", RadioButton).label = f"{key}: {meaning} ({affected:,} rows)"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "upgrade_to":
+            return len(self._upgrade_choices()) > 1
+        if action == "reflected":
+            return self._may_reflect()
+        return super().check_action(action, parameters)
 
     @on(RadioSet.Changed, "#policy")
     def policy_chosen(self, message: RadioSet.Changed) -> None:
-        self.session.policy = message.pressed.id or "abort"
+        self.session.policy = message.pressed.id or DEFAULT_POLICY
         self._show_verdict()
 
     def _blocker(self) -> str | None:
@@ -133,7 +198,7 @@ class PreflightScreen(StepScreen):
         failed = [c.name for c in report.failed]
         if failed:
             return f"a check failed ({', '.join(failed)}): fix it, then Escape and come back to check again"
-        if self.session.policy == "abort" and report.affected.get("abort", 0):
+        if self.session.policy == DEFAULT_POLICY and report.affected.get(DEFAULT_POLICY, 0):
             return "with 'abort' the move stops on those rows: Tab down to the policy, choose null or quarantine"
         return None
 
@@ -142,6 +207,7 @@ class PreflightScreen(StepScreen):
         self.query_one("#status", Static).update(
             f"[red]Cannot start: {esc(blocker)}[/]" if blocker
             else f"[green]Ready.[/] n starts the move (policy: {self.session.policy}): backup first, then the copy."
+            + (f" Then the upgrade to {esc(self.session.upgrade_to)}." if self.session.upgrade_to else "")
         )
         self.refresh_bindings()
 

@@ -11,10 +11,12 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, RichLog, Static
 
+from screens.confirm import Ask
 from screens.state import DONE, RUNNING
 from screens.widgets import ProgressList, StepScreen, esc, write_new_lines
-from wizard.app import undo_plan
-from wizard.journal import Run, list_runs, load_run
+from wizard import commands
+from wizard.commands import Run, parse_url
+from wizard.errors import WizardError
 from wizard.secrets import mask
 
 
@@ -24,6 +26,8 @@ class RunsScreen(StepScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("ctrl+r", "rollback_selected", "Roll back this run", id="rollback"),
+        Binding("u", "database_url", "Database URL", id="db_url",
+                tooltip="The full URL of the database the run changed, when its journal keeps it without the password"),
     ]
 
     def __init__(self, rollback: str | None = None, restore_backup: bool = False,
@@ -57,7 +61,7 @@ class RunsScreen(StepScreen):
     def _fill(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear(columns=True)
-        self.runs = {run.id: run for run in reversed(list_runs(self.session.state_dir))}  # newest first
+        self.runs = {run.id: run for run in reversed(commands.runs(self.session.state_dir))}  # newest first
         rows = {run.id: (run.id, run.journey, run.state(), run.started().get("ts", "")[:19].replace("T", " "),
                          str(len(run.finished_steps()))) for run in self.runs.values()}
         # Widths given, not measured: DataTable measures new rows only when it next goes idle, and a refill
@@ -92,7 +96,7 @@ class RunsScreen(StepScreen):
         steps = [f"{r['step']}: {r.get('summary') or 'done'}" for r in run.finished_steps()]
         self.query_one("#steps", Static).update(
             f"[b]Steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
-        undo, why_not = undo_plan(run)
+        undo, why_not = commands.undo_preview(run)
         self.query_one("#undo", Static).update(
             ("[b]ctrl+r measures what was written since; if nothing, it would[/]\n" if undo else "[b]ctrl+r[/]\n")
             + esc("\n".join(f"{i}. {a}" for i, a in enumerate(undo, 1)) or why_not))
@@ -104,18 +108,38 @@ class RunsScreen(StepScreen):
                 return None
             run = self.selected if self.is_mounted else None
             return True if run is not None and self._undoable(run) else None
-        if action == "back":
+        if action in ("back", "database_url"):
             return None if self.rolling_back else True
         return super().check_action(action, parameters)
 
     @staticmethod
     def _undoable(run: Run) -> bool:
-        return bool(undo_plan(run)[0])
+        return bool(commands.undo_preview(run)[0])
 
     def action_rollback_selected(self) -> None:
         run = self.selected
         if run is not None and not self.rolling_back:
             self.wizard.confirm_rollback(run.id)
+
+    def action_database_url(self) -> None:
+        """The URL a rollback connects with (what `wizard rollback --db` takes): it must name the run's database."""
+        if self.rolling_back:
+            return
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                self.session.rollback_db = parse_url(text, "database")
+            except WizardError as exc:
+                self.query_one("#status", Static).update(f"[red]{esc(mask(exc.message))}[/]")
+                return
+            self.query_one("#status", Static).update(
+                f"A rollback connects with {esc(self.session.rollback_db.masked())}.")
+
+        current = self.session.rollback_db
+        self.app.push_screen(Ask("The full URL of the database the run changed (its password too):",
+                                 current.sync_str() if current else "", title="Database URL", url=True), answered)
 
     def action_back(self) -> None:
         if not self.rolling_back:
@@ -123,18 +147,17 @@ class RunsScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="rollback", description="rollback")
     async def start_rollback(self, run_id: str) -> None:
-        from wizard.rollback import rollback_run
-
         self.rolling_back = run_id
         self.refresh_bindings()
         self.query_one("#log", RichLog).display = True
         self.query_one("#bars", ProgressList).display = True
         self.query_one("#status", Static).update(f"Rolling back {esc(run_id)}...")
         await self.wizard.wait_for_journey()  # a running copy stops at its checkpoint first
-        run = load_run(self.session.state_dir, run_id)
-        credentials = self.wizard.rollback_credentials(run)
-        self.wizard.start_run(lambda emit, stop: rollback_run(run, emit, credentials.db_override, credentials.env_file,
-                                                              self.restore_backup, self.expected), run=run)
+        session = self.session
+        run = commands.find_run(session.state_dir, run_id)
+        self.wizard.start_run(lambda emit, stop: commands.rollback(
+            run, emit, session.rollback_db, session.env_file, self.restore_backup, self.expected,
+            typed=session.target), run=run)
         self._watching = True
 
     def redraw(self) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from typing import Iterable
 
 from rich.syntax import Syntax
@@ -16,11 +14,10 @@ from textual.widgets import Static
 from screens.messages import SqlAnswered
 from screens.state import DONE, WAITING
 from screens.widgets import ProgressList, StepScreen, esc, show
+from wizard import commands
+from wizard.commands import parse_url
 from wizard.errors import WizardError
-from wizard.schema import between, head, history
-from wizard.schema import upgrade_sql as schema_sql
 from wizard.secrets import mask
-from wizard.urls import parse_url
 
 STEP = "schema"  # the service's step name for the schema
 SCHEMA_STEPS = ("schema", "upgrade")  # and "revision <id>" for each revision of an upgrade
@@ -50,13 +47,16 @@ class SchemaScreen(StepScreen):
             preflight = self.session.preflight
             self.db = self.session.target
             self.current = None
-            self.target = (preflight.source_revision if preflight else None) or history()[0].id
             self.baseline = False
-            self.pending = [(r.id, r.description) for r in between(None, self.target)]
+            if self.session.reflected:  # another app's tables, created as they are: no engine revision
+                self.target, self.pending = "its own tables, as they are", []
+            else:
+                self.target = (preflight.source_revision if preflight else None) or commands.first_revision()
+                self.pending = [(r.id, r.description) for r in commands.revisions(None, self.target)]
         else:
             self.db = parse_url(self.session.source_text, "database")
             self.current = plan.source.revision if plan else None
-            self.target = plan.head if plan else head()
+            self.target = plan.head if plan else commands.head_revision()
             self.baseline = bool(plan and any(p.record_only for p in plan.pending))
             self.pending = [(p.id, p.description) for p in (plan.pending if plan else []) if not p.record_only]
         lines = [
@@ -79,13 +79,7 @@ class SchemaScreen(StepScreen):
     @work(exclusive=True, exit_on_error=False, group="sql", description="SQL preview")
     async def load_sql(self) -> None:
         try:
-            if self.moving:
-                sql = await asyncio.to_thread(schema_sql, self.db, None, self.target)
-            else:
-                from wizard.upgrade import upgrade_sql
-
-                sql = await upgrade_sql(self.db, self.target)
-            self.post_message(SqlAnswered(sql))
+            self.post_message(SqlAnswered(await commands.upgrade_sql(self.db, self.target, empty=self.moving)))
         except WizardError as exc:
             self.post_message(SqlAnswered(error=mask(exc.message)))
 
@@ -123,7 +117,7 @@ class SchemaScreen(StepScreen):
 
     def action_apply(self) -> None:
         if not self.moving and self.pending and self.session.log.state == WAITING:
-            self.wizard.start_upgrade(self.target, accept_baseline=self.baseline)
+            self.wizard.start_upgrade(self.target)
             self.redraw()
             self.refresh_bindings()
 

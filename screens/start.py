@@ -14,11 +14,10 @@ from textual.widgets.option_list import Option
 from screens.messages import PlanAnswered
 from screens.state import MOVE, ROLLBACK, UPGRADE
 from screens.widgets import StepScreen, esc
+from wizard import commands
+from wizard.commands import human_size, parse_url
 from wizard.errors import WizardError
-from wizard.journal import unfinished_runs
-from wizard.backup import human_size
 from wizard.secrets import mask
-from wizard.urls import parse_url
 
 
 class StartScreen(StepScreen):
@@ -55,11 +54,9 @@ class StartScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="plan", description="read the source")
     async def load_plan(self) -> None:
-        from wizard.plan import plan
-
         try:
             source = parse_url(self.session.source_text, "source")
-            self.post_message(PlanAnswered(await plan(source, None)))
+            self.post_message(PlanAnswered(await commands.plan(source)))
         except WizardError as exc:
             self.post_message(PlanAnswered(error=mask(exc.message)))
 
@@ -82,7 +79,7 @@ class StartScreen(StepScreen):
 
     def _offer(self) -> None:
         """Unfinished runs first (resume, roll back), then the journeys."""
-        unfinished = list(unfinished_runs(self.session.state_dir))
+        unfinished = commands.unfinished(self.session.state_dir)
         options: list[Option] = []
         notes = []
         for run in reversed(unfinished):

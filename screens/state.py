@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wizard.commands import DEFAULT_POLICY, DbUrl, Run
 from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn
-from wizard.journal import Run
 from wizard.secrets import mask
-from wizard.urls import DbUrl
 
 WAITING, RUNNING, DONE, FAILED, STOPPED = "waiting", "running", "done", "failed", "stopped"
 
@@ -24,11 +23,6 @@ class Journey:
     key: str
     title: str
     steps: tuple[str, ...]  # screen names, in order
-
-    def position(self, step: str) -> str:
-        if step not in self.steps:
-            return self.title
-        return f"{self.title} · step {self.steps.index(step) + 1} of {len(self.steps)}"
 
 
 MOVE = Journey("move", "Move to PostgreSQL",
@@ -114,7 +108,11 @@ class Session:
     preflight: Any = None  # preflight.PreflightReport
     verify: Any = None  # verify.VerifyReport of the journey's target
     verify_report: Path | None = None  # where it was written (report.md style)
-    policy: str = "abort"
+    policy: str = DEFAULT_POLICY  # for rows PostgreSQL will not take as they are (commands.ORPHAN_POLICIES)
+    jobs: int = 2  # tables copied, and indexes built, at once
+    reflected: bool = False  # the source is another app's database: its tables copied as they are
+    upgrade_to: str | None = None  # after the move, upgrade the target to this revision; None: stay
+    rollback_db: DbUrl | None = None  # the database's full URL for a rollback, when its journal masked a password
     run: Run | None = None  # the run this journey started, once it exists
     runs_before: frozenset[str] = frozenset()  # run ids present before the journey began
     log: RunLog = field(default_factory=RunLog)

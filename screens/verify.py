@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from typing import Any, Iterable
 
 from rich.text import Text
+from pathlib import Path
+
 from textual import on, work
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from screens.messages import VerifyAnswered
+from screens.confirm import Ask
+from screens.messages import ReportWritten, VerifyAnswered
 from screens.widgets import ProgressList, StepScreen, esc
+from wizard import commands
+from wizard.commands import parse_url
 from wizard.errors import WizardError
 from wizard.secrets import mask
-from wizard.urls import parse_url
 
 STATUS_STYLE = {"ok": "[green]ok[/]", "differs": "[b red]DIFFERS[/]", "missing": "[b red]MISSING[/]"}
 
@@ -30,6 +33,12 @@ def short(value: Any, width: int = 24) -> Text:
 class VerifyScreen(StepScreen):
     STEP = "verify"
     STEP_TITLE = "verification"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back"),
+        Binding("v", "verify_again", "Verify again", tooltip="Compare the source and the target again", id="again"),
+        Binding("w", "write_report", "Report to...", tooltip="Write the report to a file you name", id="report"),
+        Binding("n", "next", "Next", id="next"),
+    ]
 
     def body(self) -> Iterable[Widget]:
         yield Static("Comparing the source and the target row by row (nothing is written)...", id="status")
@@ -54,22 +63,61 @@ class VerifyScreen(StepScreen):
 
     @work(exclusive=True, exit_on_error=False, group="verify", description="verify")
     async def run_verify(self) -> None:
-        from wizard import verify_report
-        from wizard.verify import load_quarantine, verify
-
         session = self.session
         run = session.run
         try:
             source = parse_url(session.source_text, "source")
-            quarantined = load_quarantine(run.folder) if run is not None else None
-            # Progress goes through the app's coalesced path, drawn by redraw() below.
-            report = await verify(source, session.target, self.wizard.emit, quarantined=quarantined)
-            if run is not None:  # the report an operator attaches to the change ticket
-                session.verify_report, _ = await asyncio.to_thread(
-                    verify_report.write, run.folder / "verify.md", report, verify_report.copy_facts(run.folder))
-            self.post_message(VerifyAnswered(report))
+            # Progress goes through the app's coalesced path, drawn by redraw() below. What the run did on
+            # purpose (quarantine, NULLed keys, the settings move) counts in, as in `wizard verify --run`.
+            done = await commands.verify(source, session.target, self.wizard.emit, run=run,
+                                         report_file=run.folder / "verify.md" if run is not None else None)
+            session.verify_report = done.report_md  # the report an operator attaches to the change ticket
+            self.post_message(VerifyAnswered(done.report))
         except WizardError as exc:
             self.post_message(VerifyAnswered(error=mask(exc.message)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("verify_again", "write_report"):
+            return True if self.report is not None else None  # not while one runs
+        return super().check_action(action, parameters)
+
+    def action_verify_again(self) -> None:
+        if self.report is None:
+            return
+        self.report = self.session.verify = None
+        self.query_one("#diff-box").display = False
+        self.query_one("#status", Static).update("Comparing the source and the target again, row by row...")
+        self.refresh_bindings()
+        self.run_verify()
+
+    def action_write_report(self) -> None:
+        if self.report is None:
+            return
+        report = self.report
+
+        def answered(path: str | None) -> None:
+            if path:
+                self.write_report(report, Path(path).expanduser())
+
+        shown = self._report_path() or str(Path.cwd() / "verify.md")
+        self.app.push_screen(Ask("Write the verification report (Markdown, its JSON beside it) to:", shown,
+                                 title="Report to"), answered)
+
+    @work(exclusive=True, exit_on_error=False, group="report", description="write the report")
+    async def write_report(self, report: Any, path: Path) -> None:
+        try:
+            written = await commands.write_verify_report(report, path, self.session.run)
+            self.post_message(ReportWritten(written))
+        except (WizardError, OSError) as exc:
+            self.post_message(ReportWritten(error=mask(getattr(exc, "message", None) or str(exc))))
+
+    @on(ReportWritten)
+    def report_written(self, message: ReportWritten) -> None:
+        if message.error:
+            self.query_one("#report", Static).update(f"[red]{esc(message.error)}[/]")
+            return
+        self.session.verify_report = message.value
+        self.query_one("#report", Static).update(f"Report: {esc(message.value)}")
 
     def redraw(self) -> None:
         step = self.session.log.steps.get("verify")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Iterable
+import re
+from typing import Any, ClassVar, Iterable
+
+from rich.text import Text
 
 from textual import on
 from textual.app import ComposeResult
@@ -11,16 +14,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker
-from textual.widgets import Footer, Header, Label, ProgressBar, RichLog, Static
+from textual.widgets import Footer, Header, Input, Label, ProgressBar, RichLog, Static
 
 from screens.messages import RunChanged, RunEnded
 from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Session
-
-SETUP_STEPS = ("connection", "preflight")
 from wizard.events import Progress
 
-if TYPE_CHECKING:
-    from wizard.app import WizardApp
+SETUP_STEPS = ("connection", "preflight")
 
 
 class StepScreen(Screen):
@@ -34,8 +34,9 @@ class StepScreen(Screen):
     ]
 
     @property
-    def wizard(self) -> "WizardApp":
-        return self.app  # type: ignore[return-value]
+    def wizard(self) -> Any:
+        """The app (wizard.app.WizardApp, never imported here): it owns the session and the journey's run."""
+        return self.app
 
     @property
     def session(self) -> Session:
@@ -150,6 +151,35 @@ def progress_text(p: Progress, unit: str = "rows") -> str:
     rate = f" · {p.rate:,.0f} {unit}/s" if p.rate else ""
     eta = f" · ETA {human_eta(p.eta)}" if p.eta and p.total and p.done < p.total else ""
     return f"{p.done:,}{total}{rate}{eta}"
+
+
+# What SQLAlchemy's URL parser takes for the password: after scheme://user: up to the first @.
+URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
+# scheme://user: or scheme://host: with no @ yet: what follows may be a password being typed.
+URL_COLON = re.compile(r"[\w+]+://[^:/@\[]*:")
+PORT_SO_FAR = re.compile(r"\d{0,5}(?:[/?]|$)")
+
+
+def hide_password(text: str) -> str:
+    """The URL as its field draws it: a password, or what may be one still being typed, as • each.
+
+    Before the @ is typed, `host:` followed by up to 5 digits reads as a port and shows."""
+    m = URL_PASSWORD.match(text)
+    if m:
+        return text[:m.start("password")] + "•" * len(m["password"]) + text[m.end("password"):]
+    m = URL_COLON.match(text)
+    if m and not PORT_SO_FAR.match(text, m.end()):
+        return text[:m.end()] + "•" * (len(text) - m.end())
+    return text
+
+
+class UrlInput(Input):
+    """The URL field: never draws a password (the Connection screen moves one to its Password field once typed)."""
+
+    @property
+    def _value(self) -> Text:  # what Input draws; one • per character keeps the cursor in place
+        shown = hide_password(self.value)
+        return super()._value if shown == self.value else Text(shown, no_wrap=True, overflow="ignore", end="")
 
 
 class ItemProgress(Horizontal):

@@ -89,14 +89,24 @@ async def _admin(server: str, sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> str:
-    """A fresh, empty database for this test; the URL in SQLAlchemy's sync spelling."""
+def _fresh_database(pg_server: str) -> Iterator[str]:
     name = f"wizard_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_admin(pg_server, f'CREATE DATABASE "{name}"'))
     url = make_url(pg_server).set(drivername="postgresql", database=name)
     yield url.render_as_string(hide_password=False)
     asyncio.run(_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database for this test; the URL in SQLAlchemy's sync spelling."""
+    yield from _fresh_database(pg_server)
+
+
+@pytest.fixture
+def other_pg_url(pg_server: str) -> Iterator[str]:
+    """A second fresh, empty database for this test (two runs side by side)."""
+    yield from _fresh_database(pg_server)
 
 
 @pytest.fixture

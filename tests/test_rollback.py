@@ -183,3 +183,21 @@ def test_a_database_the_engine_still_has_open_is_not_replaced(engine_db: Path, t
         engine.wait()
     _rollback(state, run_id)  # the engine stopped: now it goes
     assert load_run(state, run_id).state() == ROLLED_BACK
+
+
+@pytest.mark.parametrize("key", ["env_file", "path"])
+def test_a_switched_env_is_restored_whichever_key_its_journal_used(tmp_path: Path, key: str) -> None:
+    """The one .env switch journals "env_file"; a move journaled by an older wizard said "path": both undo."""
+    from wizard.backup import backup_env
+
+    env = tmp_path / ".env"
+    env.write_bytes(b"# engine\nDATABASE_URL=sqlite:///engine.db\r\nOTHER=1\n")
+    before = env.read_bytes()
+    run = new_run(tmp_path / "state", "move")
+    record = backup_env(env, run.folder)
+    run.step_finished("switch", undo={"action": "restore_env", key: str(env), "backup": record.to_dict()})
+    env.write_bytes(b"DATABASE_URL=postgresql://app@db/engine\n")
+    (action,) = plan_rollback(run)
+    assert str(env) in action.describe()
+    _rollback(tmp_path / "state", run.id)
+    assert env.read_bytes() == before

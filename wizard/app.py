@@ -1,8 +1,11 @@
 """The wizard's Textual app: journeys of screens over the service layer.
 
-The app owns the journey's one long service call (a move or an upgrade) in a
-worker, records its events in screens.state.RunLog, and tells the screen at most
-four times a second what changed. Screens are views; they never touch a database.
+The app owns the session (screens.state.Session: the operator's choices, the
+journey's RunLog, the run and whether it can be rolled back) and the journey's one
+long command (a move, an upgrade, a rollback: wizard.commands) in a worker; it
+records the command's events in the RunLog and tells the screen at most four times
+a second what changed. Screens are views that call wizard.commands; they never
+touch a database, and never import this module.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from textual.worker import Worker, WorkerState
 
 from screens.messages import RunChanged, RunEnded
 from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Journey, RunLog, Session
+from wizard import commands
+from wizard.commands import Run, parse_url
 from wizard.errors import ExitCode, Interrupted, WizardError
 from wizard.events import Emit, Event, StepFailed, StepFinished, StopRequest
-from wizard.journal import Run, list_runs, resolve_state_dir
 from wizard.secrets import mask
-from wizard.urls import parse_url
 
 SCREENS_DIR = Path(__file__).resolve().parent.parent / "screens"
 # At most four redraws a second, whatever the service sends: enough for a bar to move, and
@@ -120,6 +123,7 @@ class WizardApp(App[int]):
         self.session.log = RunLog()
         self.session.run = None
         self.session.changed = False
+        self.session.reflected, self.session.upgrade_to = False, None
         self.refresh_bindings()
         if journey is not None:
             self.go(journey.steps[0])
@@ -154,7 +158,7 @@ class WizardApp(App[int]):
         service creates is found by its folder appearing.
         """
         session = self.session
-        session.runs_before = frozenset(r.id for r in list_runs(session.state_dir))
+        session.runs_before = frozenset(r.id for r in commands.runs(session.state_dir))
         session.stop = StopRequest()
         session.log = RunLog(state=RUNNING)
         session.run = run
@@ -164,23 +168,20 @@ class WizardApp(App[int]):
         )
 
     def start_move(self, resume: bool = False) -> None:
-        from wizard.move import MoveOptions, run_move
-
         session = self.session
-        options = MoveOptions(
+        options = commands.MoveOptions(
             source=parse_url(session.source_text, "source"), target=session.target, state_dir=session.state_dir,
-            to=None, yes=True, resume=resume, on_orphans=session.policy,
+            to=session.upgrade_to, yes=True, resume=resume, jobs=session.jobs, on_orphans=session.policy,
+            reflected=session.reflected,
             env_file=None,  # the Finish screen switches .env, after the operator saw the verification
         )
-        self.start_run(lambda emit, stop: run_move(options, emit, stop))
+        self.start_run(lambda emit, stop: commands.migrate(options, emit, stop))
 
-    def start_upgrade(self, target_revision: str, accept_baseline: bool) -> None:
-        from wizard.upgrade import run_upgrade
-
+    def start_upgrade(self, target_revision: str) -> None:
+        """The upgrade the Schema screen showed (a 1.0.0 database's baseline said there too), on its Apply."""
         session = self.session
         db = parse_url(session.source_text, "database")
-        self.start_run(lambda emit, stop: run_upgrade(
-            db, target_revision, session.state_dir, emit, accept_baseline=accept_baseline, stop=stop))
+        self.start_run(lambda emit, stop: commands.upgrade(db, target_revision, session.state_dir, emit, stop))
 
     async def _run(self, work: Work, stop: StopRequest) -> None:
         try:
@@ -255,9 +256,9 @@ class WizardApp(App[int]):
         """Find the journey's run, and whether it has changed anything rollback would undo."""
         session = self.session
         if session.run is None and session.log.state != WAITING:
-            new = [r for r in list_runs(session.state_dir) if r.id not in session.runs_before]
+            new = [r for r in commands.runs(session.state_dir) if r.id not in session.runs_before]
             session.run = new[-1] if new else None
-        session.changed = session.run is not None and bool(undo_plan(session.run)[0])
+        session.changed = session.run is not None and bool(commands.undo_preview(session.run)[0])
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -275,23 +276,16 @@ class WizardApp(App[int]):
         self.run_worker(self._confirm_rollback(run_id), group="rollback-plan", exclusive=True, exit_on_error=False,
                         description="measure what was written since")
 
-    def rollback_credentials(self, run: Run) -> Any:
-        """Passwords the journal masked come back from the target typed in this session, or from .env."""
-        from wizard.rollback import Credentials
-
-        session = self.session
-        typed = session.target if session.target and run.started().get("target") == session.target.masked() else None
-        return Credentials(typed, session.env_file)
-
     async def _confirm_rollback(self, run_id: str) -> None:
         from screens.confirm import ConfirmRollback
-        from wizard.journal import load_run
-        from wizard.rollback import prepare_rollback
 
-        run = load_run(self.session.state_dir, run_id)
+        session = self.session
         self.notify(f"Measuring what was written since run {run_id}...", title="Roll back", timeout=3, markup=False)
         try:
-            plan = await prepare_rollback(run, self.rollback_credentials(run))
+            run = commands.find_run(session.state_dir, run_id)
+            # Passwords the journal masked come back from the URL given on the Runs screen, the target typed
+            # in this session, or .env.
+            plan = await commands.rollback_plan(run, session.rollback_db, session.env_file, typed=session.target)
         except WizardError as exc:
             self.notify(mask(exc.message), title="Cannot roll back now", severity="warning", timeout=20, markup=False)
             return
@@ -316,26 +310,14 @@ class WizardApp(App[int]):
             await asyncio.gather(worker.wait(), return_exceptions=True)
 
 
-def undo_plan(run: Run) -> tuple[list[str], str]:
-    """What rolling `run` back would do, in order (masked), or why nothing can be."""
-    from wizard.rollback import plan_rollback
-
-    try:
-        return [mask(a.describe()) for a in plan_rollback(run)], ""
-    except WizardError as exc:
-        return [], mask(exc.message)
-
-
 def run_app(env_file: Path | None, source: str | None, target: str | None, state_dir: Path | None,
             banner: str = "") -> int:
     """Open the wizard; returns the process exit code."""
-    from wizard.envfile import DEFAULT_ENV_FILE, database_url
-
-    env_path = env_file or DEFAULT_ENV_FILE
+    env = commands.env_file_or_default(env_file)
     session = Session(
-        state_dir=resolve_state_dir(state_dir),
-        env_file=env_path if env_path.exists() or env_file else None,
-        source_text=source or (database_url(env_path) if env_path.exists() else None),
+        state_dir=commands.state_dir_of(state_dir),
+        env_file=env,
+        source_text=source or (commands.database_url(env) if env is not None else None),
         target_text=target,
         banner=banner,
     )

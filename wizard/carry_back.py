@@ -38,7 +38,7 @@ from wizard.saved_rows import save_columns
 from wizard.secrets import mask
 from wizard.since import Since
 from wizard.urls import DbUrl
-from wizard.verify import VerifyReport, load_changed, load_nulled, load_quarantine, verify
+from wizard.verify import VerifyReport, verify_run
 
 BEFORE = "before-carry-back"  # the run folder's subfolder for the file's fresh backup
 EXAMPLES = 5
@@ -76,8 +76,7 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
 
 
 async def _check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> VerifyReport:
-    return await verify(source, target, emit, load_quarantine(run_folder), nulled=load_nulled(run_folder),
-                        changed=load_changed(run_folder))
+    return await verify_run(source, target, run_folder, emit)
 
 
 def _rows_equal(report: VerifyReport) -> bool:

@@ -1,7 +1,8 @@
 """`wizard`: the headless subcommands, and the door to the TUI.
 
-Thin: parse options, call the service layer, render its events (rich progress
-on stderr, or JSON lines on stdout with --json), map errors to exit codes.
+Thin: map click options onto the command layer (wizard.commands), render its
+events (rich progress on stderr, or JSON lines on stdout with --json) and its
+results, map errors to exit codes. It composes no service calls itself.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
-from wizard.errors import ExitCode, Interrupted, WizardError
+from wizard import commands
+from wizard.errors import BadInput, ExitCode, Interrupted, Refused, WizardError
 from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn
 from wizard.secrets import mask
 
@@ -284,21 +286,19 @@ def demo(executions: int, folder: Path | None) -> None:
     """A sample engine database and a throwaway PostgreSQL, then the wizard, ready for the move."""
     require_terminal()
     from wizard.app import run_app
-    from wizard.demo import discard, prepare
-    from wizard.urls import parse_url
 
     printer = EventPrinter(as_json=False)
     try:
-        ready = asyncio.run(prepare(executions, folder, printer))
+        ready = asyncio.run(commands.prepare_demo(executions, folder, printer))
     except WizardError as exc:
         err.print(f"[red]error:[/] {mask(exc.message)}")
         sys.exit(exc.exit_code)
     err.print(f"demo folder: {ready.folder} (.env, engine.db, state); target: {mask(ready.target)}")
     banner = (f"[b]Demo[/]: the sample database below, and an empty PostgreSQL database "
-              f"{parse_url(ready.target).database} to move it to. Keys are in the footer; Ctrl+R undoes it all.")
+              f"{commands.parse_url(ready.target).database} to move it to. Keys are in the footer; Ctrl+R undoes it all.")
     code = run_app(env_file=ready.env_file, source=None, target=ready.target, state_dir=ready.state_dir,
                    banner=banner)
-    err.print(asyncio.run(discard(ready)))  # a throwaway database: nothing is left on the server
+    err.print(asyncio.run(commands.discard_demo(ready)))  # a throwaway database: nothing is left on the server
     sys.exit(code)
 
 
@@ -318,43 +318,33 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
 
     Exit 0 when everything matches, 1 when anything differs, 2 on bad input.
     """
-    from wizard import verify_report
-    from wizard.journal import load_run, resolve_state_dir
-    from wizard.urls import parse_url
-    from wizard.verify import load_changed, load_nulled, load_quarantine, verify
-
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
-        src = _url_or_env(source, env_file, "source")
-        dst = parse_url(target, "target")
-        run_folder = load_run(resolve_state_dir(state_dir), run_id).folder if run_id else None
-        quarantined = load_quarantine(run_folder) if run_folder else None
-        nulled = load_nulled(run_folder) if run_folder else None
-        changed = load_changed(run_folder) if run_folder else None
-        report = await verify(src, dst, printer, quarantined, list(tables) or None, stop=stop, nulled=nulled,
-                              changed=changed)
+        src = commands.resolve_url(source, env_file, "source")
+        dst = commands.parse_url(target, "target")
+        run = commands.find_run(state_dir, run_id) if run_id else None
+        done = await commands.verify(src, dst, printer, stop, run=run, tables=list(tables), report_file=report_file)
         printer.close_bars()
-        if report_file:
-            report_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # the report holds row values
-            written, _ = verify_report.write(report_file, report, verify_report.copy_facts(run_folder) if run_folder else None)
-            err.print(f"report: {written}", markup=False)
+        if done.report_md is not None:
+            err.print(f"report: {done.report_md}", markup=False)
         if as_json:
-            summary = {"event": "VerifySummary", **report.to_dict()}
+            summary = {"event": "VerifySummary", **done.report.to_dict()}
             print(mask(json.dumps(summary, default=str)), file=stdout, flush=True)
         else:
-            _print_verification(report, verify_report)
-        return ExitCode.OK if report.ok else ExitCode.FAILED
+            _print_verification(done.report)
+        return ExitCode.OK if done.report.ok else ExitCode.FAILED
 
     run(work, as_json)
 
 
-def _print_verification(report: Any, rows: Any) -> None:
+def _print_verification(report: Any) -> None:
     from rich import box
     from rich.table import Table
 
+    headers = commands.VERIFY_HEADERS
     table = Table(title="row-level verification", box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, header in enumerate(rows.HEADERS):
-        table.add_column(header, justify="left" if i in (0, len(rows.HEADERS) - 1) else "right", no_wrap=True)
-    for row in rows.table_rows(report):
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i in (0, len(headers) - 1) else "right", no_wrap=True)
+    for row in commands.verify_rows(report):
         table.add_row(*map(escape, row[:-1]), row[-1] if row[-1] == "ok" else f"[b red]{escape(row[-1])}[/]")
     # A pipe or a file gets every column whole; a terminal gets its own width.
     (out if out.is_terminal else Console(file=stdout, highlight=False, width=120)).print(table)
@@ -385,9 +375,10 @@ def _print_verification(report: Any, rows: Any) -> None:
 @click.option("--resume", is_flag=True, help="Carry on the interrupted move of this source to this target.")
 @click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Tables copied, and indexes built, at once.")
-@click.option("--on-orphans", type=click.Choice(["abort", "null", "quarantine"]), default=None,
-              help="Rows PostgreSQL will not take as they are: abort (default, before anything is written), "
-                   "null (clear a dangling nullable foreign key, quarantine the rest), quarantine.")
+@click.option("--on-orphans", type=click.Choice(list(commands.ORPHAN_POLICIES)), default=None,
+              help="Rows PostgreSQL will not take as they are: " + "; ".join(
+                  f"{name}: {meaning}" for name, meaning in commands.ORPHAN_POLICIES.items())
+              + f" (default {commands.DEFAULT_POLICY}).")
 @click.option("--reflected", is_flag=True,
               help="The source holds none of the engine's tables (another app's database): copy its tables as "
                    "they are, with the type map `wizard plan` shows.")
@@ -402,18 +393,15 @@ def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: 
     With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
     settings. Ctrl+C stops after the current chunk; --resume carries on from there.
     """
-    from wizard.move import MoveOptions, run_move
-    from wizard.urls import parse_url
-
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         _stop_on_ctrl_c(stop)
-        options = MoveOptions(
-            source=_url_or_env(source, env_file, "source"),
-            target=parse_url(target, "target"), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
+        options = commands.MoveOptions(
+            source=commands.resolve_url(source, env_file, "source"),
+            target=commands.parse_url(target, "target"), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
             on_orphans=on_orphans, env_file=env_file, reflected=reflected,
             confirm=None if as_json else _confirm_move(printer),
         )
-        result = await run_move(options, printer, stop)
+        result = await commands.migrate(options, printer, stop)
         printer.close_bars()
         if as_json:
             _print_json("Summary", result.to_dict())
@@ -456,9 +444,7 @@ def _print_move(result: Any) -> None:
                       f"{t.rows_per_second:,.0f}" if t.rows_per_second else "")
     out.print(table)
     if result.verification is not None:
-        from wizard import verify_report
-
-        _print_verification(result.verification, verify_report)
+        _print_verification(result.verification)
     for note in report.notes:
         out.print(mask(note), markup=False)
     out.print(f"report: {result.report_md}", markup=False)
@@ -467,20 +453,8 @@ def _print_move(result: Any) -> None:
 # --- plan, backup, upgrade, rollback, status: the foundation's commands ---
 
 
-def _url_or_env(url: str | None, env_file: Path | None, what: str) -> Any:
-    """A URL option, or DATABASE_URL from the .env file when it is not given."""
-    from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
-    from wizard.urls import parse_url
-
-    if url is None and env_file is not None:  # a .env named on the command line must be there
-        url = read_env(env_file).get("DATABASE_URL")
-    return parse_url(url or database_url(env_file or DEFAULT_ENV_FILE), what)
-
-
 def _confirm(question: str, refusal: str) -> None:
     """Ask on the terminal; with no terminal, or on a no, refuse (exit 3) with `refusal`."""
-    from wizard.errors import Refused
-
     if not sys.stdin.isatty():
         raise Refused(f"no terminal to ask on: {refusal}")
     if not click.confirm(question, default=False, err=True):
@@ -512,11 +486,9 @@ def _table(title: str, *headers: str) -> Any:
 def plan_command(source: str | None, target: str | None, env_file: Path | None, state_dir: Path | None,
                  as_json: bool) -> None:
     """What a run would do: engine, tables, revision, pending revisions. Changes nothing."""
-    from wizard.plan import plan
-    from wizard.urls import parse_url
-
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
-        report = await plan(_url_or_env(source, env_file, "source"), parse_url(target, "target") if target else None)
+        report = await commands.plan(commands.resolve_url(source, env_file, "source"),
+                                     commands.parse_url(target, "target") if target else None)
         if as_json:
             _print_json("Plan", report.to_dict())
         else:
@@ -526,8 +498,7 @@ def plan_command(source: str | None, target: str | None, env_file: Path | None, 
 
 
 def _print_plan(report: Any) -> None:
-    from wizard.backup import human_size
-
+    human_size = commands.human_size
     for role, info in (("source", report.source), ("target", report.target)):
         if info is None:
             continue
@@ -572,24 +543,19 @@ def _print_plan(report: Any) -> None:
 @json_option
 def backup_command(source: str | None, env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """A proven backup (SQLite online backup + integrity_check, or pg_dump) in a run folder of its own."""
-    from wizard.backup import run_backup
-    from wizard.journal import resolve_state_dir
-
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
-        run_id, record = await run_backup(_url_or_env(source, env_file, "source"), resolve_state_dir(state_dir),
-                                          printer)
+        done = await commands.backup(commands.resolve_url(source, env_file, "source"), state_dir, printer, stop)
         printer.close_bars()
         if as_json:
-            _print_json("Backup", {"run_id": run_id, **record.to_dict()})
+            _print_json("Backup", done.to_dict())
         else:
-            _print_backup(run_id, record)
+            _print_backup(done.run_id, done.record)
 
     run(work, as_json)
 
 
 def _print_backup(run_id: str, record: Any) -> None:
-    from wizard.backup import human_size
-
+    human_size = commands.human_size
     table = _table(f"backup (run {run_id})", "what", "")
     for name, value in (("source", record.source), ("file", record.path), ("size", human_size(record.size)),
                         ("sha256", record.sha256), ("check", record.check),
@@ -609,27 +575,26 @@ def _print_backup(run_id: str, record: Any) -> None:
 def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, env_file: Path | None,
                     state_dir: Path | None, as_json: bool) -> None:
     """Back up, then apply the pending revisions in one transaction."""
-    from wizard.journal import resolve_state_dir
-    from wizard.upgrade import plan_upgrade, run_upgrade, summary, upgrade_sql
-
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
-        db = _url_or_env(db_url, env_file, "database")
+        db = commands.resolve_url(db_url, env_file, "database")
         if sql:
-            print(mask(await upgrade_sql(db, to)), end="", file=stdout, flush=True)
+            print(mask(await commands.upgrade_sql(db, to)), end="", file=stdout, flush=True)
             return
-        plan = await plan_upgrade(db, to)
-        if plan.nothing_to_do:
-            err.print(f"{mask(str(db))} is at {plan.target}: nothing to do")
-            return
-        if not as_json:
-            _print_upgrade_plan(plan)
-        if not yes:
-            _confirm(f"Back up {mask(str(db))}, then upgrade it to {plan.target}?",
-                     f"pass --yes to upgrade {mask(str(db))} to {plan.target}")
-        result = await run_upgrade(db, to, resolve_state_dir(state_dir), printer, accept_baseline=True, stop=stop)
+
+        def confirm(plan: Any) -> bool:
+            if not as_json:
+                _print_upgrade_plan(plan)
+            if not yes:
+                _confirm(f"Back up {mask(str(db))}, then upgrade it to {plan.target}?",
+                         f"pass --yes to upgrade {mask(str(db))} to {plan.target}")
+            return True
+
+        result = await commands.upgrade(db, to, state_dir, printer, stop, confirm)
         printer.close_bars()
-        if as_json:
-            _print_json("Upgrade", summary(result))
+        if result.run_id is None:
+            err.print(f"{mask(str(db))} is at {result.to_revision}: nothing to do")
+        elif as_json:
+            _print_json("Upgrade", commands.upgrade_summary(result))
         else:
             _print_upgrade(result)
 
@@ -670,19 +635,13 @@ def _print_upgrade(result: Any) -> None:
 def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: bool, db_url: str | None,
                      env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """Undo a run, newest change first, keeping what was written since, and check the result."""
-    from wizard.envfile import DEFAULT_ENV_FILE
-    from wizard.errors import BadInput
-    from wizard.journal import load_run, resolve_state_dir
-    from wizard.rollback import Credentials, prepare_rollback, rollback_run
-    from wizard.urls import parse_url
-
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         if bool(run_id) == last:
             raise BadInput("say which run to undo: --run ID (`wizard status` lists them) or --last")
-        the_run = load_run(resolve_state_dir(state_dir), run_id, last)
-        env = env_file or (DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.exists() else None)
-        override = parse_url(db_url, "--db") if db_url else None
-        plan = await prepare_rollback(the_run, Credentials(override, env), restore_backup)
+        the_run = commands.find_run(state_dir, run_id, last)
+        env = commands.env_file_or_default(env_file)
+        override = commands.parse_url(db_url, "--db") if db_url else None
+        plan = await commands.rollback_plan(the_run, override, env, restore_backup)
         if as_json:
             _print_json("RollbackPlan", plan.to_dict())
         else:
@@ -693,7 +652,7 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: 
             out.print(table)
         if not yes:
             _confirm(f"Undo run {the_run.id} as listed?", f"pass --yes to roll back run {the_run.id}")
-        lines = await rollback_run(the_run, printer, override, env, restore_backup, expected=plan.described())
+        lines = await commands.rollback(the_run, printer, override, env, restore_backup, expected=plan.described())
         printer.close_bars()
         if as_json:
             _print_json("Rollback", {"run_id": the_run.id, "verified": lines})
@@ -726,13 +685,11 @@ def _print_since(plan: Any) -> None:
 @json_option
 def status_command(state_dir: Path | None, as_json: bool) -> None:
     """Every run in the journal: id, journey, state, started, steps."""
-    from wizard.journal import list_runs, resolve_state_dir
-
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
-        folder = resolve_state_dir(state_dir)
-        runs = [r.summary() for r in list_runs(folder)]
+        found = await commands.status(state_dir)
+        folder, runs = found.state_dir, found.runs
         if as_json:
-            _print_json("Status", {"state_dir": str(folder), "runs": runs})
+            _print_json("Status", found.to_dict())
             return
         if not runs:
             out.print(f"no runs in {folder}")

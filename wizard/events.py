@@ -22,12 +22,6 @@ class Progress:
     rate: float | None = None  # units per second
     eta: float | None = None  # seconds left
 
-    @property
-    def fraction(self) -> float | None:
-        if not self.total:
-            return None
-        return min(1.0, self.done / self.total)
-
 
 @dataclass(frozen=True)
 class Warn:

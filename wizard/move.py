@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable
 
 import asyncpg
 
-from wizard import envfile, schema, since, target_schema, verify_report
+from wizard import envfile, schema, since, switch, target_schema, verify_report
 from wizard.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
 from wizard.db import check_sqlite_file, connect, quote
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
@@ -38,7 +38,7 @@ from wizard.settings_move import move_openai_key
 from wizard.tables import SourceTable
 from wizard.target_schema import TargetSchema, target_kinds
 from wizard.urls import DbUrl
-from wizard.verify import VerifyReport, load_nulled, load_quarantine, verify
+from wizard.verify import VerifyReport, verify_run
 
 JOURNEY = "move"
 
@@ -482,15 +482,11 @@ class _Move:
         """Row by row (wizard.verify); its report goes to verify.md in the run folder, differences or not."""
         o = self.options
         folder = self.run.folder
-        self.verification = await verify(o.source, o.target, self.emit, load_quarantine(folder), stop=self.stop,
-                                         nulled=load_nulled(folder))
+        self.verification = await verify_run(o.source, o.target, folder, self.emit, stop=self.stop)
         facts = verify_report.copy_facts(folder, {c.table: c.conversions for c in copies if c.conversions})
         written, _ = await asyncio.to_thread(verify_report.write, folder / "verify.md", self.verification, facts)
         if not self.verification.ok:
             raise StepError(f"{self.verification.summary()}: {written} lists them; the target was not switched to")
-
-    def _env_undo(self, backup: dict[str, Any]) -> dict[str, Any]:
-        return {"action": "restore_env", "path": str(self.env_file), "backup": backup["env"]}
 
     async def _switch(self, backup: dict[str, Any]) -> None:
         if self.env_file is None:
@@ -498,14 +494,13 @@ class _Move:
             return
         if "switch" in self.done:
             return
-        # The undo is journalled before .env changes: a kill after the rename, before step_finished, is undone too.
-        began = self._begin("switch", f"switch DATABASE_URL in {self.env_file}", undo=self._env_undo(backup))
+        self.step = "switch"
+        began = time.monotonic()
         self.emit(StepStarted("switch", f"point DATABASE_URL in {self.env_file} at the target"))
-        data = self.env_file.read_bytes()
-        envfile.write_atomically(self.env_file, envfile.set_variable(data, "DATABASE_URL",
-                                                                     self.options.target.async_str()))
-        self._end("switch", began, undo=self._env_undo(backup), env_file=str(self.env_file))
-        self.emit(StepFinished("switch", f"DATABASE_URL in {self.env_file} is now {self.options.target.masked()}"))
+        said = switch.point_at(self.run, self.env_file, self.options.target, backup["env"])
+        self.timings["switch"] = time.monotonic() - began
+        self.done.add("switch")
+        self.emit(StepFinished("switch", said))
 
     async def _settings(self) -> None:
         if self.env_file is None or "settings" in self.done:

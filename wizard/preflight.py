@@ -23,7 +23,7 @@ from wizard.errors import BadInput, WizardError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
 from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, SchemaState, history, inspect_schema, named_indexes
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, history, inspect_schema, named_indexes
 from wizard.tables import NotCarried, SourceTable, not_carried, open_readonly, read_tables
 from wizard.target_schema import MOVES, OWN_TABLES, dropped_defaults, renames
 from wizard.urls import DbUrl
@@ -120,7 +120,6 @@ class PreflightReport:
     affected: dict[str, int] = field(default_factory=dict)  # policy -> rows it would quarantine/null/stop on
     rows: dict[str, int] = field(default_factory=dict)  # source rows per table
     source_revision: str | None = None  # what the target will be created at
-    source_state: SchemaState | None = None
     tables: list[SourceTable] = field(default_factory=list)  # in copy order
     target: TargetInfo | None = None
     actions: dict[str, Any] = field(default_factory=dict, repr=False)  # policy -> table -> scan.RowActions
@@ -261,7 +260,6 @@ async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, 
     add(Check("source", PASS, f"{source.sqlite_path} opens read-only and passes quick_check"))
     async with connect(source, readonly=True) as conn:
         state = await inspect_schema(conn)
-    report.source_state = state
     known = [r.id for r in history()]
     revision = state.effective
     if state.empty and reflected and state.other_tables:

@@ -192,7 +192,8 @@ class RestoreEnv(UndoAction):
 
     @property
     def target(self) -> str:
-        return str(self.undo.get("path") or self.record.source)
+        # "env_file"; journals written before the one switch (wizard.switch) said "path" for a move's
+        return str(self.undo.get("env_file") or self.undo.get("path") or self.record.source)
 
     def ready(self) -> bool:
         return Path(self.record.path).is_file()

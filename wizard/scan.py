@@ -25,6 +25,13 @@ from wizard.tables import Index, SourceTable, open_readonly
 
 ABORT, NULL, QUARANTINE = "abort", "null", "quarantine"
 POLICIES = (ABORT, NULL, QUARANTINE)
+# What each policy does with a row PostgreSQL will not take as it is: the one wording of them (the TUI's
+# choice, the CLI's --on-orphans help).
+POLICY_MEANINGS = {
+    ABORT: "stop before anything is written",
+    NULL: "dangling references set to NULL, the rest quarantined",
+    QUARANTINE: "set those rows aside, listed with reasons",
+}
 DANGLING = "dangling foreign key"
 ORPHANED = "parent row in quarantine"
 NULL_KEY = "NULL in a primary key column"  # SQLite lets a key that is not the rowid hold NULL, PostgreSQL does not

@@ -1,14 +1,18 @@
-"""Switching the engine to a moved database, as a step of that move's run, after the operator agreed.
+"""Switching the engine to a moved database: DATABASE_URL in .env pointed at the target.
 
-The TUI moves without --env-file and lets the operator look at the verification
-first; this is the step it runs on their word. It is journaled in the move's run
-with its undo (restore .env byte for byte), so ctrl+r and `wizard rollback` undo
-it with the rest of the move.
+The one place .env is switched: `point_at` journals the step with its undo
+("restore_env", keyed "env_file": .env back byte for byte) before the file
+changes, then rewrites it. A move with --env-file calls it with the backup of .env
+it took at its backup step; the TUI moves without --env-file and lets the operator
+look at the verification first, then `switch_env` backs .env up and switches on
+their word, in the move's run, so ctrl+r and `wizard rollback` undo it with the
+rest of the move.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from wizard import envfile, since
 from wizard.backup import backup_env
@@ -33,20 +37,25 @@ def preview(env_file: Path, target: DbUrl) -> tuple[str, str]:
     return mask(before if before is not None else "DATABASE_URL (not set)"), mask(after or "")
 
 
+def point_at(run: Run, env_file: Path, target: DbUrl, backup: dict[str, Any]) -> str:
+    """Point DATABASE_URL in `env_file` at `target` (every other byte kept), as `run`'s step "switch" whose undo
+    restores `backup` (.env's, taken already); the sentence that says so."""
+    undo = {"action": "restore_env", "env_file": str(env_file), "backup": backup}
+    # The undo is journalled before .env changes, so a kill before step_finished is undone too.
+    run.step_started(STEP, f"switch DATABASE_URL in {env_file}", undo=undo)
+    data = env_file.read_bytes()
+    envfile.write_atomically(env_file, envfile.set_variable(data, "DATABASE_URL", target.async_str()))
+    run.step_finished(STEP, undo=undo, env_file=str(env_file))
+    return f"DATABASE_URL in {env_file} is now {target.masked()}"
+
+
 async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignore) -> list[str]:
     """Back up .env, point DATABASE_URL at `target`, move OPENAI_API_KEY into its settings; what was done."""
     if not env_file.is_file():
         raise BadInput(f"{env_file} does not exist: point the engine at the target yourself")
     with StateLock(run.folder.parent.parent).acquire(run.id, "switch"):
         emit(StepStarted(STEP, f"point DATABASE_URL in {env_file} at the target"))
-        record = backup_env(env_file, run.folder)
-        undo = {"action": "restore_env", "env_file": str(env_file), "backup": record.to_dict()}
-        # The undo is journalled before .env changes, so a kill before step_finished is undone too.
-        run.step_started(STEP, f"switch DATABASE_URL in {env_file}", undo=undo)
-        data = env_file.read_bytes()
-        envfile.write_atomically(env_file, envfile.set_variable(data, "DATABASE_URL", target.async_str()))
-        run.step_finished(STEP, undo=undo, env_file=str(env_file))
-        said = [f"DATABASE_URL in {env_file} is now {target.masked()}"]
+        said = [point_at(run, env_file, target, backup_env(env_file, run.folder).to_dict())]
         moved = await move_openai_key(env_file, target, run.folder)
         if moved is not None:
             said.append(moved.describe(env_file))

@@ -76,8 +76,23 @@ class DbUrl:
             return self
         return DbUrl(self.url.set(database=str(self.sqlite_path.absolute())), self.kind)
 
-    def with_database(self, name: str) -> "DbUrl":
-        return DbUrl(self.url.set(database=name), self.kind)
+    def with_password(self, password: str) -> "DbUrl":
+        return DbUrl(self.url.set(password=password), self.kind)
+
+    def password(self) -> str:
+        return self.url.password or ""
+
+    def without_password(self) -> str:
+        """The URL as typed, less its password: what a form may show."""
+        return self.url._replace(password=None).render_as_string(hide_password=False)  # .set(password=None) keeps it
+
+
+def postgres_url(host: str, port: int | None, database: str, user: str, password: str,
+                 sslmode: str | None = None) -> DbUrl:
+    """A PostgreSQL URL from a form's fields (blank ones left out; the host defaults to 127.0.0.1)."""
+    url = URL.create("postgresql", username=user or None, password=password or None, host=host or "127.0.0.1",
+                     port=port, database=database or None, query={"sslmode": sslmode} if sslmode else {})
+    return parse_url(url.render_as_string(hide_password=False), "target")
 
 
 def parse_url(text: str | None, what: str = "database") -> DbUrl:

@@ -30,8 +30,8 @@ from wizard.verify_rows import STEP, ColumnDiff, RowDiff, TableVerdict, compare_
 from wizard.verify_schema import FAIL, INTERNAL_TABLES, WARN, SchemaFinding, TableShape, check_schema, reflect
 from wizard.verify_sides import open_side
 
-__all__ = ["ColumnDiff", "RowDiff", "TableVerdict", "SchemaFinding", "VerifyReport", "verify", "load_quarantine",
-           "load_nulled", "load_changed"]
+__all__ = ["ColumnDiff", "RowDiff", "TableVerdict", "SchemaFinding", "VerifyReport", "verify", "verify_run",
+           "load_quarantine", "load_nulled", "load_changed"]
 
 
 @dataclass
@@ -177,6 +177,17 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     data = {"ok": report.ok, "rows": rows, "rows_per_second": report.rows_per_second}
     emit(StepFinished(STEP, report.summary(), data) if report.ok else StepFailed(STEP, report.summary()))
     return report
+
+
+async def verify_run(source: DbUrl, target: DbUrl, run_folder: Path | None, emit: Emit = ignore,
+                     tables: list[str] | None = None, stop: StopRequest | None = None) -> VerifyReport:
+    """verify() with what the run in `run_folder` did on purpose counted in: its quarantine, the foreign keys
+    it set to NULL and the rows it changed after the copy. The one place a verification's inputs are read
+    (the move, a re-verification, a carry-back); without a run folder, nothing is expected to differ."""
+    if run_folder is None:
+        return await verify(source, target, emit, tables=tables, stop=stop)
+    return await verify(source, target, emit, load_quarantine(run_folder), tables, stop=stop,
+                        nulled=load_nulled(run_folder), changed=load_changed(run_folder))
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,92 @@
+"""The two faces on the one command layer: the move journey through the CLI and through the TUI (the Pilot, at
+80x24), on the same source, ends the same: the same journal steps, the same verification verdict, the same rows
+in the target; and a re-verification after --on-orphans null (the CLI's `verify --run`, the Verify screen's v)
+passes in both, the NULLed foreign keys counted in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from test_tui_journeys import pg_counts, sha256
+from tui_support import make_app, press, screen_text, settle
+from wizard import sample
+from wizard.journal import load_run
+from wizard.urls import parse_url
+from wizard.verify import load_quarantine, verify
+
+WIZARD = str(Path(sys.executable).with_name("wizard"))
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([WIZARD, *args], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=300)
+
+
+def json_event(stdout: str, event: str) -> dict[str, Any]:
+    (found,) = [d for d in map(json.loads, stdout.splitlines()) if d.get("event") == event]
+    return found
+
+
+def journal_steps(run_folder: Path) -> list[str]:
+    """The steps the run's journal shows finished, in order."""
+    records = [json.loads(line) for line in (run_folder / "journal.jsonl").read_text().splitlines()]
+    return [r["step"] for r in records if r["kind"] == "step_finished"]
+
+
+def verdict(report: dict[str, Any]) -> tuple[bool, list[tuple]]:
+    """A verification's verdict without the URLs (the two targets are two databases)."""
+    keys = ("table", "status", "source_rows", "target_rows", "quarantined", "equal", "different", "only_source",
+            "only_target")
+    return report["ok"], [tuple(t[k] for k in keys) for t in report["tables"]]
+
+
+async def test_the_move_through_the_cli_and_the_tui_ends_the_same(tmp_path: Path, pg_url: str,
+                                                                  other_pg_url: str) -> None:
+    db = sample.build_dirty(tmp_path / "dirty.db", executions=400)
+    source, source_sha = f"sqlite:///{db}", sha256(db)
+
+    # The CLI: migrate with --on-orphans null, then verify the target again with the run's inputs.
+    cli_state = tmp_path / "cli-state"
+    moved = await asyncio.to_thread(cli, "migrate", "--source", source, "--target", pg_url, "--on-orphans", "null",
+                                    "--yes", "--state-dir", str(cli_state), "--json", cwd=tmp_path)
+    assert moved.returncode == 0, moved.stderr
+    cli_run = load_run(cli_state, json_event(moved.stdout, "Summary")["run_id"])
+    again = await asyncio.to_thread(cli, "verify", "--source", source, "--target", pg_url, "--run", cli_run.id,
+                                    "--state-dir", str(cli_state), "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr
+    cli_verdict = verdict(json_event(again.stdout, "VerifySummary"))
+
+    # The TUI: the same journey by keys, the null policy chosen on the Pre-flight screen.
+    app = make_app(tmp_path / "tui-state", source_text=source, target_text=other_pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "ctrl+t", "ctrl+n")
+        await press(pilot, "tab", "tab", "down", "enter")  # the checks, the scan, then the policy: null
+        assert app.session.policy == "null", screen_text(app)
+        await press(pilot, "n")
+        assert app.session.log.state == "done", app.session.log.error
+        await press(pilot, "n", "n", "n")  # Schema, Copy, Verify: the move's own verification
+        assert "Every row accounted for" in screen_text(app), screen_text(app)
+        moved_verdict = verdict(app.session.verify.to_dict())
+        await press(pilot, "v")  # verify again, as `wizard verify --run` does
+        assert "Every row accounted for" in screen_text(app), screen_text(app)
+        tui_verdict = verdict(app.session.verify.to_dict())
+        tui_run = app.session.run
+
+    assert journal_steps(tui_run.folder) == journal_steps(cli_run.folder)
+    assert "switch" not in journal_steps(cli_run.folder)  # neither was given a .env
+    assert cli_verdict == tui_verdict == moved_verdict
+    assert cli_verdict[0] is True
+    assert await pg_counts(pg_url) == await pg_counts(other_pg_url)
+    assert sha256(db) == source_sha
+    # The null policy did act, and a verification that did not count its NULLed keys in would differ:
+    # what the Verify screen ran before it read the run's inputs in one place.
+    assert list((tui_run.folder / "nulled").glob("*.jsonl"))
+    quarantine_only = await verify(parse_url(source), parse_url(other_pg_url),
+                                   quarantined=load_quarantine(tui_run.folder))
+    assert not quarantine_only.ok
