@@ -1,11 +1,14 @@
 """A generator of odd source databases: each oddity is one line, a name, the SQL that builds the file with
-python's sqlite3, and what a move of it must end in (tests/faults/test_odd_sources.py runs each).
+python's sqlite3, and what a move of it must end in. tests/faults/test_odd_sources.py runs the values'
+oddities (ODDITIES), tests/faults/test_odd_names.py the names' and the schema's (NAME_ODDITIES).
 
 `Moved`: the move finishes and verifies, nothing held, with exactly these conversions counted (and, if
 given, a line the move printed). `Held`: without a policy the pre-flight refuses (exit 3), naming the table,
 the column and an example key, and writes nothing; with `--on-orphans quarantine` those rows go to
-quarantine by that rule and the rest is moved and verified. An oddity with `engine=True` is built on a
-small engine database (wizard.sample) and moved as one, not `--reflected`.
+quarantine by that rule and the rest is moved and verified. `Named`: the move finishes and verifies, and
+`wizard plan` and the report say these words (what was not carried, a name PostgreSQL gets another for);
+or, `refused`, the pre-flight refuses whatever the policy, saying them. An oddity with `engine=True` is
+built on a small engine database (wizard.sample) and moved as one, not `--reflected`.
 """
 
 from __future__ import annotations
@@ -36,14 +39,20 @@ class Held:
 
 
 @dataclass(frozen=True)
+class Named:
+    named: tuple[str, ...] = ()
+    refused: bool = False
+
+
+@dataclass(frozen=True)
 class Oddity:
     name: str
     statements: tuple[str, ...]
-    expect: Moved | Held
+    expect: Moved | Held | Named
     engine: bool = False
 
 
-def odd(name: str, *statements: str, expect: Moved | Held, engine: bool = False) -> Oddity:
+def odd(name: str, *statements: str, expect: Moved | Held | Named, engine: bool = False) -> Oddity:
     return Oddity(name, statements, expect, engine)
 
 
@@ -125,6 +134,91 @@ ODDITIES = [
         expect=Held("t", "day", 2, "a timestamp with a time of day in a date column: the date alone would lose it")),
 ]
 
+
+_LONG = "a_column_name_that_goes_on_and_on_past_what_postgresql_keeps_in_one_identifier"  # 79 bytes
+
+
+def _wide(columns: int) -> list[str]:
+    cols = ", ".join(f"c{i} INTEGER" for i in range(columns))
+    values = ", ".join(str(i) for i in range(columns))
+    return [f"CREATE TABLE wide(id INTEGER PRIMARY KEY, {cols})",
+            f"INSERT INTO wide VALUES (1, {values})", f"INSERT INTO wide VALUES (2, {values})"]
+
+
+NAME_ODDITIES = [
+    # 1. defaults PostgreSQL cannot take as they are
+    odd("DATETIME DEFAULT 0", *["CREATE TABLE stamps(id INTEGER PRIMARY KEY, StartTime DATETIME DEFAULT 0)",
+                                  "INSERT INTO stamps VALUES (1, NULL)",
+                                  "INSERT INTO stamps VALUES (2, '2024-01-02 03:04:05')"],
+        expect=Named(("default stamps.StartTime", "DEFAULT 0"))),
+    odd("integer default '\"0\"'", *["CREATE TABLE pub(id INTEGER PRIMARY KEY, is_public integer default '\"0\"')",
+                                      "INSERT INTO pub VALUES (1, 0), (2, 1)"],
+        expect=Named(("default pub.is_public",))),
+    odd('text default ""', *['CREATE TABLE notes(id INTEGER PRIMARY KEY, body text default "", n INT DEFAULT 7)',
+                               "INSERT INTO notes(id) VALUES (1)"], expect=Named()),
+    odd("DEFAULT (strftime(...))", *["CREATE TABLE logs(id INTEGER PRIMARY KEY, "
+                                       "at TEXT DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now')))",
+                                       "INSERT INTO logs(id) VALUES (1)"],
+        expect=Named(("default logs.at", "strftime"))),
+    # 2. names over 63 bytes, and names that share their first 63 bytes (pgloader's collision.db)
+    odd("column name over 63 bytes", *[f"CREATE TABLE longcol(id INTEGER PRIMARY KEY, {_LONG} TEXT)",
+                                         "INSERT INTO longcol VALUES (1, 'x'), (2, NULL)"],
+        expect=Named((f"longcol.{_LONG}",))),
+    odd("a table name over 63 bytes beside the engine's tables", *[
+        f"CREATE TABLE {_LONG}(id INTEGER PRIMARY KEY, {_LONG} TEXT)", f"INSERT INTO {_LONG} VALUES (1, 'x')"],
+        expect=Named((_LONG,)), engine=True),
+    odd("tables and columns sharing their first 63 bytes", *[
+        f"CREATE TABLE {_LONG}_one(id INTEGER PRIMARY KEY, {_LONG}_a TEXT, {_LONG}_b TEXT UNIQUE)",
+        f"CREATE TABLE {_LONG}_two(id INTEGER PRIMARY KEY, up INTEGER REFERENCES {_LONG}_one(id), "
+        f"{_LONG}_a INT)",
+        f"CREATE INDEX {_LONG}_one_index_on_a ON {_LONG}_one({_LONG}_a)",
+        f"INSERT INTO {_LONG}_one VALUES (1, 'a1', 'b1'), (2, 'a2', 'b2')",
+        f"INSERT INTO {_LONG}_two VALUES (1, 1, 10), (2, 2, 20), (3, NULL, 30)"], expect=Named((f"{_LONG}_one",))),
+    # 3. a table named like a sequence (or an index) the move's own tables get
+    odd("t and t_id_seq", *["CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)",
+                              "CREATE TABLE t_id_seq(id INTEGER PRIMARY KEY, v TEXT)",
+                              "CREATE TABLE t_pkey(k TEXT PRIMARY KEY)",
+                              "INSERT INTO t VALUES (1, 'a')", "INSERT INTO t_id_seq VALUES (5, 'b')",
+                              "INSERT INTO t_pkey VALUES ('k')"], expect=Named()),
+    odd("executions_id_seq beside the engine's tables", *[
+        "CREATE TABLE executions_id_seq(id INTEGER PRIMARY KEY, v TEXT)",
+        "INSERT INTO executions_id_seq VALUES (1, 'x')"], expect=Named(), engine=True),
+    odd("a table named like an index of the engine's schema", *[
+        "DROP INDEX ix_executions_status", "CREATE TABLE ix_executions_status(id INTEGER PRIMARY KEY)"],
+        expect=Named(("ix_executions_status",), refused=True), engine=True),
+    # 8. 995 columns and more
+    odd("1000 columns", *_wide(1000), expect=Named()),
+    # 10. the wizard's bookkeeping beside the source's tables
+    odd("alembic_version of another app", *[
+        "CREATE TABLE alembic_version(version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
+        "INSERT INTO alembic_version VALUES ('ae1027a6acf')",
+        "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT)", "INSERT INTO customers VALUES (1, 'a')"],
+        expect=Named()),
+    odd("a table named wizard_copy_checkpoint", *[
+        "CREATE TABLE wizard_copy_checkpoint(id INTEGER PRIMARY KEY, v TEXT)",
+        "INSERT INTO wizard_copy_checkpoint VALUES (1, 'x')"], expect=Named(("wizard_copy_checkpoint",), refused=True)),
+    odd("a table named wizard_move beside the engine's tables", *[
+        "CREATE TABLE wizard_move(run_id TEXT PRIMARY KEY)", "INSERT INTO wizard_move VALUES ('x')"],
+        expect=Named(("wizard_move",), refused=True), engine=True),
+    # 14. AUTOINCREMENT's high-water mark
+    odd("AUTOINCREMENT past the highest id", *[
+        "CREATE TABLE tickets(id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)",
+        "INSERT INTO tickets(id, v) VALUES (1000, 'gone')", "DELETE FROM tickets",
+        "INSERT INTO tickets(id, v) VALUES (1, 'a'), (2, 'b'), (3, 'c')"], expect=Named()),
+    # 15. what is not carried: views, triggers, generated columns, virtual tables
+    odd("views, triggers, generated columns, a virtual table", *[
+        "CREATE TABLE items(id INTEGER PRIMARY KEY, a INT, twice INT GENERATED ALWAYS AS (a * 2) VIRTUAL, "
+        "plus INT AS (a + 1) STORED)",
+        "INSERT INTO items(id, a) VALUES (1, 5), (2, 6)",
+        "CREATE VIEW big_items AS SELECT * FROM items WHERE a > 5",
+        "CREATE TRIGGER items_touch AFTER UPDATE ON items BEGIN SELECT 1; END",
+        "CREATE VIRTUAL TABLE search USING fts5(body)", "INSERT INTO search VALUES ('hello')"],
+        expect=Named(("view big_items", "trigger items_touch", "generated column items.twice",
+              "generated column items.plus",
+         "virtual table search"))),
+]
+
+BY_NAME = {o.name: o for o in ODDITIES + NAME_ODDITIES}
 
 def build(path: Path, oddity: Oddity) -> Path:
     """The oddity's SQLite file at `path` (on a small engine database when it says so)."""

@@ -1,6 +1,6 @@
-"""Odd source databases (tests/odd_schema_sources.py) through the real `wizard migrate`: each ends in a finished move
-that `wizard verify` passes with no row lost, or in a pre-flight refusal (exit 3) that names the table and
-column, with nothing written to the target."""
+"""Odd names and schemas (tests/odd_sources.py, NAME_ODDITIES) through the real `wizard migrate`: each ends in
+a finished move that `wizard verify` passes with no row lost, or in a pre-flight refusal (exit 3) that names
+the table and column, with nothing written to the target."""
 
 from __future__ import annotations
 
@@ -12,21 +12,17 @@ import pytest
 
 from fault_support import first_line, wizard
 from move_helpers import fetch, tables_in
-from odd_schema_sources import ALONE, BY_NAME, IN_ENGINE, MOVED, ODDITIES, Oddity, build
-from wizard import sample
+from odd_sources import BY_NAME, NAME_ODDITIES, Oddity, build
 from wizard.db import quote
 from wizard.pgnames import pg_name
 
 
 def _source(tmp_path: Path, oddity: Oddity) -> Path:
-    path = tmp_path / "x.db"
-    if oddity.where == IN_ENGINE:
-        sample.build(path, executions=50, workflows=5, users=3)
-    return build(path, oddity)
+    return build(tmp_path / "x.db", oddity)
 
 
 def _migrate(source: Path, target: str, state: Path, oddity: Oddity, *extra: str):
-    reflected = ["--reflected"] if oddity.where == ALONE else []
+    reflected = [] if oddity.engine else ["--reflected"]
     return wizard("migrate", "--source", f"sqlite:///{source}", "--target", target, "--yes", "--state-dir",
                   str(state), *reflected, *extra)
 
@@ -61,7 +57,7 @@ def _moved(source: Path, target: str, state: Path) -> tuple[int, dict]:
     return lost, json.loads((run / "report.json").read_text())
 
 
-@pytest.mark.parametrize("oddity", ODDITIES, ids=[o.name for o in ODDITIES])
+@pytest.mark.parametrize("oddity", NAME_ODDITIES, ids=[o.name for o in NAME_ODDITIES])
 def test_odd_source_moves_whole_or_is_refused_up_front(oddity: Oddity, tmp_path: Path, pg_url: str,
                                                        survived) -> None:
     source = _source(tmp_path, oddity)
@@ -70,8 +66,8 @@ def test_odd_source_moves_whole_or_is_refused_up_front(oddity: Oddity, tmp_path:
     shown = f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert "Traceback" not in result.stdout + result.stderr, shown
     assert source.read_bytes() == before
-    where = "" if oddity.where == ALONE else f" ({oddity.where})"
-    if oddity.expect == MOVED:
+    where = " (in an engine database)" if oddity.engine else ""
+    if not oddity.expect.refused:
         assert result.returncode == 0, shown
         lost, report = _moved(source, pg_url, tmp_path / "state")
         assert lost == 0
@@ -79,20 +75,20 @@ def test_odd_source_moves_whole_or_is_refused_up_front(oddity: Oddity, tmp_path:
         assert planned.returncode == 0, planned.stderr
         plan = json.loads(planned.stdout.splitlines()[-1])
         plan_said = plan["not_carried"] + [f"{a} is {b}" for a, b in plan["renamed"].items()]
-        for words in oddity.named:
+        for words in oddity.expect.named:
             assert any(words in line for line in plan_said), plan_said
             assert any(words in note for note in report["notes"]), report["notes"]
         undone = wizard("rollback", "--run", report["run_id"], "--yes", "--state-dir", str(tmp_path / "state"))
         assert undone.returncode == 0, undone.stderr[-2000:]
         assert tables_in(pg_url) == []  # the rollback found every table the move made, under its name there
-        said = f"; plan and the report name {', '.join(oddity.named)}" if oddity.named else ""
+        said = f"; plan and the report name {', '.join(oddity.expect.named)}" if oddity.expect.named else ""
         survived(fault=f"an odd source{where}: {oddity.name}",
                  did=f"moved; `wizard verify` passed row by row{said}; rollback dropped every table it made",
                  rows_lost=lost)
     else:
         said = first_line(result.stderr)
         assert result.returncode == 3, shown
-        for word in oddity.named:
+        for word in oddity.expect.named:
             assert word in result.stderr, shown
         assert tables_in(pg_url) == []
         survived(input=f"an odd source{where}: {oddity.name}", exit_code=3, message=said.removeprefix("error: "),
