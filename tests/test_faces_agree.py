@@ -1,17 +1,21 @@
-"""The two faces on the one command layer: the move journey through the CLI and through the TUI (the Pilot, at
-80x24), on the same source, ends the same: the same journal steps, the same verification verdict, the same rows
-in the target; and a re-verification after --on-orphans null (the CLI's `verify --run`, the Verify screen's v)
-passes in both, the NULLed foreign keys counted in."""
+"""The two faces on the one command layer: each journey through the CLI and through the TUI (the Pilot, at
+80x24), on the same source, ends the same. The move: the same journal steps, the same verification verdict,
+the same rows in the target; and a re-verification after --on-orphans null (the CLI's `verify --run`, the
+Verify screen's v) passes in both, the NULLed foreign keys counted in. The upgrade, and its rollback after the
+engine wrote: the same journal, the same rows, the same values saved."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from engine_data import write
 from test_tui_journeys import pg_counts, sha256
 from tui_support import make_app, press, screen_text, settle
 from wizard import sample
@@ -90,3 +94,65 @@ async def test_the_move_through_the_cli_and_the_tui_ends_the_same(tmp_path: Path
     quarantine_only = await verify(parse_url(source), parse_url(other_pg_url),
                                    quarantined=load_quarantine(tui_run.folder))
     assert not quarantine_only.ok
+
+
+def rows_of(path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table of a SQLite file, in a fixed order."""
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {n: conn.execute(f'SELECT * FROM "{n}" ORDER BY 1').fetchall() for n in names}
+    finally:
+        conn.close()
+
+
+def journal_undone(run_folder: Path) -> list[str]:
+    records = [json.loads(line) for line in (run_folder / "journal.jsonl").read_text().splitlines()]
+    return [r["action"] for r in records if r["kind"] == "undo_done"]
+
+
+async def test_an_upgrade_and_its_rollback_keeping_rows_written_since_end_the_same_through_both_faces(
+        tmp_path: Path) -> None:
+    (tmp_path / "cli").mkdir()
+    (tmp_path / "tui").mkdir()
+    a = sample.build(tmp_path / "cli" / "engine.db", executions=200, workflows=10, users=3)
+    b = tmp_path / "tui" / "engine.db"
+    shutil.copyfile(a, b)
+    cli_state, tui_state = tmp_path / "cli-state", tmp_path / "tui-state"
+
+    up = await asyncio.to_thread(cli, "upgrade", "--db", f"sqlite:///{a}", "--yes", "--state-dir", str(cli_state),
+                                 cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    app = make_app(tui_state, source_text=f"sqlite:///{b}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "down", "enter", "a")  # Upgrade in place, apply
+        assert app.session.log.state == "done", app.session.log.error
+    assert journal_steps(load_run(tui_state).folder) == journal_steps(load_run(cli_state).folder)
+    assert rows_of(a) == rows_of(b) and rows_of(a)["alembic_version"] == [("0004",)]
+
+    for path in (a, b):  # the engine, on each, writes the same
+        url = f"sqlite:///{path}"
+        await asyncio.to_thread(write, url, "INSERT INTO executions (id, workflow_id, status, state) SELECT 900 + id, "
+                                "workflow_id, 'new', '{\"nodes\": [{\"id\": \"n\", \"v\": 1}]}' FROM executions "
+                                "WHERE id <= 5")
+        await asyncio.to_thread(write, url, "UPDATE workflows SET tags = '[\"t\"]' "
+                                            "WHERE id = (SELECT min(id) FROM workflows)")
+
+    back = await asyncio.to_thread(cli, "rollback", "--last", "--yes", "--state-dir", str(cli_state), cwd=tmp_path)
+    assert back.returncode == 0, back.stderr
+    app = make_app(tui_state, source_text=f"sqlite:///{b}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter", "ctrl+r")  # Roll back a run; its confirmation
+        shown = screen_text(app)
+        assert "holds: executions +5, workflows 1 changed" in " ".join(shown.split()), shown
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+
+    cli_run, tui_run = load_run(cli_state), load_run(tui_state)
+    assert journal_undone(cli_run.folder) == journal_undone(tui_run.folder) == ["downgrade"]
+    assert rows_of(a) == rows_of(b) and "alembic_version" not in rows_of(a)  # 1.0.0 again, the 5 rows kept
+    assert len(rows_of(a)["executions"]) == 205
+    assert (cli_run.folder / "dropped" / "workflows.jsonl").read_text() == \
+        (tui_run.folder / "dropped" / "workflows.jsonl").read_text()
