@@ -524,9 +524,11 @@ class _Move:
             return
         self.step = since.END_STATE_STEP
         o = self.options
+        began = time.monotonic()
         await since.record_step(self.run, o.target, self.emit, {
             "action": "carry_back", "db": o.target.masked(), "database": o.target.database,
             "source": o.source.absolute().masked(), "backup": backup["database"], "revision": target.revision})
+        self.timings[since.END_STATE_STEP] = time.monotonic() - began
 
     async def _upgrade(self, target: TargetSchema) -> str | None:
         if self.to is None:

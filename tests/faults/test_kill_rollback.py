@@ -32,7 +32,7 @@ def _again(said: str) -> str:
     """What the second rollback did with the carry-back, from what it printed."""
     if "already holds the rows written since" in said:
         return "found the rows already carried and checked them row by row"
-    if "carried " in said:
+    if "verified carried " in said:
         return "carried them"
     return "went on after the carry-back its journal showed done"
 
