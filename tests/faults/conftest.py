@@ -1,18 +1,19 @@
-"""Fault tests record what each one survived; a whole, passing run of tests/faults rewrites the
-README's "What it survives" tables from those records, so the tables are never written by hand."""
+"""Fault tests record what each one survived; a whole, passing run of tests/faults started by
+`python -m tests.faults.survives` hands those records to it, which writes README's "What it survives"
+tables from them. A test run alone writes nothing outside its temporary folders."""
 
 from __future__ import annotations
 
-import re
-import tempfile
+import json
+import os
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from survives import ROWS_ENV
+
 HERE = Path(__file__).resolve().parent
-README = HERE.parents[1] / "README.md"
-START, END = "<!-- survives:start -->", "<!-- survives:end -->"
 PREFIX = "tests/faults/"
 
 _rows: list[dict] = []
@@ -46,33 +47,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    out = os.environ.get(ROWS_ENV)  # set by `python -m tests.faults.survives` only
+    if not out:
+        return
     faults = [item for item in session.items if item.nodeid.startswith(PREFIX)]
     ran = {item.nodeid for item in faults}
     # Only a run of every fault test, each passing, may speak for the wizard: a run of some of the
-    # files, or a -k or -m selection, writes nothing.
+    # files, or a -k or -m selection, hands over nothing.
     every_file = {item.path for item in faults} == set(HERE.glob("test_*.py"))
-    if not every_file or _not_passed or ran != _passed or not README.exists():
-        return
-    text = README.read_text()
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        README.write_text(f"{before}{START}\n{render(_rows)}{END}{after}")
-
-
-# A test's own folders (pytest's tmp_path, tempfile's) differ on every run: shown as <tmp>, so the
-# tables change only when what the wizard did changes.
-_TEMP_PATH = re.compile(r"(?:/private)?" + re.escape(tempfile.gettempdir()) + r"/[^\s:'\"`,;)]*")
-
-
-def _cell(value: object) -> str:
-    return _TEMP_PATH.sub("<tmp>", re.sub(r"\s+", " ", str(value))).replace("|", "\\|").strip()
-
-
-def render(rows: list[dict]) -> str:
-    lines = ["| fault | what the wizard did | rows lost |", "|---|---|---:|"]
-    lines += [f"| {_cell(r['fault'])} | {_cell(r['did'])} | {r['rows_lost']} |" for r in rows if "fault" in r]
-    lines += ["", "| bad input | exit | what the wizard said | changed |", "|---|---:|---|---|"]
-    lines += [f"| {_cell(r['input'])} | {r['exit_code']} | {_cell(r['message'])} | {_cell(r['changed'])} |"
-              for r in rows if "input" in r]
-    return "\n".join(lines) + "\n"
+    if every_file and not _not_passed and ran == _passed:
+        Path(out).write_text(json.dumps(_rows, default=str))
