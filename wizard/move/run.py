@@ -24,8 +24,7 @@ import asyncpg
 
 from wizard import envfile, schema
 from wizard.rollback import since
-from wizard.move import switch
-from wizard.move import target_schema
+from wizard.move import switch, target_schema
 from wizard.verify import report as verify_report
 from wizard.move.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
 from wizard.db import check_sqlite_file, connect, quote

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from wizard.move import normalize
-from wizard.move import typemap
+from wizard.move import normalize, typemap
 from wizard.db import all_of, quote, sqlite_uri
 from wizard.move.pgnames import pg_name
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE

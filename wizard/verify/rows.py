@@ -4,7 +4,7 @@ Fields are compared one by one, never concatenated, so ('ab','c') cannot equal
 ('a','bc') and NULL cannot equal 'NULL'. A pair of rows first gets an exact
 whole-row test: for a SQLite source, PostgreSQL renders its values in SQLite's
 own spelling (timestamps as SQLAlchemy writes them, booleans as 0/1; see
-verify_sides), so a clean row is a plain tuple comparison. Only a row that fails
+wizard.verify.sides), so a clean row is a plain tuple comparison. Only a row that fails
 it is compared field by field, each source field read by the verifier's own
 route (wizard.verify.values, not the copy's rules), and
 only a row that differs is kept, up to `max_keys` per table, masked.
