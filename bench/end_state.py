@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.pg import ADMIN_URL, drop_database, fresh_database
 from bench.sources import source_db, warm_page_cache
 from bench.wizard_runs import migrate_command, phases, report
-from wizard.since import measure, record_end_state
+from wizard.rollback.since import measure, record_end_state
 from wizard.urls import parse_url
 
 DATABASE = "bench_end_state"

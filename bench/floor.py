@@ -18,11 +18,12 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy import MetaData, inspect
 
-from wizard import normalize, schema
+from wizard import schema
+from wizard.move import normalize
 from wizard.db import connect, quote
 from wizard.urls import parse_url
 
-# What the wizard loads without and builds afterwards (wizard.target_schema): non-unique
+# What the wizard loads without and builds afterwards (wizard.move.target_schema): non-unique
 # indexes and foreign keys.
 DEFERRED = """
 SELECT format('DROP INDEX %s', x.indexrelid::regclass) FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid

@@ -18,7 +18,7 @@ from bench import pg, sources
 from screens.state import MOVE, Session
 from wizard.app import WizardApp
 from wizard.cli import EventPrinter
-from wizard.move import MoveOptions, MoveResult, run_move
+from wizard.move.run import MoveOptions, MoveResult, run_move
 from wizard.urls import parse_url
 
 DATABASE = "wizard_bench_tui"

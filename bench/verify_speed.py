@@ -24,7 +24,7 @@ from bench.pg import ADMIN_URL, drop_database, fresh_database
 from bench.sources import source_db, warm_page_cache
 from bench.wizard_runs import migrate_command, phases, report, verify_command
 from wizard.urls import parse_url
-from wizard.verify import verify
+from wizard.verify.run import verify
 
 DATABASE = "bench_verify_speed"
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import asyncpg
 
-from wizard import normalize
+from wizard.move import normalize
 from wizard.db import quote
-from wizard.tables import SourceTable, open_readonly, read_tables
+from wizard.move.tables import SourceTable, open_readonly, read_tables
 
 
 def sha256(path: Path) -> str:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wizard import normalize as n
+from wizard.move import normalize as n
 from wizard import sample
-from wizard.scan import NULL_KEY, SAME_KEY, SAME_UNIQUE
+from wizard.move.scan import NULL_KEY, SAME_KEY, SAME_UNIQUE
 
 
 @dataclass(frozen=True)

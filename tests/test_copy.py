@@ -12,13 +12,14 @@ import asyncpg
 import pytest
 
 from move_helpers import fetch, sha256, source_rows, source_tables, target_compared, compared
-from wizard import normalize as n
-from wizard import sample, target_schema
-from wizard.copy import TableCopy, copy_table, fast_row_function, load_checkpoints, quarantine_path
+from wizard.move import normalize as n
+from wizard import sample
+from wizard.move import target_schema
+from wizard.move.copy import TableCopy, copy_table, fast_row_function, load_checkpoints, quarantine_path
 from wizard.db import quote
 from wizard.errors import Interrupted
 from wizard.events import StopRequest
-from wizard.scan import RowActions, Quarantine, tolerant_text
+from wizard.move.scan import RowActions, Quarantine, tolerant_text
 from wizard.urls import parse_url
 
 # Values of every storage class and spelling, for every kind: the fast path may only take the
@@ -201,7 +202,7 @@ def test_sequences_give_max_plus_one_also_for_identity_columns(tmp_path: Path, p
 async def test_a_copy_waiting_for_a_slow_target_raises_when_its_connection_is_lost(pg_url: str) -> None:
     """asyncpg's COPY waits for the socket to drain on an event a lost connection never sets: a target that is
     slower to take the rows than they come (a trigger here), then terminated, left the copy waiting forever."""
-    from wizard.copy import copy_records
+    from wizard.move.copy import copy_records
 
     conn = await asyncpg.connect(pg_url)
     admin = await asyncpg.connect(pg_url)

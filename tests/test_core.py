@@ -74,7 +74,7 @@ def test_env_rewrite_keeps_every_other_byte() -> None:
 
 
 def test_switch_preview_shows_the_lines_as_the_file_has_them_and_will_have_them(tmp_path: Path) -> None:
-    from wizard.switch import preview
+    from wizard.move.switch import preview
 
     env = tmp_path / ".env"
     env.write_bytes(b"# engine\r\nexport DATABASE_URL='sqlite:///./engine.db'\r\nDEBUG=1\r\n")

@@ -21,7 +21,7 @@ from tui_support import make_app, press, screen_text, settle
 from wizard import sample
 from wizard.journal import load_run
 from wizard.urls import parse_url
-from wizard.verify import load_quarantine, verify
+from wizard.verify.run import load_quarantine, verify
 
 WIZARD = str(Path(sys.executable).with_name("wizard"))
 

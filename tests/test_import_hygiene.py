@@ -17,7 +17,7 @@ def service_modules() -> list[str]:
 
 def test_every_service_module_is_checked() -> None:
     modules = service_modules()
-    assert "wizard.commands" in modules and "wizard.move" in modules and "wizard.verify_rows" in modules
+    assert "wizard.commands" in modules and "wizard.move.run" in modules and "wizard.verify.rows" in modules
     assert not FACES & set(modules)
 
 

@@ -15,15 +15,15 @@ import pytest
 from move_helpers import (compared, fetch, hashable, sha256, source_rows, source_tables, tables_in,
                           target_compared)
 from wizard import sample
-from wizard import normalize as n
+from wizard.move import normalize as n
 from wizard.db import quote
 from wizard.errors import BadInput, Refused
 from wizard.events import Event, Warn
 from wizard.journal import FINISHED, list_runs, load_run
-from wizard.move import MoveOptions, run_move
+from wizard.move.run import MoveOptions, run_move
 from wizard.pg import target_lock
-from wizard.rollback import plan_rollback, rollback_run
-from wizard.scan import SET_NULL
+from wizard.rollback.run import plan_rollback, rollback_run
+from wizard.move.scan import SET_NULL
 from wizard.urls import parse_url
 
 WIZARD = Path(sys.executable).with_name("wizard")
@@ -163,7 +163,7 @@ def test_switch_and_settings_move_keep_every_other_byte(engine_db: Path, pg_url:
 @pytest.mark.parametrize("had_row", [True, False], ids=["settings row changed", "settings row made"])
 def test_verify_of_the_run_expects_the_settings_move_and_names_it(engine_db: Path, pg_url: str, tmp_path: Path,
                                                                   had_row: bool) -> None:
-    from wizard.verify import load_changed, verify
+    from wizard.verify.run import load_changed, verify
 
     if not had_row:
         with sqlite3.connect(engine_db) as conn:
@@ -182,7 +182,7 @@ def test_verify_of_the_run_expects_the_settings_move_and_names_it(engine_db: Pat
 
 
 def test_another_apps_database_is_copied_as_it_is_with_reflected(pg_url: str, tmp_path: Path) -> None:
-    from wizard.verify import verify
+    from wizard.verify.run import verify
 
     crm = tmp_path / "crm.db"
     with sqlite3.connect(crm) as conn:
@@ -310,7 +310,7 @@ def test_without_yes_and_without_a_terminal_the_move_is_refused(engine_db: Path,
 def test_a_failure_is_named_for_where_it_happened_not_always_a_lost_connection() -> None:
     import socket
 
-    from wizard.move import _describe_failure
+    from wizard.move.run import _describe_failure
 
     with pytest.raises(OSError) as full:  # this machine's disk, as a full state directory says it
         with open("/dev/full", "w") as f:

@@ -10,14 +10,15 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from move_helpers import fetch, sha256, source_tables
-from wizard import sample, schema, typemap
-from wizard import scan as data_scan
-from wizard import normalize as n
+from wizard import sample, schema
+from wizard.move import typemap
+from wizard.move import scan as data_scan
+from wizard.move import normalize as n
 from wizard.db import connect
 from wizard.pg import target_lock
-from wizard.preflight import FAIL, PASS, WARN, check_target, run_checks
-from wizard.scan import ABORT, DANGLING, NULL, ORPHANED, QUARANTINE
-from wizard.target_schema import target_kinds
+from wizard.move.preflight import FAIL, PASS, WARN, check_target, run_checks
+from wizard.move.scan import ABORT, DANGLING, NULL, ORPHANED, QUARANTINE
+from wizard.move.target_schema import target_kinds
 from wizard.urls import parse_url
 
 

@@ -23,7 +23,7 @@ from wizard import sample
 from wizard.errors import BadInput, Interrupted, Refused
 from wizard.events import Progress, StopRequest
 from wizard.journal import FINISHED, INTERRUPTED, load_run
-from wizard.move import MoveOptions, run_move
+from wizard.move.run import MoveOptions, run_move
 from wizard.urls import parse_url
 
 WIZARD = Path(sys.executable).with_name("wizard")

@@ -17,7 +17,7 @@ from wizard.backup import sha256_file
 from wizard.errors import BadInput, Refused, StepError
 from wizard.journal import ROLLED_BACK, load_run, new_run
 from wizard.lock import StateLock
-from wizard.rollback import ACTIONS, Credentials, UndoAction, plan_rollback, register, rollback_run
+from wizard.rollback.run import ACTIONS, Credentials, UndoAction, plan_rollback, register, rollback_run
 from wizard.upgrade import run_upgrade
 from wizard.urls import parse_url
 

@@ -19,10 +19,11 @@ import pytest
 from engine_data import ENGINE_WRITES_PG, build_pg_1_0_0, columns, engine_rows, read, revision, write
 from move_helpers import execute, fetch, pg, sha256, tables_in
 from test_cli_errors import wizard
-from wizard import carry_back, sample
+from wizard import sample
+from wizard.rollback import carry_back
 from wizard.errors import StepError
 from wizard.journal import load_run
-from wizard.rollback import rollback_run
+from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
 
 def _folder(tmp_path: Path, executions: int = 400) -> Path:

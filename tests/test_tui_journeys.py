@@ -173,7 +173,7 @@ async def test_rollback_from_the_runs_screen(tmp_path: Path, engine_db: Path) ->
 
 async def test_move_with_quarantine_chosen_on_the_preflight_screen(tmp_path: Path, pg_url: str) -> None:
     from wizard import sample
-    from wizard.verify import load_quarantine
+    from wizard.verify.run import load_quarantine
 
     db = sample.build_dirty(tmp_path / "dirty.db", executions=400)
     source_sha = sha256(db)

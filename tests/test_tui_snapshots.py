@@ -20,7 +20,7 @@ from screens.state import MOVE, UPGRADE, Journey
 from tui_support import make_app
 from wizard.events import Event, Progress, StepFinished, StepStarted, Warn
 from wizard.urls import parse_url
-from wizard.verify import ColumnDiff, RowDiff, TableVerdict, VerifyReport
+from wizard.verify.run import ColumnDiff, RowDiff, TableVerdict, VerifyReport
 
 TARGET = "postgresql://wizard:s3cret@db.example:5432/engine"
 
@@ -129,7 +129,7 @@ def test_verify_with_a_difference_selected(snap_compare) -> None:
 
 @dataclass
 class _Plan:
-    """What ConfirmRollback reads of a wizard.rollback.RollbackPlan."""
+    """What ConfirmRollback reads of a wizard.rollback.run.RollbackPlan."""
 
     run: Any
     actions: list[str]
@@ -176,8 +176,8 @@ def test_upgrade_schema_review(snap_compare) -> None:
 
 
 def _preflight():
-    from wizard.preflight import Check, PreflightReport
-    from wizard.scan import Finding
+    from wizard.move.preflight import Check, PreflightReport
+    from wizard.move.scan import Finding
 
     return PreflightReport(
         checks=[

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from wizard import sample
 from wizard.cli import main
 from wizard.urls import parse_url
-from wizard.verify import load_quarantine, verify
+from wizard.verify.run import load_quarantine, verify
 
 
 async def _pg(url: str) -> asyncpg.Connection:
@@ -450,8 +450,8 @@ def test_max_keys_bounds_the_listed_differences(moved):
 
 
 def test_long_values_are_shown_from_where_they_part_and_masked_before_the_cut():
-    from wizard.normalize import TEXT
-    from wizard.verify_show import shown_pair
+    from wizard.move.normalize import TEXT
+    from wizard.verify.show import shown_pair
 
     a, b = "x" * 1500 + "AAA" + "y" * 500, "x" * 1500 + "BBB" + "y" * 500
     source, target, _ = shown_pair("error", TEXT, a, b)
@@ -477,7 +477,7 @@ def test_text_that_is_not_utf8_is_a_difference_not_a_crash(tmp_path: Path, pg_ur
 
 
 def test_json_numbers_compare_by_exact_value_and_nan_is_not_json(tmp_path: Path, pg_url: str):
-    from wizard.normalize import JSON, BadValue, canonical
+    from wizard.move.normalize import JSON, BadValue, canonical
 
     huge = "1" + "0" * 5000  # valid JSON; Python's int() refuses more than 4300 digits
     docs = tmp_path, pg_url

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from test_verify import move, pg_exec, run_verify, sqlite_exec, sqlite_url
 from wizard.cli import main
 from wizard.urls import parse_url
-from wizard.verify_schema import FAIL, OK, verify_schema
+from wizard.verify.schema import FAIL, OK, verify_schema
 
 
 def findings(url: str, status: str | None = None) -> list:

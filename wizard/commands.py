@@ -31,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from wizard import schema, switch, verify_report
+from wizard import schema
+from wizard.move import switch
+from wizard.verify import report as verify_report
 from wizard.backup import BackupRecord, human_size, run_backup
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
 from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
@@ -39,17 +41,17 @@ from wizard.errors import Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
-from wizard.move import MoveOptions, MoveResult, run_move
-from wizard.plan import PlanReport, plan as _plan
-from wizard.preflight import PreflightReport, TargetInfo, check_target as _check_target, run_checks
-from wizard.rollback import Credentials, RollbackPlan, plan_rollback, prepare_rollback, rollback_run
-from wizard.scan import ABORT, POLICY_MEANINGS
+from wizard.move.run import MoveOptions, MoveResult, run_move
+from wizard.move.plan import PlanReport, plan as _plan
+from wizard.move.preflight import PreflightReport, TargetInfo, check_target as _check_target, run_checks
+from wizard.rollback.run import Credentials, RollbackPlan, plan_rollback, prepare_rollback, rollback_run
+from wizard.move.scan import ABORT, POLICY_MEANINGS
 from wizard.secrets import mask
 from wizard.upgrade import UpgradePlan, UpgradeResult, plan_upgrade, run_upgrade
 from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
 from wizard.urls import DbUrl, parse_url, postgres_url
-from wizard.verify import VerifyReport, verify_run
+from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
     # the commands
@@ -185,7 +187,7 @@ async def preflight(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_
 
 
 async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest | None = None) -> MoveResult:
-    """`wizard migrate`: move the SQLite source to the PostgreSQL target (wizard.move: checks, backup, schema,
+    """`wizard migrate`: move the SQLite source to the PostgreSQL target (wizard.move.run: checks, backup, schema,
     copy, indexes, sequences, counts, the row-level verification, with `options.env_file` the .env switch and
     the settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a
     `resume` carries on from the last checkpoint."""

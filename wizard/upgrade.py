@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from wizard import schema, since
+from wizard import schema
+from wizard.rollback import since
 from wizard.backup import BackupRecord, backup_database
 from wizard.db import connect, write_transaction
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError

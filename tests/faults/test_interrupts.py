@@ -41,7 +41,7 @@ from fault_support import WIZARD, first_line, rows_lost, wizard
 from move_helpers import executions_copied, fetch
 from tmux_pane import Pane, needs_tmux
 from wizard import sample
-from wizard.copy import CHUNK_ROWS
+from wizard.move.copy import CHUNK_ROWS
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, load_run
 from wizard.urls import parse_url
 

@@ -23,7 +23,7 @@ from wizard.journal import FINISHED, INTERRUPTED, ROLLED_BACK, RUNNING, load_run
 
 pytestmark = pytest.mark.slow  # real processes and large sources: `pytest -m slow` runs them
 
-CHUNK = 10_000  # wizard.copy.CHUNK_ROWS: what `wizard migrate` commits at a time
+CHUNK = 10_000  # wizard.move.copy.CHUNK_ROWS: what `wizard migrate` commits at a time
 USERS, WORKFLOWS, EXECUTIONS = 11_000, 200, 25_000  # users: 2 chunks, executions: 3
 DIRTY_EXECUTIONS = 30_000  # + 10 dirty rows with ids from 900001: 4 chunks, the last one holds the quarantined
 OPENAI_KEY = "sk-kill-test-0123456789abcdef"
@@ -184,7 +184,7 @@ def test_kill_in_the_first_table_after_its_first_chunk_then_resume(clean_db: Pat
     counts = source_counts(clean_db)
     state = tmp_path / "state"
     # --jobs 1: users is copied first, alone; the 2nd checkpoint write is inside its 2nd chunk's transaction.
-    killed = wizard_killed_at("wizard.copy:_save:2", *_migrate(clean_db, pg_url, state, "--jobs", "1"))
+    killed = wizard_killed_at("wizard.move.copy:_save:2", *_migrate(clean_db, pg_url, state, "--jobs", "1"))
     journal = _after_kill(state)
     assert _checkpoint(pg_url, "users") == (CHUNK, 0, False)
     assert _target_count(pg_url, "users") == CHUNK  # the 2nd chunk's rows went with its transaction
@@ -220,7 +220,7 @@ def test_kill_in_executions_then_resume_equals_an_uninterrupted_move(save: int, 
     state = tmp_path / "state"
     # --jobs 1, tables in this order: users, settings, plugin_kv, plugin_pair, workflows (2 checkpoint
     # writes each: a chunk, done), then executions: writes 11 to 14 are its chunks.
-    killed = wizard_killed_at(f"wizard.copy:_save:{save}",
+    killed = wizard_killed_at(f"wizard.move.copy:_save:{save}",
                               *_migrate(dirty_db, pg_url, state, "--jobs", "1", "--on-orphans", "quarantine"))
     journal = _after_kill(state)
     folder = load_run(state).folder
@@ -268,7 +268,7 @@ def test_kill_while_indexes_are_built_then_resume(clean_db: Path, pg_url: str, t
     before = sha256(clean_db)
     state = tmp_path / "state"
     # Two builders (--jobs 2): the 1st index is being built on one connection when the 2nd starts.
-    killed = wizard_killed_at("wizard.target_schema:_run_ddl:2", *_migrate(clean_db, pg_url, state))
+    killed = wizard_killed_at("wizard.move.target_schema:_run_ddl:2", *_migrate(clean_db, pg_url, state))
     journal = _after_kill(state)
     missing = sorted((DEFERRED_INDEXES - _indexes(pg_url)) | (DEFERRED_FKS - _foreign_keys(pg_url)))
     assert len(missing) >= 4, missing  # at most the first index got built
@@ -395,7 +395,7 @@ def test_kill_while_env_is_rewritten(spec: str, where: str, recovery: str, small
     # first fsync_path of wizard.envfile; then the target's tables are dropped.
     ("os:replace:1", "while it restores `.env`: the temporary file written, not yet renamed"),
     ("wizard.envfile:fsync_path:1", "after `.env` was restored, before the journal said so"),
-    ("wizard.move_rollback:drop_tables:1", "after `.env` was restored, before the target's tables were dropped"),
+    ("wizard.rollback.undo_move:drop_tables:1", "after `.env` was restored, before the target's tables were dropped"),
 ], ids=["env-before-rename", "env-after-rename", "before-drop"])
 def test_kill_during_rollback_of_a_move_then_rollback_again(spec: str, where: str, small_db: Path, pg_url: str,
                                                             tmp_path: Path, survived) -> None:

@@ -43,11 +43,11 @@ def _lost(expected: dict[str, set], got: dict[str, set]) -> int:
 
 @pytest.mark.parametrize("spec, where", [
     # _one runs once per row written; the 20th is inside the carry-back's open SQLite transaction.
-    ("wizard.carry_back:_one:20", "inside the carry-back's SQLite transaction (20 rows written, not committed)"),
+    ("wizard.rollback.carry_back:_one:20", "inside the carry-back's SQLite transaction (20 rows written, not committed)"),
     # _check's first call is the proof, after the commit and before the journal said the carry-back was done.
-    ("wizard.carry_back:_check:1", "after the carry-back committed, before its proof and the journal"),
+    ("wizard.rollback.carry_back:_check:1", "after the carry-back committed, before its proof and the journal"),
     # restore_env is the next action's: the carry-back done and journaled, `.env` not yet restored.
-    ("wizard.rollback:restore_env:1", "between the carry-back and the `.env` restore"),
+    ("wizard.rollback.run:restore_env:1", "between the carry-back and the `.env` restore"),
 ], ids=["carry-back-uncommitted", "carry-back-committed", "before-env-restore"])
 def test_kill_while_a_move_is_rolled_back_keeping_rows_written_since(spec: str, where: str, small_db: Path,
                                                                      pg_url: str, tmp_path: Path, survived) -> None:

@@ -14,7 +14,7 @@ from fault_support import first_line, wizard
 from move_helpers import fetch, tables_in
 from odd_sources import BY_NAME, NAME_ODDITIES, Oddity, build
 from wizard.db import quote
-from wizard.pgnames import pg_name
+from wizard.move.pgnames import pg_name
 
 
 def _source(tmp_path: Path, oddity: Oddity) -> Path:

@@ -19,11 +19,11 @@ import pytest
 from fault_support import quarantined, rows_lost, wizard
 from move_helpers import fetch, tables_in
 from odd_sources import ODDITIES, Held, Moved, Oddity, build, odd
-from wizard import normalize
+from wizard.move import normalize
 from wizard.errors import StepError
-from wizard.move import MoveOptions, run_move
+from wizard.move.run import MoveOptions, run_move
 from wizard.urls import parse_url
-from wizard.verify import verify
+from wizard.verify.run import verify
 
 
 def migrate(source: Path, target: str, state: Path, oddity: Oddity, *extra: str):

@@ -1,4 +1,4 @@
-"""Property tests of the rules the copy and the verifier share (wizard/normalize.py), and of masking
+"""Property tests of the rules the copy and the verifier share (wizard/move/normalize.py), and of masking
 (wizard/secrets.py, wizard/urls.py): for any value hypothesis can think of, not only the ones we did.
 
 normalize's invariants, as its docstrings and README state them: every spelling of one instant is the same
@@ -26,14 +26,14 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import URL
 
-from wizard import normalize as n
+from wizard.move import normalize as n
 from wizard.journal import new_run
-from wizard.verify_values import NoMeaning, expected
+from wizard.verify.values import NoMeaning, expected
 from wizard.secrets import MASK, mask
 from wizard.urls import parse_url
 
 def verifier(kind: str, value: Any) -> Any:
-    """A source value as the verifier reads it (wizard/verify_values.py, not the rules), in the compared form."""
+    """A source value as the verifier reads it (wizard/verify/values.py, not the rules), in the compared form."""
     return n.canonical(kind, expected(kind, value))
 
 
@@ -485,7 +485,7 @@ def spelled_instants(draw: st.DrawFn) -> str:
 @given(value=st.one_of(sqlite_values, spelled_instants(), st.sampled_from(
     [" 12 ", "1_000", "١٢٣", "nan", "T", "yes", "2024-01-01 00:00:00.9999999", "2024-01-01T10:00+05:75", 9e999])))
 def test_the_verifier_reads_every_value_as_the_rules_do(value: Any) -> None:
-    """wizard/verify_values.py is written apart from the rules, so that a wrong rule shows; on every value the
+    """wizard/verify/values.py is written apart from the rules, so that a wrong rule shows; on every value the
     rules get right, it must say the same: the same value, or no meaning where the rules refuse."""
     for kind in ALL_KINDS:
         try:

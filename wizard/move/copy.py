@@ -34,14 +34,14 @@ from typing import Any, Callable
 
 import asyncpg
 
-from wizard import normalize
+from wizard.move import normalize
 from wizard.db import quote
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
-from wizard.scan import SET_NULL, Key, RowActions, jsonable, shown_key, tolerant_text
+from wizard.move.scan import SET_NULL, Key, RowActions, jsonable, shown_key, tolerant_text
 from wizard.secrets import mask_data
-from wizard.pgnames import pg_name
-from wizard.tables import SourceTable, open_readonly
+from wizard.move.pgnames import pg_name
+from wizard.move.tables import SourceTable, open_readonly
 
 STEP = "copy"
 CHUNK_ROWS = 10_000

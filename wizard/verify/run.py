@@ -1,10 +1,10 @@
 """Row-level verification: the target holds the source, row by row, named by primary key.
 
 `verify(source, target)` reads both (writes neither), compares every table in
-primary-key order, streaming, in constant memory (wizard.verify_rows, with the
-rows from wizard.verify_sides), and checks the target's schema against its
-revision (wizard.verify_schema). A source value is read by the verifier's own
-route (wizard.verify_values), never by the copy's rules, the kind always from the
+primary-key order, streaming, in constant memory (wizard.verify.rows, with the
+rows from wizard.verify.sides), and checks the target's schema against its
+revision (wizard.verify.schema). A source value is read by the verifier's own
+route (wizard.verify.values), never by the copy's rules, the kind always from the
 target column's type: a rule of the copy that is wrong shows as a difference. Directions: SQLite to PostgreSQL, and two
 databases of the same engine (a backup against the original, before and after
 an in-place upgrade).
@@ -24,11 +24,11 @@ from wizard import schema
 from wizard.db import connect
 from wizard.errors import BadInput, Interrupted
 from wizard.events import Emit, StepFailed, StepFinished, StepStarted, StopRequest, Warn, ignore
-from wizard.pgnames import pg_name, renamed
+from wizard.move.pgnames import pg_name, renamed
 from wizard.urls import DbUrl
-from wizard.verify_rows import STEP, ColumnDiff, RowDiff, TableVerdict, compare_table
-from wizard.verify_schema import FAIL, INTERNAL_TABLES, WARN, SchemaFinding, TableShape, check_schema, reflect
-from wizard.verify_sides import open_side
+from wizard.verify.rows import STEP, ColumnDiff, RowDiff, TableVerdict, compare_table
+from wizard.verify.schema import FAIL, INTERNAL_TABLES, WARN, SchemaFinding, TableShape, check_schema, reflect
+from wizard.verify.sides import open_side
 
 __all__ = ["ColumnDiff", "RowDiff", "TableVerdict", "SchemaFinding", "VerifyReport", "verify", "verify_run",
            "load_quarantine", "load_nulled", "load_changed"]
@@ -107,7 +107,7 @@ def _side_file(run_folder: Path, kind: str) -> dict[str, dict[Any, dict]]:
 
 
 def under_source_names(source: dict[str, TableShape], target: dict[str, TableShape]) -> dict[str, TableShape]:
-    """The target's tables, those a move named otherwise (a name over 63 bytes: wizard.pgnames) shown under
+    """The target's tables, those a move named otherwise (a name over 63 bytes: wizard.move.pgnames) shown under
     their source table's name and column names, so each is compared with the table it came from."""
     out = dict(target)
     for name, shape in source.items():

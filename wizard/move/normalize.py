@@ -10,7 +10,7 @@ that PostgreSQL itself reads the same way (ASCII digits, no '1_000', no 'nan',
 no 'yes'); a rule that would lose information (cut digits, drop a time of day,
 guess that a number is epoch seconds) refuses instead, and the policy decides.
 The verifier does not call these rules: it checks the target against the source
-by a route of its own (wizard.verify_values), so a wrong rule shows.
+by a route of its own (wizard.verify.values), so a wrong rule shows.
 """
 
 from __future__ import annotations
@@ -412,7 +412,7 @@ _DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 # date(x, '+0 days') normalises an impossible day (Feb 30 -> Mar 2), so equality proves the date exists.
 _REAL_DATE = "date({d}, '+0 days') = {d}"
 # The first and last instant PostgreSQL's binary protocol can carry are the ones asyncpg sends as
-# -infinity/infinity: never clean, so the copy sees them and writes them exactly (wizard.copy).
+# -infinity/infinity: never clean, so the copy sees them and writes them exactly (wizard.move.copy).
 _TS_ENDS = "'0001-01-01 00:00:00.000000', '9999-12-31 23:59:59.999999'"
 _DATE_ENDS = "'0001-01-01', '9999-12-31'"
 # Text is clean when it is printable ASCII, or when UTF8_FUNCTION says its bytes are UTF-8 (PostgreSQL

@@ -4,9 +4,9 @@ Fields are compared one by one, never concatenated, so ('ab','c') cannot equal
 ('a','bc') and NULL cannot equal 'NULL'. A pair of rows first gets an exact
 whole-row test: for a SQLite source, PostgreSQL renders its values in SQLite's
 own spelling (timestamps as SQLAlchemy writes them, booleans as 0/1; see
-verify_sides), so a clean row is a plain tuple comparison. Only a row that fails
+wizard.verify.sides), so a clean row is a plain tuple comparison. Only a row that fails
 it is compared field by field, each source field read by the verifier's own
-route (wizard.verify_values, not the copy's rules), and
+route (wizard.verify.values, not the copy's rules), and
 only a row that differs is kept, up to `max_keys` per table, masked.
 
 Keys are checked a chunk at a time: when a chunk's keys are all of the kind's
@@ -31,10 +31,10 @@ from typing import Any, Callable
 
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
-from wizard.normalize import INTEGER
-from wizard.verify_schema import TableShape
-from wizard.verify_show import shown_key, shown_pair
-from wizard.verify_sides import Unorderable, key_type
+from wizard.move.normalize import INTEGER
+from wizard.verify.schema import TableShape
+from wizard.verify.show import shown_key, shown_pair
+from wizard.verify.sides import Unorderable, key_type
 
 STEP = "verify"
 
@@ -42,7 +42,7 @@ STEP = "verify"
 @dataclass
 class ColumnDiff:
     column: str
-    source: Any  # the compared form, masked and cut (wizard.verify_show)
+    source: Any  # the compared form, masked and cut (wizard.verify.show)
     target: Any
     detail: str | None = None  # the rule a source value broke, or where two JSON values part
 

@@ -1,8 +1,8 @@
 """The move journey: the engine's SQLite database to PostgreSQL, end to end, as one resumable service call.
 
 Pre-flight checks, backup (source and .env), the target's schema at the source's
-revision, the copy (wizard.copy), indexes and foreign keys, sequences, row counts and
-the row-level verification (wizard.verify), the .env switch, the settings move, an
+revision, the copy (wizard.move.copy), indexes and foreign keys, sequences, row counts and
+the row-level verification (wizard.verify.run), the .env switch, the settings move, an
 optional upgrade, and the report. Each step is journalled with what undoes it; a
 resumed run skips the steps its journal shows finished and carries the copy on
 from its checkpoints. The source is only ever opened read-only.
@@ -22,8 +22,11 @@ from typing import Any, Awaitable, Callable
 
 import asyncpg
 
-from wizard import envfile, schema, since, switch, target_schema, verify_report
-from wizard.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
+from wizard import envfile, schema
+from wizard.rollback import since
+from wizard.move import switch, target_schema
+from wizard.verify import report as verify_report
+from wizard.move.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
 from wizard.db import check_sqlite_file, connect, quote
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted, StopRequest, Warn, ignore
@@ -31,14 +34,14 @@ from wizard.journal import (FAILED, FINISHED, INTERRUPTED, RUNNING, Run, list_ru
                             resolve_state_dir)
 from wizard.lock import StateLock
 from wizard.pg import connect_pg, target_lock
-from wizard.preflight import PreflightReport, backup_room, run_checks
-from wizard.report import RunReport, TableRow, write
-from wizard.scan import ABORT, POLICIES, RowActions
-from wizard.settings_move import move_openai_key
-from wizard.tables import SourceTable
-from wizard.target_schema import TargetSchema, target_kinds
+from wizard.move.preflight import PreflightReport, backup_room, run_checks
+from wizard.move.report import RunReport, TableRow, write
+from wizard.move.scan import ABORT, POLICIES, RowActions
+from wizard.move.settings import move_openai_key
+from wizard.move.tables import SourceTable
+from wizard.move.target_schema import TargetSchema, target_kinds
 from wizard.urls import DbUrl
-from wizard.verify import VerifyReport, verify_run
+from wizard.verify.run import VerifyReport, verify_run
 
 JOURNEY = "move"
 
@@ -479,7 +482,7 @@ class _Move:
         return rows
 
     async def _verify_rows(self, copies: list[TableCopy]) -> None:
-        """Row by row (wizard.verify); its report goes to verify.md in the run folder, differences or not."""
+        """Row by row (wizard.verify.run); its report goes to verify.md in the run folder, differences or not."""
         o = self.options
         folder = self.run.folder
         self.verification = await verify_run(o.source, o.target, folder, self.emit, stop=self.stop)

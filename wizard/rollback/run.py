@@ -7,7 +7,7 @@ its own actions by subclassing UndoAction with @register in a module listed in
 ACTION_MODULES.
 
 Before it asks anything, a rollback measures what was written to each database
-since the run finished (wizard.since) and picks its path by that: nothing written
+since the run finished (wizard.rollback.since) and picks its path by that: nothing written
 since, the fast path (restore the backup, drop the move's tables); rows written
 since, a path that keeps them (downgrade instead of restore; the move's rows carried
 back into the SQLite file), unless the operator chose to restore the backup anyway,
@@ -37,13 +37,13 @@ from wizard.events import Emit, StepFinished, StepStarted
 from wizard.journal import FINISHED, ROLLED_BACK, Run
 from wizard.lock import StateLock
 from wizard.pg import other_sessions
-from wizard.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
+from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
-from wizard.since import END_STATE_STEP, Since, TableSince, measure
+from wizard.rollback.since import END_STATE_STEP, Since, TableSince, measure
 from wizard.urls import DbUrl, parse_url
 
 # Modules that register undo actions when imported (journeys other than upgrade add theirs here).
-ACTION_MODULES: tuple[str, ...] = ("wizard.move_rollback",)
+ACTION_MODULES: tuple[str, ...] = ("wizard.rollback.undo_move",)
 
 ACTIONS: dict[str, type["UndoAction"]] = {}
 
@@ -192,7 +192,7 @@ class RestoreEnv(UndoAction):
 
     @property
     def target(self) -> str:
-        # "env_file"; journals written before the one switch (wizard.switch) said "path" for a move's
+        # "env_file"; journals written before the one switch (wizard.move.switch) said "path" for a move's
         return str(self.undo.get("env_file") or self.undo.get("path") or self.record.source)
 
     def ready(self) -> bool:
@@ -341,7 +341,7 @@ def plan_rollback(run: Run, context: RollbackContext | None = None) -> list[Undo
         actions.append(action)
     if not [a for a in actions if a.action not in _END_STATE_ACTIONS] and not done:
         raise Refused(f"run {run.id} changed nothing that can be undone: nothing to roll back")
-    # A run that took its end state again (wizard.since.record_again) is measured against the newest.
+    # A run that took its end state again (wizard.rollback.since.record_again) is measured against the newest.
     newest = [a for i, a in enumerate(actions) if a.action not in _END_STATE_ACTIONS
               or not any(b.action in _END_STATE_ACTIONS and b.target == a.target for b in actions[:i])]
     return [a for a in _drop_superseded(newest, context.keep_since) if a.needed()]

@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wizard import schema, typemap
+from wizard import schema
+from wizard.move import typemap
 from wizard.db import connect, file_size, row_counts, table_names
-from wizard.tables import not_carried, open_readonly, read_tables
-from wizard.target_schema import create_table_sql, dropped_defaults, key_sql, renames
+from wizard.move.tables import not_carried, open_readonly, read_tables
+from wizard.move.target_schema import create_table_sql, dropped_defaults, key_sql, renames
 from wizard.urls import DbUrl
 
 
@@ -44,7 +45,7 @@ class CarriedColumn:
     name: str
     sqlite: str  # the declared type, as SQLite has it
     postgres: str  # from the type map
-    target: str  # its name in PostgreSQL (wizard.pgnames: a name over 63 bytes gets another)
+    target: str  # its name in PostgreSQL (wizard.move.pgnames: a name over 63 bytes gets another)
 
 
 @dataclass
@@ -114,7 +115,7 @@ def pending_revisions(state: schema.SchemaState) -> tuple[list[PendingRevision],
 
 def carried_tables(db: DbUrl) -> tuple[list[CarriedTable], list[str], dict[str, str]]:
     """The SQLite source's tables the engine's history does not know, as a move would create them; what a
-    move does not carry (wizard.tables.not_carried, the defaults it drops), each with what to do; and the
+    move does not carry (wizard.move.tables.not_carried, the defaults it drops), each with what to do; and the
     names PostgreSQL gets others for."""
     conn = open_readonly(db.sqlite_path)
     try:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from wizard.normalize import JSON, dump_json, parse_json
+from wizard.move.normalize import JSON, dump_json, parse_json
 from wizard.secrets import mask_data
-from wizard.verify_sides import Unconvertible
+from wizard.verify.sides import Unconvertible
 
 SHOWN_CHARS = 400  # a value longer than this is cut (the whole row is in the database)
 LEAD_CHARS = 40  # shown before the first differing character of a long text

@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
 from wizard.db import connect, quote
-from wizard.normalize import kind_of
-from wizard.tables import plain_tables
-from wizard.target_schema import OWN_TABLES
+from wizard.move.normalize import kind_of
+from wizard.move.tables import plain_tables
+from wizard.move.target_schema import OWN_TABLES
 from wizard.urls import DbUrl
 
 OK, FAIL, WARN, INFO = "ok", "fail", "warn", "info"
@@ -53,7 +53,7 @@ class ColumnShape:
     kind: str  # normalize's kind, for the value rules
     collatable: bool  # a string type that takes COLLATE
     serial: bool  # filled by a sequence or an identity
-    stored_as: str = ""  # its name in the database, when shown under the source's (wizard.pgnames)
+    stored_as: str = ""  # its name in the database, when shown under the source's (wizard.move.pgnames)
 
     @property
     def sql_name(self) -> str:
@@ -68,7 +68,7 @@ class TableShape:
     indexes: dict[tuple[tuple[str, ...], bool], str]  # (columns, unique) -> name
     uniques: frozenset[tuple[str, ...]]
     fks: frozenset[tuple[tuple[str, ...], str, tuple[str, ...]]]
-    stored_as: str = ""  # its name in the database, when shown under the source's (wizard.pgnames)
+    stored_as: str = ""  # its name in the database, when shown under the source's (wizard.move.pgnames)
 
     @property
     def sql_name(self) -> str:

@@ -64,7 +64,7 @@ async def save_columns(conn: AsyncConnection, table: str, columns: list[str], fo
 
 
 async def save_keys(conn: AsyncConnection, table: str, keys: list[str], removed: list[str], folder: Path) -> Path:
-    """The current rows of `table` whose keys (JSON arrays, as wizard.since gives them) are `keys`,
+    """The current rows of `table` whose keys (JSON arrays, as wizard.rollback.since gives them) are `keys`,
     whole, and the keys of the `removed` ones, to <folder>/written-since/<table>.jsonl."""
     key = await primary_key(conn, table)
     where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))

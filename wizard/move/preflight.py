@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from wizard import scan as data_scan
-from wizard.pgnames import clashes, pg_name
+from wizard.move import scan as data_scan
+from wizard.move.pgnames import clashes, pg_name
 from wizard.backup import processes_holding
 from wizard.db import check_sqlite_file, connect
 from wizard.errors import BadInput, WizardError
@@ -24,8 +24,8 @@ from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
 from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE, history, inspect_schema, named_indexes
-from wizard.tables import NotCarried, SourceTable, not_carried, open_readonly, read_tables
-from wizard.target_schema import MOVES, OWN_TABLES, dropped_defaults, renames
+from wizard.move.tables import NotCarried, SourceTable, not_carried, open_readonly, read_tables
+from wizard.move.target_schema import MOVES, OWN_TABLES, dropped_defaults, renames
 from wizard.urls import DbUrl
 
 STEP = "preflight"
@@ -319,7 +319,7 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
 
 
 def _check_names(report: PreflightReport, add: Any, resume_run: str | None) -> None:
-    """The names the move gives the source's tables in the target (wizard.pgnames) must be free: of each
+    """The names the move gives the source's tables in the target (wizard.move.pgnames) must be free: of each
     other, of the wizard's bookkeeping, of the indexes the engine's schema names, of the target's tables."""
     unknown = [t for t in report.tables if not t.engine]
     problems = [f"tables {a} and {b} would both be {pg_name(a)} in PostgreSQL (63 bytes at most)"

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from wizard.db import quote
-from wizard.normalize import BadValue, convert
-from wizard.tables import Index, SourceTable, open_readonly
+from wizard.move.normalize import BadValue, convert
+from wizard.move.tables import Index, SourceTable, open_readonly
 
 ABORT, NULL, QUARANTINE = "abort", "null", "quarantine"
 POLICIES = (ABORT, NULL, QUARANTINE)

@@ -11,7 +11,7 @@ In order, nothing changed until every check passed:
 5. the rows added and changed since, read from the target, and the removed keys, written to the file in
    one SQLite transaction (values in the engine's SQLite spelling: timestamps as SQLAlchemy writes them,
    booleans 0/1, JSON as its text);
-6. the proof: the row-level verification of the file against the target (wizard.verify, the copy's
+6. the proof: the row-level verification of the file against the target (wizard.verify.run, the copy's
    quarantine and the run's own settings change set aside), judged on its rows (the target's schema is
    about to be dropped). A difference restores the file from step 3.
 """
@@ -33,12 +33,12 @@ from wizard.db import connect, quote, sqlite_uri, write_transaction
 from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
-from wizard.rollback import dropped_columns
-from wizard.saved_rows import save_columns
+from wizard.rollback.run import dropped_columns
+from wizard.rollback.saved_rows import save_columns
 from wizard.secrets import mask
-from wizard.since import Since
+from wizard.rollback.since import Since
 from wizard.urls import DbUrl
-from wizard.verify import VerifyReport, verify_run
+from wizard.verify.run import VerifyReport, verify_run
 
 BEFORE = "before-carry-back"  # the run folder's subfolder for the file's fresh backup
 EXAMPLES = 5

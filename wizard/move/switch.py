@@ -14,13 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from wizard import envfile, since
+from wizard import envfile
+from wizard.rollback import since
 from wizard.backup import backup_env
 from wizard.errors import BadInput
 from wizard.events import Emit, StepFinished, StepStarted, ignore
 from wizard.journal import Run
 from wizard.lock import StateLock
-from wizard.settings_move import move_openai_key
+from wizard.move.settings import move_openai_key
 from wizard.urls import DbUrl
 
 STEP = "switch"

@@ -1,8 +1,8 @@
 """Undoing a move: carry what the engine wrote since back into the SQLite file, then drop the tables the
 move created in the target (the source was never written by the move).
 
-Registered with wizard.rollback under the journal's undo actions "carry_back" (the move's end state;
-wizard.carry_back) and "drop_tables"; the .env switch is undone by the registry's own "restore_env".
+Registered with wizard.rollback.run under the journal's undo actions "carry_back" (the move's end state;
+wizard.rollback.carry_back) and "drop_tables"; the .env switch is undone by the registry's own "restore_env".
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncpg
 
 from wizard.backup import BackupRecord
-from wizard.carry_back import carry_back
+from wizard.rollback.carry_back import carry_back
 from wizard.db import quote
 from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
-from wizard.rollback import Credentials, SaveSince, UndoAction, register
-from wizard.target_schema import OWN_TABLES, drop_tables
+from wizard.rollback.run import Credentials, SaveSince, UndoAction, register
+from wizard.move.target_schema import OWN_TABLES, drop_tables
 
 
 @register

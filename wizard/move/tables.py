@@ -2,7 +2,7 @@
 
 Read straight from SQLite's catalog (PRAGMA table_info / foreign_key_list / index_list)
 on a read-only stdlib connection, so the scan, the copy and `wizard plan` agree on
-one description. Kinds come from the type map (wizard.typemap); for the engine's
+one description. Kinds come from the type map (wizard.move.typemap); for the engine's
 tables they equal what the Alembic revision creates (tested).
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from wizard import normalize, typemap
+from wizard.move import normalize, typemap
 from wizard.db import all_of, quote, sqlite_uri
-from wizard.pgnames import pg_name
+from wizard.move.pgnames import pg_name
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 
 ROWID = "rowid"
@@ -33,7 +33,7 @@ class Column:
 
     @property
     def target(self) -> str:
-        """Its name in PostgreSQL (wizard.pgnames)."""
+        """Its name in PostgreSQL (wizard.move.pgnames)."""
         return pg_name(self.name)
 
 
@@ -71,7 +71,7 @@ class SourceTable:
 
     @property
     def target(self) -> str:
-        """Its name in PostgreSQL (wizard.pgnames)."""
+        """Its name in PostgreSQL (wizard.move.pgnames)."""
         return pg_name(self.name)
 
     @property

@@ -1,6 +1,6 @@
 """What the target must hold for a SQLite value: the verifier's own reading, independent of the copy's rules.
 
-The copy converts with wizard.normalize; the verifier never calls those rules. It
+The copy converts with wizard.move.normalize; the verifier never calls those rules. It
 reads each source value again here, written apart from them (one pattern per kind,
 its fields taken apart and put together with plain arithmetic), and says what
 PostgreSQL must hold: so a rule of the copy that is wrong (an offset ignored, a
@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from wizard.normalize import (BIGINT, BOOLEAN, BYTES, DATE, FLOAT, INTEGER, JSON, NUMERIC, SMALLINT, TEXT,
+from wizard.move.normalize import (BIGINT, BOOLEAN, BYTES, DATE, FLOAT, INTEGER, JSON, NUMERIC, SMALLINT, TEXT,
                               TIMESTAMP)
 
 _BITS = {SMALLINT: 16, INTEGER: 32, BIGINT: 64}

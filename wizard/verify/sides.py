@@ -12,7 +12,7 @@ is code-point order, which is Python's). A SQLite key column that holds more
 than one storage class (text and integers in one column) is sorted by a CAST to
 the target kind. Each side also says how it turns a value into the compared form
 and a key into a sortable one: a SQLite value by the verifier's own reading of it
-(wizard.verify_values, never the copy's rules), so a wrong rule shows.
+(wizard.verify.values, never the copy's rules), so a wrong rule shows.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ import asyncpg
 
 from wizard.db import CONNECT_TIMEOUT, all_of, describe_connect_error, quote, sqlite_uri
 from wizard.errors import BadInput, StepError
-from wizard.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
+from wizard.move.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert)
-from wizard.scan import tolerant_text
+from wizard.move.scan import tolerant_text
 from wizard.urls import DbUrl
-from wizard.verify_values import NoMeaning, expected
-from wizard.verify_schema import TableShape
+from wizard.verify.values import NoMeaning, expected
+from wizard.verify.schema import TableShape
 
 CHUNK_ROWS = 5000
 INT_KINDS = (BIGINT, INTEGER, SMALLINT)

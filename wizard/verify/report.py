@@ -16,8 +16,8 @@ from typing import Any
 
 from wizard.envfile import write_atomically
 from wizard.secrets import mask
-from wizard.verify import VerifyReport
-from wizard.verify_schema import FAIL, OK, WARN
+from wizard.verify.run import VerifyReport
+from wizard.verify.schema import FAIL, OK, WARN
 
 HEADERS = ("table", "source", "target", "quarantined", "equal", "different", "only source", "only target", "status")
 KIND_SHOWN = {"different": "different", "only_source": "only in the source", "only_target": "only in the target"}

@@ -20,14 +20,14 @@ import asyncpg
 from sqlalchemy import text
 
 from wizard import schema
-from wizard.copy import CHECKPOINT_DDL, CHECKPOINTS
+from wizard.move.copy import CHECKPOINT_DDL, CHECKPOINTS
 from wizard.db import connect, quote
 from wizard.errors import StepError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, Warn
-from wizard.normalize import BOOLEAN, BYTES, DATE, FLOAT, INT_RANGES, JSON, NUMERIC, TEXT, TIMESTAMP
-from wizard.pgnames import fit, pg_name
-from wizard.tables import ROWID, Column, NotCarried, SourceTable
-from wizard.typemap import IDENTITY, kind_of_pg
+from wizard.move.normalize import BOOLEAN, BYTES, DATE, FLOAT, INT_RANGES, JSON, NUMERIC, TEXT, TIMESTAMP
+from wizard.move.pgnames import fit, pg_name
+from wizard.move.tables import ROWID, Column, NotCarried, SourceTable
+from wizard.move.typemap import IDENTITY, kind_of_pg
 from wizard.urls import DbUrl
 
 MOVES = "wizard_move"
@@ -198,7 +198,7 @@ def dropped_defaults(tables: list[SourceTable]) -> list[NotCarried]:
 def deferred_sql(t: SourceTable, tables: dict[str, SourceTable], warn: Any, taken: set[str]) -> list[dict[str, str]]:
     """Indexes and foreign keys of a table the history does not know, as DDL to run after the load.
 
-    `taken`: the names of the target's relations; each index gets a name none of them has (wizard.pgnames.fit).
+    `taken`: the names of the target's relations; each index gets a name none of them has (wizard.move.pgnames.fit).
     """
     out = []
     for ix in t.indexes:
@@ -400,7 +400,7 @@ async def forget(conn: asyncpg.Connection) -> None:
 
 
 def drop_tables_undo(target: DbUrl, tables: list[str]) -> dict[str, Any]:
-    """The journal's undo for the tables a move created (wizard.move_rollback performs it)."""
+    """The journal's undo for the tables a move created (wizard.rollback.undo_move performs it)."""
     return {"action": "drop_tables", "db": target.masked(), "database": target.database, "tables": tables}
 
 
