@@ -15,14 +15,10 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
-from bench.pg import ADMIN_URL, drop_database, fresh_database
-from bench.sources import source_db, warm_page_cache
-from bench.wizard_runs import migrate_command, phases, report
+from bench.pg import ADMIN_URL
+from bench.wizard_runs import moved, phases
 from wizard.rollback.since import measure, record_end_state
 from wizard.urls import parse_url
 
@@ -36,29 +32,21 @@ def main() -> None:
     parser.add_argument("--admin-url", default=ADMIN_URL)
     args = parser.parse_args()
 
-    source = source_db(args.executions)
-    warm_page_cache(source)
-    target = fresh_database(args.admin_url, DATABASE)
-    try:
-        with tempfile.TemporaryDirectory() as state:
-            subprocess.run(migrate_command(source, target, Path(state)), check=True, stdout=subprocess.DEVNULL)
-            run = report(Path(state))
-            steps = phases(run)
-            folder = Path(state) / "scratch"
-            folder.mkdir()
-            db = parse_url(target)
-            recorded, measured = [], []
-            for _ in range(args.repeat):
-                began = time.monotonic()
-                asyncio.run(record_end_state(db, folder))
-                recorded.append(time.monotonic() - began)
-                began = time.monotonic()
-                since = asyncio.run(measure(db, folder, "", "move"))
-                measured.append(time.monotonic() - began)
-                if since.any:
-                    raise SystemExit(f"the target changed while it was measured: {since.describe()}")
-    finally:
-        drop_database(args.admin_url, DATABASE)
+    with moved(args.executions, args.admin_url, DATABASE) as (_, target, state, run):
+        steps = phases(run)
+        folder = state / "scratch"
+        folder.mkdir()
+        db = parse_url(target)
+        recorded, measured = [], []
+        for _ in range(args.repeat):
+            began = time.monotonic()
+            asyncio.run(record_end_state(db, folder))
+            recorded.append(time.monotonic() - began)
+            began = time.monotonic()
+            since = asyncio.run(measure(db, folder, "", "move"))
+            measured.append(time.monotonic() - began)
+            if since.any:
+                raise SystemExit(f"the target changed while it was measured: {since.describe()}")
     print(json.dumps({
         "executions": args.executions, "rows": run["totals"]["source_rows"],
         "migrate_end_state_seconds": steps.get("end state"), "migrate_seconds_per_step": steps,

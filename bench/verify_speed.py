@@ -16,13 +16,11 @@ import asyncio
 import json
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from bench.pg import ADMIN_URL, drop_database, fresh_database
-from bench.sources import source_db, warm_page_cache
-from bench.wizard_runs import migrate_command, phases, report, verify_command
+from bench.pg import ADMIN_URL
+from bench.wizard_runs import moved, phases, verify_command
 from wizard.urls import parse_url
 from wizard.verify.run import verify
 
@@ -37,22 +35,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the target database afterwards.")
     args = parser.parse_args()
 
-    source = source_db(args.executions)
-    warm_page_cache(source)
-    target = fresh_database(args.admin_url, DATABASE)
-    try:
-        with tempfile.TemporaryDirectory() as state:
-            subprocess.run(migrate_command(source, target, Path(state)), check=True, stdout=subprocess.DEVNULL)
-            run = report(Path(state))
-            copy_seconds = phases(run)["copy"]
-            rows = run["totals"]["source_rows"]
-            seconds = [_in_process(source, target) for _ in range(args.repeat)]
-            began = time.monotonic()
-            done = subprocess.run(verify_command(source, target, Path(state)), stdout=subprocess.DEVNULL)
-            process_seconds = time.monotonic() - began
-    finally:
-        if not args.keep:
-            drop_database(args.admin_url, DATABASE)
+    with moved(args.executions, args.admin_url, DATABASE, args.keep) as (source, target, state, run):
+        copy_seconds = phases(run)["copy"]
+        rows = run["totals"]["source_rows"]
+        seconds = [_in_process(source, target) for _ in range(args.repeat)]
+        began = time.monotonic()
+        done = subprocess.run(verify_command(source, target, state), stdout=subprocess.DEVNULL)
+        process_seconds = time.monotonic() - began
     best, median = min(seconds), statistics.median(seconds)
     print(json.dumps({
         "executions": args.executions, "rows": rows,

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Iterator
+
+from bench.pg import drop_database, fresh_database
+from bench.sources import source_db, warm_page_cache
 
 WIZARD = Path(sys.executable).with_name("wizard")  # the console script installed beside this Python
 
@@ -32,3 +39,20 @@ def phases(report: dict) -> dict[str, float]:
 
 def phases_note(report: dict) -> str:
     return ", ".join(f"{step} {seconds:.2f}" for step, seconds in phases(report).items())
+
+
+@contextlib.contextmanager
+def moved(executions: int, admin_url: str, database: str, keep: bool = False) -> Iterator[tuple[Path, str, Path, dict]]:
+    """The cached sample of that size, moved by `wizard migrate` into a fresh database: (source, target URL,
+    state directory, the run's report.json); the database is dropped afterwards unless `keep`."""
+    source = source_db(executions)
+    warm_page_cache(source)
+    target = fresh_database(admin_url, database)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            state = Path(folder)
+            subprocess.run(migrate_command(source, target, state), check=True, stdout=subprocess.DEVNULL)
+            yield source, target, state, report(state)
+    finally:
+        if not keep:
+            drop_database(admin_url, database)

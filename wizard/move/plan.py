@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from wizard import schema
 from wizard.move import typemap
 from wizard.db import connect, file_size, row_counts, table_names
-from wizard.move.tables import not_carried, open_readonly, read_tables
-from wizard.move.target_schema import create_table_sql, dropped_defaults, key_sql, renames
+from wizard.move.target_schema import create_table_sql, key_sql, read_source, renames
 from wizard.urls import DbUrl
 
 
@@ -117,12 +116,7 @@ def carried_tables(db: DbUrl) -> tuple[list[CarriedTable], list[str], dict[str, 
     """The SQLite source's tables the engine's history does not know, as a move would create them; what a
     move does not carry (wizard.move.tables.not_carried, the defaults it drops), each with what to do; and the
     names PostgreSQL gets others for."""
-    conn = open_readonly(db.sqlite_path)
-    try:
-        tables = read_tables(conn)
-        left = not_carried(conn) + dropped_defaults(tables)
-    finally:
-        conn.close()
+    tables, left = read_source(db.sqlite_path)
     carried = [CarriedTable(t.name, [CarriedColumn(c.name, c.declared or "(none)", c.pg_type, c.target)
                                      for c in t.columns], ";\n".join([create_table_sql(t), *key_sql(t)]), t.target)
                for t in tables if not t.engine]

@@ -24,8 +24,8 @@ from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
 from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE, history, inspect_schema, named_indexes
-from wizard.move.tables import NotCarried, SourceTable, not_carried, open_readonly, read_tables
-from wizard.move.target_schema import MOVES, OWN_TABLES, dropped_defaults, renames
+from wizard.move.tables import NotCarried, SourceTable, open_readonly
+from wizard.move.target_schema import MOVES, OWN_TABLES, read_source, renames
 from wizard.urls import DbUrl
 
 STEP = "preflight"
@@ -383,12 +383,7 @@ async def _scan(source: DbUrl, emit: Emit) -> tuple[list[SourceTable], list[NotC
         loop.call_soon_threadsafe(emit, Progress(STEP, "data scan", done, total))
 
     def run() -> tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult]:
-        conn = open_readonly(source.sqlite_path)
-        try:
-            tables = read_tables(conn)
-            left = not_carried(conn) + dropped_defaults(tables)
-        finally:
-            conn.close()
+        tables, left = read_source(source.sqlite_path)
         return tables, left, data_scan.scan(source.sqlite_path, tables, progress)
 
     return await asyncio.to_thread(run)

@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,7 +27,7 @@ from wizard.errors import StepError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, Warn
 from wizard.move.normalize import BOOLEAN, BYTES, DATE, FLOAT, INT_RANGES, JSON, NUMERIC, TEXT, TIMESTAMP
 from wizard.move.pgnames import fit, pg_name
-from wizard.move.tables import ROWID, Column, NotCarried, SourceTable
+from wizard.move.tables import ROWID, Column, NotCarried, SourceTable, not_carried, open_readonly, read_tables
 from wizard.move.typemap import IDENTITY, kind_of_pg
 from wizard.urls import DbUrl
 
@@ -177,6 +178,16 @@ def renames(tables: list[SourceTable]) -> dict[str, str]:
             out[t.name] = t.target
         out.update({f"{t.name}.{c.name}": f"{t.target}.{c.target}" for c in t.columns if c.target != c.name})
     return out
+
+
+def read_source(path: Path) -> tuple[list[SourceTable], list[NotCarried]]:
+    """The SQLite source's tables, and what a move of them does not carry (not_carried, the dropped defaults)."""
+    conn = open_readonly(path)
+    try:
+        tables = read_tables(conn)
+        return tables, not_carried(conn) + dropped_defaults(tables)
+    finally:
+        conn.close()
 
 
 def dropped_defaults(tables: list[SourceTable]) -> list[NotCarried]:
