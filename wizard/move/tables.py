@@ -210,9 +210,14 @@ def _predicate(conn: sqlite3.Connection, index: str) -> str:
     return re.split(r"\bWHERE\b", sql, maxsplit=1, flags=re.IGNORECASE)[-1].strip()
 
 
-def _primary_key(conn: sqlite3.Connection, table: str) -> list[str]:
+def key_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """The declared primary key's columns, in key order; [] for a table with none."""
     info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
-    return [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])] or [ROWID]
+    return [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+
+
+def _primary_key(conn: sqlite3.Connection, table: str) -> list[str]:
+    return key_columns(conn, table) or [ROWID]
 
 
 def copy_order(tables: dict[str, SourceTable]) -> list[SourceTable]:

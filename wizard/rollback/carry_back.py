@@ -32,6 +32,7 @@ from wizard.backup import BackupRecord, backup_database, restore_database, sha25
 from wizard.db import connect, quote, sqlite_uri, write_transaction
 from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
+from wizard.move.tables import key_columns
 from wizard.pg import connect_pg
 from wizard.rollback.run import dropped_columns
 from wizard.rollback.saved_rows import save_columns
@@ -94,11 +95,6 @@ def _differences(report: VerifyReport) -> str:
     return mask(report.summary() + (f" (e.g. {', '.join(map(str, keys))})" if keys else ""))
 
 
-def _key_columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
-    return [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
-
-
 def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info({quote(table)})")]
 
@@ -120,7 +116,7 @@ def _refuse_collisions(path: Path, since: Since) -> None:
         for t in since.tables:
             if not t.added:
                 continue
-            key = _key_columns(conn, t.table)
+            key = key_columns(conn, t.table)
             for k in t.added:
                 if conn.execute(f"SELECT 1 FROM {quote(t.table)} WHERE {_where(key)}", json.loads(k)).fetchone():
                     taken.append(f"{t.table} {k}")
@@ -149,7 +145,7 @@ async def _read_target(target: DbUrl, path: Path, since: Since) -> dict[str, lis
     or changed since."""
     conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
     try:
-        shapes = {t.table: (_key_columns(conn, t.table), _columns(conn, t.table)) for t in since.tables if t.any}
+        shapes = {t.table: (key_columns(conn, t.table), _columns(conn, t.table)) for t in since.tables if t.any}
     finally:
         conn.close()
     pg = await connect_pg(target, "wizard rollback: carry back")
@@ -201,7 +197,7 @@ def _write(path: Path, since: Since, rows: dict[str, list[tuple[str, tuple]]]) -
             for t in since.tables:
                 if not t.any:
                     continue
-                key, columns = _key_columns(conn, t.table), _columns(conn, t.table)
+                key, columns = key_columns(conn, t.table), _columns(conn, t.table)
                 name = quote(t.table)
                 changed = set(t.changed)
                 for k in t.removed:

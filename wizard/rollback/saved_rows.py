@@ -22,7 +22,8 @@ WRITTEN_SINCE = "written-since"
 DROPPED = "dropped"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """A value JSON can hold as it is; bytes as their hex."""
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
     return value
@@ -58,7 +59,7 @@ async def save_columns(conn: AsyncConnection, table: str, columns: list[str], fo
     rows = result.all()
     n = len(key)
     path = folder / DROPPED / f"{table}.jsonl"
-    write_lines(path, ({"pk": [_plain(v) for v in r[:n]], "row": dict(zip(columns, map(_plain, r[n:])))}
+    write_lines(path, ({"pk": [plain(v) for v in r[:n]], "row": dict(zip(columns, map(plain, r[n:])))}
                        for r in rows))
     return path, sum(any(v is not None for v in r[n:]) for r in rows)
 
@@ -74,7 +75,7 @@ async def save_keys(conn: AsyncConnection, table: str, keys: list[str], removed:
         result = await conn.execute(text(f"SELECT * FROM {quote(table)} WHERE {where}"),
                                     {f"k{i}": v for i, v in enumerate(values)})
         for row in result.mappings():
-            records.append({"pk": values, "row": {c: _plain(v) for c, v in row.items()}})
+            records.append({"pk": values, "row": {c: plain(v) for c, v in row.items()}})
     records += [{"pk": json.loads(k), "removed": True} for k in removed]
     path = folder / WRITTEN_SINCE / f"{table}.jsonl"
     write_lines(path, records)

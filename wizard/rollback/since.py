@@ -27,7 +27,9 @@ from wizard.db import quote, sqlite_uri
 from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.journal import Run
+from wizard.move.tables import key_columns
 from wizard.pg import connect_pg
+from wizard.rollback.saved_rows import plain
 from wizard.schema import VERSION_TABLE
 from wizard.secrets import mask
 from wizard.urls import DbUrl
@@ -126,11 +128,7 @@ async def _pg_rows(conn: Any, table: str, key: list[str]) -> AsyncIterator[list[
 def _sqlite_tables(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                         "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")]
-    out = []
-    for name in names:
-        info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
-        out.append((name, [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]))
-    return out
+    return [(name, key_columns(conn, name)) for name in names]
 
 
 def _sqlite_rows(conn: sqlite3.Connection, table: str, key: list[str]) -> Iterator[tuple[str | None, str]]:
@@ -138,11 +136,7 @@ def _sqlite_rows(conn: sqlite3.Connection, table: str, key: list[str]) -> Iterat
     key_sql = ", ".join(quote(k) for k in key) + ", " if key else ""
     for row in conn.execute(f"SELECT {key_sql}* FROM {quote(table)}"):
         digest = hashlib.md5(repr(row[n:]).encode("utf-8", "surrogatepass")).hexdigest()
-        yield (json.dumps([_plain(v) for v in row[:n]]) if key else None), digest
-
-
-def _plain(value: Any) -> Any:
-    return value.hex() if isinstance(value, bytes) else value
+        yield (json.dumps([plain(v) for v in row[:n]]) if key else None), digest
 
 
 def _kept(table: str) -> bool:
