@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 config = context.config
 
-_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+                  "mysql": "mysql+aiomysql", "mariadb": "mariadb+aiomysql"}
 
 
 def _url() -> str:

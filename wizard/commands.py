@@ -37,7 +37,7 @@ from wizard.verify import report as verify_report
 from wizard.backup import BackupRecord, human_size, run_backup
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
 from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
-from wizard.errors import Interrupted, Refused, WizardError
+from wizard.errors import BadInput, Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
@@ -138,6 +138,14 @@ async def _agreed(confirm: Confirm, about: Any) -> bool:
     return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
 
+def _not_yet_on_mysql(command: str, *dbs: DbUrl | None) -> None:
+    """BadInput for a command that does not take MySQL or MariaDB yet (plan and backup do), before it connects."""
+    for db in dbs:
+        if db is not None and db.is_mysql:
+            raise BadInput(f"{db}: `wizard {command}` does not work on MySQL or MariaDB yet; "
+                           "`wizard plan` and `wizard backup` do")
+
+
 def _stop_point(stop: StopRequest | None, what: str) -> None:
     if stop is not None and stop.is_set():
         raise Interrupted(f"{stop.reason}: stopped before {what}; nothing was changed")
@@ -176,6 +184,7 @@ async def backup(source: DbUrl, state_dir: Path | None, emit: Emit = ignore,
 async def check_target(target: DbUrl) -> TargetInfo:
     """Connect to a move's target and say what it is: server version, may the user create tables, is it empty
     (or the partial copy of which run). Changes nothing."""
+    _not_yet_on_mysql("migrate", target)
     return await _check_target(target)
 
 
@@ -183,6 +192,7 @@ async def preflight(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_
                     reflected: bool = False) -> PreflightReport:
     """A move's pre-flight checks and its scan of every row, and how many rows each orphan policy would
     affect (`report.affected`). Changes nothing; `migrate` runs them again before it writes."""
+    _not_yet_on_mysql("migrate", source, target)
     return await run_checks(source, target, emit, state_dir=state_dir, reflected=reflected)
 
 
@@ -191,6 +201,7 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     copy, indexes, sequences, counts, the row-level verification, with `options.env_file` the .env switch and
     the settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a
     `resume` carries on from the last checkpoint."""
+    _not_yet_on_mysql("migrate", options.source, options.target)
     return await run_move(options, emit, stop)
 
 
@@ -199,12 +210,14 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
 
 async def upgrade_plan(db: DbUrl, to: str | None = None) -> UpgradePlan:
     """What upgrading `db` to `to` (None: head) would do. Changes nothing."""
+    _not_yet_on_mysql("upgrade", db)
     return await plan_upgrade(db, to)
 
 
 async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False) -> str:
     """The SQL an upgrade of `db` to `to` would run (`wizard upgrade --sql`); `empty`: the SQL that builds
     a move's empty target up to `to`. Changes nothing."""
+    _not_yet_on_mysql("upgrade", db)
     if empty:
         return await asyncio.to_thread(schema.upgrade_sql, db, None, schema.resolve_revision(to))
     return await _upgrade_sql(db, to)
@@ -217,6 +230,7 @@ async def upgrade(db: DbUrl, to: str | None, state_dir: Path | None, emit: Emit 
     `confirm(plan)` is asked first, with the UpgradePlan (a 1.0.0 database's baseline is recorded only on
     its yes); None: the operator agreed already (--yes, or Apply on a screen that said it). A no is Refused,
     nothing changed. Nothing to do: a result with no run (`run_id` None), nothing written."""
+    _not_yet_on_mysql("upgrade", db)
     the_plan = await plan_upgrade(db, to)
     if the_plan.nothing_to_do:
         return UpgradeResult(None, the_plan.current, the_plan.target, None)
@@ -243,6 +257,7 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, stop: StopRe
     With `run` (a move), what it did on purpose counts in: its quarantine, the foreign keys it set to NULL,
     the rows it changed after the copy (the settings move). `tables`: only those. `report_file`: the report
     in Markdown there (its JSON beside it, mode 0600), with the run's copy facts. Writes no database."""
+    _not_yet_on_mysql("verify", source, target)
     report = await verify_run(source, target, run.folder if run is not None else None, emit, tables or None, stop)
     written = await write_verify_report(report, report_file, run) if report_file is not None else None
     return Verification(report, written)

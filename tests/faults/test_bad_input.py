@@ -304,15 +304,16 @@ def test_a_database_of_another_app(work: Work, survived) -> None:
 
 
 @pytest.mark.parametrize("which, url, says", [
-    ("source", "engine.db", "cannot read the {what} URL '...engine.db': use sqlite:///path/to/file.db or "
-                            "postgresql://user@host:5432/db"),
+    ("source", "engine.db", "cannot read the {what} URL '...engine.db': use sqlite:///path/to/file.db, "
+                            "postgresql://user@host:5432/db or mysql://user@host:3306/db"),
     ("target", "postgresql://app@db:port/engine", "cannot read the {what} URL '...db:port/engine': use "
-                                                  "sqlite:///path/to/file.db or postgresql://user@host:5432/db"),
-    ("source", "mysql://root@localhost/engine", "the {what} URL uses 'mysql', which the wizard does not move: use "
-                                                "sqlite:/// or postgresql://"),
+                                                  "sqlite:///path/to/file.db, postgresql://user@host:5432/db or "
+                                                  "mysql://user@host:3306/db"),
+    ("source", "mssql://sa@localhost/engine", "the {what} URL uses 'mssql', which the wizard does not move: use "
+                                              "sqlite:///, postgresql:// or mysql://"),
     ("target", "oracle://app@db:1521/engine", "the {what} URL uses 'oracle', which the wizard does not move: use "
-                                              "sqlite:/// or postgresql://"),
-], ids=["source-no-scheme", "target-bad-port", "source-mysql", "target-oracle"])
+                                              "sqlite:///, postgresql:// or mysql://"),
+], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle"])
 def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str, says: str) -> None:
     if which == "source":
         commands = [(["migrate", "--source", url, "--target", work.target, "--yes"], says.format(what="source")),
