@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
+from sqlalchemy.engine import make_url
+
 from engine_data import build_1_0_0, read
+from mysql_server import admin
 from test_cli_errors import wizard
 from wizard import commands, schema
+from wizard.backup import sha256_file
 from wizard.db import connect, write_transaction
+from wizard.errors import StepError
 from wizard.urls import parse_url
 
 COUNTS = {"users": 5, "workflows": 20, "executions": 300, "settings": 1}  # conftest's engine_db
@@ -52,3 +60,61 @@ def test_wizard_plan_takes_a_mysql_url(mysql_url: str, engine_db: Path) -> None:
         done = wizard("plan", "--source", url, cwd=engine_db.parent)
         assert done.returncode == 0, done.stderr
         assert "1.0.0, no revision recorded" in " ".join(done.stdout.split())
+
+
+def _checksums(url: str) -> dict[str, int]:
+    """CHECKSUM TABLE of each engine table: the server's own digest of every row."""
+    return {t: read(url, f"CHECKSUM TABLE {t}")[0][1] for t in (*COUNTS, "alembic_version")}
+
+
+def _fake_dump(folder: Path, pipe: str) -> Path:
+    """A bin folder whose mariadb-dump is the real one with its output through `pipe` (the mysql client as it is)."""
+    folder.mkdir()
+    dump = folder / "mariadb-dump"
+    dump.write_text(f"#!/bin/sh\n{shutil.which('mariadb-dump') or shutil.which('mysqldump')}"
+                    f' "$@" | {pipe}\n')
+    dump.chmod(0o755)
+    (folder / "mariadb").symlink_to(shutil.which("mariadb") or shutil.which("mysql"))
+    return folder
+
+
+def test_backup_is_a_proven_mysqldump(mysql_url: str, engine_db: Path, tmp_path: Path) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    asyncio.run(_upgrade(mysql_url, "head", stamp="0001"))
+    state_dir = tmp_path / "state"
+    done = asyncio.run(commands.backup(parse_url(mysql_url), state_dir))
+    record, path = done.record, Path(done.record.path)
+    assert record.kind == "mysqldump" and record.revision == "0004"
+    assert dict(record.row_counts) == {**COUNTS, "alembic_version": 1}
+    assert path.parent == state_dir / "runs" / done.run_id and path.stat().st_mode & 0o777 == 0o600
+    assert sha256_file(path) == record.sha256
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    assert read(mysql_url, "SHOW DATABASES LIKE 'wizard\\_proof\\_%'") == []  # the scratch database went
+    # The dump, restored by hand into the emptied database, gives back every row of every table.
+    before = _checksums(mysql_url)
+    u = make_url(mysql_url)
+    admin(mysql_url, "DROP TABLE " + ", ".join(f"`{u.database}`.{t}" for t in ("settings", "executions", "workflows",
+                                                                             "users", "alembic_version")))
+    assert read(mysql_url, "SHOW TABLES") == []
+    with open(path, "rb") as dump:
+        subprocess.run([shutil.which("mariadb") or "mysql", "-h", u.host, "-P", str(u.port or 3306), "-u", u.username,
+                        u.database], stdin=dump, check=True)
+    assert _checksums(mysql_url) == before
+    journal = (path.parent / "journal.jsonl").read_text()
+    assert '"kind": "mysqldump"' in journal and record.sha256 in journal
+
+
+def test_a_dump_cut_short_or_missing_rows_is_no_backup(mysql_url: str, engine_db: Path, tmp_path: Path,
+                                                        monkeypatch) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    cases = {"cut": ("head -c 20000", "stopped before its end (no '-- Dump completed' line)"),
+             "rows": ("sed '/^INSERT INTO `executions`/,/);$/d'", "restores other row counts: executions 0 (the table has "
+                                                             "300): it cannot be trusted")}
+    for name, (pipe, says) in cases.items():
+        monkeypatch.setenv("WIZARD_MYSQL_BIN", str(_fake_dump(tmp_path / name, pipe)))
+        with pytest.raises(StepError) as failed:
+            asyncio.run(commands.backup(parse_url(mysql_url), tmp_path / "state"))
+        assert says in failed.value.message
+    runs = list((tmp_path / "state" / "runs").iterdir())
+    assert [p.name for r in runs for p in r.iterdir()] == ["journal.jsonl", "journal.jsonl"]  # no dump kept
+    assert read(mysql_url, "SHOW DATABASES LIKE 'wizard\\_proof\\_%'") == []

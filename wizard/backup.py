@@ -317,15 +317,18 @@ def libpq_env(db: DbUrl) -> dict[str, str]:
     return env
 
 
-async def _tool_run(args: list[str], env: dict[str, str]) -> str:
+async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None = None,
+                    stdout: BinaryIO | None = None) -> str:
+    """Run a client tool; its output (none when `stdout` takes it), or StepError with its first error line."""
     proc = await asyncio.create_subprocess_exec(
-        *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *args, env=env, stdin=stdin, stdout=stdout or asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, errout = await proc.communicate()
     if proc.returncode != 0:
         lines = [ln for ln in errout.decode(errors="replace").splitlines() if ln.strip()]
-        detail = lines[0] if lines else f"exit code {proc.returncode}"
+        # The mysql client echoes the failed statement before its ERROR line.
+        detail = next((ln for ln in lines if ln.startswith("ERROR")), lines[0]) if lines else f"exit code {proc.returncode}"
         raise StepError(f"{Path(args[0]).name} failed: {detail}")
-    return out.decode(errors="replace")
+    return (out or b"").decode(errors="replace")
 
 
 def _major(version_text: str) -> int:
@@ -444,6 +447,10 @@ async def backup_database(db: DbUrl, dest_dir: Path, emit: Emit, step: str = "ba
     dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if db.is_sqlite:
         return await _backup_sqlite(db, dest_dir, emit, step)
+    if db.is_mysql:
+        from wizard.mysql.dump import backup_mysql  # here: wizard.mysql.dump builds on this module
+
+        return await backup_mysql(db, dest_dir, emit, step)
     return await _backup_pg(db, dest_dir, emit, step)
 
 
