@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -99,7 +100,8 @@ async def connect(db: DbUrl, readonly: bool = False) -> AsyncIterator[AsyncConne
     engine = engine_for(db, readonly)
     try:
         try:
-            conn = await engine.connect()
+            # aiomysql's connect_timeout bounds the TCP connect only, not the wait for the server's greeting.
+            conn = await (asyncio.wait_for(engine.connect(), CONNECT_TIMEOUT) if db.is_mysql else engine.connect())
         except CONNECT_ERRORS as exc:
             raise BadInput(describe_connect_error(db, exc)) from None
         except Exception as exc:  # asyncpg raises its own hierarchy for auth and catalog errors

@@ -350,13 +350,13 @@ def test_a_closed_port(work: Work, survived) -> None:
 
 
 @contextlib.contextmanager
-def silent_server() -> Iterator[tuple[str, int]]:
+def silent_server(port: int = 5432) -> Iterator[tuple[str, int]]:
     """A host that takes the TCP connection and never says a word: a firewall that drops packets, as the client
-    sees it (no real blackhole address answers here: the sandbox's network accepts and resets). 127.0.0.2:5432
+    sees it (no real blackhole address answers here: the sandbox's network accepts and resets). 127.0.0.2:`port`
     when it is free, so the message stays the same from run to run."""
     sock = socket.socket()
     try:
-        sock.bind(("127.0.0.2", 5432))
+        sock.bind(("127.0.0.2", port))
     except OSError:
         sock.close()
         sock = socket.socket()

@@ -15,11 +15,12 @@ from sqlalchemy.engine import make_url
 
 from engine_data import build_1_0_0, read
 from mysql_server import admin
-from test_bad_input import error_line, files, run_all
+from test_bad_input import error_line, files, run_all, silent_server
 from wizard.mysql.dump import SCRATCH
 from wizard.urls import parse_url
 
 DATABASE = "wizard_faults_mysql"  # a fixed name: it shows in the message README records
+NOTHING = "nothing (the folder's files, the database's tables and rows checked)"
 USER, PASSWORD = "wizard_faults_pw", "r#ght \"pw\\"  # a comment sign, a quote, a blank and a backslash
 
 
@@ -48,7 +49,7 @@ def engine_mysql(mysql_server: str, engine_db: Path) -> Iterator[str]:
 def expect(folder: Path, watch: str, commands: list[list[str]], says: str) -> str:
     """Each command exits 2 with `says` alone on stderr, and nothing changed; the line, for README."""
     before = _state(folder, watch)
-    for command, (result, _) in zip(commands, run_all(folder, *commands)):
+    for command, (result, _) in zip(commands, run_all(folder, *commands)):  # a hang fails run_all's timeout
         said = error_line(result, 2)
         assert said == says, f"`wizard {' '.join(command)}` said:\n{said}\nexpected:\n{says}"
     assert _state(folder, watch) == before  # not even a state directory: no run began
@@ -64,7 +65,7 @@ def test_a_wrong_password_on_mysql(engine_mysql: str, engine_db: Path, survived)
     says = f"{parse_url(wrong).masked()}: the password was refused: check the user and password in the URL"
     said = expect(engine_db.parent, engine_mysql, [["plan", "--source", wrong], ["backup", "--source", wrong]], says)
     survived(input="MySQL/MariaDB: a wrong password (plan, backup)", exit_code=2, message=said,
-             changed="nothing (the folder's files, the database's tables and rows checked)")
+             changed=NOTHING)
 
 
 def test_a_mysql_database_that_does_not_exist(engine_mysql: str, engine_db: Path, survived) -> None:
@@ -74,7 +75,34 @@ def test_a_mysql_database_that_does_not_exist(engine_mysql: str, engine_db: Path
     said = expect(engine_db.parent, engine_mysql, [["plan", "--source", missing], ["backup", "--source", missing]],
                   says)
     survived(input="MySQL/MariaDB: a database that does not exist (plan, backup)", exit_code=2, message=said,
-             changed="nothing (the folder's files, the database's tables and rows checked)")
+             changed=NOTHING)
+
+
+@pytest.mark.parametrize("case", ["closed port", "unknown user"])
+def test_a_mysql_server_that_is_not_there_or_a_user_it_does_not_know(engine_mysql: str, engine_db: Path, survived,
+                                                                     case: str) -> None:
+    if case == "closed port":
+        url = make_url(engine_mysql).set(host="127.0.0.1", port=1).render_as_string(hide_password=False)
+        says = f"{url}: no server answers there: check host and port, and that MySQL or MariaDB is running"
+    else:
+        url = make_url(engine_mysql).set(username="wizard_no_such_user").render_as_string(hide_password=False)
+        says = (f"{url}: user 'wizard_no_such_user' was refused without a password: give its password in the URL, "
+                "or check the user")
+    said = expect(engine_db.parent, engine_mysql, [["plan", "--source", url], ["backup", "--source", url]], says)
+    survived(input=f"MySQL/MariaDB: {'a closed local port' if case == 'closed port' else 'a user it does not know'}"
+                   " (plan, backup)", exit_code=2, message=said,
+             changed=NOTHING)
+
+
+def test_a_mysql_host_that_does_not_answer_times_out_in_seconds(engine_mysql: str, engine_db: Path,
+                                                                 survived) -> None:
+    with silent_server(3306) as (host, port):
+        url = f"mysql://root@{host}:{port}/engine"
+        says = f"{url}: the server did not answer in 10 s: check host, port and firewall"
+        # Both at once, each waiting its 10 s (without the wizard's own bound, aiomysql waits for ever).
+        said = expect(engine_db.parent, engine_mysql, [["plan", "--source", url], ["backup", "--source", url]], says)
+    survived(input="MySQL/MariaDB: a host that does not answer (accepts TCP, never speaks; plan, backup)",
+             exit_code=2, message=said, changed=NOTHING)
 
 
 def test_the_password_reaches_mysqldump_and_shows_nowhere(engine_mysql: str, engine_db: Path) -> None:
