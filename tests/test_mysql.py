@@ -1,8 +1,10 @@
-"""MySQL and MariaDB: the engine's schema history on a real server, `wizard plan`, `wizard backup`."""
+"""MySQL and MariaDB: the engine's schema history on a real server, `wizard plan`, `wizard backup`, `wizard upgrade`
+and its rollback."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -118,3 +120,54 @@ def test_a_dump_cut_short_or_missing_rows_is_no_backup(mysql_url: str, engine_db
     runs = list((tmp_path / "state" / "runs").iterdir())
     assert [p.name for r in runs for p in r.iterdir()] == ["journal.jsonl", "journal.jsonl"]  # no dump kept
     assert read(mysql_url, "SHOW DATABASES LIKE 'wizard\\_proof\\_%'") == []
+
+
+ENGINE = ("users", "workflows", "executions", "settings")
+
+
+def _engine_checksums(url: str) -> dict[str, int]:
+    return {t: read(url, f"CHECKSUM TABLE {t}")[0][1] for t in ENGINE}
+
+
+def _journal(state_dir: Path, run_id: str) -> list[dict]:
+    return [json.loads(line) for line in (state_dir / "runs" / run_id / "journal.jsonl").read_text().splitlines()]
+
+
+def test_upgrade_commits_each_revision_as_a_step_and_rollback_restores_1_0_0(mysql_url: str, engine_db: Path,
+                                                                               tmp_path: Path) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    before = _engine_checksums(mysql_url)
+    db, state_dir = parse_url(mysql_url), tmp_path / "state"
+    assert "each revision on its own" in asyncio.run(commands.upgrade_plan(db)).how
+    result = asyncio.run(commands.upgrade(db, None, state_dir))
+    assert (result.from_revision, result.to_revision, result.applied) == (None, "0004", ["0002", "0003", "0004"])
+    assert asyncio.run(commands.plan(db)).source.schema == "at revision 0004"
+    # One journaled step per revision, each with the downgrade that undoes it alone.
+    undos = [(r["step"], r["undo"]["to"], r["undo"]["drop_version_table"]) for r in _journal(state_dir, result.run_id)
+             if r["kind"] == "step_finished" and r["step"].startswith("revision ")]
+    assert undos == [("revision 0001", "0001", True), ("revision 0002", "0001", False),
+                     ("revision 0003", "0002", False), ("revision 0004", "0003", False)]
+    # Nothing written since: the backup comes back, 1.0.0 with every row as it was.
+    said = asyncio.run(commands.rollback(commands.find_run(state_dir, result.run_id)))
+    assert any("revision none recorded (1.0.0)" in s for s in said)
+    assert read(mysql_url, "SHOW TABLES LIKE 'alembic\\_version'") == []
+    assert _engine_checksums(mysql_url) == before
+
+
+def test_rollback_after_rows_were_written_downgrades_and_keeps_them(mysql_url: str, engine_db: Path,
+                                                                     tmp_path: Path) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    db, state_dir = parse_url(mysql_url), tmp_path / "state"
+    result = asyncio.run(commands.upgrade(db, None, state_dir))
+    admin(mysql_url, f"INSERT INTO `{make_url(mysql_url).database}`.executions (workflow_id, status, state) "
+                     "SELECT id, 'pending', '{\"nodes\": []}' FROM "
+                     f"`{make_url(mysql_url).database}`.workflows ORDER BY id LIMIT 1")
+    run = commands.find_run(state_dir, result.run_id)
+    plan = asyncio.run(commands.rollback_plan(run))
+    assert [line.split(" from ")[0] for line in plan.described()] == [f"downgrade {mysql_url}"] * 4
+    asyncio.run(commands.rollback(run, expected=plan.described()))
+    report = asyncio.run(commands.plan(db))
+    assert report.source.schema == "1.0.0, no revision recorded: its tables match revision 0001"
+    assert report.source.tables["executions"] == COUNTS["executions"] + 1
+    (nodes,) = read(mysql_url, "SELECT state FROM executions ORDER BY id DESC LIMIT 1")[0]
+    assert json.loads(nodes) == {"nodes": {}}  # kept, and turned back by 0004's downgrade like every other row

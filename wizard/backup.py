@@ -417,16 +417,21 @@ async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
                     await conn.execute(text(f"DROP TABLE public.{quote(extra)}"))
         tables = await _app_tables(conn)
         revision, counts = await _revision_and_counts(conn, [t for t in tables if t in backed_up])
+    return checked_restore(db, record, revision, dict(counts))
+
+
+def checked_restore(db: DbUrl, record: BackupRecord, revision: str | None, counts: dict[str, int]) -> str:
+    """The sentence for a restored database whose revision and row counts are those the backup recorded;
+    StepError naming what differs otherwise."""
     if revision != record.revision:
         raise StepError(f"restored {db}, but its revision is {revision or 'none'}, not {record.revision or 'none'}")
     expected = {t: n for t, n in record.row_counts}
-    differ = [f"{t} {n} (expected {expected[t]})" for t, n in counts if n != expected[t]]
-    missing = sorted(backed_up - {t for t, _ in counts})
+    differ = [f"{t} {n} (expected {expected[t]})" for t, n in counts.items() if n != expected[t]]
+    missing = sorted(set(expected) - set(counts))
     if differ or missing:
         raise StepError(f"restored {db}, but row counts differ: {', '.join(differ + [m + ' missing' for m in missing])}")
-    total = sum(n for _, n in counts)
     return (f"restored {db} from {record.path}: revision {revision or 'none recorded (1.0.0)'} and the row counts "
-            f"of {len(counts)} tables ({total} rows) equal those recorded at backup time")
+            f"of {len(counts)} tables ({sum(counts.values())} rows) equal those recorded at backup time")
 
 
 # --- the public calls ---
@@ -462,6 +467,10 @@ async def restore_database(record: BackupRecord, db: DbUrl, emit: Emit, step: st
         sentence = await asyncio.to_thread(_restore_sqlite, record, db.sqlite_path.resolve())
     elif record.kind == "pg_dump":
         sentence = await _restore_pg(record, db)
+    elif record.kind == "mysqldump":
+        from wizard.mysql.dump import restore_mysql  # here: wizard.mysql.dump builds on this module
+
+        sentence = await restore_mysql(record, db)
     else:
         raise StepError(f"a {record.kind} backup cannot be restored into a database")
     emit(StepFinished(step, sentence))

@@ -607,6 +607,7 @@ def _print_upgrade_plan(plan: Any) -> None:
     for rev in plan.pending:
         table.add_row(rev.id, rev.description)
     out.print(table)
+    out.print(f"the wizard backs it up first, then applies {plan.how}", markup=False)
 
 
 def _print_upgrade(result: Any) -> None:

@@ -139,11 +139,11 @@ async def _agreed(confirm: Confirm, about: Any) -> bool:
 
 
 def _not_yet_on_mysql(command: str, *dbs: DbUrl | None) -> None:
-    """BadInput for a command that does not take MySQL or MariaDB yet (plan and backup do), before it connects."""
+    """BadInput for a command that does not take MySQL or MariaDB yet, before it connects."""
     for db in dbs:
         if db is not None and db.is_mysql:
             raise BadInput(f"{db}: `wizard {command}` does not work on MySQL or MariaDB yet; "
-                           "`wizard plan` and `wizard backup` do")
+                           "`wizard plan`, `backup`, `upgrade` and `rollback` do")
 
 
 def _stop_point(stop: StopRequest | None, what: str) -> None:
@@ -210,14 +210,12 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
 
 async def upgrade_plan(db: DbUrl, to: str | None = None) -> UpgradePlan:
     """What upgrading `db` to `to` (None: head) would do. Changes nothing."""
-    _not_yet_on_mysql("upgrade", db)
     return await plan_upgrade(db, to)
 
 
 async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False) -> str:
     """The SQL an upgrade of `db` to `to` would run (`wizard upgrade --sql`); `empty`: the SQL that builds
     a move's empty target up to `to`. Changes nothing."""
-    _not_yet_on_mysql("upgrade", db)
     if empty:
         return await asyncio.to_thread(schema.upgrade_sql, db, None, schema.resolve_revision(to))
     return await _upgrade_sql(db, to)
@@ -230,7 +228,6 @@ async def upgrade(db: DbUrl, to: str | None, state_dir: Path | None, emit: Emit 
     `confirm(plan)` is asked first, with the UpgradePlan (a 1.0.0 database's baseline is recorded only on
     its yes); None: the operator agreed already (--yes, or Apply on a screen that said it). A no is Refused,
     nothing changed. Nothing to do: a result with no run (`run_id` None), nothing written."""
-    _not_yet_on_mysql("upgrade", db)
     the_plan = await plan_upgrade(db, to)
     if the_plan.nothing_to_do:
         return UpgradeResult(None, the_plan.current, the_plan.target, None)

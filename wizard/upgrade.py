@@ -23,6 +23,8 @@ from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
 from wizard.events import Emit, StopRequest
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, new_run, new_run_id
 from wizard.lock import StateLock
+from wizard.mysql.lock import database_lock
+from wizard.mysql.upgrade import apply_each
 from wizard.pg import target_lock
 from wizard.urls import DbUrl
 
@@ -47,6 +49,15 @@ class UpgradePlan:
     @property
     def nothing_to_do(self) -> bool:
         return not self.pending and not self.stamp
+
+    @property
+    def how(self) -> str:
+        """How the revisions are applied, for the confirmation."""
+        if self.db.is_mysql:
+            return ("each revision on its own (MySQL commits each DDL statement itself: a revision is committed "
+                    "and journaled alone; if the upgrade fails or is killed between two, `wizard rollback` takes "
+                    "the database back to the revision before the run)")
+        return "all of this in one transaction: if it fails, the database is as it was"
 
 
 @dataclass
@@ -98,8 +109,7 @@ async def upgrade_sql(db: DbUrl, target: str | None) -> str:
     if plan.nothing_to_do:
         return f"-- {db} is at {plan.target}: nothing to run\n"
     start = plan.stamp or plan.current
-    head = [f"-- upgrade {db} from {start} to {plan.target}; the wizard backs it up first and runs all of this "
-            "in one transaction"]
+    head = [f"-- upgrade {db} from {start} to {plan.target}; the wizard backs it up first, then applies {plan.how}"]
     if plan.stamp:
         head.append(f"-- a 1.0.0 database: its baseline {plan.stamp} is recorded first (needs --yes)")
     return "\n".join(head) + "\n\n" + schema.upgrade_sql(db, start, plan.target, stamp=plan.stamp)
@@ -158,6 +168,10 @@ def _check_stop(stop: StopRequest | None, before: str) -> None:
 async def _apply(run: Run, plan: UpgradePlan, emit: Emit, stop: StopRequest | None) -> UpgradeResult:
     db = plan.db
     result = UpgradeResult(run.id, plan.current, plan.target, None, baseline=plan.stamp)
+    if db.is_mysql:
+        await apply_each(run, plan, result, emit, lambda what: _check_stop(stop, what),
+                         lambda state: _decide(db, state, plan.target).pending)
+        return result
     run.step_started("schema", f"upgrade {db} to {plan.target}", revisions=[r.id for r in plan.pending])
     try:
         async with connect(db) as conn:
@@ -196,6 +210,8 @@ def _hold_target(db: DbUrl, run_id: str) -> Any:
     """The target's advisory lock for the run, named `wizard upgrade ID` so a second wizard can say who holds it."""
     if db.is_sqlite:
         return contextlib.nullcontext()  # SQLite: BEGIN IMMEDIATE holds the only write lock
+    if db.is_mysql:
+        return database_lock(db)
     return target_lock(db, f"wizard upgrade {run_id}")
 
 

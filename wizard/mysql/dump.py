@@ -25,12 +25,13 @@ from typing import AsyncIterator, Iterator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wizard.backup import BackupRecord, _create_private, _publish, _safe_name, _temp_for, _tool_run, sha256_file
+from wizard.backup import (BackupRecord, _create_private, _publish, _safe_name, _temp_for, _tool_run, checked_restore,
+                           sha256_file)
 from wizard.db import connect, quote, row_counts
 from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.mysql.info import app_tables
-from wizard.schema import VERSION_TABLE
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 from wizard.urls import DbUrl
 
 BIN_ENV = "WIZARD_MYSQL_BIN"  # a folder holding mysqldump and mysql, when PATH's are not the right ones
@@ -183,3 +184,21 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Back
                           revision=revision, row_counts=[[t, n] for t, n in counts.items()])
     emit(StepFinished(step, f"backup {record.describe()}", record.to_dict()))
     return record
+
+
+async def restore_mysql(record: BackupRecord, db: DbUrl) -> str:
+    """Put a mysqldump backup back into `db`; the sentence that says how the result was checked."""
+    backed_up = [t for t, _ in record.row_counts]
+    async with connect(db) as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        # Tables the run created after the backup (alembic_version, for a 1.0.0 database) go; the dump drops
+        # and recreates each of its own.
+        extra = [t for t in await app_tables(conn) if t not in backed_up and (t in ENGINE_TABLES or t == VERSION_TABLE)]
+        if extra:
+            await conn.execute(text("SET SESSION foreign_key_checks = 0"))
+            await conn.execute(text(f"DROP TABLE {', '.join(quote(t) for t in extra)}"))
+        await load(Path(record.path), db)
+        tables = await app_tables(conn)
+        counts = await row_counts(conn, [t for t in backed_up if t in tables])
+        revision = await _revision(conn, tables)
+    return checked_restore(db, record, revision, counts)

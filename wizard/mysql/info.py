@@ -5,6 +5,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from wizard.db import connect
+from wizard.urls import DbUrl
+
 
 def server_name(version: str) -> str:
     """'MariaDB 10.11.19' from '10.11.19-MariaDB-0+deb12u1', 'MySQL 8.0.36' from '8.0.36'."""
@@ -28,3 +31,13 @@ async def app_tables(conn: AsyncConnection) -> list[str]:
         "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
         "AND table_type = 'BASE TABLE' ORDER BY table_name"))
     return [r[0] for r in rows]
+
+
+async def other_sessions(db: DbUrl) -> list[str]:
+    """The other client connections using `db`'s database (those the user may see: all of them with the PROCESS
+    privilege), as "connection N (user U, from HOST)"."""
+    async with connect(db) as conn:
+        rows = await conn.execute(text(
+            "SELECT id, user, host FROM information_schema.processlist "
+            "WHERE db = DATABASE() AND id <> CONNECTION_ID() ORDER BY id"))
+        return [f"connection {r[0]} (user {r[1]}, from {r[2]})" for r in rows]

@@ -6,7 +6,7 @@ in a SQLite file in the run folder (`end-state.db`). Before a rollback, the same
 is read again and the two are compared per table: keys added, rows changed, keys
 removed. The digests are only ever compared with digests of the same database, so
 each engine computes them its own way (PostgreSQL: hashtextextended, 64 bits, of the
-row's text, on the server; SQLite: md5 of the row's values as Python reads them).
+row's text, on the server; SQLite and MySQL: md5 of the row's values as Python reads them).
 
 A table with no primary key is kept as a multiset: a row is its digest and its
 number among equal rows, so rows can be added or removed, never changed.
@@ -28,6 +28,7 @@ from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.journal import Run
 from wizard.move.tables import key_columns
+from wizard.mysql.rows import read_rows
 from wizard.pg import connect_pg
 from wizard.rollback.saved_rows import plain
 from wizard.schema import VERSION_TABLE
@@ -160,6 +161,10 @@ async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str
                 yield table, bool(key), []
         finally:
             conn.close()
+        return
+    if db.is_mysql:
+        async for table, keyed, batch in read_rows(db, _kept, _BATCH):
+            yield table, keyed, batch
         return
     conn = await connect_pg(db, "wizard end state")
     try:
