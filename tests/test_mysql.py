@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pymysql
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -18,7 +19,8 @@ from test_cli_errors import wizard
 from wizard import commands, schema
 from wizard.backup import sha256_file
 from wizard.db import connect, write_transaction
-from wizard.errors import StepError
+from wizard.errors import Refused, StepError
+from wizard.mysql.lock import lock_name
 from wizard.urls import parse_url
 
 COUNTS = {"users": 5, "workflows": 20, "executions": 300, "settings": 1}  # conftest's engine_db
@@ -171,3 +173,37 @@ def test_rollback_after_rows_were_written_downgrades_and_keeps_them(mysql_url: s
     assert report.source.tables["executions"] == COUNTS["executions"] + 1
     (nodes,) = read(mysql_url, "SELECT state FROM executions ORDER BY id DESC LIMIT 1")[0]
     assert json.loads(nodes) == {"nodes": {}}  # kept, and turned back by 0004's downgrade like every other row
+
+
+def _session(url: str) -> pymysql.connections.Connection:
+    """Another client on the test's database, as the engine would be."""
+    u = make_url(url)
+    return pymysql.connect(host=u.host, port=u.port or 3306, user=u.username, password=u.password or "",
+                           database=u.database, autocommit=True)
+
+
+def test_a_second_wizard_and_a_connected_engine_are_refused(mysql_url: str, engine_db: Path, tmp_path: Path) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    db, state_dir = parse_url(mysql_url), tmp_path / "state"
+    before = _engine_checksums(mysql_url)
+    other = _session(mysql_url)
+    try:
+        # Another wizard's upgrade holds the database's lock (from another state directory).
+        with other.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, 0)", (lock_name(db),))
+        with pytest.raises(Refused) as held:
+            asyncio.run(commands.upgrade(db, None, state_dir))
+        assert f"holds database {db.database}" in held.value.message
+        assert read(mysql_url, "SHOW TABLES LIKE 'alembic\\_version'") == []
+        with other.cursor() as cur:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (lock_name(db),))
+        result = asyncio.run(commands.upgrade(db, None, state_dir))
+        # The engine still connected: rolling back would lose what it writes meanwhile.
+        with pytest.raises(Refused) as busy:
+            asyncio.run(commands.rollback(commands.find_run(state_dir, result.run_id)))
+        assert f"database {db.database} has other sessions connected: connection {other.thread_id()}" in \
+            busy.value.message
+    finally:
+        other.close()
+    asyncio.run(commands.rollback(commands.find_run(state_dir, result.run_id)))
+    assert _engine_checksums(mysql_url) == before

@@ -46,6 +46,11 @@ def engine_mysql(mysql_server: str, engine_db: Path) -> Iterator[str]:
         admin(mysql_server, f"DROP DATABASE IF EXISTS {DATABASE}")
 
 
+def commands_on(url: str) -> list[list[str]]:
+    """Every command that takes a MySQL database: plan, backup, upgrade."""
+    return [["plan", "--source", url], ["backup", "--source", url], ["upgrade", "--db", url, "--yes"]]
+
+
 def expect(folder: Path, watch: str, commands: list[list[str]], says: str) -> str:
     """Each command exits 2 with `says` alone on stderr, and nothing changed; the line, for README."""
     before = _state(folder, watch)
@@ -63,8 +68,8 @@ def test_a_wrong_password_on_mysql(engine_mysql: str, engine_db: Path, survived)
     assert ok.returncode == 0 and "1.0.0, no revision recorded" in ok.stdout, ok.stderr
     wrong = as_user.set(password="wrong-password").render_as_string(hide_password=False)
     says = f"{parse_url(wrong).masked()}: the password was refused: check the user and password in the URL"
-    said = expect(engine_db.parent, engine_mysql, [["plan", "--source", wrong], ["backup", "--source", wrong]], says)
-    survived(input="MySQL/MariaDB: a wrong password (plan, backup)", exit_code=2, message=said,
+    said = expect(engine_db.parent, engine_mysql, commands_on(wrong), says)
+    survived(input="MySQL/MariaDB: a wrong password (plan, backup, upgrade)", exit_code=2, message=said,
              changed=NOTHING)
 
 
@@ -72,9 +77,8 @@ def test_a_mysql_database_that_does_not_exist(engine_mysql: str, engine_db: Path
     missing = make_url(engine_mysql).set(database="wizard_no_such_db").render_as_string(hide_password=False)
     says = (f"{parse_url(missing).masked()}: database 'wizard_no_such_db' does not exist: create it "
             "(CREATE DATABASE wizard_no_such_db) or fix the URL")
-    said = expect(engine_db.parent, engine_mysql, [["plan", "--source", missing], ["backup", "--source", missing]],
-                  says)
-    survived(input="MySQL/MariaDB: a database that does not exist (plan, backup)", exit_code=2, message=said,
+    said = expect(engine_db.parent, engine_mysql, commands_on(missing), says)
+    survived(input="MySQL/MariaDB: a database that does not exist (plan, backup, upgrade)", exit_code=2, message=said,
              changed=NOTHING)
 
 
@@ -88,9 +92,9 @@ def test_a_mysql_server_that_is_not_there_or_a_user_it_does_not_know(engine_mysq
         url = make_url(engine_mysql).set(username="wizard_no_such_user").render_as_string(hide_password=False)
         says = (f"{url}: user 'wizard_no_such_user' was refused without a password: give its password in the URL, "
                 "or check the user")
-    said = expect(engine_db.parent, engine_mysql, [["plan", "--source", url], ["backup", "--source", url]], says)
+    said = expect(engine_db.parent, engine_mysql, commands_on(url), says)
     survived(input=f"MySQL/MariaDB: {'a closed local port' if case == 'closed port' else 'a user it does not know'}"
-                   " (plan, backup)", exit_code=2, message=said,
+                   " (plan, backup, upgrade)", exit_code=2, message=said,
              changed=NOTHING)
 
 
@@ -100,8 +104,8 @@ def test_a_mysql_host_that_does_not_answer_times_out_in_seconds(engine_mysql: st
         url = f"mysql://root@{host}:{port}/engine"
         says = f"{url}: the server did not answer in 10 s: check host, port and firewall"
         # Both at once, each waiting its 10 s (without the wizard's own bound, aiomysql waits for ever).
-        said = expect(engine_db.parent, engine_mysql, [["plan", "--source", url], ["backup", "--source", url]], says)
-    survived(input="MySQL/MariaDB: a host that does not answer (accepts TCP, never speaks; plan, backup)",
+        said = expect(engine_db.parent, engine_mysql, commands_on(url), says)
+    survived(input="MySQL/MariaDB: a host that does not answer (accepts TCP, never speaks; plan, backup, upgrade)",
              exit_code=2, message=said, changed=NOTHING)
 
 
