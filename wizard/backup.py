@@ -345,16 +345,22 @@ async def _check_pg_dump(pg_dump: str, server_major: int) -> None:
 
 
 async def _app_tables(conn: Any) -> list[str]:
+    """The tables of the session's schema (public, or the one the URL's search_path names)."""
     rows = await conn.execute(text(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"))
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"))
     return [r[0] for r in rows]
+
+
+async def _schema(conn: Any) -> str:
+    return (await conn.execute(text("SELECT current_schema()"))).scalar_one()
 
 
 async def _revision_and_counts(conn: Any, tables: list[str]) -> tuple[str | None, list[list[Any]]]:
     revision = None
     if VERSION_TABLE in tables:
         revision = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalar()
-    counts = [[t, (await conn.execute(text(f"SELECT count(*) FROM public.{quote(t)}"))).scalar_one()] for t in tables]
+    schema = quote(await _schema(conn))
+    counts = [[t, (await conn.execute(text(f"SELECT count(*) FROM {schema}.{quote(t)}"))).scalar_one()] for t in tables]
     return revision, counts
 
 
@@ -375,11 +381,11 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
             # pg_dump reads the snapshot this transaction exported: the dump, the revision and
             # the row counts all describe the same moment.
             snapshot = (await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
-            tables = await _app_tables(conn)
+            tables, schema = await _app_tables(conn), await _schema(conn)
             if not tables:
-                raise StepError(f"{db} has no tables in schema public: nothing to back up")
+                raise StepError(f"{db} has no tables in schema {schema}: nothing to back up")
             revision, counts = await _revision_and_counts(conn, tables)
-            patterns = [f'--table=public."{t.replace(chr(34), chr(34) * 2)}"' for t in tables]
+            patterns = [f"--table={quote(schema)}.{quote(t)}" for t in tables]
             _create_private(tmp)
             try:
                 await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns], env)
@@ -409,9 +415,10 @@ async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
     async with connect(db) as conn:
         async with conn.begin():
             # Tables the run created after the backup (alembic_version, for a 1.0.0 database) go too.
+            schema = quote(await _schema(conn))
             for extra in set(await _app_tables(conn)) - backed_up:
                 if extra in ENGINE_TABLES or extra == VERSION_TABLE:
-                    await conn.execute(text(f"DROP TABLE public.{quote(extra)}"))
+                    await conn.execute(text(f"DROP TABLE {schema}.{quote(extra)}"))
         tables = await _app_tables(conn)
         revision, counts = await _revision_and_counts(conn, [t for t in tables if t in backed_up])
     if revision != record.revision:

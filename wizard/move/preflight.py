@@ -23,6 +23,7 @@ from wizard.errors import BadInput, WizardError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
 from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
+from wizard.pooler import find_pooler
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE, history, inspect_schema, named_indexes
 from wizard.move.tables import NotCarried, SourceTable, open_readonly
 from wizard.move.target_schema import MOVES, OWN_TABLES, read_source, renames
@@ -301,6 +302,7 @@ def _quick_check(path: Path) -> str:
 async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume_run: str | None) -> None:
     try:
         info = await check_target(target)
+        pooler = await find_pooler(target)
     except WizardError as exc:
         add(Check("target", FAIL, exc.message))
         return
@@ -309,7 +311,9 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
     add(Check("target", PASS if ok else FAIL,
               f"{target.masked()} answers: PostgreSQL {info.server_version}" + ("" if ok else f" (needs {MIN_SERVER}+)")))
     add(Check("privileges", PASS if info.can_create else FAIL,
-              "the user may create tables" if info.can_create else info.problem))
+              f"the user may create tables in schema {info.schema}" if info.can_create else info.problem))
+    if pooler is not None:
+        add(Check("pooler", WARN, pooler.advice()))
     if not info.engine_tables:
         add(Check("target empty", PASS, f"database {target.database} holds none of the engine's tables"))
     elif resume_run and info.run_id == resume_run:

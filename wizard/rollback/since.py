@@ -112,7 +112,7 @@ async def _pg_tables(conn: Any) -> list[tuple[str, list[str]]]:
         "  FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[]) "
         "  WHERE i.indrelid = c.oid AND i.indisprimary), '{}') "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname")
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname")
     return [(r[0], list(r[1])) for r in rows]
 
 
