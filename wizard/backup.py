@@ -34,6 +34,7 @@ from wizard.errors import Refused, StepError, WizardError
 from wizard.events import Emit, ProgressMeter, StepFinished, StepStarted
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, new_run, new_run_id
 from wizard.lock import StateLock
+from wizard.pooler import session_url
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 from wizard.urls import DbUrl
 
@@ -373,7 +374,7 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
     emit(StepStarted(step, f"back up {db} with pg_dump"))
     final = dest_dir / f"{_safe_name(db.database)}.dump"
     tmp = _temp_for(final)
-    env = libpq_env(db)
+    env = libpq_env(await session_url(db, "pg_dump"))
     async with connect(db) as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
@@ -406,9 +407,9 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
 
 
 async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
-    env = libpq_env(db)
     async with connect(db):
         pass  # a wrong password or a missing database is said in one line before pg_restore runs
+    env = libpq_env(await session_url(db, "pg_restore"))
     await _tool_run([pg_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
                      f"--dbname={db.database}", record.path], env)
     backed_up = {t for t, _ in record.row_counts}

@@ -84,3 +84,19 @@ async def _direct(db: DbUrl, server: asyncpg.Record) -> DbUrl | None:
     finally:
         await conn.close()
     return direct if same else None
+
+
+async def session_url(db: DbUrl, tool: str) -> DbUrl:
+    """Where `tool` (pg_dump, pg_restore) connects: `db`, or the server behind a transaction pooler there.
+
+    Those tools set session settings (search_path, extra_float_digits...) before their transaction:
+    through a transaction pooler they could run on another server connection, and stay on it for
+    another client. BadInput when the server does not answer us directly.
+    """
+    pooler = await find_pooler(db)
+    if pooler is None:
+        return db
+    if pooler.direct is None:
+        raise BadInput(f"{db.masked()}: {tool} cannot work through the transaction pooler there (its session "
+                       f"settings would stay on a pooled connection): pass the server's own URL")
+    return pooler.direct

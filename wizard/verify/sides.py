@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator, Callable
 import asyncpg
 
 from wizard.db import all_of, quote, sqlite_uri
-from wizard.pg import connect_pg
+from wizard.pg import SqlCursor, connect_pg
 from wizard.errors import StepError
 from wizard.move.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert)
@@ -199,7 +199,7 @@ class _PgReader:
         self._ahead: asyncio.Future | None = None
 
     async def start(self) -> "_PgReader":
-        self._cursor = await self._conn.cursor(self._sql)
+        self._cursor = await SqlCursor.open(self._conn, self._sql)
         self._ahead = asyncio.ensure_future(self._cursor.fetch(CHUNK_ROWS))
         return self
 
