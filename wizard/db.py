@@ -74,6 +74,10 @@ def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
         return f"{where}: database '{db.database}' does not exist: create it (createdb {db.database}) or fix the URL"
     if "InvalidAuthorization" in name or ("role" in msg and "does not exist" in msg):
         return f"{where}: {msg}: check the user name in the URL"
+    if "unsupported startup parameter" in msg:  # PgBouncer: the URL's options (a schema) cannot pass it
+        return (f"{where}: the pooler there does not pass on the URL's {msg.rsplit(' ', 1)[-1]}: connect to the "
+                f"server itself, or set them for the role (ALTER ROLE ... SET search_path = ...) and leave "
+                f"them out of the URL")
     if isinstance(inner, (ConnectionRefusedError, OSError)) or "Connect call failed" in msg or "refused" in msg:
         return f"{where}: no server answers there: check host and port, and that PostgreSQL is running"
     if isinstance(inner, sqlite3.DatabaseError) or "file is not a database" in msg:

@@ -173,11 +173,10 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     finally:
         if scanning is not None and not scanning.done():  # the file failed its check: the scan's end is moot
             await asyncio.gather(scanning, return_exceptions=True)
-    failed = report.failed
+    failed, warned = report.failed, [c for c in report.checks if c.status == WARN]
     summary = (f"{len(failed)} of {len(report.checks)} checks: " + "; ".join(f"{c.name}: {c.reason}" for c in failed)) if failed \
         else f"{len(report.checks)} checks passed" + (
-            f", {sum(1 for c in report.checks if c.status == WARN)} with a warning" if any(
-                c.status == WARN for c in report.checks) else "")
+            f", {len(warned)} with a warning: " + "; ".join(f"{c.name}: {c.reason}" for c in warned) if warned else "")
     emit(StepFinished(STEP, summary, report.to_dict(), passed=not failed))
     return report
 
