@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from move_helpers import execute, fetch
 from wizard import sample
+from wizard.envfile import value_in
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 
 WIZARD = Path(sys.executable).with_name("wizard")
@@ -47,8 +48,15 @@ def test_a_role_that_owns_only_schema_app_moves_upgrades_and_rolls_back_inside_i
                                                                                    tmp_path: Path) -> None:
     source = sample.build(tmp_path / "engine.db", executions=300, workflows=20, users=5)
     state, src = str(tmp_path / "state"), f"sqlite:///{source}"
-    moved = wizard("migrate", "--source", src, "--target", app_role, "--schema", "app", "--yes", "--state-dir", state)
-    assert "rows equal" in moved.stdout + moved.stderr
+    env = tmp_path / ".env"
+    env.write_text(f"DATABASE_URL={src}\n")
+    moved = wizard("migrate", "--source", src, "--target", app_role, "--schema", "app", "--yes", "--state-dir", state,
+                   "--env-file", str(env))
+    said = " ".join((moved.stdout + moved.stderr).split())  # rich wraps lines
+    assert "rows equal" in said
+    # .env's URL has no options (the engine's asyncpg takes none): the role's own search_path must find app.
+    assert "ALTER ROLE" in said and "SET search_path = app" in said
+    assert "options" not in value_in(env.read_bytes(), "DATABASE_URL")
     assert set(r[0] for r in fetch(pg_url, IN_SCHEMA, "app")) == {*ENGINE_TABLES, VERSION_TABLE}
     conn = sqlite3.connect(source)
     for table in ENGINE_TABLES:  # rows lost = 0 (the sample has nothing to quarantine)
@@ -69,3 +77,4 @@ def test_a_role_that_owns_only_schema_app_moves_upgrades_and_rolls_back_inside_i
     assert fetch(pg_url, IN_SCHEMA, "app") == []
     assert [r[0] for r in fetch(pg_url, IN_SCHEMA, "public")] == ["kept"]
     assert [tuple(r) for r in fetch(pg_url, "SELECT * FROM public.kept")] == [(1, "mine")]
+    assert env.read_text() == f"DATABASE_URL={src}\n"

@@ -59,6 +59,11 @@ def schema_of(db: DbUrl) -> str | None:
     return first[1:-1].replace('""', '"') if first.startswith('"') and first.endswith('"') else first.lower()
 
 
+def without_options(db: DbUrl) -> DbUrl:
+    """`db` as the engine connects to it from .env: with no libpq options, so in its role's own search_path."""
+    return DbUrl(db.url.difference_update_query([OPTIONS]), db.kind)
+
+
 def with_schema(db: DbUrl, schema: str) -> DbUrl:
     """`db` with its tables in `schema` (--schema): the URL's libpq options say so, so the journal keeps it too."""
     if db.is_sqlite:
@@ -72,7 +77,8 @@ def with_schema(db: DbUrl, schema: str) -> DbUrl:
 
 
 def engine_url(db: DbUrl) -> URL:
-    """The async URL SQLAlchemy connects with: libpq's options leave it for asyncpg_args."""
+    """The async URL SQLAlchemy connects with (the wizard's, and the engine's in .env): libpq's options leave
+    it, asyncpg.connect has no such argument (the wizard passes them in asyncpg_args)."""
     return db.async_url().difference_update_query([OPTIONS])
 
 

@@ -23,6 +23,7 @@ from wizard.errors import BadInput, WizardError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
 from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
+from wizard.pgsession import schema_of, without_options
 from wizard.pooler import find_pooler
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE, history, inspect_schema, named_indexes
 from wizard.move.tables import NotCarried, SourceTable, open_readonly
@@ -302,6 +303,7 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
     try:
         info = await check_target(target)
         pooler = await find_pooler(target)
+        engine_schema = await _engine_schema(target)
     except WizardError as exc:
         add(Check("target", FAIL, exc.message))
         return
@@ -313,12 +315,30 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
               f"the user may create tables in schema {info.schema}" if info.can_create else info.problem))
     if pooler is not None:
         add(Check("pooler", WARN, pooler.advice()))
+    if engine_schema is not None and engine_schema != info.schema:
+        found = f"schema {engine_schema}" if engine_schema else "no schema it may use"
+        add(Check("engine's schema", WARN, f"the engine's DATABASE_URL cannot carry the URL's options (its asyncpg "
+                                           f"takes none), and {info.user} alone finds {found}: "
+                                           f"ALTER ROLE {info.user} SET search_path = {info.schema}, or the engine "
+                                           f"will not find its tables"))
     if not info.engine_tables:
         add(Check("target empty", PASS, f"database {target.database} holds none of the engine's tables"))
     elif resume_run and info.run_id == resume_run:
         add(Check("target empty", PASS, f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
     else:
         add(Check("target empty", FAIL, f"database {target.database}: {info.problem}"))
+
+
+async def _engine_schema(target: DbUrl) -> str | None:
+    """The schema the engine will find its tables in, connected as .env will have it ('' for none); None when
+    the URL names no schema of its own (then it is the one the move uses)."""
+    if schema_of(target) is None:
+        return None
+    conn = await connect_pg(without_options(target))
+    try:
+        return await conn.fetchval("SELECT current_schema()") or ""
+    finally:
+        await conn.close()
 
 
 def _check_names(report: PreflightReport, add: Any, resume_run: str | None) -> None:
