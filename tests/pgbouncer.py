@@ -1,7 +1,8 @@
 """A real PgBouncer (Debian's `pgbouncer` package; .ci/run installs it) in front of the test server.
 
 `pgbouncer` is a session fixture: transaction pooling, as managed PostgreSQL services run it, on
-127.0.0.1:6451. `start_pgbouncer` starts one more of any pool mode for a test of its own.
+127.0.0.1:6451 (or the next free port). `start_pgbouncer` starts one more of any pool mode for a test of
+its own.
 Each is started from a temporary config and stopped after; with no pgbouncer installed the tests
 that need it are skipped with the reason, except under CI=true, where that is a failure.
 """
@@ -21,8 +22,10 @@ from typing import Iterator
 import pytest
 from sqlalchemy.engine import make_url
 
+# Where each looks for a free port first (this project's range on the shared test machine ends at 6469).
 TRANSACTION_PORT = 6451
-STATEMENT_PORT = 6452
+STATEMENT_PORT = 6460
+LAST_PORT = 6469
 READY_WITHIN = 30  # seconds for pgbouncer to listen
 
 
@@ -41,11 +44,24 @@ def through(url: str, port: int) -> str:
     return make_url(url).set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
+def _free_port(first: int) -> int:
+    for port in range(first, LAST_PORT + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.fail(f"no free port for pgbouncer in {first}-{LAST_PORT}")
+
+
 @contextlib.contextmanager
-def start_pgbouncer(server: str, port: int, mode: str) -> Iterator[int]:
-    """A pgbouncer on 127.0.0.1:`port` in pool mode `mode` in front of `server`; every database name passes
-    through to the server's database of that name, as the server's user (auth_type any)."""
+def start_pgbouncer(server: str, first_port: int, mode: str) -> Iterator[int]:
+    """A pgbouncer on 127.0.0.1 (`first_port` or the next free one; it yields the port) in pool mode `mode` in
+    front of `server`; every database name passes through to the server's database of that name, as the
+    server's user (auth_type any)."""
     binary = _binary()
+    port = _free_port(first_port)
     s = make_url(server)
     folder = Path(tempfile.mkdtemp(prefix="wizard-pgbouncer-"))
     folder.chmod(0o755)  # run as `nobody` under root: it reads its config after dropping root
