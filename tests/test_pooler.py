@@ -61,6 +61,7 @@ def test_story_4_a_move_through_pgbouncer_resumes_verifies_and_rolls_back(pg_url
     (said,) = [c for c in result.preflight.checks if c.name == "pooler"]
     assert said.status == "warn" and f"connect to {parse_url(pg_url).masked()} directly" in said.reason
     assert fetch(pg_url, HELD)[0][0] == 0  # none left on a pooled server connection for its next client
+    assert "wizard_move" not in tables_in(pg_url)  # dropped in the lock's transaction, which committed
 
     target = pooled.sync_str()
     for command in (["verify", "--source", f"sqlite:///{source}", "--target", target],
