@@ -25,7 +25,7 @@ from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, new_run, new_run_
 from wizard.lock import StateLock
 from wizard.mysql.lock import database_lock
 from wizard.mysql.upgrade import apply_each
-from wizard.pg import target_lock
+from wizard.target_lock import target_lock
 from wizard.urls import DbUrl
 
 JOURNEY = "upgrade"
