@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 
 from wizard import commands
 from wizard.errors import BadInput, ExitCode, Interrupted, Refused, WizardError
+from wizard.grid import Grid
 from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn
 from wizard.secrets import mask
 
@@ -87,8 +88,20 @@ class _Output:
         return getattr(self._stream(), "encoding", "utf-8")
 
 
+class _DataConsole(Console):
+    """stdout's console. In a pipe or a file every line is written whole (a path is not wrapped at the width)
+    and with no spaces at its end (tables still fit the width: a Grid lays itself out for it)."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self.is_terminal:
+            return super().print(*objects, **options)
+        with self.capture() as captured:
+            super().print(*objects, soft_wrap=True, **options)
+        self.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+
+
 stdout, stderr = _Output("stdout"), _Output("stderr")
-out = Console(file=stdout, highlight=False)  # data: stdout
+out = _DataConsole(file=stdout, highlight=False)  # data: stdout
 err = Console(file=stderr, highlight=False)  # diagnostics and progress: stderr
 
 
@@ -283,7 +296,10 @@ def require_terminal() -> None:
 @click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to build it (default: a new temporary folder).")
 def demo(executions: int, folder: Path | None) -> None:
-    """A sample engine database and a throwaway PostgreSQL, then the wizard, ready for the move."""
+    """Try the wizard on a sample database and a throwaway PostgreSQL.
+
+    The sample engine database and an empty PostgreSQL database are made first, ready for the move.
+    """
     require_terminal()
     from wizard.app import run_app
 
@@ -314,9 +330,9 @@ def demo(executions: int, folder: Path | None) -> None:
 @json_option
 def verify_command(source: str | None, target: str, report_file: Path | None, run_id: str | None,
                    tables: tuple[str, ...], env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """Compare the target with the source row by row, and its schema with its revision.
+    """Compare the target with the source, row by row.
 
-    Exit 0 when everything matches, 1 when anything differs, 2 on bad input.
+    The target's schema is checked against its revision too. Exit 0 when everything matches, 1 when anything differs, 2 on bad input.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         src = commands.resolve_url(source, env_file, "source")
@@ -337,17 +353,11 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
 
 
 def _print_verification(report: Any) -> None:
-    from rich import box
-    from rich.table import Table
-
     headers = commands.VERIFY_HEADERS
-    table = Table(title="row-level verification", box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i in (0, len(headers) - 1) else "right", no_wrap=True)
+    table = Grid("row-level verification", *headers, numbers=headers[1:-1])
     for row in commands.verify_rows(report):
-        table.add_row(*map(escape, row[:-1]), row[-1] if row[-1] == "ok" else f"[b red]{escape(row[-1])}[/]")
-    # A pipe or a file gets every column whole; a terminal gets its own width.
-    (out if out.is_terminal else Console(file=stdout, highlight=False, width=120)).print(table)
+        table.add_row(*row[:-1], row[-1] if row[-1] == "ok" else (row[-1], "bold red"))
+    out.print(table)
     for v in report.tables:
         if v.note:
             out.print(f"  {v.table}: {mask(v.note)}", markup=False)
@@ -388,9 +398,9 @@ def _print_verification(report: Any) -> None:
 def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: bool, jobs: int,
             on_orphans: str | None, reflected: bool, env_file: Path | None, state_dir: Path | None,
             as_json: bool) -> None:
-    """Move the engine's SQLite database to PostgreSQL: checks, backup, schema, copy, verify, switch .env.
+    """Move the engine's SQLite database to PostgreSQL.
 
-    With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
+    Checks, backup, schema, copy, verification, then the .env switch. With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
     settings. Ctrl+C stops after the current chunk; --resume carries on from there.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
@@ -436,10 +446,10 @@ def _confirm_move(printer: EventPrinter) -> Callable[[Any], bool]:
 
 def _print_move(result: Any) -> None:
     report = result.report
-    table = _table(f"move {result.run_id}", "table", "source rows", "copied", "quarantined", "target rows", "status",
-                   "rows/s")
+    numbers = ("source", "copied", "quarant.", "target", "rows/s")
+    table = Grid(f"move {result.run_id}", "table", *numbers[:-1], "status", "rows/s", numbers=numbers)
     for t in report.tables:
-        table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.copied:,}", f"{t.quarantined:,}",
+        table.add_row(t.table, f"{t.source_rows:,}", f"{t.copied:,}", f"{t.quarantined:,}",
                       f"{t.target_rows:,}" if t.target_rows is not None else "", t.status,
                       f"{t.rows_per_second:,.0f}" if t.rows_per_second else "")
     out.print(table)
@@ -465,18 +475,6 @@ def _print_json(event: str, data: Any) -> None:
     print(mask(json.dumps({"event": event, **data}, default=str)), file=stdout, flush=True)
 
 
-def _table(title: str, *headers: str) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for h in headers:
-        numbers = h in ("rows", "steps", "size")
-        # A long name folds onto the next line rather than losing its end.
-        table.add_column(h, justify="right" if numbers else "left", overflow="ellipsis" if numbers else "fold")
-    return table
-
-
 @main.command("plan")
 @click.option("--source", help="The database to look at (default: DATABASE_URL from the .env file).")
 @click.option("--target", help="A PostgreSQL database to move to, to look at as well.")
@@ -485,7 +483,10 @@ def _table(title: str, *headers: str) -> Any:
 @json_option
 def plan_command(source: str | None, target: str | None, env_file: Path | None, state_dir: Path | None,
                  as_json: bool) -> None:
-    """What a run would do: engine, tables, revision, pending revisions. Changes nothing."""
+    """Show what a run would do, and change nothing.
+
+    The engine, its tables and row counts, the schema's revision, the pending revisions.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         report = await commands.plan(commands.resolve_url(source, env_file, "source"),
                                      commands.parse_url(target, "target") if target else None)
@@ -505,12 +506,12 @@ def _print_plan(report: Any) -> None:
         out.print(f"[bold]{role}[/] {escape(mask(info.url))}")
         out.print(f"  {info.engine}, {human_size(info.size) if info.size is not None else '?'}; schema: {info.schema}",
                   markup=False)
-        tables = _table("", "table", "rows", "kind")
+        tables = Grid("", "table", "rows", "kind", numbers=("rows",))
         for name, rows in info.tables.items():
-            tables.add_row(escape(name), f"{rows:,}",
+            tables.add_row(name, f"{rows:,}",
                            "other (not the engine's)" if name in info.other_tables else "engine")
         out.print(tables)
-    pending = _table(f"pending revisions, up to head {report.head}", "revision", "what it does", "how")
+    pending = Grid(f"pending revisions, up to head {report.head}", "revision", "what it does", "how")
     for rev in report.pending:
         pending.add_row(rev.id, rev.description, "record only (baseline)" if rev.record_only else "apply")
     if report.pending:
@@ -518,13 +519,13 @@ def _print_plan(report: Any) -> None:
     else:
         out.print(f"pending revisions: none (head is {report.head})")
     if report.carried:
-        carried = _table("tables the engine's history does not know, as the move creates them (type map below)",
-                         "table", "column", "SQLite type", "PostgreSQL type")
+        carried = Grid("tables the engine's history does not know, as the move creates them (type map below)",
+                       "table", "column", "SQLite type", "PostgreSQL type")
         for t in report.carried:
             for i, c in enumerate(t.columns):
-                carried.add_row(escape(t.name) if i == 0 else "", escape(c.name), escape(c.sqlite), c.postgres)
+                carried.add_row(t.name if i == 0 else "", c.name, c.sqlite, c.postgres)
         out.print(carried)
-        type_map = _table("the type map", "SQLite declared type", "PostgreSQL type", "why")
+        type_map = Grid("the type map", "SQLite declared type", "PostgreSQL type", "why")
         for m in report.type_map:
             type_map.add_row(m["sqlite"], m["postgres"], m["why"])
         out.print(type_map)
@@ -542,7 +543,10 @@ def _print_plan(report: Any) -> None:
 @state_dir_option
 @json_option
 def backup_command(source: str | None, env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """A proven backup (SQLite online backup + integrity_check, or pg_dump) in a run folder of its own."""
+    """Back up a database, proven, in a run folder of its own.
+
+    SQLite: an online backup checked by integrity_check; PostgreSQL: pg_dump, checked by listing it.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         done = await commands.backup(commands.resolve_url(source, env_file, "source"), state_dir, printer, stop)
         printer.close_bars()
@@ -556,11 +560,11 @@ def backup_command(source: str | None, env_file: Path | None, state_dir: Path | 
 
 def _print_backup(run_id: str, record: Any) -> None:
     human_size = commands.human_size
-    table = _table(f"backup (run {run_id})", "what", "")
+    table = Grid(f"backup (run {run_id})", "what", "")
     for name, value in (("source", record.source), ("file", record.path), ("size", human_size(record.size)),
                         ("sha256", record.sha256), ("check", record.check),
                         ("revision", record.revision or "none recorded")):
-        table.add_row(name, escape(mask(str(value))))
+        table.add_row(name, mask(str(value)))
     out.print(table)
 
 
@@ -574,7 +578,10 @@ def _print_backup(run_id: str, record: Any) -> None:
 @json_option
 def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, env_file: Path | None,
                     state_dir: Path | None, as_json: bool) -> None:
-    """Back up, then apply the pending revisions in one transaction."""
+    """Back up a database, then apply its pending revisions.
+
+    The revisions run in one transaction; --sql shows what each would do and changes nothing.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         db = commands.resolve_url(db_url, env_file, "database")
         if sql:
@@ -603,14 +610,14 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, en
 
 def _print_upgrade_plan(plan: Any) -> None:
     start = plan.current or f"1.0.0 (no revision recorded; baseline {plan.stamp} is recorded first)"
-    table = _table(f"upgrade {mask(str(plan.db))} from {start} to {plan.target}", "revision", "what it does")
+    table = Grid(f"upgrade {mask(str(plan.db))} from {start} to {plan.target}", "revision", "what it does")
     for rev in plan.pending:
         table.add_row(rev.id, rev.description)
     out.print(table)
 
 
 def _print_upgrade(result: Any) -> None:
-    table = _table(f"upgrade run {result.run_id}", "what", "")
+    table = Grid(f"upgrade run {result.run_id}", "what", "")
     table.add_row("from", result.from_revision or f"1.0.0 (baseline {result.baseline} recorded)")
     table.add_row("to", result.to_revision)
     table.add_row("applied", ", ".join(result.applied) or "none")
@@ -634,7 +641,10 @@ def _print_upgrade(result: Any) -> None:
 @json_option
 def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: bool, db_url: str | None,
                      env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """Undo a run, newest change first, keeping what was written since, and check the result."""
+    """Undo a run, keeping what was written since.
+
+    Newest change first; each result is checked, and the check printed.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         if bool(run_id) == last:
             raise BadInput("say which run to undo: --run ID (`wizard status` lists them) or --last")
@@ -646,9 +656,10 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: 
             _print_json("RollbackPlan", plan.to_dict())
         else:
             _print_since(plan)
-            table = _table(f"roll back run {the_run.id} ({the_run.journey}, {the_run.state()})", "#", "undo")
+            table = Grid(f"roll back run {the_run.id} ({the_run.journey}, {the_run.state()})", "#", "undo",
+                         numbers=("#",))
             for i, line in enumerate(plan.described(), 1):
-                table.add_row(str(i), escape(line))
+                table.add_row(str(i), line)
             out.print(table)
         if not yes:
             _confirm(f"Undo run {the_run.id} as listed?", f"pass --yes to roll back run {the_run.id}")
@@ -668,13 +679,14 @@ def _print_since(plan: Any) -> None:
     for since in plan.since:
         if not since.any:
             continue
-        table = _table(escape(mask(f"written to {since.where} since the {since.journey} finished")), "table", "added", "changed", "removed", "e.g. keys")
+        table = Grid(mask(f"written to {since.where} since the {since.journey} finished"), "table", "added",
+                     "changed", "removed", "e.g. keys", numbers=("added", "changed", "removed"))
         for t in since.tables:
             if t.any:
                 d = t.to_dict()
                 shown = ", ".join(json.dumps(k) for kind in ("added", "changed", "removed")
                                   for k in d["examples"][kind][:2])
-                table.add_row(t.table, f"{d['added']:,}", f"{d['changed']:,}", f"{d['removed']:,}", escape(shown))
+                table.add_row(t.table, f"{d['added']:,}", f"{d['changed']:,}", f"{d['removed']:,}", shown)
         out.print(table)
     for line in plan.lines():
         out.print(escape(line))
@@ -684,7 +696,10 @@ def _print_since(plan: Any) -> None:
 @state_dir_option
 @json_option
 def status_command(state_dir: Path | None, as_json: bool) -> None:
-    """Every run in the journal: id, journey, state, started, steps."""
+    """List every run in the journal.
+
+    Its id, journey, state, start and steps.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         found = await commands.status(state_dir)
         folder, runs = found.state_dir, found.runs
@@ -694,7 +709,7 @@ def status_command(state_dir: Path | None, as_json: bool) -> None:
         if not runs:
             out.print(f"no runs in {folder}")
             return
-        table = _table(f"runs in {folder}", "id", "journey", "state", "started", "steps")
+        table = Grid(f"runs in {folder}", "id", "journey", "state", "started", "steps")
         for r in runs:
             steps = f"{r['steps']} done" + (f", failed at {r['failed_step']}" if r["failed_step"] else "")
             table.add_row(r["id"], r["journey"], r["state"], r["started"][:19].replace("T", " "), steps)

@@ -1,0 +1,72 @@
+"""What the headless commands print, as an operator meets it at 80 columns and into a pipe: the real `wizard`
+script on real SQLite files and the real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from test_cli_errors import WIZARD
+
+
+def wizard(*args: str, cwd: Path, columns: int = 80) -> subprocess.CompletedProcess:
+    """The script with its stdout and stderr into pipes, as `wizard ... | cat` has them, COLUMNS set."""
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run([WIZARD, *args], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=120, env=env)
+
+
+def _assert_fits(stdout: str, columns: int) -> None:
+    for line in stdout.splitlines():
+        assert not line.endswith(" "), f"padded: {line!r}"
+        if "─" in line or line.startswith(" "):  # a table's line (a sentence in a pipe stays whole)
+            assert len(line) <= columns, f"wider than {columns}: {line!r}"
+
+
+def _rows(stdout: str, name: str) -> list[list[str]]:
+    """The rows of `name`, one per table that lists it."""
+    return [line.split() for line in stdout.splitlines() if line.startswith(name + " ")]
+
+
+def test_move_and_verification_tables_fit_80_columns_whole_and_unpadded(engine_db: Path, pg_url: str) -> None:
+    folder = engine_db.parent
+    moved = wizard("migrate", "--source", "sqlite:///engine.db", "--target", pg_url, "--yes", cwd=folder)
+    assert moved.returncode == 0, moved.stderr
+    _assert_fits(moved.stdout, 80)
+    # the move's table and the verification's, each with every figure whole: 300 executions copied and equal
+    move_row, verify_row = _rows(moved.stdout, "executions")
+    assert move_row[:6] == ["executions", "300", "300", "0", "300", "ok"]
+    assert verify_row == ["executions", "300", "300", "0", "300", "0", "0", "0", "ok"]
+    assert "quarant." in moved.stdout and "quarantin..." not in moved.stdout
+
+    verified = wizard("verify", "--source", "sqlite:///engine.db", "--target", pg_url, cwd=folder)
+    assert verified.returncode == 0, verified.stderr
+    _assert_fits(verified.stdout, 80)
+    assert _rows(verified.stdout, "executions") == [verify_row]
+
+    # Narrower than the table: one block per table, every figure whole on its own line.
+    narrow = wizard("verify", "--source", "sqlite:///engine.db", "--target", pg_url, cwd=folder, columns=40)
+    assert narrow.returncode == 0, narrow.stderr
+    _assert_fits(narrow.stdout, 40)
+    block = narrow.stdout.split("\nexecutions\n")[1].splitlines()[:8]
+    assert [line.split() for line in block] == [
+        ["source", "300"], ["target", "300"], ["quarant.", "0"], ["equal", "300"], ["differ", "0"],
+        ["only", "source", "0"], ["only", "target", "0"], ["status", "ok"]]
+
+
+def test_upgrade_output_in_a_pipe_has_no_padded_line(engine_db: Path) -> None:
+    result = wizard("upgrade", "--db", "sqlite:///engine.db", "--yes", cwd=engine_db.parent)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) > 5
+    _assert_fits(result.stdout, 80)
+
+
+def test_help_gives_each_command_one_whole_sentence_at_80_columns(tmp_path: Path) -> None:
+    result = wizard("--help", cwd=tmp_path)
+    listed = result.stdout.split("Commands:\n")[1].splitlines()
+    assert len(listed) == 9
+    for line in listed:
+        assert len(line) <= 80 and re.fullmatch(r"  [a-z]+ +[A-Z][^.]*\.", line), line
