@@ -3,6 +3,7 @@ script on real SQLite files and the real PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from test_cli_errors import WIZARD
+from wizard import sample
 
 
 def wizard(*args: str, cwd: Path, columns: int = 80) -> subprocess.CompletedProcess:
@@ -70,3 +72,41 @@ def test_help_gives_each_command_one_whole_sentence_at_80_columns(tmp_path: Path
     assert len(listed) == 9
     for line in listed:
         assert len(line) <= 80 and re.fullmatch(r"  [a-z]+ +[A-Z][^.]*\.", line), line
+
+
+def _reader_gone_at_once(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The script with a stdout whose reader has gone before the first line (`| head -0`): every write fails."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        return subprocess.run([WIZARD, *args], cwd=cwd, stdout=writer, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL, timeout=120)
+    finally:
+        os.close(writer)
+
+
+def test_a_closed_output_ends_a_read_only_command_quietly_with_0(engine_db: Path, pg_url: str) -> None:
+    folder = engine_db.parent
+    assert wizard("migrate", "--source", "sqlite:///engine.db", "--target", pg_url, "--yes", "--json",
+                  cwd=folder).returncode == 0
+    upgraded = shutil.copy(engine_db, folder / "upgraded.db")
+    assert wizard("upgrade", "--db", f"sqlite:///{upgraded}", "--yes", cwd=folder).returncode == 0
+    for args in (["verify", "--source", "sqlite:///engine.db", "--target", pg_url, "--json"],
+                 ["verify", "--source", "sqlite:///engine.db", "--target", pg_url],
+                 ["plan", "--source", "sqlite:///engine.db"], ["status"], ["status", "--json"],
+                 ["upgrade", "--db", "sqlite:///engine.db", "--sql"],
+                 ["rollback", "--last"]):  # its plan is a display: nothing is asked, nothing undone
+        result = _reader_gone_at_once(*args, cwd=folder)
+        # progress may have gone to stderr; no word of a stop, an error or a question
+        assert result.returncode == 0 and not re.search("stopped|error|refused|Undo", result.stderr), (args, result)
+    runs = json.loads(wizard("status", "--json", cwd=folder).stdout)["runs"]
+    assert [run["state"] for run in runs] == ["finished", "finished"]  # the upgrade was not rolled back
+
+
+def test_a_refused_move_says_the_backup_it_announced_was_removed(tmp_path: Path, pg_url: str) -> None:
+    sample.build_dirty(tmp_path / "dirty.db", executions=300)  # rows PostgreSQL will not take: the checks refuse
+    result = wizard("migrate", "--source", "sqlite:///dirty.db", "--target", pg_url, "--yes", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    (backup,) = re.findall(r"^ok backup (\S+)", result.stderr, re.M)  # made beside the checks, announced
+    assert not Path(backup).exists()
+    assert f"removed the backup {backup}" in " ".join(result.stderr.split())

@@ -36,11 +36,12 @@ class _Output:
     A lost SSH session makes every write to its terminal fail with EIO, sometimes before the SIGHUP is
     handled or with none sent, and a closed pipe fails with EPIPE. Either would turn into an error of the step
     in hand; instead the stream is silenced and `lost` (set by run()) asks the run to stop at its next
-    checkpoint, as SIGHUP does."""
+    checkpoint, as SIGHUP does. `closed`: its pipe's reader went (`wizard verify | head` has what it wanted)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.lost: Callable[[str], None] | None = None
+        self.closed = False
 
     def _stream(self) -> Any:
         stream = getattr(sys, self.name)
@@ -72,6 +73,7 @@ class _Output:
             fd = None
         if fd is not None:
             _silence([fd, *_terminals()] if terminal else [fd])
+        self.closed = self.closed or not terminal
         if self.lost is not None:
             self.lost("terminal hung up" if terminal else "output closed")
 
@@ -88,21 +90,21 @@ class _Output:
         return getattr(self._stream(), "encoding", "utf-8")
 
 
-class _DataConsole(Console):
-    """stdout's console. In a pipe or a file every line is written whole (a path is not wrapped at the width)
-    and with no spaces at its end (tables still fit the width: a Grid lays itself out for it)."""
+class _Console(Console):
+    """In a pipe or a file every line is written whole (a path is not wrapped at the width) and with no spaces
+    at its end; tables still fit the width (a Grid lays itself out for it)."""
 
     def print(self, *objects: Any, **options: Any) -> None:
         if self.is_terminal:
             return super().print(*objects, **options)
         with self.capture() as captured:
-            super().print(*objects, soft_wrap=True, **options)
+            super().print(*objects, **{**options, "soft_wrap": True})
         self.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
 
 
 stdout, stderr = _Output("stdout"), _Output("stderr")
-out = _DataConsole(file=stdout, highlight=False)  # data: stdout
-err = Console(file=stderr, highlight=False)  # diagnostics and progress: stderr
+out = _Console(file=stdout, highlight=False)  # data: stdout
+err = _Console(file=stderr, highlight=False)  # diagnostics and progress: stderr
 
 
 class EventPrinter:
@@ -158,10 +160,16 @@ class EventPrinter:
             self._tasks.clear()
 
 
-def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_json: bool = False) -> None:
-    """Run one headless command: errors become one line and an exit code, never a traceback."""
+def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_json: bool = False,
+        reads_only: bool = False) -> None:
+    """Run one headless command: errors become one line and an exit code, never a traceback.
+
+    `reads_only`: a command that changes nothing (plan, verify, status, upgrade --sql). When its reader goes
+    (`| head` has what it wanted) it stops at its next checkpoint and exits 0 saying nothing, as `git log | head`
+    does; a command that changes things stops at its checkpoint too, and says how to carry on (exit 130)."""
     printer = EventPrinter(as_json)
     stop = StopRequest()
+    stdout.closed = stderr.closed = False
 
     def output_lost(why: str) -> None:
         if not stop.is_set():  # the first reason stands (a Ctrl+C before the terminal went)
@@ -183,6 +191,8 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
         sys.exit(ExitCode.INTERRUPTED)
     except Interrupted as exc:
         printer.close_bars()
+        if reads_only and _reader_gone():
+            sys.exit(ExitCode.OK)
         # One line, as written: it ends with the command that resumes, to be copied whole.
         err.print(mask(exc.message), soft_wrap=True, markup=False)
         sys.exit(ExitCode.INTERRUPTED)
@@ -195,7 +205,11 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
         err.print(f"[red]error:[/] {escape(mask(exc.message))}", soft_wrap=True)
         sys.exit(exc.exit_code)
     printer.close_bars()
-    sys.exit(code or ExitCode.OK)
+    sys.exit(ExitCode.OK if reads_only and _reader_gone() else code or ExitCode.OK)
+
+
+def _reader_gone() -> bool:
+    return stdout.closed or stderr.closed
 
 
 def _hung_up(stop: StopRequest) -> None:
@@ -349,7 +363,7 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
             _print_verification(done.report)
         return ExitCode.OK if done.report.ok else ExitCode.FAILED
 
-    run(work, as_json)
+    run(work, as_json, reads_only=True)
 
 
 def _print_verification(report: Any) -> None:
@@ -495,7 +509,7 @@ def plan_command(source: str | None, target: str | None, env_file: Path | None, 
         else:
             _print_plan(report)
 
-    run(work, as_json)
+    run(work, as_json, reads_only=True)
 
 
 def _print_plan(report: Any) -> None:
@@ -605,7 +619,7 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, en
         else:
             _print_upgrade(result)
 
-    run(work, as_json)
+    run(work, as_json, reads_only=sql)
 
 
 def _print_upgrade_plan(plan: Any) -> None:
@@ -662,6 +676,8 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: 
                 table.add_row(str(i), line)
             out.print(table)
         if not yes:
+            if _reader_gone():  # what read the plan went before its end: nothing to ask about, nothing undone
+                return
             _confirm(f"Undo run {the_run.id} as listed?", f"pass --yes to roll back run {the_run.id}")
         lines = await commands.rollback(the_run, printer, override, env, restore_backup, expected=plan.described())
         printer.close_bars()
@@ -715,4 +731,4 @@ def status_command(state_dir: Path | None, as_json: bool) -> None:
             table.add_row(r["id"], r["journey"], r["state"], r["started"][:19].replace("T", " "), steps)
         out.print(table)
 
-    run(work, as_json)
+    run(work, as_json, reads_only=True)
