@@ -7,10 +7,12 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
 from test_cli_errors import WIZARD
+from engine_data import build_pg_1_0_0
 from wizard import sample
 
 
@@ -110,3 +112,33 @@ def test_a_refused_move_says_the_backup_it_announced_was_removed(tmp_path: Path,
     (backup,) = re.findall(r"^ok backup (\S+)", result.stderr, re.M)  # made beside the checks, announced
     assert not Path(backup).exists()
     assert f"removed the backup {backup}" in " ".join(result.stderr.split())
+
+
+def _revision_comment(sql: str, rev: str) -> str:
+    """The comment that stands for data revision `rev` in `wizard upgrade --sql`, its lines joined."""
+    block = sql.split(f"-- {rev} rewrites ")[1].split("\n\n")[0]
+    return " ".join(block.replace("\n-- ", " ").split())
+
+
+def test_upgrade_sql_shows_what_each_data_revision_does_to_the_rows_there(engine_db: Path, pg_url: str) -> None:
+    conn = sqlite3.connect(engine_db)
+    with conn:  # one state the rewrite leaves alone, one that is not JSON (SQLite only: PostgreSQL refuses it)
+        (first, state), second = conn.execute("SELECT id, state FROM executions ORDER BY id LIMIT 2").fetchall()
+        conn.execute("UPDATE executions SET state = '{\"nodes\": []}' WHERE id = ?", (second[0],))
+    build_pg_1_0_0(pg_url, engine_db)
+    with conn:
+        conn.execute("UPDATE executions SET state = '{not json' WHERE id = (SELECT max(id) FROM executions)")
+    conn.close()
+    node = next(iter(json.loads(state)["nodes"]))
+    for url, changed, not_json in (("sqlite:///engine.db", 298, True), (pg_url, 299, False)):
+        result = wizard("upgrade", "--db", url, "--sql", cwd=engine_db.parent)
+        assert result.returncode == 0, result.stderr
+        said = _revision_comment(result.stdout, "0004")
+        assert said.startswith("executions.state in Python, 2,000 rows a batch: no SQL to show. Its rule: execution "
+                               "nodes array: state.nodes from {id: {...}} to [{\"id\": id, ...}], order kept")
+        assert f"On this database now: {changed} of its 300 rows change." in said
+        assert ("1 hold text that is not JSON: they are left as they are." in said) is not_json
+        # the example is the first row it changes, its node keyed by id before, an array item with its id after
+        assert f"For example the row id {first} " in said
+        assert f'before: {{"nodes": {{"{node}": {{' in said and f'after: {{"nodes": [{{"id": "{node}", ' in said
+        assert "On this database now: 20 of its 20 rows change." in _revision_comment(result.stdout, "0003")
