@@ -16,7 +16,7 @@ from rich.cells import cell_len
 from rich.text import Text
 
 # A name or a path may break after these, a sentence at its spaces: "plugin_" / "audit", "/tmp/" / "engine.db".
-_PIECES = re.compile(r"\s*(?:[^\s/_.]*[/_.]+|\S+)")
+_PIECES = re.compile(r"\s*(?:[/_.]*[^\s/_.]+[/_.]+(?=\S)|\S+)")
 
 
 def _wrap(value: str, width: int) -> list[str]:
@@ -68,8 +68,10 @@ class Grid:
             widths = self._fit(width, gap)
             if widths is not None:
                 yield from self._side_by_side(widths, gap)
-                return
-        yield from self._blocks(width)
+                break
+        else:
+            yield from self._blocks(width)
+        yield Text()  # what follows stands apart
 
     def _fit(self, width: int, gap: int) -> list[int] | None:
         """Column widths that fit `width` with `gap` spaces between columns, or None when none do: each
