@@ -78,8 +78,7 @@ def rewrite_json_column(revision: str, rewrite: JsonRewrite, down: bool = False)
     bind = op.get_bind()
     progress = context.config.attributes.get("progress") or (lambda *_: None)
     dst = sa.table(rewrite.table, sa.column(rewrite.pk), sa.column(rewrite.column, sa.JSON))
-    src = sa.table(rewrite.table, sa.column(rewrite.pk))
-    total = bind.execute(sa.select(sa.func.count()).select_from(src)).scalar_one()
+    total = _count(bind, rewrite)
     counts = {"rows": 0, "changed": 0, "invalid_json": 0}
     update = (
         sa.update(dst)
@@ -97,11 +96,19 @@ def rewrite_json_column(revision: str, rewrite: JsonRewrite, down: bool = False)
     return counts
 
 
-def preview_json_column(bind: Any, rewrite: JsonRewrite) -> tuple[dict[str, int], tuple[Any, Any, Any] | None]:
+def preview_json_column(bind: Any, rewrite: JsonRewrite, progress: Callable[[int, int], None]
+                        ) -> tuple[dict[str, int], tuple[Any, Any, Any] | None]:
     """What the upgrade would do to the rows `bind` holds now, writing nothing: the counts rewrite_json_column
-    would return, and the first row it would change (key, value, new value), if any."""
+    would return, and the first row it would change (key, value, new value), if any. `progress(done, total)`
+    after each batch."""
+    total = _count(bind, rewrite)
     counts = {"rows": 0, "changed": 0, "invalid_json": 0}
     example = None
     for changed in _changed_batches(bind, rewrite, rewrite.up, counts):
         example = example or (changed[0] if changed else None)
+        progress(counts["rows"], total)
     return counts, example
+
+
+def _count(bind: Any, rewrite: JsonRewrite) -> int:
+    return bind.execute(sa.select(sa.func.count()).select_from(sa.table(rewrite.table))).scalar_one()

@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 from wizard import commands
 from wizard.errors import BadInput, ExitCode, Interrupted, Refused, WizardError
 from wizard.grid import Grid
-from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn
+from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn, ignore
 from wizard.secrets import mask
 
 
@@ -346,7 +346,8 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
                    tables: tuple[str, ...], env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """Compare the target with the source, row by row.
 
-    The target's schema is checked against its revision too. Exit 0 when everything matches, 1 when anything differs, 2 on bad input.
+    The target's schema is checked against its revision too. Exit 0 when everything matches, 1 when anything
+    differs, 2 on bad input.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         src = commands.resolve_url(source, env_file, "source")
@@ -599,7 +600,9 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, en
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         db = commands.resolve_url(db_url, env_file, "database")
         if sql:
-            print(mask(await commands.upgrade_sql(db, to)), end="", file=stdout, flush=True)
+            shown = await commands.upgrade_sql(db, to, emit=ignore if as_json else printer)  # stdout: the SQL alone
+            printer.close_bars()
+            print(mask(shown), end="", file=stdout, flush=True)
             return
 
         def confirm(plan: Any) -> bool:

@@ -259,12 +259,17 @@ class RewritePreview:
     example: tuple[Any, Any, Any] | None  # the first row it would change: key, value, new value
 
 
-async def preview_rewrites(conn: AsyncConnection, revisions: list[Revision]) -> dict[str, RewritePreview]:
-    """What each data revision among `revisions` would do to the rows `conn` holds now; reads only."""
+async def preview_rewrites(conn: AsyncConnection, revisions: list[Revision], emit: Emit = ignore
+                           ) -> dict[str, RewritePreview]:
+    """What each data revision among `revisions` would do to the rows `conn` holds now; reads only, every row
+    (its progress reported as the step "preview")."""
     found = rewrites(revisions)
 
     def scan(sync_conn: Any) -> dict[str, RewritePreview]:
-        return {rev: RewritePreview(rewrite, *preview_json_column(sync_conn, rewrite)) for rev, rewrite in found.items()}
+        return {rev: RewritePreview(rewrite, *preview_json_column(
+                    sync_conn, rewrite, lambda done, total, rev=rev: emit(Progress("preview", f"revision {rev}", done,
+                                                                                   total))))
+                for rev, rewrite in found.items()}
 
     return await conn.run_sync(scan)
 

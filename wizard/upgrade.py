@@ -22,7 +22,7 @@ from wizard.rollback import since
 from wizard.backup import BackupRecord, backup_database
 from wizard.db import connect, write_transaction
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
-from wizard.events import Emit, StopRequest
+from wizard.events import Emit, StopRequest, ignore
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, new_run, new_run_id
 from wizard.lock import StateLock
 from wizard.pg import target_lock
@@ -94,8 +94,9 @@ async def plan_upgrade(db: DbUrl, target: str | None) -> UpgradePlan:
     return _decide(db, state, target_rev)
 
 
-async def upgrade_sql(db: DbUrl, target: str | None) -> str:
-    """The SQL an upgrade would run (`wizard upgrade --sql`); changes nothing."""
+async def upgrade_sql(db: DbUrl, target: str | None, emit: Emit = ignore) -> str:
+    """The SQL an upgrade would run (`wizard upgrade --sql`), and what each data revision would do to the rows
+    there now (every row is read: `emit` gets the progress); changes nothing."""
     plan = await plan_upgrade(db, target)
     if plan.nothing_to_do:
         return f"-- {db} is at {plan.target}: nothing to run\n"
@@ -105,7 +106,7 @@ async def upgrade_sql(db: DbUrl, target: str | None) -> str:
     if plan.stamp:
         head.append(f"-- a 1.0.0 database: its baseline {plan.stamp} is recorded first (needs --yes)")
     async with connect(db, readonly=True) as conn:
-        previews = await schema.preview_rewrites(conn, plan.pending)
+        previews = await schema.preview_rewrites(conn, plan.pending, emit)
     said = {r.id: _preview_comment(r, previews[r.id]) for r in plan.pending if r.id in previews}
     return "\n".join(head) + "\n\n" + schema.upgrade_sql(db, start, plan.target, stamp=plan.stamp, previews=said)
 
