@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tmux_pane import panes  # noqa: F401 (the fixture of the tests in a real terminal)
+from pgbouncer import pgbouncer  # noqa: F401 (a PgBouncer in transaction mode in front of the test server)
 from wizard import sample
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -34,6 +34,7 @@ from wizard.errors import Refused, StepError, WizardError
 from wizard.events import Emit, ProgressMeter, StepFinished, StepStarted
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, new_run, new_run_id
 from wizard.lock import StateLock
+from wizard.pooler import session_url
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 from wizard.urls import DbUrl
 
@@ -345,16 +346,22 @@ async def _check_pg_dump(pg_dump: str, server_major: int) -> None:
 
 
 async def _app_tables(conn: Any) -> list[str]:
+    """The tables of the session's schema (public, or the one the URL's search_path names)."""
     rows = await conn.execute(text(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"))
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"))
     return [r[0] for r in rows]
+
+
+async def _schema(conn: Any) -> str:
+    return (await conn.execute(text("SELECT current_schema()"))).scalar_one()
 
 
 async def _revision_and_counts(conn: Any, tables: list[str]) -> tuple[str | None, list[list[Any]]]:
     revision = None
     if VERSION_TABLE in tables:
         revision = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalar()
-    counts = [[t, (await conn.execute(text(f"SELECT count(*) FROM public.{quote(t)}"))).scalar_one()] for t in tables]
+    schema = quote(await _schema(conn))
+    counts = [[t, (await conn.execute(text(f"SELECT count(*) FROM {schema}.{quote(t)}"))).scalar_one()] for t in tables]
     return revision, counts
 
 
@@ -367,7 +374,7 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
     emit(StepStarted(step, f"back up {db} with pg_dump"))
     final = dest_dir / f"{_safe_name(db.database)}.dump"
     tmp = _temp_for(final)
-    env = libpq_env(db)
+    env = libpq_env(await session_url(db, "pg_dump"))
     async with connect(db) as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
@@ -375,11 +382,11 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
             # pg_dump reads the snapshot this transaction exported: the dump, the revision and
             # the row counts all describe the same moment.
             snapshot = (await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
-            tables = await _app_tables(conn)
+            tables, schema = await _app_tables(conn), await _schema(conn)
             if not tables:
-                raise StepError(f"{db} has no tables in schema public: nothing to back up")
+                raise StepError(f"{db} has no tables in schema {schema}: nothing to back up")
             revision, counts = await _revision_and_counts(conn, tables)
-            patterns = [f'--table=public."{t.replace(chr(34), chr(34) * 2)}"' for t in tables]
+            patterns = [f"--table={quote(schema)}.{quote(t)}" for t in tables]
             _create_private(tmp)
             try:
                 await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns], env)
@@ -400,18 +407,19 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
 
 
 async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
-    env = libpq_env(db)
     async with connect(db):
         pass  # a wrong password or a missing database is said in one line before pg_restore runs
+    env = libpq_env(await session_url(db, "pg_restore"))
     await _tool_run([pg_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
                      f"--dbname={db.database}", record.path], env)
     backed_up = {t for t, _ in record.row_counts}
     async with connect(db) as conn:
         async with conn.begin():
             # Tables the run created after the backup (alembic_version, for a 1.0.0 database) go too.
+            schema = quote(await _schema(conn))
             for extra in set(await _app_tables(conn)) - backed_up:
                 if extra in ENGINE_TABLES or extra == VERSION_TABLE:
-                    await conn.execute(text(f"DROP TABLE public.{quote(extra)}"))
+                    await conn.execute(text(f"DROP TABLE {schema}.{quote(extra)}"))
         tables = await _app_tables(conn)
         revision, counts = await _revision_and_counts(conn, [t for t in tables if t in backed_up])
     if revision != record.revision:

@@ -251,6 +251,10 @@ env_file_option = click.option(
     "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="The engine's .env (default ./.env); DATABASE_URL in it is the default source.",
 )
+schema_option = click.option(
+    "--schema", default=None,
+    help="The PostgreSQL schema the engine's tables are in (default: the URL's options=-csearch_path=..., else "
+         "public).")
 
 
 class _Commands(click.Group):
@@ -339,11 +343,13 @@ def demo(executions: int, folder: Path | None) -> None:
               help="Write a Markdown report here, and its JSON alongside.")
 @click.option("--run", "run_id", default=None, help="A move run: its quarantine and conversions count in.")
 @click.option("--table", "tables", multiple=True, help="Only this table (repeatable).")
+@schema_option
 @env_file_option
 @state_dir_option
 @json_option
 def verify_command(source: str | None, target: str, report_file: Path | None, run_id: str | None,
-                   tables: tuple[str, ...], env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
+                   tables: tuple[str, ...], schema: str | None, env_file: Path | None, state_dir: Path | None,
+                   as_json: bool) -> None:
     """Compare the target with the source, row by row.
 
     The target's schema is checked against its revision too. Exit 0 when everything matches, 1 when anything
@@ -351,7 +357,7 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         src = commands.resolve_url(source, env_file, "source")
-        dst = commands.parse_url(target, "target")
+        dst = commands.in_schema(commands.parse_url(target, "target"), schema)
         run = commands.find_run(state_dir, run_id) if run_id else None
         done = await commands.verify(src, dst, printer, stop, run=run, tables=list(tables), report_file=report_file)
         printer.close_bars()
@@ -407,11 +413,12 @@ def _print_verification(report: Any) -> None:
 @click.option("--reflected", is_flag=True,
               help="The source holds none of the engine's tables (another app's database): copy its tables as "
                    "they are, with the type map `wizard plan` shows.")
+@schema_option
 @env_file_option
 @state_dir_option
 @json_option
 def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: bool, jobs: int,
-            on_orphans: str | None, reflected: bool, env_file: Path | None, state_dir: Path | None,
+            on_orphans: str | None, reflected: bool, schema: str | None, env_file: Path | None, state_dir: Path | None,
             as_json: bool) -> None:
     """Move the engine's SQLite database to PostgreSQL.
 
@@ -422,7 +429,7 @@ def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: 
         _stop_on_ctrl_c(stop)
         options = commands.MoveOptions(
             source=commands.resolve_url(source, env_file, "source"),
-            target=commands.parse_url(target, "target"), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
+            target=commands.in_schema(commands.parse_url(target, "target"), schema), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
             on_orphans=on_orphans, env_file=env_file, reflected=reflected,
             confirm=None if as_json else _confirm_move(printer),
         )
@@ -493,10 +500,11 @@ def _print_json(event: str, data: Any) -> None:
 @main.command("plan")
 @click.option("--source", help="The database to look at (default: DATABASE_URL from the .env file).")
 @click.option("--target", help="A PostgreSQL database to move to, to look at as well.")
+@schema_option
 @env_file_option
 @state_dir_option
 @json_option
-def plan_command(source: str | None, target: str | None, env_file: Path | None, state_dir: Path | None,
+def plan_command(source: str | None, target: str | None, schema: str | None, env_file: Path | None, state_dir: Path | None,
                  as_json: bool) -> None:
     """Show what a run would do, and change nothing.
 
@@ -504,7 +512,8 @@ def plan_command(source: str | None, target: str | None, env_file: Path | None, 
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         report = await commands.plan(commands.resolve_url(source, env_file, "source"),
-                                     commands.parse_url(target, "target") if target else None)
+                                     commands.in_schema(commands.parse_url(target, "target"), schema) if target
+                                     else None)
         if as_json:
             _print_json("Plan", report.to_dict())
         else:
@@ -588,17 +597,18 @@ def _print_backup(run_id: str, record: Any) -> None:
 @click.option("--to", "to", default=None, help="The revision to upgrade to (default: head).")
 @click.option("--sql", is_flag=True, help="Print the SQL the upgrade would run, and change nothing.")
 @click.option("--yes", is_flag=True, help="Upgrade (and record a 1.0.0 baseline) without asking.")
+@schema_option
 @env_file_option
 @state_dir_option
 @json_option
-def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, env_file: Path | None,
+def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, schema: str | None, env_file: Path | None,
                     state_dir: Path | None, as_json: bool) -> None:
     """Back up a database, then apply its pending revisions.
 
     The revisions run in one transaction; --sql shows what each would do and changes nothing.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
-        db = commands.resolve_url(db_url, env_file, "database")
+        db = commands.in_schema(commands.resolve_url(db_url, env_file, "database"), schema)
         if sql:
             shown = await commands.upgrade_sql(db, to, emit=ignore if as_json else printer)  # stdout: the SQL alone
             printer.close_bars()

@@ -50,6 +50,7 @@ from wizard.secrets import mask
 from wizard.upgrade import UpgradePlan, UpgradeResult, plan_upgrade, run_upgrade
 from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
+from wizard.pgsession import with_schema
 from wizard.urls import DbUrl, parse_url, postgres_url
 from wizard.verify.run import VerifyReport, verify_run
 
@@ -64,7 +65,7 @@ __all__ = [
     "MoveOptions", "MoveResult", "PlanReport", "PreflightReport", "Revision", "RollbackPlan", "Run", "Status",
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given
-    "parse_url", "postgres_url", "resolve_url", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
+    "parse_url", "postgres_url", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
     "resumable_target", "human_size", "verify_rows", "upgrade_summary", "revisions", "head_revision",
     "first_revision",
 ]
@@ -87,6 +88,11 @@ def resolve_url(url: str | None, env_file: Path | None, what: str) -> DbUrl:
     if url is None and env_file is not None:  # a .env named on the command line must be there
         url = read_env(env_file).get("DATABASE_URL")
     return parse_url(url or database_url(env_file or DEFAULT_ENV_FILE), what)
+
+
+def in_schema(db: DbUrl, schema: str | None) -> DbUrl:
+    """`db` with its tables in `schema` (--schema), or as its URL has it when None."""
+    return with_schema(db, schema) if schema else db
 
 
 def env_file_or_default(env_file: Path | None) -> Path | None:

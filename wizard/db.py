@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from wizard.errors import BadInput
+from wizard.pgsession import SCHEMA_QUERY, check_schema, engine_url, schema_of, sqlalchemy_args
 from wizard.urls import DbUrl
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -53,7 +54,8 @@ def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
         return create_async_engine(URL.create("sqlite+aiosqlite", database=uri, query={"uri": "true"}),
                                    poolclass=NullPool)
     # asyncpg's own default waits 60 s for a host that drops packets; connect_pg waits 10.
-    return create_async_engine(db.async_url(), poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT})
+    return create_async_engine(engine_url(db), poolclass=NullPool,
+                               connect_args={"timeout": CONNECT_TIMEOUT, **sqlalchemy_args(db)})
 
 
 def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
@@ -72,6 +74,10 @@ def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
         return f"{where}: database '{db.database}' does not exist: create it (createdb {db.database}) or fix the URL"
     if "InvalidAuthorization" in name or ("role" in msg and "does not exist" in msg):
         return f"{where}: {msg}: check the user name in the URL"
+    if "unsupported startup parameter" in msg:  # PgBouncer: the URL's options (a schema) cannot pass it
+        return (f"{where}: the pooler there does not pass on the URL's {msg.rsplit(' ', 1)[-1]}: connect to the "
+                f"server itself, or set them for the role (ALTER ROLE ... SET search_path = ...) and leave "
+                f"them out of the URL")
     if isinstance(inner, (ConnectionRefusedError, OSError)) or "Connect call failed" in msg or "refused" in msg:
         return f"{where}: no server answers there: check host and port, and that PostgreSQL is running"
     if isinstance(inner, sqlite3.DatabaseError) or "file is not a database" in msg:
@@ -96,6 +102,9 @@ async def connect(db: DbUrl, readonly: bool = False) -> AsyncIterator[AsyncConne
                 raise BadInput(describe_connect_error(db, exc)) from None
             raise
         try:
+            if not db.is_sqlite and schema_of(db) is not None:
+                check_schema(db, *(await conn.execute(text(SCHEMA_QUERY))).one())
+                await conn.rollback()  # ends the autobegun transaction: the caller begins its own
             yield conn
         finally:
             await conn.close()

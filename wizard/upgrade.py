@@ -25,7 +25,7 @@ from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, new_run, new_run_id
 from wizard.lock import StateLock
-from wizard.pg import target_lock
+from wizard.target_lock import target_lock
 from wizard.urls import DbUrl
 
 JOURNEY = "upgrade"

@@ -33,7 +33,9 @@ from wizard.events import Emit, StepFinished, StepStarted, StopRequest, Warn, ig
 from wizard.journal import (FAILED, FINISHED, INTERRUPTED, RUNNING, Run, list_runs, new_run, new_run_id, now_iso,
                             resolve_state_dir)
 from wizard.lock import StateLock
-from wizard.pg import connect_pg, target_lock
+from wizard.pg import connect_pg
+from wizard.pooler import find_pooler
+from wizard.target_lock import target_lock
 from wizard.move.preflight import PreflightReport, backup_room, run_checks
 from wizard.move.report import RunReport, TableRow, write
 from wizard.move.scan import ABORT, POLICIES, RowActions
@@ -144,7 +146,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     check_sqlite_file(options.source)
     if options.env_file is not None:
         envfile.check_rewritable(options.env_file)
-    await (await connect_pg(options.target)).close()
+    await find_pooler(options.target)  # it answers, and lets a transaction through
     state_dir = resolve_state_dir(options.state_dir)
     stop = stop or StopRequest()
     resumed = _find_resumable(state_dir, options) if options.resume else None
@@ -415,10 +417,7 @@ class _Move:
     async def _connections(self, n: int) -> list[asyncpg.Connection]:
         conns = []
         for _ in range(n):
-            conn = await connect_pg(self.options.target, f"wizard move {self.run.id}")
-            # Safe for exactly-once: a chunk and its checkpoint commit together, and a lost commit loses both.
-            await conn.execute("SET synchronous_commit = off")
-            conns.append(conn)
+            conns.append(await connect_pg(self.options.target, f"wizard move {self.run.id}"))
         return conns
 
     async def _copy(self, report: PreflightReport, target: TargetSchema) -> list[TableCopy]:

@@ -37,6 +37,7 @@ from wizard.events import Emit, StepFinished, StepStarted
 from wizard.journal import FINISHED, ROLLED_BACK, Run
 from wizard.lock import StateLock
 from wizard.pg import other_sessions
+from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
 from wizard.rollback.since import END_STATE_STEP, Since, TableSince, measure
@@ -489,7 +490,7 @@ async def _refuse_if_in_use(run: Run, credentials: Credentials) -> None:
                 raise Refused(f"{db.sqlite_path} is open in process {', '.join(holders)}: stop the engine, "
                               f"then roll back again")
         else:
-            others = await other_sessions(db)
+            others = await other_sessions(db, busy_only=await find_pooler(db) is not None)
             if others:
                 raise Refused(f"database {db.database} has other sessions connected: {'; '.join(others[:3])}"
                               f"{f' and {len(others) - 3} more' if len(others) > 3 else ''}: stop the engine "
