@@ -219,12 +219,13 @@ async def upgrade_plan(db: DbUrl, to: str | None = None) -> UpgradePlan:
     return await plan_upgrade(db, to)
 
 
-async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False) -> str:
-    """The SQL an upgrade of `db` to `to` would run (`wizard upgrade --sql`); `empty`: the SQL that builds
-    a move's empty target up to `to`. Changes nothing."""
+async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False, emit: Emit = ignore) -> str:
+    """The SQL an upgrade of `db` to `to` would run (`wizard upgrade --sql`), with what each data revision would
+    do to the rows there now (`emit`: the progress of reading them); `empty`: the SQL that builds a move's
+    empty target up to `to`. Changes nothing."""
     if empty:
         return await asyncio.to_thread(schema.upgrade_sql, db, None, schema.resolve_revision(to))
-    return await _upgrade_sql(db, to)
+    return await _upgrade_sql(db, to, emit)
 
 
 async def upgrade(db: DbUrl, to: str | None, state_dir: Path | None, emit: Emit = ignore,

@@ -374,10 +374,13 @@ class _Move:
             records = await backup
         except BaseException:  # it failed too (or was stopped): nothing to keep
             return
-        for record in records.values():
-            if record:
-                Path(record["path"]).unlink(missing_ok=True)
+        removed = [record["path"] for record in records.values() if record]
+        for path in removed:
+            Path(path).unlink(missing_ok=True)
         self.run.append("backup_discarded", why="the checks did not let the move go on")
+        # Its "backup ..." line was said already: say it is gone, lest an operator count on it.
+        self.emit(Warn("backup", f"removed the backup {' and '.join(removed)} (made beside the checks, which did "
+                                 "not let the move go on)"))
         self.done.discard("backup")
 
     async def _backup(self) -> dict[str, Any]:
