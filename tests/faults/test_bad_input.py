@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from fault_support import WIZARD, first_line, rows_lost
 from move_helpers import checksums, fetch, sha256, tables_in
+from pg_clusters import private_cluster
 from wizard.envfile import value_in
 from wizard.urls import parse_url
 
@@ -415,26 +416,21 @@ def password_server() -> Iterator[str]:
     """A throwaway server that checks passwords: the suite's usual server trusts every local connection
     (pg_hba `trust` for local and 127.0.0.1), so a wrong password cannot be provoked there.
 
-    pgserver's own cluster, one role that must log in with scram-sha-256. Its socket folder is in the URL and
-    so in the message README records: a fixed folder when it is free, else a fresh temporary one.
+    A cluster of its own, one role that must log in with scram-sha-256, reached through its socket: the socket
+    folder is in the URL and so in the message README records: a fixed folder when it is free, else a fresh one.
     """
-    pgserver = pytest.importorskip("pgserver")
     folder = Path("/tmp/wizard-faults-pw")
     try:
         folder.mkdir()
     except OSError:
         folder = Path(tempfile.mkdtemp(prefix="wizard-faults-pw-"))
-    data = folder / "data"
-    server = pgserver.get_server(str(data), cleanup_mode="stop")
-    try:
-        hba = data / "pg_hba.conf"
-        hba.write_text("local all wizard_pw scram-sha-256\nhost all wizard_pw all scram-sha-256\n" + hba.read_text())
-        server.psql("SET password_encryption = 'scram-sha-256';\nCREATE ROLE wizard_pw LOGIN PASSWORD "
-                    "'right-password';\nCREATE DATABASE pwdb OWNER wizard_pw;\nSELECT pg_reload_conf();\n")
-        yield make_url(server.get_uri()).set(username="wizard_pw", database="pwdb").render_as_string(False)
-    finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+    hba = "local all wizard_pw scram-sha-256\nhost all wizard_pw all scram-sha-256\nlocal all all trust\n"
+    # Its socket only, on the default port (no TCP, so no clash with a server on 5432): a URL that never changes.
+    with private_cluster("wizard-faults-pw-", settings={"listen_addresses": "''"}, hba=hba, folder=folder,
+                         port=5432) as server:
+        fetch(f"postgresql://postgres@/postgres?host={folder}", "CREATE ROLE wizard_pw LOGIN PASSWORD 'right-password'")
+        fetch(f"postgresql://postgres@/postgres?host={folder}", "CREATE DATABASE pwdb OWNER wizard_pw")
+        yield f"postgresql://wizard_pw@/pwdb?host={server.folder}"
 
 
 def test_a_wrong_password(work: Work, survived, password_server: str) -> None:
