@@ -8,7 +8,7 @@ from typing import AsyncIterator
 
 import asyncpg
 
-from wizard.db import CONNECT_TIMEOUT, describe_connect_error
+from wizard.db import describe_connect_error, pg_connect_args
 from wizard.errors import BadInput, Refused
 from wizard.lock import advisory_key
 from wizard.urls import DbUrl
@@ -19,8 +19,7 @@ APP_NAME = "engine-migration-wizard"
 async def connect_pg(db: DbUrl, application_name: str = APP_NAME) -> asyncpg.Connection:
     """An asyncpg connection, or BadInput with one line an operator can act on."""
     try:
-        return await asyncpg.connect(**db.pg_connect_kwargs(), timeout=CONNECT_TIMEOUT,
-                                     server_settings={"application_name": application_name[:63]})
+        return await asyncpg.connect(**pg_connect_args(db, application_name))
     except (OSError, asyncpg.PostgresError, asyncio.TimeoutError, asyncpg.InterfaceError) as exc:
         raise BadInput(describe_connect_error(db, exc)) from None
 

@@ -45,7 +45,9 @@ def point_at(run: Run, env_file: Path, target: DbUrl, backup: dict[str, Any]) ->
     # The undo is journalled before .env changes, so a kill before step_finished is undone too.
     run.step_started(STEP, f"switch DATABASE_URL in {env_file}", undo=undo)
     data = env_file.read_bytes()
-    envfile.write_atomically(env_file, envfile.set_variable(data, "DATABASE_URL", target.async_str()))
+    for name, value in target.env_settings().items():
+        data = envfile.set_variable(data, name, value)
+    envfile.write_atomically(env_file, data)
     run.step_finished(STEP, undo=undo, env_file=str(env_file))
     return f"DATABASE_URL in {env_file} is now {target.masked()}"
 

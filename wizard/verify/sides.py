@@ -28,11 +28,12 @@ from typing import Any, AsyncIterator, Callable
 
 import asyncpg
 
-from wizard.db import CONNECT_TIMEOUT, all_of, describe_connect_error, quote, sqlite_uri
-from wizard.errors import BadInput, StepError
+from wizard.db import all_of, quote, sqlite_uri
+from wizard.errors import StepError
 from wizard.move.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert)
 from wizard.move.scan import tolerant_text
+from wizard.pg import connect_pg
 from wizard.urls import DbUrl
 from wizard.verify.values import NoMeaning, expected
 from wizard.verify.schema import TableShape
@@ -324,10 +325,7 @@ async def open_side(db: DbUrl, render: bool = False) -> AsyncIterator[SqliteSide
     if db.is_sqlite:
         yield SqliteSide(db)
         return
-    try:
-        conn = await asyncpg.connect(**db.pg_connect_kwargs(), timeout=CONNECT_TIMEOUT)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-        raise BadInput(describe_connect_error(db, exc)) from None
+    conn = await connect_pg(db)
     try:
         await conn.execute("SET TIME ZONE 'UTC'")  # timestamptz rendered as the copy writes it: UTC
         # One snapshot for every table, and no way to write by mistake.
