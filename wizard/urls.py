@@ -43,13 +43,9 @@ class DbUrl:
         return self.url.database or ""
 
     def tls(self) -> dict[str, str]:
-        """The libpq TLS parameters the URL gives (asyncpg's `ssl=<mode>` read as sslmode); the environment's
-        PGSSLMODE, PGSSLROOTCERT... apply to what it leaves out, in libpq and asyncpg alike."""
-        query = self.url.query
-        given = {k: query[k] for k in TLS_PARAMS if isinstance(query.get(k), str)}
-        if "sslmode" not in given and isinstance(query.get("ssl"), str):
-            given["sslmode"] = query["ssl"]
-        return given
+        """The libpq TLS parameters the URL gives; the environment's PGSSLMODE, PGSSLROOTCERT... apply to what it
+        leaves out, in libpq and asyncpg alike."""
+        return {k: v for k in TLS_PARAMS if isinstance(v := self.url.query.get(k), str)}
 
     def sslmode(self) -> str:
         """The mode a connection uses: the URL's, else PGSSLMODE's, else libpq's default (prefer)."""
@@ -60,7 +56,7 @@ class DbUrl:
         which has `ssl` (a mode) and no sslmode, sslrootcert...: the certificates go by PGSSL* variables."""
         if self.is_sqlite:
             return self.url.set(drivername="sqlite+aiosqlite")
-        query = {k: v for k, v in self.url.query.items() if k not in TLS_PARAMS and k != "ssl"}
+        query = {k: v for k, v in self.url.query.items() if k not in TLS_PARAMS}
         mode = self.tls().get("sslmode")
         return self.url.set(drivername="postgresql+asyncpg", query={**query, **({"ssl": mode} if mode else {})})
 
@@ -166,6 +162,9 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
     if driver in _POSTGRES:
         if not url.database:
             raise BadInput(f"the {what} URL names no database: add /dbname to {url.render_as_string()}")
+        if isinstance(url.query.get("ssl"), str) and "sslmode" not in url.query:
+            # asyncpg's spelling (a .env the wizard switched has it): held in libpq's, which every tool reads.
+            url = url.difference_update_query(["ssl"]).update_query_dict({"sslmode": url.query["ssl"]})
         db = DbUrl(url.set(drivername="postgresql"), "postgresql")
         mode = db.tls().get("sslmode")
         if mode is not None and mode not in SSL_MODES:
