@@ -53,8 +53,6 @@ def _find_server() -> tuple[str | None, str, Callable[[], None]]:
     except BadInput as exc:
         shutil.rmtree(folder, ignore_errors=True)
         return None, f"no server on 127.0.0.1:5432, and no throwaway one: {exc.message}", lambda: None
-    # Its pg_dump matches its server (the system's may be older); subprocesses inherit this too.
-    os.environ.setdefault("WIZARD_PG_BIN", str(server.bin))
     return server.url, f"a throwaway PostgreSQL from {server.bin}", server.stop
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -90,8 +91,18 @@ class TlsServer:
         return self.server.url.rsplit("/", 1)[0] + f"/{database}" + (f"?{q}" if q else "")
 
 
+def steady_port(preferred: int) -> int:
+    """`preferred` when it is free (a URL that reads the same run after run, for README), else any free one."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return cluster.free_port()
+    return preferred
+
+
 @contextlib.contextmanager
-def tls_cluster() -> Iterator[TlsServer]:
+def tls_cluster(port: int | None = None) -> Iterator[TlsServer]:
     """ssl = on, a server certificate for 127.0.0.1 signed by a CA made here, and pg_hba.conf with `hostssl` only:
     a plain TCP connection is refused, as a managed PostgreSQL that requires TLS refuses it."""
     bin_dir = tls_bin()
@@ -101,7 +112,7 @@ def tls_cluster() -> Iterator[TlsServer]:
     ca = make_ca(certs, "ca")
     other_ca, _ = make_ca(certs, "other-ca")
     crt, key = issue(certs, ca, "server", "127.0.0.1")
-    made = cluster.create(folder, bin_dir)  # the folder becomes the server user's; the CA's keys stay root's
+    made = cluster.create(folder, bin_dir, port)  # the folder becomes the server user's; the CA's keys stay root's
     try:
         made.give(key)
         made.start({"ssl": "on", "ssl_cert_file": f"'{crt}'", "ssl_key_file": f"'{key}'"},

@@ -84,7 +84,8 @@ class DbUrl:
             url = url.update_query_dict({"sslpassword": MASK})
         # An empty password hides nothing; shown as ***, a journal would claim there was one to find.
         head, sep, query = url.render_as_string(hide_password=url.password != "").partition("?")
-        return head + sep + query.replace("%2F", "/")  # a certificate's path as typed: '/' needs no escape there
+        # A certificate's path as typed ('/' needs no escape there), and the key's password masked as a password is.
+        return head + sep + query.replace("%2F", "/").replace("%2A", "*")
 
     def __str__(self) -> str:
         return self.masked()
