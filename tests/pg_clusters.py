@@ -67,12 +67,16 @@ def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
     return crt, key
 
 
-def issue(folder: Path, ca: tuple[Path, Path], name: str, host: str) -> tuple[Path, Path]:
-    """A certificate for `host` (its CN and subjectAltName), signed by `ca`: (certificate, key)."""
+def issue(folder: Path, ca: tuple[Path, Path], name: str, host: str,
+          passphrase: str | None = None) -> tuple[Path, Path]:
+    """A certificate for `host` (its CN and subjectAltName), signed by `ca`: (certificate, key, encrypted with
+    `passphrase` when given)."""
     crt, key, csr, ext = (folder / f"{name}.crt", folder / f"{name}.key", folder / f"{name}.csr",
                           folder / f"{name}.ext")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}", "-keyout", str(key), "-out", str(csr),
+    secret = ["-passout", f"pass:{passphrase}"] if passphrase else ["-nodes"]
+    _openssl("req", "-newkey", "rsa:2048", *secret, "-subj", f"/CN={host}", "-keyout", str(key), "-out", str(csr),
              cwd=folder)
+    key.chmod(0o600)  # libpq refuses a client key others may read
     alt = f"IP:{host}" if host.replace(".", "").isdigit() else f"DNS:{host}"
     ext.write_text(f"subjectAltName={alt}\n")
     _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
@@ -85,6 +89,7 @@ class TlsServer:
     server: cluster.Cluster
     ca: Path  # the CA that signed the server's certificate (issued for 127.0.0.1)
     other_ca: Path  # a CA that signed nothing of this server's
+    client: tuple[Path, Path]  # a certificate for CLIENT_USER, signed by `ca`, and its key (CLIENT_KEY_PASSWORD)
 
     def url(self, database: str = "postgres", **query: str) -> str:
         q = "&".join(f"{k}={v}" for k, v in query.items())
@@ -101,10 +106,15 @@ def steady_port(preferred: int) -> int:
     return preferred
 
 
+CLIENT_USER = "wizard_cert"  # logs in with a client certificate only
+CLIENT_KEY_PASSWORD = "key-S3cret"
+
+
 @contextlib.contextmanager
 def tls_cluster(port: int | None = None) -> Iterator[TlsServer]:
     """ssl = on, a server certificate for 127.0.0.1 signed by a CA made here, and pg_hba.conf with `hostssl` only:
-    a plain TCP connection is refused, as a managed PostgreSQL that requires TLS refuses it."""
+    a plain TCP connection is refused, as a managed PostgreSQL that requires TLS refuses it. CLIENT_USER must
+    also show a client certificate signed by that CA (its key encrypted)."""
     bin_dir = tls_bin()
     folder = Path(tempfile.mkdtemp(prefix="wizard-tls-pg-"))
     certs = folder / "certs"
@@ -112,15 +122,17 @@ def tls_cluster(port: int | None = None) -> Iterator[TlsServer]:
     ca = make_ca(certs, "ca")
     other_ca, _ = make_ca(certs, "other-ca")
     crt, key = issue(certs, ca, "server", "127.0.0.1")
+    client = issue(certs, ca, "client", CLIENT_USER, CLIENT_KEY_PASSWORD)
     made = cluster.create(folder, bin_dir, port)  # the folder becomes the server user's; the CA's keys stay root's
     try:
         made.give(key)
-        made.start({"ssl": "on", "ssl_cert_file": f"'{crt}'", "ssl_key_file": f"'{key}'"},
-                   hba="local all all trust\nhostssl all all 127.0.0.1/32 trust\n")
+        made.start({"ssl": "on", "ssl_cert_file": f"'{crt}'", "ssl_key_file": f"'{key}'", "ssl_ca_file": f"'{ca[0]}'"},
+                   hba=f"local all all trust\nhostssl all {CLIENT_USER} 127.0.0.1/32 cert\n"
+                       "hostssl all all 127.0.0.1/32 trust\n")
     except BadInput as exc:
         made.stop()
         no_cluster(exc.message)
     try:
-        yield TlsServer(made, ca[0], other_ca)
+        yield TlsServer(made, ca[0], other_ca, client)
     finally:
         made.stop()

@@ -20,11 +20,16 @@ def test_asyncpg_gets_every_tls_parameter_as_libpq_reads_them() -> None:
     assert (kwargs["host"], kwargs["database"], kwargs["password"]) == ("db.example.com", "engine", "pw")
 
 
-def test_pg_dump_gets_them_in_its_environment() -> None:
-    env = libpq_env(parse_url(URL))
-    assert {k: env[k] for k in ("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY")} == {
-        "PGSSLMODE": "verify-full", "PGSSLROOTCERT": "/etc/ca.crt", "PGSSLCERT": "/etc/client.crt",
-        "PGSSLKEY": "/etc/client.key"}
+def test_pg_dump_gets_them_in_its_environment_and_the_keys_password_in_a_private_service_file() -> None:
+    with libpq_env(parse_url(URL)) as env:
+        assert {k: env[k] for k in ("PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY")} == {
+            "PGSSLMODE": "verify-full", "PGSSLROOTCERT": "/etc/ca.crt", "PGSSLCERT": "/etc/client.crt",
+            "PGSSLKEY": "/etc/client.key"}
+        service = Path(env["PGSERVICEFILE"])
+        assert env["PGSERVICE"] == "wizard" and service.read_text() == "[wizard]\nsslpassword=key-S3cret\n"
+        assert service.stat().st_mode & 0o777 == 0o600 and service.parent.stat().st_mode & 0o777 == 0o700
+        assert not any("key-S3cret" in v for v in env.values())
+    assert not service.exists()
 
 
 def test_the_client_keys_password_never_shows() -> None:

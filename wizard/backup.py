@@ -16,15 +16,17 @@ The password reaches pg_dump and pg_restore only through PGPASSWORD.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import os
 import re
 import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from sqlalchemy import text
 
@@ -285,8 +287,12 @@ def _refuse_if_in_use(path: Path) -> None:
 # --- PostgreSQL ---
 
 
-def libpq_env(db: DbUrl) -> dict[str, str]:
-    """The environment for libpq tools: the connection in PG* variables, the password never in argv."""
+@contextlib.contextmanager
+def libpq_env(db: DbUrl) -> Iterator[dict[str, str]]:
+    """The environment for libpq tools: the connection in PG* variables, the password never in argv.
+
+    libpq has no variable for a client key's password (sslpassword): it goes in a service file of the
+    block's own, mode 0600 in a 0700 folder, removed after."""
     url = db.url
     env = dict(os.environ)
     host = url.host or url.query.get("host")
@@ -302,13 +308,22 @@ def libpq_env(db: DbUrl) -> dict[str, str]:
         "PGOPTIONS": f"-c lock_timeout={LOCK_TIMEOUT}",
     }
     env.update({k: v for k, v in settings.items() if isinstance(v, str) and v})
-    return env
+    key_password = db.tls().get("sslpassword")
+    if not key_password:
+        yield env
+        return
+    with tempfile.TemporaryDirectory(prefix="wizard-libpq-") as folder:
+        service = Path(folder) / "pg_service.conf"
+        _create_private(service)
+        service.write_text(f"[wizard]\nsslpassword={key_password}\n")
+        yield {**env, "PGSERVICEFILE": str(service), "PGSERVICE": "wizard"}
 
 
-async def _tool_run(args: list[str], env: dict[str, str]) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, errout = await proc.communicate()
+async def _tool_run(args: list[str], db: DbUrl) -> str:
+    with libpq_env(db) as env:
+        proc = await asyncio.create_subprocess_exec(
+            *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, errout = await proc.communicate()
     if proc.returncode != 0:
         lines = [ln for ln in errout.decode(errors="replace").splitlines() if ln.strip()]
         detail = lines[0] if lines else f"exit code {proc.returncode}"
@@ -340,7 +355,6 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
     emit(StepStarted(step, f"back up {db} with pg_dump {tools.major} ({tools.folder})"))
     final = dest_dir / f"{_safe_name(db.database)}.dump"
     tmp = _temp_for(final)
-    env = libpq_env(db)
     async with connect(db) as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
@@ -354,8 +368,8 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
             patterns = [f'--table=public."{t.replace(chr(34), chr(34) * 2)}"' for t in tables]
             _create_private(tmp)
             try:
-                await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns], env)
-                listing = await _tool_run([pg_restore, "--list", str(tmp)], env)
+                await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns], db)
+                listing = await _tool_run([pg_restore, "--list", str(tmp)], db)
                 digest = await asyncio.to_thread(sha256_file, tmp)
                 _publish(tmp, final)
             finally:
@@ -372,11 +386,10 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
 
 
 async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
-    env = libpq_env(db)
     # A wrong password or a missing database is said in one line before pg_restore runs.
     tools = await pgtools.for_database(db)
     await _tool_run([tools.path("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
-                     f"--dbname={db.database}", record.path], env)
+                     f"--dbname={db.database}", record.path], db)
     backed_up = {t for t, _ in record.row_counts}
     async with connect(db) as conn:
         async with conn.begin():
