@@ -71,6 +71,13 @@ def _server_user() -> str | None:
     return SERVER_USERS[-1]
 
 
+def _why(text: str) -> str:
+    """The line that says why: the first error in it, else its last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if any(w in line for w in ("FATAL", "ERROR", "error:"))]
+    return (errors or lines or ["no message"])[0 if errors else -1]
+
+
 def _as_server_user(user: str | None, args: list[str], **kwargs: object) -> subprocess.CompletedProcess:
     # Its group too: with root's group left, root-only folders on the way would stay closed to it.
     who = {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
@@ -124,7 +131,7 @@ class Cluster:
         started = self.ctl("start")
         if started.returncode != 0:
             raise BadInput(f"a throwaway PostgreSQL in {self.folder} did not start: "
-                           f"{(started.stderr.strip() or self.tail()).splitlines()[-1:]}")
+                           f"{_why(started.stderr + self.tail())}")
         return self
 
     def stop(self) -> None:
@@ -150,7 +157,7 @@ def create(folder: Path, bin_dir: Path | None = None, port: int | None = None) -
     made = cluster._run("initdb", "-D", str(cluster.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
                         "--no-sync", "--locale=C")
     if made.returncode != 0:
-        raise BadInput(f"initdb in {folder} failed: {(made.stderr.strip() or made.stdout).splitlines()[-1:]}")
+        raise BadInput(f"initdb in {folder} failed: {_why(made.stdout + made.stderr)}")
     return cluster
 
 
