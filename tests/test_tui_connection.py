@@ -103,3 +103,10 @@ async def test_a_pasted_url_never_shows_its_password(tmp_path: Path, engine_db: 
         await press(pilot, "ctrl+n")
     assert app.session.target.url.password == password
     assert app.session.target.url.username == role
+
+
+def test_the_url_field_hides_the_client_keys_password_too() -> None:
+    from screens.widgets import hide_password
+
+    shown = hide_password("postgresql://app:pw@db/engine?sslcert=c.crt&sslpassword=key-S3cret&sslmode=verify-full")
+    assert shown == "postgresql://app:••@db/engine?sslcert=c.crt&sslpassword=••••••••••&sslmode=verify-full"

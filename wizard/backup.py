@@ -16,19 +16,22 @@ The password reaches pg_dump and pg_restore only through PGPASSWORD.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import os
 import re
 import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 from sqlalchemy import text
 
 from wizard.db import check_sqlite_file, connect, quote, sqlite_uri
+from wizard import pgtools
 from wizard.envfile import fsync_path, write_atomically
 from wizard.errors import Refused, StepError, WizardError
 from wizard.events import Emit, ProgressMeter, StepFinished, StepStarted
@@ -40,7 +43,6 @@ from wizard.urls import DbUrl
 
 HEADER_BYTES = 100  # SQLite's database header
 BACKUP_PAGES_PER_STEP = 256  # 1 MB at the default 4 KiB page: a Progress event per step at most
-PG_BIN_ENV = "WIZARD_PG_BIN"  # a folder holding pg_dump and pg_restore, when PATH's are not the right ones
 LOCK_TIMEOUT = "30s"  # pg_restore gives up instead of waiting forever behind the engine's locks
 
 
@@ -286,21 +288,12 @@ def _refuse_if_in_use(path: Path) -> None:
 # --- PostgreSQL ---
 
 
-def pg_tool(name: str) -> str:
-    """The path of pg_dump or pg_restore: from WIZARD_PG_BIN, else PATH."""
-    folder = os.environ.get(PG_BIN_ENV)
-    found = shutil.which(name, path=folder) if folder else shutil.which(name)
-    if not found:
-        where = f"in {folder} ({PG_BIN_ENV})" if folder else "on PATH"
-        raise StepError(
-            f"{name} is not installed {where}: install the PostgreSQL client of the server's version "
-            f"(apt-get install postgresql-client), or set {PG_BIN_ENV} to its bin folder"
-        )
-    return found
+@contextlib.contextmanager
+def libpq_env(db: DbUrl) -> Iterator[dict[str, str]]:
+    """The environment for libpq tools: the connection in PG* variables, the password never in argv.
 
-
-def libpq_env(db: DbUrl) -> dict[str, str]:
-    """The environment for libpq tools: the connection in PG* variables, the password never in argv."""
+    libpq has no variable for a client key's password (sslpassword): it goes in a service file of the
+    block's own, mode 0600 in a 0700 folder, removed after."""
     url = db.url
     env = dict(os.environ)
     host = url.host or url.query.get("host")
@@ -310,12 +303,21 @@ def libpq_env(db: DbUrl) -> dict[str, str]:
         "PGUSER": url.username,
         "PGPASSWORD": url.password,  # absent: an inherited PGPASSWORD or ~/.pgpass still applies
         "PGDATABASE": url.database,
-        "PGSSLMODE": url.query.get("sslmode"),
+        "PGSSLMODE": db.tls().get("sslmode"),  # absent: an inherited PGSSLMODE still applies, as in asyncpg
+        **db.tls_files(),  # PGSSLROOTCERT, PGSSLCERT, PGSSLKEY
         "PGCONNECT_TIMEOUT": "10",
         "PGOPTIONS": f"-c lock_timeout={LOCK_TIMEOUT}",
     }
     env.update({k: v for k, v in settings.items() if isinstance(v, str) and v})
-    return env
+    key_password = db.tls().get("sslpassword")
+    if not key_password:
+        yield env
+        return
+    with tempfile.TemporaryDirectory(prefix="wizard-libpq-") as folder:
+        service = Path(folder) / "pg_service.conf"
+        _create_private(service)
+        service.write_text(f"[wizard]\nsslpassword={key_password}\n")
+        yield {**env, "PGSERVICEFILE": str(service), "PGSERVICE": "wizard"}
 
 
 async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None = None,
@@ -330,22 +332,6 @@ async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None
         detail = next((ln for ln in lines if ln.startswith("ERROR")), lines[0]) if lines else f"exit code {proc.returncode}"
         raise StepError(f"{Path(args[0]).name} failed: {detail}")
     return (out or b"").decode(errors="replace")
-
-
-def _major(version_text: str) -> int:
-    match = re.search(r"\)\s*(\d+)", version_text) or re.search(r"(\d+)", version_text)
-    if not match:
-        raise StepError(f"cannot read the version of PostgreSQL's tools from '{version_text.strip()}'")
-    return int(match.group(1))
-
-
-async def _check_pg_dump(pg_dump: str, server_major: int) -> None:
-    tool_major = _major(await _tool_run([pg_dump, "--version"], dict(os.environ)))
-    if tool_major < server_major:
-        raise StepError(
-            f"pg_dump {tool_major} is older than the server (PostgreSQL {server_major}) and cannot dump it: "
-            f"install postgresql-client-{server_major}, or set {PG_BIN_ENV} to its bin folder"
-        )
 
 
 async def _app_tables(conn: Any) -> list[str]:
@@ -373,15 +359,15 @@ def _safe_name(name: str) -> str:
 
 
 async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> BackupRecord:
-    pg_dump, pg_restore = pg_tool("pg_dump"), pg_tool("pg_restore")
-    emit(StepStarted(step, f"back up {db} with pg_dump"))
+    tools = await pgtools.for_database(db)
+    pg_dump, pg_restore = tools.path("pg_dump"), tools.path("pg_restore")
+    emit(StepStarted(step, f"back up {db} with pg_dump {tools.major} ({tools.folder})"))
     final = dest_dir / f"{_safe_name(db.database)}.dump"
     tmp = _temp_for(final)
-    env = libpq_env(await session_url(db, "pg_dump"))
+    direct = await session_url(db, "pg_dump")  # pg_dump reaches the server itself, not a pooler
     async with connect(db) as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
-            await _check_pg_dump(pg_dump, int((await conn.execute(text("SHOW server_version_num"))).scalar()) // 10000)
             # pg_dump reads the snapshot this transaction exported: the dump, the revision and
             # the row counts all describe the same moment.
             snapshot = (await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
@@ -392,8 +378,10 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
             patterns = [f"--table={quote(schema)}.{quote(t)}" for t in tables]
             _create_private(tmp)
             try:
-                await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns], env)
-                listing = await _tool_run([pg_restore, "--list", str(tmp)], env)
+                with libpq_env(direct) as env:
+                    await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns],
+                                    env)
+                    listing = await _tool_run([pg_restore, "--list", str(tmp)], env)
                 digest = await asyncio.to_thread(sha256_file, tmp)
                 _publish(tmp, final)
             finally:
@@ -410,11 +398,11 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
 
 
 async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
-    async with connect(db):
-        pass  # a wrong password or a missing database is said in one line before pg_restore runs
-    env = libpq_env(await session_url(db, "pg_restore"))
-    await _tool_run([pg_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
-                     f"--dbname={db.database}", record.path], env)
+    # A wrong password or a missing database is said in one line before pg_restore runs.
+    tools = await pgtools.for_database(db)
+    with libpq_env(await session_url(db, "pg_restore")) as env:
+        await _tool_run([tools.path("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
+                         f"--dbname={db.database}", record.path], env)
     backed_up = {t for t, _ in record.row_counts}
     async with connect(db) as conn:
         async with conn.begin():

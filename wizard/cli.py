@@ -312,8 +312,10 @@ def require_terminal() -> None:
 @main.command()
 @click.option("--executions", default=200_000, show_default=True, help="How many executions the sample holds.")
 @click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to build it (default: a new temporary folder).")
-def demo(executions: int, folder: Path | None) -> None:
+              help="Where to build it (default: a new temporary folder, removed on quit).")
+@click.option("--target", default=None,
+              help="A PostgreSQL server to make the demo's database on (default: 127.0.0.1:5432, else one of its own).")
+def demo(executions: int, folder: Path | None, target: str | None) -> None:
     """Try the wizard on a sample database and a throwaway PostgreSQL.
 
     The sample engine database and an empty PostgreSQL database are made first, ready for the move.
@@ -323,16 +325,18 @@ def demo(executions: int, folder: Path | None) -> None:
 
     printer = EventPrinter(as_json=False)
     try:
-        ready = asyncio.run(commands.prepare_demo(executions, folder, printer))
+        ready = asyncio.run(commands.prepare_demo(executions, folder, printer, target))
     except WizardError as exc:
-        err.print(f"[red]error:[/] {mask(exc.message)}")
+        err.print(f"[red]error:[/] {escape(mask(exc.message))}", soft_wrap=True)
         sys.exit(exc.exit_code)
-    err.print(f"demo folder: {ready.folder} (.env, engine.db, state); target: {mask(ready.target)}")
+    # Each on a line of its own, never wrapped inside: paths and URLs are copied from here.
+    err.print(f"demo folder (.env, engine.db, the state): {ready.folder}", soft_wrap=True, markup=False)
+    err.print(f"target ({ready.server}): {mask(ready.target)}", soft_wrap=True, markup=False)
     banner = (f"[b]Demo[/]: the sample database below, and an empty PostgreSQL database "
               f"{commands.parse_url(ready.target).database} to move it to. Keys are in the footer; Ctrl+R undoes it all.")
     code = run_app(env_file=ready.env_file, source=None, target=ready.target, state_dir=ready.state_dir,
                    banner=banner)
-    err.print(asyncio.run(commands.discard_demo(ready)))  # a throwaway database: nothing is left on the server
+    err.print(asyncio.run(commands.discard_demo(ready)), soft_wrap=True, markup=False)  # nothing is left behind
     sys.exit(code)
 
 

@@ -51,7 +51,7 @@ from wizard.upgrade import UpgradePlan, UpgradeResult, plan_upgrade, run_upgrade
 from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
 from wizard.pgsession import with_schema
-from wizard.urls import DbUrl, parse_url, postgres_url
+from wizard.urls import SSL_MODES, DbUrl, parse_url, postgres_url
 from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
@@ -61,7 +61,7 @@ __all__ = [
     "env_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
-    "ORPHAN_POLICIES", "DEFAULT_POLICY", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
+    "ORPHAN_POLICIES", "DEFAULT_POLICY", "SSL_MODES", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
     "MoveOptions", "MoveResult", "PlanReport", "PreflightReport", "Revision", "RollbackPlan", "Run", "Status",
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given

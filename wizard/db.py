@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import ssl
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
+import asyncpg
 from sqlalchemy import URL, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -16,8 +18,8 @@ from sqlalchemy.pool import NullPool
 
 from wizard.errors import BadInput
 from wizard.mysql import errors as mysql_errors
-from wizard.pgsession import SCHEMA_QUERY, check_schema, engine_url, schema_of, sqlalchemy_args
-from wizard.urls import DbUrl
+from wizard.pgsession import SCHEMA_QUERY, asyncpg_args, check_schema, schema_of
+from wizard.urls import TLS_FILES, DbUrl
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL or MySQL server to answer a connection
@@ -52,6 +54,18 @@ def sqlite_uri(path: Path | str, mode: str = "ro", immutable: bool = False) -> s
     return uri + "&immutable=1" if immutable else uri
 
 
+def pg_connect_args(db: DbUrl, application_name: str | None = None,
+                    timeout: float = CONNECT_TIMEOUT) -> dict[str, Any]:
+    """The keywords of every asyncpg.connect the wizard makes (its engines', its own, the verification's):
+    the URL's server, user and libpq TLS parameters (DbUrl.pg_connect_kwargs), and the session's options
+    (pgsession: no named prepared statements, the URL's libpq options). asyncpg's default timeout is 60 s."""
+    return {**db.pg_connect_kwargs(), "timeout": timeout, **asyncpg_args(db, application_name)}
+
+
+_ASYNCPG_URL = URL.create("postgresql+asyncpg")
+_ASYNCPG_DIALECT = _ASYNCPG_URL.get_dialect()
+
+
 def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
     if db.is_sqlite:
         check_sqlite_file(db)
@@ -61,9 +75,13 @@ def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
                                    poolclass=NullPool)
     if db.is_mysql:
         return create_async_engine(db.async_url(), poolclass=NullPool, connect_args=MYSQL_SESSION)
-    # asyncpg's own default waits 60 s for a host that drops packets; connect_pg waits 10.
-    return create_async_engine(engine_url(db), poolclass=NullPool,
-                               connect_args={"timeout": CONNECT_TIMEOUT, **sqlalchemy_args(db)})
+    # SQLAlchemy would hand every query key of the URL to asyncpg.connect as a keyword, sslmode too (a
+    # TypeError): the engine connects the way every other connection does instead. Its dialect keeps a
+    # prepared-statement cache of its own, off as asyncpg's is (pgsession); async_creator cannot say so,
+    # so this is SQLAlchemy's own async_creator with that one argument added.
+    dbapi = _ASYNCPG_DIALECT.import_dbapi()
+    return create_async_engine(_ASYNCPG_URL, poolclass=NullPool, creator=lambda: dbapi.connect(
+        async_creator_fn=lambda: asyncpg.connect(**pg_connect_args(db)), prepared_statement_cache_size=0))
 
 
 def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
@@ -79,6 +97,9 @@ def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
     # First: TimeoutError is an OSError, and asyncio's is raised from the CancelledError of the attempt.
     if any(isinstance(e, TimeoutError) for e in (exc, orig, inner)):
         return f"{where}: the server did not answer in {CONNECT_TIMEOUT} s: check host, port and firewall"
+    tls = _describe_tls_error(db, inner, msg)  # before OSError: ssl.SSLError is one
+    if tls:
+        return f"{where}: {tls}"
     if "InvalidPassword" in name or "password authentication failed" in msg:
         return f"{where}: the password was refused: check the user and password in the URL"
     if "InvalidCatalogName" in name or ("database" in msg and "does not exist" in msg):
@@ -95,6 +116,34 @@ def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
     if isinstance(inner, sqlite3.DatabaseError) or "file is not a database" in msg:
         return f"{where}: cannot open the SQLite file ({msg}): check it is the engine's database"
     return f"{where}: cannot connect ({msg})"
+
+
+def _describe_tls_error(db: DbUrl, inner: BaseException, msg: str) -> str | None:
+    """What a TLS failure means, in libpq's words where it has them, and what to change; None if it is not one."""
+    mode = db.sslmode()
+    if "no encryption" in msg and "pg_hba.conf" in msg:
+        return (f"the server accepts TLS connections only (libpq: no pg_hba.conf entry ... no encryption), "
+                f"and sslmode={mode} did not ask for one: add ?sslmode=require to the URL, or verify-full with "
+                f"sslrootcert=<the CA file>")
+    if "rejected SSL upgrade" in msg:
+        return (f"the server does not support SSL, and sslmode={mode} requires it: connect with sslmode=prefer "
+                f"or disable, or turn ssl on in the server")
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        reason = inner.verify_message or msg
+        rootcert = db.tls().get("sslrootcert") or os.environ.get("PGSSLROOTCERT") or "~/.postgresql/root.crt"
+        if "mismatch" in reason.lower() or "not valid for" in reason:
+            return (f"the server's certificate is not for host '{db.url.host}' (sslmode={mode} checks the name): "
+                    f"connect by the name it was issued for, or use sslmode=verify-ca")
+        return (f"the server's certificate does not verify against the CA in {rootcert} ({reason}): "
+                f"give the CA that signed it in sslrootcert=")
+    if "root certificate file" in msg and "does not exist" in msg:
+        return f"{msg} (sslmode={mode} verifies the server): give the CA file in sslrootcert=, or PGSSLROOTCERT"
+    missing = [f"{k}={v}" for k, v in db.tls().items() if k in TLS_FILES and not Path(v).expanduser().exists()]
+    if isinstance(inner, FileNotFoundError) and missing:
+        return f"no such file: {', '.join(missing)}: give the path of the file, or leave the parameter out"
+    if isinstance(inner, ssl.SSLError):
+        return f"TLS failed ({msg}): check sslcert=, sslkey= and sslpassword="
+    return None
 
 
 CONNECT_ERRORS = (OSError, DBAPIError, OperationalError, TimeoutError, sqlite3.Error)

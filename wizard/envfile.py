@@ -10,6 +10,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from wizard.errors import BadInput
+from wizard.urls import with_env_certificates
 
 DEFAULT_ENV_FILE = Path(".env")
 
@@ -21,7 +22,11 @@ def read_env(path: Path) -> dict[str, str | None]:
 
 
 def database_url(path: Path) -> str | None:
-    return read_env(path).get("DATABASE_URL") if path.exists() else None
+    """DATABASE_URL, with the TLS certificate files the .env names beside it (see DbUrl.env_settings)."""
+    if not path.exists():
+        return None
+    values = read_env(path)
+    return with_env_certificates(values.get("DATABASE_URL"), values)
 
 
 def _line_re(name: str) -> re.Pattern[bytes]:

@@ -7,9 +7,9 @@ import itertools
 
 import asyncpg
 
-from wizard.db import CONNECT_TIMEOUT, describe_connect_error
+from wizard.db import CONNECT_TIMEOUT, describe_connect_error, pg_connect_args
 from wizard.errors import BadInput
-from wizard.pgsession import SCHEMA_QUERY, asyncpg_args, check_schema, schema_of
+from wizard.pgsession import SCHEMA_QUERY, check_schema, schema_of
 from wizard.urls import DbUrl
 
 APP_NAME = "engine-migration-wizard"
@@ -19,8 +19,7 @@ async def connect_pg(db: DbUrl, application_name: str = APP_NAME,
                      timeout: float = CONNECT_TIMEOUT) -> asyncpg.Connection:
     """An asyncpg connection, or BadInput with one line an operator can act on."""
     try:
-        conn = await asyncpg.connect(**db.pg_connect_kwargs(), timeout=timeout,
-                                     **asyncpg_args(db, application_name))
+        conn = await asyncpg.connect(**pg_connect_args(db, application_name, timeout))
     except (OSError, asyncpg.PostgresError, asyncio.TimeoutError, asyncpg.InterfaceError) as exc:
         raise BadInput(describe_connect_error(db, exc)) from None
     if schema_of(db) is not None:

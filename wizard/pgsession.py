@@ -8,15 +8,13 @@
   wizard's work is COPY and a few statements per chunk, so the cache saved nothing measurable
   (README, "Production targets").
 - The URL's libpq `options` (`-csearch_path=app`: a schema of its own) reach the server as the
-  startup parameter libpq sends; asyncpg.connect takes no `options` argument, so the URL SQLAlchemy
-  sees goes without it.
+  startup parameter libpq sends (asyncpg's server_settings: asyncpg.connect has no `options`
+  argument); the engine's .env URL goes without them (without_options).
 """
 
 from __future__ import annotations
 
 import re
-
-from sqlalchemy.engine import URL
 
 from wizard.errors import BadInput
 from wizard.urls import DbUrl
@@ -78,26 +76,12 @@ def with_schema(db: DbUrl, schema: str) -> DbUrl:
     return DbUrl(db.url.update_query_dict({OPTIONS: options}), db.kind)
 
 
-def engine_url(db: DbUrl) -> URL:
-    """The async URL SQLAlchemy connects with (the wizard's, and the engine's in .env): libpq's options leave
-    it, asyncpg.connect has no such argument (the wizard passes them in asyncpg_args)."""
-    return db.async_url().difference_update_query([OPTIONS])
-
-
 def asyncpg_args(db: DbUrl, application_name: str | None = None) -> dict:
-    """asyncpg.connect's keyword arguments beyond where to connect."""
+    """asyncpg.connect's keyword arguments beyond where to connect and how (db.pg_connect_args)."""
     settings = {OPTIONS: _options(db)} if _options(db) else {}
     if application_name:
         settings["application_name"] = application_name[:63]
     return {"statement_cache_size": 0, "server_settings": settings}
-
-
-def sqlalchemy_args(db: DbUrl) -> dict:
-    """create_async_engine's connect_args: asyncpg's, and no statement cache in SQLAlchemy's dialect either."""
-    args = asyncpg_args(db)
-    if not args["server_settings"]:
-        del args["server_settings"]
-    return {**args, "prepared_statement_cache_size": 0}
 
 
 SCHEMA_QUERY = "SELECT current_schema(), current_user"  # what a session of `db` makes its tables in, and as whom

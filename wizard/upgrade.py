@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from migrations.batches import BATCH_ROWS
 from wizard import schema
 from wizard.rollback import since
+from wizard import pgtools
 from wizard.backup import BackupRecord, backup_database
 from wizard.db import connect, write_transaction
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
@@ -181,6 +182,8 @@ async def run_upgrade(db: DbUrl, target: str | None, state_dir: Path, emit: Emit
                       f"{plan.stamp} needs consent: pass --yes")
     if plan.nothing_to_do:
         return UpgradeResult(None, plan.current, plan.target, None)
+    if not db.is_sqlite:
+        await pgtools.for_database(db)  # no pg_dump that can back it up: refused before anything is written
     run_id = new_run_id()
     with StateLock(state_dir).acquire(run_id, JOURNEY):
         # On PostgreSQL, one wizard per database whatever its state directory: taken before the backup,

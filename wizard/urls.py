@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from wizard.errors import BadInput
+from wizard.secrets import MASK
 
 _SQLITE = {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}
+# libpq's TLS parameters, as operators have them in their URLs; asyncpg reads them from a DSN as libpq does.
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+TLS_PARAMS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword")
+TLS_FILES = {"sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY"}
 _POSTGRES = {"postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg"}
 # MariaDB's spelling too: one kind, the server's version tells the two apart. aiomysql is the driver
 # (README, "MySQL and MariaDB": LOAD DATA LOCAL INFILE works through it, not through asyncmy).
@@ -45,19 +52,50 @@ class DbUrl:
     def database(self) -> str:
         return self.url.database or ""
 
+    def tls(self) -> dict[str, str]:
+        """The libpq TLS parameters the URL gives; the environment's PGSSLMODE, PGSSLROOTCERT... apply to what it
+        leaves out, in libpq and asyncpg alike."""
+        return {k: v for k in TLS_PARAMS if isinstance(v := self.url.query.get(k), str)}
+
+    def sslmode(self) -> str:
+        """The mode a connection uses: the URL's, else PGSSLMODE's, else libpq's default (prefer)."""
+        return self.tls().get("sslmode") or os.environ.get("PGSSLMODE") or "prefer"
+
     def async_url(self) -> URL:
-        return self.url.set(drivername=_DRIVERS[self.kind][1])
+        """The spelling SQLAlchemy's async driver accepts. On PostgreSQL every query key becomes an asyncpg.connect
+        keyword, which has `ssl` (a mode) and no sslmode, sslrootcert...: the certificates go by PGSSL* variables."""
+        url = self.url.set(drivername=_DRIVERS[self.kind][1])
+        if self.kind != "postgresql":
+            return url
+        query = {k: v for k, v in self.url.query.items() if k not in TLS_PARAMS}
+        mode = self.tls().get("sslmode")
+        return url.set(query={**query, **({"ssl": mode} if mode else {})})
 
     def async_str(self) -> str:
-        """The async spelling with the password, for .env and engines only."""
+        """The async spelling with the password, for .env only."""
         return self.async_url().render_as_string(hide_password=False)
+
+    def env_settings(self) -> dict[str, str]:
+        """What the engine's .env says for this database: DATABASE_URL in the asyncpg spelling, and the
+        certificate files as PGSSLROOTCERT, PGSSLCERT, PGSSLKEY (asyncpg reads them from the environment)."""
+        return {"DATABASE_URL": self.async_str(), **self.tls_files()}
+
+    def tls_files(self) -> dict[str, str]:
+        """The certificate files the URL names, as the PGSSL* variables that say them to asyncpg and libpq."""
+        tls = self.tls()
+        return {var: str(Path(tls[k]).expanduser().absolute()) for k, var in TLS_FILES.items() if k in tls}
 
     def sync_str(self) -> str:
         return self.url.set(drivername=_DRIVERS[self.kind][0]).render_as_string(hide_password=False)
 
     def masked(self) -> str:
+        url = self.url
+        if isinstance(url.query.get("sslpassword"), str):  # the client key's password
+            url = url.update_query_dict({"sslpassword": MASK})
         # An empty password hides nothing; shown as ***, a journal would claim there was one to find.
-        return self.url.render_as_string(hide_password=self.url.password != "")
+        head, sep, query = url.render_as_string(hide_password=url.password != "").partition("?")
+        # A certificate's path as typed ('/' needs no escape there), and the key's password masked as a password is.
+        return head + sep + query.replace("%2F", "/").replace("%2A", "*")
 
     def __str__(self) -> str:
         return self.masked()
@@ -73,9 +111,10 @@ class DbUrl:
             "password": u.password or None,
             "database": u.database or None,
         }
-        ssl = u.query.get("sslmode") or u.query.get("ssl")
-        if ssl:
-            kwargs["ssl"] = ssl
+        # The TLS parameters go as a DSN, which asyncpg reads as libpq does (a root certificate, a client
+        # certificate and its key's password); the keywords above take precedence over the rest of it.
+        tls = self.tls()
+        kwargs["dsn"] = "postgresql://" + (f"?{urlencode(tls)}" if tls else "")
         return kwargs
 
     def absolute(self) -> "DbUrl":
@@ -103,6 +142,17 @@ def postgres_url(host: str, port: int | None, database: str, user: str, password
     return parse_url(url.render_as_string(hide_password=False), "target")
 
 
+def with_env_certificates(url: str | None, env: dict[str, str | None]) -> str | None:
+    """A .env's DATABASE_URL with the certificate files its PGSSL* lines name, back in libpq's spelling."""
+    files = {k: env[var] for k, var in TLS_FILES.items() if env.get(var)}
+    if not url or not files or not url.startswith("postgres"):
+        return url
+    try:
+        return make_url(url).update_query_dict(files).render_as_string(hide_password=False)
+    except (ArgumentError, ValueError):
+        return url  # parse_url says what is wrong with it
+
+
 def parse_url(text: str | None, what: str = "database") -> DbUrl:
     """Parse a SQLAlchemy URL, sync or async spelling, or say what is wrong with it."""
     if not text or not text.strip():
@@ -125,7 +175,16 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
     if kind is not None:
         if not url.database:
             raise BadInput(f"the {what} URL names no database: add /dbname to {url.render_as_string()}")
-        return DbUrl(url.set(drivername=kind), kind)
+        if kind == "mysql":
+            return DbUrl(url.set(drivername=kind), kind)
+        if isinstance(url.query.get("ssl"), str) and "sslmode" not in url.query:
+            # asyncpg's spelling (a .env the wizard switched has it): held in libpq's, which every tool reads.
+            url = url.difference_update_query(["ssl"]).update_query_dict({"sslmode": url.query["ssl"]})
+        db = DbUrl(url.set(drivername="postgresql"), "postgresql")
+        mode = db.tls().get("sslmode")
+        if mode is not None and mode not in SSL_MODES:
+            raise BadInput(f"the {what} URL says sslmode={mode}: use one of {', '.join(SSL_MODES)}")
+        return db
     raise BadInput(
         f"the {what} URL uses '{driver}', which the wizard does not move: use sqlite:///, postgresql:// or mysql://"
     )

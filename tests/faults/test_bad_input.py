@@ -33,6 +33,8 @@ from sqlalchemy.engine import make_url
 from fault_support import WIZARD, first_line, rows_lost
 from move_helpers import checksums, fetch, sha256, tables_in
 from pgbouncer import STATEMENT_PORT, start_pgbouncer, through
+from engine_data import build_pg_1_0_0
+from pg_clusters import TlsServer, private_cluster, steady_port, tls_cluster
 from wizard.envfile import value_in
 from wizard.urls import parse_url
 
@@ -334,7 +336,7 @@ def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str
 # --- the target's server ---
 
 
-def server_commands(url: str, says: str) -> list[tuple[list[str], str]]:
+def server_commands(url: str, says: str | re.Pattern) -> list[tuple[list[str], str | re.Pattern]]:
     """The same PostgreSQL URL where each command takes one: a move's target, plan, backup, upgrade, verify."""
     return [(["migrate", "--source", ENGINE, "--target", url, "--yes"], says),
             (["plan", "--source", url], says),
@@ -417,26 +419,21 @@ def password_server() -> Iterator[str]:
     """A throwaway server that checks passwords: the suite's usual server trusts every local connection
     (pg_hba `trust` for local and 127.0.0.1), so a wrong password cannot be provoked there.
 
-    pgserver's own cluster, one role that must log in with scram-sha-256. Its socket folder is in the URL and
-    so in the message README records: a fixed folder when it is free, else a fresh temporary one.
+    A cluster of its own, one role that must log in with scram-sha-256, reached through its socket: the socket
+    folder is in the URL and so in the message README records: a fixed folder when it is free, else a fresh one.
     """
-    pgserver = pytest.importorskip("pgserver")
     folder = Path("/tmp/wizard-faults-pw")
     try:
         folder.mkdir()
     except OSError:
         folder = Path(tempfile.mkdtemp(prefix="wizard-faults-pw-"))
-    data = folder / "data"
-    server = pgserver.get_server(str(data), cleanup_mode="stop")
-    try:
-        hba = data / "pg_hba.conf"
-        hba.write_text("local all wizard_pw scram-sha-256\nhost all wizard_pw all scram-sha-256\n" + hba.read_text())
-        server.psql("SET password_encryption = 'scram-sha-256';\nCREATE ROLE wizard_pw LOGIN PASSWORD "
-                    "'right-password';\nCREATE DATABASE pwdb OWNER wizard_pw;\nSELECT pg_reload_conf();\n")
-        yield make_url(server.get_uri()).set(username="wizard_pw", database="pwdb").render_as_string(False)
-    finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+    hba = "local all wizard_pw scram-sha-256\nhost all wizard_pw all scram-sha-256\nlocal all all trust\n"
+    # Its socket only, on the default port (no TCP, so no clash with a server on 5432): a URL that never changes.
+    with private_cluster("wizard-faults-pw-", settings={"listen_addresses": "''"}, hba=hba, folder=folder,
+                         port=5432) as server:
+        fetch(f"postgresql://postgres@/postgres?host={folder}", "CREATE ROLE wizard_pw LOGIN PASSWORD 'right-password'")
+        fetch(f"postgresql://postgres@/postgres?host={folder}", "CREATE DATABASE pwdb OWNER wizard_pw")
+        yield f"postgresql://wizard_pw@/pwdb?host={server.folder}"
 
 
 def test_a_wrong_password(work: Work, survived, password_server: str) -> None:
@@ -448,6 +445,77 @@ def test_a_wrong_password(work: Work, survived, password_server: str) -> None:
     assert "wrong-password" not in says
     said = work.expect(server_commands(wrong, says), 2)
     survived(input="a wrong password (a scram-sha-256 server of its own)", exit_code=2, message=said, changed=NOTHING)
+
+
+# --- TLS (a server of its own that takes TLS connections only) ---
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[TlsServer]:
+    with tls_cluster(port=steady_port(6431)) as server:
+        fetch(server.url(sslmode="require"), "CREATE DATABASE tlsdb")
+        yield server
+
+
+def tls_case(work: Work, tls_server: TlsServer, url: str, says: str, code: int = 2) -> str:
+    """The five commands that take a server, through `url`; the TLS server's database watched for changes."""
+    return work.expect(server_commands(url, says), code, watch=tls_server.url("tlsdb", sslmode="require"))
+
+
+def test_tls_required_but_not_asked_for(work: Work, survived, tls_server: TlsServer) -> None:
+    url = tls_server.url("tlsdb", sslmode="disable")
+    said = tls_case(work, tls_server, url, f"{url}: the server accepts TLS connections only (libpq: no pg_hba.conf "
+                    f"entry ... no encryption), and sslmode=disable did not ask for one: add ?sslmode=require to the "
+                    f"URL, or verify-full with sslrootcert=<the CA file>")
+    survived(input="sslmode=disable to a server that takes TLS connections only (hostssl in pg_hba.conf)",
+             exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_certificate_signed_by_another_ca(work: Work, survived, tls_server: TlsServer) -> None:
+    (work.folder / "other-ca.crt").write_bytes(tls_server.other_ca.read_bytes())  # a path that reads the same
+    url = tls_server.url("tlsdb", sslmode="verify-full", sslrootcert="other-ca.crt")
+    # OpenSSL's reason: the server sends its CA along (it has one, for client certificates), or not.
+    said = tls_case(work, tls_server, url, re.compile(
+        re.escape(f"{url}: the server's certificate does not verify against the CA in other-ca.crt (") +
+        r"(self-signed certificate in certificate chain|unable to get local issuer certificate)" +
+        re.escape("): give the CA that signed it in sslrootcert=")))
+    survived(input="sslmode=verify-full with sslrootcert= a CA that did not sign the server's certificate",
+             exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_certificate_for_another_host_name(work: Work, survived, tls_server: TlsServer) -> None:
+    (work.folder / "ca.crt").write_bytes(tls_server.ca.read_bytes())
+    url = tls_server.url("tlsdb", sslmode="verify-full", sslrootcert="ca.crt").replace("127.0.0.1", "localhost")
+    said = tls_case(work, tls_server, url, f"{url}: the server's certificate is not for host 'localhost' "
+                    f"(sslmode=verify-full checks the name): connect by the name it was issued for, or use "
+                    f"sslmode=verify-ca")
+    survived(input="sslmode=verify-full to a host name the server's certificate was not issued for (localhost, "
+                   "certificate for 127.0.0.1)", exit_code=2, message=said, changed=NOTHING)
+
+
+def test_an_sslmode_libpq_does_not_know(work: Work, survived) -> None:
+    url = make_url(work.target).update_query_dict({"sslmode": "on"}).render_as_string(False)
+    says = re.compile(r"the (source|database|target) URL says sslmode=on: use one of disable, allow, prefer, "
+                      r"require, verify-ca, verify-full")
+    said = work.expect(server_commands(url, says), 2)
+    survived(input="sslmode=on (not one of libpq's six modes)", exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_pg_dump_older_than_the_server(work: Work, survived, monkeypatch: pytest.MonkeyPatch) -> None:
+    build_pg_1_0_0(work.target, work.folder / "engine.db")
+    old = work.folder / "old-bin"
+    old.mkdir()
+    for tool in ("pg_dump", "pg_restore"):
+        (old / tool).write_text(f'#!/bin/sh\necho "{tool} (PostgreSQL) 9.6.24"\n')
+        (old / tool).chmod(0o755)
+    monkeypatch.setenv("WIZARD_PG_BIN", "old-bin")
+    major = int(fetch(work.target, "SHOW server_version_num")[0][0]) // 10000
+    says = (f"pg_dump is older than the server (PostgreSQL {major}) and cannot dump it (9 in old-bin (WIZARD_PG_BIN)): "
+            f"install postgresql-client-{major} (or newer), or set WIZARD_PG_BIN to its bin folder")
+    said = work.expect([(["upgrade", "--db", work.target, "--yes"], says), (["backup", "--source", work.target], says)],
+                       3)
+    survived(input="a pg_dump older than the server (WIZARD_PG_BIN=old-bin holding pg_dump 9.6)", exit_code=3,
+             message=said, changed=NOTHING)
 
 
 # --- the target's database ---

@@ -18,19 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import re
 import select
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -40,7 +35,8 @@ from sqlalchemy.engine import make_url
 from fault_support import WIZARD, first_line, rows_lost, wizard
 from move_helpers import executions_copied, fetch
 from tmux_pane import Pane, needs_tmux
-from wizard import sample
+from pg_clusters import private_cluster
+from wizard import cluster, sample
 from wizard.move.copy import CHUNK_ROWS
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, load_run
 from wizard.urls import parse_url
@@ -174,90 +170,14 @@ def test_target_connections_terminated_mid_copy_then_resume(source: Path, pg_url
              rows_lost=lost)
 
 
-@dataclass
-class PrivateServer:
-    """A PostgreSQL of this module's own, on a port of its own, so restarting it disturbs nobody."""
-
-    bin: Path
-    data: Path
-    port: int
-    user: str | None  # the system user it runs as (root may not run PostgreSQL)
-
-    def ctl(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.data.parent / "log"),
-                               "-w", "-t", "60", *args], user=self.user, capture_output=True, text=True, timeout=90)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def log(self) -> str:
-        path = self.data.parent / "log"
-        return path.read_text()[-3000:] if path.exists() else ""
-
-
-def _postgres_bin() -> Path | None:
-    """A folder with initdb and pg_ctl: the system's newest PostgreSQL, else the test extra's pip-installed one."""
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
-    found = next((c for c in candidates if (c / "initdb").exists() and (c / "pg_ctl").exists()), None)
-    if found is None:
-        try:
-            from pgserver._commands import POSTGRES_BIN_PATH
-        except ImportError:
-            return None
-        found = Path(POSTGRES_BIN_PATH) if (Path(POSTGRES_BIN_PATH) / "pg_ctl").exists() else None
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _no_private_server(why: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"a private PostgreSQL to restart is required under CI: {why}")
-    pytest.skip(f"no private PostgreSQL to restart: {why}")
-
-
 @pytest.fixture(scope="module")
-def private_server() -> Iterator[PrivateServer]:
-    bin_dir = _postgres_bin()
-    if bin_dir is None:
-        _no_private_server("no initdb and pg_ctl (neither /usr/lib/postgresql/*/bin nor pgserver)")
-    user = None
-    if os.geteuid() == 0:
-        user = next((u for u in ("postgres", "pgserver") if _has_user(u)), None)
-        if user is None:
-            _no_private_server("running as root, and there is no system user postgres to run a server as")
-    # Not under pytest's basetemp, which is 0700 root: the server's user must reach its folder.
-    folder = Path(tempfile.mkdtemp(prefix="wizard-restart-pg-"))
-    if user:
-        shutil.chown(folder, user)
-    server = PrivateServer(bin_dir, folder / "data", _free_port(), user)
-    made = subprocess.run([str(bin_dir / "initdb"), "-D", str(server.data), "-U", "postgres", "--auth=trust",
-                           "-E", "UTF8"], user=user, capture_output=True, text=True, timeout=120)
-    started = made.returncode == 0 and server.ctl(
-        "-o", f"-p {server.port} -k {folder} -c listen_addresses=127.0.0.1", "start").returncode == 0
-    try:
-        if not started:
-            _no_private_server(f"initdb/pg_ctl start failed: {made.stderr[-500:]} {server.log()[-500:]}")
+def private_server() -> Iterator[cluster.Cluster]:
+    """A PostgreSQL of this module's own, on a port of its own, so restarting it disturbs nobody."""
+    with private_cluster("wizard-restart-pg-") as server:
         yield server
-    finally:
-        server.ctl("-m", "immediate", "stop")
-        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _has_user(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def test_target_server_restarted_mid_copy_then_resume(source: Path, private_server: PrivateServer, tmp_path: Path,
+def test_target_server_restarted_mid_copy_then_resume(source: Path, private_server: cluster.Cluster, tmp_path: Path,
                                                       processes: list, survived) -> None:
     name = f"wizard_restart_{uuid.uuid4().hex[:8]}"
     fetch(private_server.url, f'CREATE DATABASE "{name}"')
@@ -268,7 +188,7 @@ def test_target_server_restarted_mid_copy_then_resume(source: Path, private_serv
     wait_mid_executions(url, lambda: proc.poll() is None, "wizard migrate")
     # A crash-and-restart of the server (immediate: no shutdown checkpoint, asynchronous commits may be lost).
     restarted = private_server.ctl("-m", "immediate", "restart")
-    assert restarted.returncode == 0, restarted.stderr + private_server.log()
+    assert restarted.returncode == 0, restarted.stderr + private_server.tail()
     proc.wait(timeout=LIMIT)
     stderr = err.read_text()
     assert fetch(url, "SELECT pg_postmaster_start_time()")[0][0] > began  # it really went away and came back
