@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
 from screens.state import DONE, FAILED, RUNNING, STOPPED
-from screens.widgets import ItemProgress, ProgressList, StepScreen, esc, show, write_new_lines
+from screens.widgets import ItemProgress, ProgressList, StepScreen, Wrapped, esc, show, write_new_lines
 from wizard.events import Progress
 
 COPY_STEPS = ("copy", "indexes", "sequences")  # the service's steps this screen shows
@@ -29,11 +29,11 @@ class CopyScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         yield ItemProgress("all tables", id="overall")
-        yield Static("", id="phase")
+        yield Wrapped("", id="phase")
         with VerticalScroll(id="tables"):
             yield ProgressList(id="bars")
         yield RichLog(id="log", max_lines=1000, wrap=True, markup=False, min_width=20)
-        yield Static("", id="status")
+        yield Wrapped("", id="status")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -84,6 +84,9 @@ class CopyScreen(StepScreen):
             return (f"[yellow]Stopped at a checkpoint ({esc(log.error)}).[/] r resumes here, or later: "
                     "start `wizard` again and choose Resume. ctrl+r rolls back.")
         if log.state == DONE:
+            verified = log.steps.get("verify")
+            if verified is not None and verified.state == DONE:
+                return "[green]Copied and verified row by row.[/] n: the verdict per table"
             return "[green]Copied; the row counts match.[/] n: the row-by-row verification"
         if log.state == RUNNING and self.session.stop.is_set():
             return "[yellow]Stopping at the next checkpoint...[/]"

@@ -20,7 +20,7 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.clock import Clock
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from screens.messages import RunChanged, RunEnded
@@ -124,7 +124,7 @@ class WizardApp(App[int]):
         self.session.run = None
         self.session.changed = False
         self.session.reflected, self.session.upgrade_to = False, None
-        self.refresh_bindings()
+        self.refresh_rollback()
         if journey is not None:
             self.go(journey.steps[0])
 
@@ -253,22 +253,33 @@ class WizardApp(App[int]):
     # --- rollback ---
 
     def refresh_rollback(self) -> None:
-        """Find the journey's run, and whether it has changed anything rollback would undo."""
+        """Find the run Ctrl+R rolls back, and whether it has changed anything rollback would undo.
+
+        That is the journey's run once it started one; before that (the Start screen after Done, a journey
+        not yet started) the newest run in the journal, so the key reaches it from every screen."""
         session = self.session
         if session.run is None and session.log.state != WAITING:
             new = [r for r in commands.runs(session.state_dir) if r.id not in session.runs_before]
             session.run = new[-1] if new else None
-        session.changed = session.run is not None and bool(commands.undo_preview(session.run)[0])
+        last = session.run
+        if last is None and session.log.state == WAITING:
+            journal = commands.runs(session.state_dir)
+            last = journal[-1] if journal else None
+        session.last_run = last
+        session.changed = last is not None and bool(commands.undo_preview(last)[0])
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "rollback":
+            if isinstance(self.screen, ModalScreen):
+                return False  # a dialog's footer offers the dialog's keys only
             return True if self.session.changed else None
         return True
 
     def action_rollback(self) -> None:
-        if self.session.run is not None and self.session.changed:
-            self.confirm_rollback(self.session.run.id)
+        run = self.session.last_run
+        if run is not None and self.session.changed and not isinstance(self.screen, ModalScreen):
+            self.confirm_rollback(run.id)
 
     def confirm_rollback(self, run_id: str) -> None:
         """Measure what was written since the run, show it and exactly what will be undone; one more key
@@ -318,6 +329,7 @@ def run_app(env_file: Path | None, source: str | None, target: str | None, state
         state_dir=commands.state_dir_of(state_dir),
         env_file=env,
         source_text=source or (commands.database_url(env) if env is not None else None),
+        source_from_env=source is None and env is not None,
         target_text=target,
         banner=banner,
     )

@@ -101,7 +101,7 @@ async def upgrade_sql(db: DbUrl, target: str | None) -> str:
     head = [f"-- upgrade {db} from {start} to {plan.target}; the wizard backs it up first and runs all of this "
             "in one transaction"]
     if plan.stamp:
-        head.append(f"-- a 1.0.0 database: its baseline {plan.stamp} is recorded first (needs --yes)")
+        head.append(f"-- a 1.0.0 database: its baseline {plan.stamp} is recorded first, once you agree")
     return "\n".join(head) + "\n\n" + schema.upgrade_sql(db, start, plan.target, stamp=plan.stamp)
 
 
