@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
-from screens.widgets import Wrapped
+from screens.widgets import KeysFooter, Wrapped
 
 
 class Confirm(ModalScreen[bool]):
@@ -38,7 +38,7 @@ class Confirm(ModalScreen[bool]):
             with Horizontal(id="buttons"):
                 yield Button("Cancel (n)", id="cancel", variant="primary")
                 yield Button(self.yes_label, id="confirm", variant="error")
-        yield Footer()  # the dialog's keys, not the screen's beneath
+        yield KeysFooter()  # the dialog's keys, not the screen's beneath
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -71,7 +71,7 @@ class Ask(ModalScreen["str | None"]):
             yield Wrapped(self.question, markup=False)
             yield (UrlInput if self.url else Input)(self.value, id="answer")
             yield Static("Enter: done · Escape: cancel", classes="hint")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#answer", Input).focus()

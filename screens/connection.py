@@ -32,8 +32,8 @@ class ConnectionScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="form"):
-            yield Static("A whole URL, or the fields below it: each follows the other (a password goes to its\n"
-                         "own field). Tab moves between fields; Enter or Ctrl+T tests the connection.", classes="hint")
+            yield Static("A whole URL, or the fields below it: each follows the other.\n"
+                         "Tab moves between fields; Enter or Ctrl+T tests the connection.", classes="hint")
             with Grid(id="fields"):
                 yield Label("URL")
                 yield UrlInput(placeholder="postgresql://user:password@host:5432/dbname", id="url")

@@ -31,6 +31,7 @@ class FinishScreen(StepScreen):
     STEP = "finish"
     STEP_TITLE = "switch over and check"
     switched = False
+    switching = False  # the .env switch runs: leaving now would cancel it half way
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("a", "apply_env", "Switch .env", tooltip="Point DATABASE_URL at the target", id="apply_env"),

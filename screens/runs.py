@@ -23,6 +23,7 @@ from wizard.secrets import mask
 class RunsScreen(StepScreen):
     STEP = "runs"
     STEP_TITLE = "runs in the journal"
+    runs: dict[str, Run] = {}  # filled on mount; the footer asks check_action before that
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("ctrl+r", "rollback_selected", "Roll back this run", id="rollback"),

@@ -27,6 +27,7 @@ SCHEMA_STEPS = ("schema", "upgrade")  # and "revision <id>" for each revision of
 class SchemaScreen(StepScreen):
     STEP = "schema"
     STEP_TITLE = "schema revisions"
+    pending: list[tuple[str, str]] = []  # set on mount; the footer asks check_action before that
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("a", "apply", "Apply", tooltip="Back up, then apply the pending revisions", id="apply"),

@@ -52,7 +52,7 @@ class StepScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="")
         yield from self.body()
-        yield Footer()
+        yield KeysFooter()
 
     def body(self) -> Iterable[Widget]:
         raise NotImplementedError
@@ -123,6 +123,15 @@ class StepScreen(Screen):
             self.wizard.go(step)
 
 
+class KeysFooter(Footer):
+    """The footer, drawn with the screen's keys as it mounts. Textual's waits for a first bindings signal and
+    then for a refresh: while a copy keeps the loop busy that took seconds, and the footer stayed blank."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_reactive(Footer._bindings_ready, True)
+
+
 def esc(value: object) -> str:
     """`value` (a name, path, URL or message: anything not written here) as literal text in markup.
 
@@ -139,8 +148,10 @@ def show(widget: Static | Label, content: str) -> None:
         widget.update(content)
 
 
-# Where a name, path or URL too long for its line may break: after one of these, never mid-word.
-SEPARATORS = frozenset("/_.-@:?&=,")
+# Where a name, path or URL too long for its line may break: after one of these, never mid-word. The
+# first kind keeps a name whole (".../" then "wizard_demo_0e108fff"); the second splits inside one.
+BETWEEN_NAMES = frozenset("/@:?&=,")
+INSIDE_NAMES = frozenset("_.-")
 
 
 def fold_offsets(line: str, width: int) -> list[int]:
@@ -162,14 +173,18 @@ def fold_offsets(line: str, width: int) -> list[int]:
             continue
         piece, end = start, start + len(word.rstrip(" "))
         while cell_len(line[piece:end]) > width:
-            fold = cut = piece
+            fold = between = inside = piece
             for i in range(piece + 1, end + 1):
                 if cell_len(line[piece:i]) > width:
                     break
                 fold = i
-                if line[i - 1] in SEPARATORS:
-                    cut = i
-            piece = cut if cut > piece else max(fold, piece + 1)
+                if line[i - 1] in BETWEEN_NAMES:
+                    between = i
+                elif line[i - 1] in INSIDE_NAMES:
+                    inside = i
+            if between - piece < (fold - piece) // 2:  # a name would start far back: split inside one instead
+                between = max(between, inside)
+            piece = between if between > piece else max(fold, piece + 1)
             breaks.append(piece)
         used = cell_len(line[piece:m.end()])
     return breaks
@@ -284,12 +299,13 @@ class UrlInput(Input):
 class ItemProgress(Horizontal):
     """One item's progress on one line: name, bar, done/total, rate, ETA."""
 
+    # The figures keep room for a million rows with rate and ETA; the bar takes what a wide terminal adds.
     DEFAULT_CSS = """
     ItemProgress { height: 1; }
     ItemProgress > .name { width: 14; }
-    ItemProgress > ProgressBar { width: 18; }
-    ItemProgress > ProgressBar > Bar { width: 16; }
-    ItemProgress > .figures { width: 1fr; }
+    ItemProgress > ProgressBar { width: 1fr; min-width: 10; padding-right: 2; }
+    ItemProgress > ProgressBar > Bar { width: 1fr; }
+    ItemProgress > .figures { width: 48; }
     """
 
     def __init__(self, name: str, unit: str = "rows", id: str | None = None) -> None:

@@ -265,9 +265,12 @@ class WizardApp(App[int]):
         if last is None and session.log.state == WAITING:
             journal = commands.runs(session.state_dir)
             last = journal[-1] if journal else None
-        session.last_run = last
-        session.changed = last is not None and bool(commands.undo_preview(last)[0])
-        self.refresh_bindings()
+        changed = last is not None and bool(commands.undo_preview(last)[0])
+        if (last and last.id, changed) != (session.last_run and session.last_run.id, session.changed):
+            # Only on a change: every refresh rebuilds the footer, which under a busy copy stays blank until
+            # the loop has time for it.
+            session.last_run, session.changed = last, changed
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "rollback":
