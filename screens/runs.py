@@ -97,6 +97,7 @@ class RunsScreen(StepScreen):
             return
         finished = run.finished_steps()
         steps = [f"{i}. {r['step']}: {r.get('summary') or r.get('result') or 'done'}"
+                 + (f" in {r['seconds']:,.1f} s" if isinstance(r.get("seconds"), (int, float)) else "")
                  for i, r in enumerate(finished, 1)]
         self.query_one("#steps", Static).update(
             f"[b]The {len(finished)} steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))

@@ -98,6 +98,10 @@ class StartScreen(StepScreen):
             figures = max((len(f"{rows:,}") for rows in tables.values()), default=0)
             text = "[b]Tables[/] (rows)\n" + "\n".join(f"  {esc(name.ljust(width))}  {rows:>{figures},}"
                                                       for name, rows in tables.items())
+            if report.source.engine.startswith("SQLite"):
+                text += (f"\n\n[b]A move to PostgreSQL[/] would: back up the file and prove the copy, create the "
+                         f"tables at its revision, copy {sum(tables.values()):,} rows in {len(tables)} tables, verify "
+                         "them row by row, then point .env at PostgreSQL when you say. Ctrl+R undoes it.")
             if report.pending:
                 text += f"\n\n[b]An upgrade in place[/] to {esc(report.head)} would apply:\n" + "\n".join(
                     f"  {esc(p.id)}  {esc(p.description)}" + ("  (recorded only: the tables are there)"
@@ -122,6 +126,10 @@ class StartScreen(StepScreen):
                    disabled=plan is None or not plan.pending),
             Option("Roll back a run (every run in the journal)", id="runs"),
         ]
+        last = self.session.last_run
+        if self.session.changed and last is not None and last not in unfinished:
+            notes.append(f"[b]Last run[/] {esc(last.id)} ({esc(last.journey)}, {esc(last.state())}): "
+                         "Ctrl+R rolls it back")
         self.query_one("#unfinished", Static).update("\n".join(notes))
         choices = self.query_one("#choices", OptionList)
         choices.clear_options()

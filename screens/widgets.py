@@ -124,12 +124,37 @@ class StepScreen(Screen):
 
 
 class KeysFooter(Footer):
-    """The footer, drawn with the screen's keys as it mounts. Textual's waits for a first bindings signal and
-    then for a refresh: while a copy keeps the loop busy that took seconds, and the footer stayed blank."""
+    """The footer, drawn with the screen's keys as it mounts, and drawn again only when they change.
+
+    Textual's waits for a first bindings signal, then for a refresh, and rebuilds itself on every signal,
+    blank in between: while a copy keeps the loop busy, that blank lasted seconds."""
 
     def __init__(self) -> None:
         super().__init__()
         self.set_reactive(Footer._bindings_ready, True)
+        self._drawn: list[tuple[str, str, bool]] | None = None
+
+    def _keys(self) -> list[tuple[str, str, bool]]:
+        return [(binding.key, binding.description, enabled)
+                for _, binding, enabled, _ in self.screen.active_bindings.values() if binding.show]
+
+    def compose(self) -> ComposeResult:
+        self._drawn = self._keys()
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if self.is_attached and screen is self.screen and self._drawn is not None:
+            keys = self._drawn, self._keys()
+            if keys[1] == keys[0]:
+                return
+            shown = list(self.query("FooterKey"))
+            if [k[:2] for k in keys[1]] == [k[:2] for k in keys[0]] and len(shown) == len(keys[1]):
+                for widget, (_, _, enabled) in zip(shown, keys[1]):  # the same keys: grey or not, in place
+                    widget.set_class(not enabled, "-disabled")  # as Footer draws a greyed key
+                    widget._disabled = not enabled  # what a click on it reads
+                self._drawn = keys[1]
+                return
+        super().bindings_changed(screen)
 
 
 def esc(value: object) -> str:

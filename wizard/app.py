@@ -21,7 +21,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.clock import Clock
 from textual.screen import ModalScreen, Screen
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.messages import RunChanged, RunEnded
 from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Journey, RunLog, Session
@@ -295,6 +295,10 @@ class WizardApp(App[int]):
 
         session = self.session
         self.notify(f"Measuring what was written since run {run_id}...", title="Roll back", timeout=3, markup=False)
+        # A screen still reading the database (the Start screen's plan after Done) would count as another
+        # session on it, and the rollback refuses to run beside one: let those reads end first.
+        others = [w for w in self.workers if w is not get_current_worker() and w is not self._journey_worker]
+        await asyncio.gather(*(w.wait() for w in others if w.is_running), return_exceptions=True)
         try:
             run = commands.find_run(session.state_dir, run_id)
             # Passwords the journal masked come back from the URL given on the Runs screen, the target typed
