@@ -1,4 +1,4 @@
-"""Regenerate the README's screenshots: the demo journey at 80x24, driven by keys.
+"""Regenerate the README's screenshots: the demo journey at 80x24, driven by keys, then one at 120x40.
 
     python docs/screenshots.py        (needs PostgreSQL on 127.0.0.1:5432, as `wizard demo` does)
 
@@ -31,8 +31,13 @@ SHOTS = [
     ("copy.svg", ["n", "n", "n"]),
     ("verify.svg", ["n"]),
     ("finish.svg", ["n", "a", "y"]),
-    ("rollback-confirm.svg", ["ctrl+r"]),
+    ("rollback-confirm.svg", ["d", "ctrl+r"]),  # Done, then Ctrl+R from the Start screen
     ("rollback-done.svg", ["y"]),
+]
+# The same source moved again in a terminal of 120x40: what the room is used for.
+WIDE = [
+    ("start-120x40.svg", ["escape"]),
+    ("copy-120x40.svg", ["enter", "ctrl+t", "ctrl+n", "n", "n", "n"]),
 ]
 
 
@@ -45,6 +50,18 @@ async def settle(pilot) -> None:
             return
 
 
+async def shoot(pilot, shots: list[tuple[str, list[str]]], size: tuple[int, int] | None = None) -> None:
+    if size is not None:
+        await pilot.resize_terminal(*size)
+    await settle(pilot)
+    for name, keys in shots:
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+        pilot.app.save_screenshot(name, str(DOCS))
+        print(f"wrote docs/{name}", file=sys.stderr)
+
+
 async def main() -> None:
     shutil.rmtree(FOLDER, ignore_errors=True)
     demo = await prepare(executions=20_000, folder=FOLDER)
@@ -53,13 +70,8 @@ async def main() -> None:
                       "PostgreSQL database to move it to. Keys are in the footer; Ctrl+R undoes it all.")
     app = WizardApp(session, progress_clock=MockClock())
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        for name, keys in SHOTS:
-            for key in keys:
-                await pilot.press(key)
-                await settle(pilot)
-            app.save_screenshot(name, str(DOCS))
-            print(f"wrote docs/{name}", file=sys.stderr)
+        await shoot(pilot, SHOTS)
+        await shoot(pilot, WIDE, size=(120, 40))
     admin = await asyncpg.connect(LOCAL_SERVER)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{parse_url(demo.target).database}" WITH (FORCE)')

@@ -9,7 +9,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from screens.state import WAITING
-from screens.widgets import ProgressList, StepScreen, show
+from screens.widgets import ProgressList, StepScreen, Wrapped, show
 from wizard.commands import human_size
 from wizard.secrets import mask
 
@@ -23,9 +23,9 @@ class BackupScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="backup"):
-            yield Static("", id="status")
+            yield Wrapped("", id="status")
             yield ProgressList(unit="pages", id="bars")
-            yield Static("", id="record", markup=False)  # paths, sums, the check's words: all data
+            yield Wrapped("", id="record", markup=False)  # paths, sums, the check's words: all data
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from screens.widgets import KeysFooter, Wrapped
+
 
 class Confirm(ModalScreen[bool]):
     """A yes/no question. Enter on the focused Cancel, Escape and n all say no; only y says yes."""
@@ -32,10 +34,11 @@ class Confirm(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(f"[b]{self.heading}[/]", id="heading")
             with VerticalScroll(id="question"):
-                yield Static(self.question, markup=False)
+                yield Wrapped(self.question, markup=False)  # paths in it break at their separators
             with Horizontal(id="buttons"):
                 yield Button("Cancel (n)", id="cancel", variant="primary")
                 yield Button(self.yes_label, id="confirm", variant="error")
+        yield KeysFooter()  # the dialog's keys, not the screen's beneath
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
@@ -65,9 +68,10 @@ class Ask(ModalScreen["str | None"]):
 
         with Vertical(id="dialog"):
             yield Static(f"[b]{self.heading}[/]", id="heading")
-            yield Static(self.question, markup=False)
+            yield Wrapped(self.question, markup=False)
             yield (UrlInput if self.url else Input)(self.value, id="answer")
             yield Static("Enter: done · Escape: cancel", classes="hint")
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#answer", Input).focus()

@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
 from screens.messages import TargetTested
-from screens.widgets import URL_PASSWORD, StepScreen, UrlInput, esc
+from screens.widgets import URL_PASSWORD, StepScreen, UrlInput, Wrapped, esc
 from wizard import commands
 from wizard.commands import DbUrl, parse_url
 from wizard.errors import WizardError
@@ -31,7 +31,7 @@ class ConnectionScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="form"):
-            yield Static("A whole URL (its password may go in the Password field), or the fields below it.\n"
+            yield Static("A whole URL, or the fields below it: each follows the other.\n"
                          "Tab moves between fields; Enter or Ctrl+T tests the connection.", classes="hint")
             with Grid(id="fields"):
                 yield Label("URL")
@@ -44,7 +44,7 @@ class ConnectionScreen(StepScreen):
                     )
                 yield Label("SSL mode")
                 yield Select([(m, m) for m in commands.SSL_MODES], prompt="(driver default)", id="sslmode")
-            yield Static("", id="result")
+            yield Wrapped("", id="result")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -72,6 +72,33 @@ class ConnectionScreen(StepScreen):
             return
         self.query_one("#url", Input).value = url.without_password()
         self.query_one("#password", Input).value = url.password()
+        self._fill_fields(url)
+
+    def _fill_fields(self, url: DbUrl) -> None:
+        """The fields say what the URL says (its password stays in the Password field alone)."""
+        u = url.url
+        values = {"host": u.host or "", "port": str(u.port or ""), "database": u.database or "",
+                  "user": u.username or ""}
+        for name, value in values.items():
+            field = self.query_one(f"#{name}", Input)
+            if field.value != value:
+                field.value = value
+        sslmode = u.query.get("sslmode")
+        select = self.query_one("#sslmode", Select)
+        if sslmode in commands.SSL_MODES and select.value != sslmode:
+            select.value = sslmode
+        elif sslmode not in commands.SSL_MODES and select.value != Select.BLANK:
+            select.clear()
+
+    def _url_from_fields(self) -> None:
+        """A field edited by hand: the URL follows it, so the two never say different things."""
+        try:
+            url = self._from_fields()
+        except (WizardError, ValueError):
+            return
+        field = self.query_one("#url", Input)
+        if field.value != url.without_password():
+            field.value = url.without_password()
 
     def _say(self, text: str) -> None:
         result = self.query_one("#result", Static)
@@ -81,17 +108,19 @@ class ConnectionScreen(StepScreen):
     def _target(self) -> DbUrl:
         """The URL field when filled, else one built from the fields."""
         url = self.query_one("#url", Input).value.strip()
-        # A password is taken as typed: spaces may be part of it.
-        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS if name != "password"}
-        values["password"] = self.query_one("#password", Input).value
+        password = self.query_one("#password", Input).value  # taken as typed: spaces may be part of it
         if url:
             target = parse_url(url, "target")
-            if values["password"] and not target.password():
-                target = target.with_password(values["password"])
+            if password and not target.password():
+                target = target.with_password(password)
             return target
+        return self._from_fields()
+
+    def _from_fields(self) -> DbUrl:
+        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS if name != "password"}
         sslmode = self.query_one("#sslmode", Select).value
         return commands.postgres_url(values["host"], int(values["port"]) if values["port"] else None,
-                                     values["database"], values["user"], values["password"],
+                                     values["database"], values["user"], self.query_one("#password", Input).value,
                                      str(sslmode) if sslmode != Select.BLANK else None)
 
     @on(Input.Submitted)
@@ -116,11 +145,22 @@ class ConnectionScreen(StepScreen):
         value, cursor = field.value, field.cursor_position  # now: keys may have come after the event's
         m = URL_PASSWORD.match(value)
         if m is None or not m["password"]:
+            if field.has_focus:  # typed or pasted: the fields follow (set here from them, they are equal)
+                try:
+                    self._fill_fields(parse_url(value, "target"))
+                except WizardError:
+                    pass  # not a URL yet
             return
         start, end = m.start("password") - 1, m.end("password")  # with its ':'
         self.query_one("#password", Input).value = unquote(m["password"])
         field.value = value[:start] + value[end:]
         field.cursor_position = cursor - (end - start) if cursor >= end else min(cursor, start)
+
+    @on(Input.Changed, "#host, #port, #database, #user")
+    @on(Select.Changed, "#sslmode")
+    def _field_edited(self, event: Input.Changed | Select.Changed) -> None:
+        if event.control.has_focus:
+            self._url_from_fields()
 
     @on(Input.Changed)
     def _edited(self) -> None:

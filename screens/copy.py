@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import RichLog, Static
 
 from screens.state import DONE, FAILED, RUNNING, STOPPED
-from screens.widgets import ItemProgress, ProgressList, StepScreen, esc, show, write_new_lines
+from screens.widgets import ItemProgress, ProgressList, StepScreen, Wrapped, esc, show, write_new_lines
 from wizard.events import Progress
 
 COPY_STEPS = ("copy", "indexes", "sequences")  # the service's steps this screen shows
@@ -29,16 +29,18 @@ class CopyScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         yield ItemProgress("all tables", id="overall")
-        yield Static("", id="phase")
+        yield Wrapped("", id="phase")
         with VerticalScroll(id="tables"):
             yield ProgressList(id="bars")
+        yield Wrapped("", id="steps")  # with the room (120x40): each step of the run, done or not
         yield RichLog(id="log", max_lines=1000, wrap=True, markup=False, min_width=20)
-        yield Static("", id="status")
+        yield Wrapped("", id="status")
 
     def on_mount(self) -> None:
         super().on_mount()
         self._written = 0
         self._cancelled = False
+        self.on_resize()
         self.redraw()
 
     def redraw(self) -> None:
@@ -55,7 +57,11 @@ class CopyScreen(StepScreen):
                 phase = f"[b]Phase:[/] {name} · {esc(step.title)}"
         if all(log.complete(name) for name in COPY_STEPS):
             phase = "[b]Phase:[/] done · rows copied, indexes built, sequences set"
+        preflight = self.session.preflight
+        if preflight is not None:  # every table has its bar from the start, at 0 until its copy begins
+            progress = {**{t: Progress("copy", t, 0, rows) for t, rows in preflight.rows.items()}, **progress}
         self.query_one("#bars", ProgressList).show(progress)
+        show(self.query_one("#steps", Static), self._steps())
         self.query_one("#overall", ItemProgress).show(self._overall(progress))
         show(self.query_one("#phase", Static), phase or "[b]Phase:[/] waiting for the copy to start")
         self._written = write_new_lines(self.query_one("#log", RichLog), log.lines, self._written)
@@ -64,6 +70,14 @@ class CopyScreen(StepScreen):
             # Cancel = stop, then straight to the rollback confirmation.
             self._cancelled = False
             self.wizard.action_rollback()
+
+    def on_resize(self) -> None:
+        self.query_one("#steps").display = self.size.height >= 32
+
+    def _steps(self) -> str:
+        marks = {DONE: "[green]✓[/]", RUNNING: "[yellow]›[/]", FAILED: "[red]✗[/]"}
+        return "\n".join(f"{marks.get(step.state, ' ')} {esc(name)}: {esc(step.summary or step.title)}"
+                         for name, step in self.session.log.steps.items())
 
     def _overall(self, progress: dict[str, Progress]) -> Progress:
         """All tables as one: the pre-flight's row counts fill in for tables not yet started."""
@@ -84,6 +98,9 @@ class CopyScreen(StepScreen):
             return (f"[yellow]Stopped at a checkpoint ({esc(log.error)}).[/] r resumes here, or later: "
                     "start `wizard` again and choose Resume. ctrl+r rolls back.")
         if log.state == DONE:
+            verified = log.steps.get("verify")
+            if verified is not None and verified.state == DONE:
+                return "[green]Copied and verified row by row.[/] n: the verdict per table"
             return "[green]Copied; the row counts match.[/] n: the row-by-row verification"
         if log.state == RUNNING and self.session.stop.is_set():
             return "[yellow]Stopping at the next checkpoint...[/]"

@@ -12,7 +12,7 @@ from textual.widgets import Input, Label, Static
 
 from screens.confirm import Confirm
 from screens.messages import EnvSwitched, HealthAnswered
-from screens.widgets import StepScreen, esc
+from screens.widgets import StepScreen, Wrapped, esc
 from wizard import commands
 from wizard.errors import WizardError
 from wizard.secrets import mask
@@ -31,6 +31,7 @@ class FinishScreen(StepScreen):
     STEP = "finish"
     STEP_TITLE = "switch over and check"
     switched = False
+    switching = False  # the .env switch runs: leaving now would cancel it half way
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("a", "apply_env", "Switch .env", tooltip="Point DATABASE_URL at the target", id="apply_env"),
@@ -40,16 +41,17 @@ class FinishScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="finish"):
-            yield Static("", id="env")
-            yield Static(CHECKLIST, id="checklist")
+            yield Wrapped("", id="env")
+            yield Wrapped(CHECKLIST, id="checklist")
             with Horizontal(id="health-row"):
                 yield Label("Health URL ")
                 yield Input(HEALTH_URL, id="health-url")
-            yield Static("", id="health")
+            yield Wrapped("", id="health")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.switched = False
+        self.switching = False
         self._show_env()
 
     @property
@@ -70,7 +72,7 @@ class FinishScreen(StepScreen):
         if not self.moving:
             env.update("The database was upgraded in place; .env is unchanged.")
         elif lines is None:
-            env.update("No .env file was given (--env-file): point the engine at the target yourself.")
+            env.update("No .env file to switch: point the engine at the target yourself.")
         elif self.switched:
             done = "\n".join(f"  {esc(mask(line))}" for line in self._said[1:])  # [0] is the line above
             env.update(f"[green]Switched.[/] {esc(self.session.env_file)} now says:\n  {esc(lines[1])}\n{done}\n"
@@ -81,9 +83,11 @@ class FinishScreen(StepScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply_env":
-            if not self.moving:
-                return False
-            return True if self._env_lines() and not self.switched else None
+            if not self.moving or self.switched:
+                return False  # nothing to switch, or done: the key will not act again here
+            return True if self._env_lines() and not self.switching else None
+        if action in ("done", "back") and self.switching:
+            return None  # the switch finishes first: leaving would cancel it half way
         return super().check_action(action, parameters)
 
     def action_apply_env(self) -> None:
@@ -94,6 +98,8 @@ class FinishScreen(StepScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
+                self.switching = True
+                self.refresh_bindings()
                 self.switch_env()
 
         self.app.push_screen(Confirm(question, yes_label="Switch (y)"), answered)
@@ -110,11 +116,14 @@ class FinishScreen(StepScreen):
 
     @on(EnvSwitched)
     def env_switched(self, message: EnvSwitched) -> None:
+        self.switching = False
+        self.refresh_bindings()
         if message.error:
             self.query_one("#env", Static).update(f"[red]{esc(message.error)}[/]")
             return
         self.switched = True
         self._switched_lines, self._said = message.value
+        self.session.banner = ""  # it described the start: a source to move, an empty target
         self.wizard.refresh_rollback()
         self._show_env()
         self.refresh_bindings()
@@ -139,4 +148,9 @@ class FinishScreen(StepScreen):
         self.query_one("#health", Static).update(text)
 
     def action_done(self) -> None:
-        self.wizard.go("start")
+        if not self.switching:
+            self.wizard.go("start")
+
+    def action_back(self) -> None:
+        if not self.switching:
+            super().action_back()

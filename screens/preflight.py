@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, RadioButton, RadioSet, Static
 
 from screens.messages import ChecksAnswered
-from screens.widgets import ProgressList, StepScreen, esc
+from screens.widgets import Folded, ProgressList, StepScreen, Wrapped, esc
 from wizard import commands
 from wizard.commands import DEFAULT_POLICY, ORPHAN_POLICIES, parse_url
 from wizard.errors import WizardError
@@ -46,8 +46,8 @@ class PreflightScreen(StepScreen):
             yield RadioSet(*(RadioButton(f"{key}: {meaning}", value=key == self.session.policy, id=key)
                              for key, meaning in ORPHAN_POLICIES.items()), id="policy")
         # Outside the scroll: the options and the verdict stay in sight wherever the operator has scrolled to.
-        yield Static("", id="options")
-        yield Static("Checking the source and the target (nothing is written)...", id="status")
+        yield Wrapped("", id="options")
+        yield Wrapped("Checking the source and the target (nothing is written)...", id="status")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -145,7 +145,7 @@ class PreflightScreen(StepScreen):
         checks.add_column("why", width=max(30, self.size.width - 32))
         for check in report.checks:
             checks.add_row(Text(check.name), Text.from_markup(STATUS_STYLE.get(check.status, check.status)),
-                           Text(mask(check.reason)), height=None)
+                           Folded(mask(check.reason)), height=None)
         self._show_scan(report)
         self._show_options()
         self._show_verdict()

@@ -7,13 +7,13 @@ from typing import Iterable
 from rich.text import Text
 from textual import on, work
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, RichLog, Static
 
 from screens.confirm import Ask
 from screens.state import DONE, RUNNING
-from screens.widgets import ProgressList, StepScreen, esc, write_new_lines
+from screens.widgets import ProgressList, StepScreen, Wrapped, esc, write_new_lines
 from wizard import commands
 from wizard.commands import Run, parse_url
 from wizard.errors import WizardError
@@ -23,6 +23,7 @@ from wizard.secrets import mask
 class RunsScreen(StepScreen):
     STEP = "runs"
     STEP_TITLE = "runs in the journal"
+    runs: dict[str, Run] = {}  # filled on mount; the footer asks check_action before that
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("ctrl+r", "rollback_selected", "Roll back this run", id="rollback"),
@@ -40,12 +41,13 @@ class RunsScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        with Horizontal(id="details"):
-            yield Static("", id="steps")
-            yield Static("", id="undo")
+        # Every step the journal holds, then what ctrl+r would undo: scrolled, never cut, at 80x24.
+        with VerticalScroll(id="details"):
+            yield Wrapped("", id="steps")
+            yield Wrapped("", id="undo")
         yield ProgressList(unit="", id="bars")
         yield RichLog(id="log", wrap=True, markup=False, max_lines=500, min_width=20)
-        yield Static("", id="status")
+        yield Wrapped("", id="status")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -93,9 +95,12 @@ class RunsScreen(StepScreen):
         run = self.selected
         if run is None:
             return
-        steps = [f"{r['step']}: {r.get('summary') or 'done'}" for r in run.finished_steps()]
+        finished = run.finished_steps()
+        steps = [f"{i}. {r['step']}: {r.get('summary') or r.get('result') or 'done'}"
+                 + (f" in {r['seconds']:,.1f} s" if isinstance(r.get("seconds"), (int, float)) else "")
+                 for i, r in enumerate(finished, 1)]
         self.query_one("#steps", Static).update(
-            f"[b]Steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
+            f"[b]The {len(finished)} steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
         undo, why_not = commands.undo_preview(run)
         self.query_one("#undo", Static).update(
             ("[b]ctrl+r measures what was written since; if nothing, it would[/]\n" if undo else "[b]ctrl+r[/]\n")

@@ -13,7 +13,8 @@ from textual.widgets import Static
 
 from screens.messages import SqlAnswered
 from screens.state import DONE, WAITING
-from screens.widgets import ProgressList, StepScreen, esc, show
+from screens.confirm import Confirm
+from screens.widgets import ProgressList, StepScreen, Wrapped, esc, show
 from wizard import commands
 from wizard.commands import parse_url
 from wizard.errors import WizardError
@@ -26,6 +27,7 @@ SCHEMA_STEPS = ("schema", "upgrade")  # and "revision <id>" for each revision of
 class SchemaScreen(StepScreen):
     STEP = "schema"
     STEP_TITLE = "schema revisions"
+    pending: list[tuple[str, str]] = []  # set on mount; the footer asks check_action before that
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("a", "apply", "Apply", tooltip="Back up, then apply the pending revisions", id="apply"),
@@ -33,11 +35,11 @@ class SchemaScreen(StepScreen):
     ]
 
     def body(self) -> Iterable[Widget]:
-        yield Static("", id="revisions")
+        yield Wrapped("", id="revisions")
         with VerticalScroll(id="sql"):
             yield Static("Preparing the SQL preview...", id="sql-text")
         yield ProgressList(unit="rows", id="bars")
-        yield Static("", id="status")
+        yield Wrapped("", id="status")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -58,6 +60,7 @@ class SchemaScreen(StepScreen):
             self.current = plan.source.revision if plan else None
             self.target = plan.head if plan else commands.head_revision()
             self.baseline = bool(plan and any(p.record_only for p in plan.pending))
+            self.baseline_id = next((p.id for p in plan.pending if p.record_only), "") if plan else ""
             self.pending = [(p.id, p.description) for p in (plan.pending if plan else []) if not p.record_only]
         lines = [
             f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}",
@@ -98,7 +101,7 @@ class SchemaScreen(StepScreen):
                     for item, p in step.progress.items()}
         self.query_one("#bars", ProgressList).show(progress)
         if log.state == WAITING and not self.moving:
-            status = "a applies: a backup first, then each revision in turn." if self.pending else ""
+            status = "a: a backup first, then each revision in turn (asks first)." if self.pending else ""
         elif log.complete(STEP) or log.state == DONE:
             applied = [name.split()[1] for name, step in log.steps.items()
                        if name.startswith("revision ") and step.state == DONE]
@@ -113,13 +116,28 @@ class SchemaScreen(StepScreen):
             if self.moving:
                 return False  # the move applies its schema itself
             return True if self.pending and self.session.log.state == WAITING else None
+        if action == "next" and not self.moving and self.session.log.state == WAITING:
+            return False  # Apply is the way on from here
         return super().check_action(action, parameters)
 
     def action_apply(self) -> None:
-        if not self.moving and self.pending and self.session.log.state == WAITING:
-            self.wizard.start_upgrade(self.target)
-            self.redraw()
-            self.refresh_bindings()
+        """Ask, naming the database and the revisions from and to, as `wizard upgrade` asks without --yes."""
+        if self.moving or not self.pending or self.session.log.state != WAITING:
+            return
+        steps = ([f"record the 1.0.0 baseline {self.baseline_id}"] if self.baseline else []) \
+            + [f"apply {rev}: {description}" for rev, description in self.pending]
+        question = (f"Upgrade {self.db.masked()}\nfrom {self.current or '1.0.0 (no revision recorded)'} "
+                    f"to {self.target}?\n\nFirst a backup of it, proven; then, in one transaction:\n"
+                    + "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
+                    + "\n\nCtrl+R undoes it afterwards.")
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.session.log.state == WAITING:
+                self.wizard.start_upgrade(self.target)
+                self.redraw()
+                self.refresh_bindings()
+
+        self.app.push_screen(Confirm(question, yes_label="Upgrade (y)", title="Upgrade?"), answered)
 
     def can_go_back(self) -> bool:
         # Before Apply, going back is safe; once the upgrade runs, the way back is ctrl+r.

@@ -13,7 +13,7 @@ from textual.widgets.option_list import Option
 
 from screens.messages import PlanAnswered
 from screens.state import MOVE, ROLLBACK, UPGRADE
-from screens.widgets import StepScreen, esc
+from screens.widgets import StepScreen, Wrapped, esc
 from wizard import commands
 from wizard.commands import human_size, parse_url
 from wizard.errors import WizardError
@@ -30,10 +30,10 @@ class StartScreen(StepScreen):
 
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="found"):
-            yield Static(self.session.banner, id="banner")
-            yield Static("Reading the source...", id="source")
-            yield Static("", id="tables")
-            yield Static("", id="unfinished")
+            yield Wrapped(self.session.banner, id="banner")
+            yield Wrapped("Reading the source...", id="source")
+            yield Wrapped("", id="tables")
+            yield Wrapped("", id="unfinished")
         yield Static("Choose with ↑ ↓ and Enter:", id="choose-hint")
         yield OptionList(id="choices")
 
@@ -42,6 +42,11 @@ class StartScreen(StepScreen):
         self.title = "Engine migration wizard"
         self.wizard.begin(None)
         self.query_one("#banner", Static).display = bool(self.session.banner)
+        session = self.session
+        if session.source_from_env and session.env_file is not None:
+            # After a switch (or its rollback) .env names another database: that is the source now.
+            session.source_text = commands.database_url(session.env_file)
+            session.plan = None
         self._offer()
         if self.session.source_text:
             self.load_plan()
@@ -70,12 +75,38 @@ class StartScreen(StepScreen):
         info = report.source
         size = f", {human_size(info.size)}" if info.size is not None else ""
         notes = "".join(f"\n[yellow]{esc(mask(note))}[/]" for note in report.notes)
-        source.update(f"[b]Source:[/] {esc(mask(info.url))}\n"
+        where = f" (DATABASE_URL in {esc(self.session.env_file)})" if self.session.source_from_env else ""
+        source.update(f"[b]Source{where}:[/] {esc(mask(info.url))}\n"
                       f"{esc(info.engine)}{size}, {esc(mask(info.schema))}{notes}")
-        # One line, not a table: at 80x24 the choices below must stay in sight.
-        tables = " · ".join(f"{esc(name)} [b]{rows:,}[/]" for name, rows in info.tables.items())
-        self.query_one("#tables", Static).update(f"[b]Tables:[/] {tables}")
+        self._show_tables()
         self._offer()
+
+    def on_resize(self) -> None:
+        self._show_tables()
+
+    def _show_tables(self) -> None:
+        """At 80x24 one line, so the choices below stay in sight; with the room (120x40), a table per line
+        and the revisions an upgrade would apply."""
+        report = self.session.plan
+        if report is None:
+            return
+        tables = report.source.tables
+        if self.size.height < 32:
+            text = "[b]Tables:[/] " + " · ".join(f"{esc(name)} [b]{rows:,}[/]" for name, rows in tables.items())
+        else:
+            width = max((len(name) for name in tables), default=0)
+            figures = max((len(f"{rows:,}") for rows in tables.values()), default=0)
+            text = "[b]Tables[/] (rows)\n" + "\n".join(f"  {esc(name.ljust(width))}  {rows:>{figures},}"
+                                                      for name, rows in tables.items())
+            if report.source.engine.startswith("SQLite"):
+                text += (f"\n\n[b]A move to PostgreSQL[/] would: back up the file and prove the copy, create the "
+                         f"tables at its revision, copy {sum(tables.values()):,} rows in {len(tables)} tables, verify "
+                         "them row by row, then point .env at PostgreSQL when you say. Ctrl+R undoes it.")
+            if report.pending:
+                text += f"\n\n[b]An upgrade in place[/] to {esc(report.head)} would apply:\n" + "\n".join(
+                    f"  {esc(p.id)}  {esc(p.description)}" + ("  (recorded only: the tables are there)"
+                                                              if p.record_only else "") for p in report.pending)
+        self.query_one("#tables", Static).update(text)
 
     def _offer(self) -> None:
         """Unfinished runs first (resume, roll back), then the journeys."""
@@ -95,6 +126,10 @@ class StartScreen(StepScreen):
                    disabled=plan is None or not plan.pending),
             Option("Roll back a run (every run in the journal)", id="runs"),
         ]
+        last = self.session.last_run
+        if self.session.changed and last is not None and last not in unfinished:
+            notes.append(f"[b]Last run[/] {esc(last.id)} ({esc(last.journey)}, {esc(last.state())}): "
+                         "Ctrl+R rolls it back")
         self.query_one("#unfinished", Static).update("\n".join(notes))
         choices = self.query_one("#choices", OptionList)
         choices.clear_options()

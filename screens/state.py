@@ -99,6 +99,7 @@ class Session:
     state_dir: Path
     env_file: Path | None = None
     source_text: str | None = None  # as given; parsed by the screens that need it
+    source_from_env: bool = False  # source_text is DATABASE_URL in env_file: read again when .env changes
     banner: str = ""  # said first on the Start screen (the demo says what it set up)
     target_text: str | None = None  # --target, prefilled on the Connection screen
     target: DbUrl | None = None  # set once the Connection screen's test passed
@@ -114,7 +115,8 @@ class Session:
     upgrade_to: str | None = None  # after the move, upgrade the target to this revision; None: stay
     rollback_db: DbUrl | None = None  # the database's full URL for a rollback, when its journal masked a password
     run: Run | None = None  # the run this journey started, once it exists
+    last_run: Run | None = None  # what Ctrl+R rolls back: the journey's run, else the journal's newest
     runs_before: frozenset[str] = frozenset()  # run ids present before the journey began
     log: RunLog = field(default_factory=RunLog)
     stop: StopRequest = field(default_factory=StopRequest)
-    changed: bool = False  # the run has done something rollback would undo
+    changed: bool = False  # last_run has done something rollback would undo

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 
 from screens.confirm import Ask
 from screens.messages import ReportWritten, VerifyAnswered
-from screens.widgets import ProgressList, StepScreen, esc
+from screens.widgets import ProgressList, StepScreen, Wrapped, esc
 from wizard import commands
 from wizard.commands import parse_url
 from wizard.errors import WizardError
@@ -41,13 +41,13 @@ class VerifyScreen(StepScreen):
     ]
 
     def body(self) -> Iterable[Widget]:
-        yield Static("Comparing the source and the target row by row (nothing is written)...", id="status")
+        yield Wrapped("Comparing the source and the target row by row (nothing is written)...", id="status")
         yield ProgressList(id="bars")
         yield DataTable(id="verdicts", cursor_type="row", zebra_stripes=True)
         with Vertical(id="diff-box"):
-            yield Static("", id="diff-title")
+            yield Wrapped("", id="diff-title")
             yield DataTable(id="diffs", cursor_type="row")
-        yield Static("", id="report")
+        yield Wrapped("", id="report")
 
     report = None
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Iterable
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.text import Text
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import RenderOptions, RulesMap, Visual
 from textual.widget import Widget
 from textual.worker import Worker
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, RichLog, Static
@@ -45,7 +52,7 @@ class StepScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(icon="")
         yield from self.body()
-        yield Footer()
+        yield KeysFooter()
 
     def body(self) -> Iterable[Widget]:
         raise NotImplementedError
@@ -116,6 +123,40 @@ class StepScreen(Screen):
             self.wizard.go(step)
 
 
+class KeysFooter(Footer):
+    """The footer, drawn with the screen's keys as it mounts, and drawn again only when they change.
+
+    Textual's waits for a first bindings signal, then for a refresh, and rebuilds itself on every signal,
+    blank in between: while a copy keeps the loop busy, that blank lasted seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_reactive(Footer._bindings_ready, True)
+        self._drawn: list[tuple[str, str, bool]] | None = None
+
+    def _keys(self) -> list[tuple[str, str, bool]]:
+        return [(binding.key, binding.description, enabled)
+                for _, binding, enabled, _ in self.screen.active_bindings.values() if binding.show]
+
+    def compose(self) -> ComposeResult:
+        self._drawn = self._keys()
+        yield from super().compose()
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if self.is_attached and screen is self.screen and self._drawn is not None:
+            keys = self._drawn, self._keys()
+            if keys[1] == keys[0]:
+                return
+            shown = list(self.query("FooterKey"))
+            if [k[:2] for k in keys[1]] == [k[:2] for k in keys[0]] and len(shown) == len(keys[1]):
+                for widget, (_, _, enabled) in zip(shown, keys[1]):  # the same keys: grey or not, in place
+                    widget.set_class(not enabled, "-disabled")  # as Footer draws a greyed key
+                    widget._disabled = not enabled  # what a click on it reads
+                self._drawn = keys[1]
+                return
+        super().bindings_changed(screen)
+
+
 def esc(value: object) -> str:
     """`value` (a name, path, URL or message: anything not written here) as literal text in markup.
 
@@ -132,10 +173,108 @@ def show(widget: Static | Label, content: str) -> None:
         widget.update(content)
 
 
+# Where a name, path or URL too long for its line may break: after one of these, never mid-word. The
+# first kind keeps a name whole (".../" then "wizard_demo_0e108fff"); the second splits inside one.
+BETWEEN_NAMES = frozenset("/@:?&=,")
+INSIDE_NAMES = frozenset("_.-")
+
+
+def fold_offsets(line: str, width: int) -> list[int]:
+    """Where to break `line` so that each piece fits `width` cells: at spaces, as rich does; a word that does
+    not fit starts a line of its own, and one longer than a whole line breaks after its last separator that
+    fits (between two letters only where it has none)."""
+    breaks: list[int] = []
+    used = 0  # cells on the current line
+    for m in re.finditer(r" *[^ ]+ *", line):  # spaces only: a no-break space keeps "+ value" together
+        start, word = m.start(), m.group()
+        size = cell_len(word.rstrip(" "))
+        if used + size <= width:
+            used += cell_len(word)
+            continue
+        if used and start:
+            breaks.append(start)
+        if size <= width:
+            used = cell_len(word)
+            continue
+        piece, end = start, start + len(word.rstrip(" "))
+        while cell_len(line[piece:end]) > width:
+            fold = between = inside = piece
+            for i in range(piece + 1, end + 1):
+                if cell_len(line[piece:i]) > width:
+                    break
+                fold = i
+                if line[i - 1] in BETWEEN_NAMES:
+                    between = i
+                elif line[i - 1] in INSIDE_NAMES:
+                    inside = i
+            if between - piece < (fold - piece) // 2:  # a name would start far back: split inside one instead
+                between = max(between, inside)
+            piece = between if between > piece else max(fold, piece + 1)
+            breaks.append(piece)
+        used = cell_len(line[piece:m.end()])
+    return breaks
+
+
+def fold(lines: Any, width: int) -> list[Any]:
+    """Lines of rich Text or Textual Content, each divided where fold_offsets says."""
+    out = []
+    for line in lines:
+        pieces = line.divide(fold_offsets(line.plain, width))
+        out += [piece[:len(piece.plain.rstrip(' '))] for piece in pieces[:-1]] + [pieces[-1]]
+    return out
+
+
+class Folded:
+    """Plain text whose names and paths wrap at their separators, never mid-word, at whatever width it is
+    drawn: a rich renderable, for a RichLog's lines and a DataTable's cells."""
+
+    def __init__(self, text: str | Text) -> None:
+        self.text = text if isinstance(text, Text) else Text(text)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text("\n").join(fold(self.text.split("\n", allow_blank=True), max(1, options.max_width)))
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.text)
+
+
+class FoldedContent(Visual):
+    """A Static's Content (Textual markup), folded as Folded is at the width it is drawn at."""
+
+    def __init__(self, content: Content) -> None:
+        self.content = content
+
+    def _at(self, width: int) -> Content:
+        return Content("\n").join(fold(self.content.split("\n", allow_blank=True), max(1, width)))
+
+    def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
+        return self._at(width).render_strips(width, height, style, options)
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return self.content.get_optimal_width(rules, container_width)
+
+    def get_minimal_width(self, rules: RulesMap) -> int:
+        return self.content.get_minimal_width(rules)
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return self._at(width).get_height(rules, width)
+
+
+class Wrapped(Static):
+    """A Static whose names and paths wrap at their separators (set it with update(), markup or not)."""
+
+    def render(self) -> Any:
+        content = self.content
+        if isinstance(content, str):
+            return FoldedContent(Content.from_markup(content) if self._render_markup else Content(content))
+        return super().render()
+
+
 def write_new_lines(rich_log: RichLog, lines: list[str], written: int) -> int:
-    """Append lines[written:] in one write (each write scrolls); returns how many are written now."""
+    """Append lines[written:] in one write (each write scrolls); returns how many are written now.
+    Paths in them wrap at their separators (Folded)."""
     if len(lines) > written:
-        rich_log.write("\n".join(lines[written:]))
+        rich_log.write(Folded("\n".join(lines[written:])))
     return len(lines)
 
 
@@ -188,12 +327,13 @@ class UrlInput(Input):
 class ItemProgress(Horizontal):
     """One item's progress on one line: name, bar, done/total, rate, ETA."""
 
+    # The figures keep room for a million rows with rate and ETA; the bar takes what a wide terminal adds.
     DEFAULT_CSS = """
     ItemProgress { height: 1; }
     ItemProgress > .name { width: 14; }
-    ItemProgress > ProgressBar { width: 18; }
-    ItemProgress > ProgressBar > Bar { width: 16; }
-    ItemProgress > .figures { width: 1fr; }
+    ItemProgress > ProgressBar { width: 1fr; min-width: 10; padding-right: 2; }
+    ItemProgress > ProgressBar > Bar { width: 1fr; }
+    ItemProgress > .figures { width: 48; }
     """
 
     def __init__(self, name: str, unit: str = "rows", id: str | None = None) -> None:

@@ -126,7 +126,7 @@ async def test_an_upgrade_and_its_rollback_keeping_rows_written_since_end_the_sa
     app = make_app(tui_state, source_text=f"sqlite:///{b}")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "down", "enter", "a")  # Upgrade in place, apply
+        await press(pilot, "down", "enter", "a", "y")  # Upgrade in place, apply (it asks first)
         assert app.session.log.state == "done", app.session.log.error
     assert journal_steps(load_run(tui_state).folder) == journal_steps(load_run(cli_state).folder)
     assert rows_of(a) == rows_of(b) and rows_of(a)["alembic_version"] == [("0004",)]

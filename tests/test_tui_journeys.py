@@ -131,7 +131,12 @@ async def test_upgrade_in_place_journey(tmp_path: Path, engine_db: Path) -> None
         await press(pilot, "down", "enter")  # Upgrade in place
         shown = screen_text(app)
         assert "step 1 of 3" in shown and "0004" in shown and "baseline" in shown, shown
-        await press(pilot, "a")
+        assert "--yes" not in shown  # keys and screens, never the CLI's flags
+        await press(pilot, "a")  # asks first: the database, the revisions from and to
+        shown = screen_text(app)
+        assert "Upgrade?" in shown and engine_db.name in shown and f"to {head()}" in shown, shown
+        assert app.session.log.state == "waiting" and sha256(engine_db) == source_sha
+        await press(pilot, "y")
         assert app.session.log.state == "done", app.session.log.error
         await press(pilot, "n")
         shown = screen_text(app)

@@ -37,7 +37,7 @@ async def test_ctrl_r_is_greyed_until_the_run_changed_something(tmp_path: Path, 
         assert app.check_action("rollback", ()) is None
         await press(pilot, "ctrl+r")
         assert isinstance(app.screen, StartScreen)  # nothing to confirm, nothing done
-        await press(pilot, "down", "enter", "a")  # an upgrade in place runs
+        await press(pilot, "down", "enter", "a", "y")  # an upgrade in place runs
         assert app.check_action("rollback", ()) is True
         await press(pilot, "ctrl+r")
         assert "Roll back?" in screen_text(app)

@@ -97,6 +97,12 @@ def test_copy_running(snap_compare) -> None:
     assert snap_compare(app, run_before=at(MOVE, "copy", COPY_EVENTS))
 
 
+def test_copy_running_at_120x40(snap_compare) -> None:
+    """The room used: wider bars, and the run's steps above the log."""
+    app = make_app(Path("state"))
+    assert snap_compare(app, run_before=at(MOVE, "copy", COPY_EVENTS), terminal_size=(120, 40))
+
+
 def _report() -> VerifyReport:
     differing = TableVerdict(
         "executions", 200_000, 200_000, 0, 199_998, 2, 0, 0, "differs",

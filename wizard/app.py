@@ -20,8 +20,8 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.clock import Clock
-from textual.screen import Screen
-from textual.worker import Worker, WorkerState
+from textual.screen import ModalScreen, Screen
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.messages import RunChanged, RunEnded
 from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Journey, RunLog, Session
@@ -124,7 +124,7 @@ class WizardApp(App[int]):
         self.session.run = None
         self.session.changed = False
         self.session.reflected, self.session.upgrade_to = False, None
-        self.refresh_bindings()
+        self.refresh_rollback()
         if journey is not None:
             self.go(journey.steps[0])
 
@@ -253,22 +253,36 @@ class WizardApp(App[int]):
     # --- rollback ---
 
     def refresh_rollback(self) -> None:
-        """Find the journey's run, and whether it has changed anything rollback would undo."""
+        """Find the run Ctrl+R rolls back, and whether it has changed anything rollback would undo.
+
+        That is the journey's run once it started one; before that (the Start screen after Done, a journey
+        not yet started) the newest run in the journal, so the key reaches it from every screen."""
         session = self.session
         if session.run is None and session.log.state != WAITING:
             new = [r for r in commands.runs(session.state_dir) if r.id not in session.runs_before]
             session.run = new[-1] if new else None
-        session.changed = session.run is not None and bool(commands.undo_preview(session.run)[0])
-        self.refresh_bindings()
+        last = session.run
+        if last is None and session.log.state == WAITING:
+            journal = commands.runs(session.state_dir)
+            last = journal[-1] if journal else None
+        changed = last is not None and bool(commands.undo_preview(last)[0])
+        if (last and last.id, changed) != (session.last_run and session.last_run.id, session.changed):
+            # Only on a change: every refresh rebuilds the footer, which under a busy copy stays blank until
+            # the loop has time for it.
+            session.last_run, session.changed = last, changed
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "rollback":
+            if isinstance(self.screen, ModalScreen):
+                return False  # a dialog's footer offers the dialog's keys only
             return True if self.session.changed else None
         return True
 
     def action_rollback(self) -> None:
-        if self.session.run is not None and self.session.changed:
-            self.confirm_rollback(self.session.run.id)
+        run = self.session.last_run
+        if run is not None and self.session.changed and not isinstance(self.screen, ModalScreen):
+            self.confirm_rollback(run.id)
 
     def confirm_rollback(self, run_id: str) -> None:
         """Measure what was written since the run, show it and exactly what will be undone; one more key
@@ -281,6 +295,10 @@ class WizardApp(App[int]):
 
         session = self.session
         self.notify(f"Measuring what was written since run {run_id}...", title="Roll back", timeout=3, markup=False)
+        # A screen still reading the database (the Start screen's plan after Done) would count as another
+        # session on it, and the rollback refuses to run beside one: let those reads end first.
+        others = [w for w in self.workers if w is not get_current_worker() and w is not self._journey_worker]
+        await asyncio.gather(*(w.wait() for w in others if w.is_running), return_exceptions=True)
         try:
             run = commands.find_run(session.state_dir, run_id)
             # Passwords the journal masked come back from the URL given on the Runs screen, the target typed
@@ -318,6 +336,7 @@ def run_app(env_file: Path | None, source: str | None, target: str | None, state
         state_dir=commands.state_dir_of(state_dir),
         env_file=env,
         source_text=source or (commands.database_url(env) if env is not None else None),
+        source_from_env=source is None and env is not None,
         target_text=target,
         banner=banner,
     )

@@ -115,7 +115,7 @@ async def upgrade_sql(db: DbUrl, target: str | None, emit: Emit = ignore) -> str
     start = plan.stamp or plan.current
     head = [f"-- upgrade {db} from {start} to {plan.target}; the wizard backs it up first, then applies {plan.how}"]
     if plan.stamp:
-        head.append(f"-- a 1.0.0 database: its baseline {plan.stamp} is recorded first (needs --yes)")
+        head.append(f"-- a 1.0.0 database: its baseline {plan.stamp} is recorded first, once you agree")
     async with connect(db, readonly=True) as conn:
         previews = await schema.preview_rewrites(conn, plan.pending, emit)
     said = {r.id: _preview_comment(r, previews[r.id]) for r in plan.pending if r.id in previews}

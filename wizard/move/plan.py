@@ -107,8 +107,7 @@ def pending_revisions(state: schema.SchemaState) -> tuple[list[PendingRevision],
         baseline, *rest = schema.between(None, schema.head())
         pending = [PendingRevision(baseline.id, baseline.description, record_only=True)]
         return pending + [PendingRevision(r.id, r.description) for r in rest], [
-            f"a 1.0.0 database: the upgrade records its baseline {baseline.id} first, once you agree "
-            "(--yes, or your answer when asked)"]
+            f"a 1.0.0 database: the upgrade records its baseline {baseline.id} first, once you agree"]
     if state.matches:
         return [], [f"its tables match {', '.join(state.matches)} (they differ only in data): "
                     "record the right revision with `alembic stamp` first"]

@@ -148,16 +148,16 @@ def _kept(table: str) -> bool:
 async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str]]]]:
     """(table, keyed, a batch of (key, digest)) for every table of `db`, a batch at a time."""
     if db.is_sqlite:
-        conn = await asyncio.to_thread(sqlite3.connect, sqlite_uri(db.sqlite_path, "ro"), uri=True,
+        conn = await _in_thread(sqlite3.connect, sqlite_uri(db.sqlite_path, "ro"), uri=True,
                                        check_same_thread=False)
         try:
-            for table, key in await asyncio.to_thread(_sqlite_tables, conn):
+            for table, key in await _in_thread(_sqlite_tables, conn):
                 if not _kept(table):
                     continue
                 rows = _sqlite_rows(conn, table, key)
-                while batch := await asyncio.to_thread(_take, rows, _BATCH):
+                while batch := await _in_thread(_take, rows, _BATCH):
                     yield table, bool(key), batch
-                await asyncio.to_thread(rows.close)  # its cursor freed in a worker thread too (see _run)
+                await _in_thread(rows.close)  # its cursor freed in a worker thread too (see _run)
                 yield table, bool(key), []
         finally:
             conn.close()
@@ -176,6 +176,19 @@ async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str
             yield table, bool(key), []
     finally:
         await conn.close()
+
+
+async def _in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """fn() in a worker thread, as asyncio.to_thread; cancelled (the wizard quits, a screen closes), it waits
+    for the thread before the caller's `finally` closes the connection the thread is using: SQLite closed
+    under a running statement crashes the process (a segfault, seen when the TUI left the Finish screen
+    during the .env switch's re-recording)."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 def _take(rows: Iterator[Any], n: int) -> list[Any]:
@@ -203,16 +216,16 @@ _INDEX = "CREATE UNIQUE INDEX {name}_key ON {table} (tbl, key)"
 
 async def _fill(db: DbUrl, out: sqlite3.Connection, name: str) -> dict[str, bool]:
     """Every row of `db` into table `name` of `out`; returns table -> keyed."""
-    await asyncio.to_thread(_run, out, _SCHEMA.format(name=name))
+    await _in_thread(_run, out, _SCHEMA.format(name=name))
     tables: dict[str, bool] = {}
     seen: dict[str, dict[str, int]] = {}
     async for table, keyed, batch in _read(db):
         tables[table] = keyed
         rows = batch if keyed else _multiset_keys(batch, seen.setdefault(table, {}))
         if rows:
-            await asyncio.to_thread(_run, out, f"INSERT INTO {name} VALUES (?, ?, ?)", [(table, k, d) for k, d in rows])
+            await _in_thread(_run, out, f"INSERT INTO {name} VALUES (?, ?, ?)", [(table, k, d) for k, d in rows])
     schema, _, table = name.rpartition(".")
-    await asyncio.to_thread(_run, out, _INDEX.format(name=f"{schema}.{table}" if schema else table, table=table))
+    await _in_thread(_run, out, _INDEX.format(name=f"{schema}.{table}" if schema else table, table=table))
     return tables
 
 
