@@ -158,3 +158,39 @@ def test_report_json_of_a_resumed_run_counts_every_row_once(engine_db: Path, pg_
     report = json.loads(result.report_json.read_text())
     assert {t["table"]: t["copied"] for t in report["tables"]} == {"users": 5, "workflows": 20, "executions": 300,
                                                                   "settings": 1}
+
+
+@pytest.mark.parametrize("schema, held, kept", [
+    ("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)", "NULL, 'held ' || n", "n, 'kept ' || n"),
+    # A key NULL in its second column sorts among the rows of its first: a checkpoint there must not skip them.
+    ("CREATE TABLE t (a INTEGER, b TEXT, v TEXT, PRIMARY KEY (a, b))", "n % 2, NULL, 'held ' || n",
+     "n % 2, n, 'kept ' || n"),
+])
+def test_a_stop_among_rows_whose_key_is_null_resumes_without_losing_or_repeating_a_row(
+        schema: str, held: str, kept: str, pg_url: str, tmp_path: Path) -> None:
+    """SQLite lets a key that is not the rowid hold NULL; those rows are held (quarantined), and a checkpoint
+    taken among them cannot say `key > NULL`: the resume must still hold each of them once and copy the rest."""
+    source = tmp_path / "odd.db"
+    conn = sqlite3.connect(source)
+    conn.execute(schema)
+    for rows, values in ((130, held), (70, kept)):
+        conn.execute(f"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < {rows}) "
+                     f"INSERT INTO t SELECT {values} FROM c")
+    conn.commit()
+    conn.close()
+    state = tmp_path / "state"
+    stop = StopRequest()
+
+    def emit(event: object) -> None:
+        if isinstance(event, Progress) and event.item == "t" and event.done:
+            stop.set("test")
+
+    options = MoveOptions(parse_url(f"sqlite:///{source}"), parse_url(pg_url), state_dir=state, yes=True,
+                          chunk_rows=50, reflected=True, on_orphans="quarantine")
+    with pytest.raises(Interrupted):
+        asyncio.run(run_move(options, emit, stop))
+    options.resume = True
+    assert asyncio.run(run_move(options)).state == FINISHED
+    lines = (state / "runs" / load_run(state).id / "quarantine" / "t.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["row"]["v"] for line in lines) == sorted(f"held {n}" for n in range(1, 131))
+    assert fetch(pg_url, "SELECT count(*), count(DISTINCT v) FROM t")[0][:] == (70, 70)

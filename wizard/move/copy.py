@@ -87,7 +87,7 @@ class TableCopy:
     conversions: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> conversion -> count
     seconds: float = 0.0
     done: bool = False
-    last_key: Key | None = None
+    last_key: Position | None = None
     quarantine_bytes: int = 0
     nulled_bytes: int = 0
 
@@ -105,16 +105,32 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
-def encode_key(key: Key | None) -> str | None:
+@dataclass(frozen=True)
+class AmongNullKeys:
+    """A checkpoint among the rows whose key holds NULL. Those are read first, in rowid order, because a
+    checkpoint at a key with a NULL in it cannot be resumed from: `key > (NULL)` is true of no row."""
+
+    rowid: int
+
+
+Position = Key | AmongNullKeys  # how far a table's copy got: the last row's key, or its rowid among NULL keys
+
+
+def encode_key(key: Position | None) -> str | None:
     if key is None:
         return None
+    if isinstance(key, AmongNullKeys):
+        return json.dumps({"rowid_among_null_keys": key.rowid})
     return json.dumps([{"hex": v.hex()} if isinstance(v, bytes) else v for v in key])
 
 
-def decode_key(text: str | None) -> Key | None:
+def decode_key(text: str | None) -> Position | None:
     if text is None:
         return None
-    return tuple(bytes.fromhex(v["hex"]) if isinstance(v, dict) else v for v in json.loads(text))
+    value = json.loads(text)
+    if isinstance(value, dict):
+        return AmongNullKeys(value["rowid_among_null_keys"])
+    return tuple(bytes.fromhex(v["hex"]) if isinstance(v, dict) else v for v in value)
 
 
 async def load_checkpoints(conn: asyncpg.Connection, run_id: str) -> dict[str, TableCopy]:
@@ -137,7 +153,7 @@ async def _save(conn: asyncpg.Connection, run_id: str, state: TableCopy) -> None
 @dataclass
 class _Chunk:
     records: list[Any]
-    last_key: Key
+    last_key: Position
     read: int
     quarantine: bytes  # JSON lines
     quarantined: int
@@ -181,7 +197,7 @@ class _Reader:
     """The reader thread of one table: SQLite rows in key order, converted, in chunks."""
 
     def __init__(self, path: Path, table: SourceTable, actions: RowActions, unclean: frozenset[Key] | None,
-                 after: Key | None, chunk_rows: int, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
+                 after: Position | None, chunk_rows: int, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
         self.path, self.table, self.actions, self.unclean, self.after = path, table, actions, unclean, after
         self.chunk_rows, self.queue, self.loop = chunk_rows, queue, loop
         self.cancelled = threading.Event()
@@ -217,63 +233,74 @@ class _Reader:
         t = self.table
         n = len(t.columns)
         cols = ", ".join(quote(c.name) for c in t.columns)
-        if t.key_is_rowid:
-            cols += ", rowid"
-            key_at = [n]
-        else:
-            key_at = [t.column_names.index(k) for k in t.key]
-        key_of = _key_getter(key_at)
-        where = ""
-        params: tuple = ()
-        if self.after is not None:
-            where = f" WHERE ({t.key_sql()}) > ({', '.join('?' * len(self.after))})"
-            params = tuple(self.after)
+        key_at = [t.column_names.index(k) for k in t.key] if not t.key_is_rowid else [n]
         clean = t.clean_sql() if self.unclean is None else "1"
-        sql = f"SELECT {cols}, {clean} FROM {quote(t.name)}{where} ORDER BY {t.key_sql()}"
-        fast = fast_row_function([c.kind for c in t.columns])
-        flag = -1  # the clean flag is the last column
-        actions = self.actions
-        special = set(actions.quarantine) | set(actions.null) | (self.unclean or set())
+        null_key = t.null_key_sql()
+        passes = []  # (sql, parameters, the position a row leaves the copy at)
+        if null_key is not None and not isinstance(self.after, tuple):  # the rows whose key holds NULL, first
+            after_rowid = self.after.rowid if isinstance(self.after, AmongNullKeys) else None
+            passes.append((f"SELECT {cols}, rowid, {clean} FROM {quote(t.name)} WHERE ({null_key})"
+                           f"{' AND rowid > ?' if after_rowid is not None else ''} ORDER BY rowid",
+                           (after_rowid,) if after_rowid is not None else (), lambda row: AmongNullKeys(row[n])))
+        where = [f"NOT ({null_key})"] if null_key is not None else []
+        params: tuple = ()
+        if isinstance(self.after, tuple):
+            where.append(f"({t.key_sql()}) > ({', '.join('?' * len(self.after))})")
+            params = tuple(self.after)
+        extra = ", rowid" if t.key_is_rowid else ""
+        passes.append((f"SELECT {cols}{extra}, {clean} FROM {quote(t.name)}"
+                       f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {t.key_sql()}", params,
+                       _key_getter(key_at)))
         conn = open_readonly(self.path)
-        if actions.quarantine:  # text that is not UTF-8 (the scan's reading) reaches _slow as bytes, to be held
+        if self.actions.quarantine:  # text that is not UTF-8 (the scan's reading) reaches _slow as bytes, to be held
             conn.text_factory = tolerant_text
         try:
             conn.execute("BEGIN")  # one snapshot for the whole table
-            cursor = conn.execute(sql, params)
-            while not self.cancelled.is_set():
-                records: list[Any] = []
-                held: list[bytes] = []
-                nulled: list[bytes] = []
-                conversions: Counter = Counter()
-                ends: list = []
-                read = 0
-                while read < self.chunk_rows:
-                    rows = self._fetch(cursor, min(FETCH_ROWS, self.chunk_rows - read))
-                    if not rows:
-                        break
-                    read += len(rows)
-                    last_row = rows[-1]
-                    for row in rows:
-                        if row[flag] and not (special and key_of(row) in special):
-                            try:
-                                records.append(fast(row))
-                                continue
-                            except (TypeError, ValueError):  # not as the scan saw it: convert() will say why
-                                pass
-                        self._slow(row, key_of(row), records, held, nulled, conversions, ends)
-                if not read:
-                    return
-                last = key_of(last_row)
-                self.after = last
-                self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions, ends))
+            for sql, params, position in passes:
+                self._read_pass(conn.execute(sql, params), _key_getter(key_at), position)
         finally:
             conn.close()
+
+    def _read_pass(self, cursor: sqlite3.Cursor, key_of: Callable[[tuple], Key],
+                   position: Callable[[tuple], Position]) -> None:
+        """The rows `cursor` reads, converted, in chunks that end at `position` of their last row."""
+        fast = fast_row_function([c.kind for c in self.table.columns])
+        flag = -1  # the clean flag is the last column
+        actions = self.actions
+        special = set(actions.quarantine) | set(actions.null) | (self.unclean or set())
+        while not self.cancelled.is_set():
+            records: list[Any] = []
+            held: list[bytes] = []
+            nulled: list[bytes] = []
+            conversions: Counter = Counter()
+            ends: list = []
+            read = 0
+            while read < self.chunk_rows:
+                rows = self._fetch(cursor, min(FETCH_ROWS, self.chunk_rows - read))
+                if not rows:
+                    break
+                read += len(rows)
+                last_row = rows[-1]
+                for row in rows:
+                    if row[flag] and not (special and key_of(row) in special):
+                        try:
+                            records.append(fast(row))
+                            continue
+                        except (TypeError, ValueError):  # not as the scan saw it: convert() will say why
+                            pass
+                    self._slow(row, key_of(row), records, held, nulled, conversions, ends)
+            if not read:
+                return
+            last = position(last_row)
+            self.after = last
+            self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions, ends))
 
     def _fetch(self, cursor: sqlite3.Cursor, n: int) -> list[tuple]:
         try:
             return cursor.fetchmany(n)
         except sqlite3.OperationalError as exc:
-            raise StepError(f"cannot read table {self.table.name} after key {shown_key(self.after or ())}: {exc}: "
+            after = f"row {self.after.rowid}" if isinstance(self.after, AmongNullKeys) else f"key {shown_key(self.after or ())}"
+            raise StepError(f"cannot read table {self.table.name} after {after}: {exc}: "
                             f"fix that text in the source (it is not UTF-8), then run the move again") from None
 
     def _slow(self, row: tuple, key: Key, records: list, held: list, nulled: list, conversions: Counter,

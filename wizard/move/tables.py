@@ -97,6 +97,13 @@ class SourceTable:
     def key_sql(self) -> str:
         return ", ".join(ROWID if self.key_is_rowid else quote(k) for k in self.key)
 
+    def null_key_sql(self) -> str | None:
+        """True for a row whose key holds NULL, which SQLite allows in a key that is not the rowid (a WITHOUT
+        ROWID table's key is NOT NULL); None when no row's can."""
+        if self.key_is_rowid or self.without_rowid:
+            return None
+        return " OR ".join(f"{quote(k)} IS NULL" for k in self.key)
+
 
 def open_readonly(path: Path) -> sqlite3.Connection:
     """A stdlib connection that cannot write the file (URI mode=ro), autocommit so BEGIN is ours, able to
