@@ -15,7 +15,8 @@ from sqlalchemy.dialects import mysql
 
 from wizard.move.normalize import BOOLEAN, JSON, kind_of
 
-_JSON_CHECK = re.compile(r"json_valid\(`((?:[^`]|``)+)`\)", re.IGNORECASE)
+# The server quotes the column as the session's sql_mode does: `name`, or "name" under ANSI_QUOTES (wizard.db).
+_JSON_CHECK = re.compile(r"json_valid\((?:`(?P<b>(?:[^`]|``)+)`|\"(?P<d>(?:[^\"]|\"\")+)\")\)", re.IGNORECASE)
 
 
 def json_columns(sync_conn: Any) -> set[tuple[str, str]]:
@@ -28,7 +29,7 @@ def json_columns(sync_conn: Any) -> set[tuple[str, str]]:
     for table, clause in rows:
         m = _JSON_CHECK.fullmatch(clause.strip())
         if m:
-            out.add((table, m[1].replace("``", "`")))
+            out.add((table, m["b"].replace("``", "`") if m["b"] is not None else m["d"].replace('""', '"')))
     return out
 
 
