@@ -69,6 +69,9 @@ def test_sqlite_against_mysql_verifies_clean_and_finds_each_planted_difference(l
     write(target, "UPDATE executions SET completed_at = '0000-00-00 00:00:00' WHERE id = 8")
     sqlite_exec(source, "UPDATE executions SET completed_at = '0000-00-00 00:00:00.000000' WHERE id = 8")
     write(target, f"UPDATE users SET is_active = 2 WHERE id = '{user}'")  # a TINYINT(1) that is no boolean
+    (other,) = _rows(source, "SELECT id FROM users ORDER BY id LIMIT 1 OFFSET 1")[0]
+    write(target, f"UPDATE users SET is_admin = 2 WHERE id = '{other}'")  # ... even where the source says 2 too
+    sqlite_exec(source, f"UPDATE users SET is_admin = 2 WHERE id = '{other}'")
     write(target, f"UPDATE workflows SET name = 'deploy ? \u00e9t\u00e9 \u4e2d\u6587' WHERE id = '{emoji_id}'")
     # The same JSON in another key order and spacing: the same meaning, no difference.
     write(target, f"UPDATE workflows SET definition = JSON_OBJECT('zz', 1, 'aa', JSON_ARRAY(1, 2)) "
@@ -80,7 +83,7 @@ def test_sqlite_against_mysql_verifies_clean_and_finds_each_planted_difference(l
     assert differences(summary) == {
         "executions": {5: ("different", ["status"]), 6: ("only_source", []), 7: ("different", ["started_at"]),
                        8: ("different", ["completed_at"]), 1000: ("only_target", [])},
-        "users": {user: ("different", ["is_active"])},
+        "users": {user: ("different", ["is_active"]), other: ("different", ["is_admin"])},
         "workflows": {emoji_id: ("different", ["name"])},
     }
     micro = differences_detail(summary, "executions", 7)["started_at"]
