@@ -5,7 +5,6 @@ Each test asserts what the databases and .env hold afterwards, not only what the
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
 from pathlib import Path

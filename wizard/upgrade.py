@@ -182,7 +182,7 @@ async def run_upgrade(db: DbUrl, target: str | None, state_dir: Path, emit: Emit
                       f"{plan.stamp} needs consent: pass --yes")
     if plan.nothing_to_do:
         return UpgradeResult(None, plan.current, plan.target, None)
-    if not db.is_sqlite:
+    if db.kind == "postgresql":
         await pgtools.for_database(db)  # no pg_dump that can back it up: refused before anything is written
     run_id = new_run_id()
     with StateLock(state_dir).acquire(run_id, JOURNEY):

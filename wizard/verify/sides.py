@@ -33,7 +33,6 @@ from wizard.errors import StepError
 from wizard.move.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert)
 from wizard.move.scan import tolerant_text
-from wizard.pg import connect_pg
 from wizard.urls import DbUrl
 from wizard.verify.ahead import ReadAhead
 from wizard.verify.myside import MySide, open_mysql
