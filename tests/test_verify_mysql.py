@@ -22,6 +22,7 @@ from test_verify import differences, differences_detail, first_user, pg_exec, ru
 from wizard import commands
 from wizard.mysql.dump import load
 from wizard.urls import parse_url
+from wizard.verify import schema as verify_schema
 
 EMOJI = "deploy \U0001f680 \u00e9t\u00e9 \u4e2d\u6587"  # four bytes a character in UTF-8, then two, then three
 
@@ -144,3 +145,24 @@ def test_text_keys_merge_in_byte_order_not_the_collations(tmp_path: Path, mysql_
     code, summary, _ = run_verify(sqlite_url(source), mysql_url)
     assert code == 0, summary
     assert summary["tables"][0]["equal"] == len(keys)
+
+
+def test_a_user_who_may_not_create_the_scratch_database_gets_rows_verified_and_the_schema_unchecked(
+        loaded, mysql_server: str, monkeypatch):
+    _, url = loaded
+    user = f"wizard_ro_{uuid.uuid4().hex[:8]}"
+    database = make_url(url).database
+    admin(mysql_server, f"CREATE USER '{user}'@'%' IDENTIFIED BY 's3cret#pw'")
+    try:
+        admin(mysql_server, f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'")
+        monkeypatch.setattr(verify_schema, "_EXPECTED_MYSQL", {})  # what an earlier test built is not at hand
+        limited = make_url(url).set(username=user, password="s3cret#pw").render_as_string(hide_password=False)
+        code, summary, out = run_verify(limited, limited)
+        assert code == 0, summary
+        assert sum(t["equal"] for t in summary["tables"]) == 326
+        (finding,) = [f for f in summary["schema"] if f["status"] == "warn"]
+        assert finding["detail"].startswith("the schema was not checked: creating a scratch database wizard_proof_")
+        assert f"GRANT ALL ON `wizard\\_proof\\_%`.* TO the user {user}" in finding["detail"]
+        assert "s3cret" not in out
+    finally:
+        admin(mysql_server, f"DROP USER '{user}'@'%'")
