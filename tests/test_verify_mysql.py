@@ -69,6 +69,7 @@ def test_sqlite_against_mysql_verifies_clean_and_finds_each_planted_difference(l
     # MySQL's zero date, even where the source holds its very spelling: it means nothing on either side.
     write(target, "UPDATE executions SET completed_at = '0000-00-00 00:00:00' WHERE id = 8")
     sqlite_exec(source, "UPDATE executions SET completed_at = '0000-00-00 00:00:00.000000' WHERE id = 8")
+    write(target, "UPDATE executions SET completed_at = '2024-02-00 10:00:00' WHERE id = 4")  # a day 0
     write(target, f"UPDATE users SET is_active = 2 WHERE id = '{user}'")  # a TINYINT(1) that is no boolean
     (other,) = _rows(source, "SELECT id FROM users ORDER BY id LIMIT 1 OFFSET 1")[0]
     write(target, f"UPDATE users SET is_admin = 2 WHERE id = '{other}'")  # ... even where the source says 2 too
@@ -82,7 +83,7 @@ def test_sqlite_against_mysql_verifies_clean_and_finds_each_planted_difference(l
     code, summary, _ = run_verify(sqlite_url(source), target)
     assert code == 1
     assert differences(summary) == {
-        "executions": {5: ("different", ["status"]), 6: ("only_source", []), 7: ("different", ["started_at"]),
+        "executions": {4: ("different", ["completed_at"]), 5: ("different", ["status"]), 6: ("only_source", []), 7: ("different", ["started_at"]),
                        8: ("different", ["completed_at"]), 1000: ("only_target", [])},
         "users": {user: ("different", ["is_active"]), other: ("different", ["is_admin"])},
         "workflows": {emoji_id: ("different", ["name"])},
@@ -91,6 +92,8 @@ def test_sqlite_against_mysql_verifies_clean_and_finds_each_planted_difference(l
     assert micro["source"][-6:] != micro["target"][-6:]  # the microseconds are shown, and they differ
     zero = differences_detail(summary, "executions", 8)["completed_at"]
     assert zero["target"].startswith("0000-00-00") and "no such date" in zero["target"]
+    day0 = differences_detail(summary, "executions", 4)["completed_at"]
+    assert day0["target"] == "2024-02-00 10:00:00.000000 (no such date)"
     assert differences_detail(summary, "users", user)["is_active"]["target"] == 2
 
 

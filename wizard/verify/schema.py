@@ -6,7 +6,9 @@ rolled back, to the session's temporary schema (`SET LOCAL search_path TO
 pg_temp`) of the very server being checked, and that is reflected -- so types
 compile exactly as that server spells them, nothing is left behind, and no
 scratch database (nor the right to create one) is needed. On SQLite they are
-applied to an in-memory database. Both are cached per revision for the process.
+applied to an in-memory database. MySQL has neither transactional DDL nor a
+temporary schema: there they are applied to a scratch database on the same
+server, dropped after. Each is cached per revision for the process.
 
 Tables the engine's history does not know are compared with the source's
 reflected columns (names, nullability, primary key) when a source is given.

@@ -4,7 +4,8 @@ SQLite is read in a thread of its own with stdlib sqlite3 on a read-only URI
 (mode=ro: the source is never written), chunks handed to the event loop through
 a bounded queue. PostgreSQL is read through an asyncpg server-side cursor inside
 one REPEATABLE READ, READ ONLY transaction (one snapshot for every table), the
-next chunk already on its way while the current one is compared.
+next chunk already on its way while the current one is compared (wizard.verify.ahead). MySQL and
+MariaDB: wizard.verify.myside.
 
 Key order: SQLite sorts text by memcmp (COLLATE BINARY), PostgreSQL by the
 column's collation, so PostgreSQL is asked for `COLLATE "C"` (byte order, which
