@@ -20,9 +20,12 @@ from engine_data import build_1_0_0, write
 from mysql_server import admin
 from test_verify import differences, differences_detail, first_user, pg_exec, run_verify, sqlite_exec, sqlite_url
 from wizard import commands
+from wizard.errors import Interrupted
+from wizard.events import Progress, StopRequest
 from wizard.mysql.dump import load
 from wizard.urls import parse_url
-from wizard.verify import schema as verify_schema
+from wizard.verify import schema as verify_schema, sides
+from wizard.verify.run import verify
 
 EMOJI = "deploy \U0001f680 \u00e9t\u00e9 \u4e2d\u6587"  # four bytes a character in UTF-8, then two, then three
 
@@ -169,3 +172,20 @@ def test_a_user_who_may_not_create_the_scratch_database_gets_rows_verified_and_t
         assert "s3cret" not in out
     finally:
         admin(mysql_server, f"DROP USER '{user}'@'%'")
+
+
+def test_a_stop_mid_table_leaves_the_mysql_side_cleanly(loaded, monkeypatch):
+    """Stopped after a first chunk, the MySQL side's next one in flight: Interrupted, naming the table; the
+    next verification runs clean."""
+    source, target = loaded
+    monkeypatch.setattr(sides, "CHUNK_ROWS", 50)
+    stop = StopRequest()
+
+    def emit(event):
+        if isinstance(event, Progress):
+            stop.set("test")
+
+    with pytest.raises(Interrupted, match="in table executions"):
+        asyncio.run(verify(parse_url(sqlite_url(source)), parse_url(target), emit, stop=stop))
+    code, _, _ = run_verify(sqlite_url(source), target)
+    assert code == 0

@@ -25,8 +25,11 @@ class ReadAhead:
 
     async def close(self) -> None:
         if self._ahead is not None:
-            self._ahead.cancel()
-            with contextlib.suppress(BaseException):
+            # A cursor that is finished reads on to its result's end anyway: its chunk in flight is let land, as
+            # a read cut between a packet's header and its body would leave the connection out of step.
+            if self._finish is None:
+                self._ahead.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._ahead
         if self._finish is not None:
             await self._finish()
