@@ -149,7 +149,7 @@ def _not_yet_on_mysql(command: str, *dbs: DbUrl | None) -> None:
     for db in dbs:
         if db is not None and db.is_mysql:
             raise BadInput(f"{db}: `wizard {command}` does not work on MySQL or MariaDB yet; "
-                           "`wizard plan`, `backup`, `upgrade` and `rollback` do")
+                           "`wizard plan`, `backup`, `upgrade`, `verify` and `rollback` do")
 
 
 def _stop_point(stop: StopRequest | None, what: str) -> None:
@@ -261,7 +261,6 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, stop: StopRe
     With `run` (a move), what it did on purpose counts in: its quarantine, the foreign keys it set to NULL,
     the rows it changed after the copy (the settings move). `tables`: only those. `report_file`: the report
     in Markdown there (its JSON beside it, mode 0600), with the run's copy facts. Writes no database."""
-    _not_yet_on_mysql("verify", source, target)
     report = await verify_run(source, target, run.folder if run is not None else None, emit, tables or None, stop)
     written = await write_verify_report(report, report_file, run) if report_file is not None else None
     return Verification(report, written)

@@ -47,8 +47,9 @@ def engine_mysql(mysql_server: str, engine_db: Path) -> Iterator[str]:
 
 
 def commands_on(url: str) -> list[list[str]]:
-    """Every command that takes a MySQL database: plan, backup, upgrade."""
-    return [["plan", "--source", url], ["backup", "--source", url], ["upgrade", "--db", url, "--yes"]]
+    """Every command that takes a MySQL database: plan, backup, upgrade, verify."""
+    return [["plan", "--source", url], ["backup", "--source", url], ["upgrade", "--db", url, "--yes"],
+            ["verify", "--source", url, "--target", url]]
 
 
 def expect(folder: Path, watch: str, commands: list[list[str]], says: str) -> str:

@@ -104,15 +104,16 @@ async def load(dump: Path, db: DbUrl) -> None:
 
 
 @contextlib.asynccontextmanager
-async def scratch_database(db: DbUrl, conn: AsyncConnection) -> AsyncIterator[DbUrl]:
-    """An empty database beside `db`'s on its server, with its character set, dropped after the block."""
+async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None = None) -> AsyncIterator[DbUrl]:
+    """An empty database beside `db`'s on its server, with its character set, dropped after the block; `purpose`:
+    what cannot be done without it (StepError), the dump's proof unless said."""
     name = f"wizard_proof_{uuid.uuid4().hex[:12]}"  # matched by SCRATCH
     charset, collation = await _charset(conn)
     try:
         await conn.execute(text(f"CREATE DATABASE {quote(name)} CHARACTER SET {charset} COLLATE {collation}"))
     except Exception as exc:  # the driver's error, wrapped by SQLAlchemy: a missing privilege, most likely
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise StepError(f"the dump of {db} cannot be proven: creating a scratch database {name} failed ({detail}): "
+        raise StepError(f"{purpose or f'the dump of {db} cannot be proven'}: creating a scratch database {name} failed ({detail}): "
                         f"GRANT ALL ON `{SCRATCH}%`.* TO the user {db.url.username}") from None
     try:
         yield DbUrl(db.url.set(database=name), db.kind)

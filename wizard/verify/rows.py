@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
-from wizard.move.normalize import INTEGER
+from wizard.move.normalize import BOOLEAN, INTEGER
 from wizard.verify.schema import TableShape
 from wizard.verify.show import shown_key, shown_pair
 from wizard.verify.sides import Unorderable, key_type
@@ -242,7 +242,9 @@ class _Tally:
             self.changed_rows += 1
         for col in self.columns:
             a, b = s[col.index], t[col.index]
-            if _same(a, b) or (b is None and col.name in cleared) or (change and col.name in change["columns"]):
+            # Equal raw booleans are no proof: MySQL's TINYINT(1) holds a 2 as SQLite does, and 2 means nothing.
+            if ((col.kind != BOOLEAN and _same(a, b)) or (b is None and col.name in cleared)
+                    or (change and col.name in change["columns"])):
                 continue
             ca, cb = col.source(a), col.target(b)
             if not _same(ca, cb):

@@ -5,8 +5,8 @@ primary-key order, streaming, in constant memory (wizard.verify.rows, with the
 rows from wizard.verify.sides), and checks the target's schema against its
 revision (wizard.verify.schema). A source value is read by the verifier's own
 route (wizard.verify.values), never by the copy's rules, the kind always from the
-target column's type: a rule of the copy that is wrong shows as a difference. Directions: SQLite to PostgreSQL, and two
-databases of the same engine (a backup against the original, before and after
+target column's type: a rule of the copy that is wrong shows as a difference. Directions: SQLite to PostgreSQL, SQLite to
+MySQL, MySQL to PostgreSQL, and two databases of the same engine (a backup against the original, before and after
 an in-place upgrade).
 """
 

@@ -6,7 +6,9 @@ rolled back, to the session's temporary schema (`SET LOCAL search_path TO
 pg_temp`) of the very server being checked, and that is reflected -- so types
 compile exactly as that server spells them, nothing is left behind, and no
 scratch database (nor the right to create one) is needed. On SQLite they are
-applied to an in-memory database. Both are cached per revision for the process.
+applied to an in-memory database. MySQL has neither transactional DDL nor a
+temporary schema: there they are applied to a scratch database on the same
+server, dropped after. Each is cached per revision for the process.
 
 Tables the engine's history does not know are compared with the source's
 reflected columns (names, nullability, primary key) when a source is given.
@@ -25,10 +27,13 @@ from sqlalchemy.exc import CompileError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
-from wizard.db import connect, quote
+from wizard.db import connect, quote, write_transaction
+from wizard.errors import StepError
 from wizard.move.normalize import kind_of
 from wizard.move.tables import plain_tables
 from wizard.move.target_schema import OWN_TABLES
+from wizard.mysql import kinds as mysql_kinds
+from wizard.mysql.dump import scratch_database
 from wizard.urls import DbUrl
 
 OK, FAIL, WARN, INFO = "ok", "fail", "warn", "info"
@@ -114,13 +119,18 @@ def reflect_shapes(sync_conn: Any, names: list[str] | None = None, schema_name: 
         if sqlite:  # the tables a move carries: not virtual tables nor their shadow tables
             names = plain_tables(sync_conn.exec_driver_sql("PRAGMA main.table_list").fetchall())
     engine = any(t in schema.ENGINE_TABLES for t in names)
+    mysql_json = mysql_kinds.json_columns(sync_conn) if dialect.name == "mysql" else None
+
+    def kind(t: str, c: dict) -> str:
+        return kind_of(c["type"]) if mysql_json is None else mysql_kinds.column_kind(c["type"], t, c["name"], mysql_json)
+
     shapes = {}
     for t in names:
         if t in INTERNAL_TABLES or (engine and t == schema.VERSION_TABLE):
             continue
         cols = tuple(
             ColumnShape(
-                c["name"], _type_name(c["type"], dialect), bool(c["nullable"]), kind_of(c["type"]),
+                c["name"], _type_name(c["type"], dialect), bool(c["nullable"]), kind(t, c),
                 _collatable(c["type"]),
                 bool(c.get("identity")) or str(c.get("default") or "").startswith("nextval("),
             )
@@ -150,6 +160,7 @@ async def reflect(conn: AsyncConnection) -> dict[str, TableShape]:
 
 _EXPECTED_PG: dict[str, dict[str, TableShape]] = {}
 _EXPECTED_SQLITE: dict[str, dict[str, TableShape]] = {}
+_EXPECTED_MYSQL: dict[tuple, dict[str, TableShape]] = {}  # (MariaDB?, server version, revision) ->
 
 
 def _expected_sqlite(revision: str) -> dict[str, TableShape]:
@@ -180,9 +191,27 @@ async def _expected_pg(conn: AsyncConnection, revision: str) -> dict[str, TableS
     return _EXPECTED_PG[revision]
 
 
+async def _expected_mysql(conn: AsyncConnection, revision: str) -> dict[str, TableShape]:
+    """MySQL has no transactional DDL nor a temporary schema: the history is applied to a scratch database
+    of its own on the same server (wizard.mysql.dump's, the backup's proof), reflected, and dropped."""
+    key = (bool(getattr(conn.dialect, "is_mariadb", False)), conn.dialect.server_version_info, revision)
+    if key not in _EXPECTED_MYSQL:
+        db = DbUrl(conn.engine.url, "mysql")
+        async with connect(db) as admin:
+            admin = await admin.execution_options(isolation_level="AUTOCOMMIT")
+            async with scratch_database(db, admin, "the schema was not checked") as scratch:
+                async with connect(scratch) as built:
+                    async with write_transaction(built):
+                        await schema.upgrade(built, revision)
+                    _EXPECTED_MYSQL[key] = await reflect(built)
+    return _EXPECTED_MYSQL[key]
+
+
 async def expected_shapes(conn: AsyncConnection, revision: str) -> dict[str, TableShape]:
     if conn.dialect.name == "sqlite":
         return _expected_sqlite(revision)
+    if conn.dialect.name == "mysql":
+        return await _expected_mysql(conn, revision)
     return await _expected_pg(conn, revision)
 
 
@@ -217,6 +246,9 @@ async def check_schema(conn: AsyncConnection, source: dict[str, TableShape] | No
             line = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             findings.append(SchemaFinding("", "revision", WARN, f"schema not checked: cannot build revision {revision} "
                                           f"in a temporary schema ({line}): the user needs the TEMP privilege"))
+            return findings
+        except StepError as exc:  # MySQL: no scratch database for the revision (wizard.mysql.dump says the GRANT)
+            findings.append(SchemaFinding("", "revision", WARN, str(exc)))
             return findings
     for name, want in expected.items():
         findings += _compare_table(name, want, have.get(name), revision or "")

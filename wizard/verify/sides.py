@@ -4,7 +4,8 @@ SQLite is read in a thread of its own with stdlib sqlite3 on a read-only URI
 (mode=ro: the source is never written), chunks handed to the event loop through
 a bounded queue. PostgreSQL is read through an asyncpg server-side cursor inside
 one REPEATABLE READ, READ ONLY transaction (one snapshot for every table), the
-next chunk already on its way while the current one is compared.
+next chunk already on its way while the current one is compared (wizard.verify.ahead). MySQL and
+MariaDB: wizard.verify.myside.
 
 Key order: SQLite sorts text by memcmp (COLLATE BINARY), PostgreSQL by the
 column's collation, so PostgreSQL is asked for `COLLATE "C"` (byte order, which
@@ -21,7 +22,6 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -35,19 +35,13 @@ from wizard.move.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMAL
                               convert)
 from wizard.move.scan import tolerant_text
 from wizard.urls import DbUrl
-from wizard.verify.values import NoMeaning, expected
+from wizard.verify.ahead import ReadAhead
+from wizard.verify.myside import MySide, open_mysql
+from wizard.verify.values import NoMeaning, Unconvertible, expected
 from wizard.verify.schema import TableShape
 
 CHUNK_ROWS = 5000
 INT_KINDS = (BIGINT, INTEGER, SMALLINT)
-
-
-@dataclass(frozen=True)
-class Unconvertible:
-    """A value with no certain meaning in its column; equal only to the same value."""
-
-    rule: str
-    value: Any
 
 
 def sqlite_value(kind: str) -> Callable[[Any], Any]:
@@ -190,33 +184,6 @@ class _SqliteReader:
         await asyncio.to_thread(self._thread.join)
 
 
-class _PgReader:
-    """A server-side cursor in the side's snapshot; the next chunk is on its way while one is compared."""
-
-    def __init__(self, conn: asyncpg.Connection, sql: str) -> None:
-        self._conn = conn
-        self._sql = sql
-        self._ahead: asyncio.Future | None = None
-
-    async def start(self) -> "_PgReader":
-        self._cursor = await SqlCursor.open(self._conn, self._sql)
-        self._ahead = asyncio.ensure_future(self._cursor.fetch(CHUNK_ROWS))
-        return self
-
-    async def next(self) -> list:
-        if self._ahead is None:
-            return []
-        rows = await self._ahead
-        self._ahead = asyncio.ensure_future(self._cursor.fetch(CHUNK_ROWS)) if rows else None
-        return rows
-
-    async def close(self) -> None:
-        if self._ahead is not None:
-            self._ahead.cancel()
-            with contextlib.suppress(BaseException):
-                await self._ahead
-
-
 def _sqlite_order(conn: sqlite3.Connection, table: str, pk: list[str], kinds: list[str]) -> str:
     """ORDER BY terms that sort like the target: BINARY for text; a CAST where storage classes mix."""
     info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
@@ -250,10 +217,12 @@ class SqliteSide:
 
     @staticmethod
     def lane_flag(columns: list[str], kinds: list[str]) -> str | None:
-        """An SQL expression, true when Python's == on this row's values against PostgreSQL's
-        renderings (PgSide) is exact: it is lax only where 1.0 == 1 (a boolean column) and
-        where a float may equal a Decimal (a numeric column)."""
-        terms = [f"typeof({quote(c)}) <> 'real'" for c, k in zip(columns, kinds) if k == BOOLEAN]
+        """An SQL expression, true when Python's == on this row's values against PostgreSQL's or
+        MySQL's renderings (PgSide, MySide) is exact: it is lax only where 1.0 == 1 or 2 == 2 (a
+        boolean column: MySQL's TINYINT holds any small number) and where a float may equal a
+        Decimal (a numeric column)."""
+        terms = [f"({quote(c)} IS NULL OR (typeof({quote(c)}) = 'integer' AND {quote(c)} IN (0, 1)))"
+                 for c, k in zip(columns, kinds) if k == BOOLEAN]
         terms += [f"{quote(c)} IS NULL" for c, k in zip(columns, kinds) if k == NUMERIC]
         return all_of(terms) or None
 
@@ -303,7 +272,7 @@ class PgSide:
     def key(self, kind: str) -> Callable[[Any], Any]:
         return pg_key(kind)
 
-    async def reader(self, table: TableShape, columns: list[str], kinds: list[str], npk: int) -> _PgReader:
+    async def reader(self, table: TableShape, columns: list[str], kinds: list[str], npk: int) -> ReadAhead:
         names = [quote(table.column(c).sql_name) for c in columns]
         exprs = [
             _RENDER[k].format(c=q) if self.render and i >= npk and k in _RENDER else q
@@ -311,7 +280,9 @@ class PgSide:
         ]
         order = ", ".join(f'{q} COLLATE "C"' if table.column(c).collatable else q for c, q in zip(columns, names[:npk]))
         sql = f"SELECT {', '.join(exprs)} FROM {quote(table.sql_name)}"
-        return await _PgReader(self.conn, f"{sql} ORDER BY {order}" if npk else sql).start()
+        # A server-side cursor in the side's snapshot.
+        cursor = await SqlCursor.open(self.conn, f"{sql} ORDER BY {order}" if npk else sql)
+        return ReadAhead(lambda: cursor.fetch(CHUNK_ROWS))
 
     async def count(self, table: str) -> int | None:
         # An estimate is enough for a progress bar; a count(*) would read the table once more.
@@ -320,10 +291,14 @@ class PgSide:
 
 
 @contextlib.asynccontextmanager
-async def open_side(db: DbUrl, render: bool = False) -> AsyncIterator[SqliteSide | PgSide]:
-    """One side, open for reading; `render`: a PostgreSQL side spells values as SQLite does."""
+async def open_side(db: DbUrl, render: bool = False) -> AsyncIterator[SqliteSide | PgSide | MySide]:
+    """One side, open for reading; `render`: a PostgreSQL or MySQL side spells values as SQLite does."""
     if db.is_sqlite:
         yield SqliteSide(db)
+        return
+    if db.is_mysql:
+        async with open_mysql(db, render, CHUNK_ROWS) as side:
+            yield side
         return
     conn = await connect_pg(db, "wizard verify")
     try:

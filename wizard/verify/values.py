@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,6 +40,14 @@ _TRUTH = {"t": True, "true": True, "f": False, "false": False}
 
 class NoMeaning(ValueError):
     """A source value with no certain meaning in its column's kind."""
+
+
+@dataclass(frozen=True)
+class Unconvertible:
+    """A value with no certain meaning in its column, in the compared form; equal only to the same value."""
+
+    rule: str
+    value: Any
 
 
 def expected(kind: str, value: Any) -> Any:

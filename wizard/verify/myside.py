@@ -1,0 +1,113 @@
+"""A MySQL or MariaDB side of a verification: its rows in key order, and its values in the compared form.
+
+Read through aiomysql's unbuffered cursor (rows stream from the server, the next chunk on its
+way while one is compared) inside one READ ONLY transaction WITH CONSISTENT SNAPSHOT: one
+snapshot for every table, and no way to write by mistake. Text keys are sorted as binary
+strings (byte order, which for UTF-8 is code-point order, which is Python's): a collation
+would fold case and pad spaces.
+
+A value is read by what the driver made of it, checked for the column's kind: a TINYINT(1)
+boolean is 0 or 1, a DATETIME a real instant (MySQL keeps zero dates such as 0000-00-00 and
+days such as 2024-02-00, which mean nothing; the driver hands them over as text), JSON parsed.
+Anything else is Unconvertible, a difference, never passed on silently.
+
+For a SQLite source, DATETIME and DATE are rendered by the server in SQLite's spelling (as
+PostgreSQL's side does) so that a clean row compares as a plain tuple; a date with no meaning is
+rendered with a mark no instant's spelling has.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date, datetime
+from typing import Any, AsyncIterator, Callable
+
+import aiomysql
+
+from wizard.db import connect, quote
+from wizard.move.normalize import BOOLEAN, DATE, TEXT, TIMESTAMP, canonical
+from wizard.urls import DbUrl
+from wizard.verify.ahead import ReadAhead
+from wizard.verify.schema import TableShape
+from wizard.verify.values import Unconvertible
+
+NO_SUCH_DATE = " (no such date)"  # after a rendered zero or impossible date: no spelling of an instant ends so
+# `c + INTERVAL 0 DAY` is NULL for a date that does not exist (0000-00-00, 2024-02-00, 2024-02-30).
+_RENDER = "IF({c} + INTERVAL 0 DAY IS NULL, CONCAT(CAST({c} AS CHAR), '" + NO_SUCH_DATE + "'), CAST({c} AS CHAR))"
+_READS = {TIMESTAMP: datetime.fromisoformat, DATE: date.fromisoformat}
+
+
+def mysql_value(kind: str) -> Callable[[Any], Any]:
+    """MySQL's value (as the driver reads it, or as rendered for a SQLite source) -> the compared form."""
+    read = _READS.get(kind)
+
+    def value(v: Any) -> Any:
+        if v is None:
+            return None
+        if read is not None and isinstance(v, str):
+            try:
+                v = read(v)
+            except ValueError:
+                return Unconvertible(f"no {kind}: a zero or impossible date", v)
+        elif kind == BOOLEAN:
+            if type(v) is not int or v not in (0, 1):
+                return Unconvertible("a boolean is 0 or 1", v)
+            v = v == 1
+        elif kind == TEXT and not isinstance(v, (str, bytes)):
+            v = str(v)
+        try:
+            return canonical(kind, v)
+        except (ValueError, TypeError, ArithmeticError):
+            return Unconvertible(f"cannot be read as {kind}", v)
+
+    return value
+
+
+class MySide:
+    is_sqlite = False
+
+    def __init__(self, conn: aiomysql.Connection, render: bool, chunk: int) -> None:
+        self.conn = conn
+        self.render = render  # DATETIME and DATE in SQLite's spelling: the other side is a SQLite file
+        self.chunk = chunk
+
+    def value(self, kind: str) -> Callable[[Any], Any]:
+        return mysql_value(kind)
+
+    def key(self, kind: str) -> Callable[[Any], Any]:
+        return lambda v: v  # text arrives as str, whole numbers as int: already Python's order
+
+    async def reader(self, table: TableShape, columns: list[str], kinds: list[str], npk: int) -> ReadAhead:
+        names = [quote(table.column(c).sql_name) for c in columns]
+        exprs = [_RENDER.format(c=q) if self.render and i >= npk and k in _READS else q
+                 for i, (q, k) in enumerate(zip(names, kinds))]
+        order = ", ".join(f"CAST({q} AS BINARY)" if table.column(c).collatable else q
+                          for c, q in zip(columns, names[:npk]))
+        sql = f"SELECT {', '.join(exprs)} FROM {quote(table.sql_name)}"
+        cursor = await self.conn.cursor(aiomysql.SSCursor)  # unbuffered: rows stream from the server
+        await cursor.execute(f"{sql} ORDER BY {order}" if npk else sql)
+        # Closing the cursor reads what is left of its result: the connection then serves the next table.
+        return ReadAhead(lambda: cursor.fetchmany(self.chunk), cursor.close)
+
+    async def count(self, table: str) -> int | None:
+        # InnoDB's estimate is enough for a progress bar; a count(*) would read the table once more.
+        async with self.conn.cursor() as cur:
+            await cur.execute("SELECT table_rows FROM information_schema.tables WHERE table_schema = DATABASE() "
+                              "AND table_name = %s", (table,))
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+
+@contextlib.asynccontextmanager
+async def open_mysql(db: DbUrl, render: bool, chunk: int) -> AsyncIterator[MySide]:
+    """A MySQL side in one read-only snapshot (`render`: the other side is SQLite)."""
+    async with connect(db) as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        async with raw.cursor() as cur:
+            # A TIMESTAMP column rendered in UTC, as the copy writes it; DATETIME has no zone.
+            await cur.execute("SET time_zone = '+00:00'")
+            await cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        try:
+            yield MySide(raw, render, chunk)
+        finally:
+            await raw.rollback()
