@@ -114,10 +114,7 @@ def mysql_server() -> Iterator[str]:
 @pytest.fixture
 def mysql_url(mysql_server: str) -> Iterator[str]:
     """A fresh, empty utf8mb4 database on the MySQL/MariaDB server for this test; mysql://... ."""
-    name = f"wizard_test_{uuid.uuid4().hex[:12]}"
-    mysql_server_module.admin(mysql_server, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    yield make_url(mysql_server).set(database=name).render_as_string(hide_password=False)
-    mysql_server_module.admin(mysql_server, f"DROP DATABASE IF EXISTS `{name}`")
+    yield from mysql_server_module.fresh_database(mysql_server)
 
 
 @pytest.fixture

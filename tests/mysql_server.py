@@ -14,8 +14,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pymysql
 from sqlalchemy.engine import make_url
@@ -42,6 +43,17 @@ def admin(url: str, sql: str) -> None:
             cur.execute(sql)
     finally:
         conn.close()
+
+
+def fresh_database(server: str, charset: str = "utf8mb4") -> Iterator[str]:
+    """A new, empty database on the server with this default character set, dropped after; its mysql:// URL.
+    For fixtures: `yield from fresh_database(mysql_server)`."""
+    name = f"wizard_test_{uuid.uuid4().hex[:12]}"
+    admin(server, f"CREATE DATABASE `{name}` CHARACTER SET {charset}")
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin(server, f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def _free_port() -> int:

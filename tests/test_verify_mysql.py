@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from engine_data import build_1_0_0, write
-from mysql_server import admin
+from mysql_server import fresh_database
 from test_verify import differences, differences_detail, first_user, pg_exec, run_verify, sqlite_exec, sqlite_url
 from wizard import commands
 from wizard.errors import Interrupted
@@ -32,10 +32,7 @@ EMOJI = "deploy \U0001f680 \u00e9t\u00e9 \u4e2d\u6587"  # four bytes a character
 
 @pytest.fixture
 def second_mysql_url(mysql_server: str) -> Iterator[str]:
-    name = f"wizard_test_{uuid.uuid4().hex[:12]}"
-    admin(mysql_server, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    yield make_url(mysql_server).set(database=name).render_as_string(hide_password=False)
-    admin(mysql_server, f"DROP DATABASE IF EXISTS `{name}`")
+    yield from fresh_database(mysql_server)
 
 
 def _rows(path: Path, sql: str) -> list[tuple]:

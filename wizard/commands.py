@@ -198,7 +198,7 @@ async def preflight(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_
                     reflected: bool = False) -> PreflightReport:
     """A move's pre-flight checks and its scan of every row, and how many rows each orphan policy would
     affect (`report.affected`). Changes nothing; `migrate` runs them again before it writes."""
-    _not_yet_on_mysql("migrate", source, target)
+    _not_yet_on_mysql("migrate", source)
     return await run_checks(source, target, emit, state_dir=state_dir, reflected=reflected)
 
 
@@ -207,7 +207,10 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     copy, indexes, sequences, counts, the row-level verification, with `options.env_file` the .env switch and
     the settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a
     `resume` carries on from the last checkpoint."""
-    _not_yet_on_mysql("migrate", options.source, options.target)
+    _not_yet_on_mysql("migrate", options.source)
+    if options.target.is_mysql and options.to:
+        raise BadInput(f"--to on a MySQL target: move without it, then `wizard upgrade --db {options.target}` "
+                       "(one revision at a time, as MySQL needs)")
     return await run_move(options, emit, stop)
 
 

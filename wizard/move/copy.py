@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import asyncpg
 
@@ -378,6 +378,31 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
     `unclean`: the keys of the rows that are not clean, from the scan of this same file; None
     lets SQLite test every row.
     """
+    columns = [c.target for c in table.columns]  # their names in PostgreSQL
+
+    async def commit(item: _Chunk, account: Callable[[], Awaitable[None]]) -> None:
+        async with conn.transaction():
+            # Safe for exactly-once: a chunk and its checkpoint commit together, and a lost commit loses
+            # both. LOCAL: a session setting would stay on a pooler's server connection for its next client.
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            if item.records:
+                await copy_records(conn, table.target, item.records, columns)
+            if item.ends:
+                await _write_ends(conn, table, item.ends)
+            await account()
+            await _save(conn, run_id, state)
+
+    return await copy_chunks(source, table, actions, state, run_folder, emit, stop, chunk_rows, unclean, commit,
+                             lambda done: _save(conn, run_id, done))
+
+
+async def copy_chunks(source: Path, table: SourceTable, actions: RowActions, state: TableCopy, run_folder: Path,
+                      emit: Emit, stop: StopRequest | None, chunk_rows: int, unclean: frozenset[Key] | None,
+                      commit: Callable[[_Chunk, Callable[[], Awaitable[None]]], Awaitable[None]],
+                      save: Callable[[TableCopy], Awaitable[None]]) -> TableCopy:
+    """The reader's chunks of one table, each handed to `commit(chunk, account)`, which writes its rows, awaits
+    `account()` (the side files written, `state` moved past the chunk) and saves the checkpoint, all in one
+    transaction of the target; `save(state)` the last checkpoint, the table done. Any target's copy_table."""
     if state.done:
         return state
     qpath, npath = quarantine_path(run_folder, table.name), nulled_path(run_folder, table.name)
@@ -388,7 +413,6 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
     reader = _Reader(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
     meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
     meter.done = state.copied + state.quarantined
-    columns = [c.target for c in table.columns]  # their names in PostgreSQL
     conversions = Counter({(col, name): n for col, made in state.conversions.items() for name, n in made.items()})
     reader.start()
     started = time.monotonic()
@@ -400,32 +424,15 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
                 break
             if isinstance(item, BaseException):
                 raise item
-            async with conn.transaction():
-                # Safe for exactly-once: a chunk and its checkpoint commit together, and a lost commit loses
-                # both. LOCAL: a session setting would stay on a pooler's server connection for its next client.
-                await conn.execute("SET LOCAL synchronous_commit = off")
-                if item.records:
-                    await copy_records(conn, table.target, item.records, columns)
-                if item.ends:
-                    await _write_ends(conn, table, item.ends)
-                if item.quarantine:
-                    state.quarantine_bytes = await asyncio.to_thread(_append, qpath, item.quarantine)
-                if item.nulled:
-                    state.nulled_bytes = await asyncio.to_thread(_append, npath, item.nulled)
-                conversions.update(item.conversions)
-                state.copied += len(item.records)
-                state.quarantined += item.quarantined
-                state.last_key = item.last_key
-                state.conversions = _nest(conversions)
-                state.seconds = base_seconds + time.monotonic() - started
-                await _save(conn, run_id, state)
+            await commit(item, lambda: take_chunk(state, item, qpath, npath, conversions,
+                                                  base_seconds + time.monotonic() - started))
             meter.advance(item.read)
             if stop is not None and stop.is_set():
                 meter.finish()
                 raise Interrupted(f"stopped after a checkpoint in table {table.name} ({stop.reason})")
         state.done = True
         state.seconds = base_seconds + time.monotonic() - started
-        await _save(conn, run_id, state)
+        await save(state)
         meter.finish()
         return state
     finally:
@@ -433,6 +440,22 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
         while not queue.empty():
             queue.get_nowait()
         await asyncio.to_thread(reader.thread.join)
+
+
+async def take_chunk(state: TableCopy, item: _Chunk, qpath: Path, npath: Path, conversions: Counter,
+                     seconds: float) -> None:
+    """Write a chunk's side files (fsynced) and move `state` past it: then its checkpoint may be saved, in the
+    transaction of its rows. `conversions`: the table's running count, the chunk's added."""
+    if item.quarantine:
+        state.quarantine_bytes = await asyncio.to_thread(_append, qpath, item.quarantine)
+    if item.nulled:
+        state.nulled_bytes = await asyncio.to_thread(_append, npath, item.nulled)
+    conversions.update(item.conversions)
+    state.copied += len(item.records)
+    state.quarantined += item.quarantined
+    state.last_key = item.last_key
+    state.conversions = _nest(conversions)
+    state.seconds = seconds
 
 
 async def copy_records(conn: asyncpg.Connection, table: str, records: list[tuple], columns: list[str]) -> None:

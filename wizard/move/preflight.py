@@ -166,7 +166,7 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     scanning = asyncio.create_task(_scan(source, emit)) if opened else None
     try:
         source_ok = quick is not None and await _check_source(source, await quick, report, add, reflected)
-        await _check_target(target, report, add, resume_run)
+        await (_check_mysql_target if target.is_mysql else _check_target)(target, report, add, resume_run)
         if source_ok and scanning is not None:
             _check_disk(source, resolve_state_dir(state_dir), add)
             _add_scan(report, await scanning, add)
@@ -327,6 +327,18 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
         add(Check("target empty", PASS, f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
     else:
         add(Check("target empty", FAIL, f"database {target.database}: {info.problem}"))
+
+
+async def _check_mysql_target(target: DbUrl, report: PreflightReport, add: Any, resume_run: str | None) -> None:
+    from wizard.mysql.target import checks  # MySQL's own questions (wizard.mysql)
+
+    try:
+        found = await checks(target, resume_run)
+    except WizardError as exc:
+        add(Check("target", FAIL, exc.message))
+        return
+    for name, passed, reason in found:
+        add(Check(name, PASS if passed else FAIL, reason))
 
 
 async def _engine_schema(target: DbUrl) -> str | None:

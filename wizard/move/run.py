@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import asyncpg
+from sqlalchemy.exc import DBAPIError
 
 from wizard import envfile, schema
 from wizard.rollback import since
@@ -132,7 +133,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     if not options.source.is_sqlite:
         raise BadInput("the source of a move must be the engine's SQLite file: sqlite:///path/to/file.db")
     if options.target.is_sqlite:
-        raise BadInput("the target of a move must be PostgreSQL: postgresql://user@host:5432/dbname")
+        raise BadInput("the target of a move must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname")
     if options.on_orphans is not None and options.on_orphans not in POLICIES:
         raise BadInput(f"--on-orphans must be one of {', '.join(POLICIES)}")
     if options.to is not None:
@@ -146,7 +147,8 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     check_sqlite_file(options.source)
     if options.env_file is not None:
         envfile.check_rewritable(options.env_file)
-    await find_pooler(options.target)  # it answers, and lets a transaction through
+    ready, locked, journey = _target_side(options.target)
+    await ready(options.target)  # it answers, and lets a transaction through (MySQL: keeps every character)
     state_dir = resolve_state_dir(options.state_dir)
     stop = stop or StopRequest()
     resumed = _find_resumable(state_dir, options) if options.resume else None
@@ -158,16 +160,25 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     try:
         # The target's lock too: a second move to it is refused with no run journaled, and a resumed run
         # stays as it was.
-        async with target_lock(options.target, f"wizard move {run_id}") as lock_conn:
+        async with locked(options.target, f"wizard move {run_id}") as lock_conn:
             run = resumed or new_run(
                 state_dir, JOURNEY, run_id=run_id, source=options.source.absolute().masked(),
                 source_path=str(options.source.sqlite_path.absolute()), target=options.target.masked(),
                 database=options.target.database, policy=options.on_orphans or ABORT, to=options.to,
                 env_file=str(options.env_file.absolute()) if options.env_file else None,
                 reflected=options.reflected)
-            return await _journaled(_Move(run, options, emit, stop), lock_conn)
+            return await _journaled(journey(run, options, emit, stop), lock_conn)
     finally:
         lock.release()
+
+
+def _target_side(target: DbUrl) -> tuple[Callable, Callable, type[_Move]]:
+    """For the target's kind: the check before a run exists, the target's lock (with a session on it), the steps."""
+    if target.is_mysql:
+        from wizard.mysql import move  # it builds on this module
+
+        return move.ready, move.held, move.MySQLMove
+    return find_pooler, target_lock, _Move
 
 
 async def _journaled(move: _Move, lock_conn: asyncpg.Connection) -> MoveResult:
@@ -182,7 +193,7 @@ async def _journaled(move: _Move, lock_conn: asyncpg.Connection) -> MoveResult:
         run.step_failed(move.step, exc.message)
         run.finish(FAILED, error=exc.message)
         raise
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, DBAPIError) as exc:  # DBAPIError: MySQL's
         message = f"{move.step}: {_describe_failure(exc)}"
         run.step_failed(move.step, message)
         run.finish(FAILED, error=message)
@@ -225,6 +236,8 @@ def _done_steps(run: Run) -> set[str]:
 
 
 class _Move:
+    copy_order = "parents before children"  # how the copy step says it goes
+
     def __init__(self, run: Run, options: MoveOptions, emit: Emit, stop: StopRequest) -> None:
         self.run, self.options, self.emit, self.stop = run, options, emit, stop
         started = run.started()
@@ -425,7 +438,19 @@ class _Move:
         tables = report.tables
         total = sum(report.rows.values())
         began = self._begin("copy", f"copy {len(tables)} tables, {total:,} rows")
-        self.emit(StepStarted("copy", f"copy {len(tables)} tables ({total:,} rows), parents before children"))
+        self.emit(StepStarted("copy", f"copy {len(tables)} tables ({total:,} rows), {self.copy_order}"))
+        states = await self._copy_tables(report)
+        copies = [states[t.name] for t in tables]
+        copied, quarantined = sum(c.copied for c in copies), sum(c.quarantined for c in copies)
+        self._end("copy", began, tables=[c.to_dict() for c in copies])
+        self.emit(StepFinished("copy", f"copied {copied:,} rows, {quarantined:,} in quarantine",
+                               {"tables": [c.to_dict() for c in copies]}))
+        return copies
+
+    async def _copy_tables(self, report: PreflightReport) -> dict[str, TableCopy]:
+        """Every table copied from its checkpoint on; where each stands."""
+        o = self.options
+        tables = report.tables
         conns = await self._connections(max(1, min(o.jobs, len(tables))))
         try:
             saved = await load_checkpoints(conns[0], self.run.id)
@@ -439,12 +464,7 @@ class _Move:
         finally:
             for c in conns:
                 await c.close()
-        copies = [states[t.name] for t in tables]
-        copied, quarantined = sum(c.copied for c in copies), sum(c.quarantined for c in copies)
-        self._end("copy", began, tables=[c.to_dict() for c in copies])
-        self.emit(StepFinished("copy", f"copied {copied:,} rows, {quarantined:,} in quarantine",
-                               {"tables": [c.to_dict() for c in copies]}))
-        return copies
+        return states
 
     async def _indexes(self, conns: list[asyncpg.Connection], target: TargetSchema, tables: list[SourceTable]) -> None:
         if "indexes" in self.done:

@@ -30,7 +30,7 @@ from wizard.backup import (BackupRecord, _create_private, _publish, _safe_name, 
 from wizard.db import connect, quote, row_counts
 from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
-from wizard.mysql.info import app_tables
+from wizard.mysql.info import app_tables, charset
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 from wizard.urls import DbUrl
 
@@ -90,12 +90,6 @@ async def definitions(conn: AsyncConnection, tables: list[str]) -> dict[str, str
     return out
 
 
-async def _charset(conn: AsyncConnection) -> tuple[str, str]:
-    row = (await conn.execute(text("SELECT default_character_set_name, default_collation_name "
-                                   "FROM information_schema.schemata WHERE schema_name = DATABASE()"))).one()
-    return row[0], row[1]
-
-
 async def load(dump: Path, db: DbUrl) -> None:
     """Run the dump's statements in `db` with the mysql client (its CREATE TABLEs drop each table first)."""
     with option_file(db) as options, open(dump, "rb") as statements:
@@ -108,9 +102,9 @@ async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None
     """An empty database beside `db`'s on its server, with its character set, dropped after the block; `purpose`:
     what cannot be done without it (StepError), the dump's proof unless said."""
     name = f"wizard_proof_{uuid.uuid4().hex[:12]}"  # matched by SCRATCH
-    charset, collation = await _charset(conn)
+    character_set, collation = await charset(conn)
     try:
-        await conn.execute(text(f"CREATE DATABASE {quote(name)} CHARACTER SET {charset} COLLATE {collation}"))
+        await conn.execute(text(f"CREATE DATABASE {quote(name)} CHARACTER SET {character_set} COLLATE {collation}"))
     except Exception as exc:  # the driver's error, wrapped by SQLAlchemy: a missing privilege, most likely
         detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise StepError(f"{purpose or f'the dump of {db} cannot be proven'}: creating a scratch database {name} failed ({detail}): "

@@ -25,6 +25,13 @@ async def engine_and_size(conn: AsyncConnection) -> tuple[str, int]:
     return server_name(version), int(size)
 
 
+async def charset(conn: AsyncConnection) -> tuple[str, str]:
+    """The database's default character set and collation."""
+    row = (await conn.execute(text("SELECT default_character_set_name, default_collation_name "
+                                   "FROM information_schema.schemata WHERE schema_name = DATABASE()"))).one()
+    return row[0], row[1]
+
+
 async def app_tables(conn: AsyncConnection) -> list[str]:
     """The base tables of the URL's database (no views), by name."""
     rows = await conn.execute(text(

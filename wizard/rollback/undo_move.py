@@ -11,12 +11,15 @@ import asyncpg
 
 from wizard.backup import BackupRecord
 from wizard.rollback.carry_back import carry_back
-from wizard.db import quote
-from wizard.errors import StepError
+from wizard.db import connect, quote
+from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
 from wizard.rollback.run import Credentials, SaveSince, UndoAction, register
 from wizard.move.target_schema import OWN_TABLES, drop_tables
+from wizard.mysql import target as mysql_target
+from wizard.mysql.info import app_tables
+from wizard.urls import DbUrl
 
 
 @register
@@ -40,6 +43,11 @@ class CarryBack(SaveSince):
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         if self.context.restore_backup:
             return await super().perform(emit, credentials)
+        target = credentials.resolve(self.target)
+        if target.is_mysql:  # the first undo a rollback performs: refused here, nothing is changed
+            raise Refused(f"{self.since.rows:,} row(s) were written to {target} since the move, and carrying rows "
+                          "back from MySQL into the SQLite file is not built yet: pass --restore-backup to save them "
+                          "in the run folder and roll back, or keep the move")
         return await carry_back(credentials.resolve(self.undo["source"]), credentials.resolve(self.target), self.since,
                                 BackupRecord.from_dict(self.undo["backup"]), self.undo.get("revision") or "",
                                 self.context.run.folder, emit, f"undo {self.step}")
@@ -64,17 +72,7 @@ class DropTables(UndoAction):
         step = f"undo {self.step}"
         db = credentials.resolve(self.target)
         emit(StepStarted(step, f"drop the move's tables in database {db.database}"))
-        conn = await connect_pg(db)
-        try:
-            try:
-                async with conn.transaction():
-                    dropped = await drop_tables(conn, self.tables)
-            except asyncpg.PostgresError as exc:
-                raise StepError(f"cannot drop the move's tables in database {db.database}: {exc}: "
-                                f"drop what depends on them first, then roll back again") from None
-            left = [t for t in self.tables if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", quote(t))]
-        finally:
-            await conn.close()
+        dropped, left = await (_drop_mysql if db.is_mysql else _drop_pg)(db, self.tables)
         if left:
             raise StepError(f"after the drop, database {db.database} still has {', '.join(left)}")
         engine, own = _split(dropped)
@@ -83,6 +81,30 @@ class DropTables(UndoAction):
                     + "; none of the move's tables remain")
         emit(StepFinished(step, sentence))
         return sentence
+
+
+async def _drop_pg(db: DbUrl, tables: list[str]) -> tuple[list[str], list[str]]:
+    """(the tables dropped, those still there after)."""
+    conn = await connect_pg(db)
+    try:
+        try:
+            async with conn.transaction():
+                dropped = await drop_tables(conn, tables)
+        except asyncpg.PostgresError as exc:
+            raise StepError(f"cannot drop the move's tables in database {db.database}: {exc}: "
+                            f"drop what depends on them first, then roll back again") from None
+        left = [t for t in tables if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", quote(t))]
+    finally:
+        await conn.close()
+    return dropped, left
+
+
+async def _drop_mysql(db: DbUrl, tables: list[str]) -> tuple[list[str], list[str]]:
+    """As _drop_pg, on MySQL (its DROP TABLE commits itself: no transaction to hold it)."""
+    async with connect(db) as conn:
+        dropped = await mysql_target.drop(conn, tables)
+        left = [t for t in await app_tables(conn) if t in tables]
+    return dropped, left
 
 
 def _split(tables: list[str]) -> tuple[list[str], list[str]]:

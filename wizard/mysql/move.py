@@ -1,0 +1,128 @@
+"""The move from SQLite into MySQL or MariaDB: wizard.move.run's journey, with the target's steps done MySQL's way.
+
+The checks, the backup, the resume, the row counts, the row-level verification, the .env switch and the
+report are the PostgreSQL move's own (wizard.move.run). What differs lives here: the schema (the engine's
+history on MySQL, DDL committed statement by statement, so its undo is journaled before the first CREATE),
+the copy (wizard.mysql.copy), no deferred indexes (InnoDB builds them as the rows go in, the foreign keys'
+checks off on the copy's sessions: the scan already decided every dangling reference), and AUTO_INCREMENT
+counters instead of sequences. Not yet done here: the settings move (OPENAI_API_KEY stays in .env); the end state
+is recorded, and a rollback refuses to carry rows written since back from MySQL (wizard.rollback.undo_move).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wizard.db import connect
+from wizard.errors import StepError
+from wizard.events import StepFinished, StepStarted
+from wizard.move.copy import TableCopy
+from wizard.move.preflight import PreflightReport
+from wizard.move.run import _Move
+from wizard.move.scan import RowActions
+from wizard.move.tables import SourceTable
+from wizard.move.target_schema import TargetSchema, drop_tables_undo
+from wizard.mysql import copy, target as mysql_target
+from wizard.mysql.lock import database_lock
+from wizard.urls import DbUrl
+
+
+class _Session:
+    """A SQLAlchemy connection to MySQL answering the few asyncpg calls wizard.move.run makes of the target's
+    connections (fetchval, execute, close), each statement its own transaction."""
+
+    def __init__(self, conn: AsyncConnection, owner: contextlib.AsyncExitStack | None = None) -> None:
+        self.conn, self.owner = conn, owner
+
+    async def fetchval(self, sql: str) -> Any:
+        value = (await self.conn.exec_driver_sql(sql)).scalar()
+        await self.conn.rollback()
+        return value
+
+    async def execute(self, sql: str) -> None:
+        await self.conn.exec_driver_sql(sql)
+        await self.conn.commit()
+
+    async def close(self) -> None:
+        if self.owner is not None:
+            await self.owner.aclose()
+
+
+async def ready(target: DbUrl) -> None:
+    """Before any run exists: the target lets us in, and its character set keeps every character (else BadInput)."""
+    await mysql_target.check_charset(target)
+
+
+@contextlib.asynccontextmanager
+async def held(target: DbUrl, holder: str) -> AsyncIterator[_Session]:
+    """The database's wizard lock (a second wizard is refused), and a session on it, for the move."""
+    async with database_lock(target), connect(target) as conn:
+        yield _Session(conn)
+
+
+class MySQLMove(_Move):
+    copy_order = "one table at a time, a chunk and its checkpoint a transaction"
+
+    async def _schema(self, lock_conn: Any, report: PreflightReport) -> TargetSchema:
+        unknown = [t.name for t in report.tables if not t.engine]
+        if unknown:
+            raise StepError(f"table(s) {', '.join(unknown)} are not the engine's: a move to MySQL carries the engine's "
+                            "tables only; drop them from a copy of the source and move the copy")
+        revision = report.source_revision or ""
+        conn = lock_conn.conn
+        existing = await mysql_target.load(conn, self.run.id)
+        if existing is not None:
+            if "schema" not in self.done:
+                self._end("schema", time.monotonic(), undo=self._drop_all(revision), tables=existing["tables"])
+            return TargetSchema(self.run.id, existing["revision"], self.fingerprint, existing["tables"], [])
+        # Journaled before the first CREATE: MySQL commits each one, so a kill mid-way leaves tables to drop.
+        began = self._begin("schema", f"create the target's schema at revision {revision}",
+                            undo=self._drop_all(revision))
+        made = await mysql_target.create(conn, revision, self.run.id, self.fingerprint, self.emit, "schema")
+        self._end("schema", began, undo=self._drop_all(revision), tables=made, revision=revision)
+        self.emit(StepFinished("schema", f"created {len(made)} tables at revision {revision}",
+                               {"revision": revision, "tables": made}))
+        return TargetSchema(self.run.id, revision, self.fingerprint, made, [])
+
+    def _drop_all(self, revision: str) -> dict[str, Any]:
+        return drop_tables_undo(self.options.target, mysql_target.tables_made(revision))
+
+    async def _connections(self, n: int) -> list[_Session]:
+        owner = contextlib.AsyncExitStack()
+        return [_Session(await owner.enter_async_context(connect(self.options.target)), owner)]
+
+    async def _copy_tables(self, report: PreflightReport) -> dict[str, TableCopy]:
+        o = self.options
+        async with connect(o.target) as conn:
+            saved = await copy.load_checkpoints(conn, self.run.id)
+            # Off for this session only: the scan decided every dangling reference (quarantine, null or abort).
+            await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+            await conn.rollback()
+            states = {t.name: saved.get(t.name) or TableCopy(t.name) for t in report.tables}
+            actions = report.actions[self.policy]
+            for t in report.tables:
+                states[t.name].source_rows = report.rows[t.name]
+                await copy.copy_table(conn, o.source.sqlite_path, t, actions.get(t.name) or RowActions(), self.run.id,
+                                      states[t.name], self.run.folder, self.emit, self.stop, o.chunk_rows,
+                                      report.unclean.get(t.name))
+        return states
+
+    async def _indexes(self, conns: list[Any], target: TargetSchema, tables: list[SourceTable]) -> None:
+        """Nothing deferred: the engine's schema on MySQL is made whole before the load."""
+
+    async def _sequences(self, conn: _Session, tables: list[SourceTable]) -> dict[str, int]:
+        began = self._begin("sequences", "set AUTO_INCREMENT past the highest ids")
+        self.emit(StepStarted("sequences", "set AUTO_INCREMENT past the highest ids"))
+        values = await mysql_target.set_auto_increment(conn.conn, [t.target for t in tables])
+        self._end("sequences", began, sequences=values)
+        self.emit(StepFinished("sequences", f"{len(values)} AUTO_INCREMENT counter(s) set: the next insert gets "
+                                            "max + 1", {"sequences": values}))
+        return values
+
+    async def _settings(self) -> None:
+        if self.env_file is not None:
+            self.notes.append("OPENAI_API_KEY (if any) stays in .env: the settings move does not reach MySQL yet")

@@ -1,0 +1,172 @@
+"""A move's MySQL or MariaDB target: its checks, its schema, its bookkeeping, its AUTO_INCREMENT counters.
+
+The checks only ask questions. The schema is the engine's Alembic history run on MySQL (revision
+0001's MySQL variants); the move's bookkeeping (wizard_move, wizard_copy_checkpoint) sits beside it
+under the names it has on PostgreSQL, so the rollback's drop of the move's tables is the same list.
+MySQL commits each DDL statement itself: the move journals the drop of every table it may create
+before the first CREATE (wizard.mysql.move), and a resumed run that finds no bookkeeping row drops
+what a killed run left and creates the schema again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wizard import schema
+from wizard.db import connect, quote, write_transaction
+from wizard.errors import BadInput
+from wizard.events import Emit
+from wizard.move.copy import CHECKPOINTS
+from wizard.move.target_schema import MOVES, OWN_TABLES
+from wizard.mysql.info import app_tables, charset, server_name
+from wizard.urls import DbUrl
+
+CHARSET = "utf8mb4"  # the only MySQL character set that holds every character SQLite's text can
+
+MOVE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {MOVES} (
+    run_id VARCHAR(64) PRIMARY KEY,
+    fingerprint LONGTEXT NOT NULL,
+    revision VARCHAR(64) NOT NULL,
+    "tables" LONGTEXT NOT NULL
+) ENGINE=InnoDB CHARACTER SET utf8mb4"""
+
+CHECKPOINT_DDL = f"""
+CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
+    run_id VARCHAR(64) NOT NULL,
+    table_name VARCHAR(255) NOT NULL,
+    last_key LONGTEXT,
+    rows_copied BIGINT NOT NULL DEFAULT 0,
+    rows_quarantined BIGINT NOT NULL DEFAULT 0,
+    quarantine_bytes BIGINT NOT NULL DEFAULT 0,
+    nulled_bytes BIGINT NOT NULL DEFAULT 0,
+    conversions LONGTEXT NOT NULL,
+    seconds DOUBLE NOT NULL DEFAULT 0,
+    done BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (run_id, table_name)
+) ENGINE=InnoDB CHARACTER SET utf8mb4"""
+
+
+def charset_problem(target: DbUrl, found: tuple[str, str]) -> str:
+    """Why a database with this default character set cannot take the engine's text ('' when it can)."""
+    name, collation = found
+    if name == CHARSET:
+        return ""
+    return (f"database {target.database} defaults to character set {name} (collation {collation}), which loses every "
+            f"character outside it: ALTER DATABASE {target.database} CHARACTER SET utf8mb4 COLLATE "
+            f"utf8mb4_unicode_ci, or move to a utf8mb4 database")
+
+
+async def check_charset(target: DbUrl) -> None:
+    """BadInput (before any run exists) when the target's default character set would lose characters."""
+    async with connect(target) as conn:
+        problem = charset_problem(target, await charset(conn))
+    if problem:
+        raise BadInput(f"{target}: {problem}")
+
+
+async def may_create(conn: AsyncConnection) -> bool:
+    """Whether the user holds CREATE on the database (granted globally or on it; roles not followed)."""
+    grantee = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+    found = await conn.execute(text(
+        f"SELECT 1 FROM information_schema.user_privileges WHERE grantee = {grantee} AND privilege_type = 'CREATE' "
+        f"UNION ALL SELECT 1 FROM information_schema.schema_privileges WHERE grantee = {grantee} "
+        f"AND privilege_type = 'CREATE' AND DATABASE() LIKE table_schema"))
+    return found.first() is not None
+
+
+async def run_holding(conn: AsyncConnection, tables: list[str]) -> str | None:
+    """The run whose partial copy the database holds, if any."""
+    if MOVES not in tables:
+        return None
+    return (await conn.execute(text(f"SELECT run_id FROM {MOVES} LIMIT 1"))).scalar()
+
+
+async def checks(target: DbUrl, resume_run: str | None) -> list[tuple[str, bool, str]]:
+    """(check, passed, reason) of the target: it answers, its character set, CREATE, empty of the engine's tables."""
+    async with connect(target) as conn:
+        version = (await conn.execute(text("SELECT VERSION()"))).scalar_one()
+        found = await charset(conn)
+        create = await may_create(conn)
+        tables = await app_tables(conn)
+        holder = await run_holding(conn, tables)
+    problem = charset_problem(target, found)
+    held = [t for t in tables if t in schema.ENGINE_TABLES or t in (schema.VERSION_TABLE, *OWN_TABLES)]
+    out = [("target", True, f"{target.masked()} answers: {server_name(version)}"),
+           ("charset", not problem, problem or f"database {target.database} defaults to {found[0]} ({found[1]})"),
+           ("privileges", create, f"the user may create tables in database {target.database}" if create else
+            f"the user {target.url.username} may not create tables in database {target.database}: "
+            f"GRANT CREATE, ALTER, DROP, INDEX, REFERENCES ON {target.database}.* TO it")]
+    if not held:
+        out.append(("target empty", True, f"database {target.database} holds none of the engine's tables"))
+    elif resume_run and holder == resume_run:
+        out.append(("target empty", True, f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
+    else:
+        of = f" (the partial copy of run {holder}: --resume it, or roll it back)" if holder else ""
+        out.append(("target empty", False, f"database {target.database} already holds the engine's tables "
+                                           f"({', '.join(held)}){of}: use an empty database"))
+    return out
+
+
+def tables_made(revision: str) -> list[str]:
+    """Every table the move may create: the engine's, alembic_version, its bookkeeping."""
+    return [*schema.ENGINE_TABLES, schema.VERSION_TABLE, *OWN_TABLES] if revision else list(OWN_TABLES)
+
+
+async def load(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
+    """The bookkeeping row of `run_id`: its schema was made whole."""
+    row = None
+    if MOVES in await app_tables(conn):
+        row = (await conn.execute(text(f'SELECT revision, "tables" FROM {MOVES} WHERE run_id = :r'),
+                                  {"r": run_id})).first()
+    await conn.rollback()
+    return {"revision": row[0], "tables": json.loads(row[1])} if row else None
+
+
+async def create(conn: AsyncConnection, revision: str, run_id: str, fingerprint: dict[str, Any], emit: Emit,
+                 step: str) -> list[str]:
+    """The engine's schema at `revision` and the move's bookkeeping; what a killed earlier try left is dropped
+    first. Returns the tables made."""
+    await drop(conn, tables_made(revision))
+    async with write_transaction(conn):
+        await schema.upgrade(conn, revision, emit, step=step)
+    await conn.exec_driver_sql(MOVE_DDL)
+    await conn.exec_driver_sql(CHECKPOINT_DDL)
+    made = [t for t in await app_tables(conn) if t in tables_made(revision)]
+    # The row last: its presence says the schema is whole.
+    await conn.execute(text(f'INSERT INTO {MOVES} (run_id, fingerprint, revision, "tables") '
+                            "VALUES (:run, :fp, :rev, :tables)"),
+                       {"run": run_id, "fp": json.dumps(fingerprint), "rev": revision, "tables": json.dumps(made)})
+    await conn.commit()
+    return made
+
+
+async def drop(conn: AsyncConnection, tables: list[str]) -> list[str]:
+    """Drop those of `tables` that exist (foreign keys not in the way); returns them."""
+    present = [t for t in await app_tables(conn) if t in tables]
+    if present:
+        await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+        await conn.exec_driver_sql(f"DROP TABLE {', '.join(quote(t) for t in present)}")
+        await conn.exec_driver_sql("SET SESSION foreign_key_checks = 1")
+    await conn.commit()
+    return present
+
+
+async def set_auto_increment(conn: AsyncConnection, tables: list[str]) -> dict[str, int]:
+    """Each AUTO_INCREMENT column's counter set past the highest id copied; {table.column: the next value}."""
+    rows = await conn.execute(text(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
+        "AND extra LIKE '%auto_increment%' ORDER BY table_name"))
+    out = {}
+    for table, column in rows.all():
+        if table not in tables:
+            continue
+        top = (await conn.execute(text(f"SELECT MAX({quote(column)}) FROM {quote(table)}"))).scalar()
+        out[f"{table}.{column}"] = (top or 0) + 1
+        await conn.exec_driver_sql(f"ALTER TABLE {quote(table)} AUTO_INCREMENT = {out[f'{table}.{column}']}")
+    await conn.commit()
+    return out
