@@ -25,6 +25,7 @@ from wizard.urls import parse_url
 
 WIZARD = Path(sys.executable).with_name("wizard")
 EMOJI = "deploy \U0001f680 \u00e9t\u00e9"
+ODD = "tab\there\nline\\N \\ back\\slash \\t end"
 
 
 def query(url: str, sql: str) -> list[tuple]:
@@ -62,6 +63,7 @@ def test_the_1_0_0_sample_moves_into_mariadb_verified_switched_and_rolls_back(en
                                                                               tmp_path: Path) -> None:
     conn = sqlite3.connect(engine_db)
     conn.execute("UPDATE workflows SET name = ? WHERE rowid = 1", (EMOJI,))
+    conn.execute("UPDATE workflows SET name = ? WHERE rowid = 2", (ODD,))  # what LOAD DATA's format escapes
     conn.commit()
     conn.close()
     before = sha256(engine_db)
@@ -75,6 +77,7 @@ def test_the_1_0_0_sample_moves_into_mariadb_verified_switched_and_rolls_back(en
         "users": (5, 5, 0), "workflows": (20, 20, 0), "executions": (300, 300, 0), "settings": (1, 1, 0)}
     assert sha256(engine_db) == before  # the source is never written
     assert query(mysql_url, "SELECT name FROM workflows WHERE name LIKE 'deploy %'")[0][0] == EMOJI
+    assert query(mysql_url, "SELECT name FROM workflows WHERE name LIKE 'tab%'")[0][0] == ODD
     top = query(mysql_url, "SELECT MAX(id) FROM executions")[0][0]
     assert result.report.sequences["executions.id"] == top + 1
     query(mysql_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'x' FROM executions LIMIT 1")

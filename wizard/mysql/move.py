@@ -97,7 +97,7 @@ class MySQLMove(_Move):
 
     async def _copy_tables(self, report: PreflightReport) -> dict[str, TableCopy]:
         o = self.options
-        async with connect(o.target) as conn:
+        async with copy.loading_connection(o.target) as conn:
             saved = await copy.load_checkpoints(conn, self.run.id)
             # Off for this session only: the scan decided every dangling reference (quarantine, null or abort).
             await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
