@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -15,9 +16,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from move_helpers import sha256
-from mysql_server import fresh_database
+from mysql_server import admin, fresh_database
 from test_resume import _stopped_move
 from wizard import commands
+from wizard.errors import Refused
 from wizard.journal import FINISHED, load_run
 from wizard.move.run import MoveOptions
 from wizard.rollback.run import rollback_run
@@ -116,3 +118,32 @@ def test_a_stop_mid_copy_then_resume_equals_an_uninterrupted_move(engine_db: Pat
     result = migrate(engine_db, mysql_url, tmp_path / "state", resume=True, chunk_rows=50)
     assert result.state == FINISHED and result.verification.ok
     assert sums(mysql_url) == reference
+
+
+def test_a_user_without_create_is_refused_by_the_checks_naming_the_grant(engine_db: Path, mysql_url: str,
+                                                                         mysql_server: str, tmp_path: Path) -> None:
+    user = f"wizard_ro_{uuid.uuid4().hex[:8]}"
+    database = make_url(mysql_url).database
+    admin(mysql_server, f"CREATE USER '{user}'@'%' IDENTIFIED BY 's3cret#pw'")
+    try:
+        admin(mysql_server, f"GRANT SELECT, INSERT ON `{database}`.* TO '{user}'@'%'")
+        limited = make_url(mysql_url).set(username=user, password="s3cret#pw").render_as_string(hide_password=False)
+        with pytest.raises(Refused, match=f"may not create tables in database {database}: GRANT CREATE") as refused:
+            migrate(engine_db, limited, tmp_path / "state")
+        assert "s3cret" not in str(refused.value)
+        assert tables(mysql_url) == []
+    finally:
+        admin(mysql_server, f"DROP USER '{user}'@'%'")
+
+
+def test_rollback_refuses_when_the_engine_wrote_to_mysql_since(engine_db: Path, mysql_url: str,
+                                                               tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\n")
+    result = migrate(engine_db, mysql_url, tmp_path / "state", env_file=env)
+    switched = env.read_bytes()
+    query(mysql_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions LIMIT 1")
+    with pytest.raises(Refused, match="1 row\\(s\\) were written to .* since the move.*--restore-backup"):
+        asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None, env_file=env))
+    assert env.read_bytes() == switched  # nothing undone
+    assert query(mysql_url, "SELECT COUNT(*) FROM executions WHERE status = 'new'")[0][0] == 1
