@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from engine_data import build_1_0_0, write
-from mysql_server import fresh_database
+from mysql_server import admin, fresh_database
 from test_verify import differences, differences_detail, first_user, pg_exec, run_verify, sqlite_exec, sqlite_url
 from wizard import commands
 from wizard.errors import Interrupted
