@@ -19,7 +19,7 @@ from move_helpers import sha256
 from mysql_server import admin, fresh_database
 from test_resume import _stopped_move
 from wizard import commands
-from wizard.errors import Refused
+from wizard.errors import BadInput, Refused
 from wizard.journal import FINISHED, load_run
 from wizard.move.run import MoveOptions
 from wizard.rollback.run import rollback_run
@@ -147,3 +147,10 @@ def test_rollback_refuses_when_the_engine_wrote_to_mysql_since(engine_db: Path, 
         asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None, env_file=env))
     assert env.read_bytes() == switched  # nothing undone
     assert query(mysql_url, "SELECT COUNT(*) FROM executions WHERE status = 'new'")[0][0] == 1
+
+
+def test_to_on_a_mysql_target_is_bad_input_before_anything_is_written(engine_db: Path, mysql_url: str,
+                                                                      tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="--to on a MySQL target: move without it, then `wizard upgrade --db"):
+        migrate(engine_db, mysql_url, tmp_path / "state", to="head")
+    assert tables(mysql_url) == [] and not (tmp_path / "state").exists()

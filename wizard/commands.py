@@ -203,10 +203,10 @@ async def preflight(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_
 
 
 async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest | None = None) -> MoveResult:
-    """`wizard migrate`: move the SQLite source to the PostgreSQL target (wizard.move.run: checks, backup, schema,
-    copy, indexes, sequences, counts, the row-level verification, with `options.env_file` the .env switch and
-    the settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a
-    `resume` carries on from the last checkpoint."""
+    """`wizard migrate`: move the SQLite source to the PostgreSQL or MySQL target (wizard.move.run; MySQL's own
+    steps in wizard.mysql.move: checks, backup, schema, copy, indexes, sequences, counts, the row-level
+    verification, with `options.env_file` the .env switch and the settings move, with `options.to` an upgrade,
+    the report). Interrupted when `stop` is set mid-way: a `resume` carries on from the last checkpoint."""
     _not_yet_on_mysql("migrate", options.source)
     if options.target.is_mysql and options.to:
         raise BadInput(f"--to on a MySQL target: move without it, then `wizard upgrade --db {options.target}` "

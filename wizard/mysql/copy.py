@@ -3,12 +3,13 @@
 The reading, converting and checkpoint bookkeeping are wizard.move.copy's (copy_chunks), as for
 PostgreSQL. Each chunk is written as a tab-separated file (0600, in the run folder, removed after)
 and loaded with one `LOAD DATA LOCAL INFILE` (about twice as fast as aiomysql's multi-row INSERTs in
-bench.mysql_move: README, "MySQL and MariaDB"), then the checkpoint row is upserted, both committed together in InnoDB: a crash
-loses both or neither, so a resume carries on after the checkpoint's key with no duplicates and no
-gaps. LOAD DATA LOCAL turns a value it would alter into a warning: any warning, or a row count other
-than the chunk's, fails the chunk (rolled back), so nothing is changed silently. Only the copy's own
-connection may send local files (a server can ask for any file on such a connection). MySQL's
-DATETIME(6) takes the first and last instants as they are: no rewrite of the range's ends here.
+bench.mysql_move: README, "MySQL and MariaDB"), then the checkpoint row is upserted, both committed
+together in InnoDB: a crash loses both or neither, so a resume carries on after the checkpoint's key
+with no duplicates and no gaps. LOAD DATA LOCAL turns a value it would alter into a warning: any
+warning, or a row count other than the chunk's, fails the chunk (rolled back), so nothing is changed
+silently. Only the copy's own connection may send local files (a server can ask for any file on such
+a connection). MySQL's DATETIME(6) takes the first and last instants as they are: no rewrite of the
+range's ends here.
 """
 
 from __future__ import annotations

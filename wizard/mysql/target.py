@@ -71,7 +71,8 @@ async def check_charset(target: DbUrl) -> None:
 
 async def may_create(conn: AsyncConnection) -> bool:
     """Whether the user holds CREATE on the database (granted globally or on it; roles not followed)."""
-    grantee = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')"
+    grantee = ("CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', "
+               "SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')")  # 'user'@'host', as information_schema has it
     found = await conn.execute(text(
         f"SELECT 1 FROM information_schema.user_privileges WHERE grantee = {grantee} AND privilege_type = 'CREATE' "
         f"UNION ALL SELECT 1 FROM information_schema.schema_privileges WHERE grantee = {grantee} "
@@ -104,7 +105,8 @@ async def checks(target: DbUrl, resume_run: str | None) -> list[tuple[str, bool,
     if not held:
         out.append(("target empty", True, f"database {target.database} holds none of the engine's tables"))
     elif resume_run and holder == resume_run:
-        out.append(("target empty", True, f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
+        out.append(("target empty", True,
+                    f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
     else:
         of = f" (the partial copy of run {holder}: --resume it, or roll it back)" if holder else ""
         out.append(("target empty", False, f"database {target.database} already holds the engine's tables "
