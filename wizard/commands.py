@@ -198,16 +198,16 @@ async def preflight(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_
                     reflected: bool = False) -> PreflightReport:
     """A move's pre-flight checks and its scan of every row, and how many rows each orphan policy would
     affect (`report.affected`). Changes nothing; `migrate` runs them again before it writes."""
-    _not_yet_on_mysql("migrate", source, target)
+    _not_yet_on_mysql("migrate", target)  # a MySQL source moves off it (wizard.mysql.move); into it, not yet
     return await run_checks(source, target, emit, state_dir=state_dir, reflected=reflected)
 
 
 async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest | None = None) -> MoveResult:
-    """`wizard migrate`: move the SQLite source to the PostgreSQL target (wizard.move.run: checks, backup, schema,
+    """`wizard migrate`: move the SQLite or MySQL source to the PostgreSQL target (wizard.move.run: checks, backup, schema,
     copy, indexes, sequences, counts, the row-level verification, with `options.env_file` the .env switch and
     the settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a
     `resume` carries on from the last checkpoint."""
-    _not_yet_on_mysql("migrate", options.source, options.target)
+    _not_yet_on_mysql("migrate", options.target)  # a MySQL source moves off it (wizard.mysql.move); into it, not yet
     return await run_move(options, emit, stop)
 
 

@@ -372,11 +372,12 @@ def _trim(path: Path, length: int) -> None:
 async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable, actions: RowActions,
                      run_id: str, state: TableCopy, run_folder: Path, emit: Emit,
                      stop: StopRequest | None = None, chunk_rows: int = CHUNK_ROWS,
-                     unclean: frozenset[Key] | None = None) -> TableCopy:
+                     unclean: frozenset[Key] | None = None, reader_class: type[_Reader] | None = None) -> TableCopy:
     """Copy one table from `state` (a fresh one, or its checkpoint) to the end, or to a stop request.
 
     `unclean`: the keys of the rows that are not clean, from the scan of this same file; None
-    lets SQLite test every row.
+    lets SQLite test every row. `reader_class`: another source's reader (wizard.mysql.reader), `source`
+    then its URL.
     """
     if state.done:
         return state
@@ -385,7 +386,7 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
     _trim(npath, state.nulled_bytes)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
-    reader = _Reader(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
+    reader = (reader_class or _Reader)(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
     meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
     meter.done = state.copied + state.quarantined
     columns = [c.target for c in table.columns]  # their names in PostgreSQL
