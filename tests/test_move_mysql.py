@@ -10,10 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from engine_data import build_1_0_0, read, write
 from move_helpers import execute, fetch, tables_in
 from wizard import commands
+from wizard.cli import main
 from wizard.errors import Interrupted, Refused
 from wizard.events import Progress, StopRequest
 from wizard.move.run import MoveOptions
@@ -35,6 +37,11 @@ def _move(source: str, target: str, tmp_path: Path, **kw) -> commands.MoveResult
     return asyncio.run(commands.migrate(options))
 
 
+def _cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
 def _checksums(url: str) -> list[tuple]:
     return read(url, "CHECKSUM TABLE users, workflows, executions, settings EXTENDED")
 
@@ -46,6 +53,7 @@ def test_a_mysql_database_moves_and_verifies_with_no_row_lost(source: str, pg_ur
     result = _move(source, pg_url, tmp_path, env_file=env)
     assert result.state == "finished"
     assert result.verification is not None and result.verification.ok
+    assert not [c for c in result.preflight.checks if c.name == "source in use"]  # its own lock's connection
     assert {t["table"]: t["equal"] for t in result.verification.to_dict()["tables"]} == COUNTS
     assert {r.table: (r.copied, r.quarantined) for r in result.report.tables} == {
         t: (n, 0) for t, n in COUNTS.items()}
@@ -106,7 +114,8 @@ def test_odd_values_are_held_and_listed_never_passed_on(source: str, pg_url: str
     assert started and started[0][0].microsecond == 123456
 
 
-def test_a_stop_mid_copy_then_resume_equals_an_uninterrupted_move(source: str, pg_url: str, tmp_path: Path):
+def _stopped(source: str, pg_url: str, tmp_path: Path) -> MoveOptions:
+    """A move stopped after its first checkpoint in executions; its options, set to resume."""
     stop = StopRequest()
 
     def emit(event: object) -> None:
@@ -119,6 +128,11 @@ def test_a_stop_mid_copy_then_resume_equals_an_uninterrupted_move(source: str, p
     partial = fetch(pg_url, "SELECT count(*) FROM executions")[0][0]
     assert 0 < partial < 300
     options.resume = True
+    return options
+
+
+def test_a_stop_mid_copy_then_resume_equals_an_uninterrupted_move(source: str, pg_url: str, tmp_path: Path):
+    options = _stopped(source, pg_url, tmp_path)
     result = asyncio.run(commands.migrate(options))
     assert result.state == "finished" and result.verification.ok
     assert fetch(pg_url, "SELECT count(*), count(DISTINCT id) FROM executions")[0] == (300, 300)
@@ -137,3 +151,17 @@ def test_a_rollback_after_the_engine_wrote_to_the_target_refuses_unless_told(sou
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
     saved = "".join(p.read_text() for p in (result.report_json.parent / "written-since").rglob("*") if p.is_file())
     assert "written since" in saved
+
+
+def test_a_resume_is_refused_when_the_source_was_written_since(source: str, pg_url: str, tmp_path: Path):
+    options = _stopped(source, pg_url, tmp_path)
+    write(source, "UPDATE executions SET status = 'changed' WHERE id = 299")
+    with pytest.raises(Refused, match="changed since run"):
+        asyncio.run(commands.migrate(options))
+
+
+def test_a_source_that_does_not_let_us_in_is_bad_input_before_any_run(mysql_url: str, pg_url: str, tmp_path: Path):
+    code, out = _cli("migrate", "--source", mysql_url.replace("wizard_test_", "no_such_"), "--target", pg_url,
+                     "--state-dir", str(tmp_path / "state"), "--yes")
+    assert code == 2 and "does not exist" in out and "Traceback" not in out
+    assert not (tmp_path / "state" / "runs").exists() or not list((tmp_path / "state" / "runs").iterdir())

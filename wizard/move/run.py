@@ -154,6 +154,9 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     # a source that is no SQLite file, a .env the switch could not rewrite, a target that does not let us in.
     if options.source.is_sqlite:
         check_sqlite_file(options.source)
+    else:
+        async with connect(options.source):  # a MySQL source that does not let us in
+            pass
     if options.env_file is not None:
         envfile.check_rewritable(options.env_file)
     await find_pooler(options.target)  # it answers, and lets a transaction through

@@ -13,6 +13,7 @@ from wizard.events import Emit, Progress
 from wizard.move.preflight import FAIL, PASS, WARN, Check, PreflightReport, _add_scan
 from wizard.mysql import source as mysql_source
 from wizard.mysql.info import other_sessions
+from wizard.mysql.lock import lock_name
 from wizard.schema import history
 from wizard.urls import DbUrl
 
@@ -39,7 +40,7 @@ async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit)
         add(Check("tables", FAIL, f"table(s) the engine's history does not know: {', '.join(others)}: a move off "
                                   "MySQL carries the engine's tables only; move those apart first"))
         return
-    sessions = await other_sessions(db)
+    sessions = await other_sessions(db, lock_name(db))  # the move holds the database's wizard lock
     if sessions:
         add(Check("source in use", WARN, f"database {db.database} is used by {', '.join(sessions)}: stop the engine "
                                          "before the move, or what it writes after the copy will not be in the target"))
