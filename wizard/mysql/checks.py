@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from wizard.errors import WizardError
-from wizard.events import Emit, Progress
+from wizard.events import Emit
 from wizard.move.preflight import FAIL, PASS, WARN, Check, PreflightReport, _add_scan
 from wizard.mysql import source as mysql_source
 from wizard.mysql.info import other_sessions
@@ -44,5 +44,4 @@ async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit)
     if sessions:
         add(Check("source in use", WARN, f"database {db.database} is used by {', '.join(sessions)}: stop the engine "
                                          "before the move, or what it writes after the copy will not be in the target"))
-    emit(Progress("preflight", "scan the source's values", 0, len(tables)))
-    _add_scan(report, (tables, [], await mysql_source.scan(db, tables)), add)
+    _add_scan(report, (tables, [], await mysql_source.scan(db, tables, emit)), add)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from wizard import schema
 from wizard.db import connect, quote
+from wizard.events import Emit, Progress, ignore
 from wizard.move.normalize import BOOLEAN, DATE, JSON, TIMESTAMP
 from wizard.move.scan import (ABORT, NULL, ORPHANED, POLICIES, QUARANTINE, Finding, Key, Quarantine, RowActions,
                               ScanResult, shown_key)
@@ -79,13 +80,14 @@ async def fingerprint(db: DbUrl, tables: list[SourceTable]) -> dict[str, Any]:
         return {"checksums": {r[0].split(".")[-1]: r[1] for r in sums}}
 
 
-async def scan(db: DbUrl, tables: list[SourceTable]) -> ScanResult:
+async def scan(db: DbUrl, tables: list[SourceTable], emit: Emit = ignore) -> ScanResult:
     """Row counts, the values PostgreSQL will not take, and what each policy does with their rows."""
     found: dict[str, dict[Key, list[tuple[str, str]]]] = {}
     findings: dict[tuple[str, str, str], Finding] = {}
     rows: dict[str, int] = {}
     async with connect(db) as conn:
-        for t in tables:
+        for done, t in enumerate(tables):
+            emit(Progress("preflight", "scan the source's values", done, len(tables)))
             rows[t.name] = (await conn.execute(sa.text(f"SELECT COUNT(*) FROM {quote(t.name)}"))).scalar_one()
             tests = [(c.name, _BAD[c.kind][0].format(c=quote(c.name)), _BAD[c.kind][1])
                      for c in t.columns if c.kind in _BAD]
@@ -101,6 +103,7 @@ async def scan(db: DbUrl, tables: list[SourceTable]) -> ScanResult:
                     if bad:
                         found[t.name].setdefault(key, []).append((column, rule))
                         findings.setdefault((t.name, column, rule), Finding(t.name, column, rule)).add(key)
+        emit(Progress("preflight", "scan the source's values", len(tables), len(tables)))
         actions = {policy: await _resolve(conn, tables, found, policy) for policy in POLICIES}
     stops = sum(len(v) for v in found.values())
     affected = {ABORT: stops, **{p: sum(len(a.quarantine) + len(a.null) for a in actions[p].values())
@@ -120,9 +123,10 @@ async def _resolve(conn: Any, tables: list[SourceTable], found: dict[str, dict[K
             acts.quarantine[key] = Quarantine(problems[0][1], "; ".join(f"{c}: {rule}" for c, rule in problems))
         for fk in t.foreign_keys:
             held = out.get(fk.parent)
-            if fk.parent == t.name or held is None or not held.quarantine or tuple(fk.parent_columns) != \
-                    next(p for p in tables if p.name == fk.parent).key:
-                continue  # an engine table's foreign keys refer to their parent's primary key
+            parent_key = next((p.key for p in tables if p.name == fk.parent), None)
+            # The held keys are primary keys: an engine table's foreign keys refer to their parent's.
+            if fk.parent == t.name or held is None or not held.quarantine or tuple(fk.parent_columns) != parent_key:
+                continue
             async for key, ref in _children(conn, t, fk, list(held.quarantine)):
                 if key in acts.quarantine:
                     continue
