@@ -144,12 +144,11 @@ async def _agreed(confirm: Confirm, about: Any) -> bool:
     return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
 
-def _not_yet_on_mysql(command: str, *dbs: DbUrl | None) -> None:
-    """BadInput for a command that does not take MySQL or MariaDB yet, before it connects."""
-    for db in dbs:
-        if db is not None and db.is_mysql:
-            raise BadInput(f"{db}: `wizard {command}` does not work on MySQL or MariaDB yet; "
-                           "`wizard plan`, `backup`, `upgrade`, `verify` and `rollback` do")
+def _one_side_mysql(source: DbUrl, target: DbUrl) -> None:
+    """BadInput for a move from MySQL into MySQL, before it connects: a move has MySQL on one side at most."""
+    if source.is_mysql and target.is_mysql:
+        raise BadInput(f"{target}: a move off MySQL goes to PostgreSQL, and a move onto MySQL comes from the "
+                       "engine's SQLite file; MySQL to MySQL is not built: pass a postgresql:// --target")
 
 
 def _stop_point(stop: StopRequest | None, what: str) -> None:
@@ -189,8 +188,10 @@ async def backup(source: DbUrl, state_dir: Path | None, emit: Emit = ignore,
 
 async def check_target(target: DbUrl) -> TargetInfo:
     """Connect to a move's target and say what it is: server version, may the user create tables, is it empty
-    (or the partial copy of which run). Changes nothing."""
-    _not_yet_on_mysql("migrate", target)
+    (or the partial copy of which run). Changes nothing. The screens' question: they do not move onto MySQL."""
+    if target.is_mysql:
+        raise BadInput(f"{target}: the wizard's screens do not move onto MySQL or MariaDB yet: run "
+                       "`wizard migrate --source sqlite:///... --target mysql://...` on the command line")
     return await _check_target(target)
 
 
@@ -198,16 +199,17 @@ async def preflight(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_
                     reflected: bool = False) -> PreflightReport:
     """A move's pre-flight checks and its scan of every row, and how many rows each orphan policy would
     affect (`report.affected`). Changes nothing; `migrate` runs them again before it writes."""
-    _not_yet_on_mysql("migrate", source)
+    _one_side_mysql(source, target)
     return await run_checks(source, target, emit, state_dir=state_dir, reflected=reflected)
 
 
 async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest | None = None) -> MoveResult:
-    """`wizard migrate`: move the SQLite source to the PostgreSQL or MySQL target (wizard.move.run; MySQL's own
-    steps in wizard.mysql.move: checks, backup, schema, copy, indexes, sequences, counts, the row-level
-    verification, with `options.env_file` the .env switch and the settings move, with `options.to` an upgrade,
-    the report). Interrupted when `stop` is set mid-way: a `resume` carries on from the last checkpoint."""
-    _not_yet_on_mysql("migrate", options.source)
+    """`wizard migrate`: move the SQLite or MySQL source to the PostgreSQL target, or the SQLite source to the MySQL
+    target (wizard.move.run; MySQL's own steps in wizard.mysql.move_off and move_onto: checks, backup, schema,
+    copy, indexes, sequences, counts, the row-level verification, with `options.env_file` the .env switch and the
+    settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a `resume`
+    carries on from the last checkpoint."""
+    _one_side_mysql(options.source, options.target)
     if options.target.is_mysql and options.to:
         raise BadInput(f"--to on a MySQL target: move without it, then `wizard upgrade --db {options.target}` "
                        "(one revision at a time, as MySQL needs)")

@@ -372,11 +372,12 @@ def _trim(path: Path, length: int) -> None:
 async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable, actions: RowActions,
                      run_id: str, state: TableCopy, run_folder: Path, emit: Emit,
                      stop: StopRequest | None = None, chunk_rows: int = CHUNK_ROWS,
-                     unclean: frozenset[Key] | None = None) -> TableCopy:
+                     unclean: frozenset[Key] | None = None, reader_class: type[_Reader] | None = None) -> TableCopy:
     """Copy one table from `state` (a fresh one, or its checkpoint) to the end, or to a stop request.
 
     `unclean`: the keys of the rows that are not clean, from the scan of this same file; None
-    lets SQLite test every row.
+    lets SQLite test every row. `reader_class`: another source's reader (wizard.mysql.reader), `source`
+    then its URL.
     """
     columns = [c.target for c in table.columns]  # their names in PostgreSQL
 
@@ -393,16 +394,18 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
             await _save(conn, run_id, state)
 
     return await copy_chunks(source, table, actions, state, run_folder, emit, stop, chunk_rows, unclean, commit,
-                             lambda done: _save(conn, run_id, done))
+                             lambda done: _save(conn, run_id, done), reader_class)
 
 
-async def copy_chunks(source: Path, table: SourceTable, actions: RowActions, state: TableCopy, run_folder: Path,
+async def copy_chunks(source: Any, table: SourceTable, actions: RowActions, state: TableCopy, run_folder: Path,
                       emit: Emit, stop: StopRequest | None, chunk_rows: int, unclean: frozenset[Key] | None,
                       commit: Callable[[_Chunk, Callable[[], Awaitable[None]]], Awaitable[None]],
-                      save: Callable[[TableCopy], Awaitable[None]]) -> TableCopy:
+                      save: Callable[[TableCopy], Awaitable[None]],
+                      reader_class: type[_Reader] | None = None) -> TableCopy:
     """The reader's chunks of one table, each handed to `commit(chunk, account)`, which writes its rows, awaits
     `account()` (the side files written, `state` moved past the chunk) and saves the checkpoint, all in one
-    transaction of the target; `save(state)` the last checkpoint, the table done. Any target's copy_table."""
+    transaction of the target; `save(state)` the last checkpoint, the table done. Any target's copy_table;
+    `reader_class` and `source` as copy_table's."""
     if state.done:
         return state
     qpath, npath = quarantine_path(run_folder, table.name), nulled_path(run_folder, table.name)
@@ -410,7 +413,7 @@ async def copy_chunks(source: Path, table: SourceTable, actions: RowActions, sta
     _trim(npath, state.nulled_bytes)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
-    reader = _Reader(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
+    reader = (reader_class or _Reader)(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
     meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
     meter.done = state.copied + state.quarantined
     conversions = Counter({(col, name): n for col, made in state.conversions.items() for name, n in made.items()})

@@ -158,6 +158,11 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     emit(StepStarted(STEP, "pre-flight checks"))
     report = PreflightReport(checks=[])
     add = report.checks.append
+    if source.is_mysql:
+        from wizard.mysql.checks import check_source  # here: it builds on this module
+        await check_source(source, report, add, emit)
+        await _check_target(target, report, add, resume_run)
+        return _said(report, emit)
     opened = _source_opens(source, add)
     if opened:
         _check_in_use(source.sqlite_path, add)
@@ -174,6 +179,11 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     finally:
         if scanning is not None and not scanning.done():  # the file failed its check: the scan's end is moot
             await asyncio.gather(scanning, return_exceptions=True)
+    return _said(report, emit)
+
+
+def _said(report: PreflightReport, emit: Emit) -> PreflightReport:
+    """The checks' end, said in one line."""
     failed, warned = report.failed, [c for c in report.checks if c.status == WARN]
     summary = (f"{len(failed)} of {len(report.checks)} checks: " + "; ".join(f"{c.name}: {c.reason}" for c in failed)) if failed \
         else f"{len(report.checks)} checks passed" + (

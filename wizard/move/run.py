@@ -117,8 +117,13 @@ def resume_command(options: MoveOptions, policy: str) -> str:
     return " ".join(parts)
 
 
+def _source_id(source: DbUrl) -> str:
+    """The source as a run's journal names it: a SQLite file's absolute path, a server's masked URL."""
+    return str(source.sqlite_path.absolute()) if source.is_sqlite else source.masked()
+
+
 def _find_resumable(state_dir: Path, options: MoveOptions) -> Run:
-    source = str(options.source.sqlite_path.absolute())
+    source = _source_id(options.source)
     for run in reversed(list_runs(state_dir)):
         started = run.started()
         if (run.journey == JOURNEY and run.state() in (RUNNING, INTERRUPTED, FAILED)
@@ -130,8 +135,12 @@ def _find_resumable(state_dir: Path, options: MoveOptions) -> Run:
 
 async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest | None = None) -> MoveResult:
     """Move the source to the target (see the module's docstring); Interrupted when `stop` is set mid-way."""
-    if not options.source.is_sqlite:
-        raise BadInput("the source of a move must be the engine's SQLite file: sqlite:///path/to/file.db")
+    if not (options.source.is_sqlite or options.source.is_mysql):
+        raise BadInput("the source of a move must be the engine's SQLite file (sqlite:///path/to/file.db) or its "
+                       "MySQL/MariaDB database (mysql://user@host:3306/dbname)")
+    if options.source.is_mysql and options.reflected:
+        raise BadInput("--reflected copies a SQLite file's own tables; a MySQL source moves the engine's tables: "
+                       "leave --reflected out")
     if options.target.is_sqlite:
         raise BadInput("the target of a move must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname")
     if options.on_orphans is not None and options.on_orphans not in POLICIES:
@@ -144,10 +153,14 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         raise BadInput(f"{options.env_file} does not exist: pass the engine's .env with --env-file, or leave it out")
     # Bad input is said before any run exists (exit 2, nothing written, no journal), not found mid-move:
     # a source that is no SQLite file, a .env the switch could not rewrite, a target that does not let us in.
-    check_sqlite_file(options.source)
+    if options.source.is_sqlite:
+        check_sqlite_file(options.source)
+    else:
+        async with connect(options.source):  # a MySQL source that does not let us in
+            pass
     if options.env_file is not None:
         envfile.check_rewritable(options.env_file)
-    ready, locked, journey = _target_side(options.target)
+    ready, locked, journey = _sides(options.source, options.target)
     await ready(options.target)  # it answers, and lets a transaction through (MySQL: keeps every character)
     state_dir = resolve_state_dir(options.state_dir)
     stop = stop or StopRequest()
@@ -163,7 +176,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         async with locked(options.target, f"wizard move {run_id}") as lock_conn:
             run = resumed or new_run(
                 state_dir, JOURNEY, run_id=run_id, source=options.source.absolute().masked(),
-                source_path=str(options.source.sqlite_path.absolute()), target=options.target.masked(),
+                source_path=_source_id(options.source), target=options.target.masked(),
                 database=options.target.database, policy=options.on_orphans or ABORT, to=options.to,
                 env_file=str(options.env_file.absolute()) if options.env_file else None,
                 reflected=options.reflected)
@@ -172,12 +185,17 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         lock.release()
 
 
-def _target_side(target: DbUrl) -> tuple[Callable, Callable, type[_Move]]:
-    """For the target's kind: the check before a run exists, the target's lock (with a session on it), the steps."""
+def _sides(source: DbUrl, target: DbUrl) -> tuple[Callable, Callable, type[_Move]]:
+    """For the source's and target's kinds: the target's check before a run exists, its lock (with a session on
+    it), the steps. The MySQL moves build on this module's _Move, hence imported here."""
     if target.is_mysql:
-        from wizard.mysql import move  # it builds on this module
+        from wizard.mysql import move_onto
 
-        return move.ready, move.held, move.MySQLMove
+        return move_onto.ready, move_onto.held, move_onto.MoveOntoMySQL
+    if source.is_mysql:
+        from wizard.mysql.move_off import MoveOffMySQL
+
+        return find_pooler, target_lock, MoveOffMySQL
     return find_pooler, target_lock, _Move
 
 
@@ -237,6 +255,7 @@ def _done_steps(run: Run) -> set[str]:
 
 class _Move:
     copy_order = "parents before children"  # how the copy step says it goes
+    reader_class: Any = None  # the copy's reader of another source (wizard.mysql.move_off); None: SQLite's
 
     def __init__(self, run: Run, options: MoveOptions, emit: Emit, stop: StopRequest) -> None:
         self.run, self.options, self.emit, self.stop = run, options, emit, stop
@@ -275,7 +294,7 @@ class _Move:
         self._stop_point("schema")
         target = await self._schema(lock_conn, report)
         copies = await self._copy(report, target)
-        if source_fingerprint(o.source.sqlite_path) != self.fingerprint:
+        if await self._fingerprint() != self.fingerprint:
             raise StepError(f"the source file changed during the copy (an app wrote to it): stop the engine, roll "
                             f"this run back (wizard rollback --run {self.run.id}) and move again")
         conns = await self._connections(max(1, o.jobs))
@@ -319,6 +338,13 @@ class _Move:
         self.run.finish(FINISHED, report=str(json_path))
         return MoveResult(self.run.id, FINISHED, RunReport.load(json_path), json_path, self.run.folder / "report.md")
 
+    async def _fingerprint(self) -> dict[str, Any]:
+        return source_fingerprint(self.options.source.sqlite_path)
+
+    def _copy_source(self) -> Any:
+        """What the copy's reader reads (its `path`)."""
+        return self.options.source.sqlite_path
+
     def _stop_point(self, step: str) -> None:
         if self.stop.is_set():
             raise Interrupted(f"stopped before the {step} step ({self.stop.reason})")
@@ -328,7 +354,7 @@ class _Move:
     async def _preflight(self) -> PreflightReport:
         o = self.options
         began = self._begin("preflight", "pre-flight checks")
-        fingerprint = source_fingerprint(o.source.sqlite_path)
+        fingerprint = await self._fingerprint()
         recorded = next((r for r in self.run.records() if r["kind"] == "source_fingerprint"), None)
         if recorded is None:
             self.run.append("source_fingerprint", **fingerprint)
@@ -459,8 +485,8 @@ class _Move:
                 states[t.name].source_rows = report.rows[t.name]
                 await _check_kinds(conns[0], t)
             actions = report.actions[self.policy]
-            await _copy_in_order(tables, states, actions, report.unclean, conns, o.source.sqlite_path, self.run,
-                                 self.emit, self.stop, o.chunk_rows)
+            await _copy_in_order(tables, states, actions, report.unclean, conns, self._copy_source(), self.run,
+                                 self.emit, self.stop, o.chunk_rows, self.reader_class)
         finally:
             for c in conns:
                 await c.close()
@@ -583,8 +609,8 @@ async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:
 
 
 async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy], actions: dict[str, RowActions],
-                         unclean: dict[str, Any], conns: list[asyncpg.Connection], source: Path, run: Run, emit: Emit,
-                         stop: StopRequest, chunk_rows: int) -> None:
+                         unclean: dict[str, Any], conns: list[asyncpg.Connection], source: Any, run: Run, emit: Emit,
+                         stop: StopRequest, chunk_rows: int, reader_class: Any = None) -> None:
     """Copy every table, each once its parents are done, up to len(conns) at a time."""
     names = {t.name for t in tables}
     tasks: dict[str, asyncio.Task] = {}
@@ -600,7 +626,7 @@ async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy]
         conn = await free.get()
         try:
             await copy_table(conn, source, t, actions.get(t.name) or RowActions(), run.id, states[t.name],
-                             run.folder, emit, stop, chunk_rows, unclean.get(t.name))
+                             run.folder, emit, stop, chunk_rows, unclean.get(t.name), reader_class)
         finally:
             free.put_nowait(conn)
 

@@ -40,11 +40,12 @@ async def app_tables(conn: AsyncConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def other_sessions(db: DbUrl) -> list[str]:
+async def other_sessions(db: DbUrl, lock: str | None = None) -> list[str]:
     """The other client connections using `db`'s database (those the user may see: all of them with the PROCESS
-    privilege), as "connection N (user U, from HOST)"."""
+    privilege), as "connection N (user U, from HOST)"; not the one holding the named `lock` (this wizard's own)."""
     async with connect(db) as conn:
         rows = await conn.execute(text(
             "SELECT id, user, host FROM information_schema.processlist "
-            "WHERE db = DATABASE() AND id <> CONNECTION_ID() ORDER BY id"))
+            "WHERE db = DATABASE() AND id <> CONNECTION_ID() AND id <> COALESCE(IS_USED_LOCK(:lock), 0) ORDER BY id"),
+            {"lock": lock or ""})
         return [f"connection {r[0]} (user {r[1]}, from {r[2]})" for r in rows]

@@ -4,7 +4,7 @@ The checks only ask questions. The schema is the engine's Alembic history run on
 0001's MySQL variants); the move's bookkeeping (wizard_move, wizard_copy_checkpoint) sits beside it
 under the names it has on PostgreSQL, so the rollback's drop of the move's tables is the same list.
 MySQL commits each DDL statement itself: the move journals the drop of every table it may create
-before the first CREATE (wizard.mysql.move), and a resumed run that finds no bookkeeping row drops
+before the first CREATE (wizard.mysql.move_onto), and a resumed run that finds no bookkeeping row drops
 what a killed run left and creates the schema again.
 """
 

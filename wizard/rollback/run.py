@@ -458,7 +458,20 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
                           f"then pass --restore-backup to roll back anyway")
         if not context.since:
             notes.append(f"run {run.id} did not finish: the engine was never handed its database")
+        _refuse_losing_since(run, context)
     return RollbackPlan(run, plan_rollback(run, context), context, notes)
+
+
+def _refuse_losing_since(run: Run, context: RollbackContext) -> None:
+    """A move whose end state only saves (a move off MySQL: carry_back writes a SQLite file only) would drop the
+    rows written to its target since: refused, unless --restore-backup saves them first."""
+    saves_only = any(r["kind"] == "step_finished" and r.get("step") == END_STATE_STEP
+                     and (r.get("undo") or {}).get("action") == "save_since" for r in run.records())
+    if run.journey == "move" and saves_only and context.keep_since:
+        rows = sum(s.rows for s in context.since.values())
+        raise Refused(f"{rows:,} row(s) were written to the target since move {run.id}, and a move off MySQL cannot "
+                      f"carry them back into it: nothing was undone; pass --restore-backup to save them to the run "
+                      f"folder and roll back anyway")
 
 
 def save_since(run: Run, context: RollbackContext) -> None:

@@ -5,8 +5,9 @@ report are the PostgreSQL move's own (wizard.move.run). What differs lives here:
 history on MySQL, DDL committed statement by statement, so its undo is journaled before the first CREATE),
 the copy (wizard.mysql.copy), no deferred indexes (InnoDB builds them as the rows go in, the foreign keys'
 checks off on the copy's sessions: the scan already decided every dangling reference), and AUTO_INCREMENT
-counters instead of sequences. Not yet done here: the settings move (OPENAI_API_KEY stays in .env); the end state
-is recorded, and a rollback refuses to carry rows written since back from MySQL (wizard.rollback.undo_move).
+counters instead of sequences. Not yet done here: the settings move (OPENAI_API_KEY stays in .env); the end
+state is recorded, and a rollback refuses to carry rows written since back from MySQL
+(wizard.rollback.undo_move). The move off MySQL to PostgreSQL is wizard.mysql.move_off.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ async def held(target: DbUrl, holder: str) -> AsyncIterator[_Session]:
         yield _Session(conn)
 
 
-class MySQLMove(_Move):
+class MoveOntoMySQL(_Move):
     copy_order = "one table at a time, a chunk and its checkpoint a transaction"
 
     async def _schema(self, lock_conn: Any, report: PreflightReport) -> TargetSchema:
@@ -106,9 +107,9 @@ class MySQLMove(_Move):
             actions = report.actions[self.policy]
             for t in report.tables:
                 states[t.name].source_rows = report.rows[t.name]
-                await copy.copy_table(conn, o.source.sqlite_path, t, actions.get(t.name) or RowActions(), self.run.id,
-                                      states[t.name], self.run.folder, self.emit, self.stop, o.chunk_rows,
-                                      report.unclean.get(t.name))
+                await copy.copy_table(conn, self._copy_source(), t, actions.get(t.name) or RowActions(),
+                                      self.run.id, states[t.name], self.run.folder, self.emit, self.stop,
+                                      o.chunk_rows, report.unclean.get(t.name))
         return states
 
     async def _indexes(self, conns: list[Any], target: TargetSchema, tables: list[SourceTable]) -> None:
