@@ -112,10 +112,16 @@ async def test_move_journey(tmp_path: Path, engine_db: Path, engine_env: Path, p
 
 
 @pytest.fixture
-def mysql_env(tmp_path: Path, engine_db: Path, mysql_url: str, pg_url: str) -> Path:
+def mysql_source(engine_db: Path, mysql_url: str) -> str:
+    """A 1.0.0 engine database on MariaDB with the sample's rows."""
+    return build_1_0_0(mysql_url, engine_db)
+
+
+@pytest.fixture
+def mysql_env(tmp_path: Path, mysql_source: str, pg_url: str) -> Path:
     """The engine's .env naming a 1.0.0 engine database on MariaDB; the target holds an empty schema app."""
     env = tmp_path / ".env"
-    env.write_text(f"DATABASE_URL={build_1_0_0(mysql_url, engine_db)}\n")
+    env.write_text(f"DATABASE_URL={mysql_source}\n")
     execute(pg_url, "CREATE SCHEMA app")
     return env
 
@@ -144,6 +150,19 @@ async def test_move_off_mysql_into_a_schema_of_its_own(tmp_path: Path, mysql_env
         assert not await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:
         await conn.close()
+
+
+async def test_upgrade_in_place_on_mysql_journey(tmp_path: Path, mysql_source: str) -> None:
+    app = make_app(tmp_path / "state", source_text=mysql_source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "down", "enter", "a")  # Upgrade in place, Apply
+        shown = screen_text(app)
+        assert "then, each revision on its own:" in shown and "one transaction" not in shown, shown
+        await press(pilot, "y")
+        assert app.session.log.state == "done", app.session.log.error
+    rows = await asyncio.to_thread(read, mysql_source, "SELECT version_num FROM alembic_version")
+    assert rows == [(head(),)]
 
 
 async def test_ctrl_r_mid_journey_puts_everything_back(tmp_path: Path, engine_db: Path, engine_env: Path,
