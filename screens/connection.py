@@ -124,7 +124,8 @@ class ConnectionScreen(StepScreen):
                 target = target.with_password(password)
             schema = self.query_one("#schema", Input).value.strip()
             if not target.is_mysql and schema != (commands.schema_of(target) or ""):
-                target = commands.in_schema(target, schema)  # one the URL could not take: says why
+                # The Schema field has the last word; a name the URL could not take is said here, in one line.
+                target = commands.in_schema(target, schema)
             return target
         return self._from_fields()
 
@@ -155,7 +156,7 @@ class ConnectionScreen(StepScreen):
             return
         if target.is_mysql:  # the move off MySQL is built; the move into it, not yet
             self._say("[red]A move into MySQL or MariaDB is not built yet: give a PostgreSQL target "
-                      "(a MySQL source moves off it: its URL in .env or --source).[/]")
+                      "(a MySQL source moves off it: name it as DATABASE_URL in .env).[/]")
             return
         self._say(f"Connecting to {esc(target.masked())}...")
         self.test_target(target)
