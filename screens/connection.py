@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from textual import on, work
 from textual.binding import Binding
-from textual.containers import Grid, VerticalScroll
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static
 
@@ -19,6 +19,7 @@ from wizard.errors import WizardError
 from wizard.secrets import mask
 
 FIELDS = ("host", "port", "database", "user", "password")
+TYPED = ("host", "port", "database", "user", "sslrootcert", "schema")  # the fields a URL is built from, as typed
 class ConnectionScreen(StepScreen):
     STEP = "connection"
     STEP_TITLE = "the target PostgreSQL"
@@ -43,7 +44,12 @@ class ConnectionScreen(StepScreen):
                         password=name == "password", type="integer" if name == "port" else "text",
                     )
                 yield Label("SSL mode")
-                yield Select([(m, m) for m in commands.SSL_MODES], prompt="(driver default)", id="sslmode")
+                with Horizontal(id="tls"):
+                    yield Select([(m, m) for m in commands.SSL_MODES], prompt="(driver default)", id="sslmode")
+                    yield Label("CA file")
+                    yield Input(placeholder="root.crt: verify-ca, verify-full", id="sslrootcert")
+                yield Label("Schema")
+                yield Input(placeholder="public (PostgreSQL: a schema of the target's own)", id="schema")
             yield Wrapped("", id="result")
 
     def on_mount(self) -> None:
@@ -78,7 +84,8 @@ class ConnectionScreen(StepScreen):
         """The fields say what the URL says (its password stays in the Password field alone)."""
         u = url.url
         values = {"host": u.host or "", "port": str(u.port or ""), "database": u.database or "",
-                  "user": u.username or ""}
+                  "user": u.username or "", "sslrootcert": url.tls().get("sslrootcert", ""),
+                  "schema": "" if url.is_mysql else commands.schema_of(url) or ""}
         for name, value in values.items():
             field = self.query_one(f"#{name}", Input)
             if field.value != value:
@@ -87,8 +94,10 @@ class ConnectionScreen(StepScreen):
         select = self.query_one("#sslmode", Select)
         if sslmode in commands.SSL_MODES and select.value != sslmode:
             select.value = sslmode
-        elif sslmode not in commands.SSL_MODES and select.value != Select.BLANK:
+        elif sslmode not in commands.SSL_MODES and not select.is_blank():
             select.clear()
+        for name in ("sslmode", "sslrootcert", "schema"):  # libpq's and PostgreSQL's alone
+            self.query_one(f"#{name}").disabled = url.is_mysql
 
     def _url_from_fields(self) -> None:
         """A field edited by hand: the URL follows it, so the two never say different things."""
@@ -113,15 +122,25 @@ class ConnectionScreen(StepScreen):
             target = parse_url(url, "target")
             if password and not target.password():
                 target = target.with_password(password)
+            schema = self.query_one("#schema", Input).value.strip()
+            if not target.is_mysql and schema != (commands.schema_of(target) or ""):
+                # The Schema field has the last word; a name the URL could not take is said here, in one line.
+                target = commands.in_schema(target, schema)
             return target
         return self._from_fields()
 
     def _from_fields(self) -> DbUrl:
-        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in FIELDS if name != "password"}
-        sslmode = self.query_one("#sslmode", Select).value
-        return commands.postgres_url(values["host"], int(values["port"]) if values["port"] else None,
-                                     values["database"], values["user"], self.query_one("#password", Input).value,
-                                     str(sslmode) if sslmode != Select.BLANK else None)
+        """The fields over the URL shown (its kind, a client certificate, other options kept)."""
+        try:
+            base = parse_url(self.query_one("#url", Input).value, "target")
+        except WizardError:
+            base = None
+        values = {name: self.query_one(f"#{name}", Input).value.strip() for name in TYPED}
+        select = self.query_one("#sslmode", Select)
+        return commands.form_url(base, values["host"], int(values["port"]) if values["port"] else None,
+                                 values["database"], values["user"], self.query_one("#password", Input).value,
+                                 None if select.is_blank() else str(select.value), values["sslrootcert"] or None,
+                                 values["schema"])
 
     @on(Input.Submitted)
     def action_test(self) -> None:
@@ -134,6 +153,10 @@ class ConnectionScreen(StepScreen):
             return
         if target.is_sqlite:
             self._say("[red]The target must be PostgreSQL: postgresql://user@host:5432/dbname[/]")
+            return
+        if target.is_mysql:  # the move off MySQL is built; the move into it, not yet
+            self._say("[red]A move into MySQL or MariaDB is not built yet: give a PostgreSQL target "
+                      "(a MySQL source moves off it: name it as DATABASE_URL in .env).[/]")
             return
         self._say(f"Connecting to {esc(target.masked())}...")
         self.test_target(target)
@@ -156,7 +179,7 @@ class ConnectionScreen(StepScreen):
         field.value = value[:start] + value[end:]
         field.cursor_position = cursor - (end - start) if cursor >= end else min(cursor, start)
 
-    @on(Input.Changed, "#host, #port, #database, #user")
+    @on(Input.Changed, "#host, #port, #database, #user, #sslrootcert, #schema")
     @on(Select.Changed, "#sslmode")
     def _field_edited(self, event: Input.Changed | Select.Changed) -> None:
         if event.control.has_focus:

@@ -127,7 +127,7 @@ class SchemaScreen(StepScreen):
         steps = ([f"record the 1.0.0 baseline {self.baseline_id}"] if self.baseline else []) \
             + [f"apply {rev}: {description}" for rev, description in self.pending]
         question = (f"Upgrade {self.db.masked()}\nfrom {self.current or '1.0.0 (no revision recorded)'} "
-                    f"to {self.target}?\n\nFirst a backup of it, proven; then, in one transaction:\n"
+                    f"to {self.target}?\n\nFirst a backup of it, proven; then, {self._how()}:\n"
                     + "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
                     + "\n\nCtrl+R undoes it afterwards.")
 
@@ -138,6 +138,11 @@ class SchemaScreen(StepScreen):
                 self.refresh_bindings()
 
         self.app.push_screen(Confirm(question, yes_label="Upgrade (y)", title="Upgrade?"), answered)
+
+    def _how(self) -> str:
+        if self.db.is_mysql:  # MySQL commits each DDL statement itself: no transaction holds them all
+            return "each revision on its own"
+        return "in one transaction"
 
     def can_go_back(self) -> bool:
         # Before Apply, going back is safe; once the upgrade runs, the way back is ctrl+r.

@@ -20,6 +20,9 @@ from wizard.errors import WizardError
 from wizard.secrets import mask
 
 
+MOVABLE = ("SQLite", "MySQL", "MariaDB")  # the sources a move takes to PostgreSQL (plan's engine names)
+
+
 class StartScreen(StepScreen):
     STEP = "start"
     STEP_TITLE = "what the wizard found"
@@ -98,8 +101,8 @@ class StartScreen(StepScreen):
             figures = max((len(f"{rows:,}") for rows in tables.values()), default=0)
             text = "[b]Tables[/] (rows)\n" + "\n".join(f"  {esc(name.ljust(width))}  {rows:>{figures},}"
                                                       for name, rows in tables.items())
-            if report.source.engine.startswith("SQLite"):
-                text += (f"\n\n[b]A move to PostgreSQL[/] would: back up the file and prove the copy, create the "
+            if report.source.engine.startswith(MOVABLE):
+                text += (f"\n\n[b]A move to PostgreSQL[/] would: back up the database and prove the copy, create the "
                          f"tables at its revision, copy {sum(tables.values()):,} rows in {len(tables)} tables, verify "
                          "them row by row, then point .env at PostgreSQL when you say. Ctrl+R undoes it.")
             if report.pending:
@@ -119,9 +122,9 @@ class StartScreen(StepScreen):
                 options.append(Option(f"Resume run {esc(run.id)}", id=f"resume:{run.id}"))
             options.append(Option(f"Roll back run {esc(run.id)}", id=f"rollback:{run.id}"))
         plan = self.session.plan
-        sqlite = plan is not None and plan.source.engine.startswith("SQLite")
+        movable = plan is not None and plan.source.engine.startswith(MOVABLE)
         options += [
-            Option("Move to PostgreSQL", id="move", disabled=not sqlite),
+            Option("Move to PostgreSQL", id="move", disabled=not movable),
             Option("Upgrade in place" + ("" if plan is None or plan.pending else " (nothing pending)"), id="upgrade",
                    disabled=plan is None or not plan.pending),
             Option("Roll back a run (every run in the journal)", id="runs"),

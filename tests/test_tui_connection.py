@@ -14,6 +14,8 @@ from textual.widgets import Input
 
 from move_helpers import execute
 from tui_support import make_app, press, screen_text, screenshot_text, settle
+from wizard import commands
+from wizard.errors import WizardError
 
 
 @pytest.fixture
@@ -110,3 +112,82 @@ def test_the_url_field_hides_the_client_keys_password_too() -> None:
 
     shown = hide_password("postgresql://app:pw@db/engine?sslcert=c.crt&sslpassword=key-S3cret&sslmode=verify-full")
     assert shown == "postgresql://app:••@db/engine?sslcert=c.crt&sslpassword=••••••••••&sslmode=verify-full"
+
+
+async def _type_into(pilot, app, field_id: str, text: str) -> None:
+    """Clear a field and type `text` into it, key by key, as an operator does."""
+    field = app.screen.query_one(f"#{field_id}", Input)
+    field.focus()
+    await settle(pilot)
+    field.value = ""
+    await settle(pilot)
+    for key in text:
+        await press(pilot, {"/": "slash", ".": "full_stop", "_": "underscore", "-": "minus"}.get(key, key))
+
+
+async def test_ca_file_and_schema_follow_the_url_both_ways(tmp_path: Path, engine_db: Path) -> None:
+    given = ("postgresql://app@db.example:5432/engine?sslmode=verify-full&sslrootcert=/etc/ssl/ca.crt"
+             "&sslcert=/etc/ssl/app.crt&options=-csearch_path%3Dapp")
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=given)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _on_connection_screen(pilot, app)
+        value = lambda name: app.screen.query_one(f"#{name}", Input).value  # noqa: E731
+        assert (value("sslrootcert"), value("schema")) == ("/etc/ssl/ca.crt", "app")  # the URL -> the fields
+        shown = screen_text(app)
+        assert "CA file  /etc/ssl/ca.crt" in shown and "Schema      app" in shown, shown
+
+        await _type_into(pilot, app, "schema", "tenant_1")  # the fields -> the URL, the rest of it kept
+        await _type_into(pilot, app, "sslrootcert", "/srv/ca.pem")
+        url = commands.parse_url(value("url"), "target")
+        assert commands.schema_of(url) == "tenant_1"
+        assert url.tls() == {"sslmode": "verify-full", "sslrootcert": "/srv/ca.pem", "sslcert": "/etc/ssl/app.crt"}
+        assert (url.url.host, url.database, url.url.username) == ("db.example", "engine", "app")
+
+        await _type_into(pilot, app, "schema", "")  # emptied: the role's own search_path
+        assert "options" not in value("url") and "sslrootcert=/srv/ca.pem" in value("url")
+
+        url_field = app.screen.query_one("#url", Input)
+        url_field.focus()
+        await settle(pilot)
+        url_field.value = ""  # a URL pasted over it: the fields follow it again
+        url_field.post_message(events.Paste("postgresql://app@db/engine?options=-csearch_path%3Dother"))
+        await settle(pilot)
+        assert (value("schema"), value("sslrootcert")) == ("other", "")
+
+        url_field.value = ""
+        url_field.post_message(events.Paste("mysql://root@127.0.0.1:3306/engine"))
+        await settle(pilot)
+        assert all(app.screen.query_one(f"#{f}").disabled for f in ("sslmode", "sslrootcert", "schema"))
+        assert value("host") == "127.0.0.1" and value("port") == "3306"
+        await _type_into(pilot, app, "database", "other")  # a field edited keeps the URL's kind
+        assert value("url") == "mysql://root@127.0.0.1:3306/other"
+        await press(pilot, "ctrl+t")
+        shown = screen_text(app)
+        assert "A move into MySQL or MariaDB is not built yet" in shown, shown
+        assert app.screen.can_go_next() is False
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("field, typed, base", [
+    ("sslrootcert", "/nonexistent/ca.crt", "sslmode=verify-full"),  # a CA file that is not there
+    ("schema", "nosuch", ""),  # a schema that is not there
+    ("url", None, "sslmode=require"),  # TLS required of a server that has it off
+])
+async def test_the_test_says_a_tls_or_schema_error_in_the_clis_one_line(
+        tmp_path: Path, engine_db: Path, pg_url: str, field: str, typed: str | None, base: str) -> None:
+    given = f"{pg_url}?{base}" if base else pg_url
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=given)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _on_connection_screen(pilot, app)
+        if typed is not None:
+            await _type_into(pilot, app, field, typed)
+        target = commands.parse_url(app.screen.query_one("#url", Input).value, "target")
+        with pytest.raises(WizardError) as said:  # what `wizard plan`/`migrate` print, the same call
+            await commands.check_target(target)
+        await press(pilot, "ctrl+t")
+        shown = screen_text(app)
+        assert _squeezed(said.value.message) in _squeezed(shown), shown
+        assert "Traceback" not in shown and app.screen.can_go_next() is False

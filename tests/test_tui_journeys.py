@@ -5,6 +5,7 @@ Each test asserts what the databases and .env hold afterwards, not only what the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
 from pathlib import Path
@@ -12,7 +13,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from engine_data import build_1_0_0, read
+from move_helpers import execute
 from tui_support import make_app, press, screen_text, settle
+from wizard.commands import schema_of
 from wizard.envfile import database_url
 from wizard.schema import head
 from wizard.urls import parse_url
@@ -61,10 +65,18 @@ def engine_env(tmp_path: Path, engine_db: Path) -> Path:
 
 async def _move_to_verify(pilot, app) -> None:
     """Start -> Connection -> Pre-flight -> the move -> Backup -> Schema -> Copy -> Verify."""
+    await _to_connection(pilot, app)
+    await _connection_to_verify(pilot, app)
+
+
+async def _to_connection(pilot, app) -> None:
     await settle(pilot)
     assert "Move to PostgreSQL" in screen_text(app)
     await press(pilot, "enter")
     assert "step 1 of 7" in screen_text(app)
+
+
+async def _connection_to_verify(pilot, app) -> None:
     await press(pilot, "ctrl+t")
     assert "Ready." in screen_text(app), screen_text(app)
     await press(pilot, "ctrl+n")
@@ -97,6 +109,60 @@ async def test_move_journey(tmp_path: Path, engine_db: Path, engine_env: Path, p
     assert await pg_counts(pg_url) == sqlite_counts(engine_db)
     assert parse_url(database_url(engine_env)).database == parse_url(pg_url).database
     assert b"LOG_LEVEL=info" in engine_env.read_bytes()
+
+
+@pytest.fixture
+def mysql_source(engine_db: Path, mysql_url: str) -> str:
+    """A 1.0.0 engine database on MariaDB with the sample's rows."""
+    return build_1_0_0(mysql_url, engine_db)
+
+
+@pytest.fixture
+def mysql_env(tmp_path: Path, mysql_source: str, pg_url: str) -> Path:
+    """The engine's .env naming a 1.0.0 engine database on MariaDB; the target holds an empty schema app."""
+    env = tmp_path / ".env"
+    env.write_text(f"DATABASE_URL={mysql_source}\n")
+    execute(pg_url, "CREATE SCHEMA app")
+    return env
+
+
+async def test_move_off_mysql_into_a_schema_of_its_own(tmp_path: Path, mysql_env: Path, pg_url: str) -> None:
+    """The source is .env's DATABASE_URL on MariaDB; the target's tables go into the schema typed on Connection."""
+    env = mysql_env
+    source = database_url(env)
+    app = make_app(tmp_path / "state", env_file=env, source_text=database_url(env), source_from_env=True,
+                   target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _to_connection(pilot, app)
+        schema = app.screen.query_one("#schema")
+        schema.focus()
+        await press(pilot, "a", "p", "p")
+        await _connection_to_verify(pilot, app)
+
+    target = app.session.target
+    assert schema_of(target) == "app" and target.database == parse_url(pg_url).database  # the URL it moved to
+    expected = {t: (await asyncio.to_thread(read, source, f"SELECT count(*) FROM {t}"))[0][0] for t in ENGINE_TABLES}
+    assert expected["executions"] == 300
+    conn = await asyncpg.connect(pg_url)
+    try:
+        for table, rows in expected.items():
+            assert await conn.fetchval(f"SELECT count(*) FROM app.{table}") == rows, table
+        assert not await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    finally:
+        await conn.close()
+
+
+async def test_upgrade_in_place_on_mysql_journey(tmp_path: Path, mysql_source: str) -> None:
+    app = make_app(tmp_path / "state", source_text=mysql_source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "down", "enter", "a")  # Upgrade in place, Apply
+        shown = screen_text(app)
+        assert "then, each revision on its own:" in shown and "one transaction" not in shown, shown
+        await press(pilot, "y")
+        assert app.session.log.state == "done", app.session.log.error
+    rows = await asyncio.to_thread(read, mysql_source, "SELECT version_num FROM alembic_version")
+    assert rows == [(head(),)]
 
 
 async def test_ctrl_r_mid_journey_puts_everything_back(tmp_path: Path, engine_db: Path, engine_env: Path,

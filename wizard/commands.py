@@ -50,8 +50,8 @@ from wizard.secrets import mask
 from wizard.upgrade import UpgradePlan, UpgradeResult, plan_upgrade, run_upgrade
 from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
-from wizard.pgsession import with_schema
-from wizard.urls import SSL_MODES, DbUrl, parse_url, postgres_url
+from wizard.pgsession import schema_of, with_schema
+from wizard.urls import SSL_MODES, DbUrl, form_url as _form_url, parse_url
 from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
@@ -65,7 +65,7 @@ __all__ = [
     "MoveOptions", "MoveResult", "PlanReport", "PreflightReport", "Revision", "RollbackPlan", "Run", "Status",
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given
-    "parse_url", "postgres_url", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
+    "parse_url", "form_url", "schema_of", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
     "resumable_target", "human_size", "verify_rows", "upgrade_summary", "revisions", "head_revision",
     "first_revision",
 ]
@@ -93,6 +93,13 @@ def resolve_url(url: str | None, env_file: Path | None, what: str) -> DbUrl:
 def in_schema(db: DbUrl, schema: str | None) -> DbUrl:
     """`db` with its tables in `schema` (--schema), or as its URL has it when None."""
     return with_schema(db, schema) if schema else db
+
+
+def form_url(base: DbUrl | None, host: str, port: int | None, database: str, user: str, password: str,
+             sslmode: str | None, sslrootcert: str | None, schema: str) -> DbUrl:
+    """The Connection screen's target from its fields, over `base` (the URL it shows: what no field holds is kept);
+    an empty `schema` leaves the role's own search_path."""
+    return with_schema(_form_url(base, host, port, database, user, password, sslmode, sslrootcert), schema)
 
 
 def env_file_or_default(env_file: Path | None) -> Path | None:

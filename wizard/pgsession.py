@@ -63,15 +63,21 @@ def without_options(db: DbUrl) -> DbUrl:
 
 
 def with_schema(db: DbUrl, schema: str) -> DbUrl:
-    """`db` with its tables in `schema` (--schema): the URL's libpq options say so, so the journal keeps it too."""
+    """`db` with its tables in `schema` (--schema): the URL's libpq options say so, so the journal keeps it too.
+    An empty `schema`: in the role's own search_path again (the TUI's Schema field emptied)."""
+    if not schema and schema_of(db) is None:
+        return db
     if db.is_sqlite:
         raise BadInput("--schema is for a PostgreSQL target: a SQLite file has no schemas")
     if db.is_mysql:
         raise BadInput("--schema is for a PostgreSQL target: on MySQL a schema is a database: name it in the URL")
-    if not _PLAIN_NAME.match(schema):
-        raise BadInput(f"--schema {schema!r} is not a plain schema name: use letters, digits and _")
-    named = schema if schema == schema.lower() else f'"{schema}"'
     kept = " ".join(f"-c{k}={v}" for k, v in _settings(_options(db)) if k != "search_path")
+    if not schema:
+        return DbUrl(db.url.update_query_dict({OPTIONS: kept}) if kept else db.url.difference_update_query([OPTIONS]),
+                     db.kind)
+    if not _PLAIN_NAME.match(schema):
+        raise BadInput(f"schema {schema!r} is not a plain schema name: use letters, digits and _")
+    named = schema if schema == schema.lower() else f'"{schema}"'
     options = f"{kept} -csearch_path={named}".strip()
     return DbUrl(db.url.update_query_dict({OPTIONS: options}), db.kind)
 

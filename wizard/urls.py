@@ -93,9 +93,7 @@ class DbUrl:
         if isinstance(url.query.get("sslpassword"), str):  # the client key's password
             url = url.update_query_dict({"sslpassword": MASK})
         # An empty password hides nothing; shown as ***, a journal would claim there was one to find.
-        head, sep, query = url.render_as_string(hide_password=url.password != "").partition("?")
-        # A certificate's path as typed ('/' needs no escape there), and the key's password masked as a password is.
-        return head + sep + query.replace("%2F", "/").replace("%2A", "*")
+        return _readable(url.render_as_string(hide_password=url.password != ""))
 
     def __str__(self) -> str:
         return self.masked()
@@ -131,14 +129,24 @@ class DbUrl:
 
     def without_password(self) -> str:
         """The URL as typed, less its password: what a form may show."""
-        return self.url._replace(password=None).render_as_string(hide_password=False)  # .set(password=None) keeps it
+        return _readable(self.url._replace(password=None).render_as_string(hide_password=False))  # .set(password=None) keeps it
 
 
-def postgres_url(host: str, port: int | None, database: str, user: str, password: str,
-                 sslmode: str | None = None) -> DbUrl:
-    """A PostgreSQL URL from a form's fields (blank ones left out; the host defaults to 127.0.0.1)."""
-    url = URL.create("postgresql", username=user or None, password=password or None, host=host or "127.0.0.1",
-                     port=port, database=database or None, query={"sslmode": sslmode} if sslmode else {})
+def _readable(rendered: str) -> str:
+    """A certificate's path as typed ('/' needs no escape in a query), and a masked key's password as a password is."""
+    head, sep, query = rendered.partition("?")
+    return head + sep + query.replace("%2F", "/").replace("%2A", "*")
+
+
+def form_url(base: DbUrl | None, host: str, port: int | None, database: str, user: str, password: str,
+             sslmode: str | None = None, sslrootcert: str | None = None) -> DbUrl:
+    """A URL from a form's fields, over `base` (the URL the form shows: its kind and what no field holds, a client
+    certificate or options, are kept), else a PostgreSQL one; blank fields left out, the host 127.0.0.1 by default."""
+    url = base.url if base is not None else URL.create("postgresql")
+    tls = {k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v}
+    url = url.difference_update_query(["sslmode", "sslrootcert"]).update_query_dict(tls)
+    url = url.set(username=user or None, password=password or None, host=host or "127.0.0.1", port=port,
+                  database=database or None)
     return parse_url(url.render_as_string(hide_password=False), "target")
 
 

@@ -131,7 +131,7 @@ async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
     report = PlanReport(info, pending, schema.head(), notes=notes)
     if source.is_mysql:
         report.notes.append("MySQL or MariaDB: an upgrade commits each revision on its own (MySQL commits DDL "
-                            "itself) and `wizard rollback` undoes it; moving it and verifying it do not work yet")
+                            "itself) and a rollback undoes it; a move goes off it, to PostgreSQL")
     if source.is_sqlite and state.other_tables:
         report.carried, report.not_carried, report.renamed = carried_tables(source)
         report.type_map = [dataclasses.asdict(m) for m in typemap.table()]
