@@ -460,7 +460,6 @@ class _Move:
         return conns
 
     async def _copy(self, report: PreflightReport, target: TargetSchema) -> list[TableCopy]:
-        o = self.options
         tables = report.tables
         total = sum(report.rows.values())
         began = self._begin("copy", f"copy {len(tables)} tables, {total:,} rows")
