@@ -154,9 +154,9 @@ class ConnectionScreen(StepScreen):
         if target.is_sqlite:
             self._say("[red]The target must be PostgreSQL: postgresql://user@host:5432/dbname[/]")
             return
-        if target.is_mysql:  # the move off MySQL is built; the move into it, not yet
-            self._say("[red]A move into MySQL or MariaDB is not built yet: give a PostgreSQL target "
-                      "(a MySQL source moves off it: name it as DATABASE_URL in .env).[/]")
+        if target.is_mysql:  # the screens move off MySQL; the move onto it is the command line's so far
+            self._say("[red]These screens move into PostgreSQL only: give a PostgreSQL target. A move into MySQL "
+                      "or MariaDB runs on the command line: wizard migrate (README, \"MySQL and MariaDB\").[/]")
             return
         self._say(f"Connecting to {esc(target.masked())}...")
         self.test_target(target)

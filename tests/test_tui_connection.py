@@ -163,7 +163,7 @@ async def test_ca_file_and_schema_follow_the_url_both_ways(tmp_path: Path, engin
         assert value("url") == "mysql://root@127.0.0.1:3306/other"
         await press(pilot, "ctrl+t")
         shown = screen_text(app)
-        assert "A move into MySQL or MariaDB is not built yet" in shown, shown
+        assert "These screens move into PostgreSQL only" in shown, shown
         assert app.screen.can_go_next() is False
 
 
