@@ -201,11 +201,21 @@ async def _fill(db: DbUrl, out: sqlite3.Connection, name: str) -> dict[str, bool
     await asyncio.to_thread(_run, out, _SCHEMA.format(name=name))
     tables: dict[str, bool] = {}
     seen: dict[str, dict[str, int]] = {}
-    async for table, keyed, batch in _read(db):
-        tables[table] = keyed
-        rows = batch if keyed else _multiset_keys(batch, seen.setdefault(table, {}))
-        if rows:
-            await asyncio.to_thread(_run, out, f"INSERT INTO {name} VALUES (?, ?, ?)", [(table, k, d) for k, d in rows])
+    inserting: asyncio.Future | None = None  # a batch going into `out` while the database reads the next one
+    try:
+        async for table, keyed, batch in _read(db):
+            tables[table] = keyed
+            rows = batch if keyed else _multiset_keys(batch, seen.setdefault(table, {}))
+            if rows:
+                if inserting is not None:
+                    await inserting
+                inserting = asyncio.ensure_future(asyncio.to_thread(
+                    _run, out, f"INSERT INTO {name} VALUES (?, ?, ?)", [(table, k, d) for k, d in rows]))
+        if inserting is not None:
+            await inserting
+    finally:
+        if inserting is not None and not inserting.done():  # the read failed: `out` is closed after, not under it
+            await asyncio.gather(inserting, return_exceptions=True)
     schema, _, table = name.rpartition(".")
     await asyncio.to_thread(_run, out, _INDEX.format(name=f"{schema}.{table}" if schema else table, table=table))
     return tables
