@@ -132,7 +132,8 @@ def _copy_sqlite(src: Path, tmp: Path, meter: ProgressMeter) -> dict[str, Any]:
             if _main_file_is_whole(conn, src):
                 facts["original_header"] = original.read(HEADER_BYTES).hex()
                 original.seek(0)
-                facts["original_sha256"] = _copy_bytes(original, tmp, meter)
+                page = conn.execute("PRAGMA page_size").fetchone()[0]
+                facts["original_sha256"] = _copy_bytes(original, tmp, page, meter)
             else:
                 _copy_pages(conn, tmp, meter)
             meter.finish()
@@ -142,15 +143,15 @@ def _copy_sqlite(src: Path, tmp: Path, meter: ProgressMeter) -> dict[str, Any]:
         conn.close()
 
 
-def _copy_bytes(original: BinaryIO, tmp: Path, meter: ProgressMeter) -> str:
-    """The file as it is, hashed as it is read: one pass; returns its sha256."""
+def _copy_bytes(original: BinaryIO, tmp: Path, page: int, meter: ProgressMeter) -> str:
+    """The file as it is, hashed as it is read: one pass; returns its sha256. Progress in pages of `page` bytes."""
     digest = hashlib.sha256()
-    meter.total = -(-os.fstat(original.fileno()).st_size // COPY_BYTES)
+    meter.total = -(-os.fstat(original.fileno()).st_size // page)
     with open(tmp, "r+b") as dest:
         while chunk := original.read(COPY_BYTES):
             digest.update(chunk)
             dest.write(chunk)
-            meter.advance()
+            meter.advance(-(-len(chunk) // page))
     return digest.hexdigest()
 
 

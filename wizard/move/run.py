@@ -243,6 +243,7 @@ class _Move:
         self.to = options.to or (started.get("to") if options.resume else None)
         self.proof: asyncio.Future | None = None  # the backup's deferred check, running beside the move
         self.proof_stop = threading.Event()
+        self.early_end_state: asyncio.Task | None = None  # recorded beside the verification (_end_state_beside)
 
     def _begin(self, step: str, title: str, **fields: Any) -> float:
         self.step = step
@@ -268,6 +269,11 @@ class _Move:
             self.proof_stop.set()  # a run that ends before the switch needs the proof no more
             if self.proof is not None and self.proof.done() and not self.proof.cancelled():
                 self.proof.exception()  # said already, or moot: the run failed first
+            if self.early_end_state is not None:  # a run that failed first: its end state is no one's
+                self.early_end_state.cancel()
+                await asyncio.gather(self.early_end_state, return_exceptions=True)
+            if since.END_STATE_STEP not in self.done:
+                (self.run.folder / since.END_STATE).unlink(missing_ok=True)
 
     async def _after_backup(self, lock_conn: asyncpg.Connection, report: PreflightReport,
                             backup: dict[str, Any]) -> MoveResult:
@@ -288,6 +294,7 @@ class _Move:
         try:
             sequences = await self._sequences(conns[0], report.tables)
             indexes = asyncio.create_task(self._indexes(conns[1:], target, report.tables))
+            self.early_end_state = self._end_state_beside(indexes, target)
             rows = await self._verify(conns[0], copies, report.tables, indexes)
         finally:
             if indexes is not None:
@@ -297,9 +304,9 @@ class _Move:
                 await c.close()
         await self._backup_proven()
         await self._switch(backup)
-        await self._settings()
+        changed = await self._settings()
         upgraded = await self._upgrade(target)
-        await self._end_state(backup, target)
+        await self._end_state(backup, target, changed)
         began = self._begin("report", "write the report")
         report_data = RunReport(
             self.run.id, JOURNEY, o.source.masked(), o.target.masked(), FINISHED, self.started_at, now_iso(),
@@ -574,12 +581,13 @@ class _Move:
         self.done.add("switch")
         self.emit(StepFinished("switch", said))
 
-    async def _settings(self) -> None:
+    async def _settings(self) -> bool:
+        """Move the key; True when that wrote to the target."""
         if self.env_file is None or "settings" in self.done:
-            return
+            return False
         if self.options.reflected:  # not the engine's database: it has no settings to take the key
             self.notes.append("a --reflected copy has no engine settings: OPENAI_API_KEY (if any) stays in .env")
-            return
+            return False
         began = self._begin("settings", "move OPENAI_API_KEY into the settings")
         self.emit(StepStarted("settings", "move OPENAI_API_KEY from .env into the settings of user anonymous"))
         moved = await move_openai_key(self.env_file, self.options.target, self.run.folder)
@@ -588,18 +596,39 @@ class _Move:
         # No undo of its own: the switch's restore of .env (taken before both) brings the key back.
         self._end("settings", began, result=said)
         self.emit(StepFinished("settings", said))
+        return moved is not None
 
-    async def _end_state(self, backup: dict[str, Any], target: TargetSchema) -> None:
+    def _end_state_beside(self, indexes: asyncio.Task, target: TargetSchema) -> asyncio.Task | None:
+        """The end state recorded beside the verification, once the indexes are built: the rows are final by
+        then unless an upgrade is to come (then it is recorded after it, as the settings move's change is)."""
+        if since.END_STATE_STEP in self.done or (self.to is not None and
+                                                 schema.resolve_revision(self.to) != target.revision):
+            return None
+
+        async def record() -> dict[str, int]:
+            await indexes
+            return await since.record_end_state(self.options.target, self.run.folder)
+
+        return asyncio.create_task(record(), name="end state")
+
+    async def _end_state(self, backup: dict[str, Any], target: TargetSchema, changed: bool) -> None:
         """Every row's key and digest as the move leaves the target: a rollback tells from it what the engine
-        wrote since, and carries that back into the source (undo "carry_back")."""
+        wrote since, and carries that back into the source (undo "carry_back"). `changed`: the settings move
+        wrote to the target after the end state recorded beside the verification, which is then taken again."""
         if since.END_STATE_STEP in self.done:
             return
         self.step = since.END_STATE_STEP
         o = self.options
         began = time.monotonic()
+        early, self.early_end_state = self.early_end_state, None
+        if early is not None and changed:
+            await asyncio.gather(early, return_exceptions=True)  # superseded; its file is written over
+            early = None
         await since.record_step(self.run, o.target, self.emit, {
             "action": "carry_back", "db": o.target.masked(), "database": o.target.database,
-            "source": o.source.absolute().masked(), "backup": backup["database"], "revision": target.revision})
+            "source": o.source.absolute().masked(), "backup": backup["database"], "revision": target.revision},
+            recorded=early)
+        self.done.add(since.END_STATE_STEP)
         self.timings[since.END_STATE_STEP] = time.monotonic() - began
 
     async def _upgrade(self, target: TargetSchema) -> str | None:
