@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 config = context.config
 
-_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+                  "mysql": "mysql+aiomysql", "mariadb": "mariadb+aiomysql"}
 
 
 def _url() -> str:
@@ -49,7 +50,11 @@ def run_migrations_offline() -> None:
 
 
 def do_run_migrations(connection: Connection) -> None:
-    _configure(connection=connection)
+    # alembic_version goes with the tables: into the session's schema now (public, the search_path the URL
+    # names, or pg_temp where the wizard builds a revision's shape to compare with).
+    schema = connection.exec_driver_sql("SELECT current_schema()").scalar() \
+        if connection.dialect.name == "postgresql" else None
+    _configure(connection=connection, version_table_schema=schema)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -1,10 +1,12 @@
-"""Fixtures: a real PostgreSQL for every test that needs one, and 1.0.0 SQLite files.
+"""Fixtures: a real PostgreSQL and a real MySQL/MariaDB for every test that needs one, and 1.0.0 SQLite files.
 
 PostgreSQL comes from WIZARD_TEST_PG_URL, else a server on 127.0.0.1:5432 (not
 looked for when WIZARD_TEST_NO_LOCAL=1, to exercise the fallback), else a
 throwaway server from the pip-installed `pgserver` (the test extra; as root it
 runs the server as a system user `pgserver` it creates), else the test is
 skipped with the reason -- except under CI=true, where it fails.
+MySQL or MariaDB comes from WIZARD_TEST_MYSQL_URL, else 127.0.0.1:3306, else a
+throwaway mariadbd (tests/mysql_server.py), else the same skip or failure.
 Each test gets a database of its own, dropped afterwards.
 """
 
@@ -22,7 +24,9 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+import mysql_server as mysql_server_module
 from tmux_pane import panes  # noqa: F401 (the fixture of the tests in a real terminal)
+from pgbouncer import pgbouncer  # noqa: F401 (a PgBouncer in transaction mode in front of the test server)
 from wizard import sample
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -68,17 +72,22 @@ def _find_server() -> tuple[str | None, str, Callable[[], None]]:
     return server.get_uri(), "pgserver", stop
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    url, where, stop = _find_server()
+def _server_or_skip(found: tuple[str | None, str, Callable[[], None]], what: str) -> Iterator[str]:
+    """The server's URL while the session lasts; none: the test skipped with the reason, or failed under CI."""
+    url, where, stop = found
     try:
         if url is None:
             if os.environ.get("CI") == "true":
-                pytest.fail(f"PostgreSQL is required under CI: {where}")
-            pytest.skip(f"no PostgreSQL: {where}")
+                pytest.fail(f"{what} is required under CI: {where}")
+            pytest.skip(f"no {what}: {where}")
         yield url
     finally:
         stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    yield from _server_or_skip(_find_server(), "PostgreSQL")
 
 
 async def _admin(server: str, sql: str) -> None:
@@ -107,6 +116,20 @@ def pg_url(pg_server: str) -> Iterator[str]:
 def other_pg_url(pg_server: str) -> Iterator[str]:
     """A second fresh, empty database for this test (two runs side by side)."""
     yield from _fresh_database(pg_server)
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> Iterator[str]:
+    yield from _server_or_skip(mysql_server_module.find_server(), "MySQL or MariaDB")
+
+
+@pytest.fixture
+def mysql_url(mysql_server: str) -> Iterator[str]:
+    """A fresh, empty utf8mb4 database on the MySQL/MariaDB server for this test; mysql://... ."""
+    name = f"wizard_test_{uuid.uuid4().hex[:12]}"
+    mysql_server_module.admin(mysql_server, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    yield make_url(mysql_server).set(database=name).render_as_string(hide_password=False)
+    mysql_server_module.admin(mysql_server, f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Engine databases for the foundation's tests: a 1.0.0 PostgreSQL with the sample's rows, and readers.
+"""Engine databases for the foundation's tests: a 1.0.0 PostgreSQL or MySQL with the sample's rows, and readers.
 
-A 1.0.0 PostgreSQL database is what the engine's create_all made: 0001's tables and
+A 1.0.0 PostgreSQL or MySQL database is what the engine's create_all made: 0001's tables and
 no alembic_version. The rows come from a sample SQLite file, turned into the
 values PostgreSQL's columns take (booleans, timestamps, parsed JSON).
 """
@@ -50,16 +50,20 @@ async def _load(url: str, sqlite_path: Path) -> None:
                         for r in source.execute(f"SELECT * FROM {name}")]
                 if rows:
                     await conn.execute(table.insert(), rows)
-            for name in ("executions", "settings"):
+            for name in ("executions", "settings") if conn.dialect.name == "postgresql" else ():  # MySQL's
+                # AUTO_INCREMENT moves past the ids inserted on its own
                 await conn.execute(sa.text(
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
     source.close()
 
 
-def build_pg_1_0_0(url: str, sqlite_path: Path) -> str:
-    """Make the empty database at `url` a 1.0.0 engine database holding the sample's rows."""
+def build_1_0_0(url: str, sqlite_path: Path) -> str:
+    """Make the empty PostgreSQL or MySQL database at `url` a 1.0.0 engine database holding the sample's rows."""
     asyncio.run(_load(url, sqlite_path))
     return url
+
+
+build_pg_1_0_0 = build_1_0_0  # the name the PostgreSQL tests know it by
 
 
 async def _read(url: str, sql: str) -> list[tuple]:

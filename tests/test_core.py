@@ -25,6 +25,10 @@ from wizard.urls import parse_url
         ("sqlite+aiosqlite:////tmp/a.db", "sqlite", "sqlite:////tmp/a.db"),
         ("postgresql://u:pw@h:5433/db", "postgresql", "postgresql://u:pw@h:5433/db"),
         ("postgresql+asyncpg://u:pw@h/db", "postgresql", "postgresql://u:pw@h/db"),
+        ("mysql://u:pw@h:3307/db", "mysql", "mysql+pymysql://u:pw@h:3307/db"),
+        ("mysql+asyncmy://u:pw@h/db", "mysql", "mysql+pymysql://u:pw@h/db"),
+        ("mysql+aiomysql://u:pw@h/db", "mysql", "mysql+pymysql://u:pw@h/db"),
+        ("mariadb://u:pw@h/db", "mysql", "mysql+pymysql://u:pw@h/db"),
     ],
 )
 def test_both_spellings_parse_to_one_form(text: str, kind: str, sync: str) -> None:
@@ -32,6 +36,8 @@ def test_both_spellings_parse_to_one_form(text: str, kind: str, sync: str) -> No
     assert db.kind == kind
     assert db.sync_str() == sync
     assert "pw" not in str(db) and "pw" not in db.masked()
+    assert db.async_str().split("://")[0] == {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg",
+                                             "mysql": "mysql+aiomysql"}[kind]
 
 
 @pytest.mark.parametrize(
@@ -39,7 +45,8 @@ def test_both_spellings_parse_to_one_form(text: str, kind: str, sync: str) -> No
     [
         ("", "no database URL"),
         ("not a url", "cannot read"),
-        ("mysql://u@h/db", "does not move"),
+        ("oracle://u@h/db", "does not move"),
+        ("mariadb://u@h", "names no database"),
         ("sqlite://", "names no SQLite file"),
         ("postgresql://u@h", "names no database"),
     ],
@@ -58,6 +65,8 @@ def test_mask_hides_passwords_and_keys_everywhere() -> None:
     assert "abcdefghijklmnop" not in masked
     assert "zzzzzzzzzzzz" not in masked
     assert "app:***@db" in masked
+    mysql = mask("mysql+aiomysql://app:s3cret@db:3306/x mariadb://root:t0p@localhost/engine MYSQL_PWD=hunter2")
+    assert mysql == "mysql+aiomysql://app:***@db:3306/x mariadb://root:***@localhost/engine MYSQL_PWD=***"
     data = mask_data({"url": "postgresql://a:b@h/d", "hashed_password": "$2b$xyz", "nested": [{"apiKey": "k"}]})
     assert data == {"url": "postgresql://a:***@h/d", "hashed_password": "***", "nested": [{"apiKey": "***"}]}
 

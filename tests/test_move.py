@@ -21,7 +21,7 @@ from wizard.errors import BadInput, Refused
 from wizard.events import Event, Warn
 from wizard.journal import FINISHED, list_runs, load_run
 from wizard.move.run import MoveOptions, run_move
-from wizard.pg import target_lock
+from wizard.target_lock import target_lock
 from wizard.rollback import since
 from wizard.rollback.run import plan_rollback, rollback_run
 from wizard.move.scan import SET_NULL

@@ -15,7 +15,7 @@ from wizard.move import typemap
 from wizard.move import scan as data_scan
 from wizard.move import normalize as n
 from wizard.db import connect
-from wizard.pg import target_lock
+from wizard.target_lock import target_lock
 from wizard.move.preflight import FAIL, PASS, WARN, check_target, run_checks
 from wizard.move.scan import ABORT, DANGLING, NULL, ORPHANED, QUARANTINE
 from wizard.move.target_schema import target_kinds

@@ -112,5 +112,5 @@ def test_sql_preview_changes_nothing(engine_db: Path) -> None:
     sql = asyncio.run(upgrade_sql(parse_url(f"sqlite:///{engine_db}"), None))
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
     assert "ALTER TABLE workflows ADD COLUMN tags JSON" in sql
-    assert "0004: rewrites executions.state" in sql
+    assert "0004 rewrites executions.state" in sql
     assert sha256_file(engine_db) == before

@@ -38,6 +38,7 @@ from wizard.errors import Refused, StepError, WizardError
 from wizard.events import Emit, ProgressMeter, StepFinished, StepStarted
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, new_run, new_run_id
 from wizard.lock import StateLock
+from wizard.pooler import session_url
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 from wizard.urls import DbUrl
 
@@ -393,15 +394,18 @@ def libpq_env(db: DbUrl) -> dict[str, str]:
     return env
 
 
-async def _tool_run(args: list[str], env: dict[str, str]) -> str:
+async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None = None,
+                    stdout: BinaryIO | None = None) -> str:
+    """Run a client tool; its output (none when `stdout` takes it), or StepError with its first error line."""
     proc = await asyncio.create_subprocess_exec(
-        *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *args, env=env, stdin=stdin, stdout=stdout or asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, errout = await proc.communicate()
     if proc.returncode != 0:
         lines = [ln for ln in errout.decode(errors="replace").splitlines() if ln.strip()]
-        detail = lines[0] if lines else f"exit code {proc.returncode}"
+        # The mysql client echoes the failed statement before its ERROR line.
+        detail = next((ln for ln in lines if ln.startswith("ERROR")), lines[0]) if lines else f"exit code {proc.returncode}"
         raise StepError(f"{Path(args[0]).name} failed: {detail}")
-    return out.decode(errors="replace")
+    return (out or b"").decode(errors="replace")
 
 
 def _major(version_text: str) -> int:
@@ -421,16 +425,22 @@ async def _check_pg_dump(pg_dump: str, server_major: int) -> None:
 
 
 async def _app_tables(conn: Any) -> list[str]:
+    """The tables of the session's schema (public, or the one the URL's search_path names)."""
     rows = await conn.execute(text(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"))
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"))
     return [r[0] for r in rows]
+
+
+async def _schema(conn: Any) -> str:
+    return (await conn.execute(text("SELECT current_schema()"))).scalar_one()
 
 
 async def _revision_and_counts(conn: Any, tables: list[str]) -> tuple[str | None, list[list[Any]]]:
     revision = None
     if VERSION_TABLE in tables:
         revision = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalar()
-    counts = [[t, (await conn.execute(text(f"SELECT count(*) FROM public.{quote(t)}"))).scalar_one()] for t in tables]
+    schema = quote(await _schema(conn))
+    counts = [[t, (await conn.execute(text(f"SELECT count(*) FROM {schema}.{quote(t)}"))).scalar_one()] for t in tables]
     return revision, counts
 
 
@@ -443,7 +453,7 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
     emit(StepStarted(step, f"back up {db} with pg_dump"))
     final = dest_dir / f"{_safe_name(db.database)}.dump"
     tmp = _temp_for(final)
-    env = libpq_env(db)
+    env = libpq_env(await session_url(db, "pg_dump"))
     async with connect(db) as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
@@ -451,11 +461,11 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
             # pg_dump reads the snapshot this transaction exported: the dump, the revision and
             # the row counts all describe the same moment.
             snapshot = (await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
-            tables = await _app_tables(conn)
+            tables, schema = await _app_tables(conn), await _schema(conn)
             if not tables:
-                raise StepError(f"{db} has no tables in schema public: nothing to back up")
+                raise StepError(f"{db} has no tables in schema {schema}: nothing to back up")
             revision, counts = await _revision_and_counts(conn, tables)
-            patterns = [f'--table=public."{t.replace(chr(34), chr(34) * 2)}"' for t in tables]
+            patterns = [f"--table={quote(schema)}.{quote(t)}" for t in tables]
             _create_private(tmp)
             try:
                 await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns], env)
@@ -476,30 +486,36 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
 
 
 async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
-    env = libpq_env(db)
     async with connect(db):
         pass  # a wrong password or a missing database is said in one line before pg_restore runs
+    env = libpq_env(await session_url(db, "pg_restore"))
     await _tool_run([pg_tool("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
                      f"--dbname={db.database}", record.path], env)
     backed_up = {t for t, _ in record.row_counts}
     async with connect(db) as conn:
         async with conn.begin():
             # Tables the run created after the backup (alembic_version, for a 1.0.0 database) go too.
+            schema = quote(await _schema(conn))
             for extra in set(await _app_tables(conn)) - backed_up:
                 if extra in ENGINE_TABLES or extra == VERSION_TABLE:
-                    await conn.execute(text(f"DROP TABLE public.{quote(extra)}"))
+                    await conn.execute(text(f"DROP TABLE {schema}.{quote(extra)}"))
         tables = await _app_tables(conn)
         revision, counts = await _revision_and_counts(conn, [t for t in tables if t in backed_up])
+    return checked_restore(db, record, revision, dict(counts))
+
+
+def checked_restore(db: DbUrl, record: BackupRecord, revision: str | None, counts: dict[str, int]) -> str:
+    """The sentence for a restored database whose revision and row counts are those the backup recorded;
+    StepError naming what differs otherwise."""
     if revision != record.revision:
         raise StepError(f"restored {db}, but its revision is {revision or 'none'}, not {record.revision or 'none'}")
     expected = {t: n for t, n in record.row_counts}
-    differ = [f"{t} {n} (expected {expected[t]})" for t, n in counts if n != expected[t]]
-    missing = sorted(backed_up - {t for t, _ in counts})
+    differ = [f"{t} {n} (expected {expected[t]})" for t, n in counts.items() if n != expected[t]]
+    missing = sorted(set(expected) - set(counts))
     if differ or missing:
         raise StepError(f"restored {db}, but row counts differ: {', '.join(differ + [m + ' missing' for m in missing])}")
-    total = sum(n for _, n in counts)
     return (f"restored {db} from {record.path}: revision {revision or 'none recorded (1.0.0)'} and the row counts "
-            f"of {len(counts)} tables ({total} rows) equal those recorded at backup time")
+            f"of {len(counts)} tables ({sum(counts.values())} rows) equal those recorded at backup time")
 
 
 # --- the public calls ---
@@ -523,6 +539,10 @@ async def backup_database(db: DbUrl, dest_dir: Path, emit: Emit, step: str = "ba
     dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if db.is_sqlite:
         return await _backup_sqlite(db, dest_dir, emit, step, defer_check)
+    if db.is_mysql:
+        from wizard.mysql.dump import backup_mysql  # here: wizard.mysql.dump builds on this module
+
+        return await backup_mysql(db, dest_dir, emit, step)
     return await _backup_pg(db, dest_dir, emit, step)
 
 
@@ -534,6 +554,10 @@ async def restore_database(record: BackupRecord, db: DbUrl, emit: Emit, step: st
         sentence = await asyncio.to_thread(_restore_sqlite, record, db.sqlite_path.resolve())
     elif record.kind == "pg_dump":
         sentence = await _restore_pg(record, db)
+    elif record.kind == "mysqldump":
+        from wizard.mysql.dump import restore_mysql  # here: wizard.mysql.dump builds on this module
+
+        sentence = await restore_mysql(record, db)
     else:
         raise StepError(f"a {record.kind} backup cannot be restored into a database")
     emit(StepFinished(step, sentence))

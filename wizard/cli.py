@@ -25,7 +25,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgres
 
 from wizard import commands
 from wizard.errors import BadInput, ExitCode, Interrupted, Refused, WizardError
-from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn
+from wizard.grid import Grid
+from wizard.events import Event, Progress, StepFailed, StepFinished, StepStarted, StopRequest, Warn, ignore
 from wizard.secrets import mask
 
 
@@ -35,11 +36,12 @@ class _Output:
     A lost SSH session makes every write to its terminal fail with EIO, sometimes before the SIGHUP is
     handled or with none sent, and a closed pipe fails with EPIPE. Either would turn into an error of the step
     in hand; instead the stream is silenced and `lost` (set by run()) asks the run to stop at its next
-    checkpoint, as SIGHUP does."""
+    checkpoint, as SIGHUP does. `closed`: its pipe's reader went (`wizard verify | head` has what it wanted)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.lost: Callable[[str], None] | None = None
+        self.closed = False
 
     def _stream(self) -> Any:
         stream = getattr(sys, self.name)
@@ -71,6 +73,7 @@ class _Output:
             fd = None
         if fd is not None:
             _silence([fd, *_terminals()] if terminal else [fd])
+        self.closed = self.closed or not terminal
         if self.lost is not None:
             self.lost("terminal hung up" if terminal else "output closed")
 
@@ -87,9 +90,21 @@ class _Output:
         return getattr(self._stream(), "encoding", "utf-8")
 
 
+class _Console(Console):
+    """In a pipe or a file every line is written whole (a path is not wrapped at the width) and with no spaces
+    at its end; tables still fit the width (a Grid lays itself out for it)."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self.is_terminal:
+            return super().print(*objects, **options)
+        with self.capture() as captured:
+            super().print(*objects, **{**options, "soft_wrap": True})
+        self.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+
+
 stdout, stderr = _Output("stdout"), _Output("stderr")
-out = Console(file=stdout, highlight=False)  # data: stdout
-err = Console(file=stderr, highlight=False)  # diagnostics and progress: stderr
+out = _Console(file=stdout, highlight=False)  # data: stdout
+err = _Console(file=stderr, highlight=False)  # diagnostics and progress: stderr
 
 
 class EventPrinter:
@@ -145,10 +160,16 @@ class EventPrinter:
             self._tasks.clear()
 
 
-def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_json: bool = False) -> None:
-    """Run one headless command: errors become one line and an exit code, never a traceback."""
+def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_json: bool = False,
+        reads_only: bool = False) -> None:
+    """Run one headless command: errors become one line and an exit code, never a traceback.
+
+    `reads_only`: a command that changes nothing (plan, verify, status, upgrade --sql). When its reader goes
+    (`| head` has what it wanted) it stops at its next checkpoint and exits 0 saying nothing, as `git log | head`
+    does; a command that changes things stops at its checkpoint too, and says how to carry on (exit 130)."""
     printer = EventPrinter(as_json)
     stop = StopRequest()
+    stdout.closed = stderr.closed = False
 
     def output_lost(why: str) -> None:
         if not stop.is_set():  # the first reason stands (a Ctrl+C before the terminal went)
@@ -170,6 +191,8 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
         sys.exit(ExitCode.INTERRUPTED)
     except Interrupted as exc:
         printer.close_bars()
+        if reads_only and _reader_gone():
+            sys.exit(ExitCode.OK)
         # One line, as written: it ends with the command that resumes, to be copied whole.
         err.print(mask(exc.message), soft_wrap=True, markup=False)
         sys.exit(ExitCode.INTERRUPTED)
@@ -182,7 +205,11 @@ def run(work: Callable[[EventPrinter, StopRequest], Awaitable[int | None]], as_j
         err.print(f"[red]error:[/] {escape(mask(exc.message))}", soft_wrap=True)
         sys.exit(exc.exit_code)
     printer.close_bars()
-    sys.exit(code or ExitCode.OK)
+    sys.exit(ExitCode.OK if reads_only and _reader_gone() else code or ExitCode.OK)
+
+
+def _reader_gone() -> bool:
+    return stdout.closed or stderr.closed
 
 
 def _hung_up(stop: StopRequest) -> None:
@@ -224,6 +251,10 @@ env_file_option = click.option(
     "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="The engine's .env (default ./.env); DATABASE_URL in it is the default source.",
 )
+schema_option = click.option(
+    "--schema", default=None,
+    help="The PostgreSQL schema the engine's tables are in (default: the URL's options=-csearch_path=..., else "
+         "public).")
 
 
 class _Commands(click.Group):
@@ -283,7 +314,10 @@ def require_terminal() -> None:
 @click.option("--folder", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to build it (default: a new temporary folder).")
 def demo(executions: int, folder: Path | None) -> None:
-    """A sample engine database and a throwaway PostgreSQL, then the wizard, ready for the move."""
+    """Try the wizard on a sample database and a throwaway PostgreSQL.
+
+    The sample engine database and an empty PostgreSQL database are made first, ready for the move.
+    """
     require_terminal()
     from wizard.app import run_app
 
@@ -309,18 +343,21 @@ def demo(executions: int, folder: Path | None) -> None:
               help="Write a Markdown report here, and its JSON alongside.")
 @click.option("--run", "run_id", default=None, help="A move run: its quarantine and conversions count in.")
 @click.option("--table", "tables", multiple=True, help="Only this table (repeatable).")
+@schema_option
 @env_file_option
 @state_dir_option
 @json_option
 def verify_command(source: str | None, target: str, report_file: Path | None, run_id: str | None,
-                   tables: tuple[str, ...], env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """Compare the target with the source row by row, and its schema with its revision.
+                   tables: tuple[str, ...], schema: str | None, env_file: Path | None, state_dir: Path | None,
+                   as_json: bool) -> None:
+    """Compare the target with the source, row by row.
 
-    Exit 0 when everything matches, 1 when anything differs, 2 on bad input.
+    The target's schema is checked against its revision too. Exit 0 when everything matches, 1 when anything
+    differs, 2 on bad input.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         src = commands.resolve_url(source, env_file, "source")
-        dst = commands.parse_url(target, "target")
+        dst = commands.in_schema(commands.parse_url(target, "target"), schema)
         run = commands.find_run(state_dir, run_id) if run_id else None
         done = await commands.verify(src, dst, printer, stop, run=run, tables=list(tables), report_file=report_file)
         printer.close_bars()
@@ -333,21 +370,15 @@ def verify_command(source: str | None, target: str, report_file: Path | None, ru
             _print_verification(done.report)
         return ExitCode.OK if done.report.ok else ExitCode.FAILED
 
-    run(work, as_json)
+    run(work, as_json, reads_only=True)
 
 
 def _print_verification(report: Any) -> None:
-    from rich import box
-    from rich.table import Table
-
     headers = commands.VERIFY_HEADERS
-    table = Table(title="row-level verification", box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, header in enumerate(headers):
-        table.add_column(header, justify="left" if i in (0, len(headers) - 1) else "right", no_wrap=True)
+    table = Grid("row-level verification", *headers, numbers=headers[1:-1])
     for row in commands.verify_rows(report):
-        table.add_row(*map(escape, row[:-1]), row[-1] if row[-1] == "ok" else f"[b red]{escape(row[-1])}[/]")
-    # A pipe or a file gets every column whole; a terminal gets its own width.
-    (out if out.is_terminal else Console(file=stdout, highlight=False, width=120)).print(table)
+        table.add_row(*row[:-1], row[-1] if row[-1] == "ok" else (row[-1], "bold red"))
+    out.print(table)
     for v in report.tables:
         if v.note:
             out.print(f"  {v.table}: {mask(v.note)}", markup=False)
@@ -382,22 +413,23 @@ def _print_verification(report: Any) -> None:
 @click.option("--reflected", is_flag=True,
               help="The source holds none of the engine's tables (another app's database): copy its tables as "
                    "they are, with the type map `wizard plan` shows.")
+@schema_option
 @env_file_option
 @state_dir_option
 @json_option
 def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: bool, jobs: int,
-            on_orphans: str | None, reflected: bool, env_file: Path | None, state_dir: Path | None,
+            on_orphans: str | None, reflected: bool, schema: str | None, env_file: Path | None, state_dir: Path | None,
             as_json: bool) -> None:
-    """Move the engine's SQLite database to PostgreSQL: checks, backup, schema, copy, verify, switch .env.
+    """Move the engine's SQLite database to PostgreSQL.
 
-    With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
+    Checks, backup, schema, copy, verification, then the .env switch. With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
     settings. Ctrl+C stops after the current chunk; --resume carries on from there.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
         _stop_on_ctrl_c(stop)
         options = commands.MoveOptions(
             source=commands.resolve_url(source, env_file, "source"),
-            target=commands.parse_url(target, "target"), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
+            target=commands.in_schema(commands.parse_url(target, "target"), schema), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
             on_orphans=on_orphans, env_file=env_file, reflected=reflected,
             confirm=None if as_json else _confirm_move(printer),
         )
@@ -436,10 +468,10 @@ def _confirm_move(printer: EventPrinter) -> Callable[[Any], bool]:
 
 def _print_move(result: Any) -> None:
     report = result.report
-    table = _table(f"move {result.run_id}", "table", "source rows", "copied", "quarantined", "target rows", "status",
-                   "rows/s")
+    numbers = ("source", "copied", "quarant.", "target", "rows/s")
+    table = Grid(f"move {result.run_id}", "table", *numbers[:-1], "status", "rows/s", numbers=numbers)
     for t in report.tables:
-        table.add_row(escape(t.table), f"{t.source_rows:,}", f"{t.copied:,}", f"{t.quarantined:,}",
+        table.add_row(t.table, f"{t.source_rows:,}", f"{t.copied:,}", f"{t.quarantined:,}",
                       f"{t.target_rows:,}" if t.target_rows is not None else "", t.status,
                       f"{t.rows_per_second:,.0f}" if t.rows_per_second else "")
     out.print(table)
@@ -465,36 +497,29 @@ def _print_json(event: str, data: Any) -> None:
     print(mask(json.dumps({"event": event, **data}, default=str)), file=stdout, flush=True)
 
 
-def _table(title: str, *headers: str) -> Any:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for h in headers:
-        numbers = h in ("rows", "steps", "size")
-        # A long name folds onto the next line rather than losing its end.
-        table.add_column(h, justify="right" if numbers else "left", overflow="ellipsis" if numbers else "fold")
-    return table
-
-
 @main.command("plan")
 @click.option("--source", help="The database to look at (default: DATABASE_URL from the .env file).")
 @click.option("--target", help="A PostgreSQL database to move to, to look at as well.")
+@schema_option
 @env_file_option
 @state_dir_option
 @json_option
-def plan_command(source: str | None, target: str | None, env_file: Path | None, state_dir: Path | None,
+def plan_command(source: str | None, target: str | None, schema: str | None, env_file: Path | None, state_dir: Path | None,
                  as_json: bool) -> None:
-    """What a run would do: engine, tables, revision, pending revisions. Changes nothing."""
+    """Show what a run would do, and change nothing.
+
+    The engine, its tables and row counts, the schema's revision, the pending revisions.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         report = await commands.plan(commands.resolve_url(source, env_file, "source"),
-                                     commands.parse_url(target, "target") if target else None)
+                                     commands.in_schema(commands.parse_url(target, "target"), schema) if target
+                                     else None)
         if as_json:
             _print_json("Plan", report.to_dict())
         else:
             _print_plan(report)
 
-    run(work, as_json)
+    run(work, as_json, reads_only=True)
 
 
 def _print_plan(report: Any) -> None:
@@ -505,12 +530,12 @@ def _print_plan(report: Any) -> None:
         out.print(f"[bold]{role}[/] {escape(mask(info.url))}")
         out.print(f"  {info.engine}, {human_size(info.size) if info.size is not None else '?'}; schema: {info.schema}",
                   markup=False)
-        tables = _table("", "table", "rows", "kind")
+        tables = Grid("", "table", "rows", "kind", numbers=("rows",))
         for name, rows in info.tables.items():
-            tables.add_row(escape(name), f"{rows:,}",
+            tables.add_row(name, f"{rows:,}",
                            "other (not the engine's)" if name in info.other_tables else "engine")
         out.print(tables)
-    pending = _table(f"pending revisions, up to head {report.head}", "revision", "what it does", "how")
+    pending = Grid(f"pending revisions, up to head {report.head}", "revision", "what it does", "how")
     for rev in report.pending:
         pending.add_row(rev.id, rev.description, "record only (baseline)" if rev.record_only else "apply")
     if report.pending:
@@ -518,13 +543,13 @@ def _print_plan(report: Any) -> None:
     else:
         out.print(f"pending revisions: none (head is {report.head})")
     if report.carried:
-        carried = _table("tables the engine's history does not know, as the move creates them (type map below)",
-                         "table", "column", "SQLite type", "PostgreSQL type")
+        carried = Grid("tables the engine's history does not know, as the move creates them (type map below)",
+                       "table", "column", "SQLite type", "PostgreSQL type")
         for t in report.carried:
             for i, c in enumerate(t.columns):
-                carried.add_row(escape(t.name) if i == 0 else "", escape(c.name), escape(c.sqlite), c.postgres)
+                carried.add_row(t.name if i == 0 else "", c.name, c.sqlite, c.postgres)
         out.print(carried)
-        type_map = _table("the type map", "SQLite declared type", "PostgreSQL type", "why")
+        type_map = Grid("the type map", "SQLite declared type", "PostgreSQL type", "why")
         for m in report.type_map:
             type_map.add_row(m["sqlite"], m["postgres"], m["why"])
         out.print(type_map)
@@ -542,7 +567,10 @@ def _print_plan(report: Any) -> None:
 @state_dir_option
 @json_option
 def backup_command(source: str | None, env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """A proven backup (SQLite online backup + integrity_check, or pg_dump) in a run folder of its own."""
+    """Back up a database, proven, in a run folder of its own.
+
+    SQLite: an online backup checked by integrity_check; PostgreSQL: pg_dump, checked by listing it.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         done = await commands.backup(commands.resolve_url(source, env_file, "source"), state_dir, printer, stop)
         printer.close_bars()
@@ -556,11 +584,11 @@ def backup_command(source: str | None, env_file: Path | None, state_dir: Path | 
 
 def _print_backup(run_id: str, record: Any) -> None:
     human_size = commands.human_size
-    table = _table(f"backup (run {run_id})", "what", "")
+    table = Grid(f"backup (run {run_id})", "what", "")
     for name, value in (("source", record.source), ("file", record.path), ("size", human_size(record.size)),
                         ("sha256", record.sha256), ("check", record.check),
                         ("revision", record.revision or "none recorded")):
-        table.add_row(name, escape(mask(str(value))))
+        table.add_row(name, mask(str(value)))
     out.print(table)
 
 
@@ -569,16 +597,22 @@ def _print_backup(run_id: str, record: Any) -> None:
 @click.option("--to", "to", default=None, help="The revision to upgrade to (default: head).")
 @click.option("--sql", is_flag=True, help="Print the SQL the upgrade would run, and change nothing.")
 @click.option("--yes", is_flag=True, help="Upgrade (and record a 1.0.0 baseline) without asking.")
+@schema_option
 @env_file_option
 @state_dir_option
 @json_option
-def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, env_file: Path | None,
+def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, schema: str | None, env_file: Path | None,
                     state_dir: Path | None, as_json: bool) -> None:
-    """Back up, then apply the pending revisions in one transaction."""
+    """Back up a database, then apply its pending revisions.
+
+    The revisions run in one transaction; --sql shows what each would do and changes nothing.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
-        db = commands.resolve_url(db_url, env_file, "database")
+        db = commands.in_schema(commands.resolve_url(db_url, env_file, "database"), schema)
         if sql:
-            print(mask(await commands.upgrade_sql(db, to)), end="", file=stdout, flush=True)
+            shown = await commands.upgrade_sql(db, to, emit=ignore if as_json else printer)  # stdout: the SQL alone
+            printer.close_bars()
+            print(mask(shown), end="", file=stdout, flush=True)
             return
 
         def confirm(plan: Any) -> bool:
@@ -598,19 +632,20 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, en
         else:
             _print_upgrade(result)
 
-    run(work, as_json)
+    run(work, as_json, reads_only=sql)
 
 
 def _print_upgrade_plan(plan: Any) -> None:
     start = plan.current or f"1.0.0 (no revision recorded; baseline {plan.stamp} is recorded first)"
-    table = _table(f"upgrade {mask(str(plan.db))} from {start} to {plan.target}", "revision", "what it does")
+    table = Grid(f"upgrade {mask(str(plan.db))} from {start} to {plan.target}", "revision", "what it does")
     for rev in plan.pending:
         table.add_row(rev.id, rev.description)
     out.print(table)
+    out.print(f"the wizard backs it up first, then applies {plan.how}", markup=False)
 
 
 def _print_upgrade(result: Any) -> None:
-    table = _table(f"upgrade run {result.run_id}", "what", "")
+    table = Grid(f"upgrade run {result.run_id}", "what", "")
     table.add_row("from", result.from_revision or f"1.0.0 (baseline {result.baseline} recorded)")
     table.add_row("to", result.to_revision)
     table.add_row("applied", ", ".join(result.applied) or "none")
@@ -634,7 +669,10 @@ def _print_upgrade(result: Any) -> None:
 @json_option
 def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: bool, db_url: str | None,
                      env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
-    """Undo a run, newest change first, keeping what was written since, and check the result."""
+    """Undo a run, keeping what was written since.
+
+    Newest change first; each result is checked, and the check printed.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         if bool(run_id) == last:
             raise BadInput("say which run to undo: --run ID (`wizard status` lists them) or --last")
@@ -646,11 +684,14 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: 
             _print_json("RollbackPlan", plan.to_dict())
         else:
             _print_since(plan)
-            table = _table(f"roll back run {the_run.id} ({the_run.journey}, {the_run.state()})", "#", "undo")
+            table = Grid(f"roll back run {the_run.id} ({the_run.journey}, {the_run.state()})", "#", "undo",
+                         numbers=("#",))
             for i, line in enumerate(plan.described(), 1):
-                table.add_row(str(i), escape(line))
+                table.add_row(str(i), line)
             out.print(table)
         if not yes:
+            if _reader_gone():  # what read the plan went before its end: nothing to ask about, nothing undone
+                return
             _confirm(f"Undo run {the_run.id} as listed?", f"pass --yes to roll back run {the_run.id}")
         lines = await commands.rollback(the_run, printer, override, env, restore_backup, expected=plan.described())
         printer.close_bars()
@@ -668,13 +709,14 @@ def _print_since(plan: Any) -> None:
     for since in plan.since:
         if not since.any:
             continue
-        table = _table(escape(mask(f"written to {since.where} since the {since.journey} finished")), "table", "added", "changed", "removed", "e.g. keys")
+        table = Grid(mask(f"written to {since.where} since the {since.journey} finished"), "table", "added",
+                     "changed", "removed", "e.g. keys", numbers=("added", "changed", "removed"))
         for t in since.tables:
             if t.any:
                 d = t.to_dict()
                 shown = ", ".join(json.dumps(k) for kind in ("added", "changed", "removed")
                                   for k in d["examples"][kind][:2])
-                table.add_row(t.table, f"{d['added']:,}", f"{d['changed']:,}", f"{d['removed']:,}", escape(shown))
+                table.add_row(t.table, f"{d['added']:,}", f"{d['changed']:,}", f"{d['removed']:,}", shown)
         out.print(table)
     for line in plan.lines():
         out.print(escape(line))
@@ -684,7 +726,10 @@ def _print_since(plan: Any) -> None:
 @state_dir_option
 @json_option
 def status_command(state_dir: Path | None, as_json: bool) -> None:
-    """Every run in the journal: id, journey, state, started, steps."""
+    """List every run in the journal.
+
+    Its id, journey, state, start and steps.
+    """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         found = await commands.status(state_dir)
         folder, runs = found.state_dir, found.runs
@@ -694,10 +739,10 @@ def status_command(state_dir: Path | None, as_json: bool) -> None:
         if not runs:
             out.print(f"no runs in {folder}")
             return
-        table = _table(f"runs in {folder}", "id", "journey", "state", "started", "steps")
+        table = Grid(f"runs in {folder}", "id", "journey", "state", "started", "steps")
         for r in runs:
             steps = f"{r['steps']} done" + (f", failed at {r['failed_step']}" if r["failed_step"] else "")
             table.add_row(r["id"], r["journey"], r["state"], r["started"][:19].replace("T", " "), steps)
         out.print(table)
 
-    run(work, as_json)
+    run(work, as_json, reads_only=True)

@@ -37,7 +37,7 @@ from wizard.verify import report as verify_report
 from wizard.backup import BackupRecord, human_size, run_backup
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
 from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
-from wizard.errors import Interrupted, Refused, WizardError
+from wizard.errors import BadInput, Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
@@ -50,6 +50,7 @@ from wizard.secrets import mask
 from wizard.upgrade import UpgradePlan, UpgradeResult, plan_upgrade, run_upgrade
 from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
+from wizard.pgsession import with_schema
 from wizard.urls import DbUrl, parse_url, postgres_url
 from wizard.verify.run import VerifyReport, verify_run
 
@@ -64,7 +65,7 @@ __all__ = [
     "MoveOptions", "MoveResult", "PlanReport", "PreflightReport", "Revision", "RollbackPlan", "Run", "Status",
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given
-    "parse_url", "postgres_url", "resolve_url", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
+    "parse_url", "postgres_url", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
     "resumable_target", "human_size", "verify_rows", "upgrade_summary", "revisions", "head_revision",
     "first_revision",
 ]
@@ -87,6 +88,11 @@ def resolve_url(url: str | None, env_file: Path | None, what: str) -> DbUrl:
     if url is None and env_file is not None:  # a .env named on the command line must be there
         url = read_env(env_file).get("DATABASE_URL")
     return parse_url(url or database_url(env_file or DEFAULT_ENV_FILE), what)
+
+
+def in_schema(db: DbUrl, schema: str | None) -> DbUrl:
+    """`db` with its tables in `schema` (--schema), or as its URL has it when None."""
+    return with_schema(db, schema) if schema else db
 
 
 def env_file_or_default(env_file: Path | None) -> Path | None:
@@ -138,6 +144,14 @@ async def _agreed(confirm: Confirm, about: Any) -> bool:
     return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
 
 
+def _not_yet_on_mysql(command: str, *dbs: DbUrl | None) -> None:
+    """BadInput for a command that does not take MySQL or MariaDB yet, before it connects."""
+    for db in dbs:
+        if db is not None and db.is_mysql:
+            raise BadInput(f"{db}: `wizard {command}` does not work on MySQL or MariaDB yet; "
+                           "`wizard plan`, `backup`, `upgrade` and `rollback` do")
+
+
 def _stop_point(stop: StopRequest | None, what: str) -> None:
     if stop is not None and stop.is_set():
         raise Interrupted(f"{stop.reason}: stopped before {what}; nothing was changed")
@@ -176,6 +190,7 @@ async def backup(source: DbUrl, state_dir: Path | None, emit: Emit = ignore,
 async def check_target(target: DbUrl) -> TargetInfo:
     """Connect to a move's target and say what it is: server version, may the user create tables, is it empty
     (or the partial copy of which run). Changes nothing."""
+    _not_yet_on_mysql("migrate", target)
     return await _check_target(target)
 
 
@@ -183,6 +198,7 @@ async def preflight(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_
                     reflected: bool = False) -> PreflightReport:
     """A move's pre-flight checks and its scan of every row, and how many rows each orphan policy would
     affect (`report.affected`). Changes nothing; `migrate` runs them again before it writes."""
+    _not_yet_on_mysql("migrate", source, target)
     return await run_checks(source, target, emit, state_dir=state_dir, reflected=reflected)
 
 
@@ -191,6 +207,7 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     copy, indexes, sequences, counts, the row-level verification, with `options.env_file` the .env switch and
     the settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a
     `resume` carries on from the last checkpoint."""
+    _not_yet_on_mysql("migrate", options.source, options.target)
     return await run_move(options, emit, stop)
 
 
@@ -202,12 +219,13 @@ async def upgrade_plan(db: DbUrl, to: str | None = None) -> UpgradePlan:
     return await plan_upgrade(db, to)
 
 
-async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False) -> str:
-    """The SQL an upgrade of `db` to `to` would run (`wizard upgrade --sql`); `empty`: the SQL that builds
-    a move's empty target up to `to`. Changes nothing."""
+async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False, emit: Emit = ignore) -> str:
+    """The SQL an upgrade of `db` to `to` would run (`wizard upgrade --sql`), with what each data revision would
+    do to the rows there now (`emit`: the progress of reading them); `empty`: the SQL that builds a move's
+    empty target up to `to`. Changes nothing."""
     if empty:
         return await asyncio.to_thread(schema.upgrade_sql, db, None, schema.resolve_revision(to))
-    return await _upgrade_sql(db, to)
+    return await _upgrade_sql(db, to, emit)
 
 
 async def upgrade(db: DbUrl, to: str | None, state_dir: Path | None, emit: Emit = ignore,
@@ -243,6 +261,7 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, stop: StopRe
     With `run` (a move), what it did on purpose counts in: its quarantine, the foreign keys it set to NULL,
     the rows it changed after the copy (the settings move). `tables`: only those. `report_file`: the report
     in Markdown there (its JSON beside it, mode 0600), with the run's copy facts. Writes no database."""
+    _not_yet_on_mysql("verify", source, target)
     report = await verify_run(source, target, run.folder if run is not None else None, emit, tables or None, stop)
     written = await write_verify_report(report, report_file, run) if report_file is not None else None
     return Verification(report, written)

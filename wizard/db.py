@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -14,10 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from wizard.errors import BadInput
+from wizard.mysql import errors as mysql_errors
+from wizard.pgsession import SCHEMA_QUERY, check_schema, engine_url, schema_of, sqlalchemy_args
 from wizard.urls import DbUrl
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL server to answer a connection
+CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL or MySQL server to answer a connection
+# aiomysql's connection: utf8mb4 (MySQL's "utf8" is 3 bytes a character), and ANSI_QUOTES so the wizard's
+# "double-quoted" names are names on MySQL too (SQLAlchemy sees the mode and quotes the same way).
+MYSQL_SESSION = {"charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT,
+                 "init_command": "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'ANSI_QUOTES')"}
 
 
 def check_sqlite_file(db: DbUrl) -> None:
@@ -52,8 +59,11 @@ def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
         uri = sqlite_uri(db.sqlite_path, "ro" if readonly else "rw")
         return create_async_engine(URL.create("sqlite+aiosqlite", database=uri, query={"uri": "true"}),
                                    poolclass=NullPool)
+    if db.is_mysql:
+        return create_async_engine(db.async_url(), poolclass=NullPool, connect_args=MYSQL_SESSION)
     # asyncpg's own default waits 60 s for a host that drops packets; connect_pg waits 10.
-    return create_async_engine(db.async_url(), poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT})
+    return create_async_engine(engine_url(db), poolclass=NullPool,
+                               connect_args={"timeout": CONNECT_TIMEOUT, **sqlalchemy_args(db)})
 
 
 def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
@@ -63,6 +73,9 @@ def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
     name = type(inner).__name__
     msg = str(inner).strip().splitlines()[0] if str(inner).strip() else name
     where = db.masked()
+    said = mysql_errors.describe(where, db.database, db.url.username, orig) if db.is_mysql else None
+    if said:
+        return said
     # First: TimeoutError is an OSError, and asyncio's is raised from the CancelledError of the attempt.
     if any(isinstance(e, TimeoutError) for e in (exc, orig, inner)):
         return f"{where}: the server did not answer in {CONNECT_TIMEOUT} s: check host, port and firewall"
@@ -72,8 +85,13 @@ def describe_connect_error(db: DbUrl, exc: BaseException) -> str:
         return f"{where}: database '{db.database}' does not exist: create it (createdb {db.database}) or fix the URL"
     if "InvalidAuthorization" in name or ("role" in msg and "does not exist" in msg):
         return f"{where}: {msg}: check the user name in the URL"
+    if "unsupported startup parameter" in msg:  # PgBouncer: the URL's options (a schema) cannot pass it
+        return (f"{where}: the pooler there does not pass on the URL's {msg.rsplit(' ', 1)[-1]}: connect to the "
+                f"server itself, or set them for the role (ALTER ROLE ... SET search_path = ...) and leave "
+                f"them out of the URL")
     if isinstance(inner, (ConnectionRefusedError, OSError)) or "Connect call failed" in msg or "refused" in msg:
-        return f"{where}: no server answers there: check host and port, and that PostgreSQL is running"
+        server = "MySQL or MariaDB" if db.is_mysql else "PostgreSQL"
+        return f"{where}: no server answers there: check host and port, and that {server} is running"
     if isinstance(inner, sqlite3.DatabaseError) or "file is not a database" in msg:
         return f"{where}: cannot open the SQLite file ({msg}): check it is the engine's database"
     return f"{where}: cannot connect ({msg})"
@@ -88,7 +106,8 @@ async def connect(db: DbUrl, readonly: bool = False) -> AsyncIterator[AsyncConne
     engine = engine_for(db, readonly)
     try:
         try:
-            conn = await engine.connect()
+            # aiomysql's connect_timeout bounds the TCP connect only, not the wait for the server's greeting.
+            conn = await (asyncio.wait_for(engine.connect(), CONNECT_TIMEOUT) if db.is_mysql else engine.connect())
         except CONNECT_ERRORS as exc:
             raise BadInput(describe_connect_error(db, exc)) from None
         except Exception as exc:  # asyncpg raises its own hierarchy for auth and catalog errors
@@ -96,6 +115,9 @@ async def connect(db: DbUrl, readonly: bool = False) -> AsyncIterator[AsyncConne
                 raise BadInput(describe_connect_error(db, exc)) from None
             raise
         try:
+            if not db.is_sqlite and schema_of(db) is not None:
+                check_schema(db, *(await conn.execute(text(SCHEMA_QUERY))).one())
+                await conn.rollback()  # ends the autobegun transaction: the caller begins its own
             yield conn
         finally:
             await conn.close()

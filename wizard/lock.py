@@ -1,4 +1,4 @@
-"""One run at a time: an flock on the state directory, and a PostgreSQL advisory lock on a target."""
+"""One run at a time: an flock on the state directory, and the key of a target's advisory lock (wizard.target_lock)."""
 
 from __future__ import annotations
 

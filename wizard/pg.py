@@ -1,64 +1,74 @@
-"""Raw asyncpg connections to a PostgreSQL target, and the advisory lock that keeps one run per target."""
+"""Raw asyncpg connections to a PostgreSQL target, and who else is connected to it."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import AsyncIterator
+import itertools
 
 import asyncpg
 
 from wizard.db import CONNECT_TIMEOUT, describe_connect_error
-from wizard.errors import BadInput, Refused
-from wizard.lock import advisory_key
+from wizard.errors import BadInput
+from wizard.pgsession import SCHEMA_QUERY, asyncpg_args, check_schema, schema_of
 from wizard.urls import DbUrl
 
 APP_NAME = "engine-migration-wizard"
 
 
-async def connect_pg(db: DbUrl, application_name: str = APP_NAME) -> asyncpg.Connection:
+async def connect_pg(db: DbUrl, application_name: str = APP_NAME,
+                     timeout: float = CONNECT_TIMEOUT) -> asyncpg.Connection:
     """An asyncpg connection, or BadInput with one line an operator can act on."""
     try:
-        return await asyncpg.connect(**db.pg_connect_kwargs(), timeout=CONNECT_TIMEOUT,
-                                     server_settings={"application_name": application_name[:63]})
+        conn = await asyncpg.connect(**db.pg_connect_kwargs(), timeout=timeout,
+                                     **asyncpg_args(db, application_name))
     except (OSError, asyncpg.PostgresError, asyncio.TimeoutError, asyncpg.InterfaceError) as exc:
         raise BadInput(describe_connect_error(db, exc)) from None
+    if schema_of(db) is not None:
+        try:
+            check_schema(db, *await conn.fetchrow(SCHEMA_QUERY))
+        except BadInput:
+            await conn.close()
+            raise
+    return conn
 
 
-@contextlib.asynccontextmanager
-async def target_lock(db: DbUrl, holder: str) -> AsyncIterator[asyncpg.Connection]:
-    """Hold pg_try_advisory_lock on the target's database for the block, or Refused naming who holds it.
+async def other_sessions(db: DbUrl, busy_only: bool = False) -> list[str]:
+    """The other client sessions connected to `db`'s database: "pid N (application, from address)".
 
-    The lock lives in a connection of its own, named `holder` (application_name), so a
-    second wizard can say which run has the target; PostgreSQL drops it when the
-    process dies, kill -9 included.
+    `busy_only`: those in a statement or a transaction now. Through a transaction pooler the idle
+    ones are its pooled server connections, no client's: a client between transactions has none.
     """
-    conn = await connect_pg(db, holder)
-    try:
-        key = advisory_key(db.database)
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-            who = await conn.fetchrow(
-                "SELECT a.application_name, a.pid, a.client_addr::text AS addr FROM pg_locks l "
-                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                "AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
-                key,
-            )
-            name = f"{who['application_name'] or 'another session'} (server pid {who['pid']})" if who else "another session"
-            raise Refused(f"{name} holds database {db.database}: wait for it to end, or stop it first")
-        yield conn
-    finally:
-        await conn.close()
-
-
-async def other_sessions(db: DbUrl) -> list[str]:
-    """The other client sessions connected to `db`'s database: "pid N (application, from address)"."""
     conn = await connect_pg(db, "wizard: who else is connected")
     try:
         rows = await conn.fetch(
             "SELECT pid, application_name, client_addr::text AS addr, usename FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-            "ORDER BY pid")
+            "AND NOT ($1 AND state = 'idle') ORDER BY pid", busy_only)
     finally:
         await conn.close()
     return [f"pid {r['pid']} ({r['application_name'] or 'no application name'}, user {r['usename']}, "
             f"from {r['addr'] or 'a local socket'})" for r in rows]
+
+
+class SqlCursor:
+    """A cursor declared in SQL in the caller's transaction, read with `fetch(n)` as asyncpg's own is.
+
+    asyncpg's cursor prepares a named statement (__asyncpg_stmt_N__, numbered per connection):
+    through a transaction pooler another client's statement of that name may already be on the
+    server connection ("already exists"). DECLARE and FETCH need none, and the cursor ends with
+    the transaction.
+    """
+
+    _numbers = itertools.count()
+
+    def __init__(self, conn: asyncpg.Connection, name: str) -> None:
+        self._conn, self._name = conn, name
+
+    @classmethod
+    async def open(cls, conn: asyncpg.Connection, sql: str) -> "SqlCursor":
+        name = f"wizard_cursor_{next(cls._numbers)}"
+        await conn.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {sql}")
+        return cls(conn, name)
+
+    async def fetch(self, n: int) -> list[asyncpg.Record]:
+        return await self._conn.fetch(f"FETCH {int(n)} FROM {self._name}")

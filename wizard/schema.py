@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import migrations
+from migrations.batches import JsonRewrite, preview_json_column
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -242,13 +243,47 @@ async def downgrade(conn: AsyncConnection, target: str | None, emit: Emit = igno
     return await conn.run_sync(_run_alembic, emit, step, None, target or "base", True)
 
 
-def upgrade_sql(db: DbUrl, current: str | None, target: str, stamp: str | None = None) -> str:
+def rewrites(revisions: list[Revision]) -> dict[str, JsonRewrite]:
+    """The data revisions among `revisions`, each with what it does to its JSON column (its REWRITE)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    found = {r.id: getattr(script.get_revision(r.id).module, "REWRITE", None) for r in revisions}
+    return {rev: rewrite for rev, rewrite in found.items() if rewrite is not None}
+
+
+@dataclass
+class RewritePreview:
+    """What a data revision would do to the rows a database holds now."""
+
+    rewrite: JsonRewrite
+    counts: dict[str, int]  # rows, changed, invalid_json
+    example: tuple[Any, Any, Any] | None  # the first row it would change: key, value, new value
+
+
+async def preview_rewrites(conn: AsyncConnection, revisions: list[Revision], emit: Emit = ignore
+                           ) -> dict[str, RewritePreview]:
+    """What each data revision among `revisions` would do to the rows `conn` holds now; reads only, every row
+    (its progress reported as the step "preview")."""
+    found = rewrites(revisions)
+
+    def scan(sync_conn: Any) -> dict[str, RewritePreview]:
+        return {rev: RewritePreview(rewrite, *preview_json_column(
+                    sync_conn, rewrite, lambda done, total, rev=rev: emit(Progress("preview", f"revision {rev}", done,
+                                                                                   total))))
+                for rev, rewrite in found.items()}
+
+    return await conn.run_sync(scan)
+
+
+def upgrade_sql(db: DbUrl, current: str | None, target: str, stamp: str | None = None,
+                previews: dict[str, str] | None = None) -> str:
     """The SQL Alembic would run, from offline mode; touches no database.
 
-    `stamp` first records that baseline (a 1.0.0 database), as `upgrade(stamp=...)` does.
+    `stamp` first records that baseline (a 1.0.0 database), as `upgrade(stamp=...)` does. `previews`: the
+    comment that stands for a data revision's rewrite (which runs online only), by revision.
     """
     buf = io.StringIO()
     cfg = Config(output_buffer=buf)
+    cfg.attributes["previews"] = previews or {}
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", db.sync_str().replace("%", "%%"))
     with ALEMBIC_LOCK:

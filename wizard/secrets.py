@@ -15,7 +15,7 @@ _URL_PASSWORD = re.compile(
     r"(?P<pw>[^\r\n]+?)(?P<at>@)(?=[^@\s\"']*(?:[\s\"']|$))")
 # KEY=value for names that hold secrets, as in .env lines or key=value DSNs.
 _SECRET_ASSIGN = re.compile(
-    r"(?P<head>\b[A-Z0-9_]*(?:API_KEY|SECRET|TOKEN|PASSWORD)[A-Z0-9_]*\s*=\s*)"
+    r"(?P<head>\b[A-Z0-9_]*(?:API_KEY|SECRET|TOKEN|PASSWORD|MYSQL_PWD)[A-Z0-9_]*\s*=\s*)"
     r"(?P<pw>'[^'\r\n]*'|\"[^\"\r\n]*\"|[^\s'\"]+)",  # a quoted value whole, blanks and all
     re.IGNORECASE,
 )

@@ -8,6 +8,7 @@ its baseline) is found before a run starts, so it leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,15 +16,18 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from migrations.batches import BATCH_ROWS
 from wizard import schema
 from wizard.rollback import since
 from wizard.backup import BackupRecord, backup_database
 from wizard.db import connect, write_transaction
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
-from wizard.events import Emit, StopRequest
+from wizard.events import Emit, StopRequest, ignore
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, Run, new_run, new_run_id
 from wizard.lock import StateLock
-from wizard.pg import target_lock
+from wizard.mysql.lock import database_lock
+from wizard.mysql.upgrade import apply_each
+from wizard.target_lock import target_lock
 from wizard.urls import DbUrl
 
 JOURNEY = "upgrade"
@@ -47,6 +51,15 @@ class UpgradePlan:
     @property
     def nothing_to_do(self) -> bool:
         return not self.pending and not self.stamp
+
+    @property
+    def how(self) -> str:
+        """How the revisions are applied, for the confirmation."""
+        if self.db.is_mysql:
+            return ("each revision on its own (MySQL commits each DDL statement itself: a revision is committed "
+                    "and journaled alone; if the upgrade fails or is killed between two, `wizard rollback` takes "
+                    "the database back to the revision before the run)")
+        return "all of this in one transaction: if it fails, the database is as it was"
 
 
 @dataclass
@@ -92,17 +105,71 @@ async def plan_upgrade(db: DbUrl, target: str | None) -> UpgradePlan:
     return _decide(db, state, target_rev)
 
 
-async def upgrade_sql(db: DbUrl, target: str | None) -> str:
-    """The SQL an upgrade would run (`wizard upgrade --sql`); changes nothing."""
+async def upgrade_sql(db: DbUrl, target: str | None, emit: Emit = ignore) -> str:
+    """The SQL an upgrade would run (`wizard upgrade --sql`), and what each data revision would do to the rows
+    there now (every row is read: `emit` gets the progress); changes nothing."""
     plan = await plan_upgrade(db, target)
     if plan.nothing_to_do:
         return f"-- {db} is at {plan.target}: nothing to run\n"
     start = plan.stamp or plan.current
-    head = [f"-- upgrade {db} from {start} to {plan.target}; the wizard backs it up first and runs all of this "
-            "in one transaction"]
+    head = [f"-- upgrade {db} from {start} to {plan.target}; the wizard backs it up first, then applies {plan.how}"]
     if plan.stamp:
         head.append(f"-- a 1.0.0 database: its baseline {plan.stamp} is recorded first (needs --yes)")
-    return "\n".join(head) + "\n\n" + schema.upgrade_sql(db, start, plan.target, stamp=plan.stamp)
+    async with connect(db, readonly=True) as conn:
+        previews = await schema.preview_rewrites(conn, plan.pending, emit)
+    said = {r.id: _preview_comment(r, previews[r.id]) for r in plan.pending if r.id in previews}
+    return "\n".join(head) + "\n\n" + schema.upgrade_sql(db, start, plan.target, stamp=plan.stamp, previews=said)
+
+
+def _preview_comment(rev: schema.Revision, preview: schema.RewritePreview) -> str:
+    """A data revision in the SQL preview: its rule, the rows it changes (counted now), one of them before and
+    after."""
+    rw, counts = preview.rewrite, preview.counts
+    lines = [f"{rev.id} rewrites {rw.table}.{rw.column} in Python, {BATCH_ROWS:,} rows a batch: no SQL to show.",
+             f"Its rule: {rev.description}",
+             f"On this database now: {counts['changed']:,} of its {counts['rows']:,} rows change."]
+    if counts["invalid_json"]:
+        lines.append(f"{counts['invalid_json']:,} hold text that is not JSON: they are left as they are.")
+    if preview.example is not None:
+        key, before, after = preview.example
+        lines += [f"For example the row {rw.pk} {json.dumps(key, default=str)} (... is what stays as it was):",
+                  f"  before: {_sketch(before, after)}", f"  after:  {_sketch(after, before)}"]
+    return "\n".join(f"-- {line}" for line in lines)
+
+
+_MISSING = object()
+
+
+def _sketch(value: Any, other: Any) -> str:
+    """`value` as JSON with what it shares with `other` left out ("..."), so that an example shows its change."""
+    if isinstance(value, dict) and isinstance(other, dict):
+        parts = [f"{json.dumps(k)}: {_sketch(v, other.get(k, _MISSING))}" if other.get(k, _MISSING) != v else "..."
+                 for k, v in value.items()]
+    elif isinstance(value, list) and isinstance(other, list) and len(value) == len(other):
+        changed = [i for i, (a, b) in enumerate(zip(value, other)) if a != b]
+        parts = ["..." if i != changed[0] else _sketch(value[i], other[i]) for i in range(len(value))] if changed \
+            else ["..."] * len(value)
+    else:
+        return _brief(value)
+    joined = [p for i, p in enumerate(parts) if p != "..." or i == 0 or parts[i - 1] != "..."]  # one ... a run
+    return ("{%s}" if isinstance(value, dict) else "[%s]") % ", ".join(joined)
+
+
+def _brief(value: Any, depth: int = 0) -> str:
+    """`value` as JSON, shortened: two keys of an object, one item of an array, three levels, 40 characters of a
+    string; "..." for the rest."""
+    if isinstance(value, dict):
+        if depth >= 3 and value:
+            return "{...}"
+        parts = [f"{json.dumps(k)}: {_brief(v, depth + 1)}" for k, v in list(value.items())[:2]]
+        return "{" + ", ".join(parts + ["..."] * (len(value) > 2)) + "}"
+    if isinstance(value, list):
+        if depth >= 3 and value:
+            return "[...]"
+        return "[" + ", ".join([_brief(v, depth + 1) for v in value[:1]] + ["..."] * (len(value) > 1)) + "]"
+    if isinstance(value, str) and len(value) > 40:
+        return json.dumps(value[:40])[:-1] + '..."'
+    return json.dumps(value, default=str)
 
 
 async def run_upgrade(db: DbUrl, target: str | None, state_dir: Path, emit: Emit, accept_baseline: bool,
@@ -158,6 +225,10 @@ def _check_stop(stop: StopRequest | None, before: str) -> None:
 async def _apply(run: Run, plan: UpgradePlan, emit: Emit, stop: StopRequest | None) -> UpgradeResult:
     db = plan.db
     result = UpgradeResult(run.id, plan.current, plan.target, None, baseline=plan.stamp)
+    if db.is_mysql:
+        await apply_each(run, plan, result, emit, lambda what: _check_stop(stop, what),
+                         lambda state: _decide(db, state, plan.target).pending)
+        return result
     run.step_started("schema", f"upgrade {db} to {plan.target}", revisions=[r.id for r in plan.pending])
     try:
         async with connect(db) as conn:
@@ -196,6 +267,8 @@ def _hold_target(db: DbUrl, run_id: str) -> Any:
     """The target's advisory lock for the run, named `wizard upgrade ID` so a second wizard can say who holds it."""
     if db.is_sqlite:
         return contextlib.nullcontext()  # SQLite: BEGIN IMMEDIATE holds the only write lock
+    if db.is_mysql:
+        return database_lock(db)
     return target_lock(db, f"wizard upgrade {run_id}")
 
 

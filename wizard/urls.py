@@ -12,6 +12,12 @@ from wizard.errors import BadInput
 
 _SQLITE = {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}
 _POSTGRES = {"postgresql", "postgres", "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg"}
+# MariaDB's spelling too: one kind, the server's version tells the two apart. aiomysql is the driver
+# (README, "MySQL and MariaDB": LOAD DATA LOCAL INFILE works through it, not through asyncmy).
+_MYSQL = {"mysql", "mysql+aiomysql", "mysql+asyncmy", "mysql+pymysql", "mysql+mysqldb",
+          "mariadb", "mariadb+aiomysql", "mariadb+asyncmy", "mariadb+pymysql", "mariadb+mysqldb"}
+_DRIVERS = {"sqlite": ("sqlite", "sqlite+aiosqlite"), "postgresql": ("postgresql", "postgresql+asyncpg"),
+            "mysql": ("mysql+pymysql", "mysql+aiomysql")}  # kind -> (sync, async) drivername
 
 
 @dataclass(frozen=True)
@@ -19,11 +25,15 @@ class DbUrl:
     """A database the wizard works on. `str()` is always the masked form."""
 
     url: URL
-    kind: str  # "sqlite" or "postgresql"
+    kind: str  # "sqlite", "postgresql" or "mysql" (MySQL and MariaDB)
 
     @property
     def is_sqlite(self) -> bool:
         return self.kind == "sqlite"
+
+    @property
+    def is_mysql(self) -> bool:
+        return self.kind == "mysql"
 
     @property
     def sqlite_path(self) -> Path:
@@ -36,16 +46,14 @@ class DbUrl:
         return self.url.database or ""
 
     def async_url(self) -> URL:
-        driver = "sqlite+aiosqlite" if self.is_sqlite else "postgresql+asyncpg"
-        return self.url.set(drivername=driver)
+        return self.url.set(drivername=_DRIVERS[self.kind][1])
 
     def async_str(self) -> str:
         """The async spelling with the password, for .env and engines only."""
         return self.async_url().render_as_string(hide_password=False)
 
     def sync_str(self) -> str:
-        driver = "sqlite" if self.is_sqlite else "postgresql"
-        return self.url.set(drivername=driver).render_as_string(hide_password=False)
+        return self.url.set(drivername=_DRIVERS[self.kind][0]).render_as_string(hide_password=False)
 
     def masked(self) -> str:
         # An empty password hides nothing; shown as ***, a journal would claim there was one to find.
@@ -105,17 +113,19 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
     except (ArgumentError, ValueError):
         shown = text.split("@")[-1] if "@" in text else text
         raise BadInput(
-            f"cannot read the {what} URL '...{shown}': use sqlite:///path/to/file.db or postgresql://user@host:5432/db"
+            f"cannot read the {what} URL '...{shown}': use sqlite:///path/to/file.db, postgresql://user@host:5432/db "
+            "or mysql://user@host:3306/db"
         ) from None
     driver = url.drivername
     if driver in _SQLITE:
         if not url.database or url.database == ":memory:":
             raise BadInput(f"the {what} URL names no SQLite file: use sqlite:///path/to/file.db")
         return DbUrl(url.set(drivername="sqlite"), "sqlite")
-    if driver in _POSTGRES:
+    kind = "postgresql" if driver in _POSTGRES else "mysql" if driver in _MYSQL else None
+    if kind is not None:
         if not url.database:
             raise BadInput(f"the {what} URL names no database: add /dbname to {url.render_as_string()}")
-        return DbUrl(url.set(drivername="postgresql"), "postgresql")
+        return DbUrl(url.set(drivername=kind), kind)
     raise BadInput(
-        f"the {what} URL uses '{driver}', which the wizard does not move: use sqlite:/// or postgresql://"
+        f"the {what} URL uses '{driver}', which the wizard does not move: use sqlite:///, postgresql:// or mysql://"
     )

@@ -6,10 +6,17 @@ Create Date: 2026-11-25
 
 On PostgreSQL the autoincrement ids are BIGINT (SQLite's INTEGER is 64-bit),
 DATETIME is timestamp without time zone, JSON is json, BOOLEAN is boolean.
+
+On MySQL and MariaDB the ids are BIGINT AUTO_INCREMENT, VARCHAR has to have a
+length (255: a uuid4 is 36, and a utf8mb4 key of 255 fits InnoDB's 3072 bytes),
+TEXT is LONGTEXT (TEXT stops at 64 KiB, SQLite's text does not), DATETIME is
+DATETIME(6) (plain DATETIME drops the microseconds), JSON is JSON (LONGTEXT with
+a json_valid check on MariaDB), BOOLEAN is TINYINT(1); every table utf8mb4.
 """
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision = "0001"
 down_revision = None
@@ -18,58 +25,66 @@ depends_on = None
 
 # INTEGER on SQLite keeps the rowid alias the engine's ids rely on.
 AUTO_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+VARCHAR = sa.String().with_variant(sa.String(255), "mysql", "mariadb")
+TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+MYSQL_TABLE = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}  # ignored by the other dialects
 
 
 def upgrade() -> None:
     op.create_table(
         "users",
-        sa.Column("id", sa.String(), nullable=False),
-        sa.Column("username", sa.String(), nullable=False),
-        sa.Column("email", sa.String()),
-        sa.Column("hashed_password", sa.String()),
+        sa.Column("id", VARCHAR, nullable=False),
+        sa.Column("username", VARCHAR, nullable=False),
+        sa.Column("email", VARCHAR),
+        sa.Column("hashed_password", VARCHAR),
         sa.Column("is_active", sa.Boolean()),
         sa.Column("is_admin", sa.Boolean()),
-        sa.Column("created_at", sa.DateTime()),
+        sa.Column("created_at", DATETIME),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username"),
+        **MYSQL_TABLE,
     )
     op.create_table(
         "workflows",
-        sa.Column("id", sa.String(), nullable=False),
-        sa.Column("name", sa.String(), nullable=False),
-        sa.Column("description", sa.Text()),
+        sa.Column("id", VARCHAR, nullable=False),
+        sa.Column("name", VARCHAR, nullable=False),
+        sa.Column("description", TEXT),
         sa.Column("definition", sa.JSON(), nullable=False),
-        sa.Column("owner_id", sa.String()),
+        sa.Column("owner_id", VARCHAR),
         sa.Column("is_public", sa.Boolean()),
-        sa.Column("created_at", sa.DateTime()),
-        sa.Column("updated_at", sa.DateTime()),
+        sa.Column("created_at", DATETIME),
+        sa.Column("updated_at", DATETIME),
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"]),
+        **MYSQL_TABLE,
     )
     op.create_index("ix_workflows_owner_id", "workflows", ["owner_id"])
     op.create_table(
         "executions",
         sa.Column("id", AUTO_ID, nullable=False, autoincrement=True),
-        sa.Column("workflow_id", sa.String(), nullable=False),
-        sa.Column("status", sa.String(), nullable=False),
+        sa.Column("workflow_id", VARCHAR, nullable=False),
+        sa.Column("status", VARCHAR, nullable=False),
         sa.Column("state", sa.JSON()),
-        sa.Column("error", sa.Text()),
-        sa.Column("started_at", sa.DateTime()),
-        sa.Column("completed_at", sa.DateTime()),
+        sa.Column("error", TEXT),
+        sa.Column("started_at", DATETIME),
+        sa.Column("completed_at", DATETIME),
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["workflow_id"], ["workflows.id"]),
+        **MYSQL_TABLE,
     )
     op.create_index("ix_executions_workflow_id", "executions", ["workflow_id"])
     op.create_index("ix_executions_status", "executions", ["status"])
     op.create_table(
         "settings",
         sa.Column("id", AUTO_ID, nullable=False, autoincrement=True),
-        sa.Column("user_id", sa.String(), nullable=False),
+        sa.Column("user_id", VARCHAR, nullable=False),
         sa.Column("settings_data", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.DateTime()),
-        sa.Column("updated_at", sa.DateTime()),
+        sa.Column("created_at", DATETIME),
+        sa.Column("updated_at", DATETIME),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("user_id"),
+        **MYSQL_TABLE,
     )
 
 

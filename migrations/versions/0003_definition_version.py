@@ -9,7 +9,7 @@ definition that carried exactly those before 0003 loses them (the only values
 the upgrade adds, so the downgrade cannot tell them apart).
 """
 
-from migrations.batches import rewrite_json_column
+from migrations.batches import JsonRewrite, rewrite_json_column
 
 revision = "0003"
 down_revision = "0002"
@@ -51,9 +51,13 @@ def _remove(definition):
     return out
 
 
+# What it does to each value: the wizard's SQL preview counts and shows it on the database's own rows.
+REWRITE = JsonRewrite("workflows", "id", "definition", up=_add, down=_remove)
+
+
 def upgrade() -> None:
-    rewrite_json_column(revision, "workflows", "id", "definition", _add)
+    rewrite_json_column(revision, REWRITE)
 
 
 def downgrade() -> None:
-    rewrite_json_column(revision, "workflows", "id", "definition", _remove)
+    rewrite_json_column(revision, REWRITE, down=True)

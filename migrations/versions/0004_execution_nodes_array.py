@@ -5,7 +5,7 @@ Revises: 0003
 Create Date: 2026-11-25
 """
 
-from migrations.batches import rewrite_json_column
+from migrations.batches import JsonRewrite, rewrite_json_column
 
 revision = "0004"
 down_revision = "0003"
@@ -35,9 +35,13 @@ def _to_object(state):
     return {**state, "nodes": nodes}
 
 
+# What it does to each value: the wizard's SQL preview counts and shows it on the database's own rows.
+REWRITE = JsonRewrite("executions", "id", "state", up=_to_array, down=_to_object)
+
+
 def upgrade() -> None:
-    rewrite_json_column(revision, "executions", "id", "state", _to_array)
+    rewrite_json_column(revision, REWRITE)
 
 
 def downgrade() -> None:
-    rewrite_json_column(revision, "executions", "id", "state", _to_object)
+    rewrite_json_column(revision, REWRITE, down=True)

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from fault_support import WIZARD, first_line, rows_lost
 from move_helpers import checksums, fetch, sha256, tables_in
+from pgbouncer import STATEMENT_PORT, start_pgbouncer, through
 from wizard.envfile import value_in
 from wizard.urls import parse_url
 
@@ -304,15 +305,16 @@ def test_a_database_of_another_app(work: Work, survived) -> None:
 
 
 @pytest.mark.parametrize("which, url, says", [
-    ("source", "engine.db", "cannot read the {what} URL '...engine.db': use sqlite:///path/to/file.db or "
-                            "postgresql://user@host:5432/db"),
+    ("source", "engine.db", "cannot read the {what} URL '...engine.db': use sqlite:///path/to/file.db, "
+                            "postgresql://user@host:5432/db or mysql://user@host:3306/db"),
     ("target", "postgresql://app@db:port/engine", "cannot read the {what} URL '...db:port/engine': use "
-                                                  "sqlite:///path/to/file.db or postgresql://user@host:5432/db"),
-    ("source", "mysql://root@localhost/engine", "the {what} URL uses 'mysql', which the wizard does not move: use "
-                                                "sqlite:/// or postgresql://"),
+                                                  "sqlite:///path/to/file.db, postgresql://user@host:5432/db or "
+                                                  "mysql://user@host:3306/db"),
+    ("source", "mssql://sa@localhost/engine", "the {what} URL uses 'mssql', which the wizard does not move: use "
+                                              "sqlite:///, postgresql:// or mysql://"),
     ("target", "oracle://app@db:1521/engine", "the {what} URL uses 'oracle', which the wizard does not move: use "
-                                              "sqlite:/// or postgresql://"),
-], ids=["source-no-scheme", "target-bad-port", "source-mysql", "target-oracle"])
+                                              "sqlite:///, postgresql:// or mysql://"),
+], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle"])
 def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str, says: str) -> None:
     if which == "source":
         commands = [(["migrate", "--source", url, "--target", work.target, "--yes"], says.format(what="source")),
@@ -349,13 +351,13 @@ def test_a_closed_port(work: Work, survived) -> None:
 
 
 @contextlib.contextmanager
-def silent_server() -> Iterator[tuple[str, int]]:
+def silent_server(port: int = 5432) -> Iterator[tuple[str, int]]:
     """A host that takes the TCP connection and never says a word: a firewall that drops packets, as the client
-    sees it (no real blackhole address answers here: the sandbox's network accepts and resets). 127.0.0.2:5432
+    sees it (no real blackhole address answers here: the sandbox's network accepts and resets). 127.0.0.2:`port`
     when it is free, so the message stays the same from run to run."""
     sock = socket.socket()
     try:
-        sock.bind(("127.0.0.2", 5432))
+        sock.bind(("127.0.0.2", port))
     except OSError:
         sock.close()
         sock = socket.socket()
@@ -627,4 +629,50 @@ def test_an_unknown_run_id(work: Work, survived) -> None:
          f"--resume, or pass the --state-dir the move used"),
     ], 2)
     survived(input="an unknown --run id (rollback, verify)", exit_code=2,
+             message=said, changed=NOTHING)
+
+
+# --- production targets: a pooler, a schema of its own ---
+
+
+def test_a_pooler_that_allows_no_transaction(work: Work, survived) -> None:
+    """PgBouncer in statement pooling mode: every chunk commits with its checkpoint in one transaction, and
+    there are none. Refused before anything is written, naming the server's own URL when it answers."""
+    with named_database(work.server, "wizard_pooled") as url, \
+            start_pgbouncer(work.server, STATEMENT_PORT, "statement") as port:
+        pooled = through(url, port)
+        said = work.expect([(["migrate", "--source", ENGINE, "--target", pooled, "--yes"], re.compile(
+            rf"{re.escape(parse_url(pooled).masked())}: a pooler there allows no transaction \(.*transaction blocks "
+            r"not allowed in statement pooling mode\): the copy commits each chunk with its checkpoint in one: "
+            rf"(use {re.escape(parse_url(url).masked())}|connect to the server itself), or a pooler in session or "
+            r"transaction mode"))], 2, watch=url)
+    survived(input="PgBouncer in statement pooling mode in front of the target (no transactions)", exit_code=2,
+             message=said, changed=NOTHING)
+
+
+def test_a_schema_that_is_not_there(work: Work, survived) -> None:
+    with named_database(work.server, "wizard_schema") as url:
+        says = (f"{parse_url(url).masked()}?options=-csearch_path%3Dnosuch: schema nosuch does not exist, or "
+                f"{make_url(url).username} may not use it: CREATE SCHEMA nosuch AUTHORIZATION "
+                f"{make_url(url).username}, or GRANT USAGE, CREATE ON SCHEMA nosuch TO {make_url(url).username}")
+        said = work.expect([
+            (["migrate", "--source", ENGINE, "--target", url, "--schema", "nosuch", "--yes"], says),
+            (["plan", "--source", ENGINE, "--target", url, "--schema", "nosuch"], says),
+            (["verify", "--source", ENGINE, "--target", url, "--schema", "nosuch"], says),
+            (["upgrade", "--db", url, "--schema", "nosuch", "--yes"], says),
+            (["upgrade", "--db", ENGINE, "--schema", "app", "--yes"],
+             "--schema is for a PostgreSQL target: a SQLite file has no schemas"),
+        ], 2, watch=url)
+    survived(input="--schema naming a schema the database does not have (migrate, plan, verify, upgrade)",
+             exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_schema_through_a_pooler_that_drops_the_urls_options(work: Work, survived, pgbouncer: int) -> None:
+    with named_database(work.server, "wizard_pooled") as url:
+        said = work.expect([(["migrate", "--source", ENGINE, "--target", through(url, pgbouncer), "--schema", "app",
+                              "--yes"], f"{parse_url(through(url, pgbouncer)).masked()}?options=-csearch_path%3Dapp: "
+                                        "the pooler there does not pass on the URL's options: connect to the server "
+                                        "itself, or set them for the role (ALTER ROLE ... SET search_path = ...) and "
+                                        "leave them out of the URL")], 2, watch=url)
+    survived(input="--schema through PgBouncer, which refuses the URL's options (search_path)", exit_code=2,
              message=said, changed=NOTHING)

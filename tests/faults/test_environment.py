@@ -26,6 +26,7 @@ import pytest
 
 from fault_support import WIZARD, first_line, rows_lost, source_counts, wizard
 from move_helpers import fetch, pg, sha256, tables_in
+from pgbouncer import through
 from wizard import sample
 from wizard.db import sqlite_uri
 
@@ -475,3 +476,25 @@ def test_two_wizards_on_the_same_target(big_source: Path, pg_url: str, tmp_path:
              did=f"each second one refused, exit 3, naming the run that holds it: `{shown}`; "
                  f"the first went on, finished and verified",
              rows_lost=lost)
+
+
+def test_a_transaction_pooler_in_front_of_the_target(engine_db: Path, pg_url: str, pgbouncer: int,
+                                                     survived) -> None:
+    """PgBouncer in transaction mode (as managed services run it): each transaction on any server connection, so a
+    named prepared statement or a session's advisory lock does not follow the client. The move works through it."""
+    pooled = through(pg_url, pgbouncer)
+    state = engine_db.parent / "state"
+    moved = wizard("migrate", "--source", f"sqlite:///{engine_db}", "--target", pooled, "--yes", "--state-dir",
+                   str(state))
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    assert "through a transaction pooler" in moved.stderr
+    held = fetch(pg_url, "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                         "WHERE l.locktype = 'advisory' AND d.datname = current_database()")[0][0]
+    assert held == 0
+    (run,) = (state / "runs").iterdir()
+    lost = rows_lost(engine_db, pooled, run)
+    survived(fault="PgBouncer 1.18 in transaction pooling mode in front of the target (named prepared statements "
+                   "and session advisory locks do not follow a client there)",
+             did="moved and verified through it: no named prepared statements, the target lock held in one "
+                 "transaction (none left on a pooled connection after), the pre-flight naming the direct URL as "
+                 "faster", rows_lost=lost)

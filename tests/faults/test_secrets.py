@@ -415,13 +415,13 @@ def test_the_sources_identifiers_are_quoted_everywhere(tmp_path: Path, engine_db
 
     shown, _ = run_ok("plan", "--source", source, cwd=tmp_path, env=wide)
     for table, (columns, _, rows) in ODD.items():
-        assert re.search(rf"^ {re.escape(table)} +{rows} +other", shown, re.M), (table, shown)
+        assert re.search(rf"^{re.escape(table)} +{rows} +other", shown, re.M), (table, shown)
         for column in columns:
             assert re.search(rf" {re.escape(column)} +[A-Z]+ +[a-z]", shown), (column, shown)
 
     out, err = run_ok("migrate", "--source", source, "--target", pg_url, "--yes", cwd=tmp_path, env=wide)
     for table in ODD:
-        assert re.search(rf"^ {re.escape(table)} +\d+ +\d+ +0 +\d+ +ok", out, re.M), (table, out)
+        assert re.search(rf"^{re.escape(table)} +\d+ +\d+ +0 +\d+ +ok", out, re.M), (table, out)
         assert re.search(rf"^{re.escape(table)} +━", err, re.M), (table, err)  # its progress bar
     assert set(tables_in(pg_url)) == ENGINE_TABLES | {"alembic_version", "mixed case", "Select"} | set(ODD)
     for table, (columns, key, rows) in ODD.items():

@@ -374,6 +374,9 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
             if isinstance(item, BaseException):
                 raise item
             async with conn.transaction():
+                # Safe for exactly-once: a chunk and its checkpoint commit together, and a lost commit loses
+                # both. LOCAL: a session setting would stay on a pooler's server connection for its next client.
+                await conn.execute("SET LOCAL synchronous_commit = off")
                 if item.records:
                     await copy_records(conn, table.target, item.records, columns)
                 if item.ends:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from wizard import schema
 from wizard.move import typemap
 from wizard.db import connect, file_size, row_counts, table_names
+from wizard.mysql import info as mysql_info
 from wizard.move.target_schema import create_table_sql, key_sql, read_source, renames
 from wizard.urls import DbUrl
 
@@ -76,6 +77,8 @@ class PlanReport:
 async def _engine_and_size(conn: AsyncConnection, db: DbUrl) -> tuple[str, int | None]:
     if db.is_sqlite:
         return f"SQLite {sqlite3.sqlite_version}", file_size(db)
+    if db.is_mysql:
+        return await mysql_info.engine_and_size(conn)
     version = (await conn.execute(text("SHOW server_version"))).scalar_one()
     size = (await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one()
     return f"PostgreSQL {version.split()[0]}", int(size)
@@ -127,6 +130,9 @@ async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
     info, state = await describe_database(source)
     pending, notes = pending_revisions(state)
     report = PlanReport(info, pending, schema.head(), notes=notes)
+    if source.is_mysql:
+        report.notes.append("MySQL or MariaDB: an upgrade commits each revision on its own (MySQL commits DDL "
+                            "itself) and `wizard rollback` undoes it; moving it and verifying it do not work yet")
     if source.is_sqlite and state.other_tables:
         report.carried, report.not_carried, report.renamed = carried_tables(source)
         report.type_map = [dataclasses.asdict(m) for m in typemap.table()]

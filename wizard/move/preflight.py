@@ -23,6 +23,8 @@ from wizard.errors import BadInput, WizardError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
 from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
+from wizard.pgsession import schema_of, without_options
+from wizard.pooler import find_pooler
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE, history, inspect_schema, named_indexes
 from wizard.move.tables import NotCarried, SourceTable, open_readonly
 from wizard.move.target_schema import MOVES, OWN_TABLES, read_source, renames
@@ -172,11 +174,10 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     finally:
         if scanning is not None and not scanning.done():  # the file failed its check: the scan's end is moot
             await asyncio.gather(scanning, return_exceptions=True)
-    failed = report.failed
+    failed, warned = report.failed, [c for c in report.checks if c.status == WARN]
     summary = (f"{len(failed)} of {len(report.checks)} checks: " + "; ".join(f"{c.name}: {c.reason}" for c in failed)) if failed \
         else f"{len(report.checks)} checks passed" + (
-            f", {sum(1 for c in report.checks if c.status == WARN)} with a warning" if any(
-                c.status == WARN for c in report.checks) else "")
+            f", {len(warned)} with a warning: " + "; ".join(f"{c.name}: {c.reason}" for c in warned) if warned else "")
     emit(StepFinished(STEP, summary, report.to_dict(), passed=not failed))
     return report
 
@@ -301,6 +302,8 @@ def _quick_check(path: Path) -> str:
 async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume_run: str | None) -> None:
     try:
         info = await check_target(target)
+        pooler = await find_pooler(target)
+        engine_schema = await _engine_schema(target)
     except WizardError as exc:
         add(Check("target", FAIL, exc.message))
         return
@@ -309,13 +312,33 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
     add(Check("target", PASS if ok else FAIL,
               f"{target.masked()} answers: PostgreSQL {info.server_version}" + ("" if ok else f" (needs {MIN_SERVER}+)")))
     add(Check("privileges", PASS if info.can_create else FAIL,
-              "the user may create tables" if info.can_create else info.problem))
+              f"the user may create tables in schema {info.schema}" if info.can_create else info.problem))
+    if pooler is not None:
+        add(Check("pooler", WARN, pooler.advice()))
+    if engine_schema is not None and engine_schema != info.schema:
+        found = f"schema {engine_schema}" if engine_schema else "no schema it may use"
+        add(Check("engine's schema", WARN, f"the engine's DATABASE_URL cannot carry the URL's options (its asyncpg "
+                                           f"takes none), and {info.user} alone finds {found}: "
+                                           f"ALTER ROLE {info.user} SET search_path = {info.schema}, or the engine "
+                                           f"will not find its tables"))
     if not info.engine_tables:
         add(Check("target empty", PASS, f"database {target.database} holds none of the engine's tables"))
     elif resume_run and info.run_id == resume_run:
         add(Check("target empty", PASS, f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
     else:
         add(Check("target empty", FAIL, f"database {target.database}: {info.problem}"))
+
+
+async def _engine_schema(target: DbUrl) -> str | None:
+    """The schema the engine will find its tables in, connected as .env will have it ('' for none); None when
+    the URL names no schema of its own (then it is the one the move uses)."""
+    if schema_of(target) is None:
+        return None
+    conn = await connect_pg(without_options(target))
+    try:
+        return await conn.fetchval("SELECT current_schema()") or ""
+    finally:
+        await conn.close()
 
 
 def _check_names(report: PreflightReport, add: Any, resume_run: str | None) -> None:

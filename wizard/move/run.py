@@ -36,7 +36,9 @@ from wizard.events import Emit, StepFinished, StepStarted, StopRequest, Warn, ig
 from wizard.journal import (FAILED, FINISHED, INTERRUPTED, RUNNING, Run, list_runs, new_run, new_run_id, now_iso,
                             resolve_state_dir)
 from wizard.lock import StateLock
-from wizard.pg import connect_pg, target_lock
+from wizard.pg import connect_pg
+from wizard.pooler import find_pooler
+from wizard.target_lock import target_lock
 from wizard.move.preflight import PreflightReport, backup_room, run_checks
 from wizard.move.report import RunReport, TableRow, write
 from wizard.move.scan import ABORT, POLICIES, RowActions
@@ -149,7 +151,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     check_sqlite_file(options.source)
     if options.env_file is not None:
         envfile.check_rewritable(options.env_file)
-    await (await connect_pg(options.target)).close()
+    await find_pooler(options.target)  # it answers, and lets a transaction through
     state_dir = resolve_state_dir(options.state_dir)
     stop = stop or StopRequest()
     resumed = _find_resumable(state_dir, options) if options.resume else None
@@ -404,10 +406,13 @@ class _Move:
             records = await backup
         except BaseException:  # it failed too (or was stopped): nothing to keep
             return
-        for record in records.values():
-            if record:
-                Path(record["path"]).unlink(missing_ok=True)
+        removed = [record["path"] for record in records.values() if record]
+        for path in removed:
+            Path(path).unlink(missing_ok=True)
         self.run.append("backup_discarded", why="the checks did not let the move go on")
+        # Its "backup ..." line was said already: say it is gone, lest an operator count on it.
+        self.emit(Warn("backup", f"removed the backup {' and '.join(removed)} (made beside the checks, which did "
+                                 "not let the move go on)"))
         self.done.discard("backup")
 
     async def _backup(self) -> dict[str, Any]:
@@ -483,10 +488,7 @@ class _Move:
     async def _connections(self, n: int) -> list[asyncpg.Connection]:
         conns = []
         for _ in range(n):
-            conn = await connect_pg(self.options.target, f"wizard move {self.run.id}")
-            # Safe for exactly-once: a chunk and its checkpoint commit together, and a lost commit loses both.
-            await conn.execute("SET synchronous_commit = off")
-            conns.append(conn)
+            conns.append(await connect_pg(self.options.target, f"wizard move {self.run.id}"))
         return conns
 
     async def _copy(self, report: PreflightReport, target: TargetSchema) -> list[TableCopy]:

@@ -22,6 +22,7 @@ from wizard.events import Emit, StepFinished, StepStarted, ignore
 from wizard.journal import Run
 from wizard.lock import StateLock
 from wizard.move.settings import move_openai_key
+from wizard.pgsession import engine_url
 from wizard.urls import DbUrl
 
 STEP = "switch"
@@ -32,7 +33,7 @@ def preview(env_file: Path, target: DbUrl) -> tuple[str, str]:
     from wizard.secrets import mask
 
     data = env_file.read_bytes()
-    shown = target.async_url().render_as_string(hide_password=True)
+    shown = engine_url(target).render_as_string(hide_password=True)
     before = envfile.line_of(data, "DATABASE_URL")
     after = envfile.line_of(envfile.set_variable(data, "DATABASE_URL", shown), "DATABASE_URL")
     return mask(before if before is not None else "DATABASE_URL (not set)"), mask(after or "")
@@ -45,7 +46,8 @@ def point_at(run: Run, env_file: Path, target: DbUrl, backup: dict[str, Any]) ->
     # The undo is journalled before .env changes, so a kill before step_finished is undone too.
     run.step_started(STEP, f"switch DATABASE_URL in {env_file}", undo=undo)
     data = env_file.read_bytes()
-    envfile.write_atomically(env_file, envfile.set_variable(data, "DATABASE_URL", target.async_str()))
+    engine = engine_url(target).render_as_string(hide_password=False)  # the spelling the engine's asyncpg takes
+    envfile.write_atomically(env_file, envfile.set_variable(data, "DATABASE_URL", engine))
     run.step_finished(STEP, undo=undo, env_file=str(env_file))
     return f"DATABASE_URL in {env_file} is now {target.masked()}"
 

@@ -354,7 +354,6 @@ async def rebuild(conns: list[asyncpg.Connection], deferred: list[dict[str, str]
 
     async def worker(conn: asyncpg.Connection) -> None:
         nonlocal done
-        await conn.execute("SET maintenance_work_mem = '256MB'")
         while not queue.empty():
             d = queue.get_nowait()
             if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", quote(d["name"])):
@@ -376,7 +375,9 @@ async def rebuild(conns: list[asyncpg.Connection], deferred: list[dict[str, str]
 
 async def _run_ddl(conn: asyncpg.Connection, d: dict[str, str]) -> None:
     try:
-        await conn.execute(d["ddl"])
+        async with conn.transaction():  # LOCAL: a session setting would stay on a pooler's server connection
+            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            await conn.execute(d["ddl"])
     except asyncpg.PostgresError as exc:
         raise StepError(f"cannot build {d['kind']} {d['name']} on {d['table']}: {exc}: the copied rows are kept; "
                         f"fix the cause and run the move again with --resume") from None

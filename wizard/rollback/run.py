@@ -36,7 +36,9 @@ from wizard.errors import BadInput, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.journal import FINISHED, ROLLED_BACK, Run
 from wizard.lock import StateLock
+from wizard.mysql import info as mysql_info
 from wizard.pg import other_sessions
+from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
 from wizard.rollback.since import END_STATE_STEP, Since, TableSince, measure
@@ -173,7 +175,7 @@ class RestoreDatabase(UndoAction):
     def describe(self) -> str:
         r = self.record
         line = f"restore {_where(self.target)} from backup {r.path} ({human_size(r.size)}, sha256 {r.sha256[:12]}...)"
-        if r.kind == "pg_dump":
+        if r.kind in ("pg_dump", "mysqldump"):
             rows = sum(n for _, n in r.row_counts)
             line += f": revision {r.revision or 'none (1.0.0)'}, {rows} rows in {len(r.row_counts)} tables"
         return line if self.ready() else line + " -- THE BACKUP FILE IS MISSING"
@@ -489,7 +491,8 @@ async def _refuse_if_in_use(run: Run, credentials: Credentials) -> None:
                 raise Refused(f"{db.sqlite_path} is open in process {', '.join(holders)}: stop the engine, "
                               f"then roll back again")
         else:
-            others = await other_sessions(db)
+            others = await (mysql_info.other_sessions(db) if db.is_mysql
+                            else other_sessions(db, busy_only=await find_pooler(db) is not None))
             if others:
                 raise Refused(f"database {db.database} has other sessions connected: {'; '.join(others[:3])}"
                               f"{f' and {len(others) - 3} more' if len(others) > 3 else ''}: stop the engine "

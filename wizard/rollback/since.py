@@ -6,7 +6,7 @@ in a SQLite file in the run folder (`end-state.db`). Before a rollback, the same
 is read again and the two are compared per table: keys added, rows changed, keys
 removed. The digests are only ever compared with digests of the same database, so
 each engine computes them its own way (PostgreSQL: hashtextextended, 64 bits, of the
-row's text, on the server; SQLite: md5 of the row's values as Python reads them).
+row's text, on the server; SQLite and MySQL: md5 of the row's values as Python reads them).
 
 A table with no primary key is kept as a multiset: a row is its digest and its
 number among equal rows, so rows can be added or removed, never changed.
@@ -28,7 +28,8 @@ from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.journal import Run
 from wizard.move.tables import key_columns
-from wizard.pg import connect_pg
+from wizard.mysql.rows import read_rows
+from wizard.pg import SqlCursor, connect_pg
 from wizard.rollback.saved_rows import plain
 from wizard.schema import VERSION_TABLE
 from wizard.secrets import mask
@@ -112,7 +113,7 @@ async def _pg_tables(conn: Any) -> list[tuple[str, list[str]]]:
         "  FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[]) "
         "  WHERE i.indrelid = c.oid AND i.indisprimary), '{}') "
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY c.relname")
+        "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') ORDER BY c.relname")
     return [(r[0], list(r[1])) for r in rows]
 
 
@@ -120,7 +121,7 @@ async def _pg_rows(conn: Any, table: str, key: list[str]) -> AsyncIterator[list[
     """The rows of `table` as (key, digest), a batch at a time (fetched in batches: a row at a time is slow)."""
     key_sql = f"json_build_array({', '.join(quote(k) for k in key)})::text" if key else "NULL"
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
-        cursor = await conn.cursor(f"SELECT {key_sql}, hashtextextended(t::text, 0) FROM {quote(table)} t")
+        cursor = await SqlCursor.open(conn, f"SELECT {key_sql}, hashtextextended(t::text, 0) FROM {quote(table)} t")
         while batch := await cursor.fetch(_BATCH):
             yield [tuple(r) for r in batch]
 
@@ -160,6 +161,10 @@ async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str
                 yield table, bool(key), []
         finally:
             conn.close()
+        return
+    if db.is_mysql:
+        async for table, keyed, batch in read_rows(db, _kept, _BATCH):
+            yield table, keyed, batch
         return
     conn = await connect_pg(db, "wizard end state")
     try:

@@ -28,8 +28,9 @@ from typing import Any, AsyncIterator, Callable
 
 import asyncpg
 
-from wizard.db import CONNECT_TIMEOUT, all_of, describe_connect_error, quote, sqlite_uri
-from wizard.errors import BadInput, StepError
+from wizard.db import all_of, quote, sqlite_uri
+from wizard.pg import SqlCursor, connect_pg
+from wizard.errors import StepError
 from wizard.move.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert)
 from wizard.move.scan import tolerant_text
@@ -198,7 +199,7 @@ class _PgReader:
         self._ahead: asyncio.Future | None = None
 
     async def start(self) -> "_PgReader":
-        self._cursor = await self._conn.cursor(self._sql)
+        self._cursor = await SqlCursor.open(self._conn, self._sql)
         self._ahead = asyncio.ensure_future(self._cursor.fetch(CHUNK_ROWS))
         return self
 
@@ -324,14 +325,12 @@ async def open_side(db: DbUrl, render: bool = False) -> AsyncIterator[SqliteSide
     if db.is_sqlite:
         yield SqliteSide(db)
         return
+    conn = await connect_pg(db, "wizard verify")
     try:
-        conn = await asyncpg.connect(**db.pg_connect_kwargs(), timeout=CONNECT_TIMEOUT)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-        raise BadInput(describe_connect_error(db, exc)) from None
-    try:
-        await conn.execute("SET TIME ZONE 'UTC'")  # timestamptz rendered as the copy writes it: UTC
         # One snapshot for every table, and no way to write by mistake.
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            # timestamptz rendered as the copy writes it: UTC; LOCAL, so that a pooler's next client never gets it.
+            await conn.execute("SET LOCAL TIME ZONE 'UTC'")
             yield PgSide(conn, render)
     finally:
         await conn.close()

@@ -1,0 +1,204 @@
+"""A MySQL or MariaDB backup: mysqldump of the app's tables, proven by restoring it into a scratch database.
+
+mysqldump --single-transaction reads every InnoDB table in one consistent snapshot without
+locking the engine out. MySQL has no exported snapshot a second session could share (as
+pg_dump's has), so the revision and row counts recorded are read from the dump itself: it is
+restored with the mysql client into a scratch database of its own on the same server, each
+table's definition is compared with the original's and its rows counted (a table whose count
+did not change while mysqldump ran must come back with that count), and the scratch database
+is dropped. The password reaches the clients only in an option file (0600, removed
+after), never in their command line or environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wizard.backup import (BackupRecord, _create_private, _publish, _safe_name, _temp_for, _tool_run, checked_restore,
+                           sha256_file)
+from wizard.db import connect, quote, row_counts
+from wizard.errors import StepError
+from wizard.events import Emit, StepFinished, StepStarted
+from wizard.mysql.info import app_tables
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE
+from wizard.urls import DbUrl
+
+BIN_ENV = "WIZARD_MYSQL_BIN"  # a folder holding mysqldump and mysql, when PATH's are not the right ones
+KIND = "mysqldump"  # BackupRecord.kind
+COMPLETED = b"-- Dump completed"  # mysqldump's last line when it got to the end
+SCRATCH = "wizard\\_proof\\_"  # the scratch databases' names, as a GRANT's pattern ('_' is a wildcard there)
+_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")  # the next id: it moves with every insert, not a definition
+
+
+def client(*names: str) -> str:
+    """The path of a MySQL client program (the first of `names` found: MariaDB's own name, then MySQL's), from
+    WIZARD_MYSQL_BIN, else PATH."""
+    folder = os.environ.get(BIN_ENV)
+    for name in names:
+        found = shutil.which(name, path=folder) if folder else shutil.which(name)
+        if found:
+            return found
+    where = f"in {folder} ({BIN_ENV})" if folder else "on PATH"
+    raise StepError(f"{names[-1]} is not installed {where}: install the MySQL or MariaDB client "
+                    f"(apt-get install mariadb-client), or set {BIN_ENV} to its bin folder")
+
+
+def _option_value(value: str) -> str:
+    """A value for an option file: quoted (a '#' would start a comment), backslashes and line ends escaped."""
+    return '"' + value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+
+@contextlib.contextmanager
+def option_file(db: DbUrl) -> Iterator[str]:
+    """`--defaults-extra-file=...` naming a private file with the connection's settings, password included, for
+    the block. Over TCP to the URL's host, as the driver connects, unless the URL names a socket."""
+    url = db.url
+    socket = url.query.get("unix_socket")
+    settings = {"user": url.username, "password": url.password,
+                "socket": socket if isinstance(socket, str) else None,
+                "protocol": "socket" if isinstance(socket, str) else "tcp",
+                "host": url.host or "localhost", "port": str(url.port or 3306),
+                "default-character-set": "utf8mb4"}
+    folder = tempfile.mkdtemp(prefix="wizard-mysql-")  # 0700
+    path = Path(folder) / "client.cnf"
+    try:
+        _create_private(path)
+        lines = ["[client]", *(f"{k}={_option_value(v)}" for k, v in settings.items() if v)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yield f"--defaults-extra-file={path}"  # must be the first argument
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def definitions(conn: AsyncConnection, tables: list[str]) -> dict[str, str]:
+    """SHOW CREATE TABLE of each table, less its AUTO_INCREMENT counter."""
+    out = {}
+    for t in tables:
+        row = (await conn.execute(text(f"SHOW CREATE TABLE {quote(t)}"))).one()
+        out[t] = _AUTO_INCREMENT.sub("", row[1])
+    return out
+
+
+async def _charset(conn: AsyncConnection) -> tuple[str, str]:
+    row = (await conn.execute(text("SELECT default_character_set_name, default_collation_name "
+                                   "FROM information_schema.schemata WHERE schema_name = DATABASE()"))).one()
+    return row[0], row[1]
+
+
+async def load(dump: Path, db: DbUrl) -> None:
+    """Run the dump's statements in `db` with the mysql client (its CREATE TABLEs drop each table first)."""
+    with option_file(db) as options, open(dump, "rb") as statements:
+        await _tool_run([client("mariadb", "mysql"), options, "--batch", db.database], dict(os.environ),
+                        stdin=statements)
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(db: DbUrl, conn: AsyncConnection) -> AsyncIterator[DbUrl]:
+    """An empty database beside `db`'s on its server, with its character set, dropped after the block."""
+    name = f"wizard_proof_{uuid.uuid4().hex[:12]}"  # matched by SCRATCH
+    charset, collation = await _charset(conn)
+    try:
+        await conn.execute(text(f"CREATE DATABASE {quote(name)} CHARACTER SET {charset} COLLATE {collation}"))
+    except Exception as exc:  # the driver's error, wrapped by SQLAlchemy: a missing privilege, most likely
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StepError(f"the dump of {db} cannot be proven: creating a scratch database {name} failed ({detail}): "
+                        f"GRANT ALL ON `{SCRATCH}%`.* TO the user {db.url.username}") from None
+    try:
+        yield DbUrl(db.url.set(database=name), db.kind)
+    finally:
+        await conn.execute(text(f"DROP DATABASE IF EXISTS {quote(name)}"))
+
+
+async def _revision(conn: AsyncConnection, tables: list[str]) -> str | None:
+    if VERSION_TABLE not in tables:
+        return None
+    return (await conn.execute(text(f"SELECT version_num FROM {quote(VERSION_TABLE)}"))).scalar()
+
+
+async def _dump(db: DbUrl, tables: list[str], tmp: Path) -> None:
+    args = ["--single-transaction", "--quick", "--hex-blob", "--no-tablespaces", "--skip-dump-date", db.database,
+            *tables]
+    with option_file(db) as options, open(tmp, "wb") as out:
+        await _tool_run([client("mariadb-dump", "mysqldump"), options, *args], dict(os.environ), stdout=out)
+        out.flush()
+    with open(tmp, "rb") as f:
+        f.seek(max(0, os.path.getsize(tmp) - 200))
+        if COMPLETED not in f.read():
+            raise StepError(f"mysqldump of {db} stopped before its end (no '-- Dump completed' line): "
+                            "nothing was changed")
+
+
+async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> BackupRecord:
+    """mysqldump of `db`'s tables into `dest_dir`, proven by a restore into a scratch database."""
+    emit(StepStarted(step, f"back up {db} with mysqldump"))
+    final = dest_dir / f"{_safe_name(db.database)}.sql"
+    tmp = _temp_for(final)
+    async with connect(db) as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")  # CREATE DATABASE commits anyway
+        tables = await app_tables(conn)
+        if not tables:
+            raise StepError(f"{db} has no tables: nothing to back up")
+        original = await definitions(conn, tables)
+        _create_private(tmp)
+        try:
+            before = await row_counts(conn, tables)
+            await _dump(db, tables, tmp)
+            after = await row_counts(conn, tables)
+            async with scratch_database(db, conn) as scratch:
+                await load(tmp, scratch)
+                async with connect(scratch) as restored:
+                    got = await app_tables(restored)
+                    missing = sorted(set(tables) - set(got))
+                    if missing:
+                        raise StepError(f"the dump of {db} lacks table(s) {', '.join(missing)}: it cannot be trusted")
+                    differ = [t for t, ddl in (await definitions(restored, tables)).items() if ddl != original[t]]
+                    if differ:
+                        raise StepError(f"the dump of {db} restores table(s) {', '.join(differ)} with another "
+                                        "definition: it cannot be trusted")
+                    counts = await row_counts(restored, tables)
+                    # A table nothing wrote to while mysqldump ran must come back with exactly its rows.
+                    lost = [f"{t} {counts[t]} (the table has {n})" for t, n in before.items()
+                            if n == after[t] != counts[t]]
+                    if lost:
+                        raise StepError(f"the dump of {db} restores other row counts: {', '.join(lost)}: "
+                                        "it cannot be trusted")
+                    revision = await _revision(restored, tables)
+            digest = await asyncio.to_thread(sha256_file, tmp)
+            _publish(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+    check = (f"restored into a scratch database: {len(tables)} tables, their definitions equal, "
+             f"{sum(counts.values())} rows")
+    record = BackupRecord(KIND, db.masked(), str(final), final.stat().st_size, digest, check,
+                          revision=revision, row_counts=[[t, n] for t, n in counts.items()])
+    emit(StepFinished(step, f"backup {record.describe()}", record.to_dict()))
+    return record
+
+
+async def restore_mysql(record: BackupRecord, db: DbUrl) -> str:
+    """Put a mysqldump backup back into `db`; the sentence that says how the result was checked."""
+    backed_up = [t for t, _ in record.row_counts]
+    async with connect(db) as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        # Tables the run created after the backup (alembic_version, for a 1.0.0 database) go; the dump drops
+        # and recreates each of its own.
+        extra = [t for t in await app_tables(conn) if t not in backed_up and (t in ENGINE_TABLES or t == VERSION_TABLE)]
+        if extra:
+            await conn.execute(text("SET SESSION foreign_key_checks = 0"))
+            await conn.execute(text(f"DROP TABLE {', '.join(quote(t) for t in extra)}"))
+        await load(Path(record.path), db)
+        tables = await app_tables(conn)
+        counts = await row_counts(conn, [t for t in backed_up if t in tables])
+        revision = await _revision(conn, tables)
+    return checked_restore(db, record, revision, counts)
