@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(ROOT)
     run = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(args.admin_url),
            "command": shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),
-           "results": []}
+           "results": [], "load": [os.getloadavg()[0]]}
     for n in sizes:
         src = sources.source_db(n)
         counts = sources.row_counts(src)
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 rss = f"{f['peak_rss'] / 2**20:,.0f} MB" if f["peak_rss"] else "-"
                 print(f"  {f['name']}: {shown}, peak RSS {rss}{'' if f['ok'] else ' FAILED'}", file=sys.stderr)
         run["results"].append(result)
+    run["load"].append(os.getloadavg()[0])
     (OUT / "results.json").write_text(json.dumps(run, indent=1))
     table = readme.render(run)
     print(table)

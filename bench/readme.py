@@ -9,12 +9,13 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 MB = 1024 * 1024
 
 # (label, numerator, denominator, target, how the target reads)
+# The targets of issue 13 (issue 3's and 4's before it: copy 1.25, migrate 0.5, RSS 300 MB).
 RATIOS = [
-    ("wizard copy / floor", "wizard copy phase", "floor: asyncpg COPY", 1.25, "<= 1.25"),
-    ("wizard migrate / pgloader", "wizard migrate", "pgloader", 0.5, "<= 0.5"),
+    ("wizard copy / floor", "wizard copy phase", "floor: asyncpg COPY", 1.15, "<= 1.15"),
+    ("wizard migrate / pgloader", "wizard migrate", "pgloader", 0.6, "<= 0.6"),
     ("wizard verify / wizard copy", "wizard verify", "wizard copy phase", 1.0, "<= 1.0"),
 ]
-RSS_LIMIT = 300 * MB
+RSS_LIMIT = 200 * MB
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -46,7 +47,10 @@ COPY of rows already read and converted in memory. To run it: `apt-get install p
 covers and how pgloader's schema differs. Each figure is the fastest of the repeated runs.
 The wizard's whole migrate does what pgloader does not: pre-flight checks with a scan of
 every row, a verified backup of the source, and a row-level verification at the end; its
-seconds per step are in the note (the checks and the backup overlap)."""
+seconds per step are in the note. Steps overlap, so they add up to more than the whole: the
+checks run beside the backup, the rows are verified while the indexes build, and the backup's
+integrity_check runs beside the copy (backup_check is only the wait for it before the switch);
+bench/README.md says which steps cannot overlap and what they cost."""
 
 
 def render(run: dict) -> str:
@@ -56,7 +60,9 @@ def render(run: dict) -> str:
         "",
         f"Measured {run['date']} on {m['cpus']} cores ({m['cpu']}), {m['ram_gib']:.0f} GiB RAM, "
         f"PostgreSQL {m['postgres']}, pgloader {m['pgloader']}, Python {m['python']}; "
-        f"source and target on the same machine, the source file warm in the page cache.",
+        f"source and target on the same machine, the source file warm in the page cache."
+        + (f" The machine was shared: load average {run['load'][0]:.1f} when the run began, "
+           f"{run['load'][1]:.1f} when it ended ({m['cpus']} cores)." if run.get("load") else ""),
         "",
         f"Command: `{run['command']}` (wizard at commit {m['wizard']})",
         "",
@@ -87,7 +93,7 @@ def render(run: dict) -> str:
         f = figure(r, "wizard migrate")
         rss = f["peak_rss"] if f and f["ok"] else None
         cells.append("-" if rss is None else f"{rss / MB:,.0f} MB {'met' if rss < RSS_LIMIT else 'missed'}")
-    lines.append("| wizard migrate peak RSS (< 300 MB, flat across sizes) | " + " | ".join(cells) + " |")
+    lines.append(f"| wizard migrate peak RSS (< {RSS_LIMIT // MB} MB, flat across sizes) | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

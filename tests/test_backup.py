@@ -18,6 +18,7 @@ from wizard.backup import (
 from wizard.db import connect, write_transaction
 from wizard.errors import Refused, StepError
 from wizard.events import Progress, StepFinished
+from wizard.journal import FAILED, load_run
 from wizard.urls import parse_url
 
 
@@ -41,15 +42,14 @@ def test_sqlite_backup_is_checked_private_and_restores_byte_for_byte(engine_db: 
     record = asyncio.run(backup_database(db, tmp_path / "run", events.append))
 
     assert sha256_file(engine_db) == before  # the source is never written
-    assert record.kind == "sqlite" and record.check == "integrity_check: ok"
+    assert record.kind == "sqlite" and record.check == "sha256 equal to the source's, integrity_check: ok"
     assert record.sha256 == sha256_file(record.path) and record.size == os.path.getsize(record.path)
     assert record.original_sha256 == before and record.revision is None
     assert dict(map(tuple, record.row_counts)) == {"executions": 300, "settings": 1, "users": 5, "workflows": 20}
     assert _mode(record.path) == 0o600
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["engine.db.backup"]  # no temp file left
     assert any(isinstance(e, Progress) for e in events) and isinstance(events[-1], StepFinished)
-    # The backup API's copy differs from the original in its header counters only.
-    assert record.sha256 != before
+    assert record.sha256 == before  # a byte copy, taken under the source's read lock
 
     _upgrade(str(db.sync_str()))
     assert sha256_file(engine_db) != before
@@ -95,6 +95,65 @@ def test_a_changed_backup_is_not_restored(engine_db: Path, tmp_path: Path) -> No
     with pytest.raises(StepError, match="changed since it was taken"):
         asyncio.run(restore_database(record, db, lambda e: None))
     assert sha256_file(engine_db) == before
+
+
+def _garbage_in_a_page(path: Path | str) -> None:
+    """A page of the backup overwritten (a disk that lost a write, a stray process), after it was taken."""
+    with open(path, "r+b") as f:
+        f.seek(2 * 4096)
+        f.write(b"\xde\xad" * 2048)
+
+
+def _index_of_another_column(path: Path) -> None:
+    """ix_executions_status holding workflow_id's values: quick_check passes, only integrity_check sees it."""
+    conn = sqlite3.connect(path)
+    for sql in ("CREATE INDEX ix_executions_status ON executions (workflow_id)", "REINDEX ix_executions_status",
+                "CREATE INDEX ix_executions_status ON executions (status)"):
+        if sql.startswith("CREATE"):
+            conn.execute("PRAGMA writable_schema = ON")
+            conn.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'ix_executions_status'", (sql,))
+            conn.commit()
+            conn.close()
+            conn = sqlite3.connect(path)
+        else:
+            conn.execute(sql)
+            conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("damage", ["a page of the backup overwritten", "an index that does not match its table"])
+def test_a_move_does_not_switch_to_the_target_when_its_backup_fails_the_deferred_check(
+        damage: str, engine_db: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A move takes its backup as a byte copy proven by sha256, and leaves the slow integrity_check to run beside
+    the copy: when that check fails, the run fails before .env points at the target."""
+    from wizard.move import run as move_run
+
+    if damage.startswith("a page"):
+        prove = move_run.prove_sqlite_copy
+
+        def damaged_then_proven(record: BackupRecord, stop=None) -> str:
+            _garbage_in_a_page(record.path)
+            return prove(record, stop)
+
+        monkeypatch.setattr(move_run, "prove_sqlite_copy", damaged_then_proven)
+        said = "changed after it was taken"
+    else:
+        _index_of_another_column(engine_db)
+        assert sqlite3.connect(engine_db).execute("PRAGMA quick_check").fetchall() == [("ok",)]
+        said = "fails PRAGMA integrity_check"
+    env = tmp_path / ".env"
+    original = f"DATABASE_URL=sqlite:///{engine_db}\n".encode()
+    env.write_bytes(original)
+    state = tmp_path / "state"
+    options = move_run.MoveOptions(parse_url(f"sqlite:///{engine_db}"), parse_url(pg_url), state_dir=state, yes=True,
+                                   env_file=env)
+    with pytest.raises(StepError, match=f"{said}.*the target was not switched to"):
+        asyncio.run(move_run.run_move(options))
+    assert env.read_bytes() == original
+    run = load_run(state)
+    assert run.state() == FAILED
+    steps = [r["step"] for r in run.finished_steps()]
+    assert "backup" in steps and "verify" in steps and "switch" not in steps
 
 
 def test_env_backup_is_byte_for_byte(tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ CORPUS = [
     "2025-03-01 10:00:00,123456", "1735689600", "1735689600.5", "2025-02-30", "2024-02-29", "0000-01-01",
     "0001-01-01 00:00:00.000000", "0001-01-01", "9999-12-31", "é", "a\tb",
     b"", b"\x00\x01", b"text", b"\xff", "1" * 5000,
+    # past normalize.GLOB_BYTES, text is judged by a function rather than by GLOB and instr
+    "a" * 100 + "\x00b", '{"a": "' + "b" * 100 + '\x00"}', "é" * 100, '{"é": "' + "é" * 100 + '"}',
 ]
 
 
@@ -43,7 +45,8 @@ def test_fast_path_takes_only_values_convert_passes_unchanged() -> None:
     n.add_sql_functions(conn)
     conn.execute("CREATE TABLE v (x)")  # no affinity: each value keeps its storage class
     conn.executemany("INSERT INTO v VALUES (?)", [(v,) for v in CORPUS])
-    conn.execute("INSERT INTO v VALUES (CAST(x'ff' AS TEXT)), (CAST(x'61eda080' AS TEXT))")  # not UTF-8
+    conn.execute(f"INSERT INTO v VALUES (CAST(x'ff' AS TEXT)), (CAST(x'61eda080' AS TEXT)), "  # not UTF-8
+                 f"(CAST(x'{'61' * 100}ff' AS TEXT))")
     conn.text_factory = tolerant_text
     kinds = [n.TEXT, n.JSON, n.TIMESTAMP, n.DATE, n.BOOLEAN, n.BIGINT, n.INTEGER, n.SMALLINT, n.FLOAT, n.NUMERIC,
              n.BYTES]

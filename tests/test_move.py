@@ -22,6 +22,7 @@ from wizard.events import Event, Warn
 from wizard.journal import FINISHED, list_runs, load_run
 from wizard.move.run import MoveOptions, run_move
 from wizard.target_lock import target_lock
+from wizard.rollback import since
 from wizard.rollback.run import plan_rollback, rollback_run
 from wizard.move.scan import SET_NULL
 from wizard.urls import parse_url
@@ -158,6 +159,23 @@ def test_switch_and_settings_move_keep_every_other_byte(engine_db: Path, pg_url:
     asyncio.run(rollback_run(run, lambda e: None, env_file=env))
     assert env.read_bytes() == original
     assert tables_in(pg_url) == []
+
+
+@pytest.mark.parametrize("key", [True, False], ids=["settings move after it", "nothing written after it"])
+def test_the_end_state_recorded_beside_the_verification_is_the_target_as_the_move_leaves_it(
+        key: bool, engine_db: Path, pg_url: str, tmp_path: Path) -> None:
+    """The end state is recorded while the rows are verified; a settings move that writes to the target after
+    it has it taken again, so a rollback finds nothing written since, and then finds what the engine wrote."""
+    env = tmp_path / ".env"
+    env.write_bytes(f"DATABASE_URL=sqlite:///{engine_db}\n".encode() + (f"OPENAI_API_KEY={KEY}\n".encode() if key
+                                                                           else b""))
+    result = move(engine_db, pg_url, tmp_path / "state", env_file=env)
+    folder = Path(result.report_json).parent
+    target = parse_url(pg_url)
+    assert not asyncio.run(since.measure(target, folder, "", "move")).any
+    fetch(pg_url, "UPDATE workflows SET name = name || ' (edited)' WHERE id = (SELECT min(id) FROM workflows)")
+    written = asyncio.run(since.measure(target, folder, "", "move"))
+    assert written.describe().endswith("workflows 1 changed"), written.describe()
 
 
 @pytest.mark.parametrize("had_row", [True, False], ids=["settings row changed", "settings row made"])

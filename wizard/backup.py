@@ -1,12 +1,15 @@
 """Backups proven before anything changes, and restores checked after.
 
-SQLite: the online backup API copies the database page by page inside a read
-transaction (consistent with WAL too), the copy must pass PRAGMA integrity_check,
-and its sha256 is recorded. The backup API rewrites counters in the copy's
-100-byte header (change counter, schema cookie, version-valid-for), so the copy
-is never byte-identical to the original. While our read lock keeps the original
-still, we also record its sha256 and its header; a restore puts that header back
-and proves the result against the original's sha256.
+SQLite: under one read transaction (our read lock keeps the original still) the
+file is copied byte for byte and hashed in the same pass; the copy, read back, must
+have that sha256, and must pass PRAGMA integrity_check. A move defers that last,
+slow check (prove_sqlite_copy): it runs beside the copy and the move fails before its
+.env switch if it does not pass, since nothing before the switch can need the backup.
+A database whose WAL holds frames not yet checkpointed is not the main file alone:
+it is copied with the online backup API (page by page, in the same read transaction),
+whose copy differs from the original in its 100-byte header counters (change counter,
+schema cookie, version-valid-for), and is always integrity-checked at once. A restore
+puts the original's header back and proves the result against the original's sha256.
 
 PostgreSQL: pg_dump -Fc of the app's tables in one exported snapshot, with the
 revision and row counts read in that same snapshot, listed by pg_restore --list.
@@ -24,6 +27,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -43,6 +47,8 @@ from wizard.urls import DbUrl
 
 HEADER_BYTES = 100  # SQLite's database header
 BACKUP_PAGES_PER_STEP = 256  # 1 MB at the default 4 KiB page: a Progress event per step at most
+INTEGRITY_OK = "integrity_check: ok"
+COPY_BYTES = 1 << 20  # a byte copy's read, hash and write, at a time
 LOCK_TIMEOUT = "30s"  # pg_restore gives up instead of waiting forever behind the engine's locks
 
 
@@ -116,7 +122,7 @@ def _thread_emit(emit: Emit) -> Emit:
 
 
 def _copy_sqlite(src: Path, tmp: Path, meter: ProgressMeter) -> dict[str, Any]:
-    """Online backup of `src` into the empty file `tmp`; returns what is known of the original."""
+    """Copy `src` into the empty file `tmp` in one read transaction; returns what is known of the original."""
     # Read-only: the source is never written, not even by a checkpoint when we close.
     conn = sqlite3.connect(sqlite_uri(src), uri=True, isolation_level=None, timeout=10)
     try:
@@ -129,21 +135,40 @@ def _copy_sqlite(src: Path, tmp: Path, meter: ProgressMeter) -> dict[str, Any]:
             if _main_file_is_whole(conn, src):
                 facts["original_header"] = original.read(HEADER_BYTES).hex()
                 original.seek(0)
-                facts["original_sha256"] = sha256_of(original)
-            dest = sqlite3.connect(tmp)
-            try:
-                def progress(_status: int, remaining: int, total: int) -> None:
-                    meter.total = total
-                    meter.advance(total - remaining - meter.done)
-
-                conn.backup(dest, pages=BACKUP_PAGES_PER_STEP, progress=progress)
-            finally:
-                dest.close()
+                page = conn.execute("PRAGMA page_size").fetchone()[0]
+                facts["original_sha256"] = _copy_bytes(original, tmp, page, meter)
+            else:
+                _copy_pages(conn, tmp, meter)
             meter.finish()
             conn.execute("ROLLBACK")
         return facts
     finally:
         conn.close()
+
+
+def _copy_bytes(original: BinaryIO, tmp: Path, page: int, meter: ProgressMeter) -> str:
+    """The file as it is, hashed as it is read: one pass; returns its sha256. Progress in pages of `page` bytes."""
+    digest = hashlib.sha256()
+    meter.total = -(-os.fstat(original.fileno()).st_size // page)
+    with open(tmp, "r+b") as dest:
+        while chunk := original.read(COPY_BYTES):
+            digest.update(chunk)
+            dest.write(chunk)
+            meter.advance(-(-len(chunk) // page))
+    return digest.hexdigest()
+
+
+def _copy_pages(conn: sqlite3.Connection, tmp: Path, meter: ProgressMeter) -> None:
+    """The online backup API: the database as the read transaction sees it, the WAL's frames included."""
+    dest = sqlite3.connect(tmp)
+    try:
+        def progress(_status: int, remaining: int, total: int) -> None:
+            meter.total = total
+            meter.advance(total - remaining - meter.done)
+
+        conn.backup(dest, pages=BACKUP_PAGES_PER_STEP, progress=progress)
+    finally:
+        dest.close()
 
 
 def _main_file_is_whole(conn: sqlite3.Connection, path: Path) -> bool:
@@ -154,27 +179,78 @@ def _main_file_is_whole(conn: sqlite3.Connection, path: Path) -> bool:
     return not wal.exists() or wal.stat().st_size == 0
 
 
-def _check_sqlite_copy(path: Path) -> tuple[str, str | None, list[list[Any]]]:
-    """integrity_check on the copy, and the revision and row counts it holds."""
+def _check_sqlite_copy(path: Path, original_sha256: str | None, defer: bool) -> tuple[str, str, str | None,
+                                                                                      list[list[Any]]]:
+    """Prove the copy: (how, its sha256, the revision and the row counts it holds).
+
+    A byte copy must read back with the sha256 its original had under the read lock; integrity_check
+    then runs here, unless `defer` leaves it to prove_sqlite_copy. A copy by the backup API has no
+    original's bytes to equal, and is always integrity-checked here."""
+    digest = sha256_file(path)
+    if original_sha256 is not None and digest != original_sha256:
+        raise StepError(f"the backup copy does not read back as the source was read (sha256 {digest[:12]}..., the "
+                        f"source's {original_sha256[:12]}...): check the disk of {path.parent}; nothing was changed")
+    checks = ["sha256 equal to the source's"] if original_sha256 is not None else []
+    if original_sha256 is None or not defer:
+        damage = integrity_problem(path)
+        if damage:
+            raise StepError(f"the backup copy fails PRAGMA integrity_check ({damage}): the database itself may be "
+                            f"damaged; nothing was changed")
+        checks.append(INTEGRITY_OK)
+    revision, counts = _contents(path)
+    return ", ".join(checks), digest, revision, counts
+
+
+def integrity_problem(path: Path, stop: threading.Event | None = None) -> str | None:
+    """What PRAGMA integrity_check finds wrong in a SQLite copy no one else has, in one line; None: nothing.
+    `stop`, once set, interrupts it (sqlite3.OperationalError)."""
     # immutable: nothing else has this file, and no -wal/-shm are made beside it.
+    conn = sqlite3.connect(sqlite_uri(path, immutable=True), uri=True, check_same_thread=False)
+    try:
+        if stop is not None:
+            conn.set_progress_handler(stop.is_set, 10_000)
+        result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+    except sqlite3.DatabaseError as exc:
+        if stop is not None and stop.is_set():
+            raise
+        return str(exc)  # damaged beyond checking
+    finally:
+        conn.close()
+    if result == ["ok"]:
+        return None
+    return "; ".join(line.strip() for line in result[0].splitlines()  # one line: SQLite's has several
+                     if line.strip() and not line.startswith("*** in database")) or result[0]
+
+
+def prove_sqlite_copy(record: BackupRecord, stop: threading.Event | None = None) -> str:
+    """The check a move deferred: the backup still has its recorded sha256 and passes integrity_check.
+    Returns what it proved; StepError when it does not hold."""
+    digest = sha256_file(record.path)
+    if digest != record.sha256:
+        raise StepError(f"the backup {record.path} changed after it was taken (sha256 {digest[:12]}..., recorded "
+                        f"{record.sha256[:12]}...)")
+    damage = integrity_problem(Path(record.path), stop)
+    if damage:
+        raise StepError(f"the backup {record.path} fails PRAGMA integrity_check ({damage})")
+    return f"sha256 unchanged, {INTEGRITY_OK}"
+
+
+def needs_proof(record: BackupRecord) -> bool:
+    """True for a SQLite backup whose integrity_check was deferred (backup_database's defer_check)."""
+    return record.kind == "sqlite" and INTEGRITY_OK not in record.check
+
+
+def _contents(path: Path) -> tuple[str | None, list[list[Any]]]:
+    """The revision and the row counts of a SQLite copy."""
     conn = sqlite3.connect(sqlite_uri(path, immutable=True), uri=True)
     try:
-        result = [r[0] for r in conn.execute("PRAGMA integrity_check")]
-        if result != ["ok"]:
-            said = "; ".join(line.strip() for line in result[0].splitlines()  # one line: SQLite's has several
-                             if line.strip() and not line.startswith("*** in database")) or result[0]
-            raise StepError(
-                f"the backup copy fails PRAGMA integrity_check ({said}): the database itself may be damaged; "
-                "nothing was changed"
-            )
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         revision = None
         if VERSION_TABLE in tables:
             revision = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
             revision = revision[0] if revision else None
-        counts = [[t, conn.execute(f"SELECT count(*) FROM {quote(t)}").fetchone()[0]] for t in tables]
-        return "integrity_check: ok", revision, counts
+        return revision, [[t, conn.execute(f"SELECT count(*) FROM {quote(t)}").fetchone()[0]] for t in tables]
     finally:
         conn.close()
 
@@ -185,7 +261,7 @@ def _create_private(path: Path) -> None:
     os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a leftover file
 
 
-async def _backup_sqlite(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> BackupRecord:
+async def _backup_sqlite(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer_check: bool) -> BackupRecord:
     check_sqlite_file(db)
     src = db.sqlite_path.resolve()
     emit(StepStarted(step, f"back up {src}"))
@@ -195,8 +271,8 @@ async def _backup_sqlite(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Ba
     meter = ProgressMeter(_thread_emit(emit), step, "backup", None)
     try:
         facts = await asyncio.to_thread(_copy_sqlite, src, tmp, meter)
-        check, revision, counts = await asyncio.to_thread(_check_sqlite_copy, tmp)
-        digest = await asyncio.to_thread(sha256_file, tmp)
+        check, digest, revision, counts = await asyncio.to_thread(
+            _check_sqlite_copy, tmp, facts.get("original_sha256"), defer_check)
         _publish(tmp, final)
     except sqlite3.Error as exc:
         why = (f"{dest_dir} is full ({exc}): free space there or pass --state-dir on a larger disk"
@@ -443,11 +519,14 @@ def _check_backup_file(record: BackupRecord) -> None:
                         f"recorded {record.sha256[:12]}...): not restoring it")
 
 
-async def backup_database(db: DbUrl, dest_dir: Path, emit: Emit, step: str = "backup") -> BackupRecord:
+async def backup_database(db: DbUrl, dest_dir: Path, emit: Emit, step: str = "backup",
+                          defer_check: bool = False) -> BackupRecord:
+    """`defer_check`: a SQLite byte copy's integrity_check is left to prove_sqlite_copy (the record's check
+    then lacks "integrity_check: ok")."""
     dest_dir = dest_dir.absolute()
     dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if db.is_sqlite:
-        return await _backup_sqlite(db, dest_dir, emit, step)
+        return await _backup_sqlite(db, dest_dir, emit, step, defer_check)
     if db.is_mysql:
         from wizard.mysql.dump import backup_mysql  # here: wizard.mysql.dump builds on this module
 

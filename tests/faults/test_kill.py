@@ -143,7 +143,7 @@ def _report_copied(state: Path) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("spec, where", [
-    ("wizard.backup:sha256_file:1", "with its read lock held and the temporary copy made, before the first page"),
+    ("wizard.backup:_copy_bytes:1", "with its read lock held and the temporary copy made, before the first page"),
     ("wizard.backup:_check_sqlite_copy:1", "every page copied, the copy not yet proven (integrity_check)"),
 ], ids=["before-first-page", "before-integrity-check"])
 def test_kill_during_the_backup_then_resume(spec: str, where: str, clean_db: Path, pg_url: str, tmp_path: Path,

@@ -15,6 +15,8 @@ import errno
 import inspect
 import os
 import socket
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from wizard import envfile, schema
 from wizard.rollback import since
 from wizard.move import switch, target_schema
 from wizard.verify import report as verify_report
+from wizard.backup import BackupRecord, backup_database, backup_env, needs_proof, prove_sqlite_copy
 from wizard.move.copy import CHUNK_ROWS, TableCopy, copy_table, load_checkpoints
 from wizard.db import check_sqlite_file, connect, quote
 from wizard.errors import BadInput, Interrupted, Refused, StepError, WizardError
@@ -47,6 +50,8 @@ from wizard.urls import DbUrl
 from wizard.verify.run import VerifyReport, verify_run
 
 JOURNEY = "move"
+PROOF_STEP = "backup_check"
+PROOF_NICE = 10  # the backup's deferred check yields the CPU to the copy and the verification
 
 
 @dataclass
@@ -270,6 +275,9 @@ class _Move:
         self.env_file = options.env_file or (Path(started["env_file"]) if options.resume and started.get("env_file")
                                              else None)
         self.to = options.to or (started.get("to") if options.resume else None)
+        self.proof: asyncio.Future | None = None  # the backup's deferred check, running beside the move
+        self.proof_stop = threading.Event()
+        self.early_end_state: asyncio.Task | None = None  # recorded beside the verification (_end_state_beside)
 
     def _begin(self, step: str, title: str, **fields: Any) -> float:
         self.step = step
@@ -288,6 +296,22 @@ class _Move:
         if o.resume:
             self.run.append("run_resumed", pid=os.getpid(), policy=self.policy)
         report, backup = await self._checks_and_backup()
+        self.proof = self._prove_backup(backup["database"])
+        try:
+            return await self._after_backup(lock_conn, report, backup)
+        finally:
+            self.proof_stop.set()  # a run that ends before the switch needs the proof no more
+            if self.proof is not None and self.proof.done() and not self.proof.cancelled():
+                self.proof.exception()  # said already, or moot: the run failed first
+            if self.early_end_state is not None:  # a run that failed first: its end state is no one's
+                self.early_end_state.cancel()
+                await asyncio.gather(self.early_end_state, return_exceptions=True)
+            if since.END_STATE_STEP not in self.done:
+                (self.run.folder / since.END_STATE).unlink(missing_ok=True)
+
+    async def _after_backup(self, lock_conn: asyncpg.Connection, report: PreflightReport,
+                            backup: dict[str, Any]) -> MoveResult:
+        o = self.options
         names = target_schema.renames(report.tables)
         self.notes += [f"{a} is {b} in the target (PostgreSQL keeps 63 bytes of a name)" for a, b in names.items()]
         self.notes += [n.line() for n in report.not_carried]
@@ -297,18 +321,26 @@ class _Move:
         if await self._fingerprint() != self.fingerprint:
             raise StepError(f"the source file changed during the copy (an app wrote to it): stop the engine, roll "
                             f"this run back (wizard rollback --run {self.run.id}) and move again")
-        conns = await self._connections(max(1, o.jobs))
+        # The indexes are built while the rows are verified (they need only the keys, there since the schema
+        # step); the verification's schema check waits for them. Its own connection counts and sets sequences.
+        conns = await self._connections(max(1, o.jobs) + 1)
+        indexes = None
         try:
-            await self._indexes(conns, target, report.tables)
             sequences = await self._sequences(conns[0], report.tables)
-            rows = await self._verify(conns[0], copies, report.tables)
+            indexes = asyncio.create_task(self._indexes(conns[1:], target, report.tables))
+            self.early_end_state = self._end_state_beside(indexes, target)
+            rows = await self._verify(conns[0], copies, report.tables, indexes)
         finally:
+            if indexes is not None:
+                indexes.cancel()  # done already, unless the verification failed first
+                await asyncio.gather(indexes, return_exceptions=True)
             for c in conns:
                 await c.close()
+        await self._backup_proven()
         await self._switch(backup)
-        await self._settings()
+        changed = await self._settings()
         upgraded = await self._upgrade(target)
-        await self._end_state(backup, target)
+        await self._end_state(backup, target, changed)
         began = self._begin("report", "write the report")
         report_data = RunReport(
             self.run.id, JOURNEY, o.source.masked(), o.target.masked(), FINISHED, self.started_at, now_iso(),
@@ -427,14 +459,53 @@ class _Move:
         if "backup" in self.done:
             finished = [r for r in self.run.finished_steps() if r["step"] == "backup"][-1]
             return {"database": finished.get("backup"), "env": finished.get("env_backup")}
-        from wizard.backup import backup_database, backup_env
-
         began = self._begin("backup", "back up the source and .env")
-        db_record = await backup_database(self.options.source, self.run.folder, self.emit)
+        db_record = await backup_database(self.options.source, self.run.folder, self.emit, defer_check=True)
         env_record = backup_env(self.env_file, self.run.folder) if self.env_file else None
         records = {"database": db_record.to_dict(), "env": env_record.to_dict() if env_record else None}
         self._end("backup", began, backup=records["database"], env_backup=records["env"])
         return records
+
+    def _prove_backup(self, record: dict[str, Any]) -> asyncio.Future | None:
+        """The backup's integrity_check it deferred (wizard.backup.prove_sqlite_copy), started now in a thread of
+        its own at a lower CPU priority, so it takes what the copy leaves of the cores; awaited before the switch."""
+        if PROOF_STEP in self.done or not needs_proof(BackupRecord.from_dict(record)):
+            return None
+        loop = asyncio.get_running_loop()
+        proved = loop.create_future()
+
+        def settle(result: str | None, error: BaseException | None) -> None:
+            if not proved.done() and not self.proof_stop.is_set():  # a stopped proof's end is no one's concern
+                proved.set_exception(error) if error is not None else proved.set_result(result)
+
+        def work() -> None:
+            if sys.platform == "linux":  # a thread's own nice value (elsewhere the id would name a process)
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PROOF_NICE)
+            try:
+                result, error = prove_sqlite_copy(BackupRecord.from_dict(record), self.proof_stop), None
+            except BaseException as exc:
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(settle, result, error)
+            except RuntimeError:
+                pass  # the loop is gone: the run ended before the proof did, and needs it no more
+
+        threading.Thread(target=work, name="backup proof", daemon=True).start()
+        return proved
+
+    async def _backup_proven(self) -> None:
+        """Wait for the backup's deferred check: a backup that does not pass it leaves the target unswitched."""
+        if self.proof is None:
+            return
+        began = self._begin(PROOF_STEP, "wait for the backup's integrity_check")
+        self.emit(StepStarted(PROOF_STEP, "the backup's integrity_check (running since the backup was taken)"))
+        try:
+            said = await self.proof
+        except StepError as exc:
+            raise StepError(f"{exc.message}: the source itself may be damaged; the target was not switched to "
+                            f"(wizard rollback --run {self.run.id} drops it)") from None
+        self._end(PROOF_STEP, began, check=said)
+        self.emit(StepFinished(PROOF_STEP, f"backup proven: {said}"))
 
     async def _schema(self, lock_conn: asyncpg.Connection, report: PreflightReport) -> TargetSchema:
         o = self.options
@@ -495,9 +566,13 @@ class _Move:
         if "indexes" in self.done:
             return
         began = self._begin("indexes", "build the indexes and foreign keys")
-        await target_schema.rebuild(conns, target.deferred, self.emit)
-        for t in tables:
-            await conns[0].execute(f"ANALYZE {quote(t.target)}")
+        try:
+            await target_schema.rebuild(conns, target.deferred, self.emit)
+            for t in tables:
+                await conns[0].execute(f"ANALYZE {quote(t.target)}")
+        except BaseException:
+            self.step = "indexes"  # the verification beside it is not what failed
+            raise
         self._end("indexes", began, built=len(target.deferred))
 
     async def _sequences(self, conn: asyncpg.Connection, tables: list[SourceTable]) -> dict[str, int]:
@@ -511,14 +586,14 @@ class _Move:
                                {"sequences": values}))
         return values
 
-    async def _verify(self, conn: asyncpg.Connection, copies: list[TableCopy],
-                      tables: list[SourceTable]) -> list[TableRow]:
+    async def _verify(self, conn: asyncpg.Connection, copies: list[TableCopy], tables: list[SourceTable],
+                      indexes: asyncio.Task) -> list[TableRow]:
         began = self._begin("verify", "count the rows on both sides")
         self.emit(StepStarted("verify", "row counts: source rows minus quarantined against the target"))
         rows = await verify_counts(conn, copies, {t.name: t.target for t in tables})
         bad = [r for r in rows if r.status != "ok"]
         if not bad:
-            await self._verify_rows(copies)
+            await self._verify_rows(copies, indexes)
         self._end("verify", began, tables=[r.to_dict() for r in rows])
         if bad:
             raise StepError("row counts differ: " + "; ".join(
@@ -528,11 +603,12 @@ class _Move:
                                {"tables": [r.to_dict() for r in rows]}))
         return rows
 
-    async def _verify_rows(self, copies: list[TableCopy]) -> None:
+    async def _verify_rows(self, copies: list[TableCopy], indexes: asyncio.Task) -> None:
         """Row by row (wizard.verify.run); its report goes to verify.md in the run folder, differences or not."""
         o = self.options
         folder = self.run.folder
-        self.verification = await verify_run(o.source, o.target, folder, self.emit, stop=self.stop)
+        self.verification = await verify_run(o.source, o.target, folder, self.emit, stop=self.stop,
+                                             schema_ready=indexes)
         facts = verify_report.copy_facts(folder, {c.table: c.conversions for c in copies if c.conversions})
         written, _ = await asyncio.to_thread(verify_report.write, folder / "verify.md", self.verification, facts)
         if not self.verification.ok:
@@ -552,12 +628,13 @@ class _Move:
         self.done.add("switch")
         self.emit(StepFinished("switch", said))
 
-    async def _settings(self) -> None:
+    async def _settings(self) -> bool:
+        """Move the key; True when that wrote to the target."""
         if self.env_file is None or "settings" in self.done:
-            return
+            return False
         if self.options.reflected:  # not the engine's database: it has no settings to take the key
             self.notes.append("a --reflected copy has no engine settings: OPENAI_API_KEY (if any) stays in .env")
-            return
+            return False
         began = self._begin("settings", "move OPENAI_API_KEY into the settings")
         self.emit(StepStarted("settings", "move OPENAI_API_KEY from .env into the settings of user anonymous"))
         moved = await move_openai_key(self.env_file, self.options.target, self.run.folder)
@@ -566,19 +643,43 @@ class _Move:
         # No undo of its own: the switch's restore of .env (taken before both) brings the key back.
         self._end("settings", began, result=said)
         self.emit(StepFinished("settings", said))
+        return moved is not None
 
-    async def _end_state(self, backup: dict[str, Any], target: TargetSchema) -> None:
+    def _end_state_beside(self, indexes: asyncio.Task, target: TargetSchema) -> asyncio.Task | None:
+        """The end state recorded beside the verification, once the indexes are built: the rows are final by
+        then unless an upgrade is to come (then it is recorded after it, as the settings move's change is)."""
+        if since.END_STATE_STEP in self.done or (self.to is not None and
+                                                 schema.resolve_revision(self.to) != target.revision):
+            return None
+
+        async def record() -> dict[str, int]:
+            await indexes
+            return await since.record_end_state(self.options.target, self.run.folder)
+
+        return asyncio.create_task(record(), name="end state")
+
+    async def _end_state(self, backup: dict[str, Any], target: TargetSchema, changed: bool) -> None:
         """Every row's key and digest as the move leaves the target: a rollback tells from it what the engine
-        wrote since, and carries that back into the source (undo "carry_back")."""
+        wrote since, and carries that back into the source (undo "carry_back"). `changed`: the settings move
+        wrote to the target after the end state recorded beside the verification, which is then taken again."""
         if since.END_STATE_STEP in self.done:
             return
         self.step = since.END_STATE_STEP
         o = self.options
         began = time.monotonic()
-        await since.record_step(self.run, o.target, self.emit, {
-            "action": "carry_back", "db": o.target.masked(), "database": o.target.database,
-            "source": o.source.absolute().masked(), "backup": backup["database"], "revision": target.revision})
+        early, self.early_end_state = self.early_end_state, None
+        if early is not None and changed:
+            await asyncio.gather(early, return_exceptions=True)  # superseded; its file is written over
+            early = None
+        await since.record_step(self.run, o.target, self.emit, self._end_state_undo(backup, target), recorded=early)
+        self.done.add(since.END_STATE_STEP)
         self.timings[since.END_STATE_STEP] = time.monotonic() - began
+
+    def _end_state_undo(self, backup: dict[str, Any], target: TargetSchema) -> dict[str, Any]:
+        """The end state's undo: carry what the engine wrote since back into the source."""
+        o = self.options
+        return {"action": "carry_back", "db": o.target.masked(), "database": o.target.database,
+                "source": o.source.absolute().masked(), "backup": backup["database"], "revision": target.revision}
 
     async def _upgrade(self, target: TargetSchema) -> str | None:
         if self.to is None:

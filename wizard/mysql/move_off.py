@@ -12,7 +12,6 @@ wizard.mysql.move_onto.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import asyncpg
@@ -22,7 +21,6 @@ from wizard.move.run import MoveResult, _Move
 from wizard.mysql import source as mysql_source
 from wizard.mysql.lock import database_lock
 from wizard.mysql.reader import MySQLReader
-from wizard.rollback import since
 
 
 class MoveOffMySQL(_Move):
@@ -45,13 +43,7 @@ class MoveOffMySQL(_Move):
         self._stop_point("backup")
         return report, await self._backup()
 
-    async def _end_state(self, backup: dict[str, Any], target: Any) -> None:
+    def _end_state_undo(self, backup: dict[str, Any], target: Any) -> dict[str, Any]:
         """Every row's key and digest as the move leaves the target, kept by the undo "save_since": a rollback
         measures what the engine wrote since (carrying it back is SQLite's only, wizard.rollback.carry_back)."""
-        if since.END_STATE_STEP in self.done:
-            return
-        self.step = since.END_STATE_STEP
-        began = time.monotonic()
-        await since.record_step(self.run, self.options.target, self.emit,
-                                {"action": "save_since", "db": self.options.target.masked()})
-        self.timings[since.END_STATE_STEP] = time.monotonic() - began
+        return {"action": "save_since", "db": self.options.target.masked()}

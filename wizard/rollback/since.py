@@ -21,7 +21,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Awaitable, Iterator
 
 from wizard.db import quote, sqlite_uri
 from wizard.errors import StepError
@@ -219,11 +219,21 @@ async def _fill(db: DbUrl, out: sqlite3.Connection, name: str) -> dict[str, bool
     await _in_thread(_run, out, _SCHEMA.format(name=name))
     tables: dict[str, bool] = {}
     seen: dict[str, dict[str, int]] = {}
-    async for table, keyed, batch in _read(db):
-        tables[table] = keyed
-        rows = batch if keyed else _multiset_keys(batch, seen.setdefault(table, {}))
-        if rows:
-            await _in_thread(_run, out, f"INSERT INTO {name} VALUES (?, ?, ?)", [(table, k, d) for k, d in rows])
+    inserting: asyncio.Future | None = None  # a batch going into `out` while the database reads the next one
+    try:
+        async for table, keyed, batch in _read(db):
+            tables[table] = keyed
+            rows = batch if keyed else _multiset_keys(batch, seen.setdefault(table, {}))
+            if rows:
+                if inserting is not None:
+                    await inserting
+                inserting = asyncio.ensure_future(_in_thread(
+                    _run, out, f"INSERT INTO {name} VALUES (?, ?, ?)", [(table, k, d) for k, d in rows]))
+        if inserting is not None:
+            await inserting
+    finally:
+        if inserting is not None and not inserting.done():  # the read failed: `out` is closed after, not under it
+            await asyncio.gather(inserting, return_exceptions=True)
     schema, _, table = name.rpartition(".")
     await _in_thread(_run, out, _INDEX.format(name=f"{schema}.{table}" if schema else table, table=table))
     return tables
@@ -243,17 +253,21 @@ async def record_end_state(db: DbUrl, run_folder: Path) -> dict[str, int]:
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    out = sqlite3.connect(tmp, check_same_thread=False)
     try:
-        out.execute("PRAGMA journal_mode = OFF")
-        out.execute("PRAGMA synchronous = OFF")
-        tables = await _fill(db, out, "rows")
-        out.execute("CREATE TABLE tables (tbl TEXT PRIMARY KEY, keyed INTEGER NOT NULL)")
-        out.executemany("INSERT INTO tables VALUES (?, ?)", [(t, int(k)) for t, k in tables.items()])
-        out.commit()
-        counts = dict(out.execute("SELECT tbl, count(*) FROM rows GROUP BY tbl").fetchall())
-    finally:
-        out.close()
+        out = sqlite3.connect(tmp, check_same_thread=False)
+        try:
+            out.execute("PRAGMA journal_mode = OFF")
+            out.execute("PRAGMA synchronous = OFF")
+            tables = await _fill(db, out, "rows")
+            out.execute("CREATE TABLE tables (tbl TEXT PRIMARY KEY, keyed INTEGER NOT NULL)")
+            out.executemany("INSERT INTO tables VALUES (?, ?)", [(t, int(k)) for t, k in tables.items()])
+            out.commit()
+            counts = dict(out.execute("SELECT tbl, count(*) FROM rows GROUP BY tbl").fetchall())
+        finally:
+            out.close()
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # cut short (a failed or stopped run): nothing half-written is left
+        raise
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, final)
@@ -292,11 +306,13 @@ def _where(db: DbUrl) -> str:
     return f"{db.sqlite_path}" if db.is_sqlite else f"database {db.database}"
 
 
-async def record_step(run: Run, db: DbUrl, emit: Emit, undo: dict[str, Any]) -> None:
-    """The run's last step: its end state, journaled with what keeps the rows written after it (`undo`)."""
+async def record_step(run: Run, db: DbUrl, emit: Emit, undo: dict[str, Any],
+                      recorded: Awaitable[dict[str, int]] | None = None) -> None:
+    """The run's last step: its end state, journaled with what keeps the rows written after it (`undo`).
+    `recorded`: record_end_state already under way (nothing has written to `db` since it began)."""
     run.step_started(END_STATE_STEP, f"record the rows as the run leaves {_where(db)}")
     emit(StepStarted(END_STATE_STEP, "record every row's key and digest, to tell later what was written since"))
-    counts = await record_end_state(db, run.folder)
+    counts = await (recorded if recorded is not None else record_end_state(db, run.folder))
     run.step_finished(END_STATE_STEP, undo=undo, tables=counts)
     emit(StepFinished(END_STATE_STEP, f"recorded {sum(counts.values()):,} rows in {len(counts)} tables: a rollback "
                                       f"will tell what was written since"))

@@ -18,7 +18,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable
 
 from wizard import schema
 from wizard.db import connect
@@ -129,13 +129,16 @@ def _tables(asked: list[str] | None, source: dict[str, TableShape], target: dict
 async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined: dict[str, set] | None = None,
                  tables: list[str] | None = None, max_keys: int = 100, stop: StopRequest | None = None,
                  nulled: dict[str, dict[Any, frozenset[str]]] | None = None,
-                 changed: dict[str, dict[Any, dict]] | None = None) -> VerifyReport:
+                 changed: dict[str, dict[Any, dict]] | None = None,
+                 schema_ready: Awaitable[Any] | None = None) -> VerifyReport:
     """Compare `target` with `source` row by row, and `target`'s schema with its revision.
 
     Reads both, writes neither. `quarantined` holds the keys the copy left out on purpose
     (load_quarantine); they count as quarantined, not as missing. `nulled` holds the foreign
     keys it set to NULL on purpose (load_nulled); NULL there is what the source should become.
     `changed` holds the rows the run changed on purpose after the copy (load_changed).
+    `schema_ready`: what the schema check waits for while the rows are compared (a move builds the
+    target's indexes meanwhile); the rows need only the columns and keys, there from the start.
     """
     started = time.monotonic()
     quarantined, nulled, changed = quarantined or {}, nulled or {}, changed or {}
@@ -145,18 +148,8 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     async with connect(target, readonly=True) as conn:
         # Started once both sides answered: a source or target that cannot be used is one line, nothing else.
         emit(StepStarted(STEP, f"verify {target.masked()} against {source.masked()}"))
-        t_shapes = await reflect(conn)
-        if source.is_sqlite and not target.is_sqlite:
-            t_shapes = under_source_names(s_shapes, t_shapes)
-        t_revision = (await schema.inspect_schema(conn)).effective
-        findings = await check_schema(conn, s_shapes, t_shapes)
-    if s_revision and t_revision and s_revision != t_revision:
-        findings.insert(0, SchemaFinding("", "revision", WARN, (
-            f"the source is at revision {s_revision} and the target at {t_revision}: the revisions between "
-            "them change columns and rows, so the rows they touched differ from the source")))
-    for f in findings:
-        if f.status == FAIL:
-            emit(Warn(STEP, f"schema: {f.detail}"))
+        t_shapes, findings = await _target_schema(conn, source, target, s_shapes, s_revision, emit,
+                                                  check=schema_ready is None)
     names = _tables(tables, s_shapes, t_shapes)
     verdicts = []
     rows_started = time.monotonic()
@@ -171,6 +164,10 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
                 emit(Warn(STEP, f"{name}: {_describe(v)}"))
             verdicts.append(v)
     rows_seconds = time.monotonic() - rows_started
+    if schema_ready is not None:
+        await schema_ready
+        async with connect(target, readonly=True) as conn:
+            _, findings = await _target_schema(conn, source, target, s_shapes, s_revision, emit, True)
     rows = sum(v.source_rows for v in verdicts)
     report = VerifyReport(source.masked(), target.masked(), verdicts, findings, time.monotonic() - started,
                           rows / rows_seconds if rows_seconds > 0 else None)
@@ -179,15 +176,38 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     return report
 
 
+async def _target_schema(conn: Any, source: DbUrl, target: DbUrl, s_shapes: dict[str, TableShape],
+                         s_revision: str | None, emit: Emit,
+                         check: bool) -> tuple[dict[str, TableShape], list[SchemaFinding]]:
+    """The target's tables as the rows are compared under (the source's names), and, when `check`, what its
+    schema has that its revision does not (each failure said as a warning)."""
+    t_shapes = await reflect(conn)
+    if source.is_sqlite and not target.is_sqlite:
+        t_shapes = under_source_names(s_shapes, t_shapes)
+    if not check:
+        return t_shapes, []
+    t_revision = (await schema.inspect_schema(conn)).effective
+    findings = await check_schema(conn, s_shapes, t_shapes)
+    if s_revision and t_revision and s_revision != t_revision:
+        findings.insert(0, SchemaFinding("", "revision", WARN, (
+            f"the source is at revision {s_revision} and the target at {t_revision}: the revisions between "
+            "them change columns and rows, so the rows they touched differ from the source")))
+    for f in findings:
+        if f.status == FAIL:
+            emit(Warn(STEP, f"schema: {f.detail}"))
+    return t_shapes, findings
+
+
 async def verify_run(source: DbUrl, target: DbUrl, run_folder: Path | None, emit: Emit = ignore,
-                     tables: list[str] | None = None, stop: StopRequest | None = None) -> VerifyReport:
+                     tables: list[str] | None = None, stop: StopRequest | None = None,
+                     schema_ready: Awaitable[Any] | None = None) -> VerifyReport:
     """verify() with what the run in `run_folder` did on purpose counted in: its quarantine, the foreign keys
     it set to NULL and the rows it changed after the copy. The one place a verification's inputs are read
     (the move, a re-verification, a carry-back); without a run folder, nothing is expected to differ."""
     if run_folder is None:
-        return await verify(source, target, emit, tables=tables, stop=stop)
+        return await verify(source, target, emit, tables=tables, stop=stop, schema_ready=schema_ready)
     return await verify(source, target, emit, load_quarantine(run_folder), tables, stop=stop,
-                        nulled=load_nulled(run_folder), changed=load_changed(run_folder))
+                        nulled=load_nulled(run_folder), changed=load_changed(run_folder), schema_ready=schema_ready)
 
 
 @contextlib.asynccontextmanager
