@@ -29,6 +29,7 @@ import sqlite3
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from errno import ENOSPC
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -237,7 +238,12 @@ def prove_sqlite_copy(record: BackupRecord, stop: threading.Event | None = None)
 
 def needs_proof(record: BackupRecord) -> bool:
     """True for a SQLite backup whose integrity_check was deferred (backup_database's defer_check)."""
-    return record.kind == "sqlite" and INTEGRITY_OK not in record.check
+    return check_deferred(record.kind, record.check)
+
+
+def check_deferred(kind: str | None, check: str) -> bool:
+    """needs_proof of a backup as its step reported it: its kind and what its check said."""
+    return kind == "sqlite" and INTEGRITY_OK not in check
 
 
 def _contents(path: Path) -> tuple[str | None, list[list[Any]]]:
@@ -274,9 +280,12 @@ async def _backup_sqlite(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer
         check, digest, revision, counts = await asyncio.to_thread(
             _check_sqlite_copy, tmp, facts.get("original_sha256"), defer_check)
         _publish(tmp, final)
-    except sqlite3.Error as exc:
-        why = (f"{dest_dir} is full ({exc}): free space there or pass --state-dir on a larger disk"
-               if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL else str(exc))
+    except (sqlite3.Error, OSError) as exc:
+        # Full: SQLite's online backup says SQLITE_FULL, the byte copy's write ENOSPC.
+        full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or getattr(exc, "errno", None) == ENOSPC
+        if isinstance(exc, OSError) and not full:
+            raise
+        why = f"{dest_dir} is full ({exc}): free space there or pass --state-dir on a larger disk" if full else str(exc)
         raise StepError(f"backup of {src} failed: {why}: nothing was changed") from None
     finally:
         # The copy's own rollback journal too: a write that failed (a full disk) leaves it beside the temp file.

@@ -34,14 +34,14 @@ from typing import Any, Awaitable, Callable
 from wizard import schema
 from wizard.move import switch
 from wizard.verify import report as verify_report
-from wizard.backup import BackupRecord, human_size, run_backup
+from wizard.backup import BackupRecord, check_deferred, human_size, run_backup
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
 from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
 from wizard.errors import BadInput, Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
-from wizard.move.run import MoveOptions, MoveResult, run_move
+from wizard.move.run import PROOF_STEP, MoveOptions, MoveResult, run_move
 from wizard.move.plan import PlanReport, plan as _plan
 from wizard.move.preflight import PreflightReport, TargetInfo, check_target as _check_target, run_checks
 from wizard.rollback.run import Credentials, RollbackPlan, plan_rollback, prepare_rollback, rollback_run
@@ -61,12 +61,12 @@ __all__ = [
     "env_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
-    "ORPHAN_POLICIES", "DEFAULT_POLICY", "SSL_MODES", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
+    "ORPHAN_POLICIES", "DEFAULT_POLICY", "SSL_MODES", "BACKUP_CHECK_STEP", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
     "MoveOptions", "MoveResult", "PlanReport", "PreflightReport", "Revision", "RollbackPlan", "Run", "Status",
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given
     "parse_url", "form_url", "schema_of", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
-    "resumable_target", "human_size", "verify_rows", "upgrade_summary", "revisions", "head_revision",
+    "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
     "first_revision",
 ]
 
@@ -74,6 +74,12 @@ __all__ = [
 
 ORPHAN_POLICIES: dict[str, str] = dict(POLICY_MEANINGS)  # --on-orphans: name -> what it does to such rows
 DEFAULT_POLICY = ABORT
+BACKUP_CHECK_STEP = PROOF_STEP  # a move's wait for its backup's integrity_check, which ran beside the copy
+
+
+def backup_needs_proof(data: dict[str, Any]) -> bool:
+    """A backup (its record, as its step reported it) whose integrity_check still has to run, beside the copy."""
+    return check_deferred(data.get("kind"), str(data.get("check", "")))
 VERIFY_HEADERS = verify_report.HEADERS  # the verification table's columns (verify_rows gives its rows)
 verify_rows = verify_report.table_rows
 Revision = schema.Revision
