@@ -24,6 +24,7 @@ from wizard.errors import BadInput
 SERVER_USERS = ("postgres", "wizard-pg")  # the first that exists, else the second is created
 SUPERUSER = "postgres"
 TIMEOUT = 120  # seconds for initdb, or for pg_ctl to start or stop a server
+COPIED = "pginstall"  # where a cluster's folder holds a copy of binaries its server user could not reach
 
 
 def wheel_bin() -> Path | None:
@@ -153,6 +154,7 @@ def create(folder: Path, bin_dir: Path | None = None, port: int | None = None) -
         # no one else still (traverse only: o+x).
         shutil.chown(folder, user, user)
         folder.parent.chmod(folder.parent.stat().st_mode | 0o001)
+        bin_dir = _reachable(bin_dir, folder)
     cluster = Cluster(bin_dir, folder.absolute(), port or free_port(), user)
     made = cluster._run("initdb", "-D", str(cluster.data), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
                         "--no-sync", "--locale=C")
@@ -161,10 +163,28 @@ def create(folder: Path, bin_dir: Path | None = None, port: int | None = None) -
     return cluster
 
 
+def _reachable(bin_dir: Path, folder: Path) -> Path:
+    """`bin_dir`, or a copy of its installation in `folder` when the server's user could not run it: a venv
+    in a folder only root may enter (root's home, mktemp's 0700 folders) holds the wheel's binaries."""
+    path = bin_dir.resolve()
+    if all(p.stat().st_mode & 0o001 for p in (path, *path.parents)):
+        return bin_dir
+    # The wheel's layout, which its binaries find their libraries by (RPATH $ORIGIN/../../../<package>.libs):
+    # <package>/pginstall/{bin,lib,share} beside <package>.libs.
+    package = path.parents[1]
+    copy = folder / COPIED
+    shutil.copytree(path.parent, copy / package.name / path.parent.name, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, copy / libs.name, symlinks=True)
+    return copy / package.name / path.parent.name / path.name
+
+
 def stop_leftover(folder: Path) -> None:
     """Stop a cluster a killed process left running in `folder` (its postmaster.pid still there)."""
     data = folder / "data"
     if (data / "postmaster.pid").exists():
-        bin_dir = server_bin()
+        copied = next((folder / COPIED).glob("*/*/bin"), None)
+        bin_dir = copied or server_bin()
         if bin_dir is not None:
             _as_server_user(_server_user(), [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
