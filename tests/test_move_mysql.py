@@ -286,7 +286,7 @@ def test_a_rollback_after_the_engine_wrote_to_the_target_refuses_unless_told(sou
 def test_a_resume_is_refused_when_the_source_was_written_since(source: str, pg_url: str, tmp_path: Path):
     options = _stopped(source, pg_url, tmp_path)
     write(source, "UPDATE executions SET status = 'changed' WHERE id = 299")
-    with pytest.raises(Refused, match="changed since run"):
+    with pytest.raises(Refused, match="the source database changed since run"):
         asyncio.run(commands.migrate(options))
 
 

@@ -319,8 +319,8 @@ class _Move:
         target = await self._schema(lock_conn, report)
         copies = await self._copy(report, target)
         if await self._fingerprint() != self.fingerprint:
-            raise StepError(f"the source file changed during the copy (an app wrote to it): stop the engine, roll "
-                            f"this run back (wizard rollback --run {self.run.id}) and move again")
+            raise StepError(f"the source {self._source_kind()} changed during the copy (an app wrote to it): stop the "
+                            f"engine, roll this run back (wizard rollback --run {self.run.id}) and move again")
         # The indexes are built while the rows are verified (they need only the keys, there since the schema
         # step); the verification's schema check waits for them. Its own connection counts and sets sequences.
         conns = await self._connections(max(1, o.jobs) + 1)
@@ -391,8 +391,9 @@ class _Move:
         if recorded is None:
             self.run.append("source_fingerprint", **fingerprint)
         elif {k: recorded.get(k) for k in fingerprint} != fingerprint:
-            raise Refused(f"the source file changed since run {self.run.id} began (an app wrote to it?): its copy "
-                          f"cannot be resumed; roll it back (wizard rollback --run {self.run.id}) and move again")
+            raise Refused(f"the source {self._source_kind()} changed since run {self.run.id} began (an app wrote to "
+                          f"it?): its copy cannot be resumed; roll it back (wizard rollback --run {self.run.id}) and "
+                          f"move again")
         self.fingerprint = fingerprint
         report = await run_checks(o.source, o.target, self.emit, state_dir=o.state_dir,
                                   resume_run=self.run.id if o.resume else None, reflected=o.reflected)
@@ -523,6 +524,10 @@ class _Move:
 
     def _drop_undo(self, made: TargetSchema) -> dict[str, Any]:
         return target_schema.drop_tables_undo(self.options.target, made.tables)
+
+    def _source_kind(self) -> str:
+        """How the refusals name the source: a SQLite file, a MySQL database."""
+        return "database" if self.options.source.is_mysql else "file"
 
     async def _connections(self, n: int) -> list[asyncpg.Connection]:
         conns = []
