@@ -10,8 +10,7 @@ from textual.widgets import Static
 
 from screens.state import WAITING
 from screens.widgets import ProgressList, StepScreen, Wrapped, show
-from wizard import commands
-from wizard.commands import BACKUP_CHECK_STEP, human_size
+from wizard.commands import BACKUP_CHECK_STEP, backup_needs_proof, human_size
 from wizard.secrets import mask
 
 STEP = "backup"  # the service's step name for backups
@@ -40,7 +39,7 @@ class BackupScreen(StepScreen):
         show(self.query_one("#record", Static), self._record_text(step))
         status = self.run_status()
         if log.complete(STEP):
-            checked = not commands.backup_needs_proof(step.data) or log.complete(BACKUP_CHECK_STEP)
+            checked = not backup_needs_proof(step.data) or log.complete(BACKUP_CHECK_STEP)
             status = ("[green]Backup proven.[/] n: next step" if checked else
                       "[green]Backup taken[/]: its sha256 equals the source's. Its integrity_check runs beside the "
                       "copy, and .env changes only once it passes. n: next step")

@@ -63,7 +63,7 @@ def pg_connect_args(db: DbUrl, application_name: str | None = None,
 
 
 _ASYNCPG_URL = URL.create("postgresql+asyncpg")
-_ASYNCPG_DIALECT = _ASYNCPG_URL.get_dialect()
+_ASYNCPG_DBAPI = _ASYNCPG_URL.get_dialect().import_dbapi()  # SQLAlchemy's adapter around asyncpg, made once
 
 
 def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
@@ -79,8 +79,7 @@ def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
     # TypeError): the engine connects the way every other connection does instead. Its dialect keeps a
     # prepared-statement cache of its own, off as asyncpg's is (pgsession); async_creator cannot say so,
     # so this is SQLAlchemy's own async_creator with that one argument added.
-    dbapi = _ASYNCPG_DIALECT.import_dbapi()
-    return create_async_engine(_ASYNCPG_URL, poolclass=NullPool, creator=lambda: dbapi.connect(
+    return create_async_engine(_ASYNCPG_URL, poolclass=NullPool, creator=lambda: _ASYNCPG_DBAPI.connect(
         async_creator_fn=lambda: asyncpg.connect(**pg_connect_args(db)), prepared_statement_cache_size=0))
 
 

@@ -233,7 +233,7 @@ class _Reader:
         t = self.table
         n = len(t.columns)
         cols = ", ".join(quote(c.name) for c in t.columns)
-        key_at = [t.column_names.index(k) for k in t.key] if not t.key_is_rowid else [n]
+        key_of = _key_getter([t.column_names.index(k) for k in t.key] if not t.key_is_rowid else [n])
         clean = t.clean_sql() if self.unclean is None else "1"
         null_key = t.null_key_sql()
         passes = []  # (sql, parameters, the position a row leaves the copy at)
@@ -249,15 +249,14 @@ class _Reader:
             params = tuple(self.after)
         extra = ", rowid" if t.key_is_rowid else ""
         passes.append((f"SELECT {cols}{extra}, {clean} FROM {quote(t.name)}"
-                       f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {t.key_sql()}", params,
-                       _key_getter(key_at)))
+                       f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {t.key_sql()}", params, key_of))
         conn = open_readonly(self.path)
         if self.actions.quarantine:  # text that is not UTF-8 (the scan's reading) reaches _slow as bytes, to be held
             conn.text_factory = tolerant_text
         try:
             conn.execute("BEGIN")  # one snapshot for the whole table
             for sql, params, position in passes:
-                self._read_pass(conn.execute(sql, params), _key_getter(key_at), position)
+                self._read_pass(conn.execute(sql, params), key_of, position)
         finally:
             conn.close()
 
