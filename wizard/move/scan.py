@@ -219,9 +219,9 @@ def _bad_values(t: SourceTable, sifted: list[tuple]) -> Iterable[tuple[Key, str,
 
 def _null_keys(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key, str, str, str, int]]:
     """(key, column, rule, reason, rows) for the rows whose primary key holds NULL, once per distinct key."""
-    if t.key_is_rowid or t.without_rowid:  # a rowid is never NULL; WITHOUT ROWID enforces NOT NULL
+    nulls = t.null_key_sql()
+    if nulls is None:
         return
-    nulls = " OR ".join(f"{quote(k)} IS NULL" for k in t.key)
     for (*key, n) in conn.execute(f"SELECT {t.key_sql()}, count(*) FROM {quote(t.name)} WHERE {nulls} "
                                   f"GROUP BY {t.key_sql()}"):
         column = ", ".join(k for k, v in zip(t.key, key) if v is None)
@@ -233,8 +233,7 @@ def _rows_sharing_a_key(conn: sqlite3.Connection, t: SourceTable, found: dict[Ke
     repeated = [k for k, probs in found.items() if any(p.rule == NULL_KEY for p in probs)]
     if not repeated:
         return 0
-    nulls = " OR ".join(f"{quote(k)} IS NULL" for k in t.key)
-    total = conn.execute(f"SELECT count(*) FROM {quote(t.name)} WHERE {nulls}").fetchone()[0]
+    total = conn.execute(f"SELECT count(*) FROM {quote(t.name)} WHERE {t.null_key_sql()}").fetchone()[0]
     return total - len(repeated)
 
 
