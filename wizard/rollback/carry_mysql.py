@@ -1,0 +1,134 @@
+"""Carrying the rows the engine wrote to a move's PostgreSQL target back into its MySQL/MariaDB source (the move
+off MySQL), before .env points at it again: wizard.rollback.carry_back's steps, with a database for a file.
+
+In order, nothing changed until every check passed:
+1. the source is as the move left it: its CHECKSUM TABLE of every engine table equals the fingerprint the
+   move journaled (and checked again after its copy); if not, a rollback that stopped after its carry-back
+   committed is recognised by the source already equalling the target row by row, else refused, naming keys;
+2. no key the target added is in the source already, every table written since has a primary key;
+3. the way back is the move's own proven mysqldump: taken while the source stood as it stands now (step 1),
+   it must be there with its sha256;
+4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
+5. the rows added and changed since, read from the target, and the removed keys, written to the source in
+   one InnoDB transaction (its foreign key checks off for it: the target enforced them, and step 6 checks
+   the result); each statement must touch exactly its one row. An id inserted past AUTO_INCREMENT's counter
+   moves the counter past it (InnoDB's rule), so the engine's next insert does not collide;
+6. the proof: the row-level verification of the source against the target (wizard.verify.run), as for a
+   file. A difference restores the source from the move's dump.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wizard.backup import BackupRecord, restore_database, sha256_file
+from wizard.db import connect, quote
+from wizard.errors import Refused, StepError
+from wizard.events import Emit, StepFinished, StepStarted
+from wizard.mysql import source as mysql_source
+from wizard.mysql.rows import rows_by_key, shape
+from wizard.rollback.carry_back import (check, differences, downgrade_target, refuse_taken, refuse_unkeyed, rows_equal,
+                                        rows_said)
+from wizard.rollback.since import Since
+from wizard.rollback.written import Shapes, read_written
+from wizard.secrets import mask
+from wizard.urls import DbUrl
+
+
+async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: BackupRecord, fingerprint: dict[str, Any],
+                           revision: str, run_folder: Path, emit: Emit, step: str) -> str:
+    """Steps 1-6 of the module's docstring; `fingerprint`: the move's journaled one of the source. Returns the
+    sentence that says how the result was checked."""
+    where = f"database {source.database}"
+    emit(StepStarted(step, f"carry the rows written since the move back into {where}"))
+    tables, _, _ = await mysql_source.read_source(source)
+    now = await mysql_source.fingerprint(source, tables)
+    if {k: fingerprint.get(k) for k in now} != now:
+        report = await check(source, target, run_folder, emit)
+        if rows_equal(report):
+            sentence = (f"{where} already holds the rows written since (a rollback stopped after carrying them): "
+                        f"checked row by row against the target: {rows_said(report)}")
+            emit(StepFinished(step, sentence))
+            return sentence
+        changed = sorted(t for t, n in now["checksums"].items() if fingerprint.get("checksums", {}).get(t) != n)
+        raise Refused(f"{where} was written since the move too (CHECKSUM TABLE of {', '.join(changed)} is not the "
+                      f"move's): carrying the target's rows into it could overwrite the engine's; nothing was "
+                      f"changed: {differences(report)}; stop whatever writes to it and compare the two by hand")
+    refuse_unkeyed(since)
+    async with connect(source) as conn:
+        shapes = {t.table: await shape(conn, t.table) for t in since.tables if t.any}
+        refuse_taken(await _taken(conn, since, shapes), where)
+        await conn.rollback()
+    if not Path(moved.path).is_file() or sha256_file(Path(moved.path)) != moved.sha256:
+        raise Refused(f"the move's backup {moved.path} is missing or not as written: the carry-back would have no "
+                      f"way back; nothing was changed: pass --restore-backup, or keep the move")
+    await downgrade_target(target, revision, run_folder, emit, step)
+    rows = await read_written(target, since, shapes)
+    written = await _write(source, since, shapes, rows)
+    report = await check(source, target, run_folder, emit)
+    if not rows_equal(report):
+        await restore_database(moved, source, emit, step=step)
+        raise StepError(f"after carrying {written:,} rows into {where} it differs from the target "
+                        f"({differences(report)}): it was restored from the move's backup {moved.path}; nothing "
+                        f"else was undone")
+    sentence = (f"carried {written:,} row(s) written since the move back into {where} ({since.describe()}; in one "
+                f"transaction, the source unchanged since the move by CHECKSUM TABLE before it, the move's backup "
+                f"{moved.path} the way back); checked row by row against the target: {rows_said(report)}")
+    emit(StepFinished(step, sentence))
+    return sentence
+
+
+async def _taken(conn: AsyncConnection, since: Since, shapes: Shapes) -> list[str]:
+    """Step 2: the keys added to the target since that the source holds already, as "table [key]"."""
+    taken = []
+    for t in since.tables:
+        if t.added:
+            key, _ = shapes[t.table]
+            taken += [f"{t.table} {k}" for k, _ in await rows_by_key(conn, t.table, key, [], t.added)]
+    return taken
+
+
+async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: dict[str, list[tuple[str, tuple]]]) -> int:
+    """Step 5: deletes, updates, inserts, in one transaction; each must touch exactly its one row."""
+    written = 0
+    async with connect(source) as conn:
+        async with conn.begin():
+            await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+            for t in since.tables:
+                if not t.any:
+                    continue
+                key, columns = shapes[t.table]
+                name, changed = quote(t.table), set(t.changed)
+                where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
+                for k in t.removed:
+                    written += await _one(conn, f"DELETE FROM {name} WHERE {where}", _keys(k), t.table, k)
+                for k, values in rows.get(t.table, []):
+                    # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
+                    params = {f"c{i}": v for i, v in enumerate(values)}
+                    if k in changed:
+                        sets = ", ".join(f"{quote(c)} = :c{i}" for i, c in enumerate(columns))
+                        sql = f"UPDATE {name} SET {sets} WHERE {where}"
+                        params.update(_keys(k))
+                    else:
+                        marks = ", ".join(f":c{i}" for i in range(len(columns)))
+                        sql = f"INSERT INTO {name} ({', '.join(map(quote, columns))}) VALUES ({marks})"
+                    written += await _one(conn, sql, params, t.table, k)
+    return written
+
+
+def _keys(k: str) -> dict[str, Any]:
+    return {f"k{i}": v for i, v in enumerate(json.loads(k))}
+
+
+async def _one(conn: AsyncConnection, sql: str, params: dict[str, Any], table: str, key: str) -> int:
+    # SQLAlchemy's MySQL dialects connect with CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched.
+    n = (await conn.execute(text(sql), params)).rowcount
+    if n != 1:
+        raise StepError(f"carrying {table} {mask(key)} back touched {n} rows of the source, not one: nothing was "
+                        f"written to it")
+    return 1
