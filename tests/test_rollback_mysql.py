@@ -22,7 +22,13 @@ import pytest
 from engine_data import build_1_0_0
 from move_helpers import execute, pg, sha256, tables_in
 from test_cli_errors import wizard
+from tui_support import make_app, press, screen_text, settle
+from wizard.backup import backup_env
+from wizard.errors import BadInput, StepError
+from wizard.journal import load_run, new_run
 from wizard.mysql.reader import connect_sync
+from wizard.rollback import carry_mysql
+from wizard.rollback.run import Credentials, rollback_run
 from wizard.urls import parse_url
 
 ENGINE = ("users", "workflows", "executions", "settings")
@@ -312,3 +318,95 @@ def test_a_mariadb_source_written_since_the_move_too_is_refused_naming_keys(mysq
     assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
     assert (folder / ".env").read_bytes() == env_after
 
+
+
+def test_a_wrong_carry_back_into_mariadb_is_caught_and_the_source_restored(mysql_source: str, pg_url: str,
+                                                                          tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proof is the row-level verification, not the carry-back's own reading: plant a wrong value (the
+    microseconds lost), see it fail, the source back as the move's dump held it, nothing else undone."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    columns = _mysql_columns(mysql_source)
+    source_before = mysql_rows(mysql_source, columns)
+    _off(mysql_source, pg_url, folder)
+    _engine_writes_pg(pg_url)
+    written = pg_rows(pg_url, columns)
+    env_after = (folder / ".env").read_bytes()
+    right = carry_mysql.read_written
+
+    async def microseconds_lost(*args: Any) -> Any:
+        rows = await right(*args)
+        return {t: [(k, tuple(v.replace(microsecond=0) if isinstance(v, dt.datetime) else v for v in values))
+                    for k, values in found] for t, found in rows.items()}
+
+    monkeypatch.setattr(carry_mysql, "read_written", microseconds_lost)
+    with pytest.raises(StepError, match="it differs from the target .* restored from the move's backup"):
+        asyncio.run(rollback_run(load_run(folder / ".wizard"), lambda e: None, env_file=folder / ".env"))
+    assert mysql_rows(mysql_source, columns) == source_before
+    assert pg_rows(pg_url, columns) == written and (folder / ".env").read_bytes() == env_after
+
+
+async def test_ctrl_r_on_the_runs_screen_carries_a_move_off_mariadb_back(mysql_source: str, pg_url: str,
+                                                                         tmp_path: Path) -> None:
+    """The TUI's confirmation says what was written since and where it goes, as for PostgreSQL; y does it."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    columns = _mysql_columns(mysql_source)
+    env_before = await asyncio.to_thread(_off, mysql_source, pg_url, folder)
+    await asyncio.to_thread(execute, pg_url, "DELETE FROM executions WHERE id = 5",
+                            "UPDATE workflows SET name = 'renamed' WHERE id = (SELECT min(id) FROM workflows)")
+    written = await asyncio.to_thread(pg_rows, pg_url, columns)
+    app = make_app(folder / ".wizard", env_file=folder / ".env", source_text=mysql_source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter", "ctrl+r")  # Roll back a run, then the run's rollback
+        shown = " ".join(screen_text(app).split())
+        assert "Roll back?" in shown and "executions 1 removed" in shown and "workflows 1 changed" in shown, shown
+        assert "carried back into the MySQL" in shown and "back into MySQL database" in shown, shown
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+    assert (folder / ".env").read_bytes() == env_before
+    after = await asyncio.to_thread(mysql_rows, mysql_source, columns)
+    assert set(after["executions"]) == set(written["executions"]) and 5 not in after["executions"]
+    assert [r[1] for k, r in after["workflows"].items() if k == min(written["workflows"])] == ["renamed"]
+
+
+def test_a_mysql_sources_password_comes_back_from_mysql_pwd_or_the_runs_copy_of_env(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a move off MySQL, .env names the target: the source's password is in the run's copy of .env."""
+    masked = "mysql://app:***@db.example:3306/engine"
+    monkeypatch.delenv("MYSQL_PWD", raising=False)
+    monkeypatch.setenv("PGPASSWORD", "not-mysqls")
+    with pytest.raises(BadInput, match="pass --db with the full URL, or set MYSQL_PWD"):
+        Credentials().resolve(masked)
+    env = tmp_path / ".env"
+    env.write_text("DATABASE_URL=mysql://app:from-copy@db.example:3306/engine\n")
+    run = new_run(tmp_path / "state", "move")
+    record = backup_env(env, run.folder)
+    run.step_finished("switch", undo={"action": "restore_env", "env_file": str(env), "backup": record.to_dict()})
+    env.write_text('DATABASE_URL="postgresql+asyncpg://app:pg@pg.example/engine"\n')
+    assert Credentials(env_file=env).with_env_copies(run).resolve(masked).url.password == "from-copy"
+    target = parse_url("postgresql://app:given@pg.example/engine")  # --db names the move's target
+    assert Credentials(db_override=target).with_env_copies(run).resolve(masked).url.password == "from-copy"
+    monkeypatch.setenv("MYSQL_PWD", "from-mysql-pwd")
+    assert Credentials().resolve(masked).url.password == "from-mysql-pwd"
+
+
+def test_an_env_journaled_by_a_relative_path_is_restored_where_it_was_from_any_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The switch journals .env's absolute path; a journal that kept it relative (an earlier wizard) is undone
+    at the backup's absolute source, never at a .env where the rollback happens to run."""
+    folder, elsewhere = tmp_path / "engine", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    env = folder / ".env"
+    env.write_bytes(b"DATABASE_URL=sqlite:///engine.db\n")
+    monkeypatch.chdir(folder)
+    run = new_run(tmp_path / "state", "move")
+    record = backup_env(Path(".env"), run.folder)
+    run.step_finished("switch", undo={"action": "restore_env", "env_file": ".env", "backup": record.to_dict()})
+    env.write_bytes(b"DATABASE_URL=postgresql://app@db/engine\n")
+    monkeypatch.chdir(elsewhere)
+    asyncio.run(rollback_run(load_run(tmp_path / "state"), lambda e: None))
+    assert env.read_bytes() == b"DATABASE_URL=sqlite:///engine.db\n" and not (elsewhere / ".env").exists()

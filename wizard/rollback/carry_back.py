@@ -53,15 +53,8 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
     path = source.sqlite_path
     emit(StepStarted(step, f"carry the rows written since the move back into {path}"))
     if sha256_file(path) not in (moved.original_sha256, moved.sha256):
-        report = await check(source, target, run_folder, emit)
-        if rows_equal(report):
-            sentence = (f"{path} already holds the rows written since (a rollback stopped after carrying them): "
-                        f"checked row by row against the target: {rows_said(report)}")
-            emit(StepFinished(step, sentence))
-            return sentence
-        raise Refused(f"{path} was written since the move too (its sha256 is not the move's backup's): carrying the "
-                      f"target's rows into it could overwrite the engine's; nothing was changed: "
-                      f"{differences(report)}; stop whatever writes to it and compare the two by hand")
+        return await carried_already(source, target, run_folder, emit, step, str(path),
+                                     "its sha256 is not the move's backup's")
     await asyncio.to_thread(_refuse_collisions, path, since)
     fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
     await downgrade_target(target, revision, run_folder, emit, step)
@@ -76,6 +69,21 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
                 f"of the file before it: {fresh.path}); checked row by row against the target: {rows_said(report)}")
     emit(StepFinished(step, sentence))
     return sentence
+
+
+async def carried_already(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit, step: str, where: str,
+                          why: str) -> str:
+    """Step 1 when the source is not as the move left it (`why`): the sentence when a rollback that stopped
+    carried the rows already (the source equals the target row by row); else Refused, naming keys that differ."""
+    report = await check(source, target, run_folder, emit)
+    if rows_equal(report):
+        sentence = (f"{where} already holds the rows written since (a rollback stopped after carrying them): "
+                    f"checked row by row against the target: {rows_said(report)}")
+        emit(StepFinished(step, sentence))
+        return sentence
+    raise Refused(f"{where} was written since the move too ({why}): carrying the target's rows into it could "
+                  f"overwrite the engine's; nothing was changed: {differences(report)}; stop whatever writes to it "
+                  f"and compare the two by hand")
 
 
 async def check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> VerifyReport:

@@ -32,8 +32,8 @@ from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.mysql import source as mysql_source
 from wizard.mysql.rows import rows_by_key, shape
-from wizard.rollback.carry_back import (check, differences, downgrade_target, refuse_taken, refuse_unkeyed, rows_equal,
-                                        rows_said)
+from wizard.rollback.carry_back import (carried_already, check, differences, downgrade_target, refuse_taken,
+                                        refuse_unkeyed, rows_equal, rows_said)
 from wizard.rollback.since import Since
 from wizard.rollback.written import Shapes, read_written
 from wizard.secrets import mask
@@ -49,16 +49,9 @@ async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: Ba
     tables, _, _ = await mysql_source.read_source(source)
     now = await mysql_source.fingerprint(source, tables)
     if {k: fingerprint.get(k) for k in now} != now:
-        report = await check(source, target, run_folder, emit)
-        if rows_equal(report):
-            sentence = (f"{where} already holds the rows written since (a rollback stopped after carrying them): "
-                        f"checked row by row against the target: {rows_said(report)}")
-            emit(StepFinished(step, sentence))
-            return sentence
         changed = sorted(t for t, n in now["checksums"].items() if fingerprint.get("checksums", {}).get(t) != n)
-        raise Refused(f"{where} was written since the move too (CHECKSUM TABLE of {', '.join(changed)} is not the "
-                      f"move's): carrying the target's rows into it could overwrite the engine's; nothing was "
-                      f"changed: {differences(report)}; stop whatever writes to it and compare the two by hand")
+        return await carried_already(source, target, run_folder, emit, step, where,
+                                     f"CHECKSUM TABLE of {', '.join(changed)} is not the move's")
     refuse_unkeyed(since)
     async with connect(source) as conn:
         shapes = {t.table: await shape(conn, t.table) for t in since.tables if t.any}

@@ -205,7 +205,9 @@ class RestoreEnv(UndoAction):
     @property
     def target(self) -> str:
         # "env_file"; journals written before the one switch (wizard.move.switch) said "path" for a move's
-        return str(self.undo.get("env_file") or self.undo.get("path") or self.record.source)
+        # (earlier journals kept it as given, maybe relative: the backup's source is the same file, absolute)
+        named = str(self.undo.get("env_file") or self.undo.get("path") or "")
+        return named if Path(named).is_absolute() else self.record.source
 
     def ready(self) -> bool:
         return Path(self.record.path).is_file()
