@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,7 @@ def test_a_move_onto_mariadb_rolled_back_carries_the_rows_written_since_into_the
     db.close()
 
 
+@pytest.mark.slow  # the same sha256 check as the move to PostgreSQL's (tests/test_rollback_since.py), on MariaDB
 def test_a_file_written_since_a_move_onto_mariadb_is_refused_with_nothing_changed(engine_db: Path, mysql_url: str):
     folder, _ = _onto(engine_db, mysql_url)
     _engine_writes_mysql(mysql_url)
@@ -410,3 +412,33 @@ def test_an_env_journaled_by_a_relative_path_is_restored_where_it_was_from_any_f
     monkeypatch.chdir(elsewhere)
     asyncio.run(rollback_run(load_run(tmp_path / "state"), lambda e: None))
     assert env.read_bytes() == b"DATABASE_URL=sqlite:///engine.db\n" and not (elsewhere / ".env").exists()
+
+
+@pytest.mark.slow  # a move to head and its downgrade: over 15 s here
+def test_a_move_off_mariadb_to_head_carries_rows_back_at_the_sources_revision(mysql_source: str, pg_url: str,
+                                                                             tmp_path: Path) -> None:
+    """The target went `--to head`: it is downgraded to the source's 1.0.0 shape first (0004's node arrays back to
+    objects, 0002's tags saved to the run folder), then the rows go into MariaDB."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    env = folder / ".env"
+    env.write_text(f"DATABASE_URL={mysql_source}\n")
+    moved = wizard("migrate", "--source", mysql_source, "--target", pg_url, "--env-file", ".env", "--yes",
+                   "--to", "head", cwd=folder)
+    assert moved.returncode == 0, moved.stderr
+    execute(pg_url, "INSERT INTO executions (workflow_id, status, state) SELECT id, 'running', "
+                    "'{\"nodes\": [{\"id\": \"a\", \"x\": 1}]}' FROM workflows ORDER BY id LIMIT 1",
+            "UPDATE workflows SET tags = '[\"prod\"]' WHERE id = (SELECT min(id) FROM workflows)")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    conn = connect_sync(parse_url(mysql_source))
+    with conn.cursor() as cur:
+        cur.execute("SELECT state FROM executions WHERE id = (SELECT max(id) FROM executions)")
+        assert json.loads(cur.fetchone()[0]) == {"nodes": {"a": {"x": 1}}}
+        cur.execute("SHOW COLUMNS FROM workflows LIKE 'tags'")
+        assert cur.fetchall() == ()
+        cur.execute("SHOW TABLES LIKE 'alembic_version'")
+        assert cur.fetchall() == ()  # 1.0.0, as the source was
+    conn.close()
+    (run_folder,) = (folder / ".wizard" / "runs").iterdir()
+    assert '"prod"' in (run_folder / "dropped" / "workflows.jsonl").read_text()
