@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow  # real processes: `pytest -m slow` runs them
 
 
 @pytest.mark.parametrize("spec, where", [
-    # _one runs once per row written (2 deletes, then updates and inserts); the 20th is inside the open transaction.
-    ("wizard.rollback.carry_mysql:_one:20", "inside the carry-back's InnoDB transaction (19 rows written, not "
-                                            "committed)"),
+    # _exactly runs once per statement: executions' DELETE and INSERT, settings' UPDATE, then the 4th, users' UPDATE.
+    ("wizard.rollback.carry_mysql:_exactly:4", "inside the carry-back's InnoDB transaction (23 rows written, not "
+                                               "committed)"),
     # check()'s first call there is the proof, after the commit and before the journal said the carry-back was done.
     ("wizard.rollback.carry_mysql:check:1", "after the carry-back committed, before its proof and the journal"),
     # restore_env is the next action's: the carry-back done and journaled, `.env` not yet restored.
@@ -51,7 +51,7 @@ def test_kill_while_a_move_off_mariadb_is_rolled_back_keeping_rows_written_since
 
     killed = wizard_killed_at(spec, *rollback)
     carried_at_kill = mysql_rows(source, columns) != source_before
-    assert carried_at_kill == (not spec.endswith("_one:20"))  # the kill landed where it says
+    assert carried_at_kill == (not spec.endswith("_exactly:4"))  # the kill landed where it says
     assert load_run(state).state() == FINISHED and "executions" in tables_in(pg_url)
     assert env.read_bytes() != before_env  # .env still points at the target
 

@@ -62,6 +62,12 @@ async def shape(conn: AsyncConnection, table: str) -> tuple[list[str], list[str]
     return await conn.run_sync(read)
 
 
+def value_tuples(rows: list[Any], prefix: str) -> tuple[str, dict[str, Any]]:
+    """'(:p0_0, :p0_1), (:p1_0, :p1_1)' for `rows` of values (`prefix` p), and the parameters that fill it."""
+    sql = ", ".join("(" + ", ".join(f":{prefix}{i}_{j}" for j in range(len(r))) + ")" for i, r in enumerate(rows))
+    return sql, {f"{prefix}{i}_{j}": v for i, r in enumerate(rows) for j, v in enumerate(r)}
+
+
 async def rows_by_key(conn: AsyncConnection, table: str, key: list[str], columns: list[str],
                       keys: list[str]) -> list[tuple[str, tuple]]:
     """(key as key_text, the values of `columns`) of the rows of `table` whose keys are among `keys` (key_text's
@@ -70,9 +76,7 @@ async def rows_by_key(conn: AsyncConnection, table: str, key: list[str], columns
     key_sql = ", ".join(quote(k) for k in key)
     n = len(key)
     for start in range(0, len(keys), KEYS_PER_QUERY):
-        batch = [json.loads(k) for k in keys[start:start + KEYS_PER_QUERY]]
-        params = {f"k{i}_{j}": v for i, values in enumerate(batch) for j, v in enumerate(values)}
-        tuples = ", ".join("(" + ", ".join(f":k{i}_{j}" for j in range(n)) + ")" for i in range(len(batch)))
+        tuples, params = value_tuples([json.loads(k) for k in keys[start:start + KEYS_PER_QUERY]], "k")
         selected = ", ".join([key_sql, *(quote(c) for c in columns)])
         result = await conn.execute(text(f"SELECT {selected} FROM {quote(table)} WHERE ({key_sql}) IN ({tuples})"),
                                     params)

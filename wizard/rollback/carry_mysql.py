@@ -11,7 +11,7 @@ In order, nothing changed until every check passed:
 4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
 5. the rows added and changed since, read from the target, and the removed keys, written to the source in
    one InnoDB transaction (its foreign key checks off for it: the target enforced them, and step 6 checks
-   the result); each statement must touch exactly its one row. An id inserted past AUTO_INCREMENT's counter
+   the result); each statement must touch exactly its rows. An id inserted past AUTO_INCREMENT's counter
    moves the counter past it (InnoDB's rule), so the engine's next insert does not collide;
 6. the proof: the row-level verification of the source against the target (wizard.verify.run), as for a
    file. A difference restores the source from the move's dump.
@@ -31,13 +31,15 @@ from wizard.db import connect, quote
 from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.mysql import source as mysql_source
-from wizard.mysql.rows import rows_by_key, shape
+from wizard.mysql.rows import rows_by_key, shape, value_tuples
 from wizard.rollback.carry_back import (carried_already, check, differences, downgrade_target, refuse_taken,
                                         refuse_unkeyed, rows_equal, rows_said)
 from wizard.rollback.since import Since
 from wizard.rollback.written import Shapes, read_written
 from wizard.secrets import mask
 from wizard.urls import DbUrl
+
+BATCH = 500  # rows a DELETE or INSERT
 
 
 async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: BackupRecord, fingerprint: dict[str, Any],
@@ -87,7 +89,8 @@ async def _taken(conn: AsyncConnection, since: Since, shapes: Shapes) -> list[st
 
 
 async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: dict[str, list[tuple[str, tuple]]]) -> int:
-    """Step 5: deletes, updates, inserts, in one transaction; each must touch exactly its one row."""
+    """Step 5: deletes, updates, inserts, in one transaction; each statement must touch exactly its rows (one
+    UPDATE a row; DELETEs and INSERTs a batch of rows each: a round trip a row is most of the time taken)."""
     written = 0
     async with connect(source) as conn:
         async with conn.begin():
@@ -97,31 +100,33 @@ async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: dict[str, li
                     continue
                 key, columns = shapes[t.table]
                 name, changed = quote(t.table), set(t.changed)
-                where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
-                for k in t.removed:
-                    written += await _one(conn, f"DELETE FROM {name} WHERE {where}", _keys(k), t.table, k)
-                for k, values in rows.get(t.table, []):
-                    # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
-                    params = {f"c{i}": v for i, v in enumerate(values)}
-                    if k in changed:
-                        sets = ", ".join(f"{quote(c)} = :c{i}" for i, c in enumerate(columns))
-                        sql = f"UPDATE {name} SET {sets} WHERE {where}"
-                        params.update(_keys(k))
-                    else:
-                        marks = ", ".join(f":c{i}" for i in range(len(columns)))
-                        sql = f"INSERT INTO {name} ({', '.join(map(quote, columns))}) VALUES ({marks})"
-                    written += await _one(conn, sql, params, t.table, k)
+                key_sql = ", ".join(quote(k) for k in key)
+                for start in range(0, len(t.removed), BATCH):
+                    keys = t.removed[start:start + BATCH]
+                    tuples, params = value_tuples([json.loads(k) for k in keys], "k")
+                    written += await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params,
+                                              t.table, keys)
+                # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
+                updates = [(k, v) for k, v in rows.get(t.table, []) if k in changed]
+                inserts = [(k, v) for k, v in rows.get(t.table, []) if k not in changed]
+                sets = ", ".join(f"{quote(c)} = :c0_{i}" for i, c in enumerate(columns))
+                where = " AND ".join(f"{quote(c)} = :k0_{i}" for i, c in enumerate(key))
+                for k, values in updates:
+                    params = {**value_tuples([values], "c")[1], **value_tuples([json.loads(k)], "k")[1]}
+                    written += await _exactly(conn, f"UPDATE {name} SET {sets} WHERE {where}", params, t.table, [k])
+                for start in range(0, len(inserts), BATCH):
+                    batch = inserts[start:start + BATCH]
+                    tuples, params = value_tuples([v for _, v in batch], "c")
+                    written += await _exactly(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "
+                                                    f"VALUES {tuples}", params, t.table, [k for k, _ in batch])
     return written
 
 
-def _keys(k: str) -> dict[str, Any]:
-    return {f"k{i}": v for i, v in enumerate(json.loads(k))}
-
-
-async def _one(conn: AsyncConnection, sql: str, params: dict[str, Any], table: str, key: str) -> int:
+async def _exactly(conn: AsyncConnection, sql: str, params: dict[str, Any], table: str, keys: list[str]) -> int:
+    """Run `sql`; StepError (the transaction rolled back) unless it touched exactly the rows of `keys`."""
     # SQLAlchemy's MySQL dialects connect with CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched.
     n = (await conn.execute(text(sql), params)).rowcount
-    if n != 1:
-        raise StepError(f"carrying {table} {mask(key)} back touched {n} rows of the source, not one: nothing was "
-                        f"written to it")
-    return 1
+    if n != len(keys):
+        raise StepError(f"carrying {table} {mask(', '.join(keys[:3]))}{' ...' if len(keys) > 3 else ''} back touched "
+                        f"{n} rows of the source, not {len(keys)}: nothing was written to it")
+    return n
