@@ -252,7 +252,7 @@ def mysql_source(engine_db: Path, mysql_url: str) -> str:
 
 def _off(mysql_source: str, pg_url: str, folder: Path) -> bytes:
     env = folder / ".env"
-    env.write_text(f"DATABASE_URL={mysql_source}\nDEBUG=1\n")
+    env.write_text(f"DATABASE_URL={mysql_source}\nOPENAI_API_KEY=sk-test1234567890abcd\nDEBUG=1\n")
     before = env.read_bytes()
     moved = wizard("migrate", "--source", mysql_source, "--target", pg_url, "--env-file", ".env", "--yes", cwd=folder)
     assert moved.returncode == 0, moved.stderr
@@ -383,7 +383,7 @@ def test_a_mysql_sources_password_comes_back_from_mysql_pwd_or_the_runs_copy_of_
     with pytest.raises(BadInput, match="pass --db with the full URL, or set MYSQL_PWD"):
         Credentials().resolve(masked)
     env = tmp_path / ".env"
-    env.write_text("DATABASE_URL=mysql://app:from-copy@db.example:3306/engine\n")
+    env.write_text("DATABASE_URL=mysql://app:from-copy@db.example/engine\n")  # the port left out: MySQL's 3306
     run = new_run(tmp_path / "state", "move")
     record = backup_env(env, run.folder)
     run.step_finished("switch", undo={"action": "restore_env", "env_file": str(env), "backup": record.to_dict()})

@@ -105,7 +105,8 @@ def _same_database(a: DbUrl, b: DbUrl) -> bool:
     if a.is_sqlite:
         return a.sqlite_path.resolve() == b.sqlite_path.resolve()
     def place(u: DbUrl) -> tuple:
-        return u.url.host or u.url.query.get("host"), u.url.port or 5432, u.database  # host= names a socket folder
+        # host= names a socket folder; a port left out is the server's default
+        return u.url.host or u.url.query.get("host"), u.url.port or (3306 if u.is_mysql else 5432), u.database
 
     return place(a) == place(b)
 
