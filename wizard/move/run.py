@@ -27,7 +27,6 @@ from sqlalchemy.exc import DBAPIError
 
 from wizard import envfile, schema
 from wizard.rollback import since
-from wizard.rollback.end_state_child import record_end_state_in_child
 from wizard.move import switch, target_schema
 from wizard.verify import report as verify_report
 from wizard.backup import BackupRecord, backup_database, backup_env, needs_proof, prove_sqlite_copy
@@ -660,8 +659,7 @@ class _Move:
 
         async def record() -> dict[str, int]:
             await indexes
-            # In a child process: in this one it would take turns on the GIL with the verification.
-            return await record_end_state_in_child(self.options.target, self.run.folder)
+            return await since.record_end_state(self.options.target, self.run.folder)
 
         return asyncio.create_task(record(), name="end state")
 

@@ -246,15 +246,10 @@ def _run(conn: sqlite3.Connection, sql: str, rows: list[tuple] | None = None) ->
     cursor.close()
 
 
-def unfinished_end_state(run_folder: Path) -> Path:
-    """Where record_end_state writes, until the file is whole and renamed to END_STATE."""
-    return Path(run_folder) / f"{END_STATE}.tmp"
-
-
 async def record_end_state(db: DbUrl, run_folder: Path) -> dict[str, int]:
     """Keep every row of `db` as key and digest in the run folder; returns rows per table."""
     final = Path(run_folder) / END_STATE
-    tmp = unfinished_end_state(run_folder)
+    tmp = final.with_name(final.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
