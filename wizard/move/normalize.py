@@ -412,9 +412,12 @@ _DATE_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
 # date(x, '+0 days') normalises an impossible day (Feb 30 -> Mar 2), so equality proves the date exists.
 _REAL_DATE = "date({d}, '+0 days') = {d}"
 # The first and last instant PostgreSQL's binary protocol can carry are the ones asyncpg sends as
-# -infinity/infinity: never clean, so the copy sees them and writes them exactly (wizard.move.copy).
-_TS_ENDS = "'0001-01-01 00:00:00.000000', '9999-12-31 23:59:59.999999'"
-_DATE_ENDS = "'0001-01-01', '9999-12-31'"
+# -infinity/infinity: never clean, so the copy sees them and writes them exactly (wizard.move.copy). A value
+# of the GLOB's shape strictly between them is also past year 0000. The length in bytes, not length()'s
+# characters: both stop being counted by GLOB and length() at a NUL, and a NUL after the digits is no timestamp.
+# (Fewer instructions than length(), >= '0001' and NOT IN: bench/README.)
+_TS_BETWEEN_ENDS = "{c} > '0001-01-01 00:00:00.000000' AND {c} < '9999-12-31 23:59:59.999999'"
+_DATE_BETWEEN_ENDS = "{c} > '0001-01-01' AND {c} < '9999-12-31'"
 # Text is clean when it holds no NUL and is UTF-8 (PostgreSQL refuses anything else; stdlib sqlite3 cannot
 # even read it). Short text is judged in C: instr for NUL, GLOB for printable ASCII, the common case. Both
 # cost per character (a '[...]' after '*' is SQLite's slow, recursive case), so longer text, and short text
@@ -428,12 +431,12 @@ _CLEAN_SQL = {
     TEXT: "typeof({c}) = 'text' AND " + _TEXT,
     JSON: "typeof({c}) = 'text' AND " + _TEXT + " AND json_valid({c})",
     TIMESTAMP: (
-        f"typeof({{c}}) = 'text' AND length({{c}}) = 26 AND {{c}} GLOB '{_SQLA_TS_GLOB}' "
-        f"AND substr({{c}}, 12, 2) < '24' AND {{c}} >= '0001' AND {{c}} NOT IN ({_TS_ENDS}) AND "
-        + _REAL_DATE.format(d="substr({c}, 1, 10)")
+        f"typeof({{c}}) = 'text' AND length(CAST({{c}} AS BLOB)) = 26 AND {{c}} GLOB '{_SQLA_TS_GLOB}' AND "
+        f"substr({{c}}, 12, 2) < '24' AND "
+        f"{_TS_BETWEEN_ENDS} AND " + _REAL_DATE.format(d="substr({c}, 1, 10)")
     ),
-    DATE: f"typeof({{c}}) = 'text' AND length({{c}}) = 10 AND {{c}} GLOB '{_DATE_GLOB}' AND {{c}} >= '0001' AND "
-    f"{{c}} NOT IN ({_DATE_ENDS}) AND " + _REAL_DATE.format(d="{c}"),
+    DATE: f"typeof({{c}}) = 'text' AND length(CAST({{c}} AS BLOB)) = 10 AND {{c}} GLOB '{_DATE_GLOB}' AND "
+    f"{_DATE_BETWEEN_ENDS} AND " + _REAL_DATE.format(d="{c}"),
     BOOLEAN: "typeof({c}) = 'integer' AND {c} IN (0, 1)",
     BIGINT: "typeof({c}) = 'integer'",
     INTEGER: "typeof({c}) = 'integer' AND {c} BETWEEN -2147483648 AND 2147483647",
