@@ -111,11 +111,13 @@ def _wrong_counts(got: dict[str, int], expected: dict[str, int]) -> str:
 
 def _failed(name: str, m: measure.Measured, why: str) -> Figure:
     print(f"  {name} failed ({why}); see {m.stderr}\n{m.tail()}", flush=True)
-    return {"name": name, "seconds": m.wall, "peak_rss": m.peak_rss, "ok": False, "note": why}
+    return {"name": name, "seconds": m.wall, "peak_rss": m.peak_rss, "cpu": m.cpu, "ok": False, "note": why}
 
 
-def _figure(name: str, seconds: float | None, peak_rss: int | None, note: str = "") -> Figure:
-    return {"name": name, "seconds": seconds, "peak_rss": peak_rss, "ok": seconds is not None, "note": note}
+def _figure(name: str, seconds: float | None, m: measure.Measured | None, note: str = "") -> Figure:
+    """A figure; `m`, the process measured, gives its peak RSS and CPU seconds (None: a step inside one)."""
+    return {"name": name, "seconds": seconds, "peak_rss": m.peak_rss if m else None, "cpu": m.cpu if m else None,
+            "ok": seconds is not None, "note": note}
 
 
 def _wizard_figures(label: str, m: measure.Measured, why: str, state: Path, tag: str) -> list[Figure]:
@@ -124,7 +126,7 @@ def _wizard_figures(label: str, m: measure.Measured, why: str, state: Path, tag:
     report = wizard_runs.report(state)
     (LOGS / f"{tag}-report.json").write_text(json.dumps(report, indent=1, default=str))
     copy = wizard_runs.phases(report).get("copy")
-    return [_figure(f"wizard migrate {label}", m.wall, m.peak_rss,
+    return [_figure(f"wizard migrate {label}", m.wall, m,
                     "seconds per step: " + wizard_runs.phases_note(report)),
             _figure(f"wizard copy phase {label}", copy, None, "" if copy is not None else "no copy timing in report.json")]
 
@@ -160,7 +162,7 @@ class MySQLRow:
         self.mariadb_source = None if why else url
         if why:
             return [_failed("mysqlimport", m, why)]
-        return [_figure("mysqlimport", m.wall, m.peak_rss, "LOAD DATA LOCAL of files written before the clock; "
+        return [_figure("mysqlimport", m.wall, m, "LOAD DATA LOCAL of files written before the clock; "
                                                             "RSS is the client's (the server loads)")]
 
     def _source_url(self, tag: str) -> str:
@@ -212,7 +214,7 @@ class MySQLRow:
             why = f"exit {m.returncode}" if m.returncode else _wrong_counts(
                 pg.row_counts(url, list(self.counts)), self.counts)
             return [_failed("pgloader MariaDB -> PostgreSQL", m, why) if why else
-                    _figure("pgloader MariaDB -> PostgreSQL", m.wall, m.peak_rss, "whole run")]
+                    _figure("pgloader MariaDB -> PostgreSQL", m.wall, m, "whole run")]
         finally:
             if not self.keep:
                 pg.drop_database(self.admin, name)

@@ -76,12 +76,13 @@ def _measured_on(run: dict, servers: str) -> str:
 
 
 def _figures(run: dict) -> list[str]:
-    """The command, then one line per figure: its time, rows/s, peak RSS and note."""
+    """The command, then one line per figure: its time, rows/s, peak RSS, CPU seconds (when measured) and note."""
+    cpu = any("cpu" in f for r in run["results"] for f in r["figures"])
     lines = [
         f"Command: `{run['command']}` (wizard at commit {run['machine']['wizard']})",
         "",
-        "| source | contender | time (s) | rows/s | peak RSS (MB) | note |",
-        "|---|---|---:|---:|---:|---|",
+        "| source | contender | time (s) | rows/s | peak RSS (MB) |" + (" CPU (s) |" if cpu else "") + " note |",
+        "|---|---|---:|---:|---:|" + ("---:|" if cpu else "") + "---|",
     ]
     for result in run["results"]:
         mb = result["source_bytes"] / MB
@@ -91,7 +92,8 @@ def _figures(run: dict) -> list[str]:
             rss = f["peak_rss"] / MB if f["peak_rss"] else None
             seconds = f["seconds"] if f["ok"] else None
             lines.append(f"| {where} | {f['name']} | {_num(seconds, '.2f')} | {_num(rate, ',.0f')} | "
-                         f"{_num(rss, ',.0f')} | {f['note'] or ('' if f['ok'] else 'failed')} |")
+                         f"{_num(rss, ',.0f')} |" + (f" {_num(f.get('cpu'), '.2f')} |" if cpu else "")
+                         + f" {f['note'] or ('' if f['ok'] else 'failed')} |")
             where = ""
     return lines
 
