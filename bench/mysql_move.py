@@ -22,6 +22,7 @@ import contextlib
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -110,7 +111,7 @@ def _wrong_counts(got: dict[str, int], expected: dict[str, int]) -> str:
 
 
 def _failed(name: str, m: measure.Measured, why: str) -> Figure:
-    print(f"  {name} failed ({why}); see {m.stderr}\n{m.tail()}", flush=True)
+    print(f"  {name} failed ({why}); see {m.stderr}\n{m.tail()}", file=sys.stderr, flush=True)
     return {"name": name, "seconds": m.wall, "peak_rss": m.peak_rss, "cpu": m.cpu, "ok": False, "note": why}
 
 
@@ -233,7 +234,7 @@ def contenders(executions: int, source: Path, counts: dict[str, int], server: st
     folder.mkdir(parents=True)
     row = None
     try:
-        print(f"{executions:,} executions: exporting the rows for mysqlimport ...", flush=True)
+        print(f"{executions:,} executions: exporting the rows for mysqlimport ...", file=sys.stderr, flush=True)
         files = export(source, server, f"bench_mysql_{executions}_scratch", folder)
         row = MySQLRow(executions, source, counts, files, server, admin, keep)
         yield row.runners()
