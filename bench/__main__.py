@@ -2,13 +2,16 @@
 
 For each size: the cached source database, then into a fresh PostgreSQL database each:
 `wizard migrate` (and `wizard verify` on its target), pgloader, and the COPY floor.
-Logs, load files and results.json go to bench/out/.
+With --mysql, the MySQL row instead (bench/mysql_move.py): SQLite -> MariaDB against mysqlimport,
+MariaDB -> PostgreSQL against pgloader.
+Logs, load files and results.json (results-mysql.json) go to bench/out/.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -18,11 +21,11 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psutil
 
-from bench import measure, pg, pgloader, readme, sources, wizard_runs
+from bench import mariadb, measure, mysql_move, pg, pgloader, readme, sources, wizard_runs
 from bench.sources import OUT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +120,25 @@ def best_of(runs: list[list[dict]]) -> list[dict]:
 RUNNERS = {"wizard": run_wizard, "pgloader": run_pgloader, "floor": run_floor}
 
 
+def measured(runners: dict[str, Callable[[str], list[dict]]], only: list[str], n: int, repeat: int) -> list[dict]:
+    """Each contender `repeat` times, after waiting for a quiet machine; per figure the best of its runs."""
+    out = []
+    for contender in only:
+        runs = []
+        for i in range(repeat):
+            print(f"{n:,} executions: {contender} ({i + 1} of {repeat}) ...", file=sys.stderr, flush=True)
+            quiet = measure.wait_for_quiet()
+            figures = runners[contender](f"{n}-run{i + 1}")
+            runs.append([f if quiet else {**f, "note": f"{f['note']} (the machine was busy)".strip()}
+                         for f in figures])
+        for f in best_of(runs):
+            out.append(f)
+            shown = f"{f['seconds']:.2f} s" if f["seconds"] is not None else "-"
+            rss = f"{f['peak_rss'] / 2**20:,.0f} MB" if f["peak_rss"] else "-"
+            print(f"  {f['name']}: {shown}, peak RSS {rss}{'' if f['ok'] else ' FAILED'}", file=sys.stderr)
+    return out
+
+
 def wizard_commit() -> str:
     """The commit of the wizard measured, and whether its code had uncommitted changes."""
     def git(*args: str) -> str:
@@ -138,52 +160,55 @@ def machine(admin: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000", help="executions per source database, comma separated")
-    parser.add_argument("--only", default=",".join(CONTENDERS), help="contenders to run: " + ", ".join(CONTENDERS))
+    parser.add_argument("--only", help=f"contenders to run: {', '.join(CONTENDERS)}; with --mysql: "
+                                       f"{', '.join(mysql_move.CONTENDERS)} (default: all)")
+    parser.add_argument("--mysql", action="store_true",
+                        help="the MySQL row instead: SQLite -> MariaDB against mysqlimport, MariaDB -> PostgreSQL "
+                             "against pgloader")
+    parser.add_argument("--mysql-url", default=mariadb.SERVER_URL,
+                        help="with --mysql: a MariaDB/MySQL URL allowed to create databases")
     parser.add_argument("--admin-url", default=pg.ADMIN_URL, help="a PostgreSQL URL allowed to create databases")
     parser.add_argument("--repeat", type=int, default=1, help="runs per contender; the fastest is shown")
     parser.add_argument("--keep", action="store_true", help="keep the target databases for a look afterwards")
     parser.add_argument("--write-readme", action="store_true", help="rewrite README.md's table between the markers")
     parser.add_argument("--readme-from", type=Path, metavar="RESULTS_JSON",
-                        help="run nothing: write README.md's table from a results.json of an earlier run")
+                        help="run nothing: write README.md's table from a results.json (or results-mysql.json) "
+                             "of an earlier run")
     args = parser.parse_args(argv)
     if args.readme_from:
-        readme.write(ROOT / "README.md", readme.render(json.loads(args.readme_from.read_text())))
+        readme.write_run(ROOT / "README.md", json.loads(args.readme_from.read_text()))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
-    only = [c for c in args.only.split(",") if c]
-    unknown = set(only) - set(CONTENDERS)
+    choices = mysql_move.CONTENDERS if args.mysql else CONTENDERS
+    only = [c for c in (args.only or ",".join(choices)).split(",") if c]
+    unknown = set(only) - set(choices)
     if unknown:
-        parser.error(f"unknown contender(s) {', '.join(sorted(unknown))}: choose from {', '.join(CONTENDERS)}")
+        parser.error(f"unknown contender(s) {', '.join(sorted(unknown))}: choose from {', '.join(choices)}")
     LOGS.mkdir(parents=True, exist_ok=True)
     os.chdir(ROOT)
     run = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": machine(args.admin_url),
            "command": shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),
            "results": [], "load": [os.getloadavg()[0]]}
+    if args.mysql:
+        run["kind"] = "mysql"
+        run["machine"]["mariadb"] = mariadb.server_version(args.mysql_url)
     for n in sizes:
         src = sources.source_db(n)
         counts = sources.row_counts(src)
         sources.warm_page_cache(src)
         result = {"executions": n, "rows": sum(counts.values()), "source_bytes": src.stat().st_size, "figures": []}
-        for contender in only:
-            runs = []
-            for i in range(args.repeat):
-                print(f"{n:,} executions: {contender} ({i + 1} of {args.repeat}) ...", file=sys.stderr, flush=True)
-                quiet = measure.wait_for_quiet()
-                figures = RUNNERS[contender](n, src, counts, args.admin_url, args.keep, f"{n}-run{i + 1}")
-                runs.append([f if quiet else {**f, "note": f"{f['note']} (the machine was busy)".strip()}
-                             for f in figures])
-            for f in best_of(runs):
-                result["figures"].append(f)
-                shown = f"{f['seconds']:.2f} s" if f["seconds"] is not None else "-"
-                rss = f"{f['peak_rss'] / 2**20:,.0f} MB" if f["peak_rss"] else "-"
-                print(f"  {f['name']}: {shown}, peak RSS {rss}{'' if f['ok'] else ' FAILED'}", file=sys.stderr)
+        if args.mysql:
+            with mysql_move.contenders(n, src, counts, args.mysql_url, args.admin_url, args.keep) as runners:
+                result["figures"] = measured(runners, only, n, args.repeat)
+        else:
+            runners = {c: functools.partial(RUNNERS[c], n, src, counts, args.admin_url, args.keep) for c in only}
+            result["figures"] = measured(runners, only, n, args.repeat)
         run["results"].append(result)
     run["load"].append(os.getloadavg()[0])
-    (OUT / "results.json").write_text(json.dumps(run, indent=1))
-    table = readme.render(run)
-    print(table)
+    (OUT / ("results-mysql.json" if args.mysql else "results.json")).write_text(json.dumps(run, indent=1))
+    print(readme.render_run(run))
     if args.write_readme:
-        readme.write(ROOT / "README.md", table)
+        readme.write_run(ROOT / "README.md", run)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class Measured:
     returncode: int
     stdout: Path
     stderr: Path
+    cpu: float = 0.0  # user + sys seconds of the process and the descendants it waited for
 
     def tail(self, lines: int = 5) -> str:
         text = self.stderr.read_text(errors="replace").strip().splitlines()
@@ -45,6 +47,7 @@ def run(cmd: list[str], log_stem: Path, env: dict[str, str] | None = None) -> Me
     log_stem.parent.mkdir(parents=True, exist_ok=True)
     out, err = log_stem.with_suffix(".out"), log_stem.with_suffix(".err")
     with open(out, "wb") as fo, open(err, "wb") as fe:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = psutil.Popen(cmd, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
         peak = 0
@@ -52,7 +55,9 @@ def run(cmd: list[str], log_stem: Path, env: dict[str, str] | None = None) -> Me
             peak = max(peak, _tree_rss(proc))
             time.sleep(POLL_SECONDS)
         wall = time.perf_counter() - start
-    return Measured(wall, peak, proc.returncode, out, err)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measured(wall, peak, proc.returncode, out, err, cpu)
 
 
 def wait_for_quiet(busy_percent: float = 15.0, patience: float = 120.0) -> bool:

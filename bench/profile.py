@@ -1,7 +1,7 @@
 """Where `wizard migrate` spends its time: py-spy samples of one run, summed by function.
 
-`python -m bench.profile --size 100000` migrates the cached source into a fresh database
-under `py-spy record` (every thread, 250 samples/s), keeps the raw stacks in
+`python -m bench.profile --size 100000` migrates the cached source into a fresh PostgreSQL database
+(with --mysql-url, a fresh MariaDB/MySQL one) under `py-spy record` (every thread, 250 samples/s), keeps the raw stacks in
 bench/out/profile-<size>.txt and prints the hottest functions, by self and by total time.
 """
 
@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from bench import pg, sources, wizard_runs
+from bench import mariadb, pg, sources, wizard_runs
 from bench.sources import OUT
 
 PROJECT_DIRS = ("wizard", "migrations")
@@ -63,11 +63,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000, help="executions in the source database")
     parser.add_argument("--admin-url", default=pg.ADMIN_URL)
+    parser.add_argument("--mysql-url", help="profile the move onto MariaDB/MySQL: a server URL allowed to create "
+                                            "databases")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     src = sources.source_db(args.size)
     name = f"bench_profile_{args.size}"
-    url = pg.fresh_database(args.admin_url, name)
+    if args.mysql_url:
+        url = mariadb.fresh_database(args.mysql_url, name)
+    else:
+        url = pg.fresh_database(args.admin_url, name)
     state = OUT / "state" / f"profile-{args.size}"
     shutil.rmtree(state, ignore_errors=True)
     raw = OUT / f"profile-{args.size}.txt"
@@ -77,7 +82,10 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     finally:
         shutil.rmtree(state, ignore_errors=True)
-        pg.drop_database(args.admin_url, name)
+        if args.mysql_url:
+            mariadb.drop_database(args.mysql_url, name)
+        else:
+            pg.drop_database(args.admin_url, name)
     print(summarise(raw))
 
 

@@ -16,8 +16,13 @@ from bench.sources import source_db, warm_page_cache
 WIZARD = Path(sys.executable).with_name("wizard")  # the console script installed beside this Python
 
 
-def migrate_command(source: Path, target_url: str, state_dir: Path) -> list[str]:
-    return [str(WIZARD), "migrate", "--source", f"sqlite:///{source.resolve()}", "--target", target_url,
+def source_url(source: Path | str) -> str:
+    """A SQLite file's URL; a URL (a MySQL source) as it is."""
+    return source if isinstance(source, str) else f"sqlite:///{source.resolve()}"
+
+
+def migrate_command(source: Path | str, target_url: str, state_dir: Path) -> list[str]:
+    return [str(WIZARD), "migrate", "--source", source_url(source), "--target", target_url,
             "--yes", "--on-orphans", "quarantine", "--state-dir", str(state_dir), "--json"]
 
 
