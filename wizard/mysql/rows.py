@@ -1,13 +1,17 @@
 """Every row of a MySQL database as (key, digest), a batch at a time: the end state a rollback compares with;
 and rows found again by those keys (what a rollback's carry-back reads and checks).
 
-As for SQLite, the digest is the md5 of the row's values as Python reads them; it is only ever compared
-with digests of the same database read the same way (wizard.rollback.since).
+The digest is computed by the server, as PostgreSQL's end state is (hashtextextended): MD5 of the row's
+columns as text, each written as its length, a colon and the text, or N for NULL, so no two rows that differ
+share a spelling (NULL is not '', and no value can take its neighbour's). Only the key and 32 hex digits cross
+the wire: parsing every value in Python took most of the end state's time (bench/README.md, "The MySQL row").
+A DOUBLE or FLOAT is spelled by MariaDB in its shortest round-trip form, a DATETIME(6) with its
+microseconds, a TIMESTAMP in UTC (the session's zone is set). It is only ever compared with digests of the
+same database read the same way (wizard.rollback.since).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, AsyncIterator, Callable, Sequence
 
@@ -27,16 +31,28 @@ def key_text(values: Sequence[Any]) -> str:
     return json.dumps([plain(v) for v in values], default=str)
 
 
+def digest_sql(columns: Sequence[str]) -> str:
+    """MySQL's expression for the md5 of a row of `columns`: each column as <characters>:<text>, or N for NULL."""
+    return "MD5(CONCAT_WS(',', " + ", ".join(
+        f"IFNULL(CONCAT(CHAR_LENGTH({quote(c)}), ':', {quote(c)}), 'N')" for c in columns) + "))"
+
+
 async def read_rows(db: DbUrl, kept: Callable[[str], bool],
                     batch: int) -> AsyncIterator[tuple[str, bool, list[tuple[str | None, str]]]]:
     """(table, keyed, a batch of (key as a JSON array, digest)) for every kept table, then (table, keyed, [])."""
     async with connect(db) as conn:
+        await conn.exec_driver_sql("SET time_zone = '+00:00'")  # a TIMESTAMP's text does not follow the server's zone
         keys: dict[str, list[str]] = {}
         for table, column in await conn.execute(text(
                 "SELECT table_name, column_name FROM information_schema.key_column_usage "
                 "WHERE table_schema = DATABASE() AND constraint_name = 'PRIMARY' "
                 "ORDER BY table_name, ordinal_position")):
             keys.setdefault(table, []).append(column)
+        columns: dict[str, list[str]] = {}
+        for table, column in await conn.execute(text(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
+                "ORDER BY table_name, ordinal_position")):
+            columns.setdefault(table, []).append(column)
         tables = [t for t in await app_tables(conn) if kept(t)]
         await conn.rollback()  # the catalogue's reads: each table is then read in a snapshot of its own
         for table in tables:
@@ -44,12 +60,9 @@ async def read_rows(db: DbUrl, kept: Callable[[str], bool],
             key_sql = ", ".join(quote(k) for k in key) + ", " if key else ""
             n = len(key)
             async with conn.begin():  # one snapshot per table (REPEATABLE READ)
-                result = await conn.stream(text(f"SELECT {key_sql}t.* FROM {quote(table)} t"))
+                result = await conn.stream(text(f"SELECT {key_sql}{digest_sql(columns[table])} FROM {quote(table)}"))
                 async for rows in result.partitions(batch):
-                    yield table, bool(key), [
-                        (key_text(row[:n]) if key else None,
-                         hashlib.md5(repr(tuple(row[n:])).encode("utf-8", "surrogatepass")).hexdigest())
-                        for row in rows]
+                    yield table, bool(key), [(key_text(row[:n]) if key else None, row[n]) for row in rows]
             yield table, bool(key), []
 
 

@@ -6,7 +6,9 @@ in a SQLite file in the run folder (`end-state.db`). Before a rollback, the same
 is read again and the two are compared per table: keys added, rows changed, keys
 removed. The digests are only ever compared with digests of the same database, so
 each engine computes them its own way (PostgreSQL: hashtextextended, 64 bits, of the
-row's text, on the server; SQLite and MySQL: md5 of the row's values as Python reads them).
+row's text, on the server; MySQL: md5 of the row's text, on the server, wizard.mysql.rows;
+SQLite: md5 of the row's values as Python reads them). The file's user_version says which way
+MySQL's were computed: an end state from before the server-side digest cannot be compared.
 
 A table with no primary key is kept as a multiset: a row is its digest and its
 number among equal rows, so rows can be added or removed, never changed.
@@ -39,6 +41,8 @@ END_STATE = "end-state.db"
 END_STATE_STEP = "end state"  # the journal's step that records it; its undo keeps what was written after
 EXAMPLES = 5  # keys shown per table and kind of change
 _BATCH = 10_000
+# PRAGMA user_version of an end state whose MySQL digests are the server's (wizard.mysql.rows); 0 before.
+DIGESTS = 1
 
 
 @dataclass
@@ -258,6 +262,7 @@ async def record_end_state(db: DbUrl, run_folder: Path) -> dict[str, int]:
         try:
             out.execute("PRAGMA journal_mode = OFF")
             out.execute("PRAGMA synchronous = OFF")
+            out.execute(f"PRAGMA user_version = {DIGESTS}")
             tables = await _fill(db, out, "rows")
             out.execute("CREATE TABLE tables (tbl TEXT PRIMARY KEY, keyed INTEGER NOT NULL)")
             out.executemany("INSERT INTO tables VALUES (?, ?)", [(t, int(k)) for t, k in tables.items()])
@@ -281,6 +286,9 @@ async def measure(db: DbUrl, run_folder: Path, finished: str, journey: str) -> S
         raise StepError(f"{path} is missing: what was written since the run cannot be measured")
     conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True, check_same_thread=False)
     try:
+        if db.is_mysql and conn.execute("PRAGMA user_version").fetchone()[0] != DIGESTS:
+            raise StepError(f"{path} was recorded by an earlier wizard, whose MySQL row digests this one does not "
+                            "compute: roll this run back with the wizard version that made it")
         conn.execute("PRAGMA temp_store = MEMORY")
         now = await _fill(db, conn, "temp.now")
         before = dict(conn.execute("SELECT tbl, keyed FROM tables").fetchall())
