@@ -160,6 +160,7 @@ class _Chunk:
     nulled: bytes  # JSON lines
     conversions: Counter
     ends: list[tuple[Any, str, str, str]]  # (target key or None, column, kind, exact text): see _write_ends
+    data: Any = None  # the records as the target's writer sends them, made by `prepare` in the reader thread
 
 
 # The first and last instant (and day) asyncpg's binary codec sends as -infinity/infinity. The clean
@@ -197,9 +198,10 @@ class _Reader:
     """The reader thread of one table: SQLite rows in key order, converted, in chunks."""
 
     def __init__(self, path: Path, table: SourceTable, actions: RowActions, unclean: frozenset[Key] | None,
-                 after: Position | None, chunk_rows: int, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop) -> None:
+                 after: Position | None, chunk_rows: int, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop,
+                 prepare: Callable[[list], Any] | None = None) -> None:
         self.path, self.table, self.actions, self.unclean, self.after = path, table, actions, unclean, after
-        self.chunk_rows, self.queue, self.loop = chunk_rows, queue, loop
+        self.chunk_rows, self.queue, self.loop, self.prepare = chunk_rows, queue, loop, prepare
         self.cancelled = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"read {table.name}", daemon=True)
 
@@ -292,7 +294,9 @@ class _Reader:
                 return
             last = position(last_row)
             self.after = last
-            self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions, ends))
+            # Made here, ahead of the writer: the target loads one chunk while the next is made.
+            data = self.prepare(records) if self.prepare is not None and records else None
+            self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions, ends, data))
 
     def _fetch(self, cursor: sqlite3.Cursor, n: int) -> list[tuple]:
         try:
@@ -400,11 +404,12 @@ async def copy_chunks(source: Any, table: SourceTable, actions: RowActions, stat
                       emit: Emit, stop: StopRequest | None, chunk_rows: int, unclean: frozenset[Key] | None,
                       commit: Callable[[_Chunk, Callable[[], Awaitable[None]]], Awaitable[None]],
                       save: Callable[[TableCopy], Awaitable[None]],
-                      reader_class: type[_Reader] | None = None) -> TableCopy:
+                      reader_class: type[_Reader] | None = None,
+                      prepare: Callable[[list], Any] | None = None) -> TableCopy:
     """The reader's chunks of one table, each handed to `commit(chunk, account)`, which writes its rows, awaits
     `account()` (the side files written, `state` moved past the chunk) and saves the checkpoint, all in one
     transaction of the target; `save(state)` the last checkpoint, the table done. Any target's copy_table;
-    `reader_class` and `source` as copy_table's."""
+    `reader_class` and `source` as copy_table's; `prepare(records)`, if given, is the chunk's `data`."""
     if state.done:
         return state
     qpath, npath = quarantine_path(run_folder, table.name), nulled_path(run_folder, table.name)
@@ -412,7 +417,8 @@ async def copy_chunks(source: Any, table: SourceTable, actions: RowActions, stat
     _trim(npath, state.nulled_bytes)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
-    reader = (reader_class or _Reader)(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop)
+    reader = (reader_class or _Reader)(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop,
+                                       prepare)
     meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
     meter.done = state.copied + state.quarantined
     conversions = Counter({(col, name): n for col, made in state.conversions.items() for name, n in made.items()})

@@ -1,7 +1,8 @@
 """The table copier into MySQL or MariaDB: SQLite's rows in chunks, each with its checkpoint in one transaction.
 
 The reading, converting and checkpoint bookkeeping are wizard.move.copy's (copy_chunks), as for
-PostgreSQL. Each chunk is written as a tab-separated file (0600, in the run folder, removed after)
+PostgreSQL. Each chunk's text is made in the reader thread (tsv), so the server loads one chunk while
+Python makes the next; it is written as a tab-separated file (0600, in the run folder, removed after)
 and loaded with one `LOAD DATA LOCAL INFILE` (about twice as fast as aiomysql's multi-row INSERTs in
 bench.mysql_move: README, "MySQL and MariaDB"), then the checkpoint row is upserted, both committed
 together in InnoDB: a crash loses both or neither, so a resume carries on after the checkpoint's key
@@ -71,6 +72,11 @@ def _field(value: Any) -> str:
     return str(value)  # int, float, Decimal, date
 
 
+def tsv(records: list) -> bytes:
+    """Rows as LOAD DATA's default format reads them, one line each, in UTF-8."""
+    return "".join("\t".join(map(_field, r)) + "\n" for r in records).encode("utf-8")
+
+
 @contextlib.asynccontextmanager
 async def loading_connection(target: DbUrl) -> AsyncIterator[AsyncConnection]:
     """A connection to `target` that may send LOAD DATA LOCAL files: for the copy only."""
@@ -83,14 +89,15 @@ async def loading_connection(target: DbUrl) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-async def _load_data(conn: AsyncConnection, tsv: Path, table: SourceTable, records: list) -> None:
-    """The chunk's rows, by LOAD DATA LOCAL INFILE of a private file; StepError when the server altered any."""
-    fd = os.open(tsv, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("".join("\t".join(map(_field, r)) + "\n" for r in records))
+async def _load_data(conn: AsyncConnection, path: Path, table: SourceTable, records: list, data: bytes) -> None:
+    """The chunk's rows (`data`, their tsv), by LOAD DATA LOCAL INFILE of a private file; StepError when the server
+    altered any."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     try:
         columns = ", ".join(quote(c.target) for c in table.columns)
-        result = await conn.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{tsv}' INTO TABLE {quote(table.target)} "
+        result = await conn.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {quote(table.target)} "
                                             f"CHARACTER SET utf8mb4 ({columns})")
         warnings = (await conn.exec_driver_sql("SELECT @@warning_count")).scalar()
         if result.rowcount != len(records) or warnings:
@@ -98,19 +105,19 @@ async def _load_data(conn: AsyncConnection, tsv: Path, table: SourceTable, recor
             raise StepError(f"{table.name}: MySQL took {result.rowcount:,} of a chunk's {len(records):,} rows"
                             + (f" and warned: {said[2]}" if said else "") + ": nothing of the chunk was kept")
     finally:
-        tsv.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
 
 
 async def copy_table(conn: AsyncConnection, source: Path, table: SourceTable, actions: RowActions, run_id: str,
                      state: TableCopy, run_folder: Path, emit: Emit, stop: StopRequest, chunk_rows: int,
                      unclean: frozenset[Key] | None = None) -> TableCopy:
     """Copy one table from `state` (fresh, or its checkpoint) to its end, or to a stop request."""
-    tsv = run_folder / f"chunk-{table.name}.tsv"
+    path = run_folder / f"chunk-{table.name}.tsv"
 
     async def commit(item: Any, account: Callable[[], Awaitable[None]]) -> None:
         async with conn.begin():
             if item.records:
-                await _load_data(conn, tsv, table, item.records)
+                await _load_data(conn, path, table, item.records, item.data)
             await account()
             await _save(conn, run_id, state)
 
@@ -118,4 +125,5 @@ async def copy_table(conn: AsyncConnection, source: Path, table: SourceTable, ac
         async with conn.begin():
             await _save(conn, run_id, done)
 
-    return await copy_chunks(source, table, actions, state, run_folder, emit, stop, chunk_rows, unclean, commit, save)
+    return await copy_chunks(source, table, actions, state, run_folder, emit, stop, chunk_rows, unclean, commit, save,
+                             prepare=tsv)
