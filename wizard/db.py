@@ -27,10 +27,6 @@ CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL or MySQL server to answer a con
 # "double-quoted" names are names on MySQL too (SQLAlchemy sees the mode and quotes the same way).
 MYSQL_SESSION = {"charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT,
                  "init_command": "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'ANSI_QUOTES')"}
-# The driver of connections that only read many rows (the verification's side, the end state): asyncmy parses
-# rows in Cython, about 8x less CPU than aiomysql's pure Python (bench/README.md, "The MySQL row"), and hands
-# over the same values; it cannot send LOAD DATA LOCAL files, so aiomysql stays the default.
-MYSQL_READS = "mysql+asyncmy"
 
 
 def check_sqlite_file(db: DbUrl) -> None:
@@ -70,7 +66,7 @@ _ASYNCPG_URL = URL.create("postgresql+asyncpg")
 _ASYNCPG_DBAPI = _ASYNCPG_URL.get_dialect().import_dbapi()  # SQLAlchemy's adapter around asyncpg, made once
 
 
-def engine_for(db: DbUrl, readonly: bool = False, reads: bool = False) -> AsyncEngine:
+def engine_for(db: DbUrl, readonly: bool = False) -> AsyncEngine:
     if db.is_sqlite:
         check_sqlite_file(db)
         # The URI is the database name as it is: SQLAlchemy adds no query of its own to it.
@@ -78,8 +74,7 @@ def engine_for(db: DbUrl, readonly: bool = False, reads: bool = False) -> AsyncE
         return create_async_engine(URL.create("sqlite+aiosqlite", database=uri, query={"uri": "true"}),
                                    poolclass=NullPool)
     if db.is_mysql:
-        url = db.async_url().set(drivername=MYSQL_READS) if reads else db.async_url()
-        return create_async_engine(url, poolclass=NullPool, connect_args=MYSQL_SESSION)
+        return create_async_engine(db.async_url(), poolclass=NullPool, connect_args=MYSQL_SESSION)
     # SQLAlchemy would hand every query key of the URL to asyncpg.connect as a keyword, sslmode too (a
     # TypeError): the engine connects the way every other connection does instead. Its dialect keeps a
     # prepared-statement cache of its own, off as asyncpg's is (pgsession); async_creator cannot say so,
@@ -154,10 +149,9 @@ CONNECT_ERRORS = (OSError, DBAPIError, OperationalError, TimeoutError, sqlite3.E
 
 
 @contextlib.asynccontextmanager
-async def connect(db: DbUrl, readonly: bool = False, reads: bool = False) -> AsyncIterator[AsyncConnection]:
-    """An open connection, or BadInput with one line an operator can act on (`readonly`: SQLite's mode=ro;
-    `reads`: a MySQL connection that only reads, through MYSQL_READS)."""
-    engine = engine_for(db, readonly, reads)
+async def connect(db: DbUrl, readonly: bool = False) -> AsyncIterator[AsyncConnection]:
+    """An open connection, or BadInput with one line an operator can act on (`readonly`: SQLite's mode=ro)."""
+    engine = engine_for(db, readonly)
     try:
         try:
             # aiomysql's connect_timeout bounds the TCP connect only, not the wait for the server's greeting.

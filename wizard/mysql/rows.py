@@ -40,7 +40,7 @@ def digest_sql(columns: Sequence[str]) -> str:
 async def read_rows(db: DbUrl, kept: Callable[[str], bool],
                     batch: int) -> AsyncIterator[tuple[str, bool, list[tuple[str | None, str]]]]:
     """(table, keyed, a batch of (key as a JSON array, digest)) for every kept table, then (table, keyed, [])."""
-    async with connect(db, reads=True) as conn:
+    async with connect(db) as conn:
         await conn.exec_driver_sql("SET time_zone = '+00:00'")  # a TIMESTAMP's text does not follow the server's zone
         keys: dict[str, list[str]] = {}
         for table, column in await conn.execute(text(

@@ -1,7 +1,7 @@
 """A MySQL or MariaDB side of a verification: its rows in key order, and its values in the compared form.
 
-Read through asyncmy's unbuffered cursor (wizard.db.MYSQL_READS: rows stream from the server, the
-next chunk on its way while one is compared) inside one READ ONLY transaction WITH CONSISTENT SNAPSHOT: one
+Read through aiomysql's unbuffered cursor (rows stream from the server, the next chunk on its
+way while one is compared) inside one READ ONLY transaction WITH CONSISTENT SNAPSHOT: one
 snapshot for every table, and no way to write by mistake. Text keys are sorted as binary
 strings (byte order, which for UTF-8 is code-point order, which is Python's): a collation
 would fold case and pad spaces.
@@ -22,8 +22,7 @@ import contextlib
 from datetime import date, datetime
 from typing import Any, AsyncIterator, Callable
 
-import asyncmy
-from asyncmy.cursors import SSCursor
+import aiomysql
 
 from wizard.db import connect, quote
 from wizard.move.normalize import BOOLEAN, DATE, TEXT, TIMESTAMP, canonical
@@ -67,7 +66,7 @@ def mysql_value(kind: str) -> Callable[[Any], Any]:
 class MySide:
     is_sqlite = False
 
-    def __init__(self, conn: asyncmy.Connection, render: bool, chunk: int) -> None:
+    def __init__(self, conn: aiomysql.Connection, render: bool, chunk: int) -> None:
         self.conn = conn
         self.render = render  # DATETIME and DATE in SQLite's spelling: the other side is a SQLite file
         self.chunk = chunk
@@ -85,7 +84,7 @@ class MySide:
         order = ", ".join(f"CAST({q} AS BINARY)" if table.column(c).collatable else q
                           for c, q in zip(columns, names[:npk]))
         sql = f"SELECT {', '.join(exprs)} FROM {quote(table.sql_name)}"
-        cursor = self.conn.cursor(SSCursor)  # unbuffered: rows stream from the server
+        cursor = await self.conn.cursor(aiomysql.SSCursor)  # unbuffered: rows stream from the server
         await cursor.execute(f"{sql} ORDER BY {order}" if npk else sql)
         # Closing the cursor reads what is left of its result: the connection then serves the next table.
         return ReadAhead(lambda: cursor.fetchmany(self.chunk), cursor.close)
@@ -102,7 +101,7 @@ class MySide:
 @contextlib.asynccontextmanager
 async def open_mysql(db: DbUrl, render: bool, chunk: int) -> AsyncIterator[MySide]:
     """A MySQL side in one read-only snapshot (`render`: the other side is SQLite)."""
-    async with connect(db, reads=True) as conn:
+    async with connect(db) as conn:
         raw = (await conn.get_raw_connection()).driver_connection
         async with raw.cursor() as cur:
             # A TIMESTAMP column rendered in UTC, as the copy writes it; DATETIME has no zone.
