@@ -152,7 +152,7 @@ async def _save(conn: asyncpg.Connection, run_id: str, state: TableCopy) -> None
 
 @dataclass
 class _Chunk:
-    records: list[Any]
+    records: list[Any]  # [] when `data` holds them (`prepare`): one form of the rows in memory, not two
     last_key: Position
     read: int
     quarantine: bytes  # JSON lines
@@ -161,6 +161,7 @@ class _Chunk:
     conversions: Counter
     ends: list[tuple[Any, str, str, str]]  # (target key or None, column, kind, exact text): see _write_ends
     data: Any = None  # the records as the target's writer sends them, made by `prepare` in the reader thread
+    copied: int = 0  # records in the chunk
 
 
 # The first and last instant (and day) asyncpg's binary codec sends as -infinity/infinity. The clean
@@ -295,8 +296,11 @@ class _Reader:
             last = position(last_row)
             self.after = last
             # Made here, ahead of the writer: the target loads one chunk while the next is made.
-            data = self.prepare(records) if self.prepare is not None and records else None
-            self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions, ends, data))
+            copied, data = len(records), None
+            if self.prepare is not None and records:
+                data, records = self.prepare(records), []
+            self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions, ends, data,
+                             copied))
 
     def _fetch(self, cursor: sqlite3.Cursor, n: int) -> list[tuple]:
         try:
@@ -459,7 +463,7 @@ async def take_chunk(state: TableCopy, item: _Chunk, qpath: Path, npath: Path, c
     if item.nulled:
         state.nulled_bytes = await asyncio.to_thread(_append, npath, item.nulled)
     conversions.update(item.conversions)
-    state.copied += len(item.records)
+    state.copied += item.copied
     state.quarantined += item.quarantined
     state.last_key = item.last_key
     state.conversions = _nest(conversions)

@@ -89,9 +89,9 @@ async def loading_connection(target: DbUrl) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-async def _load_data(conn: AsyncConnection, path: Path, table: SourceTable, records: list, data: bytes) -> None:
-    """The chunk's rows (`data`, their tsv), by LOAD DATA LOCAL INFILE of a private file; StepError when the server
-    altered any."""
+async def _load_data(conn: AsyncConnection, path: Path, table: SourceTable, rows: int, data: bytes) -> None:
+    """The chunk's `rows` rows (`data`, their tsv), by LOAD DATA LOCAL INFILE of a private file; StepError when the
+    server altered any."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -100,9 +100,9 @@ async def _load_data(conn: AsyncConnection, path: Path, table: SourceTable, reco
         result = await conn.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {quote(table.target)} "
                                             f"CHARACTER SET utf8mb4 ({columns})")
         warnings = (await conn.exec_driver_sql("SELECT @@warning_count")).scalar()
-        if result.rowcount != len(records) or warnings:
+        if result.rowcount != rows or warnings:
             said = (await conn.exec_driver_sql("SHOW WARNINGS LIMIT 1")).first()
-            raise StepError(f"{table.name}: MySQL took {result.rowcount:,} of a chunk's {len(records):,} rows"
+            raise StepError(f"{table.name}: MySQL took {result.rowcount:,} of a chunk's {rows:,} rows"
                             + (f" and warned: {said[2]}" if said else "") + ": nothing of the chunk was kept")
     finally:
         path.unlink(missing_ok=True)
@@ -116,8 +116,8 @@ async def copy_table(conn: AsyncConnection, source: Path, table: SourceTable, ac
 
     async def commit(item: Any, account: Callable[[], Awaitable[None]]) -> None:
         async with conn.begin():
-            if item.records:
-                await _load_data(conn, path, table, item.records, item.data)
+            if item.copied:
+                await _load_data(conn, path, table, item.copied, item.data)
             await account()
             await _save(conn, run_id, state)
 
