@@ -152,11 +152,8 @@ class ConnectionScreen(StepScreen):
             self._say(f"[red]{esc(mask(exc.message))}[/]")
             return
         if target.is_sqlite:
-            self._say("[red]The target must be PostgreSQL: postgresql://user@host:5432/dbname[/]")
-            return
-        if target.is_mysql:  # the screens move off MySQL; the move onto it is the command line's so far
-            self._say("[red]These screens move into PostgreSQL only: give a PostgreSQL target. A move into MySQL "
-                      "or MariaDB runs on the command line: wizard migrate (README, \"MySQL and MariaDB\").[/]")
+            self._say("[red]The target must be PostgreSQL or MySQL/MariaDB: postgresql://user@host:5432/dbname "
+                      "or mysql://user@host:3306/dbname[/]")
             return
         self._say(f"Connecting to {esc(target.masked())}...")
         self.test_target(target)

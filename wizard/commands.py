@@ -201,10 +201,7 @@ async def backup(source: DbUrl, state_dir: Path | None, emit: Emit = ignore,
 
 async def check_target(target: DbUrl) -> TargetInfo:
     """Connect to a move's target and say what it is: server version, may the user create tables, is it empty
-    (or the partial copy of which run). Changes nothing. The screens' question: they do not move onto MySQL."""
-    if target.is_mysql:
-        raise BadInput(f"{target}: the wizard's screens do not move onto MySQL or MariaDB yet: run "
-                       "`wizard migrate --source sqlite:///... --target mysql://...` on the command line")
+    (or the partial copy of which run); of a MySQL or MariaDB target its character set too. Changes nothing."""
     return await _check_target(target)
 
 

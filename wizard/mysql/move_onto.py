@@ -25,6 +25,7 @@ from wizard.move.copy import TableCopy
 from wizard.move.preflight import PreflightReport
 from wizard.move.run import _Move
 from wizard.move.scan import RowActions
+from wizard.move.settings import STAYS_ON_MYSQL
 from wizard.move.tables import SourceTable
 from wizard.move.target_schema import TargetSchema, drop_tables_undo
 from wizard.mysql import copy, target as mysql_target
@@ -126,4 +127,4 @@ class MoveOntoMySQL(_Move):
 
     async def _settings(self) -> None:
         if self.env_file is not None:
-            self.notes.append("OPENAI_API_KEY (if any) stays in .env: the settings move does not reach MySQL yet")
+            self.notes.append(STAYS_ON_MYSQL)

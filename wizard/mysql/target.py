@@ -21,6 +21,7 @@ from wizard.db import connect, quote, write_transaction
 from wizard.errors import BadInput
 from wizard.events import Emit
 from wizard.move.copy import CHECKPOINTS
+from wizard.move.preflight import TargetInfo
 from wizard.move.target_schema import MOVES, OWN_TABLES
 from wizard.mysql.info import app_tables, charset, server_name
 from wizard.urls import DbUrl
@@ -87,30 +88,35 @@ async def run_holding(conn: AsyncConnection, tables: list[str]) -> str | None:
     return (await conn.execute(text(f"SELECT run_id FROM {MOVES} LIMIT 1"))).scalar()
 
 
-async def checks(target: DbUrl, resume_run: str | None) -> list[tuple[str, bool, str]]:
-    """(check, passed, reason) of the target: it answers, its character set, CREATE, empty of the engine's tables."""
+async def describe(target: DbUrl) -> TargetInfo:
+    """What the target is, as the Connection screen's test and the pre-flight checks ask it: the server, its
+    character set, whether we may create tables, what it holds (BadInput when it does not let us in)."""
     async with connect(target) as conn:
         version = (await conn.execute(text("SELECT VERSION()"))).scalar_one()
         found = await charset(conn)
         create = await may_create(conn)
         tables = await app_tables(conn)
         holder = await run_holding(conn, tables)
-    problem = charset_problem(target, found)
-    held = [t for t in tables if t in schema.ENGINE_TABLES or t in (schema.VERSION_TABLE, *OWN_TABLES)]
-    out = [("target", True, f"{target.masked()} answers: {server_name(version)}"),
-           ("charset", not problem, problem or f"database {target.database} defaults to {found[0]} ({found[1]})"),
-           ("privileges", create, f"the user may create tables in database {target.database}" if create else
-            f"the user {target.url.username} may not create tables in database {target.database}: "
-            f"GRANT CREATE, ALTER, DROP, INDEX, REFERENCES ON {target.database}.* TO it")]
-    if not held:
+    server, number = server_name(version).split(" ", 1)
+    return TargetInfo(number, create, tables, target.database or "", holder, target.url.username or "",
+                      server=server, charset=f"{found[0]} ({found[1]})", charset_problem=charset_problem(target, found))
+
+
+async def checks(target: DbUrl, resume_run: str | None) -> list[tuple[str, bool, str]]:
+    """(check, passed, reason) of the target: it answers, its character set, CREATE, empty of the engine's tables."""
+    info = await describe(target)
+    out = [("target", True, f"{target.masked()} answers: {info.server} {info.server_version}"),
+           ("charset", not info.charset_problem,
+            info.charset_problem or f"database {target.database} defaults to {info.charset}"),
+           ("privileges", info.can_create, f"the user may create tables in database {target.database}"
+            if info.can_create else info.create_problem)]
+    if not info.engine_tables:
         out.append(("target empty", True, f"database {target.database} holds none of the engine's tables"))
-    elif resume_run and holder == resume_run:
+    elif resume_run and info.run_id == resume_run:
         out.append(("target empty", True,
                     f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
     else:
-        of = f" (the partial copy of run {holder}: --resume it, or roll it back)" if holder else ""
-        out.append(("target empty", False, f"database {target.database} already holds the engine's tables "
-                                           f"({', '.join(held)}){of}: use an empty database"))
+        out.append(("target empty", False, f"database {target.database}: {info.held_problem}"))
     return out
 
 
