@@ -22,7 +22,7 @@ FIELDS = ("host", "port", "database", "user", "password")
 TYPED = ("host", "port", "database", "user", "sslrootcert", "schema")  # the fields a URL is built from, as typed
 class ConnectionScreen(StepScreen):
     STEP = "connection"
-    STEP_TITLE = "the target PostgreSQL"
+    STEP_TITLE = "the target database"
     # Plain Ctrl+letters: the fields take every printable key.
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),

@@ -120,3 +120,11 @@ class Session:
     log: RunLog = field(default_factory=RunLog)
     stop: StopRequest = field(default_factory=StopRequest)
     changed: bool = False  # last_run has done something rollback would undo
+
+    def title(self) -> str:
+        """The header's: the journey, a move naming MySQL once the Connection screen's target is one."""
+        if self.journey is None:
+            return "Engine migration wizard"
+        if self.journey is MOVE and self.target is not None and self.target.is_mysql:
+            return "Move to MySQL/MariaDB"
+        return self.journey.title

@@ -220,9 +220,6 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a `resume`
     carries on from the last checkpoint."""
     _one_side_mysql(options.source, options.target)
-    if options.target.is_mysql and options.to:
-        raise BadInput(f"--to on a MySQL target: move without it, then `wizard upgrade --db {options.target}` "
-                       "(one revision at a time, as MySQL needs)")
     return await run_move(options, emit, stop)
 
 
