@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS {MOVES} (
     run_id VARCHAR(64) PRIMARY KEY,
     fingerprint LONGTEXT NOT NULL,
     revision VARCHAR(64) NOT NULL,
-    "tables" LONGTEXT NOT NULL
+    "tables" LONGTEXT  -- NULL while the schema is being made
 ) ENGINE=InnoDB CHARACTER SET utf8mb4"""
 
 CHECKPOINT_DDL = f"""
@@ -126,13 +126,13 @@ def tables_made(revision: str) -> list[str]:
 
 
 async def load(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
-    """The bookkeeping row of `run_id`: its schema was made whole."""
+    """The bookkeeping row of `run_id` when its schema was made whole (its tables listed), else None."""
     row = None
     if MOVES in await app_tables(conn):
         row = (await conn.execute(text(f'SELECT revision, "tables" FROM {MOVES} WHERE run_id = :r'),
                                   {"r": run_id})).first()
     await conn.rollback()
-    return {"revision": row[0], "tables": json.loads(row[1])} if row else None
+    return {"revision": row[0], "tables": json.loads(row[1])} if row and row[1] is not None else None
 
 
 async def create(conn: AsyncConnection, revision: str, run_id: str, fingerprint: dict[str, Any], emit: Emit,
@@ -140,15 +140,19 @@ async def create(conn: AsyncConnection, revision: str, run_id: str, fingerprint:
     """The engine's schema at `revision` and the move's bookkeeping; what a killed earlier try left is dropped
     first. Returns the tables made."""
     await drop(conn, tables_made(revision))
+    # The bookkeeping row first, naming the run with no tables yet: MySQL commits each CREATE, and a kill among them
+    # leaves tables the checks of a resume of this run know as its own (and a fresh move's checks as someone's).
+    await conn.exec_driver_sql(MOVE_DDL)
+    await conn.execute(text(f"INSERT INTO {MOVES} (run_id, fingerprint, revision) VALUES (:run, :fp, :rev)"),
+                       {"run": run_id, "fp": json.dumps(fingerprint), "rev": revision})
+    await conn.commit()
     async with write_transaction(conn):
         await schema.upgrade(conn, revision, emit, step=step)
-    await conn.exec_driver_sql(MOVE_DDL)
     await conn.exec_driver_sql(CHECKPOINT_DDL)
     made = [t for t in await app_tables(conn) if t in tables_made(revision)]
-    # The row last: its presence says the schema is whole.
-    await conn.execute(text(f'INSERT INTO {MOVES} (run_id, fingerprint, revision, "tables") '
-                            "VALUES (:run, :fp, :rev, :tables)"),
-                       {"run": run_id, "fp": json.dumps(fingerprint), "rev": revision, "tables": json.dumps(made)})
+    # The tables last: with them the row says the schema is whole.
+    await conn.execute(text(f'UPDATE {MOVES} SET "tables" = :tables WHERE run_id = :run'),
+                       {"run": run_id, "tables": json.dumps(made)})
     await conn.commit()
     return made
 
