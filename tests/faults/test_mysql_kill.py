@@ -14,6 +14,7 @@ from engine_data import build_1_0_0, read, write
 from fault_support import source_counts, wizard, wizard_killed_at
 from move_helpers import fetch, sha256
 from wizard import sample
+from wizard.schema import head
 from wizard.urls import parse_url
 
 pytestmark = pytest.mark.slow  # real processes: `pytest -m slow` runs them
@@ -267,4 +268,25 @@ def test_kill_in_the_backup_of_a_move_off_mysql_then_resume(mysql_url: str, pg_u
                    "file, its proof by a restore not yet run), then `wizard migrate --resume`",
              did="the journal had the backup begun, not finished; the resume dumped and proved it again (no temporary "
                  "file left), then moved: every table's rows once in PostgreSQL; the source's CHECKSUMs as before",
+             rows_lost=0)
+
+
+def test_kill_between_two_revisions_of_a_moves_upgrade_onto_mysql_then_resume(small_source: Path, mysql_url: str,
+                                                                              tmp_path: Path, survived) -> None:
+    state = tmp_path / "state"
+    args = _onto(small_source, mysql_url, state, "--to", "head")
+    # schema.upgrade's calls: the schema step (to the source's revision, 0001), the verification's reference schema,
+    # then one per revision of --to: the 4th is 0003's, 0002 committed before it.
+    wizard_killed_at("wizard.schema:upgrade:4", *args)
+    began, finished = _journal_steps(state)
+    assert began[-1] == "upgrade" and "verify" in finished and "upgrade" not in finished
+    assert read(mysql_url, "SELECT version_num FROM alembic_version") == [("0002",)]
+    _resume_or_roll_back("resume", args, state)
+    assert read(mysql_url, "SELECT version_num FROM alembic_version") == [(head(),)]
+    for table, n in source_counts(small_source).items():
+        assert read(mysql_url, f"SELECT COUNT(*), COUNT(DISTINCT id) FROM {table}") == [(n, n)], table
+    survived(fault="kill -9 of `wizard migrate --to head` onto MariaDB between two revisions of the upgrade after the "
+                   "copy (0002 committed, 0003 not begun), then `wizard migrate --resume`",
+             did="the journal had the copy verified and the upgrade begun; the resume found the tables matching "
+                 f"0002, the revision recorded, and applied the rest one at a time: {head()}, every row once",
              rows_lost=0)
