@@ -220,6 +220,25 @@ def test_a_mysql_database_moves_and_verifies_with_no_row_lost(source: str, pg_ur
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
 
 
+LATIN1 = "caf\u00e9 \u00df\u00f1 \u20ac 5 \u00bd"  # é ß ñ € ½: all in MySQL's latin1 (cp1252)
+
+
+def test_a_latin1_source_moves_to_postgresql_with_every_character(engine_db: Path, latin1_url: str, pg_url: str,
+                                                                  tmp_path: Path) -> None:
+    """As a source a narrow character set loses nothing: every character it holds has its code point, read through
+    the wizard's utf8mb4 session. (Only a target is refused for it: it would lose what it cannot hold.)"""
+    source = build_1_0_0(latin1_url, engine_db)
+    name = read(source, "SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() "
+                        "AND table_name = 'workflows' AND column_name = 'name'")[0][0]
+    write(source, f"ALTER TABLE workflows MODIFY name {name} CHARACTER SET latin1 NOT NULL")
+    write(source, f"UPDATE workflows SET name = '{LATIN1}' WHERE name = (SELECT MIN(name) FROM workflows w)")
+    assert read(source, "SELECT HEX(name) FROM workflows WHERE name LIKE 'caf%'") == [
+        (LATIN1.encode("cp1252").hex().upper(),)]  # stored as latin1's bytes, one a character
+    result = _move(source, pg_url, tmp_path / "state")
+    assert result.state == FINISHED and result.verification.ok
+    assert fetch(pg_url, "SELECT name FROM workflows WHERE name LIKE 'caf%'")[0][0] == LATIN1
+
+
 def _plant_odd_values(source: str) -> dict[str, object]:
     """A zero date, invalid JSON (MariaDB's check switched off), an emoji, microseconds in a DATETIME(6)."""
     write(source, "ALTER TABLE executions MODIFY started_at DATETIME(6) NULL")
