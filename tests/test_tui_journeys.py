@@ -164,12 +164,14 @@ async def test_move_onto_mysql_journey_and_ctrl_r(tmp_path: Path, engine_db: Pat
     app = make_app(tmp_path / "state", env_file=engine_env, source_text=database_url(engine_env),
                    target_text=mysql_url)
     async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "Move to PostgreSQL or MySQL" in screen_text(app)  # from a SQLite file: either
         await _to_connection(pilot, app)
         await press(pilot, "ctrl+t")
         assert "MariaDB" in screen_text(app) and "utf8mb4" in screen_text(app), screen_text(app)
         await _connection_to_verify(pilot, app)
         await press(pilot, "n")
-        assert "step 7 of 7" in screen_text(app)
+        assert "Move to MySQL/MariaDB — step 7 of 7" in screen_text(app), screen_text(app)
         assert engine_env.read_bytes() == env_before  # nothing switched before the operator says so
         await press(pilot, "a")
         assert "Rewrite DATABASE_URL" in screen_text(app)
