@@ -257,17 +257,23 @@ def test_kill_in_the_backup_of_a_move_off_mysql_then_resume(mysql_url: str, pg_u
     assert "backup" in began and "backup" not in finished
     (run,) = (state / "runs").iterdir()
     assert len(list(run.glob("*wizard-tmp*"))) == 1
+    # The proof's scratch database was made, named after the run, and the kill left it on the server.
+    scratch = "SHOW DATABASES LIKE 'wizard\\_proof\\_" + run.name.replace("-", "\\_") + "\\_%'"
+    assert len(read(mysql_url, scratch)) == 1
     resumed = wizard(*move, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert list(run.glob("*wizard-tmp*")) == []
+    assert read(mysql_url, scratch) == []  # the resume dropped it before its own proof
     for table in ENGINE:
         n = read(mysql_url, f"SELECT COUNT(*) FROM {table}")[0][0]
         assert fetch(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {table}")[0] == (n, n), table
     assert _state(mysql_url) == before  # the source was never written
     survived(fault="kill -9 of `wizard migrate` off MariaDB in its backup (the mysqldump written to a temporary "
                    "file, its proof by a restore not yet run), then `wizard migrate --resume`",
-             did="the journal had the backup begun, not finished; the resume dumped and proved it again (no temporary "
-                 "file left), then moved: every table's rows once in PostgreSQL; the source's CHECKSUMs as before",
+             did="the journal had the backup begun, not finished, and the server the proof's scratch database (named "
+                 "after the run); the resume dropped it, dumped and proved again (no temporary file or scratch "
+                 "database left), then moved: every table's rows once in PostgreSQL; the source's CHECKSUMs as "
+                 "before",
              rows_lost=0)
 
 

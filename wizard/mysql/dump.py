@@ -103,10 +103,12 @@ async def load(dump: Path, db: DbUrl) -> None:
 
 
 @contextlib.asynccontextmanager
-async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None = None) -> AsyncIterator[DbUrl]:
+async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None = None,
+                           owner: str = "") -> AsyncIterator[DbUrl]:
     """An empty database beside `db`'s on its server, with its character set, dropped after the block; `purpose`:
-    what cannot be done without it (StepError), the dump's proof unless said."""
-    name = f"wizard_proof_{uuid.uuid4().hex[:12]}"  # matched by SCRATCH
+    what cannot be done without it (StepError), the dump's proof unless said; `owner`: a run's, in its name
+    (_scratch_owner), so a later try of that run finds what a kill -9 left."""
+    name = f"wizard_proof_{owner + '_' if owner else ''}{uuid.uuid4().hex[:12]}"  # matched by SCRATCH
     character_set, collation = await charset(conn)
     try:
         await conn.execute(text(f"CREATE DATABASE {quote(name)} CHARACTER SET {character_set} COLLATE {collation}"))
@@ -117,6 +119,21 @@ async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None
     try:
         yield DbUrl(db.url.set(database=name), db.kind)
     finally:
+        await conn.execute(text(f"DROP DATABASE IF EXISTS {quote(name)}"))
+
+
+def _scratch_owner(run_folder: Path) -> str:
+    """A run as the names of its scratch databases carry it: its folder's name, a word."""
+    return re.sub(r"\W", "_", run_folder.name)
+
+
+async def _drop_left_behind(conn: AsyncConnection, owner: str) -> None:
+    """Drop the scratch databases of `owner` (a run) that an earlier try killed mid-proof left on the server: its
+    process is gone (the state lock lets one wizard at a time run it), so they are no one's."""
+    pattern = SCRATCH + owner.replace("_", "\\_") + "\\_%"
+    rows = await conn.execute(text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
+                              {"p": pattern})
+    for (name,) in rows.all():
         await conn.execute(text(f"DROP DATABASE IF EXISTS {quote(name)}"))
 
 
@@ -155,7 +172,9 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Back
             before = await row_counts(conn, tables)
             await _dump(db, tables, tmp)
             after = await row_counts(conn, tables)
-            async with scratch_database(db, conn) as scratch:
+            owner = _scratch_owner(dest_dir)
+            await _drop_left_behind(conn, owner)
+            async with scratch_database(db, conn, owner=owner) as scratch:
                 await load(tmp, scratch)
                 async with connect(scratch) as restored:
                     got = await app_tables(restored)
