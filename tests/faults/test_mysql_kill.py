@@ -296,3 +296,36 @@ def test_kill_between_two_revisions_of_a_moves_upgrade_onto_mysql_then_resume(sm
              did="the journal had the copy verified and the upgrade begun; the resume found the tables matching "
                  f"0002, the revision recorded, and applied the rest one at a time: {head()}, every row once",
              rows_lost=0)
+
+
+def test_kill_in_the_env_switch_of_a_move_off_mysql_then_rollback(mysql_url: str, pg_url: str, engine_db: Path,
+                                                                  survived) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    before_source = _state(mysql_url)
+    folder = engine_db.parent / "engine"  # .env alone in its folder: a temporary file left beside it shows
+    folder.mkdir()
+    env = folder / ".env"
+    env.write_bytes(f"# the engine\nDATABASE_URL={mysql_url}\nLOG_LEVEL=info\n".encode())
+    before = env.read_bytes()
+    switched = before.replace(f"DATABASE_URL={mysql_url}\n".encode(),
+                              f'DATABASE_URL="{pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)}"\n'.encode())
+    state = engine_db.parent / ".wizard"
+    move = ["migrate", "--source", mysql_url, "--target", pg_url, "--state-dir", str(state), "--yes",
+            "--env-file", str(env)]
+    # os.chmod's calls in the move off MySQL: the dump's temporary file, the option files of mysqldump and of the
+    # mysql client that proves the dump, then the switch's write_atomically.
+    wizard_killed_at("os:chmod:4", *move)
+    began, finished = _journal_steps(state)
+    assert began[-1] == "switch" and "switch" not in finished
+    strays = sorted(p.name for p in folder.iterdir() if p.name != ".env")
+    assert env.read_bytes() == before and len(strays) == 1 and (folder / strays[0]).read_bytes() == switched
+    back = wizard("rollback", "--last", "--yes", "--state-dir", str(state))
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert env.read_bytes() == before and [p.name for p in folder.iterdir()] == [".env"]
+    assert fetch(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
+    assert _state(mysql_url) == before_source  # the source was never written
+    survived(fault="kill -9 of `wizard migrate` off MariaDB while `.env` is rewritten, between the temporary file "
+                   "written and the rename, then `wizard rollback`",
+             did="`.env` byte-identical to before, the switched file beside it under a temporary name; the rollback "
+                 "removed it, kept `.env` as it was and dropped the PostgreSQL tables; the source's CHECKSUMs as "
+                 "before", rows_lost=0)
