@@ -11,6 +11,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from test_cli_errors import WIZARD
 from engine_data import build_pg_1_0_0
 from wizard import sample
@@ -87,6 +89,7 @@ def _reader_gone_at_once(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         os.close(writer)
 
 
+@pytest.mark.slow  # over 15 s: run by `pytest -m slow`
 def test_a_closed_output_ends_a_read_only_command_quietly_with_0(engine_db: Path, pg_url: str) -> None:
     folder = engine_db.parent
     assert wizard("migrate", "--source", "sqlite:///engine.db", "--target", pg_url, "--yes", "--json",

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from engine_data import write
 from test_tui_journeys import pg_counts, sha256
 from tui_support import make_app, press, screen_text, settle
@@ -49,6 +50,7 @@ def verdict(report: dict[str, Any]) -> tuple[bool, list[tuple]]:
     return report["ok"], [tuple(t[k] for k in keys) for t in report["tables"]]
 
 
+@pytest.mark.slow  # over 15 s: run by `pytest -m slow`
 async def test_the_move_through_the_cli_and_the_tui_ends_the_same(tmp_path: Path, pg_url: str,
                                                                   other_pg_url: str) -> None:
     db = sample.build_dirty(tmp_path / "dirty.db", executions=400)

@@ -145,17 +145,19 @@ def test_a_user_without_create_is_refused_by_the_checks_naming_the_grant(engine_
         admin(mysql_server, f"DROP USER '{user}'@'%'")
 
 
-def test_rollback_refuses_when_the_engine_wrote_to_mysql_since(engine_db: Path, mysql_url: str,
-                                                               tmp_path: Path) -> None:
+def test_restore_backup_saves_the_rows_written_to_mysql_since_then_drops_the_tables(engine_db: Path, mysql_url: str,
+                                                                                   tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\n")
+    original = env.read_bytes()
     result = migrate(engine_db, mysql_url, tmp_path / "state", env_file=env)
-    switched = env.read_bytes()
     write(mysql_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions LIMIT 1")
-    with pytest.raises(Refused, match="1 row\\(s\\) were written to .* since the move.*--restore-backup"):
-        asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None, env_file=env))
-    assert env.read_bytes() == switched  # nothing undone
-    assert read(mysql_url, "SELECT COUNT(*) FROM executions WHERE status = 'new'")[0][0] == 1
+    asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None, env_file=env,
+                             restore_backup=True))
+    assert env.read_bytes() == original and tables(mysql_url) == []
+    saved = [json.loads(line) for line in (result.report_json.parent / "written-since" / "executions.jsonl")
+             .read_text().splitlines()]
+    assert [s["row"]["status"] for s in saved] == ["new"] and saved[0]["pk"] == [301]
 
 
 def test_to_head_and_jobs_onto_mysql_upgrade_after_the_copy_verified(engine_db: Path, mysql_url: str,
@@ -308,14 +310,10 @@ def test_a_stop_mid_copy_off_mysql_then_resume_equals_an_uninterrupted_move(sour
     assert fetch(pg_url, "SELECT count(*), count(DISTINCT id) FROM executions")[0] == (300, 300)
 
 
-def test_a_rollback_after_the_engine_wrote_to_the_target_refuses_unless_told(source: str, pg_url: str,
-                                                                             tmp_path: Path):
+def test_restore_backup_of_a_move_off_mysql_saves_the_rows_written_since(source: str, pg_url: str, tmp_path: Path):
     result = _move(source, pg_url, tmp_path / "state")
     execute(pg_url, "UPDATE executions SET status = 'written since' WHERE id = 1")
     run = commands.find_run(tmp_path / "state", result.run_id)
-    with pytest.raises(Refused, match="1 row.* written to the target since .*--restore-backup"):
-        asyncio.run(commands.rollback_plan(run))
-    assert fetch(pg_url, "SELECT status FROM executions WHERE id = 1")[0][0] == "written since"
     asyncio.run(commands.rollback(run, restore_backup=True))
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
     saved = "".join(p.read_text() for p in (result.report_json.parent / "written-since").rglob("*") if p.is_file())

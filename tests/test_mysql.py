@@ -71,6 +71,11 @@ def _checksums(url: str) -> dict[str, int]:
     return {t: read(url, f"CHECKSUM TABLE {t}")[0][1] for t in (*COUNTS, "alembic_version")}
 
 
+def _proof_databases(url: str) -> set[str]:
+    """The scratch databases backups are proven in, this test's and any other's on the server."""
+    return {name for name, in read(url, "SHOW DATABASES LIKE 'wizard\\_proof\\_%'")}
+
+
 def _fake_dump(folder: Path, pipe: str) -> Path:
     """A bin folder whose mariadb-dump is the real one with its output through `pipe` (the mysql client as it is)."""
     folder.mkdir()
@@ -86,6 +91,7 @@ def test_backup_is_a_proven_mysqldump(mysql_url: str, engine_db: Path, tmp_path:
     build_1_0_0(mysql_url, engine_db)
     asyncio.run(_upgrade(mysql_url, "head", stamp="0001"))
     state_dir = tmp_path / "state"
+    others = _proof_databases(mysql_url)  # another run's on a shared server
     done = asyncio.run(commands.backup(parse_url(mysql_url), state_dir))
     record, path = done.record, Path(done.record.path)
     assert record.kind == "mysqldump" and record.revision == "0004"
@@ -93,7 +99,7 @@ def test_backup_is_a_proven_mysqldump(mysql_url: str, engine_db: Path, tmp_path:
     assert path.parent == state_dir / "runs" / done.run_id and path.stat().st_mode & 0o777 == 0o600
     assert sha256_file(path) == record.sha256
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no temporary file left
-    assert read(mysql_url, "SHOW DATABASES LIKE 'wizard\\_proof\\_%'") == []  # the scratch database went
+    assert _proof_databases(mysql_url) == others  # the scratch database went
     # The dump, restored by hand into the emptied database, gives back every row of every table.
     before = _checksums(mysql_url)
     u = make_url(mysql_url)
@@ -114,6 +120,7 @@ def test_a_dump_cut_short_or_missing_rows_is_no_backup(mysql_url: str, engine_db
     cases = {"cut": ("head -c 20000", "stopped before its end (no '-- Dump completed' line)"),
              "rows": ("sed '/^INSERT INTO `executions`/,/);$/d'", "restores other row counts: executions 0 (the table has "
                                                              "300): it cannot be trusted")}
+    others = _proof_databases(mysql_url)
     for name, (pipe, says) in cases.items():
         monkeypatch.setenv("WIZARD_MYSQL_BIN", str(_fake_dump(tmp_path / name, pipe)))
         with pytest.raises(StepError) as failed:
@@ -121,7 +128,7 @@ def test_a_dump_cut_short_or_missing_rows_is_no_backup(mysql_url: str, engine_db
         assert says in failed.value.message
     runs = list((tmp_path / "state" / "runs").iterdir())
     assert [p.name for r in runs for p in r.iterdir()] == ["journal.jsonl", "journal.jsonl"]  # no dump kept
-    assert read(mysql_url, "SHOW DATABASES LIKE 'wizard\\_proof\\_%'") == []
+    assert _proof_databases(mysql_url) == others
 
 
 ENGINE = ("users", "workflows", "executions", "settings")

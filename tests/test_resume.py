@@ -79,6 +79,7 @@ def _args(source: Path, url: str, state: Path) -> list[str]:
             "--yes"]
 
 
+@pytest.mark.slow  # over 15 s: run by `pytest -m slow`
 def test_kill_9_mid_executions_then_resume_equals_an_uninterrupted_move(big_db: Path, reference: dict, pg_url: str,
                                                                         tmp_path: Path) -> None:
     before = sha256(big_db)

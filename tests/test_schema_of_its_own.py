@@ -44,6 +44,7 @@ def wizard(*args: str) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow  # over 15 s: run by `pytest -m slow`
 def test_a_role_that_owns_only_schema_app_moves_upgrades_and_rolls_back_inside_it(app_role: str, pg_url: str,
                                                                                    tmp_path: Path) -> None:
     source = sample.build(tmp_path / "engine.db", executions=300, workflows=20, users=5)

@@ -43,8 +43,8 @@ def _lost(expected: dict[str, set], got: dict[str, set]) -> int:
 @pytest.mark.parametrize("spec, where", [
     # _one runs once per row written; the 20th is inside the carry-back's open SQLite transaction.
     ("wizard.rollback.carry_back:_one:20", "inside the carry-back's SQLite transaction (20 rows written, not committed)"),
-    # _check's first call is the proof, after the commit and before the journal said the carry-back was done.
-    ("wizard.rollback.carry_back:_check:1", "after the carry-back committed, before its proof and the journal"),
+    # check()'s first call is the proof, after the commit and before the journal said the carry-back was done.
+    ("wizard.rollback.carry_back:check:1", "after the carry-back committed, before its proof and the journal"),
     # restore_env is the next action's: the carry-back done and journaled, `.env` not yet restored.
     ("wizard.rollback.run:restore_env:1", "between the carry-back and the `.env` restore"),
 ], ids=["carry-back-uncommitted", "carry-back-committed", "before-env-restore"])

@@ -131,6 +131,7 @@ def secret_source_url(db: Path) -> str:
     return url
 
 
+@pytest.mark.slow  # over 15 s: run by `pytest -m slow`
 def test_no_secret_in_anything_a_headless_move_prints_or_writes(tmp_path: Path, private_target: str,
                                                                  survived) -> None:
     target = private_target
@@ -325,6 +326,7 @@ async def test_no_secret_on_any_screen_of_the_move_journey(tmp_path: Path, priva
              rows_lost=lost)
 
 
+@pytest.mark.slow  # over 15 s: run by `pytest -m slow`
 def test_every_file_the_wizard_keeps_is_private_whatever_the_umask(tmp_path: Path, pg_url: str, survived) -> None:
     """Under umask 0 (every file the process makes world-readable unless it says otherwise): a move with
     --env-file, an upgrade of its target (pg_dump), a verification report, the move's rollback."""

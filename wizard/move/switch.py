@@ -42,7 +42,8 @@ def preview(env_file: Path, target: DbUrl) -> tuple[str, str]:
 def point_at(run: Run, env_file: Path, target: DbUrl, backup: dict[str, Any]) -> str:
     """Point DATABASE_URL in `env_file` at `target` (every other byte kept), as `run`'s step "switch" whose undo
     restores `backup` (.env's, taken already); the sentence that says so."""
-    undo = {"action": "restore_env", "env_file": str(env_file), "backup": backup}
+    # Absolute: a rollback run from another folder restores this file, not a .env where it runs.
+    undo = {"action": "restore_env", "env_file": str(env_file.absolute()), "backup": backup}
     # The undo is journalled before .env changes, so a kill before step_finished is undone too.
     run.step_started(STEP, f"switch DATABASE_URL in {env_file}", undo=undo)
     data = env_file.read_bytes()

@@ -4,10 +4,9 @@ The same steps, journal, checkpoints and undo; what differs is the source's side
 (wizard.mysql.checks), its backup (mysqldump, proven by a restore: wizard.backup picks it by the URL),
 its fingerprint (CHECKSUM TABLE: a resume of a source written since is refused, as for a SQLite file),
 its reader (wizard.mysql.reader), and the database's wizard lock (GET_LOCK) held for the run. The source is
-only read. Not done: the move's end state for a rollback's carry-back (wizard.rollback.carry_back writes a
-SQLite file only): a rollback of a move off MySQL restores .env and drops the target's tables, and rows the
-engine wrote to the target since are not carried back into MySQL. The move from SQLite onto MySQL is
-wizard.mysql.move_onto.
+only read, and stays the rollback: the rows the engine writes to the target after the move are carried back
+into it (wizard.rollback.carry_mysql, proven unchanged since by the fingerprint). The move from SQLite onto
+MySQL is wizard.mysql.move_onto.
 """
 
 from __future__ import annotations
@@ -42,8 +41,3 @@ class MoveOffMySQL(_Move):
         report = await self._preflight()
         self._stop_point("backup")
         return report, await self._backup()
-
-    def _end_state_undo(self, backup: dict[str, Any], target: Any) -> dict[str, Any]:
-        """Every row's key and digest as the move leaves the target, kept by the undo "save_since": a rollback
-        measures what the engine wrote since (carrying it back is SQLite's only, wizard.rollback.carry_back)."""
-        return {"action": "save_since", "db": self.options.target.masked()}

@@ -5,9 +5,10 @@ report are the PostgreSQL move's own (wizard.move.run). What differs lives here:
 history on MySQL, DDL committed statement by statement, so its undo is journaled before the first CREATE),
 the copy (wizard.mysql.copy, --jobs tables at once), no deferred indexes (InnoDB builds them as the rows go in, the
 foreign keys' checks off on the copy's sessions: the scan already decided every dangling reference), AUTO_INCREMENT
-counters instead of sequences, and --to's upgrade one revision at a time (DDL commits itself on MySQL). Not yet done here: the settings move (OPENAI_API_KEY stays in .env); the end
-state is recorded, and a rollback refuses to carry rows written since back from MySQL
-(wizard.rollback.undo_move). The move off MySQL to PostgreSQL is wizard.mysql.move_off.
+counters instead of sequences, and --to's upgrade one revision at a time (DDL commits itself on MySQL). Not yet done
+here: the settings move (OPENAI_API_KEY stays in .env). The end state is the PostgreSQL move's: a rollback carries
+the rows written to MySQL since back into the SQLite file (wizard.rollback.carry_back). The move off MySQL to
+PostgreSQL is wizard.mysql.move_off.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Every row of a MySQL database as (key, digest), a batch at a time: the end state a rollback compares with.
+"""Every row of a MySQL database as (key, digest), a batch at a time: the end state a rollback compares with;
+and rows found again by those keys (what a rollback's carry-back reads and checks).
 
 As for SQLite, the digest is the md5 of the row's values as Python reads them; it is only ever compared
 with digests of the same database read the same way (wizard.rollback.since).
@@ -8,14 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Sequence
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard.db import connect, quote
 from wizard.mysql.info import app_tables
 from wizard.rollback.saved_rows import plain
 from wizard.urls import DbUrl
+
+KEYS_PER_QUERY = 1_000
+
+
+def key_text(values: Sequence[Any]) -> str:
+    """A row's key as the end state keeps it: its values as a JSON array."""
+    return json.dumps([plain(v) for v in values], default=str)
 
 
 async def read_rows(db: DbUrl, kept: Callable[[str], bool],
@@ -38,7 +47,39 @@ async def read_rows(db: DbUrl, kept: Callable[[str], bool],
                 result = await conn.stream(text(f"SELECT {key_sql}t.* FROM {quote(table)} t"))
                 async for rows in result.partitions(batch):
                     yield table, bool(key), [
-                        (json.dumps([plain(v) for v in row[:n]], default=str) if key else None,
+                        (key_text(row[:n]) if key else None,
                          hashlib.md5(repr(tuple(row[n:])).encode("utf-8", "surrogatepass")).hexdigest())
                         for row in rows]
             yield table, bool(key), []
+
+
+async def shape(conn: AsyncConnection, table: str) -> tuple[list[str], list[str]]:
+    """(the primary key's columns, every column) of `table`, in the table's order."""
+    def read(sync_conn: Any) -> tuple[list[str], list[str]]:
+        insp = inspect(sync_conn)
+        return (insp.get_pk_constraint(table)["constrained_columns"], [c["name"] for c in insp.get_columns(table)])
+
+    return await conn.run_sync(read)
+
+
+def value_tuples(rows: list[Any], prefix: str) -> tuple[str, dict[str, Any]]:
+    """'(:p0_0, :p0_1), (:p1_0, :p1_1)' for `rows` of values (`prefix` p), and the parameters that fill it."""
+    sql = ", ".join("(" + ", ".join(f":{prefix}{i}_{j}" for j in range(len(r))) + ")" for i, r in enumerate(rows))
+    return sql, {f"{prefix}{i}_{j}": v for i, r in enumerate(rows) for j, v in enumerate(r)}
+
+
+async def rows_by_key(conn: AsyncConnection, table: str, key: list[str], columns: list[str],
+                      keys: list[str]) -> list[tuple[str, tuple]]:
+    """(key as key_text, the values of `columns`) of the rows of `table` whose keys are among `keys` (key_text's
+    JSON arrays), read on the caller's connection, a thousand keys a query."""
+    wanted, out = set(keys), []
+    key_sql = ", ".join(quote(k) for k in key)
+    n = len(key)
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        tuples, params = value_tuples([json.loads(k) for k in keys[start:start + KEYS_PER_QUERY]], "k")
+        selected = ", ".join([key_sql, *(quote(c) for c in columns)])
+        result = await conn.execute(text(f"SELECT {selected} FROM {quote(table)} WHERE ({key_sql}) IN ({tuples})"),
+                                    params)
+        # A key found by a case- or accent-blind collation is not the key asked for.
+        out += [(k, tuple(r[n:])) for r in result if (k := key_text(r[:n])) in wanted]
+    return out

@@ -1,4 +1,6 @@
-"""Carrying the rows the engine wrote to the move's target back into the SQLite file, before .env points at it.
+"""Carrying the rows the engine wrote to the move's target (PostgreSQL or MySQL) back into the SQLite file,
+before .env points at it. (Into a MySQL source, a move off MySQL's: wizard.rollback.carry_mysql, which shares
+the checks and the proof below.)
 
 In order, nothing changed until every check passed:
 1. the file is as the move left it (its sha256 is the move's backup's); if not, a rollback that stopped
@@ -33,11 +35,11 @@ from wizard.db import connect, quote, sqlite_uri, write_transaction
 from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.move.tables import key_columns
-from wizard.pg import connect_pg
 from wizard.rollback.run import dropped_columns
 from wizard.rollback.saved_rows import save_columns
 from wizard.secrets import mask
 from wizard.rollback.since import Since
+from wizard.rollback.written import Written, read_written
 from wizard.urls import DbUrl
 from wizard.verify.run import VerifyReport, verify_run
 
@@ -51,46 +53,54 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
     path = source.sqlite_path
     emit(StepStarted(step, f"carry the rows written since the move back into {path}"))
     if sha256_file(path) not in (moved.original_sha256, moved.sha256):
-        report = await _check(source, target, run_folder, emit)
-        if _rows_equal(report):
-            sentence = (f"{path} already holds the rows written since (a rollback stopped after carrying them): "
-                        f"checked row by row against the target: {_rows_said(report)}")
-            emit(StepFinished(step, sentence))
-            return sentence
-        raise Refused(f"{path} was written since the move too (its sha256 is not the move's backup's): carrying the "
-                      f"target's rows into it could overwrite the engine's; nothing was changed: "
-                      f"{_differences(report)}; stop whatever writes to it and compare the two by hand")
+        return await carried_already(source, target, run_folder, emit, step, str(path),
+                                     "its sha256 is not the move's backup's")
     await asyncio.to_thread(_refuse_collisions, path, since)
     fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
-    await _downgrade_target(target, revision, run_folder, emit, step)
+    await downgrade_target(target, revision, run_folder, emit, step)
     rows = await _read_target(target, path, since)
     written = await asyncio.to_thread(_write, path, since, rows)
-    report = await _check(source, target, run_folder, emit)
-    if not _rows_equal(report):
+    report = await check(source, target, run_folder, emit)
+    if not rows_equal(report):
         await restore_database(fresh, source, emit, step=step)
         raise StepError(f"after carrying {written:,} rows into {path} it differs from the target "
-                        f"({_differences(report)}): the file was restored from {fresh.path}; nothing else was undone")
+                        f"({differences(report)}): the file was restored from {fresh.path}; nothing else was undone")
     sentence = (f"carried {written:,} row(s) written since the move back into {path} ({since.describe()}; a backup "
-                f"of the file before it: {fresh.path}); checked row by row against the target: {_rows_said(report)}")
+                f"of the file before it: {fresh.path}); checked row by row against the target: {rows_said(report)}")
     emit(StepFinished(step, sentence))
     return sentence
 
 
-async def _check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> VerifyReport:
+async def carried_already(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit, step: str, where: str,
+                          why: str) -> str:
+    """Step 1 when the source is not as the move left it (`why`): the sentence when a rollback that stopped
+    carried the rows already (the source equals the target row by row); else Refused, naming keys that differ."""
+    report = await check(source, target, run_folder, emit)
+    if rows_equal(report):
+        sentence = (f"{where} already holds the rows written since (a rollback stopped after carrying them): "
+                    f"checked row by row against the target: {rows_said(report)}")
+        emit(StepFinished(step, sentence))
+        return sentence
+    raise Refused(f"{where} was written since the move too ({why}): carrying the target's rows into it could "
+                  f"overwrite the engine's; nothing was changed: {differences(report)}; stop whatever writes to it "
+                  f"and compare the two by hand")
+
+
+async def check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> VerifyReport:
     return await verify_run(source, target, run_folder, emit)
 
 
-def _rows_equal(report: VerifyReport) -> bool:
+def rows_equal(report: VerifyReport) -> bool:
     return all(t.status == "ok" for t in report.tables)
 
 
-def _rows_said(report: VerifyReport) -> str:
+def rows_said(report: VerifyReport) -> str:
     equal = sum(t.equal for t in report.tables)
     held = sum(t.quarantined for t in report.tables)
     return f"{len(report.tables)} tables, {equal:,} rows equal" + (f", {held:,} in quarantine" if held else "")
 
 
-def _differences(report: VerifyReport) -> str:
+def differences(report: VerifyReport) -> str:
     keys = [f"{t.table} {d.pk}" for t in report.tables for d in t.diffs][:EXAMPLES]
     return mask(report.summary() + (f" (e.g. {', '.join(map(str, keys))})" if keys else ""))
 
@@ -105,11 +115,7 @@ def _where(key: list[str]) -> str:
 
 def _refuse_collisions(path: Path, since: Since) -> None:
     """Step 2: what cannot be carried back is said before anything changes."""
-    unkeyed = [t.table for t in since.tables if t.any and not t.keyed]
-    if unkeyed:
-        raise Refused(f"{', '.join(unkeyed)} in the target have no primary key and were written since the move: their "
-                      f"rows cannot be carried back one by one; nothing was changed: roll back with --restore-backup "
-                      f"(it saves the rows written since) or carry them by hand")
+    refuse_unkeyed(since)
     conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
     try:
         taken = []
@@ -122,13 +128,27 @@ def _refuse_collisions(path: Path, since: Since) -> None:
                     taken.append(f"{t.table} {k}")
     finally:
         conn.close()
+    refuse_taken(taken, "the SQLite file")
+
+
+def refuse_unkeyed(since: Since) -> None:
+    """Refused when a table written since has no primary key: its rows cannot be found again one by one."""
+    unkeyed = [t.table for t in since.tables if t.any and not t.keyed]
+    if unkeyed:
+        raise Refused(f"{', '.join(unkeyed)} in the target have no primary key and were written since the move: their "
+                      f"rows cannot be carried back one by one; nothing was changed: roll back with --restore-backup "
+                      f"(it saves the rows written since) or carry them by hand")
+
+
+def refuse_taken(taken: list[str], where: str) -> None:
+    """Refused when keys the target added since (`taken`, "table [key]") are in the source already."""
     if taken:
-        raise Refused(f"the target handed out keys the SQLite file holds already ({mask(', '.join(taken[:EXAMPLES]))}"
+        raise Refused(f"the target handed out keys {where} holds already ({mask(', '.join(taken[:EXAMPLES]))}"
                       f"{f' and {len(taken) - EXAMPLES} more' if len(taken) > EXAMPLES else ''}; rows the move put in "
                       f"quarantine): carrying them back would overwrite those; nothing was changed")
 
 
-async def _downgrade_target(target: DbUrl, revision: str, run_folder: Path, emit: Emit, step: str) -> None:
+async def downgrade_target(target: DbUrl, revision: str, run_folder: Path, emit: Emit, step: str) -> None:
     """Step 4: the target at the file's revision, in one transaction, what it drops saved first."""
     async with connect(target) as conn:
         async with write_transaction(conn):
@@ -140,7 +160,7 @@ async def _downgrade_target(target: DbUrl, revision: str, run_folder: Path, emit
             await schema.downgrade(conn, revision, emit, step=step)
 
 
-async def _read_target(target: DbUrl, path: Path, since: Since) -> dict[str, list[tuple[str, tuple]]]:
+async def _read_target(target: DbUrl, path: Path, since: Since) -> Written:
     """Step 5's rows: per table, (key, the file's columns' values in SQLite's spelling) of those added
     or changed since."""
     conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
@@ -148,28 +168,14 @@ async def _read_target(target: DbUrl, path: Path, since: Since) -> dict[str, lis
         shapes = {t.table: (key_columns(conn, t.table), _columns(conn, t.table)) for t in since.tables if t.any}
     finally:
         conn.close()
-    pg = await connect_pg(target, "wizard rollback: carry back")
-    out: dict[str, list[tuple[str, tuple]]] = {}
-    try:
-        for t in since.tables:
-            wanted = t.added + t.changed
-            if not wanted:
-                continue
-            key, columns = shapes[t.table]
-            key_sql = f"json_build_array({', '.join(quote(k) for k in key)})::text"
-            records = await pg.fetch(f"SELECT {key_sql}, {', '.join(quote(c) for c in columns)} FROM {quote(t.table)} "
-                                     f"WHERE {key_sql} = ANY($1::text[])", wanted)
-            out[t.table] = [(r[0], tuple(sqlite_value(v) for v in list(r.values())[1:])) for r in records]
-            if len(out[t.table]) != len(wanted):
-                raise StepError(f"{t.table} in the target changed while the rollback read it: stop the engine, "
-                                f"then roll back again")
-    finally:
-        await pg.close()
-    return out
+    rows = await read_written(target, since, shapes)
+    return {table: [(k, tuple(sqlite_value(v) for v in values)) for k, values in found]
+            for table, found in rows.items()}
 
 
 def sqlite_value(value: Any) -> Any:
-    """A PostgreSQL value as the engine keeps it in SQLite (see schema_1_0_0.sql's header)."""
+    """A PostgreSQL or MySQL value as the engine keeps it in SQLite (see schema_1_0_0.sql's header); MySQL's
+    booleans (TINYINT(1)) and JSON (text) come as SQLite keeps them already."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, dt.datetime):

@@ -10,11 +10,12 @@ Before it asks anything, a rollback measures what was written to each database
 since the run finished (wizard.rollback.since) and picks its path by that: nothing written
 since, the fast path (restore the backup, drop the move's tables); rows written
 since, a path that keeps them (downgrade instead of restore; the move's rows carried
-back into the SQLite file), unless the operator chose to restore the backup anyway,
+back into its source, a SQLite file or a MySQL database), unless the operator chose to restore the backup anyway,
 which saves those rows in the run folder first.
 
-The journal keeps URLs masked. A PostgreSQL URL that had a password gets it back
-from --db, PGPASSWORD, or the DATABASE_URL in .env that names the same database.
+The journal keeps URLs masked. A URL that had a password gets it back from --db (the
+run's database, or a move's target), PGPASSWORD (MYSQL_PWD for MySQL), or the DATABASE_URL
+that names the same database in .env or in the run's copy of .env from before its switch.
 """
 
 from __future__ import annotations
@@ -61,7 +62,14 @@ class Credentials:
 
     db_override: DbUrl | None = None
     env_file: Path | None = None
+    env_copies: list[Path] = field(default_factory=list)  # the run's copies of .env as it was before the switch
     _found: dict[str, DbUrl] = field(default_factory=dict, repr=False)
+
+    def with_env_copies(self, run: Run) -> "Credentials":
+        """The .env copies `run` took: after a move's switch .env names the target, its copy the source."""
+        self.env_copies = [Path(r["undo"]["backup"]["path"]) for r in run.records()
+                           if (r.get("undo") or {}).get("action") == "restore_env"]
+        return self
 
     def resolve(self, masked: str) -> DbUrl:
         """The database with its password; found once, so a later undo (.env restored) cannot lose it."""
@@ -71,22 +79,24 @@ class Credentials:
 
     def _resolve(self, masked: str) -> DbUrl:
         db = parse_url(masked, "journal's")
-        if self.db_override is not None and not (db.is_sqlite and not self.db_override.is_sqlite):
-            # (a move's SQLite source needs no password: --db names its PostgreSQL target)
+        if self.db_override is not None and not (db.kind != self.db_override.kind and (db.is_sqlite or db.is_mysql)):
+            # (a move's source, SQLite or MySQL, is not what --db names: it names the move's target)
             if not _same_database(self.db_override, db):
                 raise BadInput(f"--db names {self.db_override}, but the run changed {db}: pass that database's URL")
             return self.db_override
         if db.is_sqlite or db.url.password != MASK:
             return db  # no password was in the URL: PGPASSWORD or ~/.pgpass apply as usual
-        if os.environ.get("PGPASSWORD"):
-            return DbUrl(db.url.set(password=os.environ["PGPASSWORD"]), db.kind)
-        from_env = database_url(self.env_file) if self.env_file else None
-        if from_env:
-            candidate = parse_url(from_env, "DATABASE_URL")
-            if _same_database(candidate, db) and candidate.url.password:
-                return candidate
+        variable = "MYSQL_PWD" if db.is_mysql else "PGPASSWORD"
+        if os.environ.get(variable):
+            return DbUrl(db.url.set(password=os.environ[variable]), db.kind)
+        for env in ([self.env_file] if self.env_file else []) + self.env_copies:
+            from_env = database_url(env) if env.is_file() else None
+            if from_env:
+                candidate = parse_url(from_env, "DATABASE_URL")
+                if _same_database(candidate, db) and candidate.url.password:
+                    return candidate
         raise BadInput(f"the journal keeps {db} without its password: pass --db with the full URL, "
-                       "or set PGPASSWORD")
+                       f"or set {variable}")
 
 
 def _same_database(a: DbUrl, b: DbUrl) -> bool:
@@ -95,7 +105,8 @@ def _same_database(a: DbUrl, b: DbUrl) -> bool:
     if a.is_sqlite:
         return a.sqlite_path.resolve() == b.sqlite_path.resolve()
     def place(u: DbUrl) -> tuple:
-        return u.url.host or u.url.query.get("host"), u.url.port or 5432, u.database  # host= names a socket folder
+        # host= names a socket folder; a port left out is the server's default
+        return u.url.host or u.url.query.get("host"), u.url.port or (3306 if u.is_mysql else 5432), u.database
 
     return place(a) == place(b)
 
@@ -195,7 +206,9 @@ class RestoreEnv(UndoAction):
     @property
     def target(self) -> str:
         # "env_file"; journals written before the one switch (wizard.move.switch) said "path" for a move's
-        return str(self.undo.get("env_file") or self.undo.get("path") or self.record.source)
+        # (earlier journals kept it as given, maybe relative: the backup's source is the same file, absolute)
+        named = str(self.undo.get("env_file") or self.undo.get("path") or "")
+        return named if Path(named).is_absolute() else self.record.source
 
     def ready(self) -> bool:
         return Path(self.record.path).is_file()
@@ -401,7 +414,9 @@ class RollbackPlan:
             return (f"--restore-backup: the {rows:,} row(s) written since are saved to "
                     f"{self.run.folder / WRITTEN_SINCE} first, then the database loses them")
         if self.run.journey == "move":
-            return (f"the {rows:,} row(s) written since are carried back into the SQLite file, and checked row by "
+            source = next((a.undo["source"] for a in self.actions if a.action == "carry_back"), "sqlite:")
+            into = "the SQLite file" if source.startswith("sqlite:") else "the MySQL database"
+            return (f"the {rows:,} row(s) written since are carried back into {into}, and checked row by "
                     "row, before .env points at it again")
         return f"the {rows:,} row(s) written since are kept: undone by the revisions' downgrades, not the backup"
 
@@ -433,7 +448,7 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
     Refused: the run was rolled back already, has nothing to undo, a database is in use, or it
     recorded no end state (an older wizard) and rows written since could not be measured.
     """
-    credentials = credentials or Credentials()
+    credentials = (credentials or Credentials()).with_env_copies(run)
     plan_rollback(run)  # the journal's refusals first
     records = run.records()
     began = [r for r in records if r["kind"] == "rollback_started"]
@@ -463,8 +478,8 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
 
 
 def _refuse_losing_since(run: Run, context: RollbackContext) -> None:
-    """A move whose end state only saves (a move off MySQL: carry_back writes a SQLite file only) would drop the
-    rows written to its target since: refused, unless --restore-backup saves them first."""
+    """A move whose end state only saves (a move off MySQL made by an earlier wizard, which journaled no carry-back)
+    would drop the rows written to its target since: refused, unless --restore-backup saves them first."""
     saves_only = any(r["kind"] == "step_finished" and r.get("step") == END_STATE_STEP
                      and (r.get("undo") or {}).get("action") == "save_since" for r in run.records())
     if run.journey == "move" and saves_only and context.keep_since:
@@ -521,13 +536,14 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
     """
     plan_rollback(run)  # refuse early, before taking the lock
     state_dir = run.folder.parent.parent
-    credentials = Credentials(db_override, env_file)
+    credentials = Credentials(db_override, env_file).with_env_copies(run)
     with StateLock(state_dir).acquire(run.id, "rollback"):
         # Every database's password before anything is undone: restoring .env takes away the switched
         # DATABASE_URL that holds the target's, and a missing one is said while nothing has changed.
         for rec in run.records():
-            if rec.get("undo") and rec["undo"].get("db"):
-                credentials.resolve(rec["undo"]["db"])
+            for key in ("db", "source"):
+                if rec.get("undo") and rec["undo"].get(key):
+                    credentials.resolve(rec["undo"][key])
         plan = await prepare_rollback(run, credentials, restore_backup)  # again under the lock
         if expected is not None and plan.described() != expected:
             raise Refused(f"what rolling back run {run.id} would do changed since it was shown (the database was "

@@ -1,5 +1,5 @@
-"""Undoing a move: carry what the engine wrote since back into the SQLite file, then drop the tables the
-move created in the target (the source was never written by the move).
+"""Undoing a move: carry what the engine wrote since back into the source (a SQLite file or a MySQL database),
+then drop the tables the move created in the target (the source was never written by the move).
 
 Registered with wizard.rollback.run under the journal's undo actions "carry_back" (the move's end state;
 wizard.rollback.carry_back) and "drop_tables"; the .env switch is undone by the registry's own "restore_env".
@@ -11,21 +11,23 @@ import asyncpg
 
 from wizard.backup import BackupRecord
 from wizard.rollback.carry_back import carry_back
+from wizard.rollback.carry_mysql import carry_back_mysql
 from wizard.db import connect, quote
-from wizard.errors import Refused, StepError
+from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
 from wizard.rollback.run import Credentials, SaveSince, UndoAction, register
 from wizard.move.target_schema import OWN_TABLES, drop_tables
 from wizard.mysql import target as mysql_target
 from wizard.mysql.info import app_tables
-from wizard.urls import DbUrl
+from wizard.urls import DbUrl, parse_url
 
 
 @register
 class CarryBack(SaveSince):
-    """The move's end state: rows written to the target since are carried back into the SQLite file
-    (or, with --restore-backup, saved to the run folder as SaveSince does)."""
+    """The move's end state: rows written to the target since are carried back into the source, a SQLite file
+    (wizard.rollback.carry_back) or a MySQL database (wizard.rollback.carry_mysql); with --restore-backup,
+    saved to the run folder as SaveSince does."""
 
     action = "carry_back"
 
@@ -35,22 +37,25 @@ class CarryBack(SaveSince):
     def describe(self) -> str:
         if self.context.restore_backup:
             return super().describe()
-        source = self.undo["source"].split("///", 1)[1]
-        return (f"carry the {self.since.rows:,} row(s) written to database {self.undo.get('database')} since the move "
-                f"back into {source}: a fresh backup of the file first, one SQLite transaction, then the file "
-                f"checked row by row against the target")
+        rows = f"carry the {self.since.rows:,} row(s) written to database {self.undo.get('database')} since the move"
+        if self.undo["source"].startswith("sqlite:"):
+            return (f"{rows} back into {self.undo['source'].split('///', 1)[1]}: a fresh backup of the file first, one "
+                    f"SQLite transaction, then the file checked row by row against the target")
+        source = parse_url(self.undo["source"], "journal's")
+        return (f"{rows} back into MySQL database {source.database}: its CHECKSUM "
+                f"TABLE first (as the move left it), one transaction, then the database checked row by row against "
+                f"the target")
 
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         if self.context.restore_backup:
             return await super().perform(emit, credentials)
-        target = credentials.resolve(self.target)
-        if target.is_mysql:  # the first undo a rollback performs: refused here, nothing is changed
-            raise Refused(f"{self.since.rows:,} row(s) were written to {target} since the move, and carrying rows "
-                          "back from MySQL into the SQLite file is not built yet: pass --restore-backup to save them "
-                          "in the run folder and roll back, or keep the move")
-        return await carry_back(credentials.resolve(self.undo["source"]), credentials.resolve(self.target), self.since,
-                                BackupRecord.from_dict(self.undo["backup"]), self.undo.get("revision") or "",
-                                self.context.run.folder, emit, f"undo {self.step}")
+        source, target = credentials.resolve(self.undo["source"]), credentials.resolve(self.target)
+        moved, revision = BackupRecord.from_dict(self.undo["backup"]), self.undo.get("revision") or ""
+        step, folder = f"undo {self.step}", self.context.run.folder
+        if source.is_mysql:
+            fingerprint = next(r for r in self.context.run.records() if r["kind"] == "source_fingerprint")
+            return await carry_back_mysql(source, target, self.since, moved, fingerprint, revision, folder, emit, step)
+        return await carry_back(source, target, self.since, moved, revision, folder, emit, step)
 
 
 @register

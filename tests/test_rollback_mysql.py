@@ -1,0 +1,444 @@
+"""Rollback of a move with MySQL/MariaDB on either side keeps what the engine wrote since, through the real `wizard`.
+
+SQLite -> MariaDB: the rows the engine wrote to MariaDB are carried back into the SQLite file. MariaDB ->
+PostgreSQL: the rows it wrote to PostgreSQL are carried back into the MariaDB source. The engine's writes are
+plain SQL on the database it was handed (inserts, updates, deletes in several tables, with microseconds, JSON,
+booleans, NULLs, emoji and odd text); what the rollback leaves is read back directly (pymysql, sqlite3,
+asyncpg), never through the wizard's own comparison, row by row: every row touched since equals the engine's
+row, every other row is byte for byte what the source held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from engine_data import build_1_0_0
+from move_helpers import execute, pg, sha256, tables_in
+from test_cli_errors import wizard
+from tui_support import make_app, press, screen_text, settle
+from wizard.backup import backup_env
+from wizard.errors import BadInput, StepError
+from wizard.journal import load_run, new_run
+from wizard.mysql.reader import connect_sync
+from wizard.rollback import carry_mysql
+from wizard.rollback.run import Credentials, rollback_run
+from wizard.urls import parse_url
+
+ENGINE = ("users", "workflows", "executions", "settings")
+TIMES = {"created_at", "updated_at", "started_at", "completed_at"}
+EMOJI = "deploy \U0001f680 \u00e9t\u00e9 \u2713"
+ODD = "tab\there\nline\\N \\ back\\slash 'quoted' \"double\" end"
+DOCUMENT = '{"nodes": [{"id": "a", "emoji": "\U0001f680"}], "n": null, "ok": true}'
+Rows = dict[str, dict[Any, tuple]]
+
+
+def _mysql(url: str, *statements: tuple[str, tuple]) -> None:
+    conn = connect_sync(parse_url(url))
+    try:
+        with conn.cursor() as cur:
+            for sql, params in statements:
+                cur.execute(sql, params)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _mysql_columns(url: str) -> dict[str, list[str]]:
+    conn = connect_sync(parse_url(url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
+                        "DATABASE() ORDER BY table_name, ordinal_position")
+            out: dict[str, list[str]] = {}
+            for table, column in cur.fetchall():
+                out.setdefault(table, []).append(column)
+        return {t: out[t] for t in ENGINE}
+    finally:
+        conn.close()
+
+
+def mysql_rows(url: str, columns: dict[str, list[str]]) -> Rows:
+    conn = connect_sync(parse_url(url))
+    try:
+        with conn.cursor() as cur:
+            out = {}
+            for table in ENGINE:
+                cur.execute(f"SELECT {', '.join(columns[table])} FROM {table}")
+                out[table] = {r[0]: tuple(r) for r in cur.fetchall()}
+        return out
+    finally:
+        conn.close()
+
+
+def sqlite_rows(path: Path, columns: dict[str, list[str]]) -> Rows:
+    db = sqlite3.connect(path)
+    try:
+        return {t: {r[0]: tuple(r) for r in db.execute(f"SELECT {', '.join(columns[t])} FROM {t}")} for t in ENGINE}
+    finally:
+        db.close()
+
+
+def pg_rows(url: str, columns: dict[str, list[str]]) -> Rows:
+    async def read() -> Rows:
+        conn = await asyncpg.connect(pg(url))
+        try:
+            return {t: {r[0]: tuple(r) for r in await conn.fetch(f"SELECT {', '.join(columns[t])} FROM {t}")}
+                    for t in ENGINE}
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def _meaning(column: str, value: Any) -> Any:
+    """A value as the engine means it, whichever database holds it: a timestamp to the microsecond (SQLite keeps
+    its text), a boolean as 0 or 1; everything else as it is (JSON and text: their exact text)."""
+    if isinstance(value, str) and column in TIMES:
+        return dt.datetime.fromisoformat(value)
+    return int(value) if isinstance(value, bool) else value
+
+
+def touched(moved: Rows, written: Rows) -> dict[str, set]:
+    """Per table, the keys the engine added or changed since the move (rows as the engine's database held them)."""
+    return {t: {k for k, row in written[t].items() if moved[t].get(k) != row} for t in ENGINE}
+
+
+def assert_carried(before: Rows, written: Rows, after: Rows, changed: dict[str, set],
+                   columns: dict[str, list[str]]) -> None:
+    """`after` (the source after the rollback) has the engine's keys; each row it touched means the engine's row,
+    every other row is the source's own, value for value."""
+    for t in ENGINE:
+        assert set(after[t]) == set(written[t]), t
+        for k, row in after[t].items():
+            if k in changed[t]:
+                meant = [(_meaning(c, a), _meaning(c, b)) for c, a, b in zip(columns[t], row, written[t][k])]
+                assert [a for a, _ in meant] == [b for _, b in meant], (t, k)
+            else:
+                assert row == before[t][k], (t, k)
+
+
+# --- SQLite -> MariaDB: the rows written to MariaDB go back into the file ---
+
+
+def _engine_writes_mysql(url: str) -> None:
+    top = "(SELECT id FROM (SELECT {c} id FROM {t}) x)"
+    _mysql(url,
+           ("INSERT INTO users (id, username, email, is_active, is_admin, created_at) VALUES (%s, %s, NULL, 1, 0, %s)",
+            ("u-new", EMOJI, "2026-12-07 01:02:03.456789")),
+           ("INSERT INTO workflows (id, name, description, definition, owner_id, is_public, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, 1, %s, NULL)",
+            ("wf-new", EMOJI, ODD, DOCUMENT, "u-new", "2026-12-07 01:02:03.000001")),
+           ("INSERT INTO executions (workflow_id, status, state, error, started_at, completed_at) SELECT 'wf-new', "
+            "'completed', %s, NULL, %s, NULL FROM executions ORDER BY id LIMIT 20", (DOCUMENT, "2026-12-07 23:59:59.999999")),
+           ("UPDATE workflows SET name = CONCAT(name, ' (renamed \u2713)'), is_public = 0, description = NULL "
+            f"WHERE id IN {top.format(c='id', t='workflows ORDER BY id LIMIT 3')}", ()),
+           (f"UPDATE users SET email = NULL, is_active = 0 WHERE id = {top.format(c='min(id)', t='users')}", ()),
+           ("DELETE FROM executions WHERE id IN (7, 8)", ()),
+           ("UPDATE settings SET settings_data = %s, updated_at = %s", ('{"theme": "dark \U0001f319", "n": null}',
+                                                                          "2026-12-07 00:00:00.000007")))
+
+
+def _onto(engine_db: Path, mysql_url: str) -> tuple[Path, bytes]:
+    folder = engine_db.parent
+    env = folder / ".env"
+    env.write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\nDEBUG=1\n")
+    before = env.read_bytes()
+    moved = wizard("migrate", "--source", "sqlite:///engine.db", "--target", mysql_url, "--env-file", ".env", "--yes",
+                   cwd=folder)
+    assert moved.returncode == 0, moved.stderr
+    return folder, before
+
+
+def test_a_move_onto_mariadb_rolled_back_carries_the_rows_written_since_into_the_file(engine_db: Path, mysql_url: str):
+    folder, env_before = _onto(engine_db, mysql_url)
+    columns = _mysql_columns(mysql_url)
+    file_before = sqlite_rows(engine_db, columns)
+    moved = mysql_rows(mysql_url, columns)
+    _engine_writes_mysql(mysql_url)
+    written = mysql_rows(mysql_url, columns)
+    changed = touched(moved, written)
+    assert {t: len(k) for t, k in changed.items()} == {"users": 2, "workflows": 4, "executions": 20, "settings": 1}
+    file_sha = sha256(engine_db)
+
+    shown = wizard("rollback", "--last", cwd=folder)  # no terminal to confirm on: shows, refuses, changes nothing
+    assert shown.returncode == 3, shown.stderr
+    said = " ".join(shown.stdout.split())
+    assert ("holds: executions +20, 2 removed, settings 1 changed, users +1, 1 changed, workflows +1, 3 changed"
+            in said)
+    assert "the 29 row(s) written since are carried back into the SQLite file" in said
+    assert sha256(engine_db) == file_sha and mysql_rows(mysql_url, columns) == written
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "carried 29 row(s) written since the move back into" in said and "checked row by row" in said
+    assert (folder / ".env").read_bytes() == env_before
+    conn = connect_sync(parse_url(mysql_url))
+    with conn.cursor() as cur:
+        cur.execute("SHOW TABLES")
+        assert cur.fetchall() == ()
+    conn.close()
+    after = sqlite_rows(engine_db, columns)
+    assert_carried(file_before, written, after, changed, columns)
+    db = sqlite3.connect(engine_db)
+    assert db.execute("SELECT name, description, definition FROM workflows WHERE id = 'wf-new'").fetchone() == (
+        EMOJI, ODD, DOCUMENT)
+    assert db.execute("SELECT started_at FROM executions WHERE id = (SELECT max(id) FROM executions)").fetchone() == (
+        "2026-12-07 23:59:59.999999",)  # the engine's SQLite spelling (SQLAlchemy's), microseconds kept
+    top = db.execute("SELECT max(id) FROM executions").fetchone()[0]
+    assert top == max(written["executions"])
+    new = db.execute("INSERT INTO executions (workflow_id, status) VALUES ('wf-new', 'next')").lastrowid
+    assert new == top + 1  # the engine's next id after the carried ones
+    db.close()
+
+
+@pytest.mark.slow  # the same sha256 check as the move to PostgreSQL's (tests/test_rollback_since.py), on MariaDB
+def test_a_file_written_since_a_move_onto_mariadb_is_refused_with_nothing_changed(engine_db: Path, mysql_url: str):
+    folder, _ = _onto(engine_db, mysql_url)
+    _engine_writes_mysql(mysql_url)
+    db = sqlite3.connect(engine_db)
+    db.execute("UPDATE executions SET status = 'edited by hand' WHERE id = 9")
+    db.commit()
+    db.close()
+    file_sha, env_after = sha256(engine_db), (folder / ".env").read_bytes()
+    columns = _mysql_columns(mysql_url)
+    written = mysql_rows(mysql_url, columns)
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3, refused.stderr
+    assert "was written since the move too" in refused.stderr and "executions" in refused.stderr
+    assert sha256(engine_db) == file_sha and (folder / ".env").read_bytes() == env_after
+    assert mysql_rows(mysql_url, columns) == written
+
+
+# --- MariaDB -> PostgreSQL: the rows written to PostgreSQL go back into MariaDB ---
+
+
+def _engine_writes_pg(url: str) -> None:
+    async def write() -> None:
+        conn = await asyncpg.connect(pg(url))
+        try:
+            await conn.execute("INSERT INTO users (id, username, email, is_active, is_admin, created_at) "
+                               "VALUES ('u-new', $1, NULL, true, false, $2)", EMOJI,
+                               dt.datetime(2026, 12, 7, 1, 2, 3, 456789))
+            await conn.execute("INSERT INTO workflows (id, name, description, definition, owner_id, is_public, "
+                               "created_at) VALUES ('wf-new', $1, $2, $3::json, 'u-new', true, $4)", EMOJI, ODD,
+                               DOCUMENT, dt.datetime(2026, 12, 7, 1, 2, 3, 1))
+            await conn.execute("INSERT INTO executions (workflow_id, status, state, started_at) SELECT 'wf-new', "
+                               "'completed', $1::json, $2 FROM executions ORDER BY id LIMIT 20", DOCUMENT,
+                               dt.datetime(2026, 12, 7, 23, 59, 59, 999999))
+            await conn.execute("UPDATE workflows SET name = name || ' (renamed \u2713)', is_public = false, "
+                               "description = NULL WHERE id IN (SELECT id FROM workflows ORDER BY id LIMIT 3)")
+            await conn.execute("UPDATE users SET email = NULL, is_active = false WHERE id = (SELECT min(id) FROM users)")
+            await conn.execute("DELETE FROM executions WHERE id IN (7, 8)")
+            await conn.execute("UPDATE settings SET settings_data = $1::json", '{"theme": "dark \U0001f319"}')
+        finally:
+            await conn.close()
+
+    asyncio.run(write())
+
+
+@pytest.fixture
+def mysql_source(engine_db: Path, mysql_url: str) -> str:
+    return build_1_0_0(mysql_url, engine_db)
+
+
+def _off(mysql_source: str, pg_url: str, folder: Path) -> bytes:
+    env = folder / ".env"
+    env.write_text(f"DATABASE_URL={mysql_source}\nOPENAI_API_KEY=sk-test1234567890abcd\nDEBUG=1\n")
+    before = env.read_bytes()
+    moved = wizard("migrate", "--source", mysql_source, "--target", pg_url, "--env-file", ".env", "--yes", cwd=folder)
+    assert moved.returncode == 0, moved.stderr
+    return before
+
+
+def test_a_move_off_mariadb_rolled_back_carries_the_rows_written_since_into_mariadb(mysql_source: str, pg_url: str,
+                                                                                   tmp_path: Path):
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    columns = _mysql_columns(mysql_source)
+    source_before = mysql_rows(mysql_source, columns)
+    env_before = _off(mysql_source, pg_url, folder)
+    moved = pg_rows(pg_url, columns)
+    _engine_writes_pg(pg_url)
+    written = pg_rows(pg_url, columns)
+    changed = touched(moved, written)
+    assert {t: len(k) for t, k in changed.items()} == {"users": 2, "workflows": 4, "executions": 20, "settings": 1}
+
+    shown = wizard("rollback", "--last", cwd=folder)
+    assert shown.returncode == 3, shown.stderr
+    said = " ".join(shown.stdout.split())
+    assert ("holds: executions +20, 2 removed, settings 1 changed, users +1, 1 changed, workflows +1, 3 changed"
+            in said)
+    assert "the 29 row(s) written since are carried back into the MySQL database" in said
+    assert f"back into MySQL database {parse_url(mysql_source).database}: its CHECKSUM TABLE first" in said
+    assert mysql_rows(mysql_source, columns) == source_before
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "carried 29 row(s) written since the move back into database" in said and "checked row by row" in said
+    assert (folder / ".env").read_bytes() == env_before
+    assert not [t for t in tables_in(pg_url) if t in ENGINE]
+    after = mysql_rows(mysql_source, columns)
+    assert_carried(source_before, written, after, changed, columns)
+    new_workflow = after["workflows"]["wf-new"]
+    assert new_workflow[columns["workflows"].index("definition")] == DOCUMENT
+    assert new_workflow[columns["workflows"].index("description")] == ODD
+    carried = max(written["executions"])
+    assert after["executions"][carried][columns["executions"].index("started_at")] == dt.datetime(
+        2026, 12, 7, 23, 59, 59, 999999)
+    _mysql(mysql_source, ("INSERT INTO executions (workflow_id, status) VALUES ('wf-new', 'next')", ()))
+    conn = connect_sync(parse_url(mysql_source))
+    with conn.cursor() as cur:
+        cur.execute("SELECT max(id) FROM executions")
+        assert cur.fetchone()[0] == carried + 1  # AUTO_INCREMENT past the ids carried back
+    conn.close()
+
+
+def test_a_mariadb_source_written_since_the_move_too_is_refused_naming_keys(mysql_source: str, pg_url: str,
+                                                                           tmp_path: Path):
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions LIMIT 1")
+    _mysql(mysql_source, ("UPDATE executions SET status = 'edited by hand' WHERE id = 9", ()))
+    columns = _mysql_columns(mysql_source)
+    source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
+    env_after = (folder / ".env").read_bytes()
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3, refused.stderr
+    assert "was written since the move too (CHECKSUM TABLE of executions is not the move's)" in refused.stderr
+    assert "executions 9" in refused.stderr
+    assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
+    assert (folder / ".env").read_bytes() == env_after
+
+
+
+def test_a_wrong_carry_back_into_mariadb_is_caught_and_the_source_restored(mysql_source: str, pg_url: str,
+                                                                          tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proof is the row-level verification, not the carry-back's own reading: plant a wrong value (the
+    microseconds lost), see it fail, the source back as the move's dump held it, nothing else undone."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    columns = _mysql_columns(mysql_source)
+    source_before = mysql_rows(mysql_source, columns)
+    _off(mysql_source, pg_url, folder)
+    _engine_writes_pg(pg_url)
+    written = pg_rows(pg_url, columns)
+    env_after = (folder / ".env").read_bytes()
+    right = carry_mysql.read_written
+
+    async def microseconds_lost(*args: Any) -> Any:
+        rows = await right(*args)
+        return {t: [(k, tuple(v.replace(microsecond=0) if isinstance(v, dt.datetime) else v for v in values))
+                    for k, values in found] for t, found in rows.items()}
+
+    monkeypatch.setattr(carry_mysql, "read_written", microseconds_lost)
+    with pytest.raises(StepError, match="it differs from the target .* restored from the move's backup"):
+        asyncio.run(rollback_run(load_run(folder / ".wizard"), lambda e: None, env_file=folder / ".env"))
+    assert mysql_rows(mysql_source, columns) == source_before
+    assert pg_rows(pg_url, columns) == written and (folder / ".env").read_bytes() == env_after
+
+
+async def test_ctrl_r_on_the_runs_screen_carries_a_move_off_mariadb_back(mysql_source: str, pg_url: str,
+                                                                         tmp_path: Path) -> None:
+    """The TUI's confirmation says what was written since and where it goes, as for PostgreSQL; y does it."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    columns = _mysql_columns(mysql_source)
+    env_before = await asyncio.to_thread(_off, mysql_source, pg_url, folder)
+    await asyncio.to_thread(execute, pg_url, "DELETE FROM executions WHERE id = 5",
+                            "UPDATE workflows SET name = 'renamed' WHERE id = (SELECT min(id) FROM workflows)")
+    written = await asyncio.to_thread(pg_rows, pg_url, columns)
+    app = make_app(folder / ".wizard", env_file=folder / ".env", source_text=mysql_source)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter", "ctrl+r")  # Roll back a run, then the run's rollback
+        shown = " ".join(screen_text(app).split())
+        assert "Roll back?" in shown and "executions 1 removed" in shown and "workflows 1 changed" in shown, shown
+        assert "carried back into the MySQL" in shown and "back into MySQL database" in shown, shown
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+    assert (folder / ".env").read_bytes() == env_before
+    after = await asyncio.to_thread(mysql_rows, mysql_source, columns)
+    assert set(after["executions"]) == set(written["executions"]) and 5 not in after["executions"]
+    assert [r[1] for k, r in after["workflows"].items() if k == min(written["workflows"])] == ["renamed"]
+
+
+def test_a_mysql_sources_password_comes_back_from_mysql_pwd_or_the_runs_copy_of_env(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a move off MySQL, .env names the target: the source's password is in the run's copy of .env."""
+    masked = "mysql://app:***@db.example:3306/engine"
+    monkeypatch.delenv("MYSQL_PWD", raising=False)
+    monkeypatch.setenv("PGPASSWORD", "not-mysqls")
+    with pytest.raises(BadInput, match="pass --db with the full URL, or set MYSQL_PWD"):
+        Credentials().resolve(masked)
+    env = tmp_path / ".env"
+    env.write_text("DATABASE_URL=mysql://app:from-copy@db.example/engine\n")  # the port left out: MySQL's 3306
+    run = new_run(tmp_path / "state", "move")
+    record = backup_env(env, run.folder)
+    run.step_finished("switch", undo={"action": "restore_env", "env_file": str(env), "backup": record.to_dict()})
+    env.write_text('DATABASE_URL="postgresql+asyncpg://app:pg@pg.example/engine"\n')
+    assert Credentials(env_file=env).with_env_copies(run).resolve(masked).url.password == "from-copy"
+    target = parse_url("postgresql://app:given@pg.example/engine")  # --db names the move's target
+    assert Credentials(db_override=target).with_env_copies(run).resolve(masked).url.password == "from-copy"
+    monkeypatch.setenv("MYSQL_PWD", "from-mysql-pwd")
+    assert Credentials().resolve(masked).url.password == "from-mysql-pwd"
+
+
+def test_an_env_journaled_by_a_relative_path_is_restored_where_it_was_from_any_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The switch journals .env's absolute path; a journal that kept it relative (an earlier wizard) is undone
+    at the backup's absolute source, never at a .env where the rollback happens to run."""
+    folder, elsewhere = tmp_path / "engine", tmp_path / "elsewhere"
+    folder.mkdir()
+    elsewhere.mkdir()
+    env = folder / ".env"
+    env.write_bytes(b"DATABASE_URL=sqlite:///engine.db\n")
+    monkeypatch.chdir(folder)
+    run = new_run(tmp_path / "state", "move")
+    record = backup_env(Path(".env"), run.folder)
+    run.step_finished("switch", undo={"action": "restore_env", "env_file": ".env", "backup": record.to_dict()})
+    env.write_bytes(b"DATABASE_URL=postgresql://app@db/engine\n")
+    monkeypatch.chdir(elsewhere)
+    asyncio.run(rollback_run(load_run(tmp_path / "state"), lambda e: None))
+    assert env.read_bytes() == b"DATABASE_URL=sqlite:///engine.db\n" and not (elsewhere / ".env").exists()
+
+
+@pytest.mark.slow  # a move to head and its downgrade: over 15 s here
+def test_a_move_off_mariadb_to_head_carries_rows_back_at_the_sources_revision(mysql_source: str, pg_url: str,
+                                                                             tmp_path: Path) -> None:
+    """The target went `--to head`: it is downgraded to the source's 1.0.0 shape first (0004's node arrays back to
+    objects, 0002's tags saved to the run folder), then the rows go into MariaDB."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    env = folder / ".env"
+    env.write_text(f"DATABASE_URL={mysql_source}\n")
+    moved = wizard("migrate", "--source", mysql_source, "--target", pg_url, "--env-file", ".env", "--yes",
+                   "--to", "head", cwd=folder)
+    assert moved.returncode == 0, moved.stderr
+    execute(pg_url, "INSERT INTO executions (workflow_id, status, state) SELECT id, 'running', "
+                    "'{\"nodes\": [{\"id\": \"a\", \"x\": 1}]}' FROM workflows ORDER BY id LIMIT 1",
+            "UPDATE workflows SET tags = '[\"prod\"]' WHERE id = (SELECT min(id) FROM workflows)")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    conn = connect_sync(parse_url(mysql_source))
+    with conn.cursor() as cur:
+        cur.execute("SELECT state FROM executions WHERE id = (SELECT max(id) FROM executions)")
+        assert json.loads(cur.fetchone()[0]) == {"nodes": {"a": {"x": 1}}}
+        cur.execute("SHOW COLUMNS FROM workflows LIKE 'tags'")
+        assert cur.fetchall() == ()
+        cur.execute("SHOW TABLES LIKE 'alembic_version'")
+        assert cur.fetchall() == ()  # 1.0.0, as the source was
+    conn.close()
+    (run_folder,) = (folder / ".wizard" / "runs").iterdir()
+    assert '"prod"' in (run_folder / "dropped" / "workflows.jsonl").read_text()

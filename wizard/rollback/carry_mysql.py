@@ -1,0 +1,132 @@
+"""Carrying the rows the engine wrote to a move's PostgreSQL target back into its MySQL/MariaDB source (the move
+off MySQL), before .env points at it again: wizard.rollback.carry_back's steps, with a database for a file.
+
+In order, nothing changed until every check passed:
+1. the source is as the move left it: its CHECKSUM TABLE of every engine table equals the fingerprint the
+   move journaled (and checked again after its copy); if not, a rollback that stopped after its carry-back
+   committed is recognised by the source already equalling the target row by row, else refused, naming keys;
+2. no key the target added is in the source already, every table written since has a primary key;
+3. the way back is the move's own proven mysqldump: taken while the source stood as it stands now (step 1),
+   it must be there with its sha256;
+4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
+5. the rows added and changed since, read from the target, and the removed keys, written to the source in
+   one InnoDB transaction (its foreign key checks off for it: the target enforced them, and step 6 checks
+   the result); each statement must touch exactly its rows. An id inserted past AUTO_INCREMENT's counter
+   moves the counter past it (InnoDB's rule), so the engine's next insert does not collide;
+6. the proof: the row-level verification of the source against the target (wizard.verify.run), as for a
+   file. A difference restores the source from the move's dump.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wizard.backup import BackupRecord, restore_database, sha256_file
+from wizard.db import connect, quote
+from wizard.errors import Refused, StepError
+from wizard.events import Emit, StepFinished, StepStarted
+from wizard.mysql import source as mysql_source
+from wizard.mysql.rows import rows_by_key, shape, value_tuples
+from wizard.rollback.carry_back import (carried_already, check, differences, downgrade_target, refuse_taken,
+                                        refuse_unkeyed, rows_equal, rows_said)
+from wizard.rollback.since import Since
+from wizard.rollback.written import Shapes, read_written
+from wizard.secrets import mask
+from wizard.urls import DbUrl
+
+BATCH = 500  # rows a DELETE or INSERT
+
+
+async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: BackupRecord, fingerprint: dict[str, Any],
+                           revision: str, run_folder: Path, emit: Emit, step: str) -> str:
+    """Steps 1-6 of the module's docstring; `fingerprint`: the move's journaled one of the source. Returns the
+    sentence that says how the result was checked."""
+    where = f"database {source.database}"
+    emit(StepStarted(step, f"carry the rows written since the move back into {where}"))
+    tables, _, _ = await mysql_source.read_source(source)
+    now = await mysql_source.fingerprint(source, tables)
+    if {k: fingerprint.get(k) for k in now} != now:
+        changed = sorted(t for t, n in now["checksums"].items() if fingerprint.get("checksums", {}).get(t) != n)
+        return await carried_already(source, target, run_folder, emit, step, where,
+                                     f"CHECKSUM TABLE of {', '.join(changed)} is not the move's")
+    refuse_unkeyed(since)
+    async with connect(source) as conn:
+        shapes = {t.table: await shape(conn, t.table) for t in since.tables if t.any}
+        refuse_taken(await _taken(conn, since, shapes), where)
+        await conn.rollback()
+    if not Path(moved.path).is_file() or sha256_file(Path(moved.path)) != moved.sha256:
+        raise Refused(f"the move's backup {moved.path} is missing or not as written: the carry-back would have no "
+                      f"way back; nothing was changed: pass --restore-backup, or keep the move")
+    await downgrade_target(target, revision, run_folder, emit, step)
+    rows = await read_written(target, since, shapes)
+    written = await _write(source, since, shapes, rows)
+    report = await check(source, target, run_folder, emit)
+    if not rows_equal(report):
+        await restore_database(moved, source, emit, step=step)
+        raise StepError(f"after carrying {written:,} rows into {where} it differs from the target "
+                        f"({differences(report)}): it was restored from the move's backup {moved.path}; nothing "
+                        f"else was undone")
+    sentence = (f"carried {written:,} row(s) written since the move back into {where} ({since.describe()}; in one "
+                f"transaction, the source unchanged since the move by CHECKSUM TABLE before it, the move's backup "
+                f"{moved.path} the way back); checked row by row against the target: {rows_said(report)}")
+    emit(StepFinished(step, sentence))
+    return sentence
+
+
+async def _taken(conn: AsyncConnection, since: Since, shapes: Shapes) -> list[str]:
+    """Step 2: the keys added to the target since that the source holds already, as "table [key]"."""
+    taken = []
+    for t in since.tables:
+        if t.added:
+            key, _ = shapes[t.table]
+            taken += [f"{t.table} {k}" for k, _ in await rows_by_key(conn, t.table, key, [], t.added)]
+    return taken
+
+
+async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: dict[str, list[tuple[str, tuple]]]) -> int:
+    """Step 5: deletes, updates, inserts, in one transaction; each statement must touch exactly its rows (one
+    UPDATE a row; DELETEs and INSERTs a batch of rows each: a round trip a row is most of the time taken)."""
+    written = 0
+    async with connect(source) as conn:
+        async with conn.begin():
+            await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+            for t in since.tables:
+                if not t.any:
+                    continue
+                key, columns = shapes[t.table]
+                name, changed = quote(t.table), set(t.changed)
+                key_sql = ", ".join(quote(k) for k in key)
+                for start in range(0, len(t.removed), BATCH):
+                    keys = t.removed[start:start + BATCH]
+                    tuples, params = value_tuples([json.loads(k) for k in keys], "k")
+                    written += await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params,
+                                              t.table, keys)
+                # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
+                updates = [(k, v) for k, v in rows.get(t.table, []) if k in changed]
+                inserts = [(k, v) for k, v in rows.get(t.table, []) if k not in changed]
+                sets = ", ".join(f"{quote(c)} = :c0_{i}" for i, c in enumerate(columns))
+                where = " AND ".join(f"{quote(c)} = :k0_{i}" for i, c in enumerate(key))
+                for k, values in updates:
+                    params = {**value_tuples([values], "c")[1], **value_tuples([json.loads(k)], "k")[1]}
+                    written += await _exactly(conn, f"UPDATE {name} SET {sets} WHERE {where}", params, t.table, [k])
+                for start in range(0, len(inserts), BATCH):
+                    batch = inserts[start:start + BATCH]
+                    tuples, params = value_tuples([v for _, v in batch], "c")
+                    written += await _exactly(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "
+                                                    f"VALUES {tuples}", params, t.table, [k for k, _ in batch])
+    return written
+
+
+async def _exactly(conn: AsyncConnection, sql: str, params: dict[str, Any], table: str, keys: list[str]) -> int:
+    """Run `sql`; StepError (the transaction rolled back) unless it touched exactly the rows of `keys`."""
+    # SQLAlchemy's MySQL dialects connect with CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched.
+    n = (await conn.execute(text(sql), params)).rowcount
+    if n != len(keys):
+        raise StepError(f"carrying {table} {mask(', '.join(keys[:3]))}{' ...' if len(keys) > 3 else ''} back touched "
+                        f"{n} rows of the source, not {len(keys)}: nothing was written to it")
+    return n

@@ -1,0 +1,59 @@
+"""The rows written to a move's target since its end state, read back from the target by their keys.
+
+The keys are those wizard.rollback.since measured (JSON arrays of the key's values): PostgreSQL's made by
+json_build_array on the server, MySQL's by wizard.mysql.rows.key_text; each is matched the way it was made.
+The values come as the target's driver gives them: the caller spells them for the database they go into.
+"""
+
+from __future__ import annotations
+
+from wizard.db import connect, quote
+from wizard.errors import StepError
+from wizard.mysql.rows import rows_by_key
+from wizard.pg import connect_pg
+from wizard.rollback.since import Since
+from wizard.urls import DbUrl
+
+Shapes = dict[str, tuple[list[str], list[str]]]  # table -> (its key's columns, the columns to read)
+Written = dict[str, list[tuple[str, tuple]]]  # table -> (key, the values of its columns)
+
+
+async def read_written(target: DbUrl, since: Since, shapes: Shapes) -> Written:
+    """Per table with rows added or changed since: (key, values of the shape's columns) of each of them, read in
+    one snapshot. StepError when one is not there (the target changed while the rollback read it)."""
+    out = await (_mysql if target.is_mysql else _pg)(target, since, shapes)
+    for t in since.tables:
+        if len(out.get(t.table, [])) != len(t.added) + len(t.changed):
+            raise StepError(f"{t.table} in the target changed while the rollback read it: stop the engine, "
+                            f"then roll back again")
+    return out
+
+
+async def _pg(target: DbUrl, since: Since, shapes: Shapes) -> Written:
+    pg = await connect_pg(target, "wizard rollback: carry back")
+    out: Written = {}
+    try:
+        async with pg.transaction(readonly=True, isolation="repeatable_read"):
+            for t in since.tables:
+                wanted = t.added + t.changed
+                if not wanted:
+                    continue
+                key, columns = shapes[t.table]
+                key_sql = f"json_build_array({', '.join(quote(k) for k in key)})::text"
+                records = await pg.fetch(f"SELECT {key_sql}, {', '.join(quote(c) for c in columns)} "
+                                         f"FROM {quote(t.table)} WHERE {key_sql} = ANY($1::text[])", wanted)
+                out[t.table] = [(r[0], tuple(list(r.values())[1:])) for r in records]
+    finally:
+        await pg.close()
+    return out
+
+
+async def _mysql(target: DbUrl, since: Since, shapes: Shapes) -> Written:
+    out: Written = {}
+    async with connect(target) as conn:
+        async with conn.begin():  # one snapshot (InnoDB's REPEATABLE READ)
+            for t in since.tables:
+                if t.added or t.changed:
+                    key, columns = shapes[t.table]
+                    out[t.table] = await rows_by_key(conn, t.table, key, columns, t.added + t.changed)
+    return out
