@@ -36,7 +36,8 @@ class ConnectionScreen(StepScreen):
                          "Tab moves between fields; Enter or Ctrl+T tests the connection.", classes="hint")
             with Grid(id="fields"):
                 yield Label("URL")
-                yield UrlInput(placeholder="postgresql://user:password@host:5432/dbname", id="url")
+                yield UrlInput(placeholder="postgresql://user@host:5432/dbname or mysql://user@host:3306/dbname",
+                               id="url")
                 for name in FIELDS:
                     yield Label(name.capitalize())
                     yield Input(
