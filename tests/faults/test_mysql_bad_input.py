@@ -7,6 +7,7 @@ right password, one an option file must quote, takes a backup that shows it nowh
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from engine_data import build_1_0_0, read
+from fault_support import wizard_killed_at
 from move_helpers import fetch
 from mysql_server import admin
 from test_bad_input import error_line, files, run_all, silent_server
@@ -190,3 +192,24 @@ def test_a_mysql_target_whose_charset_loses_characters(narrow_target: tuple[str,
     survived(input=f"MySQL/MariaDB as a move's target: a database whose default character set is {charset} "
                    "(loses characters outside it)", exit_code=2, message=said,
              changed="nothing (the folder's files, the target's tables checked)")
+
+
+def test_a_kill_while_mysqldump_runs_leaves_the_password_nowhere(engine_mysql: str, engine_db: Path,
+                                                                 survived) -> None:
+    """kill -9 of `wizard backup` as it starts mysqldump, its options (the password) handed over: no file anywhere
+    (the working folder, the state directory, the temporary folder) holds the password afterwards."""
+    right = make_url(engine_mysql).set(username=USER, password=PASSWORD).render_as_string(hide_password=False)
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.iterdir())
+    wizard_killed_at("wizard.mysql.dump:_tool_run:1", "backup", "--source", right,
+                     "--state-dir", str(engine_db.parent / ".wizard"))
+    places = [engine_db.parent, *(set(temp.iterdir()) - before)]  # new in the temporary folder since the start
+    left = [f for place in places for f in ([place] if place.is_file() else place.rglob("*")) if f.is_file()]
+    assert any(p.name.endswith(".sql.wizard-tmp") for p in left)  # the kill landed with the dump begun
+    holding = [str(p) for p in left if PASSWORD.encode() in p.read_bytes() or b"r#ght" in p.read_bytes()]
+    assert holding == []
+    survived(fault="kill -9 of `wizard backup` on MariaDB as mysqldump starts, its options (the password) handed "
+                   "over",
+             did="no file holds the password afterwards: the clients read their options from a pipe "
+                 "(`--defaults-extra-file=/dev/fd/N`), not from an option file a kill would leave behind",
+             rows_lost=0)
