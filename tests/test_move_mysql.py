@@ -79,7 +79,7 @@ def test_the_1_0_0_sample_moves_into_mariadb_verified_switched_and_rolls_back(en
     conn.close()
     before = sha256(engine_db)
     env = tmp_path / ".env"
-    env.write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\nDEBUG=1\n")
+    env.write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\nOPENAI_API_KEY=sk-test-0123456789abcdef\nDEBUG=1\n")
     original = env.read_bytes()
     result = migrate(engine_db, mysql_url, tmp_path / "state", env_file=env)
     assert result.state == FINISHED
@@ -97,6 +97,10 @@ def test_the_1_0_0_sample_moves_into_mariadb_verified_switched_and_rolls_back(en
     assert "wizard_move" not in tables(mysql_url) and "wizard_copy_checkpoint" not in tables(mysql_url)
     assert env.read_text().startswith(f"DATABASE_URL=\"{parse_url(mysql_url).async_str()}\"")
     assert "mysql+aiomysql://" in env.read_text()
+    # The settings move: the key left .env for a provider of user anonymous in MariaDB's settings.
+    assert "OPENAI_API_KEY" not in env.read_text() and "DEBUG=1" in env.read_text()
+    (data,), = read(mysql_url, "SELECT settings_data FROM settings WHERE user_id = 'anonymous'")
+    assert [p["apiKey"] for p in json.loads(data)["providers"] if p["type"] == "openai"] == ["sk-test-0123456789abcdef"]
     # Rollback: .env byte for byte, the move's tables gone.
     asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None, env_file=env))
     assert env.read_bytes() == original

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -186,7 +187,11 @@ async def test_move_onto_mysql_journey_and_ctrl_r(tmp_path: Path, engine_db: Pat
             await asyncio.to_thread(_keys_and_statuses, sqlite_url)
         switched = parse_url(database_url(engine_env))
         assert switched.is_mysql and switched.database == parse_url(mysql_url).database
-        assert b"LOG_LEVEL=info" in engine_env.read_bytes()
+        assert b"LOG_LEVEL=info" in engine_env.read_bytes() and b"OPENAI_API_KEY" not in engine_env.read_bytes()
+        (data,), = await asyncio.to_thread(read, mysql_url, "SELECT settings_data FROM settings "
+                                                            "WHERE user_id = 'anonymous'")
+        assert [p["apiKey"] for p in json.loads(data)["providers"] if p["type"] == "openai"] == \
+            ["sk-test-0123456789abcdef"]
 
         await press(pilot, "ctrl+r")
         shown = screen_text(app)

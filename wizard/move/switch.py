@@ -21,7 +21,7 @@ from wizard.errors import BadInput
 from wizard.events import Emit, StepFinished, StepStarted, ignore
 from wizard.journal import Run
 from wizard.lock import StateLock
-from wizard.move.settings import STAYS_ON_MYSQL, move_openai_key
+from wizard.move.settings import move_openai_key
 from wizard.pgsession import without_options
 from wizard.urls import DbUrl
 
@@ -61,10 +61,6 @@ async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignor
     with StateLock(run.folder.parent.parent).acquire(run.id, "switch"):
         emit(StepStarted(STEP, f"point DATABASE_URL in {env_file} at the target"))
         said = [point_at(run, env_file, target, backup_env(env_file, run.folder).to_dict())]
-        if target.is_mysql:  # as the move onto MySQL on the command line (wizard.mysql.move_onto)
-            said.append(STAYS_ON_MYSQL)
-            emit(StepFinished(STEP, "; ".join(said)))
-            return said
         moved = await move_openai_key(env_file, target, run.folder)
         if moved is not None:
             said.append(moved.describe(env_file))

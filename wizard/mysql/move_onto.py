@@ -5,8 +5,8 @@ report are the PostgreSQL move's own (wizard.move.run). What differs lives here:
 history on MySQL, DDL committed statement by statement, so its undo is journaled before the first CREATE),
 the copy (wizard.mysql.copy, --jobs tables at once), no deferred indexes (InnoDB builds them as the rows go in, the
 foreign keys' checks off on the copy's sessions: the scan already decided every dangling reference), AUTO_INCREMENT
-counters instead of sequences, and --to's upgrade one revision at a time (DDL commits itself on MySQL). Not yet done
-here: the settings move (OPENAI_API_KEY stays in .env). The end state is the PostgreSQL move's: a rollback carries
+counters instead of sequences, and --to's upgrade one revision at a time (DDL commits itself on MySQL). The settings
+move is the PostgreSQL move's too (wizard.move.settings). The end state is the PostgreSQL move's: a rollback carries
 the rows written to MySQL since back into the SQLite file (wizard.rollback.carry_back). The move off MySQL to
 PostgreSQL is wizard.mysql.move_off.
 """
@@ -28,7 +28,6 @@ from wizard.move.copy import TableCopy
 from wizard.move.preflight import PreflightReport
 from wizard.move.run import _copy_in_order, _Move
 from wizard.move.scan import RowActions
-from wizard.move.settings import STAYS_ON_MYSQL
 from wizard.move.tables import SourceTable
 from wizard.move.target_schema import TargetSchema, drop_tables_undo
 from wizard.mysql import copy, target as mysql_target
@@ -151,7 +150,3 @@ class MoveOntoMySQL(_Move):
         if now != wanted:
             raise StepError(f"after the upgrade the target records revision {now}, not {wanted}: roll this run back "
                             f"(wizard rollback --run {self.run.id}) and move again")
-
-    async def _settings(self) -> None:
-        if self.env_file is not None:
-            self.notes.append(STAYS_ON_MYSQL)
