@@ -47,6 +47,7 @@ async def _on_connection_screen(pilot, app) -> None:
     assert "step 1 of 7" in screen_text(app), screen_text(app)
 
 
+@pytest.mark.slow  # over 12 s: run by `pytest -m slow`
 async def test_a_url_typed_key_by_key_never_shows_its_password(tmp_path: Path, engine_db: Path,
                                                              owned_db: tuple[str, str, str]) -> None:
     url, role, password = owned_db

@@ -102,6 +102,7 @@ def test_a_mysql_server_that_is_not_there_or_a_user_it_does_not_know(engine_mysq
              changed=NOTHING)
 
 
+@pytest.mark.slow  # over 12 s: run by `pytest -m slow`
 def test_a_mysql_host_that_does_not_answer_times_out_in_seconds(engine_mysql: str, engine_db: Path,
                                                                  survived) -> None:
     with silent_server(3306) as (host, port):
