@@ -22,7 +22,7 @@ FIELDS = ("host", "port", "database", "user", "password")
 TYPED = ("host", "port", "database", "user", "sslrootcert", "schema")  # the fields a URL is built from, as typed
 class ConnectionScreen(StepScreen):
     STEP = "connection"
-    STEP_TITLE = "the target PostgreSQL"
+    STEP_TITLE = "the target database"
     # Plain Ctrl+letters: the fields take every printable key.
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
@@ -36,7 +36,8 @@ class ConnectionScreen(StepScreen):
                          "Tab moves between fields; Enter or Ctrl+T tests the connection.", classes="hint")
             with Grid(id="fields"):
                 yield Label("URL")
-                yield UrlInput(placeholder="postgresql://user:password@host:5432/dbname", id="url")
+                yield UrlInput(placeholder="postgresql://user@host:5432/dbname or mysql://user@host:3306/dbname",
+                               id="url")
                 for name in FIELDS:
                     yield Label(name.capitalize())
                     yield Input(
@@ -152,11 +153,8 @@ class ConnectionScreen(StepScreen):
             self._say(f"[red]{esc(mask(exc.message))}[/]")
             return
         if target.is_sqlite:
-            self._say("[red]The target must be PostgreSQL: postgresql://user@host:5432/dbname[/]")
-            return
-        if target.is_mysql:  # the screens move off MySQL; the move onto it is the command line's so far
-            self._say("[red]These screens move into PostgreSQL only: give a PostgreSQL target. A move into MySQL "
-                      "or MariaDB runs on the command line: wizard migrate (README, \"MySQL and MariaDB\").[/]")
+            self._say("[red]The target must be PostgreSQL or MySQL/MariaDB: postgresql://user@host:5432/dbname "
+                      "or mysql://user@host:3306/dbname[/]")
             return
         self._say(f"Connecting to {esc(target.masked())}...")
         self.test_target(target)

@@ -124,7 +124,7 @@ class StartScreen(StepScreen):
         plan = self.session.plan
         movable = plan is not None and plan.source.engine.startswith(MOVABLE)
         options += [
-            Option("Move to PostgreSQL", id="move", disabled=not movable),
+            Option(f"Move to {self.session.move_to()}", id="move", disabled=not movable),
             Option("Upgrade in place" + ("" if plan is None or plan.pending else " (nothing pending)"), id="upgrade",
                    disabled=plan is None or not plan.pending),
             Option("Roll back a run (every run in the journal)", id="runs"),

@@ -59,7 +59,7 @@ class StepScreen(Screen):
 
     def on_mount(self) -> None:
         journey = self.session.journey
-        self.title = journey.title if journey else "Engine migration wizard"
+        self.title = self.session.title()
         if journey and self.STEP in journey.steps:
             self.sub_title = f"step {journey.steps.index(self.STEP) + 1} of {len(journey.steps)}: {self.STEP_TITLE}"
         else:

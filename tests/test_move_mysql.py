@@ -24,9 +24,11 @@ from engine_data import build_1_0_0, read, write
 from move_helpers import execute, fetch, sha256, tables_in
 from mysql_server import admin, fresh_database
 from test_resume import _stopped_move
-from wizard import commands
+from wizard import commands, schema
+from wizard.db import connect
+from wizard.schema import head
 from wizard.cli import main
-from wizard.errors import BadInput, Interrupted, Refused
+from wizard.errors import Interrupted, Refused
 from wizard.events import Progress, StopRequest
 from wizard.journal import FINISHED, load_run
 from wizard.move.run import MoveOptions
@@ -77,7 +79,7 @@ def test_the_1_0_0_sample_moves_into_mariadb_verified_switched_and_rolls_back(en
     conn.close()
     before = sha256(engine_db)
     env = tmp_path / ".env"
-    env.write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\nDEBUG=1\n")
+    env.write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\nOPENAI_API_KEY=sk-test-0123456789abcdef\nDEBUG=1\n")
     original = env.read_bytes()
     result = migrate(engine_db, mysql_url, tmp_path / "state", env_file=env)
     assert result.state == FINISHED
@@ -95,6 +97,10 @@ def test_the_1_0_0_sample_moves_into_mariadb_verified_switched_and_rolls_back(en
     assert "wizard_move" not in tables(mysql_url) and "wizard_copy_checkpoint" not in tables(mysql_url)
     assert env.read_text().startswith(f"DATABASE_URL=\"{parse_url(mysql_url).async_str()}\"")
     assert "mysql+aiomysql://" in env.read_text()
+    # The settings move: the key left .env for a provider of user anonymous in MariaDB's settings.
+    assert "OPENAI_API_KEY" not in env.read_text() and "DEBUG=1" in env.read_text()
+    (data,), = read(mysql_url, "SELECT settings_data FROM settings WHERE user_id = 'anonymous'")
+    assert [p["apiKey"] for p in json.loads(data)["providers"] if p["type"] == "openai"] == ["sk-test-0123456789abcdef"]
     # Rollback: .env byte for byte, the move's tables gone.
     asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None, env_file=env))
     assert env.read_bytes() == original
@@ -158,11 +164,29 @@ def test_restore_backup_saves_the_rows_written_to_mysql_since_then_drops_the_tab
     assert [s["row"]["status"] for s in saved] == ["new"] and saved[0]["pk"] == [301]
 
 
-def test_to_on_a_mysql_target_is_bad_input_before_anything_is_written(engine_db: Path, mysql_url: str,
-                                                                      tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="--to on a MySQL target: move without it, then `wizard upgrade --db"):
-        migrate(engine_db, mysql_url, tmp_path / "state", to="head")
-    assert tables(mysql_url) == [] and not (tmp_path / "state").exists()
+def test_to_head_and_jobs_onto_mysql_upgrade_after_the_copy_verified(engine_db: Path, mysql_url: str,
+                                                                    tmp_path: Path) -> None:
+    """`wizard migrate --to head --jobs 3` onto MariaDB: copied up to three tables at a time, verified at the
+    source's revision, then upgraded one revision at a time to head; the rollback drops it all."""
+    state = tmp_path / "state"
+    done = subprocess.run([str(WIZARD), "migrate", "--source", f"sqlite:///{engine_db}", "--target", mysql_url,
+                           "--to", "head", "--jobs", "3", "--yes", "--state-dir", str(state), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert read(mysql_url, "SELECT version_num FROM alembic_version") == [(head(),)]
+    assert {t: read(mysql_url, f"SELECT COUNT(*) FROM {t}")[0][0] for t in COUNTS} == COUNTS
+    run = load_run(state, last=True)
+    steps = [r["step"] for r in run.finished_steps()]
+    assert steps.index("verify") < steps.index("upgrade")  # verified against the source before it changed
+    applied = [r for r in run.records() if r.get("step") == "upgrade" and r["kind"] == "step_finished"]
+    assert applied[0]["revision"] == head()
+
+    async def shape() -> schema.SchemaState:
+        async with connect(parse_url(mysql_url)) as conn:
+            return await schema.inspect_schema(conn)
+    assert head() in asyncio.run(shape()).matches  # the tables are head's, not only its stamp
+    asyncio.run(rollback_run(run, lambda e: None))
+    assert tables(mysql_url) == []
 
 
 # --- off MySQL: MariaDB -> PostgreSQL ---
@@ -200,6 +224,25 @@ def test_a_mysql_database_moves_and_verifies_with_no_row_lost(source: str, pg_ur
     asyncio.run(commands.rollback(commands.find_run(tmp_path / "state", result.run_id)))
     assert env.read_text() == f"DATABASE_URL={source}\n"
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
+
+
+LATIN1 = "caf\u00e9 \u00df\u00f1 \u20ac 5 \u00bd"  # é ß ñ € ½: all in MySQL's latin1 (cp1252)
+
+
+def test_a_latin1_source_moves_to_postgresql_with_every_character(engine_db: Path, latin1_url: str, pg_url: str,
+                                                                  tmp_path: Path) -> None:
+    """As a source a narrow character set loses nothing: every character it holds has its code point, read through
+    the wizard's utf8mb4 session. (Only a target is refused for it: it would lose what it cannot hold.)"""
+    source = build_1_0_0(latin1_url, engine_db)
+    name = read(source, "SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() "
+                        "AND table_name = 'workflows' AND column_name = 'name'")[0][0]
+    write(source, f"ALTER TABLE workflows MODIFY name {name} CHARACTER SET latin1 NOT NULL")
+    write(source, f"UPDATE workflows SET name = '{LATIN1}' WHERE name = (SELECT MIN(name) FROM workflows w)")
+    assert read(source, "SELECT HEX(name) FROM workflows WHERE name LIKE 'caf%'") == [
+        (LATIN1.encode("cp1252").hex().upper(),)]  # stored as latin1's bytes, one a character
+    result = _move(source, pg_url, tmp_path / "state")
+    assert result.state == FINISHED and result.verification.ok
+    assert fetch(pg_url, "SELECT name FROM workflows WHERE name LIKE 'caf%'")[0][0] == LATIN1
 
 
 def _plant_odd_values(source: str) -> dict[str, object]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -150,6 +151,59 @@ async def test_move_off_mysql_into_a_schema_of_its_own(tmp_path: Path, mysql_env
         assert not await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:
         await conn.close()
+
+
+def _keys_and_statuses(url: str, table: str = "executions") -> list[tuple]:
+    return sorted((str(k), s) for k, s in read(url, f"SELECT id, status FROM {table}"))
+
+
+async def test_move_onto_mysql_journey_and_ctrl_r(tmp_path: Path, engine_db: Path, engine_env: Path,
+                                                  mysql_url: str) -> None:
+    """SQLite onto MariaDB by keys alone, the same screens as onto PostgreSQL; then Ctrl+R puts it all back."""
+    source_sha, env_before = sha256(engine_db), engine_env.read_bytes()
+    sqlite_url = f"sqlite:///{engine_db}"
+    app = make_app(tmp_path / "state", env_file=engine_env, source_text=database_url(engine_env),
+                   target_text=mysql_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "Move to PostgreSQL or MySQL" in screen_text(app)  # from a SQLite file: either
+        await _to_connection(pilot, app)
+        await press(pilot, "ctrl+t")
+        assert "MariaDB" in screen_text(app) and "utf8mb4" in screen_text(app), screen_text(app)
+        await _connection_to_verify(pilot, app)
+        await press(pilot, "n")
+        assert "Move to MySQL/MariaDB — step 7 of 7" in screen_text(app), screen_text(app)
+        assert engine_env.read_bytes() == env_before  # nothing switched before the operator says so
+        await press(pilot, "a")
+        assert "Rewrite DATABASE_URL" in screen_text(app)
+        await press(pilot, "y")
+        assert "now says" in screen_text(app), screen_text(app)
+
+        assert sha256(engine_db) == source_sha  # the source is never written
+        counts = {t: (await asyncio.to_thread(read, mysql_url, f"SELECT count(*) FROM {t}"))[0][0]
+                  for t in ENGINE_TABLES}
+        assert counts == sqlite_counts(engine_db) and counts["executions"] == 300
+        assert await asyncio.to_thread(_keys_and_statuses, mysql_url) == \
+            await asyncio.to_thread(_keys_and_statuses, sqlite_url)
+        switched = parse_url(database_url(engine_env))
+        assert switched.is_mysql and switched.database == parse_url(mysql_url).database
+        assert b"LOG_LEVEL=info" in engine_env.read_bytes() and b"OPENAI_API_KEY" not in engine_env.read_bytes()
+        (data,), = await asyncio.to_thread(read, mysql_url, "SELECT settings_data FROM settings "
+                                                            "WHERE user_id = 'anonymous'")
+        assert [p["apiKey"] for p in json.loads(data)["providers"] if p["type"] == "openai"] == \
+            ["sk-test-0123456789abcdef"]
+
+        await press(pilot, "ctrl+r")
+        shown = screen_text(app)
+        assert "Roll back?" in shown, shown
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+
+    assert engine_env.read_bytes() == env_before
+    left = await asyncio.to_thread(read, mysql_url, "SELECT table_name FROM information_schema.tables "
+                                                   "WHERE table_schema = DATABASE()")
+    assert left == []
+    assert sha256(engine_db) == source_sha
 
 
 async def test_upgrade_in_place_on_mysql_journey(tmp_path: Path, mysql_source: str) -> None:

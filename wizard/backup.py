@@ -406,10 +406,12 @@ def libpq_env(db: DbUrl) -> Iterator[dict[str, str]]:
 
 
 async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None = None,
-                    stdout: BinaryIO | None = None) -> str:
-    """Run a client tool; its output (none when `stdout` takes it), or StepError with its first error line."""
+                    stdout: BinaryIO | None = None, pass_fds: tuple[int, ...] = ()) -> str:
+    """Run a client tool (`pass_fds`: descriptors it inherits); its output (none when `stdout` takes it), or
+    StepError with its first error line."""
     proc = await asyncio.create_subprocess_exec(
-        *args, env=env, stdin=stdin, stdout=stdout or asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *args, env=env, stdin=stdin, stdout=stdout or asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        pass_fds=pass_fds)
     out, errout = await proc.communicate()
     if proc.returncode != 0:
         lines = [ln for ln in errout.decode(errors="replace").splitlines() if ln.strip()]

@@ -201,10 +201,7 @@ async def backup(source: DbUrl, state_dir: Path | None, emit: Emit = ignore,
 
 async def check_target(target: DbUrl) -> TargetInfo:
     """Connect to a move's target and say what it is: server version, may the user create tables, is it empty
-    (or the partial copy of which run). Changes nothing. The screens' question: they do not move onto MySQL."""
-    if target.is_mysql:
-        raise BadInput(f"{target}: the wizard's screens do not move onto MySQL or MariaDB yet: run "
-                       "`wizard migrate --source sqlite:///... --target mysql://...` on the command line")
+    (or the partial copy of which run); of a MySQL or MariaDB target its character set too. Changes nothing."""
     return await _check_target(target)
 
 
@@ -223,9 +220,6 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     settings move, with `options.to` an upgrade, the report). Interrupted when `stop` is set mid-way: a `resume`
     carries on from the last checkpoint."""
     _one_side_mysql(options.source, options.target)
-    if options.target.is_mysql and options.to:
-        raise BadInput(f"--to on a MySQL target: move without it, then `wizard upgrade --db {options.target}` "
-                       "(one revision at a time, as MySQL needs)")
     return await run_move(options, emit, stop)
 
 

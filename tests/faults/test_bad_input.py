@@ -388,6 +388,7 @@ def silent_server(port: int = 5432) -> Iterator[tuple[str, int]]:
         sock.close()
 
 
+@pytest.mark.slow  # over 12 s: run by `pytest -m slow`
 def test_a_host_that_does_not_answer_times_out_in_seconds(work: Work, survived) -> None:
     with silent_server() as (host, port):
         url = f"postgresql://postgres@{host}:{port}/engine"

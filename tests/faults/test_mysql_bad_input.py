@@ -7,6 +7,7 @@ right password, one an option file must quote, takes a backup that shows it nowh
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +15,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from engine_data import build_1_0_0, read
+from fault_support import wizard_killed_at
+from move_helpers import fetch
 from mysql_server import admin
 from test_bad_input import error_line, files, run_all, silent_server
 from wizard.mysql.dump import SCRATCH
@@ -99,6 +102,7 @@ def test_a_mysql_server_that_is_not_there_or_a_user_it_does_not_know(engine_mysq
              changed=NOTHING)
 
 
+@pytest.mark.slow  # over 12 s: run by `pytest -m slow`
 def test_a_mysql_host_that_does_not_answer_times_out_in_seconds(engine_mysql: str, engine_db: Path,
                                                                  survived) -> None:
     with silent_server(3306) as (host, port):
@@ -118,3 +122,95 @@ def test_the_password_reaches_mysqldump_and_shows_nowhere(engine_mysql: str, eng
     assert any(p.suffix == ".sql" for p in made)
     for text in [done.stdout, done.stderr, *(p.read_bytes().decode("utf-8", "replace") for p in made)]:
         assert PASSWORD not in text and "r#ght" not in text
+
+
+# --- a move's target or source on MySQL --------------------------------------------------------------------------
+
+
+def _wrong(url: str, case: str) -> str:
+    """`url` with a password the server refuses, or naming a database that is not there."""
+    u = make_url(url)
+    u = u.set(username=USER, password="wrong-password") if case == "wrong password" else \
+        u.set(database="wizard_no_such_db")
+    return u.render_as_string(hide_password=False)
+
+
+def _said(url: str, case: str) -> str:
+    if case == "wrong password":
+        return f"{parse_url(url).masked()}: the password was refused: check the user and password in the URL"
+    return (f"{parse_url(url).masked()}: database 'wizard_no_such_db' does not exist: create it "
+            "(CREATE DATABASE wizard_no_such_db) or fix the URL")
+
+
+@pytest.mark.parametrize("case", ["wrong password", "missing database"])
+def test_a_moves_mysql_target_with_a_wrong_password_or_no_database(case: str, engine_mysql: str, engine_db: Path,
+                                                                    survived) -> None:
+    target = _wrong(engine_mysql, case)
+    move = ["migrate", "--source", f"sqlite:///{engine_db}", "--target", target, "--yes"]
+    said = expect(engine_db.parent, engine_mysql, [move, ["plan", "--source", f"sqlite:///{engine_db}", "--target",
+                                                          target]], _said(target, case))
+    survived(input=f"MySQL/MariaDB as a move's target: {'a wrong password' if case == 'wrong password' else 'a database that does not exist'} (migrate, plan)",
+             exit_code=2, message=said, changed=NOTHING)
+
+
+@pytest.mark.parametrize("case", ["wrong password", "missing database"])
+def test_a_moves_mysql_source_with_a_wrong_password_or_no_database(case: str, engine_mysql: str, engine_db: Path,
+                                                                    pg_url: str, survived) -> None:
+    source = _wrong(engine_mysql, case)
+    said = expect(engine_db.parent, engine_mysql, [["migrate", "--source", source, "--target", pg_url, "--yes"]],
+                  _said(source, case))
+    assert fetch(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
+    survived(input=f"MySQL/MariaDB as a move's source: {'a wrong password' if case == 'wrong password' else 'a database that does not exist'} (migrate to PostgreSQL)",
+             exit_code=2, message=said, changed="nothing (the folder's files, both databases' tables and rows checked)")
+
+
+@pytest.fixture(params=["latin1", "utf8mb3"])
+def narrow_target(request: pytest.FixtureRequest, mysql_server: str) -> Iterator[tuple[str, str]]:
+    """An empty database under a fixed name whose default character set loses characters: (charset, URL)."""
+    name = f"wizard_faults_{request.param}"
+    admin(mysql_server, f"DROP DATABASE IF EXISTS {name}")
+    admin(mysql_server, f"CREATE DATABASE {name} CHARACTER SET {request.param}")
+    try:
+        yield request.param, make_url(mysql_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin(mysql_server, f"DROP DATABASE IF EXISTS {name}")
+
+
+def test_a_mysql_target_whose_charset_loses_characters(narrow_target: tuple[str, str], engine_db: Path,
+                                                       survived) -> None:
+    charset, target = narrow_target
+    name = make_url(target).database
+    before = files(engine_db.parent)
+    ((result, _),) = run_all(engine_db.parent, ["migrate", "--source", f"sqlite:///{engine_db}", "--target", target,
+                                                "--yes"])
+    said = error_line(result, 2)
+    collation = read(target, "SELECT default_collation_name FROM information_schema.schemata "
+                             "WHERE schema_name = DATABASE()")[0][0]
+    assert said == (f"{target}: database {name} defaults to character set {charset} (collation {collation}), "
+                    f"which loses every character outside it: ALTER DATABASE {name} CHARACTER SET utf8mb4 COLLATE "
+                    f"utf8mb4_unicode_ci, or move to a utf8mb4 database"), said
+    assert read(target, "SHOW TABLES") == [] and files(engine_db.parent) == before
+    survived(input=f"MySQL/MariaDB as a move's target: a database whose default character set is {charset} "
+                   "(loses characters outside it)", exit_code=2, message=said,
+             changed="nothing (the folder's files, the target's tables checked)")
+
+
+def test_a_kill_while_mysqldump_runs_leaves_the_password_nowhere(engine_mysql: str, engine_db: Path,
+                                                                 survived) -> None:
+    """kill -9 of `wizard backup` as it starts mysqldump, its options (the password) handed over: no file anywhere
+    (the working folder, the state directory, the temporary folder) holds the password afterwards."""
+    right = make_url(engine_mysql).set(username=USER, password=PASSWORD).render_as_string(hide_password=False)
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.iterdir())
+    wizard_killed_at("wizard.mysql.dump:_tool_run:1", "backup", "--source", right,
+                     "--state-dir", str(engine_db.parent / ".wizard"))
+    places = [engine_db.parent, *(set(temp.iterdir()) - before)]  # new in the temporary folder since the start
+    left = [f for place in places for f in ([place] if place.is_file() else place.rglob("*")) if f.is_file()]
+    assert any(p.name.endswith(".sql.wizard-tmp") for p in left)  # the kill landed with the dump begun
+    holding = [str(p) for p in left if PASSWORD.encode() in p.read_bytes() or b"r#ght" in p.read_bytes()]
+    assert holding == []
+    survived(fault="kill -9 of `wizard backup` on MariaDB as mysqldump starts, its options (the password) handed "
+                   "over",
+             did="no file holds the password afterwards: the clients read their options from a pipe "
+                 "(`--defaults-extra-file=/dev/fd/N`), not from an option file a kill would leave behind",
+             rows_lost=0)

@@ -5,6 +5,7 @@ mid-copy, then `--resume`: every row once, the source unchanged."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from engine_data import build_1_0_0, read, write
 from fault_support import source_counts, wizard, wizard_killed_at
 from move_helpers import fetch, sha256
 from wizard import sample
+from wizard.schema import head
+from wizard.urls import parse_url
 
 pytestmark = pytest.mark.slow  # real processes: `pytest -m slow` runs them
 
@@ -51,9 +54,11 @@ def test_kill_mid_copy_into_mysql_then_resume_equals_the_source(mysql_url: str, 
     source = sample.build(tmp_path / "engine.db", executions=25_000, workflows=20, users=5)
     before, counts = sha256(source), source_counts(source)
     state = str(tmp_path / "state")
-    args = ("migrate", "--source", f"sqlite:///{source}", "--target", mysql_url, "--yes", "--state-dir", state)
-    # _save's calls: users (a chunk, done), workflows (a chunk, done), executions' 1st chunk, then its 2nd.
-    wizard_killed_at("wizard.mysql.copy:_save:6", *args)
+    args = ("migrate", "--source", f"sqlite:///{source}", "--target", mysql_url, "--yes", "--state-dir", state,
+            "--jobs", "1")
+    # _save's calls with --jobs 1: users, settings, workflows (a chunk, done: 2 each), then executions: its 1st chunk
+    # is the 7th, the 8th its 2nd.
+    wizard_killed_at("wizard.mysql.copy:_save:8", *args)
     copied = read(mysql_url, "SELECT rows_copied, done FROM wizard_copy_checkpoint WHERE table_name = 'executions'")
     assert copied == [(10_000, 0)]
     assert read(mysql_url, "SELECT COUNT(*) FROM executions") == [(10_000,)]  # the 2nd chunk went with its commit
@@ -95,3 +100,231 @@ def test_kill_mid_copy_of_a_move_off_mysql_then_resume(mysql_url: str, pg_url: s
              did="the checkpoint held executions at 10,000 rows; the resume carried on after its key: 19,200 "
                  f"rows, each once; the row-level verification against the source: equal ({report.name}); the "
                  "source's CHECKSUMs as before", rows_lost=0)
+
+
+# --- SQLite -> MySQL: the backup, the schema, the .env switch -------------------------------------------------
+
+ENV_LINE = "DATABASE_URL=sqlite+aiosqlite:///{}\n"
+
+
+@pytest.fixture(scope="module")
+def small_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sample.build(tmp_path_factory.mktemp("small") / "engine.db", executions=600, workflows=20, users=5)
+
+
+def _onto(source: Path, url: str, state: Path, *extra: str) -> list[str]:
+    return ["migrate", "--source", f"sqlite:///{source}", "--target", url, "--state-dir", str(state), "--yes", *extra]
+
+
+def _every_row_once(source: Path, url: str) -> None:
+    """Each table's rows once (count = distinct ids = the source's), and `wizard verify` equal row by row."""
+    for table, n in source_counts(source).items():
+        assert read(url, f"SELECT COUNT(*), COUNT(DISTINCT id) FROM {table}") == [(n, n)], table
+    verified = wizard("verify", "--source", f"sqlite:///{source}", "--target", url, "--json")
+    assert verified.returncode == 0, verified.stdout[-2000:] + verified.stderr[-2000:]
+    assert json.loads(verified.stdout.splitlines()[-1])["ok"]
+
+
+def _journal_steps(state: Path) -> tuple[list[str], list[str]]:
+    """The steps the killed run's journal began and finished."""
+    (journal,) = state.glob("runs/*/journal.jsonl")
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    return ([r["step"] for r in records if r["kind"] == "step_started"],
+            [r["step"] for r in records if r["kind"] == "step_finished"])
+
+
+def _resume_or_roll_back(recovery: str, args: list[str], state: Path) -> subprocess.CompletedProcess:
+    done = wizard(*args, "--resume") if recovery == "resume" else \
+        wizard("rollback", "--last", "--yes", "--state-dir", str(state))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    return done
+
+
+def test_kill_in_the_backup_of_a_move_onto_mysql_then_resume(small_source: Path, mysql_url: str, tmp_path: Path,
+                                                             survived) -> None:
+    """(A rollback has nothing to undo here: it says so and exits 3; the resume is the way on.)"""
+    before = sha256(small_source)
+    state = tmp_path / "state"
+    args = _onto(small_source, mysql_url, state)
+    killed = wizard_killed_at("wizard.backup:_copy_bytes:1", *args)  # the temporary copy made, no page in it yet
+    began, finished = _journal_steps(state)
+    assert "backup" in began and "backup" not in finished and "schema" not in began
+    (run,) = (state / "runs").iterdir()
+    assert [p.name for p in run.glob("*wizard-tmp*")] == [f".{small_source.name}.backup.wizard-tmp"]
+    assert read(mysql_url, "SHOW TABLES") == []  # nothing written to the target yet
+    _resume_or_roll_back("resume", args, state)
+    assert list(run.glob("*wizard-tmp*")) == []
+    _every_row_once(small_source, mysql_url)
+    assert sha256(small_source) == before
+    assert "Traceback" not in killed.stderr
+    survived(fault="kill -9 of `wizard migrate` onto MariaDB in the backup of the SQLite source (temporary copy "
+                   "made, no page copied), then `wizard migrate --resume`",
+             did="the journal had the backup begun, not finished, the target untouched; the resume took the backup "
+                 "again over the temporary name (none left) and moved: every row once, verified; the source's "
+                 "sha256 unchanged", rows_lost=0)
+
+
+@pytest.mark.parametrize("recovery", ["resume", "rollback"])
+def test_kill_in_the_schema_step_of_a_move_onto_mysql(recovery: str, small_source: Path, mysql_url: str,
+                                                      tmp_path: Path, survived) -> None:
+    before = sha256(small_source)
+    state = tmp_path / "state"
+    args = _onto(small_source, mysql_url, state)
+    # wizard.mysql.target.app_tables's calls: the checks, the schema step's look for a finished schema, create()'s
+    # drop of leftovers, then its list of what it made: every table is there (MySQL committed each CREATE), the
+    # bookkeeping row names the run but not yet the tables that say the schema is whole.
+    wizard_killed_at("wizard.mysql.target:app_tables:4", *args)
+    began, finished = _journal_steps(state)
+    assert "schema" in began and "schema" not in finished
+    left = sorted(r[0] for r in read(mysql_url, "SHOW TABLES"))
+    assert {"users", "workflows", "executions", "settings", "alembic_version", "wizard_move"} <= set(left)
+    assert read(mysql_url, 'SELECT "tables" FROM wizard_move') == [(None,)]  # the run's row, no tables in it yet
+    _resume_or_roll_back(recovery, args, state)
+    if recovery == "resume":
+        _every_row_once(small_source, mysql_url)
+        outcome = ("`wizard migrate --resume` knew the tables as its run's (the bookkeeping row, written first, names "
+                   "it), found the schema not whole, dropped them and made it again, then moved: every row once, "
+                   "verified")
+    else:
+        assert read(mysql_url, "SHOW TABLES") == []
+        outcome = "`wizard rollback` dropped every table (the schema step's undo, journaled before its first CREATE)"
+    assert sha256(small_source) == before
+    survived(fault=f"kill -9 of `wizard migrate` onto MariaDB in the schema step (every CREATE committed, the "
+                   f"bookkeeping row not yet saying the schema is whole), then "
+                   f"`wizard {'migrate --resume' if recovery == 'resume' else 'rollback'}`",
+             did=f"{len(left)} tables left, the schema step begun and not finished in the journal; {outcome}; the "
+                 "source's sha256 unchanged", rows_lost=0)
+
+
+@pytest.mark.parametrize("spec, where, recovery", [
+    # os.chmod's calls in the move: the backup's temporary file, then the switch's write_atomically.
+    ("os:chmod:2", "between the temporary file written and the rename", "resume"),
+    ("os:chmod:2", "between the temporary file written and the rename", "rollback"),
+    # wizard.envfile.fsync_path's calls: .env's backup, verify.md and verify.json, ..., then the switch's rename.
+    ("wizard.envfile:fsync_path:6", "after the rename, before the journal recorded the switch", "rollback"),
+], ids=["before-rename-resume", "before-rename-rollback", "after-rename-rollback"])
+def test_kill_in_the_env_switch_of_a_move_onto_mysql(spec: str, where: str, recovery: str, small_source: Path,
+                                                     mysql_url: str, tmp_path: Path, survived) -> None:
+    folder = tmp_path / "engine"  # .env alone in its folder: a temporary file left beside it shows
+    folder.mkdir()
+    env = folder / ".env"
+    env.write_bytes(f"# the engine\n{ENV_LINE.format(small_source)}LOG_LEVEL=info\n".encode())
+    before = env.read_bytes()
+    # Written here, not by the wizard's own rule: the URL in SQLAlchemy's async spelling, quoted.
+    switched = before.replace(ENV_LINE.format(small_source).encode(),
+                              f'DATABASE_URL="{parse_url(mysql_url).async_str()}"\n'.encode())
+    state = tmp_path / "state"
+    args = _onto(small_source, mysql_url, state, "--env-file", str(env))
+    wizard_killed_at(spec, *args)
+    began, finished = _journal_steps(state)
+    assert began[-1] == "switch" and "switch" not in finished
+    now = env.read_bytes()
+    assert now in (before, switched)  # never half-written
+    strays = sorted(p.name for p in folder.iterdir() if p.name != ".env")
+    if spec.startswith("os:chmod"):
+        assert now == before and len(strays) == 1 and (folder / strays[0]).read_bytes() == switched
+    else:
+        assert now == switched and strays == []
+    _resume_or_roll_back(recovery, args, state)
+    if recovery == "resume":
+        assert env.read_bytes() == switched
+        _every_row_once(small_source, mysql_url)
+        outcome = "`wizard migrate --resume` switched it whole: `.env` the fully switched file; every row once, verified"
+    else:
+        assert env.read_bytes() == before
+        assert read(mysql_url, "SHOW TABLES") == []
+        outcome = "`wizard rollback` restored `.env` byte for byte (the switch's undo, journaled when it began) and " \
+                  "dropped the target's tables"
+    assert [p.name for p in folder.iterdir()] == [".env"]
+    survived(fault=f"kill -9 of `wizard migrate` onto MariaDB while `.env` is rewritten, {where}",
+             did=f"`.env` {'byte-identical to before' if now == before else 'the fully switched file'}, "
+                 f"{len(strays)} temporary file(s) beside it; {outcome}; no temporary file left", rows_lost=0)
+
+
+# --- MySQL -> PostgreSQL: the backup ------------------------------------------------------------------------
+
+
+def test_kill_in_the_backup_of_a_move_off_mysql_then_resume(mysql_url: str, pg_url: str, engine_db: Path,
+                                                            survived) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    before = _state(mysql_url)
+    state = engine_db.parent / ".wizard"
+    move = ["migrate", "--source", mysql_url, "--target", pg_url, "--state-dir", str(state), "--yes"]
+    # mysqldump has written the dump (a temporary file); its proof, a restore into a scratch database, not yet run.
+    wizard_killed_at("wizard.mysql.dump:load:1", *move)
+    began, finished = _journal_steps(state)
+    assert "backup" in began and "backup" not in finished
+    (run,) = (state / "runs").iterdir()
+    assert len(list(run.glob("*wizard-tmp*"))) == 1
+    # The proof's scratch database was made, named after the run, and the kill left it on the server.
+    scratch = "SHOW DATABASES LIKE 'wizard\\_proof\\_" + run.name.replace("-", "\\_") + "\\_%'"
+    assert len(read(mysql_url, scratch)) == 1
+    resumed = wizard(*move, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert list(run.glob("*wizard-tmp*")) == []
+    assert read(mysql_url, scratch) == []  # the resume dropped it before its own proof
+    for table in ENGINE:
+        n = read(mysql_url, f"SELECT COUNT(*) FROM {table}")[0][0]
+        assert fetch(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {table}")[0] == (n, n), table
+    assert _state(mysql_url) == before  # the source was never written
+    survived(fault="kill -9 of `wizard migrate` off MariaDB in its backup (the mysqldump written to a temporary "
+                   "file, its proof by a restore not yet run), then `wizard migrate --resume`",
+             did="the journal had the backup begun, not finished, and the server the proof's scratch database (named "
+                 "after the run); the resume dropped it, dumped and proved again (no temporary file or scratch "
+                 "database left), then moved: every table's rows once in PostgreSQL; the source's CHECKSUMs as "
+                 "before",
+             rows_lost=0)
+
+
+def test_kill_between_two_revisions_of_a_moves_upgrade_onto_mysql_then_resume(small_source: Path, mysql_url: str,
+                                                                              tmp_path: Path, survived) -> None:
+    state = tmp_path / "state"
+    args = _onto(small_source, mysql_url, state, "--to", "head")
+    # schema.upgrade's calls: the schema step (to the source's revision, 0001), the verification's reference schema,
+    # then one per revision of --to: the 4th is 0003's, 0002 committed before it.
+    wizard_killed_at("wizard.schema:upgrade:4", *args)
+    began, finished = _journal_steps(state)
+    assert began[-1] == "upgrade" and "verify" in finished and "upgrade" not in finished
+    assert read(mysql_url, "SELECT version_num FROM alembic_version") == [("0002",)]
+    _resume_or_roll_back("resume", args, state)
+    assert read(mysql_url, "SELECT version_num FROM alembic_version") == [(head(),)]
+    for table, n in source_counts(small_source).items():
+        assert read(mysql_url, f"SELECT COUNT(*), COUNT(DISTINCT id) FROM {table}") == [(n, n)], table
+    survived(fault="kill -9 of `wizard migrate --to head` onto MariaDB between two revisions of the upgrade after the "
+                   "copy (0002 committed, 0003 not begun), then `wizard migrate --resume`",
+             did="the journal had the copy verified and the upgrade begun; the resume found the tables matching "
+                 f"0002, the revision recorded, and applied the rest one at a time: {head()}, every row once",
+             rows_lost=0)
+
+
+def test_kill_in_the_env_switch_of_a_move_off_mysql_then_rollback(mysql_url: str, pg_url: str, engine_db: Path,
+                                                                  survived) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    before_source = _state(mysql_url)
+    folder = engine_db.parent / "engine"  # .env alone in its folder: a temporary file left beside it shows
+    folder.mkdir()
+    env = folder / ".env"
+    env.write_bytes(f"# the engine\nDATABASE_URL={mysql_url}\nLOG_LEVEL=info\n".encode())
+    before = env.read_bytes()
+    switched = before.replace(f"DATABASE_URL={mysql_url}\n".encode(),
+                              f'DATABASE_URL="{pg_url.replace("postgresql://", "postgresql+asyncpg://", 1)}"\n'.encode())
+    state = engine_db.parent / ".wizard"
+    move = ["migrate", "--source", mysql_url, "--target", pg_url, "--state-dir", str(state), "--yes",
+            "--env-file", str(env)]
+    # os.chmod's calls in the move off MySQL: the dump's temporary file, then the switch's write_atomically.
+    wizard_killed_at("os:chmod:2", *move)
+    began, finished = _journal_steps(state)
+    assert began[-1] == "switch" and "switch" not in finished
+    strays = sorted(p.name for p in folder.iterdir() if p.name != ".env")
+    assert env.read_bytes() == before and len(strays) == 1 and (folder / strays[0]).read_bytes() == switched
+    back = wizard("rollback", "--last", "--yes", "--state-dir", str(state))
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert env.read_bytes() == before and [p.name for p in folder.iterdir()] == [".env"]
+    assert fetch(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
+    assert _state(mysql_url) == before_source  # the source was never written
+    survived(fault="kill -9 of `wizard migrate` off MariaDB while `.env` is rewritten, between the temporary file "
+                   "written and the rename, then `wizard rollback`",
+             did="`.env` byte-identical to before, the switched file beside it under a temporary name; the rollback "
+                 "removed it, kept `.env` as it was and dropped the PostgreSQL tables; the source's CHECKSUMs as "
+                 "before", rows_lost=0)

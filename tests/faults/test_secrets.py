@@ -230,6 +230,7 @@ def test_no_secret_in_anything_a_headless_move_prints_or_writes(tmp_path: Path, 
              rows_lost=lost)
 
 
+@pytest.mark.slow  # over 12 s: run by `pytest -m slow`
 async def test_no_secret_on_any_screen_of_the_move_journey(tmp_path: Path, private_target: str, survived) -> None:
     from textual.widgets import Input
 

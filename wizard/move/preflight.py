@@ -52,6 +52,9 @@ class TargetInfo:
     schema: str = "public"
     run_id: str | None = None  # the move whose partial copy it holds, if any
     user: str = ""  # who we are there (current_user)
+    server: str = "PostgreSQL"  # or MySQL, MariaDB (wizard.mysql.target.describe: `schema` is then the database)
+    charset: str = ""  # MySQL's: the database's default character set (collation)
+    charset_problem: str = ""  # MySQL's: why that character set would lose characters ('' when it would not)
 
     @property
     def major(self) -> int:
@@ -67,12 +70,25 @@ class TargetInfo:
     @property
     def problem(self) -> str:
         """Why a fresh move cannot go there ('' when it can)."""
-        if self.major and self.major < MIN_SERVER:
+        if self.server == "PostgreSQL" and self.major and self.major < MIN_SERVER:
             return f"PostgreSQL {self.server_version} is too old: the wizard needs {MIN_SERVER} or newer"
-        if not self.can_create:
-            to = f" TO {self.user}" if self.user else ""
-            return (f"the user {self.user} may not create tables in schema {self.schema}: "
-                    f"GRANT CREATE ON SCHEMA {self.schema}{to}, or connect as its owner")
+        return self.charset_problem or self.create_problem or self.held_problem
+
+    @property
+    def create_problem(self) -> str:
+        """Why we may not create tables there ('' when we may)."""
+        if self.can_create:
+            return ""
+        if self.server != "PostgreSQL":
+            return (f"the user {self.user} may not create tables in database {self.schema}: "
+                    f"GRANT CREATE, ALTER, DROP, INDEX, REFERENCES ON {self.schema}.* TO it")
+        to = f" TO {self.user}" if self.user else ""
+        return (f"the user {self.user} may not create tables in schema {self.schema}: "
+                f"GRANT CREATE ON SCHEMA {self.schema}{to}, or connect as its owner")
+
+    @property
+    def held_problem(self) -> str:
+        """Why what it holds keeps a fresh move out ('' when it holds none of the engine's tables)."""
         if self.engine_tables:
             held = f" (the partial copy of run {self.run_id}: --resume it, or roll it back)" if self.run_id else ""
             return f"it already holds the engine's tables ({', '.join(self.engine_tables)}){held}: use an empty database"
@@ -83,9 +99,10 @@ class TargetInfo:
         return not self.problem
 
     def lines(self) -> list[str]:
+        where = "schema" if self.server == "PostgreSQL" else "database"
         return [
-            f"PostgreSQL {self.server_version}",
-            "may create tables" if self.can_create else f"may NOT create tables in schema {self.schema}",
+            f"{self.server} {self.server_version}" + (f", character set {self.charset}" if self.charset else ""),
+            "may create tables" if self.can_create else f"may NOT create tables in {where} {self.schema}",
             "empty of the engine's tables" if not self.engine_tables else f"holds: {', '.join(self.engine_tables)}",
         ]
 
@@ -93,7 +110,11 @@ class TargetInfo:
 async def check_target(target: DbUrl) -> TargetInfo:
     """Ask the target its version, whether we may create tables, and what it holds (BadInput if it does not answer)."""
     if target.is_sqlite:
-        raise BadInput("the target must be PostgreSQL: postgresql://user@host:5432/dbname")
+        raise BadInput("the target must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname")
+    if target.is_mysql:
+        from wizard.mysql.target import describe  # MySQL's own questions (wizard.mysql builds on this module)
+
+        return await describe(target)
     conn = await connect_pg(target)
     try:
         return await describe_target(conn)

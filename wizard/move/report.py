@@ -31,6 +31,11 @@ class TableRow:
     def rows_per_second(self) -> float | None:
         return round((self.copied + self.quarantined) / self.seconds, 1) if self.seconds > 0 else None
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TableRow":
+        """A row as to_dict gave it (what it adds, rows_per_second, left out)."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
     def to_dict(self) -> dict[str, Any]:
         return {"table": self.table, "source_rows": self.source_rows, "copied": self.copied,
                 "quarantined": self.quarantined, "target_rows": self.target_rows, "status": self.status,
@@ -63,8 +68,7 @@ class RunReport:
         data = json.loads(Path(path).read_text())
         names = {f for f in cls.__dataclass_fields__ if f not in ("tables", "sections")}
         report = cls(**{k: v for k, v in data.items() if k in names})
-        row_names = set(TableRow.__dataclass_fields__)
-        report.tables = [TableRow(**{k: v for k, v in t.items() if k in row_names}) for t in data.get("tables", [])]
+        report.tables = [TableRow.from_dict(t) for t in data.get("tables", [])]
         return report
 
     @property

@@ -560,8 +560,9 @@ class _Move:
                 states[t.name].source_rows = report.rows[t.name]
                 await _check_kinds(conns[0], t)
             actions = report.actions[self.policy]
-            await _copy_in_order(tables, states, actions, report.unclean, conns, self._copy_source(), self.run,
-                                 self.emit, self.stop, o.chunk_rows, self.reader_class)
+            await _copy_in_order(tables, states, conns, self.stop, lambda conn, t: copy_table(
+                conn, self._copy_source(), t, actions.get(t.name) or RowActions(), self.run.id, states[t.name],
+                self.run.folder, self.emit, self.stop, o.chunk_rows, report.unclean.get(t.name), self.reader_class))
         finally:
             for c in conns:
                 await c.close()
@@ -593,6 +594,10 @@ class _Move:
 
     async def _verify(self, conn: asyncpg.Connection, copies: list[TableCopy], tables: list[SourceTable],
                       indexes: asyncio.Task) -> list[TableRow]:
+        if "verify" in self.done:  # verified before the process died: the target may be upgraded since (--to)
+            await indexes
+            finished = [r for r in self.run.finished_steps() if r["step"] == "verify"][-1]
+            return [TableRow.from_dict(t) for t in finished["tables"]]
         began = self._begin("verify", "count the rows on both sides")
         self.emit(StepStarted("verify", "row counts: source rows minus quarantined against the target"))
         rows = await verify_counts(conn, copies, {t.name: t.target for t in tables})
@@ -697,11 +702,15 @@ class _Move:
         if "upgrade" in self.done or wanted == target.revision:
             return wanted
         began = self._begin("upgrade", f"upgrade the target to {wanted}")
+        await self._apply_upgrade(wanted)
+        self._end("upgrade", began, revision=wanted)
+        return wanted
+
+    async def _apply_upgrade(self, wanted: str) -> None:
+        """The revisions after the target's up to `wanted`, in one transaction."""
         async with connect(self.options.target) as conn:
             async with conn.begin():
                 await schema.upgrade(conn, wanted, self.emit, step="upgrade")
-        self._end("upgrade", began, revision=wanted)
-        return wanted
 
 
 async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:
@@ -713,10 +722,10 @@ async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:
                             f"source's type map: the target's schema is not the one this move made")
 
 
-async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy], actions: dict[str, RowActions],
-                         unclean: dict[str, Any], conns: list[asyncpg.Connection], source: Any, run: Run, emit: Emit,
-                         stop: StopRequest, chunk_rows: int, reader_class: Any = None) -> None:
-    """Copy every table, each once its parents are done, up to len(conns) at a time."""
+async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy], conns: list[Any], stop: StopRequest,
+                         copy_one: Callable[[Any, SourceTable], Awaitable[Any]]) -> None:
+    """Copy every table (`copy_one(conn, table)` on one of `conns`), each once its parents are done, up to
+    len(conns) at a time."""
     names = {t.name for t in tables}
     tasks: dict[str, asyncio.Task] = {}
     free: asyncio.Queue = asyncio.Queue()
@@ -730,8 +739,7 @@ async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy]
             raise Interrupted(f"stopped before table {t.name} ({stop.reason})")
         conn = await free.get()
         try:
-            await copy_table(conn, source, t, actions.get(t.name) or RowActions(), run.id, states[t.name],
-                             run.folder, emit, stop, chunk_rows, unclean.get(t.name), reader_class)
+            await copy_one(conn, t)
         finally:
             free.put_nowait(conn)
 

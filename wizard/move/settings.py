@@ -3,7 +3,7 @@
 The migration guide's "Settings Migration": the key becomes
 {"id", "name", "type": "openai", "apiKey", "enabled": true} in `settings.settings_data`
 ["providers"] of the row whose user_id is 'anonymous' (made when missing), in the
-TARGET; then its line leaves .env, every other byte kept. Running it twice changes
+TARGET (PostgreSQL, or MySQL/MariaDB where the JSON is text under a check); then its line leaves .env, every other byte kept. Running it twice changes
 nothing the second time (the entry is found by its key). The key is never shown
 unmasked. Undone by restoring .env from the run's backup (the target's tables are
 the run's own, dropped by its rollback).
@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sqlalchemy import text
+
 from wizard import envfile
+from wizard.db import connect, write_transaction
 from wizard.errors import StepError
 from wizard.pg import connect_pg
 from wizard.secrets import mask_key
@@ -57,37 +60,70 @@ async def move_openai_key(env_file: Path, target: DbUrl, run_folder: Path) -> Se
     key = envfile.value_in(data, VARIABLE)
     if not key:
         return None
+    entry, created, found, row_id = await (_add_on_mysql if target.is_mysql else _add_on_postgresql)(target, key)
+    moved = SettingsMoved(mask_key(key), entry["id"], created, found, row_id)
+    _record_change(run_folder, moved)
+    envfile.write_atomically(env_file, envfile.remove_variable(data, VARIABLE))
+    return moved
+
+
+def _with_provider(settings_data: str | None, key: str) -> tuple[dict, dict, bool]:
+    """The settings of `anonymous` (their JSON text; None: no row yet) with the key's provider entry in them:
+    (settings, entry, whether the entry was there already)."""
+    settings = json.loads(settings_data) if settings_data is not None else {}
+    if not isinstance(settings, dict):
+        raise StepError(f"the settings of user {USER} in the target are not a JSON object: fix that row, "
+                        f"then run the move again with --resume")
+    providers = settings.setdefault("providers", [])
+    if not isinstance(providers, list):
+        raise StepError(f"settings.providers of user {USER} in the target is not a list: fix that row, "
+                        f"then run the move again with --resume")
+    found = next((p for p in providers if isinstance(p, dict) and p.get("apiKey") == key), None)
+    if found is not None:
+        return settings, found, True
+    entry = provider_entry(key, {str(p.get("id")) for p in providers if isinstance(p, dict)})
+    providers.append(entry)
+    return settings, entry, False
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+async def _add_on_postgresql(target: DbUrl, key: str) -> tuple[dict, bool, bool, int]:
     conn = await connect_pg(target)
     try:
         async with conn.transaction():
             row = await conn.fetchrow("SELECT id, settings_data FROM settings WHERE user_id = $1 FOR UPDATE", USER)
-            created = False
-            now = datetime.now(timezone.utc).replace(tzinfo=None)
-            settings = json.loads(row["settings_data"]) if row else {}
-            if not isinstance(settings, dict):
-                raise StepError(f"the settings of user {USER} in the target are not a JSON object: fix that row, "
-                                f"then run the move again with --resume")
-            providers = settings.setdefault("providers", [])
-            if not isinstance(providers, list):
-                raise StepError(f"settings.providers of user {USER} in the target is not a list: fix that row, "
-                                f"then run the move again with --resume")
-            found = next((p for p in providers if isinstance(p, dict) and p.get("apiKey") == key), None)
-            entry = found or provider_entry(key, {str(p.get("id")) for p in providers if isinstance(p, dict)})
-            if found is None:
-                providers.append(entry)
-                if row:
-                    await conn.execute("UPDATE settings SET settings_data = $1, updated_at = $2 WHERE id = $3",
-                                       json.dumps(settings), now, row["id"])
-                else:
-                    row = await conn.fetchrow("INSERT INTO settings (user_id, settings_data, created_at, updated_at) "
-                                              "VALUES ($1, $2, $3, $3) RETURNING id", USER, json.dumps(settings), now)
-                    created = True
+            settings, entry, found = _with_provider(row["settings_data"] if row else None, key)
+            if found:
+                return entry, False, True, row["id"]
+            if row:
+                await conn.execute("UPDATE settings SET settings_data = $1, updated_at = $2 WHERE id = $3",
+                                   json.dumps(settings), _now(), row["id"])
+                return entry, False, False, row["id"]
+            row_id = await conn.fetchval("INSERT INTO settings (user_id, settings_data, created_at, updated_at) "
+                                         "VALUES ($1, $2, $3, $3) RETURNING id", USER, json.dumps(settings), _now())
+            return entry, True, False, row_id
     finally:
         await conn.close()
-    moved = SettingsMoved(mask_key(key), entry["id"], created, found is not None, row["id"])
-    _record_change(run_folder, moved)
-    envfile.write_atomically(env_file, envfile.remove_variable(data, VARIABLE))
-    return moved
+
+
+async def _add_on_mysql(target: DbUrl, key: str) -> tuple[dict, bool, bool, int]:
+    async with connect(target) as conn, write_transaction(conn):
+        row = (await conn.execute(text("SELECT id, settings_data FROM settings WHERE user_id = :u FOR UPDATE"),
+                                  {"u": USER})).first()
+        settings, entry, found = _with_provider(row.settings_data if row else None, key)
+        if found:
+            return entry, False, True, row.id
+        values = {"u": USER, "d": json.dumps(settings), "t": _now()}
+        if row:
+            await conn.execute(text("UPDATE settings SET settings_data = :d, updated_at = :t WHERE id = :i"),
+                               {**values, "i": row.id})
+            return entry, False, False, row.id
+        made = await conn.execute(text("INSERT INTO settings (user_id, settings_data, created_at, updated_at) "
+                                       "VALUES (:u, :d, :t, :t)"), values)
+        return entry, True, False, made.lastrowid
 
 
 def _record_change(run_folder: Path, moved: SettingsMoved) -> None:

@@ -6,8 +6,9 @@ pg_dump's has), so the revision and row counts recorded are read from the dump i
 restored with the mysql client into a scratch database of its own on the same server, each
 table's definition is compared with the original's and its rows counted (a table whose count
 did not change while mysqldump ran must come back with that count), and the scratch database
-is dropped. The password reaches the clients only in an option file (0600, removed
-after), never in their command line or environment.
+is dropped. The password reaches the clients only through a pipe they read their options from
+(`--defaults-extra-file=/dev/fd/N`): never in a file (a kill -9 would leave it behind), their command
+line or environment.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import AsyncIterator, Iterator
@@ -60,9 +60,10 @@ def _option_value(value: str) -> str:
 
 
 @contextlib.contextmanager
-def option_file(db: DbUrl) -> Iterator[str]:
-    """`--defaults-extra-file=...` naming a private file with the connection's settings, password included, for
-    the block. Over TCP to the URL's host, as the driver connects, unless the URL names a socket."""
+def option_file(db: DbUrl) -> Iterator[tuple[str, int]]:
+    """`--defaults-extra-file=/dev/fd/N` and N, for one client (it inherits N: _tool_run's `pass_fds`): a pipe holding
+    the connection's settings, password included, so no file ever holds it and a kill -9 leaves none behind. Over
+    TCP to the URL's host, as the driver connects, unless the URL names a socket."""
     url = db.url
     socket = url.query.get("unix_socket")
     settings = {"user": url.username, "password": url.password,
@@ -70,15 +71,14 @@ def option_file(db: DbUrl) -> Iterator[str]:
                 "protocol": "socket" if isinstance(socket, str) else "tcp",
                 "host": url.host or "localhost", "port": str(url.port or 3306),
                 "default-character-set": "utf8mb4"}
-    folder = tempfile.mkdtemp(prefix="wizard-mysql-")  # 0700
-    path = Path(folder) / "client.cnf"
+    lines = ["[client]", *(f"{k}={_option_value(v)}" for k, v in settings.items() if v)]
+    read, write = os.pipe()
     try:
-        _create_private(path)
-        lines = ["[client]", *(f"{k}={_option_value(v)}" for k, v in settings.items() if v)]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        yield f"--defaults-extra-file={path}"  # must be the first argument
+        with os.fdopen(write, "wb") as pipe:  # a few hundred bytes: the pipe holds them all before the client reads
+            pipe.write(("\n".join(lines) + "\n").encode())
+        yield f"--defaults-extra-file=/dev/fd/{read}", read  # must be the first argument
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        os.close(read)
 
 
 async def definitions(conn: AsyncConnection, tables: list[str]) -> dict[str, str]:
@@ -97,16 +97,18 @@ _AS_THEY_ARE = "SET @wizard_restore = 1 /*M!, SESSION check_constraint_checks = 
 
 async def load(dump: Path, db: DbUrl) -> None:
     """Run the dump's statements in `db` with the mysql client (its CREATE TABLEs drop each table first)."""
-    with option_file(db) as options, open(dump, "rb") as statements:
+    with option_file(db) as (options, fd), open(dump, "rb") as statements:
         await _tool_run([client("mariadb", "mysql"), options, "--batch", f"--init-command={_AS_THEY_ARE}",
-                         db.database], dict(os.environ), stdin=statements)
+                         db.database], dict(os.environ), stdin=statements, pass_fds=(fd,))
 
 
 @contextlib.asynccontextmanager
-async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None = None) -> AsyncIterator[DbUrl]:
+async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None = None,
+                           owner: str = "") -> AsyncIterator[DbUrl]:
     """An empty database beside `db`'s on its server, with its character set, dropped after the block; `purpose`:
-    what cannot be done without it (StepError), the dump's proof unless said."""
-    name = f"wizard_proof_{uuid.uuid4().hex[:12]}"  # matched by SCRATCH
+    what cannot be done without it (StepError), the dump's proof unless said; `owner`: a run's, in its name
+    (_scratch_owner), so a later try of that run finds what a kill -9 left."""
+    name = f"wizard_proof_{owner + '_' if owner else ''}{uuid.uuid4().hex[:12]}"  # matched by SCRATCH
     character_set, collation = await charset(conn)
     try:
         await conn.execute(text(f"CREATE DATABASE {quote(name)} CHARACTER SET {character_set} COLLATE {collation}"))
@@ -120,6 +122,21 @@ async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None
         await conn.execute(text(f"DROP DATABASE IF EXISTS {quote(name)}"))
 
 
+def _scratch_owner(run_folder: Path) -> str:
+    """A run as the names of its scratch databases carry it: its folder's name, a word."""
+    return re.sub(r"\W", "_", run_folder.name)
+
+
+async def _drop_left_behind(conn: AsyncConnection, owner: str) -> None:
+    """Drop the scratch databases of `owner` (a run) that an earlier try killed mid-proof left on the server: its
+    process is gone (the state lock lets one wizard at a time run it), so they are no one's."""
+    pattern = SCRATCH + owner.replace("_", "\\_") + "\\_%"
+    rows = await conn.execute(text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
+                              {"p": pattern})
+    for (name,) in rows.all():
+        await conn.execute(text(f"DROP DATABASE IF EXISTS {quote(name)}"))
+
+
 async def _revision(conn: AsyncConnection, tables: list[str]) -> str | None:
     if VERSION_TABLE not in tables:
         return None
@@ -129,8 +146,9 @@ async def _revision(conn: AsyncConnection, tables: list[str]) -> str | None:
 async def _dump(db: DbUrl, tables: list[str], tmp: Path) -> None:
     args = ["--single-transaction", "--quick", "--hex-blob", "--no-tablespaces", "--skip-dump-date", db.database,
             *tables]
-    with option_file(db) as options, open(tmp, "wb") as out:
-        await _tool_run([client("mariadb-dump", "mysqldump"), options, *args], dict(os.environ), stdout=out)
+    with option_file(db) as (options, fd), open(tmp, "wb") as out:
+        await _tool_run([client("mariadb-dump", "mysqldump"), options, *args], dict(os.environ), stdout=out,
+                        pass_fds=(fd,))
         out.flush()
     with open(tmp, "rb") as f:
         f.seek(max(0, os.path.getsize(tmp) - 200))
@@ -155,7 +173,9 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Back
             before = await row_counts(conn, tables)
             await _dump(db, tables, tmp)
             after = await row_counts(conn, tables)
-            async with scratch_database(db, conn) as scratch:
+            owner = _scratch_owner(dest_dir)
+            await _drop_left_behind(conn, owner)
+            async with scratch_database(db, conn, owner=owner) as scratch:
                 await load(tmp, scratch)
                 async with connect(scratch) as restored:
                     got = await app_tables(restored)

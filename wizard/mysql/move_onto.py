@@ -3,11 +3,12 @@
 The checks, the backup, the resume, the row counts, the row-level verification, the .env switch and the
 report are the PostgreSQL move's own (wizard.move.run). What differs lives here: the schema (the engine's
 history on MySQL, DDL committed statement by statement, so its undo is journaled before the first CREATE),
-the copy (wizard.mysql.copy), no deferred indexes (InnoDB builds them as the rows go in, the foreign keys'
-checks off on the copy's sessions: the scan already decided every dangling reference), and AUTO_INCREMENT
-counters instead of sequences. Not yet done here: the settings move (OPENAI_API_KEY stays in .env). The end
-state is the PostgreSQL move's: a rollback carries the rows written to MySQL since back into the SQLite file
-(wizard.rollback.carry_back). The move off MySQL to PostgreSQL is wizard.mysql.move_off.
+the copy (wizard.mysql.copy, --jobs tables at once), no deferred indexes (InnoDB builds them as the rows go in, the
+foreign keys' checks off on the copy's sessions: the scan already decided every dangling reference), AUTO_INCREMENT
+counters instead of sequences, and --to's upgrade one revision at a time (DDL commits itself on MySQL). The settings
+move is the PostgreSQL move's too (wizard.move.settings). The end state is the PostgreSQL move's: a rollback carries
+the rows written to MySQL since back into the SQLite file (wizard.rollback.carry_back). The move off MySQL to
+PostgreSQL is wizard.mysql.move_off.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import contextlib
 import time
 from typing import Any, AsyncIterator
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wizard.db import connect
+from wizard import schema
+from wizard.db import connect, write_transaction
 from wizard.errors import StepError
 from wizard.events import StepFinished, StepStarted
 from wizard.move.copy import TableCopy
 from wizard.move.preflight import PreflightReport
-from wizard.move.run import _Move
+from wizard.move.run import _copy_in_order, _Move
 from wizard.move.scan import RowActions
 from wizard.move.tables import SourceTable
 from wizard.move.target_schema import TargetSchema, drop_tables_undo
@@ -66,7 +69,7 @@ async def held(target: DbUrl, holder: str) -> AsyncIterator[_Session]:
 
 
 class MoveOntoMySQL(_Move):
-    copy_order = "one table at a time, a chunk and its checkpoint a transaction"
+    copy_order = "parents before children, a chunk and its checkpoint a transaction"
 
     async def _schema(self, lock_conn: Any, report: PreflightReport) -> TargetSchema:
         unknown = [t.name for t in report.tables if not t.engine]
@@ -98,18 +101,22 @@ class MoveOntoMySQL(_Move):
 
     async def _copy_tables(self, report: PreflightReport) -> dict[str, TableCopy]:
         o = self.options
-        async with copy.loading_connection(o.target) as conn:
-            saved = await copy.load_checkpoints(conn, self.run.id)
-            # Off for this session only: the scan decided every dangling reference (quarantine, null or abort).
-            await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
-            await conn.rollback()
-            states = {t.name: saved.get(t.name) or TableCopy(t.name) for t in report.tables}
-            actions = report.actions[self.policy]
-            for t in report.tables:
+        tables = report.tables
+        async with contextlib.AsyncExitStack() as stack:
+            conns = [await stack.enter_async_context(copy.loading_connection(o.target))
+                     for _ in range(max(1, min(o.jobs, len(tables))))]
+            saved = await copy.load_checkpoints(conns[0], self.run.id)
+            for conn in conns:
+                # Off for these sessions only: the scan decided every dangling reference (quarantine, null or abort).
+                await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+                await conn.rollback()
+            states = {t.name: saved.get(t.name) or TableCopy(t.name) for t in tables}
+            for t in tables:
                 states[t.name].source_rows = report.rows[t.name]
-                await copy.copy_table(conn, self._copy_source(), t, actions.get(t.name) or RowActions(),
-                                      self.run.id, states[t.name], self.run.folder, self.emit, self.stop,
-                                      o.chunk_rows, report.unclean.get(t.name))
+            actions = report.actions[self.policy]
+            await _copy_in_order(tables, states, conns, self.stop, lambda conn, t: copy.copy_table(
+                conn, self._copy_source(), t, actions.get(t.name) or RowActions(), self.run.id, states[t.name],
+                self.run.folder, self.emit, self.stop, o.chunk_rows, report.unclean.get(t.name)))
         return states
 
     async def _indexes(self, conns: list[Any], target: TargetSchema, tables: list[SourceTable]) -> None:
@@ -124,6 +131,22 @@ class MoveOntoMySQL(_Move):
                                             "max + 1", {"sequences": values}))
         return values
 
-    async def _settings(self) -> None:
-        if self.env_file is not None:
-            self.notes.append("OPENAI_API_KEY (if any) stays in .env: the settings move does not reach MySQL yet")
+    async def _apply_upgrade(self, wanted: str) -> None:
+        """One revision at a time, each in a transaction of its own: MySQL commits DDL itself, so a kill leaves the
+        revisions before it whole and recorded, and a resume carries on from the one alembic_version names. A
+        revision cut in the middle leaves tables that match no revision: refused, as no resume can finish it."""
+        async with connect(self.options.target) as conn:
+            state = await schema.inspect_schema(conn)
+            await conn.rollback()
+            if state.revision not in state.matches:
+                raise StepError(f"the target's tables do not match revision {state.revision}, the one it records "
+                                f"(an upgrade was cut mid-revision): roll this run back (wizard rollback --run "
+                                f"{self.run.id}) and move again")
+            for rev in schema.between(state.revision, wanted):
+                async with write_transaction(conn):
+                    await schema.upgrade(conn, rev.id, self.emit, step="upgrade")
+            now = (await conn.execute(text(f"SELECT version_num FROM {schema.VERSION_TABLE}"))).scalar()
+            await conn.rollback()
+        if now != wanted:
+            raise StepError(f"after the upgrade the target records revision {now}, not {wanted}: roll this run back "
+                            f"(wizard rollback --run {self.run.id}) and move again")

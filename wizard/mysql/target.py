@@ -21,6 +21,7 @@ from wizard.db import connect, quote, write_transaction
 from wizard.errors import BadInput
 from wizard.events import Emit
 from wizard.move.copy import CHECKPOINTS
+from wizard.move.preflight import TargetInfo
 from wizard.move.target_schema import MOVES, OWN_TABLES
 from wizard.mysql.info import app_tables, charset, server_name
 from wizard.urls import DbUrl
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS {MOVES} (
     run_id VARCHAR(64) PRIMARY KEY,
     fingerprint LONGTEXT NOT NULL,
     revision VARCHAR(64) NOT NULL,
-    "tables" LONGTEXT NOT NULL
+    "tables" LONGTEXT  -- NULL while the schema is being made
 ) ENGINE=InnoDB CHARACTER SET utf8mb4"""
 
 CHECKPOINT_DDL = f"""
@@ -87,30 +88,35 @@ async def run_holding(conn: AsyncConnection, tables: list[str]) -> str | None:
     return (await conn.execute(text(f"SELECT run_id FROM {MOVES} LIMIT 1"))).scalar()
 
 
-async def checks(target: DbUrl, resume_run: str | None) -> list[tuple[str, bool, str]]:
-    """(check, passed, reason) of the target: it answers, its character set, CREATE, empty of the engine's tables."""
+async def describe(target: DbUrl) -> TargetInfo:
+    """What the target is, as the Connection screen's test and the pre-flight checks ask it: the server, its
+    character set, whether we may create tables, what it holds (BadInput when it does not let us in)."""
     async with connect(target) as conn:
         version = (await conn.execute(text("SELECT VERSION()"))).scalar_one()
         found = await charset(conn)
         create = await may_create(conn)
         tables = await app_tables(conn)
         holder = await run_holding(conn, tables)
-    problem = charset_problem(target, found)
-    held = [t for t in tables if t in schema.ENGINE_TABLES or t in (schema.VERSION_TABLE, *OWN_TABLES)]
-    out = [("target", True, f"{target.masked()} answers: {server_name(version)}"),
-           ("charset", not problem, problem or f"database {target.database} defaults to {found[0]} ({found[1]})"),
-           ("privileges", create, f"the user may create tables in database {target.database}" if create else
-            f"the user {target.url.username} may not create tables in database {target.database}: "
-            f"GRANT CREATE, ALTER, DROP, INDEX, REFERENCES ON {target.database}.* TO it")]
-    if not held:
+    server, number = server_name(version).split(" ", 1)
+    return TargetInfo(number, create, tables, target.database or "", holder, target.url.username or "",
+                      server=server, charset=f"{found[0]} ({found[1]})", charset_problem=charset_problem(target, found))
+
+
+async def checks(target: DbUrl, resume_run: str | None) -> list[tuple[str, bool, str]]:
+    """(check, passed, reason) of the target: it answers, its character set, CREATE, empty of the engine's tables."""
+    info = await describe(target)
+    out = [("target", True, f"{target.masked()} answers: {info.server} {info.server_version}"),
+           ("charset", not info.charset_problem,
+            info.charset_problem or f"database {target.database} defaults to {info.charset}"),
+           ("privileges", info.can_create, f"the user may create tables in database {target.database}"
+            if info.can_create else info.create_problem)]
+    if not info.engine_tables:
         out.append(("target empty", True, f"database {target.database} holds none of the engine's tables"))
-    elif resume_run and holder == resume_run:
+    elif resume_run and info.run_id == resume_run:
         out.append(("target empty", True,
                     f"database {target.database} holds run {resume_run}'s partial copy: resuming"))
     else:
-        of = f" (the partial copy of run {holder}: --resume it, or roll it back)" if holder else ""
-        out.append(("target empty", False, f"database {target.database} already holds the engine's tables "
-                                           f"({', '.join(held)}){of}: use an empty database"))
+        out.append(("target empty", False, f"database {target.database}: {info.held_problem}"))
     return out
 
 
@@ -120,13 +126,13 @@ def tables_made(revision: str) -> list[str]:
 
 
 async def load(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
-    """The bookkeeping row of `run_id`: its schema was made whole."""
+    """The bookkeeping row of `run_id` when its schema was made whole (its tables listed), else None."""
     row = None
     if MOVES in await app_tables(conn):
         row = (await conn.execute(text(f'SELECT revision, "tables" FROM {MOVES} WHERE run_id = :r'),
                                   {"r": run_id})).first()
     await conn.rollback()
-    return {"revision": row[0], "tables": json.loads(row[1])} if row else None
+    return {"revision": row[0], "tables": json.loads(row[1])} if row and row[1] is not None else None
 
 
 async def create(conn: AsyncConnection, revision: str, run_id: str, fingerprint: dict[str, Any], emit: Emit,
@@ -134,15 +140,19 @@ async def create(conn: AsyncConnection, revision: str, run_id: str, fingerprint:
     """The engine's schema at `revision` and the move's bookkeeping; what a killed earlier try left is dropped
     first. Returns the tables made."""
     await drop(conn, tables_made(revision))
+    # The bookkeeping row first, naming the run with no tables yet: MySQL commits each CREATE, and a kill among them
+    # leaves tables the checks of a resume of this run know as its own (and a fresh move's checks as someone's).
+    await conn.exec_driver_sql(MOVE_DDL)
+    await conn.execute(text(f"INSERT INTO {MOVES} (run_id, fingerprint, revision) VALUES (:run, :fp, :rev)"),
+                       {"run": run_id, "fp": json.dumps(fingerprint), "rev": revision})
+    await conn.commit()
     async with write_transaction(conn):
         await schema.upgrade(conn, revision, emit, step=step)
-    await conn.exec_driver_sql(MOVE_DDL)
     await conn.exec_driver_sql(CHECKPOINT_DDL)
     made = [t for t in await app_tables(conn) if t in tables_made(revision)]
-    # The row last: its presence says the schema is whole.
-    await conn.execute(text(f'INSERT INTO {MOVES} (run_id, fingerprint, revision, "tables") '
-                            "VALUES (:run, :fp, :rev, :tables)"),
-                       {"run": run_id, "fp": json.dumps(fingerprint), "rev": revision, "tables": json.dumps(made)})
+    # The tables last: with them the row says the schema is whole.
+    await conn.execute(text(f'UPDATE {MOVES} SET "tables" = :tables WHERE run_id = :run'),
+                       {"run": run_id, "tables": json.dumps(made)})
     await conn.commit()
     return made
 
