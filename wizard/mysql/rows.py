@@ -42,25 +42,15 @@ async def read_rows(db: DbUrl, kept: Callable[[str], bool],
     """(table, keyed, a batch of (key as a JSON array, digest)) for every kept table, then (table, keyed, [])."""
     async with connect(db) as conn:
         await conn.exec_driver_sql("SET time_zone = '+00:00'")  # a TIMESTAMP's text does not follow the server's zone
-        keys: dict[str, list[str]] = {}
-        for table, column in await conn.execute(text(
-                "SELECT table_name, column_name FROM information_schema.key_column_usage "
-                "WHERE table_schema = DATABASE() AND constraint_name = 'PRIMARY' "
-                "ORDER BY table_name, ordinal_position")):
-            keys.setdefault(table, []).append(column)
-        columns: dict[str, list[str]] = {}
-        for table, column in await conn.execute(text(
-                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
-                "ORDER BY table_name, ordinal_position")):
-            columns.setdefault(table, []).append(column)
         tables = [t for t in await app_tables(conn) if kept(t)]
+        shapes = {t: await shape(conn, t) for t in tables}
         await conn.rollback()  # the catalogue's reads: each table is then read in a snapshot of its own
         for table in tables:
-            key = keys.get(table, [])
+            key, columns = shapes[table]
             key_sql = ", ".join(quote(k) for k in key) + ", " if key else ""
             n = len(key)
             async with conn.begin():  # one snapshot per table (REPEATABLE READ)
-                result = await conn.stream(text(f"SELECT {key_sql}{digest_sql(columns[table])} FROM {quote(table)}"))
+                result = await conn.stream(text(f"SELECT {key_sql}{digest_sql(columns)} FROM {quote(table)}"))
                 async for rows in result.partitions(batch):
                     yield table, bool(key), [(key_text(row[:n]) if key else None, row[n]) for row in rows]
             yield table, bool(key), []
