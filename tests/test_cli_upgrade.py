@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from engine_data import build_pg_1_0_0, counts, revision
@@ -38,12 +39,14 @@ def _journey(url: str, cwd: Path, extra_rollback: list[str]) -> None:
     assert run["id"] in table and "rolled back" in table
 
 
+@pytest.mark.slow  # 7 s or more: run by `pytest -m slow`
 def test_sqlite_journey_gives_back_the_same_file(engine_db: Path) -> None:
     before = sha256_file(engine_db)
     _journey("sqlite:///engine.db", engine_db.parent, [])
     assert sha256_file(engine_db) == before
 
 
+@pytest.mark.slow  # 7 s or more: run by `pytest -m slow`
 def test_postgresql_journey_gives_back_revision_and_rows(pg_url: str, engine_db: Path, tmp_path: Path) -> None:
     build_pg_1_0_0(pg_url, engine_db)
     rows = counts(pg_url)

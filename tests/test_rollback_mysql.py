@@ -259,6 +259,7 @@ def _off(mysql_source: str, pg_url: str, folder: Path) -> bytes:
     return before
 
 
+@pytest.mark.slow  # 7 s or more: run by `pytest -m slow`
 def test_a_move_off_mariadb_rolled_back_carries_the_rows_written_since_into_mariadb(mysql_source: str, pg_url: str,
                                                                                    tmp_path: Path):
     folder = tmp_path / "engine"

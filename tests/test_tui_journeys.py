@@ -385,6 +385,7 @@ async def test_sighup_on_an_idle_screen_exits_130_and_starts_nothing(tmp_path: P
     assert list_runs(state) == []
 
 
+@pytest.mark.slow  # 7 s or more: run by `pytest -m slow`
 async def test_move_options_an_operator_sets_by_key(tmp_path: Path, engine_db: Path, pg_url: str) -> None:
     """What `wizard migrate --jobs --to` and `wizard verify --report` take, by keys: one job, the target upgraded
     to head after the move, the verification's report written where the operator says."""

@@ -401,6 +401,7 @@ ODD_FOREIGN_KEYS = {("Mixed Case", ("select",), "select", ("order",)),
                     ('x"; DROP TABLE users; --', ("Group By",), "select", ("order",))}
 
 
+@pytest.mark.slow  # 7 s or more: run by `pytest -m slow`
 def test_the_sources_identifiers_are_quoted_everywhere(tmp_path: Path, engine_db: Path, pg_url: str,
                                                        survived) -> None:
     db = tmp_path / "odd.db"
