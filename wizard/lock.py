@@ -49,6 +49,19 @@ class StateLock:
         self.release()
 
 
+def holder(state_dir: Path) -> dict:
+    """What the lock file says of the last run that took it (run_id, journey, pid; {} when none): the lock may
+    be released since, so the caller judges by the pid."""
+    try:
+        fd = os.open(state_dir / "lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return {}
+    try:
+        return _read_holder(fd)
+    finally:
+        os.close(fd)
+
+
 def _read_holder(fd: int) -> dict:
     try:
         os.lseek(fd, 0, os.SEEK_SET)

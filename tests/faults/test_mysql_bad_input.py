@@ -19,7 +19,7 @@ from fault_support import wizard_killed_at
 from move_helpers import fetch
 from mysql_server import admin
 from test_bad_input import error_line, files, run_all, silent_server
-from wizard.mysql.dump import SCRATCH
+from wizard.mysql.scratch import SCRATCH
 from wizard.urls import parse_url
 
 DATABASE = "wizard_faults_mysql"  # a fixed name: it shows in the message README records

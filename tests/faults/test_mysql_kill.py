@@ -4,15 +4,19 @@ mid-copy, then `--resume`: every row once, the source unchanged."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from engine_data import build_1_0_0, read, write
 from fault_support import source_counts, wizard, wizard_killed_at
 from move_helpers import fetch, sha256
+from mysql_server import admin
 from wizard import sample
 from wizard.schema import head
 from wizard.urls import parse_url
@@ -328,3 +332,75 @@ def test_kill_in_the_env_switch_of_a_move_off_mysql_then_rollback(mysql_url: str
              did="`.env` byte-identical to before, the switched file beside it under a temporary name; the rollback "
                  "removed it, kept `.env` as it was and dropped the PostgreSQL tables; the source's CHECKSUMs as "
                  "before", rows_lost=0)
+
+
+# --- the scratch databases a kill -9 leaves on the server (wizard_proof_<run>_<hex>) -----------------------------
+
+
+@contextlib.contextmanager
+def _lookalikes(server_url: str) -> Iterator[list[str]]:
+    """Two databases named as a scratch database is but no run of the test's state directory made: one with no run
+    in its name, one naming a run that is not there; dropped after."""
+    names = ["wizard_proof_myfix_" + uuid.uuid4().hex[:12], "wizard_proof_20990101_000000_abcdef_" + uuid.uuid4().hex[:12]]
+    for name in names:
+        admin(server_url, f"CREATE DATABASE `{name}`")
+    try:
+        yield names
+    finally:
+        for name in names:
+            admin(server_url, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def _scratch_of(url: str, run: Path) -> list[tuple]:
+    return read(url, "SHOW DATABASES LIKE 'wizard\\_proof\\_" + run.name.replace("-", "\\_") + "\\_%'")
+
+
+def test_kill_in_the_verifications_scratch_database_then_rollback_drops_it(small_source: Path, mysql_url: str,
+                                                                          tmp_path: Path, survived) -> None:
+    state = tmp_path / "state"
+    args = _onto(small_source, mysql_url, state)
+    with _lookalikes(mysql_url) as lookalikes:
+        # schema.upgrade's calls: the schema step, then the verification's expected schema, built in a scratch
+        # database made just before: killed there, the scratch database stays on the server.
+        wizard_killed_at("wizard.schema:upgrade:2", *args)
+        began, finished = _journal_steps(state)
+        assert began[-1] == "verify" and "verify" not in finished
+        (run,) = (state / "runs").iterdir()
+        (left,) = _scratch_of(mysql_url, run)
+        back = _resume_or_roll_back("rollback", args, state)
+        assert _scratch_of(mysql_url, run) == []
+        said = [line for line in back.stderr.splitlines() if left[0] in line]
+        assert len(said) == 1 and f"run {run.name}" in said[0], back.stderr[-2000:]
+        assert read(mysql_url, "SHOW TABLES") == []
+        for name in lookalikes:  # not the wizard's to drop
+            assert read(mysql_url, f"SHOW DATABASES LIKE '{name}'") == [(name,)]
+    survived(fault="kill -9 of `wizard migrate` onto MariaDB while the verification builds its expected schema in a "
+                   "scratch database, then `wizard rollback`",
+             did="the scratch database, named after the run, was left on the server; the rollback dropped it and said "
+                 "so in one line, then dropped the target's tables; two databases named alike that no run of the "
+                 "state directory made (no run id, an unknown run id) were left as they were", rows_lost=0)
+
+
+def test_kill_in_the_proof_of_a_mysql_backup_then_the_next_run_drops_its_scratch_database(
+        mysql_url: str, engine_db: Path, survived) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    state = engine_db.parent / ".wizard"
+    with _lookalikes(mysql_url) as lookalikes:
+        # The dump written; its proof's scratch database made, the restore into it not yet run.
+        wizard_killed_at("wizard.mysql.dump:load:1", "backup", "--source", mysql_url, "--state-dir", str(state))
+        (killed,) = (state / "runs").iterdir()
+        (left,) = _scratch_of(mysql_url, killed)
+        again = wizard("backup", "--source", mysql_url, "--state-dir", str(state))  # a run of its own
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(list((state / "runs").iterdir())) == 2
+        assert _scratch_of(mysql_url, killed) == []
+        said = [line for line in again.stderr.splitlines() if left[0] in line]
+        assert len(said) == 1 and f"run {killed.name}" in said[0], again.stderr[-2000:]
+        for name in lookalikes:
+            assert read(mysql_url, f"SHOW DATABASES LIKE '{name}'") == [(name,)]
+    survived(fault="kill -9 of `wizard backup` of MariaDB in the proof of its dump (the scratch database made, "
+                   "nothing restored into it), then another `wizard backup` with the same state directory",
+             did="the new run found the scratch database named after the killed run (its journal in the state "
+                 "directory, its process gone), dropped it and said so in one line, then took and proved its own "
+                 "backup; two databases named alike that no run of the state directory made were left as they were",
+             rows_lost=0)

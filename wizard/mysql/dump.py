@@ -18,9 +18,8 @@ import contextlib
 import os
 import re
 import shutil
-import uuid
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import Iterator
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,15 +28,15 @@ from wizard.backup import (BackupRecord, _create_private, _publish, _safe_name, 
                            sha256_file)
 from wizard.db import connect, quote, row_counts
 from wizard.errors import StepError
-from wizard.events import Emit, StepFinished, StepStarted
-from wizard.mysql.info import app_tables, charset
+from wizard.events import Emit, StepFinished, StepStarted, Warn
+from wizard.mysql.info import app_tables
+from wizard.mysql.scratch import run_of, scratch_database, sweep
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
 from wizard.urls import DbUrl
 
 BIN_ENV = "WIZARD_MYSQL_BIN"  # a folder holding mysqldump and mysql, when PATH's are not the right ones
 KIND = "mysqldump"  # BackupRecord.kind
 COMPLETED = b"-- Dump completed"  # mysqldump's last line when it got to the end
-SCRATCH = "wizard\\_proof\\_"  # the scratch databases' names, as a GRANT's pattern ('_' is a wildcard there)
 _AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")  # the next id: it moves with every insert, not a definition
 
 
@@ -102,41 +101,6 @@ async def load(dump: Path, db: DbUrl) -> None:
                          db.database], dict(os.environ), stdin=statements, pass_fds=(fd,))
 
 
-@contextlib.asynccontextmanager
-async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None = None,
-                           owner: str = "") -> AsyncIterator[DbUrl]:
-    """An empty database beside `db`'s on its server, with its character set, dropped after the block; `purpose`:
-    what cannot be done without it (StepError), the dump's proof unless said; `owner`: a run's, in its name
-    (_scratch_owner), so a later try of that run finds what a kill -9 left."""
-    name = f"wizard_proof_{owner + '_' if owner else ''}{uuid.uuid4().hex[:12]}"  # matched by SCRATCH
-    character_set, collation = await charset(conn)
-    try:
-        await conn.execute(text(f"CREATE DATABASE {quote(name)} CHARACTER SET {character_set} COLLATE {collation}"))
-    except Exception as exc:  # the driver's error, wrapped by SQLAlchemy: a missing privilege, most likely
-        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        raise StepError(f"{purpose or f'the dump of {db} cannot be proven'}: creating a scratch database {name} failed ({detail}): "
-                        f"GRANT ALL ON `{SCRATCH}%`.* TO the user {db.url.username}") from None
-    try:
-        yield DbUrl(db.url.set(database=name), db.kind)
-    finally:
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {quote(name)}"))
-
-
-def _scratch_owner(run_folder: Path) -> str:
-    """A run as the names of its scratch databases carry it: its folder's name, a word."""
-    return re.sub(r"\W", "_", run_folder.name)
-
-
-async def _drop_left_behind(conn: AsyncConnection, owner: str) -> None:
-    """Drop the scratch databases of `owner` (a run) that an earlier try killed mid-proof left on the server: its
-    process is gone (the state lock lets one wizard at a time run it), so they are no one's."""
-    pattern = SCRATCH + owner.replace("_", "\\_") + "\\_%"
-    rows = await conn.execute(text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
-                              {"p": pattern})
-    for (name,) in rows.all():
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {quote(name)}"))
-
-
 async def _revision(conn: AsyncConnection, tables: list[str]) -> str | None:
     if VERSION_TABLE not in tables:
         return None
@@ -173,9 +137,11 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Back
             before = await row_counts(conn, tables)
             await _dump(db, tables, tmp)
             after = await row_counts(conn, tables)
-            owner = _scratch_owner(dest_dir)
-            await _drop_left_behind(conn, owner)
-            async with scratch_database(db, conn, owner=owner) as scratch:
+            run_folder = run_of(dest_dir)
+            swept = await sweep(conn, run_folder) if run_folder else None
+            if swept:
+                emit(Warn(step, swept))
+            async with scratch_database(db, conn, run_folder=run_folder) as scratch:
                 await load(tmp, scratch)
                 async with connect(scratch) as restored:
                     got = await app_tables(restored)

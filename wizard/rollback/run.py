@@ -34,10 +34,11 @@ from wizard.backup import BackupRecord, human_size, processes_holding, restore_d
 from wizard.db import connect, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import BadInput, Refused, StepError, WizardError
-from wizard.events import Emit, StepFinished, StepStarted
+from wizard.events import Emit, StepFinished, StepStarted, Warn
 from wizard.journal import FINISHED, ROLLED_BACK, Run
 from wizard.lock import StateLock
 from wizard.mysql import info as mysql_info
+from wizard.mysql.scratch import sweep_on
 from wizard.pg import other_sessions
 from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
@@ -540,14 +541,16 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
     with StateLock(state_dir).acquire(run.id, "rollback"):
         # Every database's password before anything is undone: restoring .env takes away the switched
         # DATABASE_URL that holds the target's, and a missing one is said while nothing has changed.
-        for rec in run.records():
-            for key in ("db", "source"):
-                if rec.get("undo") and rec["undo"].get(key):
-                    credentials.resolve(rec["undo"][key])
+        dbs = {credentials.resolve(rec["undo"][key]) for rec in run.records() for key in ("db", "source")
+               if rec.get("undo") and rec["undo"].get(key)}
         plan = await prepare_rollback(run, credentials, restore_backup)  # again under the lock
         if expected is not None and plan.described() != expected:
             raise Refused(f"what rolling back run {run.id} would do changed since it was shown (the database was "
                           f"written meanwhile): nothing was undone; look at the plan again")
+        for db in dbs:
+            swept = await sweep_on(db, run.folder) if db.is_mysql else None  # what the run, killed mid-proof, left
+            if swept:
+                emit(Warn("rollback", swept))
         if not any(r["kind"] == "rollback_started" for r in run.records()):
             save_since(run, plan.context)
         run.append("rollback_started", actions=plan.described(), since=[s.to_dict() for s in plan.since],

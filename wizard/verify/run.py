@@ -25,6 +25,7 @@ from wizard.db import connect
 from wizard.errors import BadInput, Interrupted
 from wizard.events import Emit, StepFailed, StepFinished, StepStarted, StopRequest, Warn, ignore
 from wizard.move.pgnames import pg_name, renamed
+from wizard.mysql.scratch import sweep_on
 from wizard.urls import DbUrl
 from wizard.verify.rows import STEP, ColumnDiff, RowDiff, TableVerdict, compare_table
 from wizard.verify.schema import FAIL, INTERNAL_TABLES, WARN, SchemaFinding, TableShape, check_schema, reflect
@@ -130,7 +131,7 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
                  tables: list[str] | None = None, max_keys: int = 100, stop: StopRequest | None = None,
                  nulled: dict[str, dict[Any, frozenset[str]]] | None = None,
                  changed: dict[str, dict[Any, dict]] | None = None,
-                 schema_ready: Awaitable[Any] | None = None) -> VerifyReport:
+                 schema_ready: Awaitable[Any] | None = None, run_folder: Path | None = None) -> VerifyReport:
     """Compare `target` with `source` row by row, and `target`'s schema with its revision.
 
     Reads both, writes neither. `quarantined` holds the keys the copy left out on purpose
@@ -139,6 +140,8 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     `changed` holds the rows the run changed on purpose after the copy (load_changed).
     `schema_ready`: what the schema check waits for while the rows are compared (a move builds the
     target's indexes meanwhile); the rows need only the columns and keys, there from the start.
+    `run_folder`: the run verifying; on a MySQL target the scratch databases its killed runs left are dropped
+    first (wizard.mysql.scratch), the only thing written.
     """
     started = time.monotonic()
     quarantined, nulled, changed = quarantined or {}, nulled or {}, changed or {}
@@ -148,8 +151,12 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     async with connect(target, readonly=True) as conn:
         # Started once both sides answered: a source or target that cannot be used is one line, nothing else.
         emit(StepStarted(STEP, f"verify {target.masked()} against {source.masked()}"))
+        if target.is_mysql and run_folder is not None:
+            swept = await sweep_on(target, run_folder)
+            if swept:
+                emit(Warn(STEP, swept))
         t_shapes, findings = await _target_schema(conn, source, target, s_shapes, s_revision, emit,
-                                                  check=schema_ready is None)
+                                                  schema_ready is None, run_folder)
     names = _tables(tables, s_shapes, t_shapes)
     verdicts = []
     rows_started = time.monotonic()
@@ -167,7 +174,7 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     if schema_ready is not None:
         await schema_ready
         async with connect(target, readonly=True) as conn:
-            _, findings = await _target_schema(conn, source, target, s_shapes, s_revision, emit, True)
+            _, findings = await _target_schema(conn, source, target, s_shapes, s_revision, emit, True, run_folder)
     rows = sum(v.source_rows for v in verdicts)
     report = VerifyReport(source.masked(), target.masked(), verdicts, findings, time.monotonic() - started,
                           rows / rows_seconds if rows_seconds > 0 else None)
@@ -177,8 +184,8 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
 
 
 async def _target_schema(conn: Any, source: DbUrl, target: DbUrl, s_shapes: dict[str, TableShape],
-                         s_revision: str | None, emit: Emit,
-                         check: bool) -> tuple[dict[str, TableShape], list[SchemaFinding]]:
+                         s_revision: str | None, emit: Emit, check: bool,
+                         run_folder: Path | None) -> tuple[dict[str, TableShape], list[SchemaFinding]]:
     """The target's tables as the rows are compared under (the source's names), and, when `check`, what its
     schema has that its revision does not (each failure said as a warning)."""
     t_shapes = await reflect(conn)
@@ -187,7 +194,7 @@ async def _target_schema(conn: Any, source: DbUrl, target: DbUrl, s_shapes: dict
     if not check:
         return t_shapes, []
     t_revision = (await schema.inspect_schema(conn)).effective
-    findings = await check_schema(conn, s_shapes, t_shapes)
+    findings = await check_schema(conn, s_shapes, t_shapes, run_folder)
     if s_revision and t_revision and s_revision != t_revision:
         findings.insert(0, SchemaFinding("", "revision", WARN, (
             f"the source is at revision {s_revision} and the target at {t_revision}: the revisions between "
@@ -207,7 +214,8 @@ async def verify_run(source: DbUrl, target: DbUrl, run_folder: Path | None, emit
     if run_folder is None:
         return await verify(source, target, emit, tables=tables, stop=stop, schema_ready=schema_ready)
     return await verify(source, target, emit, load_quarantine(run_folder), tables, stop=stop,
-                        nulled=load_nulled(run_folder), changed=load_changed(run_folder), schema_ready=schema_ready)
+                        nulled=load_nulled(run_folder), changed=load_changed(run_folder), schema_ready=schema_ready,
+                        run_folder=run_folder)
 
 
 @contextlib.asynccontextmanager

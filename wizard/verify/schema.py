@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +34,7 @@ from wizard.move.normalize import kind_of
 from wizard.move.tables import plain_tables
 from wizard.move.target_schema import OWN_TABLES
 from wizard.mysql import kinds as mysql_kinds
-from wizard.mysql.dump import scratch_database
+from wizard.mysql.scratch import scratch_database
 from wizard.urls import DbUrl
 
 OK, FAIL, WARN, INFO = "ok", "fail", "warn", "info"
@@ -191,15 +192,15 @@ async def _expected_pg(conn: AsyncConnection, revision: str) -> dict[str, TableS
     return _EXPECTED_PG[revision]
 
 
-async def _expected_mysql(conn: AsyncConnection, revision: str) -> dict[str, TableShape]:
+async def _expected_mysql(conn: AsyncConnection, revision: str, run_folder: Path | None) -> dict[str, TableShape]:
     """MySQL has no transactional DDL nor a temporary schema: the history is applied to a scratch database
-    of its own on the same server (wizard.mysql.dump's, the backup's proof), reflected, and dropped."""
+    of its own on the same server (named after `run_folder`'s run, as the backup's proof), reflected, and dropped."""
     key = (bool(getattr(conn.dialect, "is_mariadb", False)), conn.dialect.server_version_info, revision)
     if key not in _EXPECTED_MYSQL:
         db = DbUrl(conn.engine.url, "mysql")
         async with connect(db) as admin:
             admin = await admin.execution_options(isolation_level="AUTOCOMMIT")
-            async with scratch_database(db, admin, "the schema was not checked") as scratch:
+            async with scratch_database(db, admin, "the schema was not checked", run_folder) as scratch:
                 async with connect(scratch) as built:
                     async with write_transaction(built):
                         await schema.upgrade(built, revision)
@@ -207,11 +208,12 @@ async def _expected_mysql(conn: AsyncConnection, revision: str) -> dict[str, Tab
     return _EXPECTED_MYSQL[key]
 
 
-async def expected_shapes(conn: AsyncConnection, revision: str) -> dict[str, TableShape]:
+async def expected_shapes(conn: AsyncConnection, revision: str,
+                          run_folder: Path | None = None) -> dict[str, TableShape]:
     if conn.dialect.name == "sqlite":
         return _expected_sqlite(revision)
     if conn.dialect.name == "mysql":
-        return await _expected_mysql(conn, revision)
+        return await _expected_mysql(conn, revision, run_folder)
     return await _expected_pg(conn, revision)
 
 
@@ -219,9 +221,10 @@ async def expected_shapes(conn: AsyncConnection, revision: str) -> dict[str, Tab
 
 
 async def check_schema(conn: AsyncConnection, source: dict[str, TableShape] | None = None,
-                       have: dict[str, TableShape] | None = None) -> list[SchemaFinding]:
+                       have: dict[str, TableShape] | None = None,
+                       run_folder: Path | None = None) -> list[SchemaFinding]:
     """Findings for the database on `conn` (`have`: its reflection, when the caller has it); `source`
-    is the source's reflection, for the tables the history does not know."""
+    is the source's reflection, for the tables the history does not know; `run_folder`: the run checking."""
     state = await schema.inspect_schema(conn)
     have = have if have is not None else await reflect(conn)
     findings: list[SchemaFinding] = []
@@ -241,7 +244,7 @@ async def check_schema(conn: AsyncConnection, source: dict[str, TableShape] | No
         how = f"at revision {revision}" if state.recorded else f"no revision recorded; its tables match {revision}"
         findings.append(SchemaFinding("", "revision", INFO, how))
         try:
-            expected = await expected_shapes(conn, revision)
+            expected = await expected_shapes(conn, revision, run_folder)
         except DBAPIError as exc:
             line = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
             findings.append(SchemaFinding("", "revision", WARN, f"schema not checked: cannot build revision {revision} "
