@@ -404,3 +404,55 @@ def test_kill_in_the_proof_of_a_mysql_backup_then_the_next_run_drops_its_scratch
                  "directory, its process gone), dropped it and said so in one line, then took and proved its own "
                  "backup; two databases named alike that no run of the state directory made were left as they were",
              rows_lost=0)
+
+
+@pytest.mark.parametrize("recovery", ["resume", "rollback"])
+def test_kill_inside_a_revision_of_a_moves_upgrade_onto_mysql(recovery: str, small_source: Path, mysql_url: str,
+                                                              tmp_path: Path, survived) -> None:
+    state = tmp_path / "state"
+    args = _onto(small_source, mysql_url, state, "--to", "head")
+    # alembic's op.execute: called by 0002 only, first where the checks build each revision's expected shape in
+    # memory, then in --to's upgrade after 0002's ALTER TABLE (committed by MySQL as it ran), before its UPDATE
+    # that gives every workflow tags = '[]': half a revision on the server, alembic_version still 0001.
+    wizard_killed_at("alembic.op:execute:2", *args)
+    began, finished = _journal_steps(state)
+    assert began[-1] == "upgrade" and "upgrade" not in finished
+    assert read(mysql_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert read(mysql_url, "SHOW COLUMNS FROM workflows LIKE 'tags'") != []
+    assert read(mysql_url, "SELECT COUNT(*) FROM workflows WHERE tags IS NULL") == [(20,)]
+    done = _resume_or_roll_back(recovery, args, state)
+    if recovery == "resume":
+        assert read(mysql_url, "SELECT version_num FROM alembic_version") == [(head(),)]
+        assert read(mysql_url, "SELECT COUNT(*) FROM workflows WHERE tags IS NULL OR tags <> '[]'") == [(0,)]
+        for table, n in source_counts(small_source).items():
+            assert read(mysql_url, f"SELECT COUNT(*), COUNT(DISTINCT id) FROM {table}") == [(n, n)], table
+        assert "revision 0002 was cut in the middle" in done.stderr
+        outcome = (f"`wizard migrate --resume` said it found revision 0002 cut in the middle, undid it, applied "
+                   f"0002 again and the rest: {head()}, every workflow's tags [], every row once")
+    else:
+        assert read(mysql_url, "SHOW TABLES") == []
+        outcome = "`wizard rollback` dropped every table: the target empty, as before the run"
+    assert "Traceback" not in done.stderr
+    survived(fault="kill -9 of `wizard migrate --to head` onto MariaDB inside revision 0002 (its ALTER TABLE "
+                   "committed by MySQL, its UPDATE not run, alembic_version still 0001), then "
+                   f"`wizard {'migrate --resume' if recovery == 'resume' else 'rollback'}`",
+             did=outcome, rows_lost=0)
+
+
+def test_kill_inside_a_revision_of_an_upgrade_on_mysql_then_rollback(mysql_url: str, engine_db: Path,
+                                                                     survived) -> None:
+    build_1_0_0(mysql_url, engine_db)
+    before = _state(mysql_url)
+    state = str(engine_db.parent / ".wizard")
+    # op.execute: the checks' in-memory shapes first, then 0002 on the server after its committed ALTER TABLE.
+    wizard_killed_at("alembic.op:execute:2", "upgrade", "--db", mysql_url, "--yes", "--state-dir", state)
+    assert read(mysql_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert read(mysql_url, "SHOW COLUMNS FROM workflows LIKE 'tags'") != []  # half of 0002 is in
+    back = wizard("rollback", "--last", "--yes", "--state-dir", state)
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert _state(mysql_url) == before
+    survived(fault="kill -9 of `wizard upgrade` on MariaDB inside revision 0002 (its ALTER TABLE committed by MySQL, "
+                   "its UPDATE not run, alembic_version at the baseline), then `wizard rollback`",
+             did="the revision's undo was journaled before it began; the rollback restored the proven mysqldump: "
+                 "1.0.0 again, no alembic_version, no tags column, every table's CHECKSUM as before the run",
+             rows_lost=0)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from wizard import schema
 from wizard.db import connect, write_transaction
 from wizard.errors import StepError
-from wizard.events import StepFinished, StepStarted
+from wizard.events import StepFinished, StepStarted, Warn
 from wizard.move.copy import TableCopy
 from wizard.move.preflight import PreflightReport
 from wizard.move.run import _copy_in_order, _Move
@@ -32,6 +32,7 @@ from wizard.move.tables import SourceTable
 from wizard.move.target_schema import TargetSchema, drop_tables_undo
 from wizard.mysql import copy, target as mysql_target
 from wizard.mysql.lock import database_lock
+from wizard.mysql.upgrade import undo_cut
 from wizard.urls import DbUrl
 
 
@@ -134,10 +135,16 @@ class MoveOntoMySQL(_Move):
     async def _apply_upgrade(self, wanted: str) -> None:
         """One revision at a time, each in a transaction of its own: MySQL commits DDL itself, so a kill leaves the
         revisions before it whole and recorded, and a resume carries on from the one alembic_version names. A
-        revision cut in the middle leaves tables that match no revision: refused, as no resume can finish it."""
+        revision cut after its DDL is undone first (wizard.mysql.upgrade.undo_cut) and applied again whole; tables
+        that match neither it nor the revision recorded are refused, as no resume can finish them."""
         async with connect(self.options.target) as conn:
             state = await schema.inspect_schema(conn)
             await conn.rollback()
+            undone = await undo_cut(conn, state)
+            if undone:
+                self.emit(Warn("upgrade", undone))
+                state = await schema.inspect_schema(conn)
+                await conn.rollback()
             if state.revision not in state.matches:
                 raise StepError(f"the target's tables do not match revision {state.revision}, the one it records "
                                 f"(an upgrade was cut mid-revision): roll this run back (wizard rollback --run "

@@ -6,14 +6,21 @@ to the revision before it, or for a 1.0.0 database's baseline the removal of ale
 is journaled when the step starts, before anything changes, so `wizard rollback` undoes a run
 that failed or was killed between two revisions back to exactly the revision before the run;
 the run's backup is restored instead when nothing was written since.
+
+A kill can also land inside a revision, between its DDL (committed) and the commit of its data changes and
+version row (rolled back): undo_cut takes such tables back to the revision recorded, so it applies again whole.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
 from wizard.db import connect, write_transaction
@@ -63,3 +70,27 @@ async def apply_each(run: Run, plan: Any, result: Any, emit: Emit, check_stop: C
         raise StepError(f"after the upgrade {db} records revision {now}, not {plan.target}: "
                         f"`wizard rollback --run {run.id}` takes it back")
     run.step_finished("schema", applied=result.applied, baseline=plan.stamp, counts=result.counts)
+
+
+async def undo_cut(conn: AsyncConnection, state: schema.SchemaState) -> str | None:
+    """When the tables match not the revision alembic_version records but the next one: that revision was cut after
+    its DDL (each statement committed by MySQL as it ran) and before its commit (its data changes and the version
+    row, rolled back). Its downgrade, run on its own with alembic_version untouched, takes the tables back to the
+    revision recorded, which the caller then upgrades from as usual; the sentence that says so, None when nothing
+    was cut. A downgrade has one DDL statement in this history (0002's), so a kill inside it leaves either state."""
+    ids = [r.id for r in schema.history()]
+    if not state.recorded or state.revision in state.matches or state.revision == ids[-1]:
+        return None
+    cut = ids[ids.index(state.revision) + 1]
+    if cut not in state.matches:
+        return None
+
+    def downgrade(sync_conn: Any) -> None:
+        module = ScriptDirectory.from_config(schema.alembic_config()).get_revision(cut).module
+        with schema.ALEMBIC_LOCK, Operations.context(MigrationContext.configure(sync_conn)):
+            module.downgrade()
+
+    async with write_transaction(conn):
+        await conn.run_sync(downgrade)
+    return (f"revision {cut} was cut in the middle (its tables changed, its data and alembic_version not): "
+            f"its downgrade took the tables back to {state.revision}, the revision recorded")
