@@ -443,3 +443,41 @@ def test_a_move_off_mariadb_to_head_carries_rows_back_at_the_sources_revision(my
     conn.close()
     (run_folder,) = (folder / ".wizard" / "runs").iterdir()
     assert '"prod"' in (run_folder / "dropped" / "workflows.jsonl").read_text()
+
+
+@pytest.mark.slow  # 7 s or more each: run by `pytest -m slow`
+@pytest.mark.parametrize("charset, value, holds", [
+    ("latin1", "deploy \U0001f680", False),  # an emoji: not in latin1
+    ("utf8mb3", "deploy \U0001f680 \u00e9t\u00e9", False),  # no character past U+FFFF in utf8mb3
+    ("latin1", "caf\u00e9 \u20ac 5 \u00bd", True),  # é € ½: all in MySQL's latin1 (cp1252)
+], ids=["latin1-emoji", "utf8mb3-emoji", "latin1-holds"])
+def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
+        mysql_source: str, pg_url: str, tmp_path: Path, charset: str, value: str, holds: bool) -> None:
+    """A move off MariaDB whose workflows.name is latin1 or utf8mb3 (a source may be narrower: nothing is lost
+    reading it); the engine writes text into PostgreSQL; the rollback refuses in one line, nothing changed, when a
+    value would lose a character in the source's column (MySQL would store '?'), and carries it exactly when not."""
+    conn = connect_sync(parse_url(mysql_source))
+    with conn.cursor() as cur:
+        cur.execute("SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() "
+                    "AND table_name = 'workflows' AND column_name = 'name'")
+        cur.execute(f"ALTER TABLE workflows MODIFY name {cur.fetchone()[0]} CHARACTER SET {charset} NOT NULL")
+    conn.close()
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, f"UPDATE workflows SET name = '{value}' WHERE id = (SELECT min(id) FROM workflows)")
+    columns = _mysql_columns(mysql_source)
+    source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
+    env_now = (folder / ".env").read_bytes()
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    if holds:
+        assert done.returncode == 0, done.stderr
+        (key,) = [k for k, row in target_now["workflows"].items() if row[columns["workflows"].index("name")] == value]
+        assert mysql_rows(mysql_source, columns)["workflows"][key] == target_now["workflows"][key]
+        return
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == done.stderr.strip().splitlines()[-1], done.stderr
+    assert "workflows.name" in errors[0] and f"character set {charset}" in errors[0], done.stderr
+    assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
+    assert (folder / ".env").read_bytes() == env_now

@@ -148,16 +148,18 @@ def refuse_taken(taken: list[str], where: str) -> None:
                       f"quarantine): carrying them back would overwrite those; nothing was changed")
 
 
-async def downgrade_target(target: DbUrl, revision: str, run_folder: Path, emit: Emit, step: str) -> None:
-    """Step 4: the target at the file's revision, in one transaction, what it drops saved first."""
+async def downgrade_target(target: DbUrl, revision: str, run_folder: Path, emit: Emit, step: str) -> bool:
+    """Step 4: the target at the file's revision, in one transaction, what it drops saved first; False when it
+    was there already."""
     async with connect(target) as conn:
         async with write_transaction(conn):
             now = (await schema.inspect_schema(conn)).revision
             if not revision or now in (None, revision):
-                return
+                return False
             for table, columns in dropped_columns(now, revision).items():
                 await save_columns(conn, table, columns, run_folder)
             await schema.downgrade(conn, revision, emit, step=step)
+            return True
 
 
 async def _read_target(target: DbUrl, path: Path, since: Since) -> Written:

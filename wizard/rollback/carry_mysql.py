@@ -7,7 +7,8 @@ In order, nothing changed until every check passed:
    committed is recognised by the source already equalling the target row by row, else refused, naming keys;
 2. no key the target added is in the source already, every table written since has a primary key;
 3. the way back is the move's own proven mysqldump: taken while the source stood as it stands now (step 1),
-   it must be there with its sha256;
+   it must be there with its sha256; and every text value written since one its source column can hold (a
+   latin1 or utf8mb3 column, where MySQL would store '?' for the rest);
 4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
 5. the rows added and changed since, read from the target, and the removed keys, written to the source in
    one InnoDB transaction (its foreign key checks off for it: the target enforced them, and step 6 checks
@@ -20,6 +21,7 @@ In order, nothing changed until every check passed:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from wizard.mysql.rows import rows_by_key, shape, value_tuples
 from wizard.rollback.carry_back import (carried_already, check, differences, downgrade_target, refuse_taken,
                                         refuse_unkeyed, rows_equal, rows_said)
 from wizard.rollback.since import Since
-from wizard.rollback.written import Shapes, read_written
+from wizard.rollback.written import Shapes, Written, read_written
 from wizard.secrets import mask
 from wizard.urls import DbUrl
 
@@ -62,8 +64,12 @@ async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: Ba
     if not Path(moved.path).is_file() or sha256_file(Path(moved.path)) != moved.sha256:
         raise Refused(f"the move's backup {moved.path} is missing or not as written: the carry-back would have no "
                       f"way back; nothing was changed: pass --restore-backup, or keep the move")
-    await downgrade_target(target, revision, run_folder, emit, step)
+    # Read before the downgrade too, so a value the source cannot hold is refused with nothing changed: the
+    # source's columns are all there at a later revision, whose downgrades only rewrite JSON (utf8mb4 always).
     rows = await read_written(target, since, shapes)
+    await _refuse_unstorable(source, shapes, rows)
+    if await downgrade_target(target, revision, run_folder, emit, step):
+        rows = await read_written(target, since, shapes)
     written = await _write(source, since, shapes, rows)
     report = await check(source, target, run_folder, emit)
     if not rows_equal(report):
@@ -76,6 +82,36 @@ async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: Ba
                 f"{moved.path} the way back); checked row by row against the target: {rows_said(report)}")
     emit(StepFinished(step, sentence))
     return sentence
+
+
+async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> None:
+    """Step 3's last check: refused when a value written since would lose a character in a source column of a narrower
+    character set than utf8mb4 (latin1, utf8mb3: a move reads such a source whole). MySQL stores '?' for what a
+    column cannot hold (or fails mid-write in strict mode), so the server itself is asked: the value converted
+    to the column's character set and back must come back byte for byte."""
+    async with connect(source) as conn:
+        narrow = (await conn.execute(text(
+            "SELECT table_name, column_name, character_set_name FROM information_schema.columns WHERE table_schema "
+            "= DATABASE() AND character_set_name IS NOT NULL AND character_set_name NOT IN ('utf8mb4', 'binary')"
+        ))).all()
+        for table, column, charset in narrow:
+            if table not in rows or column not in shapes[table][1] or not re.fullmatch(r"\w+", charset):
+                continue
+            i = shapes[table][1].index(column)
+            values = [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)]
+            for start in range(0, len(values), BATCH):
+                batch = values[start:start + BATCH]
+                union = " UNION ALL ".join(f"SELECT {n} AS n, :v{n} AS v" for n in range(len(batch)))
+                lost = (await conn.execute(text(
+                    f"SELECT n FROM ({union}) x WHERE HEX(CONVERT(CONVERT(v USING {charset}) USING utf8mb4)) "
+                    f"<> HEX(v) LIMIT 1"), {f"v{n}": v for n, (_, v) in enumerate(batch)})).scalar()
+                if lost is not None:
+                    raise Refused(f"{table}.{column} is in character set {charset} in the source, which cannot hold "
+                                  f"the value of {table} {mask(batch[lost][0])} written since the move (MySQL would "
+                                  f"store '?' for what it cannot); nothing was changed: roll back with "
+                                  f"--restore-backup (it saves the rows written since, to carry by hand into the "
+                                  f"column widened to utf8mb4)")
+        await conn.rollback()
 
 
 async def _taken(conn: AsyncConnection, since: Since, shapes: Shapes) -> list[str]:
