@@ -250,11 +250,12 @@ def mysql_source(engine_db: Path, mysql_url: str) -> str:
     return build_1_0_0(mysql_url, engine_db)
 
 
-def _off(mysql_source: str, pg_url: str, folder: Path) -> bytes:
+def _off(mysql_source: str, pg_url: str, folder: Path, *extra: str) -> bytes:
     env = folder / ".env"
     env.write_text(f"DATABASE_URL={mysql_source}\nOPENAI_API_KEY=sk-test1234567890abcd\nDEBUG=1\n")
     before = env.read_bytes()
-    moved = wizard("migrate", "--source", mysql_source, "--target", pg_url, "--env-file", ".env", "--yes", cwd=folder)
+    moved = wizard("migrate", "--source", mysql_source, "--target", pg_url, "--env-file", ".env", "--yes", *extra,
+                   cwd=folder)
     assert moved.returncode == 0, moved.stderr
     return before
 
@@ -446,13 +447,15 @@ def test_a_move_off_mariadb_to_head_carries_rows_back_at_the_sources_revision(my
 
 
 @pytest.mark.slow  # 7 s or more each: run by `pytest -m slow`
-@pytest.mark.parametrize("charset, value, holds", [
-    ("latin1", "deploy \U0001f680", False),  # an emoji: not in latin1
-    ("utf8mb3", "deploy \U0001f680 \u00e9t\u00e9", False),  # no character past U+FFFF in utf8mb3
-    ("latin1", "caf\u00e9 \u20ac 5 \u00bd", True),  # é € ½: all in MySQL's latin1 (cp1252)
-], ids=["latin1-emoji", "utf8mb3-emoji", "latin1-holds"])
+@pytest.mark.parametrize("charset, value, holds, to", [
+    ("latin1", "deploy \U0001f680", False, ()),  # an emoji: not in latin1
+    ("utf8mb3", "deploy \U0001f680 \u00e9t\u00e9", False, ()),  # no character past U+FFFF in utf8mb3
+    ("latin1", "deploy \U0001f680", False, ("--to", "head")),  # refused before the target is downgraded
+    ("latin1", "caf\u00e9 \u20ac 5 \u00bd", True, ()),  # é € ½: all in MySQL's latin1 (cp1252)
+], ids=["latin1-emoji", "utf8mb3-emoji", "latin1-emoji-to-head", "latin1-holds"])
 def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
-        mysql_source: str, pg_url: str, tmp_path: Path, charset: str, value: str, holds: bool) -> None:
+        mysql_source: str, pg_url: str, tmp_path: Path, charset: str, value: str, holds: bool,
+        to: tuple[str, ...]) -> None:
     """A move off MariaDB whose workflows.name is latin1 or utf8mb3 (a source may be narrower: nothing is lost
     reading it); the engine writes text into PostgreSQL; the rollback refuses in one line, nothing changed, when a
     value would lose a character in the source's column (MySQL would store '?'), and carries it exactly when not."""
@@ -464,8 +467,9 @@ def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
     conn.close()
     folder = tmp_path / "engine"
     folder.mkdir()
-    _off(mysql_source, pg_url, folder)
+    _off(mysql_source, pg_url, folder, *to)
     execute(pg_url, f"UPDATE workflows SET name = '{value}' WHERE id = (SELECT min(id) FROM workflows)")
+    revision = pg_revision(pg_url)
     columns = _mysql_columns(mysql_source)
     source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
     env_now = (folder / ".env").read_bytes()
@@ -480,4 +484,15 @@ def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
     assert len(errors) == 1 and errors[0] == done.stderr.strip().splitlines()[-1], done.stderr
     assert "workflows.name" in errors[0] and f"character set {charset}" in errors[0], done.stderr
     assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
-    assert (folder / ".env").read_bytes() == env_now
+    assert (folder / ".env").read_bytes() == env_now and pg_revision(pg_url) == revision
+
+
+def pg_revision(url: str) -> str:
+    async def read() -> str:
+        conn = await asyncpg.connect(pg(url))
+        try:
+            return await conn.fetchval("SELECT version_num FROM alembic_version")
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
