@@ -338,15 +338,17 @@ def test_kill_in_the_env_switch_of_a_move_off_mysql_then_rollback(mysql_url: str
 
 
 @contextlib.contextmanager
-def _lookalikes(server_url: str) -> Iterator[list[str]]:
+def _lookalikes(server_url: str, state: Path) -> Iterator[list[str]]:
     """Two databases named as a scratch database is but no run of the test's state directory made: one with no run
-    in its name, one naming a run that is not there; dropped after."""
+    in its name, one naming a run that is not there; dropped after, with any its runs left (a failing test's)."""
     names = ["wizard_proof_myfix_" + uuid.uuid4().hex[:12], "wizard_proof_20990101_000000_abcdef_" + uuid.uuid4().hex[:12]]
     for name in names:
         admin(server_url, f"CREATE DATABASE `{name}`")
     try:
         yield names
     finally:
+        for run in (state / "runs").glob("*"):
+            names += [name for (name,) in _scratch_of(server_url, run)]
         for name in names:
             admin(server_url, f"DROP DATABASE IF EXISTS `{name}`")
 
@@ -359,7 +361,7 @@ def test_kill_in_the_verifications_scratch_database_then_rollback_drops_it(small
                                                                           tmp_path: Path, survived) -> None:
     state = tmp_path / "state"
     args = _onto(small_source, mysql_url, state)
-    with _lookalikes(mysql_url) as lookalikes:
+    with _lookalikes(mysql_url, state) as lookalikes:
         # schema.upgrade's calls: the schema step, then the verification's expected schema, built in a scratch
         # database made just before: killed there, the scratch database stays on the server.
         wizard_killed_at("wizard.schema:upgrade:2", *args)
@@ -385,7 +387,7 @@ def test_kill_in_the_proof_of_a_mysql_backup_then_the_next_run_drops_its_scratch
         mysql_url: str, engine_db: Path, survived) -> None:
     build_1_0_0(mysql_url, engine_db)
     state = engine_db.parent / ".wizard"
-    with _lookalikes(mysql_url) as lookalikes:
+    with _lookalikes(mysql_url, state) as lookalikes:
         # The dump written; its proof's scratch database made, the restore into it not yet run.
         wizard_killed_at("wizard.mysql.dump:load:1", "backup", "--source", mysql_url, "--state-dir", str(state))
         (killed,) = (state / "runs").iterdir()
