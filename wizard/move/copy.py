@@ -38,7 +38,6 @@ from typing import Any, Awaitable, Callable, Iterator
 import asyncpg
 
 from wizard.move import normalize
-from wizard.move.lines import PG_ESCAPES, line_sql
 from wizard.db import quote
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
@@ -459,9 +458,6 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
             # Safe for exactly-once: a chunk and its checkpoint commit together, and a lost commit loses
             # both. LOCAL: a session setting would stay on a pooler's server connection for its next client.
             await conn.execute("SET LOCAL synchronous_commit = off")
-            if item.text:  # a timestamptz column reads the text as UTC, as the binary copy sends it
-                await conn.execute("SET LOCAL TIME ZONE 'UTC'")
-                await copy_records(conn, table.target, memoryview(item.text), columns, text=True)
             if item.records:
                 await copy_records(conn, table.target, item.records, columns)
             if item.ends:
@@ -470,8 +466,7 @@ async def copy_table(conn: asyncpg.Connection, source: Path, table: SourceTable,
             await _save(conn, run_id, state)
 
     return await copy_chunks(source, table, actions, state, run_folder, emit, stop, chunk_rows, unclean, commit,
-                             lambda done: _save(conn, run_id, done), reader_class,
-                             lines=lambda t: line_sql(t, PG_ESCAPES))
+                             lambda done: _save(conn, run_id, done), reader_class)
 
 
 async def copy_chunks(source: Any, table: SourceTable, actions: RowActions, state: TableCopy, run_folder: Path,
@@ -542,7 +537,7 @@ async def take_chunk(state: TableCopy, item: _Chunk, qpath: Path, npath: Path, c
     state.seconds = seconds
 
 
-async def copy_records(conn: asyncpg.Connection, table: str, records: Any, columns: list[str], text: bool = False) -> None:
+async def copy_records(conn: asyncpg.Connection, table: str, records: list[tuple], columns: list[str]) -> None:
     """asyncpg's binary COPY of `records`, raising when the connection is lost instead of waiting forever.
 
     asyncpg (0.31) waits for the socket to drain on its protocol's `writing_allowed`, which a lost connection
@@ -557,8 +552,7 @@ async def copy_records(conn: asyncpg.Connection, table: str, records: Any, colum
             lost.set_result(None)
 
     conn.add_termination_listener(on_lost)
-    copy = asyncio.ensure_future(conn.copy_to_table(table, source=records, columns=columns, format="text") if text else
-                                 conn.copy_records_to_table(table, records=records, columns=columns))
+    copy = asyncio.ensure_future(conn.copy_records_to_table(table, records=records, columns=columns))
     try:
         await asyncio.wait({copy, lost}, return_when=asyncio.FIRST_COMPLETED)
         if copy.done():

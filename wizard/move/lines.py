@@ -21,7 +21,6 @@ from wizard.move.tables import SourceTable
 # LOAD DATA's default format (FIELDS TERMINATED BY '\t' ESCAPED BY '\\', LINES TERMINATED BY '\n'):
 # backslash first, so the escapes added after it are not escaped again. Clean text holds no NUL.
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"))
-PG_ESCAPES = _ESCAPES + (("\r", "\\r"),)  # COPY's text format: a CR too
 
 _AS_WRITTEN = {n.TIMESTAMP, n.DATE, n.BOOLEAN, n.BIGINT, n.INTEGER, n.SMALLINT}
 _ESCAPED = {n.TEXT, n.JSON}
@@ -31,21 +30,21 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _escaped(column: str, escapes: tuple[tuple[str, str], ...]) -> str:
+def _escaped(column: str) -> str:
     sql = column
-    for raw, written in escapes:
+    for raw, written in _ESCAPES:
         sql = f"replace({sql}, {_literal(raw)}, {_literal(written)})"
     return sql
 
 
-def line_sql(table: SourceTable, escapes: tuple[tuple[str, str], ...] = _ESCAPES) -> str | None:
+def line_sql(table: SourceTable) -> str | None:
     """An SQLite expression: a clean row of `table` as one line (a blob, in the database's UTF-8) of
     tab-separated fields ending in a newline; None when a column's kind has no such spelling here."""
     if any(c.kind not in _AS_WRITTEN | _ESCAPED for c in table.columns):
         return None
     fields = []
     for c in table.columns:
-        value = _escaped(quote(c.name), escapes) if c.kind in _ESCAPED else quote(c.name)
+        value = _escaped(quote(c.name)) if c.kind in _ESCAPED else quote(c.name)
         fields.append(f"coalesce({value}, '\\N')")
     joined = " || char(9) || ".join(fields)
     return f"CAST({joined} || char(10) AS BLOB)"
