@@ -15,7 +15,9 @@ per-table function that only turns text timestamps into datetimes and 0/1 into
 booleans. Every other row goes through normalize.convert, value by value, and each
 conversion is counted per column. When the scan handed over the keys of the rows
 that are not clean, the reader does not ask SQLite again (the test costs more than
-reading the row); the move checks afterwards that the source did not change.
+reading the row); the move checks afterwards that the source did not change. A target that reads text
+(MySQL's LOAD DATA) may have SQLite make each clean row's whole line instead (`lines`, wizard.move.lines);
+PostgreSQL's binary COPY of the records costs less than its text COPY would (bench/README.md).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from functools import partial
+from typing import Any, Awaitable, Callable, Iterator
 
 import asyncpg
 
@@ -161,13 +164,26 @@ class _Chunk:
     conversions: Counter
     ends: list[tuple[Any, str, str, str]]  # (target key or None, column, kind, exact text): see _write_ends
     data: Any = None  # the records as the target's writer sends them, made by `prepare` in the reader thread
-    copied: int = 0  # records in the chunk
+    copied: int = 0  # rows in the chunk: its records and its lines
+    text: bytes = b""  # the clean rows as lines SQLite made (`lines`), sent before `data`
 
 
 # The first and last instant (and day) asyncpg's binary codec sends as -infinity/infinity. The clean
 # test never passes them (normalize.clean_sql), so the reader sees each one and has it written again
 # exactly, by text, in the chunk's transaction.
 _ENDS = {normalize.TIMESTAMP: (datetime.min, datetime.max), normalize.DATE: (date.min, date.max)}
+
+
+@dataclass
+class _Pending:
+    """A chunk's rows as the reader makes them."""
+
+    records: list[Any] = field(default_factory=list)  # converted by Python
+    lines: list[bytes] = field(default_factory=list)  # made by SQLite (wizard.move.lines)
+    held: list[bytes] = field(default_factory=list)  # quarantine lines
+    nulled: list[bytes] = field(default_factory=list)
+    conversions: Counter = field(default_factory=Counter)
+    ends: list = field(default_factory=list)
 
 
 _END = object()
@@ -200,9 +216,10 @@ class _Reader:
 
     def __init__(self, path: Path, table: SourceTable, actions: RowActions, unclean: frozenset[Key] | None,
                  after: Position | None, chunk_rows: int, queue: asyncio.Queue, loop: asyncio.AbstractEventLoop,
-                 prepare: Callable[[list], Any] | None = None) -> None:
+                 prepare: Callable[[list], Any] | None = None,
+                 lines: Callable[[SourceTable], str | None] | None = None) -> None:
         self.path, self.table, self.actions, self.unclean, self.after = path, table, actions, unclean, after
-        self.chunk_rows, self.queue, self.loop, self.prepare = chunk_rows, queue, loop, prepare
+        self.chunk_rows, self.queue, self.loop, self.prepare, self.lines = chunk_rows, queue, loop, prepare, lines
         self.cancelled = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"read {table.name}", daemon=True)
 
@@ -236,46 +253,61 @@ class _Reader:
         t = self.table
         n = len(t.columns)
         cols = ", ".join(quote(c.name) for c in t.columns)
-        key_of = _key_getter([t.column_names.index(k) for k in t.key] if not t.key_is_rowid else [n])
         clean = t.clean_sql() if self.unclean is None else "1"
         null_key = t.null_key_sql()
-        passes = []  # (sql, parameters, the position a row leaves the copy at)
-        if null_key is not None and not isinstance(self.after, tuple):  # the rows whose key holds NULL, first
-            after_rowid = self.after.rowid if isinstance(self.after, AmongNullKeys) else None
-            passes.append((f"SELECT {cols}, rowid, {clean} FROM {quote(t.name)} WHERE ({null_key})"
-                           f"{' AND rowid > ?' if after_rowid is not None else ''} ORDER BY rowid",
-                           (after_rowid,) if after_rowid is not None else (), lambda row: AmongNullKeys(row[n])))
-        where = [f"NOT ({null_key})"] if null_key is not None else []
-        params: tuple = ()
-        if isinstance(self.after, tuple):
-            where.append(f"({t.key_sql()}) > ({', '.join('?' * len(self.after))})")
-            params = tuple(self.after)
-        extra = ", rowid" if t.key_is_rowid else ""
-        passes.append((f"SELECT {cols}{extra}, {clean} FROM {quote(t.name)}"
-                       f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {t.key_sql()}", params, key_of))
         conn = open_readonly(self.path)
         if self.actions.quarantine:  # text that is not UTF-8 (the scan's reading) reaches _slow as bytes, to be held
             conn.text_factory = tolerant_text
         try:
             conn.execute("BEGIN")  # one snapshot for the whole table
-            for sql, params, position in passes:
-                self._read_pass(conn.execute(sql, params), key_of, position)
+            line = self._line_sql(conn)
+            if line is None:  # the row's values, (its rowid,) its clean flag
+                read = partial(self._read_pass, key_of=_key_getter(
+                    [t.column_names.index(k) for k in t.key] if not t.key_is_rowid else [n]))
+                among_null_keys = (f"{cols}, rowid, {clean}", lambda row: AmongNullKeys(row[n]))
+                by_key = f"{cols}{', rowid' if t.key_is_rowid else ''}, {clean}"
+            else:  # the row's key, its rowid, its line
+                nk = len(t.key)
+                read = partial(self._read_lines, conn, key_of=_key_getter(list(range(nk))),
+                               values=f"SELECT {cols} FROM {quote(t.name)} WHERE rowid = ?")
+                among_null_keys = (f"{t.key_sql()}, rowid, {line}", lambda row: AmongNullKeys(row[nk]))
+                by_key = f"{t.key_sql()}, rowid, {line}"
+            if null_key is not None and not isinstance(self.after, tuple):  # the rows whose key holds NULL, first
+                after_rowid = self.after.rowid if isinstance(self.after, AmongNullKeys) else None
+                sql = (f"SELECT {among_null_keys[0]} FROM {quote(t.name)} WHERE ({null_key})"
+                       f"{' AND rowid > ?' if after_rowid is not None else ''} ORDER BY rowid")
+                read(conn.execute(sql, (after_rowid,) if after_rowid is not None else ()), position=among_null_keys[1])
+            where = [f"NOT ({null_key})"] if null_key is not None else []
+            params: tuple = ()
+            if isinstance(self.after, tuple):
+                where.append(f"({t.key_sql()}) > ({', '.join('?' * len(self.after))})")
+                params = tuple(self.after)
+            sql = (f"SELECT {by_key} FROM {quote(t.name)}{' WHERE ' + ' AND '.join(where) if where else ''} "
+                   f"ORDER BY {t.key_sql()}")
+            read(conn.execute(sql, params), position=None)
         finally:
             conn.close()
 
-    def _read_pass(self, cursor: sqlite3.Cursor, key_of: Callable[[tuple], Key],
-                   position: Callable[[tuple], Position]) -> None:
-        """The rows `cursor` reads, converted, in chunks that end at `position` of their last row."""
-        fast = fast_row_function([c.kind for c in self.table.columns])
-        flag = -1  # the clean flag is the last column
-        actions = self.actions
-        special = set(actions.quarantine) | set(actions.null) | (self.unclean or set())
+    def _line_sql(self, conn: sqlite3.Connection) -> str | None:
+        """SQLite's line for a clean row (`lines`), when this table can have it: the scan named the rows that
+        are not clean (else SQLite would test each again), there is a rowid to fetch those by, and the
+        database's text is UTF-8."""
+        t = self.table
+        if self.lines is None or self.unclean is None or t.without_rowid:
+            return None
+        if conn.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
+            return None
+        return self.lines(t)
+
+    def _special(self) -> set[Key]:
+        """The keys of the rows that cannot take the fast path: not clean, held, or with a reference to clear."""
+        return set(self.actions.quarantine) | set(self.actions.null) | (self.unclean or set())
+
+    def _batches(self, cursor: sqlite3.Cursor, position: Callable[[tuple], Position]) -> Iterator[tuple[_Pending, list]]:
+        """The rows `cursor` reads, FETCH_ROWS at a time, each batch with the chunk it goes into; a chunk is handed
+        to the writer once its rows are all read (and done with), ending at `position` of its last row."""
         while not self.cancelled.is_set():
-            records: list[Any] = []
-            held: list[bytes] = []
-            nulled: list[bytes] = []
-            conversions: Counter = Counter()
-            ends: list = []
+            pending = _Pending()
             read = 0
             while read < self.chunk_rows:
                 rows = self._fetch(cursor, min(FETCH_ROWS, self.chunk_rows - read))
@@ -283,24 +315,57 @@ class _Reader:
                     break
                 read += len(rows)
                 last_row = rows[-1]
-                for row in rows:
-                    if row[flag] and not (special and key_of(row) in special):
-                        try:
-                            records.append(fast(row))
-                            continue
-                        except (TypeError, ValueError):  # not as the scan saw it: convert() will say why
-                            pass
-                    self._slow(row, key_of(row), records, held, nulled, conversions, ends)
+                yield pending, rows
             if not read:
                 return
-            last = position(last_row)
-            self.after = last
-            # Made here, ahead of the writer: the target loads one chunk while the next is made.
-            copied, data = len(records), None
-            if self.prepare is not None and records:
-                data, records = self.prepare(records), []
-            self._put(_Chunk(records, last, read, b"".join(held), len(held), b"".join(nulled), conversions, ends, data,
-                             copied))
+            self._hand_over(pending, read, position(last_row))
+
+    def _read_pass(self, cursor: sqlite3.Cursor, key_of: Callable[[tuple], Key],
+                   position: Callable[[tuple], Position] | None = None) -> None:
+        """The rows `cursor` reads, converted, in chunks that end at `position` (else the key) of their last row."""
+        fast = fast_row_function([c.kind for c in self.table.columns])
+        flag = -1  # the clean flag is the last column
+        special = self._special()
+        for pending, rows in self._batches(cursor, position or key_of):
+            records = pending.records
+            for row in rows:
+                if row[flag] and not (special and key_of(row) in special):
+                    try:
+                        records.append(fast(row))
+                        continue
+                    except (TypeError, ValueError):  # not as the scan saw it: convert() will say why
+                        pass
+                self._slow(row, key_of(row), pending)
+
+    def _read_lines(self, conn: sqlite3.Connection, cursor: sqlite3.Cursor, key_of: Callable[[tuple], Key],
+                    values: str, position: Callable[[tuple], Position] | None = None) -> None:
+        """The rows `cursor` reads as (key..., rowid, line), in chunks as _read_pass's: a clean row's line as
+        SQLite made it (wizard.move.lines); a row the scan named, its values fetched by rowid (`values`) and
+        converted. The scan's keys stand for SQLite's test: the move checks afterwards that the source did not
+        change."""
+        special = self._special()
+        at = len(self.table.key)  # the rowid's place
+        for pending, rows in self._batches(cursor, position or key_of):
+            if not special:
+                pending.lines += [row[-1] for row in rows]
+                continue
+            for row in rows:
+                key = key_of(row)
+                if key in special:
+                    self._slow(self._fetch(conn.execute(values, (row[at],)), 1)[0], key, pending)
+                else:
+                    pending.lines.append(row[-1])
+
+    def _hand_over(self, pending: _Pending, read: int, last: Position) -> None:
+        """A chunk to the writer, the copy's position moved past it."""
+        self.after = last
+        p = pending
+        # Made here, ahead of the writer: the target loads one chunk while the next is made.
+        records, copied, data = p.records, len(p.records) + len(p.lines), None
+        if self.prepare is not None and records:
+            data, records = self.prepare(records), []
+        self._put(_Chunk(records, last, read, b"".join(p.held), len(p.held), b"".join(p.nulled), p.conversions,
+                         p.ends, data, copied, b"".join(p.lines)))
 
     def _fetch(self, cursor: sqlite3.Cursor, n: int) -> list[tuple]:
         try:
@@ -310,14 +375,14 @@ class _Reader:
             raise StepError(f"cannot read table {self.table.name} after {after}: {exc}: "
                             f"fix that text in the source (it is not UTF-8), then run the move again") from None
 
-    def _slow(self, row: tuple, key: Key, records: list, held: list, nulled: list, conversions: Counter,
-              ends: list) -> None:
+    def _slow(self, row: tuple, key: Key, pending: _Pending) -> None:
         t = self.table
+        p = pending
         quarantine = self.actions.quarantine.get(key)
         if quarantine is not None:
             values = {c.name: jsonable(v) for c, v in zip(t.columns, row)}
-            held.append(_line({"pk": shown_key(key), "table": t.name, "rule": quarantine.rule,
-                               "reason": quarantine.reason, "row": mask_data(values)}))
+            p.held.append(_line({"pk": shown_key(key), "table": t.name, "rule": quarantine.rule,
+                                 "reason": quarantine.reason, "row": mask_data(values)}))
             return
         out = []
         for c, value in zip(t.columns, row):
@@ -329,20 +394,20 @@ class _Reader:
                     f"the source changed since they ran; stop the engine and run the move again"
                 ) from None
             if made:
-                conversions[(c.name, made)] += 1
+                p.conversions[(c.name, made)] += 1
             out.append(converted)
         for c, converted in zip(t.columns, out):
             if converted is not None and converted in _ENDS.get(c.kind, ()):
                 target_key = None if t.key_is_rowid else tuple(out[t.column_names.index(k)] for k in t.key)
-                ends.append((target_key, c.target, c.kind, converted.isoformat()))
+                p.ends.append((target_key, c.target, c.kind, converted.isoformat()))
         cleared = [c for c in self.actions.null.get(key, ()) if out[t.column_names.index(c)] is not None]
         for column in cleared:
             out[t.column_names.index(column)] = None
-            conversions[(column, SET_NULL)] += 1
+            p.conversions[(column, SET_NULL)] += 1
         if cleared:
-            nulled.append(_line({"pk": shown_key(key), "table": t.name, "rule": SET_NULL, "columns": cleared,
-                                 "was": mask_data({c: jsonable(row[t.column_names.index(c)]) for c in cleared})}))
-        records.append(out)
+            p.nulled.append(_line({"pk": shown_key(key), "table": t.name, "rule": SET_NULL, "columns": cleared,
+                                   "was": mask_data({c: jsonable(row[t.column_names.index(c)]) for c in cleared})}))
+        p.records.append(out)
 
 
 def _line(record: dict[str, Any]) -> bytes:
@@ -409,11 +474,13 @@ async def copy_chunks(source: Any, table: SourceTable, actions: RowActions, stat
                       commit: Callable[[_Chunk, Callable[[], Awaitable[None]]], Awaitable[None]],
                       save: Callable[[TableCopy], Awaitable[None]],
                       reader_class: type[_Reader] | None = None,
-                      prepare: Callable[[list], Any] | None = None) -> TableCopy:
+                      prepare: Callable[[list], Any] | None = None,
+                      lines: Callable[[SourceTable], str | None] | None = None) -> TableCopy:
     """The reader's chunks of one table, each handed to `commit(chunk, account)`, which writes its rows, awaits
     `account()` (the side files written, `state` moved past the chunk) and saves the checkpoint, all in one
     transaction of the target; `save(state)` the last checkpoint, the table done. Any target's copy_table;
-    `reader_class` and `source` as copy_table's; `prepare(records)`, if given, is the chunk's `data`."""
+    `reader_class` and `source` as copy_table's; `prepare(records)`, if given, is the chunk's `data`;
+    `lines(table)`, if given, SQLite's expression for a clean row's line (wizard.move.lines), the chunk's `text`."""
     if state.done:
         return state
     qpath, npath = quarantine_path(run_folder, table.name), nulled_path(run_folder, table.name)
@@ -422,7 +489,7 @@ async def copy_chunks(source: Any, table: SourceTable, actions: RowActions, stat
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue(maxsize=QUEUE_CHUNKS)
     reader = (reader_class or _Reader)(source, table, actions, unclean, state.last_key, chunk_rows, queue, loop,
-                                       prepare)
+                                       prepare, lines)
     meter = ProgressMeter(emit, STEP, table.name, state.source_rows)
     meter.done = state.copied + state.quarantined
     conversions = Counter({(col, name): n for col, made in state.conversions.items() for name, n in made.items()})

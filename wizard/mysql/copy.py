@@ -1,16 +1,16 @@
 """The table copier into MySQL or MariaDB: SQLite's rows in chunks, each with its checkpoint in one transaction.
 
 The reading, converting and checkpoint bookkeeping are wizard.move.copy's (copy_chunks), as for
-PostgreSQL. Each chunk's text is made in the reader thread (tsv), so the server loads one chunk while
-Python makes the next; it is written as a tab-separated file (0600, in the run folder, removed after)
-and loaded with one `LOAD DATA LOCAL INFILE` (about twice as fast as aiomysql's multi-row INSERTs in
-bench.mysql_move: README, "MySQL and MariaDB"), then the checkpoint row is upserted, both committed
-together in InnoDB: a crash loses both or neither, so a resume carries on after the checkpoint's key
-with no duplicates and no gaps. LOAD DATA LOCAL turns a value it would alter into a warning: any
-warning, or a row count other than the chunk's, fails the chunk (rolled back), so nothing is changed
-silently. Only the copy's own connection may send local files (a server can ask for any file on such
-a connection). MySQL's DATETIME(6) takes the first and last instants as they are: no rewrite of the
-range's ends here.
+PostgreSQL. Each chunk's text is made in the reader thread, so the server loads one chunk while the
+next is made: the clean rows' lines by SQLite itself (wizard.move.lines), the other rows' by tsv. It
+is written as a tab-separated file (0600, in the run folder, removed after) and loaded with one `LOAD
+DATA LOCAL INFILE` (about twice as fast as aiomysql's multi-row INSERTs in bench.mysql_move: README,
+"MySQL and MariaDB"), then the checkpoint row is upserted, both committed together in InnoDB: a crash
+loses both or neither, so a resume carries on after the checkpoint's key with no duplicates and no
+gaps. LOAD DATA LOCAL turns a value it would alter into a warning: any warning, or a row count other
+than the chunk's, fails the chunk (rolled back), so nothing is changed silently. Only the copy's own
+connection may send local files (a server can ask for any file on such a connection). MySQL's
+DATETIME(6) takes the first and last instants as they are: no rewrite of the range's ends here.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from wizard.db import MYSQL_SESSION, quote
 from wizard.errors import StepError
 from wizard.events import Emit, StopRequest
 from wizard.move.copy import CHECKPOINTS, TableCopy, copy_chunks, decode_key, encode_key
+from wizard.move.lines import line_sql
 from wizard.move.scan import Key, RowActions
 from wizard.move.tables import SourceTable
 from wizard.urls import DbUrl
@@ -89,12 +90,15 @@ async def loading_connection(target: DbUrl) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-async def _load_data(conn: AsyncConnection, path: Path, table: SourceTable, rows: int, data: bytes) -> None:
-    """The chunk's `rows` rows (`data`, their tsv), by LOAD DATA LOCAL INFILE of a private file; StepError when the
-    server altered any."""
+async def _load_data(conn: AsyncConnection, path: Path, table: SourceTable, rows: int, lines: bytes,
+                     data: bytes | None) -> None:
+    """The chunk's `rows` rows (`lines`, the clean rows' text SQLite made, and `data`, the other rows' tsv), by
+    LOAD DATA LOCAL INFILE of a private file; StepError when the server altered any."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(data)
+        f.write(lines)
+        if data:
+            f.write(data)
     try:
         columns = ", ".join(quote(c.target) for c in table.columns)
         result = await conn.exec_driver_sql(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE {quote(table.target)} "
@@ -117,7 +121,7 @@ async def copy_table(conn: AsyncConnection, source: Path, table: SourceTable, ac
     async def commit(item: Any, account: Callable[[], Awaitable[None]]) -> None:
         async with conn.begin():
             if item.copied:
-                await _load_data(conn, path, table, item.copied, item.data)
+                await _load_data(conn, path, table, item.copied, item.text, item.data)
             await account()
             await _save(conn, run_id, state)
 
@@ -126,4 +130,4 @@ async def copy_table(conn: AsyncConnection, source: Path, table: SourceTable, ac
             await _save(conn, run_id, done)
 
     return await copy_chunks(source, table, actions, state, run_folder, emit, stop, chunk_rows, unclean, commit, save,
-                             prepare=tsv)
+                             prepare=tsv, lines=line_sql)
