@@ -5,6 +5,7 @@ microsecond, the last bit of a double) are each reported as changed, and nothing
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from engine_data import write
 from wizard.errors import StepError
+from wizard.mysql.rows import key_text
 from wizard.rollback import since
 from wizard.urls import parse_url
 
@@ -24,6 +26,15 @@ _ROWS = [
     (6, "'same'", "'same'", "'2024-02-29 12:00:00'", "2.5e0", 1),
     (8, "'gone'", "NULL", "NULL", "NULL", 0),
 ]
+
+
+def test_a_whole_number_key_is_spelled_as_json_dumps_spells_it() -> None:
+    """key_text's shortcut for one whole-number key gives json.dumps's text: an end state recorded before it
+    is compared key for key with one recorded after."""
+    for v in [0, -1, 7, 2**63 - 1, 2**64, -(2**70)]:
+        assert key_text([v]) == json.dumps([v])
+    assert key_text([True]) == "[true]"  # a bool is an int to isinstance, not to the shortcut
+    assert key_text(["7"]) == '["7"]' and key_text([1, 2]) == "[1, 2]" and key_text([b"\x01"]) == '["01"]'
 
 
 def test_the_end_state_tells_each_changed_row_and_no_other(mysql_url: str, tmp_path: Path) -> None:

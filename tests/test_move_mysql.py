@@ -25,14 +25,13 @@ from move_helpers import execute, fetch, sha256, tables_in
 from mysql_server import admin, fresh_database
 from test_resume import _stopped_move
 from wizard import commands, sample, schema
-from wizard.db import connect
+from wizard.db import connect, connect_mysql_sync
 from wizard.schema import head
 from wizard.cli import main
 from wizard.errors import Interrupted, Refused
 from wizard.events import Progress, StopRequest
 from wizard.journal import FINISHED, load_run
 from wizard.move.run import MoveOptions
-from wizard.mysql.reader import connect_sync
 from wizard.mysql.source import BAD_JSON, NO_SUCH_DATE
 from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
@@ -269,7 +268,7 @@ def _plant_odd_values(source: str) -> dict[str, object]:
     (bad_json,) = read(source, "SELECT id FROM workflows ORDER BY id LIMIT 1")[0]
     (emoji,) = read(source, "SELECT id FROM workflows ORDER BY id LIMIT 1 OFFSET 1")[0]
     write(source, f"UPDATE workflows SET name = '{EMOJI}' WHERE id = '{emoji}'")
-    conn = connect_sync(parse_url(source))
+    conn = connect_mysql_sync(parse_url(source))
     try:
         with conn.cursor() as cur:
             cur.execute("SET SESSION check_constraint_checks = 0")  # MariaDB's CHECK (json_valid(...)) let through

@@ -25,9 +25,9 @@ from move_helpers import execute, pg, sha256, tables_in
 from test_cli_errors import wizard
 from tui_support import make_app, press, screen_text, settle
 from wizard.backup import backup_env
+from wizard.db import connect_mysql_sync
 from wizard.errors import BadInput, StepError
 from wizard.journal import load_run, new_run
-from wizard.mysql.reader import connect_sync
 from wizard.rollback import carry_mysql
 from wizard.rollback.run import Credentials, rollback_run
 from wizard.urls import parse_url
@@ -41,7 +41,7 @@ Rows = dict[str, dict[Any, tuple]]
 
 
 def _mysql(url: str, *statements: tuple[str, tuple]) -> None:
-    conn = connect_sync(parse_url(url))
+    conn = connect_mysql_sync(parse_url(url))
     try:
         with conn.cursor() as cur:
             for sql, params in statements:
@@ -52,7 +52,7 @@ def _mysql(url: str, *statements: tuple[str, tuple]) -> None:
 
 
 def _mysql_columns(url: str) -> dict[str, list[str]]:
-    conn = connect_sync(parse_url(url))
+    conn = connect_mysql_sync(parse_url(url))
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
@@ -66,7 +66,7 @@ def _mysql_columns(url: str) -> dict[str, list[str]]:
 
 
 def mysql_rows(url: str, columns: dict[str, list[str]]) -> Rows:
-    conn = connect_sync(parse_url(url))
+    conn = connect_mysql_sync(parse_url(url))
     try:
         with conn.cursor() as cur:
             out = {}
@@ -181,7 +181,7 @@ def test_a_move_onto_mariadb_rolled_back_carries_the_rows_written_since_into_the
     said = " ".join(done.stdout.split())
     assert "carried 29 row(s) written since the move back into" in said and "checked row by row" in said
     assert (folder / ".env").read_bytes() == env_before
-    conn = connect_sync(parse_url(mysql_url))
+    conn = connect_mysql_sync(parse_url(mysql_url))
     with conn.cursor() as cur:
         cur.execute("SHOW TABLES")
         assert cur.fetchall() == ()
@@ -298,7 +298,7 @@ def test_a_move_off_mariadb_rolled_back_carries_the_rows_written_since_into_mari
     assert after["executions"][carried][columns["executions"].index("started_at")] == dt.datetime(
         2026, 12, 7, 23, 59, 59, 999999)
     _mysql(mysql_source, ("INSERT INTO executions (workflow_id, status) VALUES ('wf-new', 'next')", ()))
-    conn = connect_sync(parse_url(mysql_source))
+    conn = connect_mysql_sync(parse_url(mysql_source))
     with conn.cursor() as cur:
         cur.execute("SELECT max(id) FROM executions")
         assert cur.fetchone()[0] == carried + 1  # AUTO_INCREMENT past the ids carried back
@@ -433,7 +433,7 @@ def test_a_move_off_mariadb_to_head_carries_rows_back_at_the_sources_revision(my
             "UPDATE workflows SET tags = '[\"prod\"]' WHERE id = (SELECT min(id) FROM workflows)")
     done = wizard("rollback", "--last", "--yes", cwd=folder)
     assert done.returncode == 0, done.stderr
-    conn = connect_sync(parse_url(mysql_source))
+    conn = connect_mysql_sync(parse_url(mysql_source))
     with conn.cursor() as cur:
         cur.execute("SELECT state FROM executions WHERE id = (SELECT max(id) FROM executions)")
         assert json.loads(cur.fetchone()[0]) == {"nodes": {"a": {"x": 1}}}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import asyncpg
+import pymysql
 from sqlalchemy import URL, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -27,6 +28,16 @@ CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL or MySQL server to answer a con
 # "double-quoted" names are names on MySQL too (SQLAlchemy sees the mode and quotes the same way).
 MYSQL_SESSION = {"charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT,
                  "init_command": "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'ANSI_QUOTES')"}
+
+
+def connect_mysql_sync(db: DbUrl) -> pymysql.connections.Connection:
+    """A pymysql connection with the wizard's session (utf8mb4, ANSI_QUOTES), its TIMESTAMPs in UTC."""
+    u = db.url
+    conn = pymysql.connect(host=u.host or "localhost", port=u.port or 3306, user=u.username, password=u.password or "",
+                           database=u.database, **MYSQL_SESSION)
+    with conn.cursor() as cur:
+        cur.execute("SET time_zone = '+00:00'")  # a TIMESTAMP column read as UTC, as PostgreSQL stores it
+    return conn
 
 
 def check_sqlite_file(db: DbUrl) -> None:

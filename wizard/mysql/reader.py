@@ -11,24 +11,12 @@ a zero date as text that is refused (the scan held its row, or the copy stops: t
 
 from __future__ import annotations
 
-import pymysql
 import pymysql.cursors
 
-from wizard.db import MYSQL_SESSION, quote
+from wizard.db import connect_mysql_sync, quote
 from wizard.move.copy import _key_getter, _Reader
 from wizard.move.scan import Key
 from wizard.move.tables import SourceTable
-from wizard.urls import DbUrl
-
-
-def connect_sync(db: DbUrl) -> pymysql.connections.Connection:
-    """A pymysql connection with the wizard's session (utf8mb4, ANSI_QUOTES), its TIMESTAMPs in UTC."""
-    u = db.url
-    conn = pymysql.connect(host=u.host or "localhost", port=u.port or 3306, user=u.username, password=u.password or "",
-                           database=u.database, **MYSQL_SESSION)
-    with conn.cursor() as cur:
-        cur.execute("SET time_zone = '+00:00'")  # a TIMESTAMP column read as UTC, as PostgreSQL stores it
-    return conn
 
 
 class _Pages:
@@ -56,7 +44,7 @@ class _Pages:
 
 class MySQLReader(_Reader):
     def _read(self) -> None:
-        conn = connect_sync(self.path)
+        conn = connect_mysql_sync(self.path)
         try:
             cursor = conn.cursor()
             cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")

@@ -5,6 +5,8 @@ The digest is computed by the server, as PostgreSQL's end state is (hashtextexte
 columns as text, each written as its length, a colon and the text, or N for NULL, so no two rows that differ
 share a spelling (NULL is not '', and no value can take its neighbour's). Only the key and 32 hex digits cross
 the wire: parsing every value in Python took most of the end state's time (bench/README.md, "The MySQL row").
+They are read by PyMySQL in a thread of its own: through aiomysql on the event loop, the per-row awaits cost
+more than the parsing, and the verification runs beside on the same loop (bench/README.md, "Issue 14").
 A DOUBLE or FLOAT is spelled by MariaDB in its shortest round-trip form, a DATETIME(6) with its
 microseconds, a TIMESTAMP in UTC (the session's zone is set). It is only ever compared with digests of the
 same database read the same way (wizard.rollback.since).
@@ -12,13 +14,17 @@ same database read the same way (wizard.rollback.since).
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, AsyncIterator, Callable, Sequence
 
+import pymysql
+import pymysql.cursors
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wizard.db import connect, quote
+from wizard.db import connect, connect_mysql_sync, quote
 from wizard.mysql.info import app_tables
 from wizard.rollback.saved_rows import plain
 from wizard.urls import DbUrl
@@ -28,6 +34,8 @@ KEYS_PER_QUERY = 1_000
 
 def key_text(values: Sequence[Any]) -> str:
     """A row's key as the end state keeps it: its values as a JSON array."""
+    if len(values) == 1 and type(values[0]) is int:
+        return f"[{values[0]}]"  # json.dumps's spelling, a few times faster: most tables have one whole-number key
     return json.dumps([plain(v) for v in values], default=str)
 
 
@@ -41,19 +49,45 @@ async def read_rows(db: DbUrl, kept: Callable[[str], bool],
                     batch: int) -> AsyncIterator[tuple[str, bool, list[tuple[str | None, str]]]]:
     """(table, keyed, a batch of (key as a JSON array, digest)) for every kept table, then (table, keyed, [])."""
     async with connect(db) as conn:
-        await conn.exec_driver_sql("SET time_zone = '+00:00'")  # a TIMESTAMP's text does not follow the server's zone
         tables = [t for t in await app_tables(conn) if kept(t)]
         shapes = {t: await shape(conn, t) for t in tables}
-        await conn.rollback()  # the catalogue's reads: each table is then read in a snapshot of its own
-        for table in tables:
-            key, columns = shapes[table]
-            key_sql = ", ".join(quote(k) for k in key) + ", " if key else ""
-            n = len(key)
-            async with conn.begin():  # one snapshot per table (REPEATABLE READ)
-                result = await conn.stream(text(f"SELECT {key_sql}{digest_sql(columns)} FROM {quote(table)}"))
-                async for rows in result.partitions(batch):
-                    yield table, bool(key), [(key_text(row[:n]) if key else None, row[n]) for row in rows]
-            yield table, bool(key), []
+    loop = asyncio.get_running_loop()
+    thread = ThreadPoolExecutor(1, thread_name_prefix="mysql-rows")  # the one thread that uses the connection
+    try:
+        sync = await loop.run_in_executor(thread, connect_mysql_sync, db)  # a TIMESTAMP's text in UTC
+        try:
+            for table in tables:
+                key, columns = shapes[table]
+                cursor = await loop.run_in_executor(thread, _start, sync, table, key, columns)
+                try:
+                    while rows := await loop.run_in_executor(thread, _next, cursor, len(key), batch):
+                        yield table, bool(key), rows
+                finally:
+                    await loop.run_in_executor(thread, _end, sync, cursor)
+                yield table, bool(key), []
+        finally:
+            await loop.run_in_executor(thread, sync.close)
+    finally:
+        thread.shutdown(wait=False)
+
+
+def _start(conn: pymysql.connections.Connection, table: str, key: list[str],
+           columns: list[str]) -> pymysql.cursors.SSCursor:
+    """The table's rows streaming, in a snapshot of its own (REPEATABLE READ)."""
+    conn.begin()
+    key_sql = ", ".join(quote(k) for k in key) + ", " if key else ""
+    cursor = conn.cursor(pymysql.cursors.SSCursor)
+    cursor.execute(f"SELECT {key_sql}{digest_sql(columns)} FROM {quote(table)}")
+    return cursor
+
+
+def _next(cursor: pymysql.cursors.SSCursor, n: int, batch: int) -> list[tuple[str | None, str]]:
+    return [(key_text(row[:n]) if n else None, row[n]) for row in cursor.fetchmany(batch)]
+
+
+def _end(conn: pymysql.connections.Connection, cursor: pymysql.cursors.SSCursor) -> None:
+    cursor.close()  # reads what is left of its result
+    conn.rollback()
 
 
 async def shape(conn: AsyncConnection, table: str) -> tuple[list[str], list[str]]:

@@ -1,8 +1,10 @@
 """A MySQL or MariaDB side of a verification: its rows in key order, and its values in the compared form.
 
-Read through aiomysql's unbuffered cursor (rows stream from the server, the next chunk on its
-way while one is compared) inside one READ ONLY transaction WITH CONSISTENT SNAPSHOT: one
-snapshot for every table, and no way to write by mistake. Text keys are sorted as binary
+Read through PyMySQL's unbuffered cursor (rows stream from the server) in a thread of the side's
+own, the next chunk on its way while one is compared, inside one READ ONLY transaction WITH
+CONSISTENT SNAPSHOT: one snapshot for every table, and no way to write by mistake. PyMySQL parses
+rows in Python, as aiomysql (built on it) does; read in a thread it spends less per row than
+through asyncio's streams (bench/README.md, issue 14). Text keys are sorted as binary
 strings (byte order, which for UTF-8 is code-point order, which is Python's): a collation
 would fold case and pad spaces.
 
@@ -18,13 +20,17 @@ rendered with a mark no instant's spelling has.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, AsyncIterator, Callable
 
-import aiomysql
+import pymysql
+import pymysql.cursors
 
-from wizard.db import connect, quote
+from wizard.db import connect_mysql_sync, describe_connect_error, quote
+from wizard.errors import BadInput
 from wizard.move.normalize import BOOLEAN, DATE, TEXT, TIMESTAMP, canonical
 from wizard.urls import DbUrl
 from wizard.verify.ahead import ReadAhead
@@ -66,10 +72,15 @@ def mysql_value(kind: str) -> Callable[[Any], Any]:
 class MySide:
     is_sqlite = False
 
-    def __init__(self, conn: aiomysql.Connection, render: bool, chunk: int) -> None:
+    def __init__(self, conn: pymysql.connections.Connection, render: bool, chunk: int,
+                 thread: ThreadPoolExecutor) -> None:
         self.conn = conn
         self.render = render  # DATETIME and DATE in SQLite's spelling: the other side is a SQLite file
         self.chunk = chunk
+        self.thread = thread  # the one thread that uses the connection
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        return asyncio.get_running_loop().run_in_executor(self.thread, fn, *args)
 
     def value(self, kind: str) -> Callable[[Any], Any]:
         return mysql_value(kind)
@@ -84,30 +95,47 @@ class MySide:
         order = ", ".join(f"CAST({q} AS BINARY)" if table.column(c).collatable else q
                           for c, q in zip(columns, names[:npk]))
         sql = f"SELECT {', '.join(exprs)} FROM {quote(table.sql_name)}"
-        cursor = await self.conn.cursor(aiomysql.SSCursor)  # unbuffered: rows stream from the server
-        await cursor.execute(f"{sql} ORDER BY {order}" if npk else sql)
+        cursor = self.conn.cursor(pymysql.cursors.SSCursor)  # unbuffered: rows stream from the server
+        await self._run(cursor.execute, f"{sql} ORDER BY {order}" if npk else sql)
         # Closing the cursor reads what is left of its result: the connection then serves the next table.
-        return ReadAhead(lambda: cursor.fetchmany(self.chunk), cursor.close)
+        return ReadAhead(lambda: self._run(cursor.fetchmany, self.chunk), lambda: self._run(cursor.close))
 
     async def count(self, table: str) -> int | None:
         # InnoDB's estimate is enough for a progress bar; a count(*) would read the table once more.
-        async with self.conn.cursor() as cur:
-            await cur.execute("SELECT table_rows FROM information_schema.tables WHERE table_schema = DATABASE() "
-                              "AND table_name = %s", (table,))
-            row = await cur.fetchone()
+        def estimate() -> tuple | None:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT table_rows FROM information_schema.tables WHERE table_schema = DATABASE() "
+                            "AND table_name = %s", (table,))
+                return cur.fetchone()
+
+        row = await self._run(estimate)
         return int(row[0]) if row and row[0] is not None else None
+
+
+def _open(db: DbUrl) -> pymysql.connections.Connection:
+    conn = connect_mysql_sync(db)  # its TIMESTAMP columns rendered in UTC, as the copy writes them
+    try:
+        with conn.cursor() as cur:
+            cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 @contextlib.asynccontextmanager
 async def open_mysql(db: DbUrl, render: bool, chunk: int) -> AsyncIterator[MySide]:
     """A MySQL side in one read-only snapshot (`render`: the other side is SQLite)."""
-    async with connect(db) as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        async with raw.cursor() as cur:
-            # A TIMESTAMP column rendered in UTC, as the copy writes it; DATETIME has no zone.
-            await cur.execute("SET time_zone = '+00:00'")
-            await cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+    loop = asyncio.get_running_loop()
+    thread = ThreadPoolExecutor(1, thread_name_prefix="verify-mysql")
+    try:
         try:
-            yield MySide(raw, render, chunk)
+            conn = await loop.run_in_executor(thread, _open, db)
+        except (pymysql.MySQLError, OSError) as exc:
+            raise BadInput(describe_connect_error(db, exc)) from None
+        try:
+            yield MySide(conn, render, chunk, thread)
         finally:
-            await raw.rollback()
+            await loop.run_in_executor(thread, conn.close)  # the snapshot's transaction ends with it
+    finally:
+        thread.shutdown(wait=False)
