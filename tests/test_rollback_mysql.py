@@ -459,7 +459,7 @@ def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
     """A move off MariaDB whose workflows.name is latin1 or utf8mb3 (a source may be narrower: nothing is lost
     reading it); the engine writes text into PostgreSQL; the rollback refuses in one line, nothing changed, when a
     value would lose a character in the source's column (MySQL would store '?'), and carries it exactly when not."""
-    conn = connect_sync(parse_url(mysql_source))
+    conn = connect_mysql_sync(parse_url(mysql_source))
     with conn.cursor() as cur:
         cur.execute("SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() "
                     "AND table_name = 'workflows' AND column_name = 'name'")

@@ -186,3 +186,29 @@ def test_a_stop_mid_table_leaves_the_mysql_side_cleanly(loaded, monkeypatch):
         asyncio.run(verify(parse_url(sqlite_url(source)), parse_url(target), emit, stop=stop))
     code, _, _ = run_verify(sqlite_url(source), target)
     assert code == 0
+
+
+def test_a_url_whose_query_names_the_socket_reaches_the_server_on_every_connection(loaded):
+    """The rows are read on a PyMySQL connection beside the driver's: both must take the URL's query keys (a socket
+    here; ssl_ca and the like the same way), or the verification reads another server, or none, or without TLS."""
+    source, target = loaded
+    socket = _server_value(target, "@@socket")
+    if not socket or not Path(socket).exists():
+        pytest.skip(f"the MySQL server's socket {socket!r} is not on this machine")
+    # Nothing listens on port 1: only the socket reaches the server.
+    by_socket = make_url(target).set(host="127.0.0.1", port=1).update_query_dict({"unix_socket": socket})
+    code, summary, _ = run_verify(sqlite_url(source), by_socket.render_as_string(hide_password=False))
+    assert code == 0, summary
+    assert sum(t["equal"] for t in summary["tables"]) == 326
+
+
+def _server_value(url: str, expression: str) -> str | None:
+    from wizard.db import connect_mysql_sync
+
+    conn = connect_mysql_sync(parse_url(url))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {expression}")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()

@@ -31,10 +31,12 @@ MYSQL_SESSION = {"charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT,
 
 
 def connect_mysql_sync(db: DbUrl) -> pymysql.connections.Connection:
-    """A pymysql connection with the wizard's session (utf8mb4, ANSI_QUOTES), its TIMESTAMPs in UTC."""
-    u = db.url
-    conn = pymysql.connect(host=u.host or "localhost", port=u.port or 3306, user=u.username, password=u.password or "",
-                           database=u.database, **MYSQL_SESSION)
+    """A pymysql connection with the wizard's session (utf8mb4, ANSI_QUOTES), its TIMESTAMPs in UTC. The URL's
+    query keys (ssl_ca, unix_socket...) are read by SQLAlchemy's own pymysql dialect, as the async engine's are:
+    the same server, TLS and socket as every other connection."""
+    url = db.url.set(drivername="mysql+pymysql")
+    args, kwargs = url.get_dialect()().create_connect_args(url)
+    conn = pymysql.connect(*args, **{**kwargs, **MYSQL_SESSION})
     with conn.cursor() as cur:
         cur.execute("SET time_zone = '+00:00'")  # a TIMESTAMP column read as UTC, as PostgreSQL stores it
     return conn
