@@ -5,9 +5,11 @@ restorable by the real mysql client too, every value byte for byte (CHECKSUM TAB
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
@@ -16,11 +18,15 @@ from sqlalchemy.engine import make_url
 from engine_data import build_1_0_0, read
 from mysql_server import fresh_database
 from test_cli_errors import wizard
+from test_rollback_mysql import _engine_writes_pg, _off
 from wizard import commands
 from wizard.backup import sha256_file
 from wizard.errors import StepError
 from wizard.events import Warn
+from wizard.journal import load_run
 from wizard.mysql import stream_dump
+from wizard.rollback import carry_mysql
+from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
 
 EVERY_BYTE = bytes(range(256))
@@ -41,7 +47,8 @@ ODD_ROWS = [
     (b"", b"", "", "\u00c3\u00a9", "0000-00-00 00:00:00.000000", "2024-02-29", None, '{"a": [1, "\U0001f680"]}', "0", 1e308, b"\x00"),
     (None, None, "NULL", "NULL", None, None, None, None, None, None, None),
 ]
-TABLES = ("users", "workflows", "executions", "settings", "alembic_version", "odd_values")
+ENGINE = ("users", "workflows", "executions", "settings")
+TABLES = (*ENGINE, "alembic_version", "odd_values")
 
 
 @pytest.fixture
@@ -71,11 +78,12 @@ def _add_odd_values(url: str) -> None:
         conn.close()
 
 
-def _checksums(url: str) -> dict[str, int]:
+def _checksums(url: str, tables: tuple[str, ...] = TABLES) -> dict[str, int]:
+    """CHECKSUM TABLE of each table: the server's own digest of every row's bytes."""
     conn = _connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute("CHECKSUM TABLE " + ", ".join(TABLES))
+            cur.execute("CHECKSUM TABLE " + ", ".join(tables))
             return {name.rsplit(".", 1)[1]: n for name, n in cur.fetchall()}
     finally:
         conn.close()
@@ -164,7 +172,7 @@ def test_rollback_of_an_upgrade_without_the_clients_restores_every_value(mysql_u
                                                                         tmp_path: Path, no_clients: Path) -> None:
     build_1_0_0(mysql_url, engine_db)
     _add_odd_values(mysql_url)
-    engine = {t: n for t, n in _checksums_without_version(mysql_url).items()}
+    engine = _checksums(mysql_url, (*ENGINE, "odd_values"))
     values = _odd_values(mysql_url)
     state = str(tmp_path / "state")
     upgraded = wizard("upgrade", "--db", mysql_url, "--yes", "--state-dir", state, cwd=tmp_path)
@@ -174,9 +182,44 @@ def test_rollback_of_an_upgrade_without_the_clients_restores_every_value(mysql_u
     assert rolled.returncode == 0, rolled.stderr[-3000:]
     assert "revision none recorded (1.0.0)" in " ".join(rolled.stdout.split())
     assert read(mysql_url, "SHOW TABLES LIKE 'alembic\\_version'") == []
-    assert _checksums_without_version(mysql_url) == engine
+    assert _checksums(mysql_url, (*ENGINE, "odd_values")) == engine
     assert _odd_values(mysql_url) == values
 
 
-def _checksums_without_version(url: str) -> dict[str, int]:
-    return {t: read(url, f"CHECKSUM TABLE {t}")[0][1] for t in TABLES if t != "alembic_version"}
+
+
+
+@pytest.mark.slow
+def test_a_move_off_mariadb_without_the_clients_is_restored_from_its_own_dump(
+        mysql_url: str, pg_url: str, engine_db: Path, tmp_path: Path, no_clients: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The move's backup is the wizard's own dump; a carry-back that goes wrong (the microseconds lost, as
+    tests/test_rollback_mysql.py plants it) restores the source from it, through the driver, every value as it was
+    (the odd ones in the engine's own columns: a move off MySQL carries the engine's tables only)."""
+    build_1_0_0(mysql_url, engine_db)
+    conn = _connect(mysql_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("UPDATE workflows SET description = %s ORDER BY id LIMIT 1", (ODD_TEXT.replace("\x00", ""),))
+            cur.execute("UPDATE workflows SET description = 'NULL' ORDER BY id DESC LIMIT 1")
+            cur.execute("UPDATE executions SET error = NULL, started_at = %s ORDER BY id LIMIT 1", (LAST_INSTANT,))
+    finally:
+        conn.close()
+    before = _checksums(mysql_url, ENGINE)
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_url, pg_url, folder)
+    (run,) = (folder / ".wizard" / "runs").iterdir()
+    assert f'"kind": "{stream_dump.KIND}"' in (run / "journal.jsonl").read_text()
+    _engine_writes_pg(pg_url)
+    right = carry_mysql.read_written
+
+    async def microseconds_lost(*args: Any) -> Any:
+        rows = await right(*args)
+        return {t: [(k, tuple(v.replace(microsecond=0) if isinstance(v, dt.datetime) else v for v in found_values))
+                    for k, found_values in found] for t, found in rows.items()}
+
+    monkeypatch.setattr(carry_mysql, "read_written", microseconds_lost)
+    with pytest.raises(StepError, match="it differs from the target .* restored from the move's backup"):
+        asyncio.run(rollback_run(load_run(folder / ".wizard"), lambda e: None, env_file=folder / ".env"))
+    assert _checksums(mysql_url, ENGINE) == before
