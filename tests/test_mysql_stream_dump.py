@@ -159,13 +159,21 @@ def test_a_file_not_in_the_streamed_format_is_refused_before_anything_runs(mysql
     good = [stream_dump.FORMAT, b"CREATE TABLE planted (id INT);", stream_dump.COMPLETED]
     cases = {"mysqldump's": [b"-- MariaDB dump 10.19", *good[1:]],
              "cut short": good[:2],
-             "a statement over two lines": [good[0], b"CREATE TABLE planted (", b"id INT);", good[2]]}
+             "a statement over two lines": [good[0], b"CREATE TABLE planted (", b"id INT);", good[2]],
+             "not UTF-8": [good[0], b"CREATE TABLE planted (id INT COMMENT '\xe9');", good[2]]}
     for name, lines in cases.items():
         path = tmp_path / f"{name}.sql"
         path.write_bytes(b"\n".join(lines) + b"\n")
         with pytest.raises(StepError, match="not restoring it without the mysql client"):
             asyncio.run(stream_dump.load(path, parse_url(mysql_url)))
         assert read(mysql_url, "SHOW TABLES") == [], name
+
+
+def test_a_dump_the_server_stops_is_one_line(mysql_url: str, tmp_path: Path) -> None:
+    """A table gone between the listing and the dump (named here, never there): StepError with the server's line."""
+    path = tmp_path / "dump.sql"
+    with pytest.raises(StepError, match=r"the wizard's own dump of .* failed: ERROR 1146: Table .*gone.* doesn't exist"):
+        asyncio.run(stream_dump.write(parse_url(mysql_url), ["gone"], path))
 
 
 def test_rollback_of_an_upgrade_without_the_clients_restores_every_value(mysql_url: str, engine_db: Path,

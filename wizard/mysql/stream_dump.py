@@ -148,23 +148,40 @@ async def write(db: DbUrl, tables: list[str], path: Path) -> None:
                 for table in tables:
                     await _table(cur, table, out)
                 out.write(_CLOSE + COMPLETED + b"\n")
-        finally:
-            await cur.close()
-            await raw.rollback()
+        except BaseException as exc:
+            # Closing the cursor would read the rest of a table's rows first (a stop would wait for them all).
+            await conn.invalidate()
+            if isinstance(exc, pymysql.err.MySQLError):
+                raise StepError(f"the wizard's own dump of {db} failed: {_error_line(exc)}: nothing was changed") \
+                    from None
+            raise
+        await cur.close()
+        await raw.rollback()
+
+
+def _error_line(exc: pymysql.err.MySQLError) -> str:
+    """The server's error as the mysql client's ERROR line says it."""
+    return f"ERROR {exc.args[0]}: {str(exc.args[-1]).splitlines()[0][:300]}"
+
+
+def _one_line(line: bytes) -> bool:
+    """A line of the format: empty, a comment, or one statement, in UTF-8."""
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not line or line.startswith(b"-- ") or line.endswith(b";")
 
 
 def _check_format(path: Path) -> None:
     """StepError unless the file opens with FORMAT, ends with COMPLETED, and each line between is a comment or one
     statement: read through before anything runs, so a file not in the format changes nothing."""
-    lines = 0
     with open(path, "rb") as f:
-        first = f.readline().rstrip(b"\n")
-        last = first
-        for last in f:
-            lines += 1
-            last = last.rstrip(b"\n")
-            if last and not last.startswith(b"-- ") and not last.endswith(b";"):
-                raise StepError(f"{path}, line {lines + 1}: not one statement ending the line: not restoring it "
+        first = last = f.readline().rstrip(b"\n")
+        for number, line in enumerate(f, 2):
+            last = line.rstrip(b"\n")
+            if not _one_line(last):
+                raise StepError(f"{path}, line {number}: not one UTF-8 statement ending the line: not restoring it "
                                 "without the mysql client")
     if first != FORMAT or last != COMPLETED:
         raise StepError(f"{path} is not a complete dump in the wizard's own format (its first line "
@@ -184,7 +201,7 @@ async def load(path: Path, db: DbUrl) -> None:
                     if line and not line.startswith(b"-- "):
                         try:
                             await cur.execute(line[:-1].decode("utf-8"))
-                        except pymysql.err.MySQLError as exc:  # as the mysql client's ERROR line says it
+                        except pymysql.err.MySQLError as exc:
                             raise StepError(f"restoring {path} through the driver failed at line {number}: "
-                                            f"ERROR {exc.args[0]}: {str(exc.args[-1]).splitlines()[0][:300]}") from None
+                                            f"{_error_line(exc)}") from None
         await raw.commit()
