@@ -74,6 +74,8 @@ def _add_odd_values(url: str) -> None:
             cur.execute("SET SESSION check_constraint_checks = 0, time_zone = '+00:00', sql_mode = ''")
             cur.executemany("INSERT INTO odd_values (raw, big, words, old, at, day, stamp, doc, amount, ratio, flags) "
                             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", ODD_ROWS)
+            cur.execute("INSERT INTO odd_values (id) VALUES (9)")
+            cur.execute("DELETE FROM odd_values WHERE id = 9")  # AUTO_INCREMENT 10 now, past the last row
     finally:
         conn.close()
 
@@ -100,6 +102,11 @@ def _odd_values(url: str) -> list[tuple]:
             return list(cur.fetchall())
     finally:
         conn.close()
+
+
+def _next_id(url: str) -> int:
+    return read(url, "SELECT auto_increment FROM information_schema.tables WHERE table_schema = DATABASE() AND "
+                     "table_name = 'odd_values'")[0][0]
 
 
 def _engine_with_odd_values(url: str, engine_db: Path) -> None:
@@ -151,6 +158,7 @@ def test_without_the_clients_the_backup_is_the_wizards_own_dump_proven_and_byte_
                                     "-u", u.username, u.database], stdin=dump, check=True)
             assert _checksums(scratch) == before, how
             assert _odd_values(scratch) == values, how
+            assert _next_id(scratch) == _next_id(mysql_url) == 10, how
         finally:
             next(fresh, None)
 

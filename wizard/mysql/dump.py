@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -39,6 +40,7 @@ from wizard.urls import DbUrl
 
 BIN_ENV = "WIZARD_MYSQL_BIN"  # a folder holding mysqldump and mysql, when PATH's are not the right ones
 KIND = "mysqldump"  # BackupRecord.kind
+_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")  # the next id: it moves with every insert, not a definition
 
 
 def client(*names: str) -> str:
@@ -86,7 +88,7 @@ async def definitions(conn: AsyncConnection, tables: list[str]) -> dict[str, str
     out = {}
     for t in tables:
         row = (await conn.execute(text(f"SHOW CREATE TABLE {quote(t)}"))).one()
-        out[t] = stream_dump.AUTO_INCREMENT.sub("", row[1])
+        out[t] = _AUTO_INCREMENT.sub("", row[1])
     return out
 
 

@@ -1,8 +1,9 @@
 """The wizard's own dump of a MySQL or MariaDB database, for when mysqldump and mysql are not installed.
 
 Written through the wizard's driver connection in one READ ONLY transaction WITH CONSISTENT SNAPSHOT (InnoDB:
-every table as of one moment, as mysqldump --single-transaction reads them): each table's SHOW CREATE TABLE (less
-its AUTO_INCREMENT counter), then its rows as multi-row INSERTs, a fetch at a time (an unbuffered cursor: constant
+every table as of one moment, as mysqldump --single-transaction reads them): each table's SHOW CREATE TABLE (its
+AUTO_INCREMENT counter kept, as mysqldump keeps it: an id the engine used and deleted is not given out again after a
+restore), then its rows as multi-row INSERTs, a fetch at a time (an unbuffered cursor: constant
 memory). The file opens and closes with mysqldump's session settings (utf8mb4, UTC, FOREIGN_KEY_CHECKS=0, its
 sql_mode) and ends with mysqldump's "-- Dump completed", so the mysql client restores it as it restores a dump.
 
@@ -18,7 +19,6 @@ any file that does not open with that line and end with the last one.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -35,7 +35,6 @@ FORMAT = b"-- wizard stream dump 1: one statement a line, restorable by the mysq
 COMPLETED = b"-- Dump completed"  # mysqldump's last line when it got to the end, and this dump's
 LINE_BYTES = 1 << 20  # an INSERT's size before the next line begins (the server takes 16 MB a statement)
 FETCH = 1000  # rows a fetch
-AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")  # the next id: it moves with every insert, not a definition
 _NUMBERS = {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double", "year"}
 _BINARY = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", "bit", "geometry", "point", "linestring",
            "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection"}
@@ -108,7 +107,7 @@ async def _table(cur: aiomysql.Cursor, table: str, out: BinaryIO) -> None:
     (_, ddl), = await cur.fetchall()
     out.write(b"DROP TABLE IF EXISTS " + _name(table).encode() + b";\n")
     # SHOW CREATE TABLE escapes line ends inside its literals: its own line ends only separate clauses.
-    out.write(AUTO_INCREMENT.sub("", ddl).replace("\n", " ").encode("utf-8") + b";\n")
+    out.write(ddl.replace("\n", " ").encode("utf-8") + b";\n")
     await cur.execute("SELECT column_name, data_type, character_set_name FROM information_schema.columns "
                       "WHERE table_schema = DATABASE() AND table_name = %s ORDER BY ordinal_position", (table,))
     columns = list(await cur.fetchall())
