@@ -55,7 +55,7 @@ LOCK_TIMEOUT = "30s"  # pg_restore gives up instead of waiting forever behind th
 
 @dataclass
 class BackupRecord:
-    kind: str  # "sqlite" | "pg_dump" | "env"
+    kind: str  # "sqlite" | "pg_dump" | "mysqldump" | "mysql_stream" (wizard.mysql.stream_dump) | "env"
     source: str  # masked URL or path
     path: str
     size: int
@@ -553,7 +553,7 @@ async def restore_database(record: BackupRecord, db: DbUrl, emit: Emit, step: st
         sentence = await asyncio.to_thread(_restore_sqlite, record, db.sqlite_path.resolve())
     elif record.kind == "pg_dump":
         sentence = await _restore_pg(record, db)
-    elif record.kind == "mysqldump":
+    elif record.kind in ("mysqldump", "mysql_stream"):
         from wizard.mysql.dump import restore_mysql  # here: wizard.mysql.dump builds on this module
 
         sentence = await restore_mysql(record, db)

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from engine_data import build_1_0_0, read
-from fault_support import wizard_killed_at
+from fault_support import wizard, wizard_killed_at
 from move_helpers import fetch
 from mysql_server import admin
 from test_bad_input import error_line, files, run_all, silent_server
@@ -214,3 +214,41 @@ def test_a_kill_while_mysqldump_runs_leaves_the_password_nowhere(engine_mysql: s
              did="no file holds the password afterwards: the clients read their options from a pipe "
                  "(`--defaults-extra-file=/dev/fd/N`), not from an option file a kill would leave behind",
              rows_lost=0)
+
+
+@pytest.mark.slow
+def test_a_kill_in_the_wizards_own_dump_leaves_no_password_then_the_resume_no_file_or_scratch_database(
+        engine_mysql: str, engine_db: Path, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        survived) -> None:
+    """mysqldump and mysql not installed (WIZARD_MYSQL_BIN an empty folder): kill -9 of `wizard migrate` off MariaDB
+    mid-way through the wizard's own dump (at its third INSERT line: executions' and settings' rows, users' next), then
+    --resume."""
+    empty = tmp_path / "no-clients"
+    empty.mkdir()
+    monkeypatch.setenv("WIZARD_MYSQL_BIN", str(empty))  # the `wizard` processes inherit it
+    right = make_url(engine_mysql).set(username=USER, password=PASSWORD).render_as_string(hide_password=False)
+    state = engine_db.parent / ".wizard"
+    move = ["migrate", "--source", right, "--target", pg_url, "--state-dir", str(state), "--yes"]
+    before = _state(engine_db.parent, engine_mysql)[1:]
+    temp = Path(tempfile.gettempdir())
+    made_before = set(temp.iterdir())
+    wizard_killed_at("wizard.mysql.stream_dump:_insert:3", *move)
+    (run,) = (state / "runs").iterdir()
+    (partial,) = run.glob("*.sql.wizard-tmp")
+    assert b"INSERT INTO `executions`" in partial.read_bytes() and b"-- Dump completed" not in partial.read_bytes()
+    scratch = "SHOW DATABASES LIKE 'wizard\\_proof\\_" + run.name.replace("-", "\\_") + "\\_%'"
+    assert read(engine_mysql, scratch) == []  # killed before its proof began
+    resumed = wizard(*move, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "the backup is the wizard's own dump" in resumed.stderr
+    assert list(run.glob("*wizard-tmp*")) == [] and len(list(run.glob("*.sql"))) == 1
+    assert read(engine_mysql, scratch) == []
+    places = [engine_db.parent, *(set(temp.iterdir()) - made_before)]
+    left = [f for place in places for f in ([place] if place.is_file() else place.rglob("*")) if f.is_file()]
+    assert [str(p) for p in left if PASSWORD.encode() in p.read_bytes() or b"r#ght" in p.read_bytes()] == []
+    assert _state(engine_db.parent, engine_mysql)[1:] == before  # the source was never written
+    survived(fault="kill -9 of `wizard migrate` off MariaDB with mysqldump and mysql not installed, mid-way through "
+                   "the wizard's own dump (two tables' rows written), then `wizard migrate --resume`",
+             did="the dump's temporary file, cut short (no '-- Dump completed'), held no password, and no scratch "
+                 "database was made; the resume wrote and proved the dump again over the temporary name (none left) "
+                 "and moved; the source's CHECKSUMs as before, no file holds the password", rows_lost=0)

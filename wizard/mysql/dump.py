@@ -9,6 +9,9 @@ did not change while mysqldump ran must come back with that count), and the scra
 is dropped. The password reaches the clients only through a pipe they read their options from
 (`--defaults-extra-file=/dev/fd/N`): never in a file (a kill -9 would leave it behind), their command
 line or environment.
+
+Where mysqldump or mysql is not installed, the backup is the wizard's own dump instead (wizard.mysql.stream_dump,
+said in one warning), proven the same way, and restored through the driver while the client is still missing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from wizard.backup import (BackupRecord, _create_private, _publish, _safe_name, 
 from wizard.db import connect, quote, row_counts
 from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted, Warn
+from wizard.mysql import stream_dump
 from wizard.mysql.info import app_tables
 from wizard.mysql.scratch import run_of, scratch_database, sweep
 from wizard.schema import ENGINE_TABLES, VERSION_TABLE
@@ -36,7 +40,6 @@ from wizard.urls import DbUrl
 
 BIN_ENV = "WIZARD_MYSQL_BIN"  # a folder holding mysqldump and mysql, when PATH's are not the right ones
 KIND = "mysqldump"  # BackupRecord.kind
-COMPLETED = b"-- Dump completed"  # mysqldump's last line when it got to the end
 _AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")  # the next id: it moves with every insert, not a definition
 
 
@@ -94,8 +97,22 @@ async def definitions(conn: AsyncConnection, tables: list[str]) -> dict[str, str
 _AS_THEY_ARE = "SET @wizard_restore = 1 /*M!, SESSION check_constraint_checks = 0 */"
 
 
-async def load(dump: Path, db: DbUrl) -> None:
-    """Run the dump's statements in `db` with the mysql client (its CREATE TABLEs drop each table first)."""
+def missing_clients() -> str | None:
+    """What the lookup of mysqldump and mysql says is missing (client()'s line), None when both are there."""
+    try:
+        client("mariadb-dump", "mysqldump")
+        client("mariadb", "mysql")
+    except StepError as exc:
+        return exc.message.split(": install ")[0]
+    return None
+
+
+async def load(dump: Path, db: DbUrl, kind: str = KIND) -> None:
+    """Run the dump's statements in `db` with the mysql client (its CREATE TABLEs drop each table first); the
+    wizard's own dump (`kind` stream_dump.KIND) through the driver when the client is not installed."""
+    if kind == stream_dump.KIND and missing_clients():
+        await stream_dump.load(dump, db)
+        return
     with option_file(db) as (options, fd), open(dump, "rb") as statements:
         await _tool_run([client("mariadb", "mysql"), options, "--batch", f"--init-command={_AS_THEY_ARE}",
                          db.database], dict(os.environ), stdin=statements, pass_fds=(fd,))
@@ -116,14 +133,21 @@ async def _dump(db: DbUrl, tables: list[str], tmp: Path) -> None:
         out.flush()
     with open(tmp, "rb") as f:
         f.seek(max(0, os.path.getsize(tmp) - 200))
-        if COMPLETED not in f.read():
+        if stream_dump.COMPLETED not in f.read():
             raise StepError(f"mysqldump of {db} stopped before its end (no '-- Dump completed' line): "
                             "nothing was changed")
 
 
 async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> BackupRecord:
-    """mysqldump of `db`'s tables into `dest_dir`, proven by a restore into a scratch database."""
-    emit(StepStarted(step, f"back up {db} with mysqldump"))
+    """mysqldump of `db`'s tables into `dest_dir`, proven by a restore into a scratch database; the wizard's own
+    dump (wizard.mysql.stream_dump), proven the same way, when the clients are not installed."""
+    no_clients = missing_clients()
+    kind = stream_dump.KIND if no_clients else KIND
+    emit(StepStarted(step, f"back up {db} with {'its own streamed dump' if no_clients else 'mysqldump'}"))
+    if no_clients:
+        emit(Warn(step, f"{no_clients}: the backup is the wizard's own dump, streamed over its connection in one "
+                        f"snapshot and proven the same way; install mariadb-client (or set {BIN_ENV}) for "
+                        "mysqldump's"))
     final = dest_dir / f"{_safe_name(db.database)}.sql"
     tmp = _temp_for(final)
     async with connect(db) as conn:
@@ -135,14 +159,14 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Back
         _create_private(tmp)
         try:
             before = await row_counts(conn, tables)
-            await _dump(db, tables, tmp)
+            await (stream_dump.write(db, tables, tmp) if no_clients else _dump(db, tables, tmp))
             after = await row_counts(conn, tables)
             run_folder = run_of(dest_dir)
             swept = await sweep(conn, run_folder) if run_folder else None
             if swept:
                 emit(Warn(step, swept))
             async with scratch_database(db, conn, run_folder=run_folder) as scratch:
-                await load(tmp, scratch)
+                await load(tmp, scratch, kind)
                 async with connect(scratch) as restored:
                     got = await app_tables(restored)
                     missing = sorted(set(tables) - set(got))
@@ -166,14 +190,15 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Back
             tmp.unlink(missing_ok=True)
     check = (f"restored into a scratch database: {len(tables)} tables, their definitions equal, "
              f"{sum(counts.values())} rows")
-    record = BackupRecord(KIND, db.masked(), str(final), final.stat().st_size, digest, check,
+    record = BackupRecord(kind, db.masked(), str(final), final.stat().st_size, digest, check,
                           revision=revision, row_counts=[[t, n] for t, n in counts.items()])
     emit(StepFinished(step, f"backup {record.describe()}", record.to_dict()))
     return record
 
 
 async def restore_mysql(record: BackupRecord, db: DbUrl) -> str:
-    """Put a mysqldump backup back into `db`; the sentence that says how the result was checked."""
+    """Put a mysqldump backup (or the wizard's own dump) back into `db`; the sentence that says how the result
+    was checked."""
     backed_up = [t for t, _ in record.row_counts]
     async with connect(db) as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -183,7 +208,7 @@ async def restore_mysql(record: BackupRecord, db: DbUrl) -> str:
         if extra:
             await conn.execute(text("SET SESSION foreign_key_checks = 0"))
             await conn.execute(text(f"DROP TABLE {', '.join(quote(t) for t in extra)}"))
-        await load(Path(record.path), db)
+        await load(Path(record.path), db, record.kind)
         tables = await app_tables(conn)
         counts = await row_counts(conn, [t for t in backed_up if t in tables])
         revision = await _revision(conn, tables)

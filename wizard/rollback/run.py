@@ -187,7 +187,7 @@ class RestoreDatabase(UndoAction):
     def describe(self) -> str:
         r = self.record
         line = f"restore {_where(self.target)} from backup {r.path} ({human_size(r.size)}, sha256 {r.sha256[:12]}...)"
-        if r.kind in ("pg_dump", "mysqldump"):
+        if r.kind in ("pg_dump", "mysqldump", "mysql_stream"):
             rows = sum(n for _, n in r.row_counts)
             line += f": revision {r.revision or 'none (1.0.0)'}, {rows} rows in {len(r.row_counts)} tables"
         return line if self.ready() else line + " -- THE BACKUP FILE IS MISSING"
