@@ -274,12 +274,12 @@ class _Commands(click.Group):
 @click.version_option(package_name="engine-migration-wizard")
 @env_file_option
 @click.option("--source", help="Source database URL, for the wizard (default: DATABASE_URL from the .env file).")
-@click.option("--target", help="Target PostgreSQL URL, for the wizard.")
+@click.option("--target", help="Target database URL (PostgreSQL, or MySQL/MariaDB), for the wizard.")
 @state_dir_option
 @click.pass_context
 def main(ctx: click.Context, env_file: Path | None, source: str | None, target: str | None,
          state_dir: Path | None) -> None:
-    """Move the workflow engine's database to PostgreSQL, upgrade it, roll it back.
+    """Move the workflow engine's database to PostgreSQL or MySQL/MariaDB, upgrade it, roll it back.
 
     With no subcommand, opens the wizard (the TUI); the options here are the wizard's.
     """
@@ -293,7 +293,7 @@ def main(ctx: click.Context, env_file: Path | None, source: str | None, target: 
 @main.command()
 @env_file_option
 @click.option("--source", help="Source database URL (default: DATABASE_URL from the .env file).")
-@click.option("--target", help="Target PostgreSQL URL.")
+@click.option("--target", help="Target database URL (PostgreSQL, or MySQL/MariaDB).")
 @state_dir_option
 def tui(env_file: Path | None, source: str | None, target: str | None, state_dir: Path | None) -> None:
     """Open the wizard."""
@@ -403,15 +403,17 @@ def _print_verification(report: Any) -> None:
 
 
 @main.command()
-@click.option("--source", help="The engine's SQLite database (default: DATABASE_URL from the .env file).")
-@click.option("--target", required=True, help="An empty PostgreSQL database: postgresql://user@host:5432/db.")
+@click.option("--source", help="The engine's database, SQLite or MySQL/MariaDB (default: DATABASE_URL from the .env "
+                                "file).")
+@click.option("--target", required=True, help="An empty database: postgresql://user@host:5432/db, or from SQLite "
+                                              "mysql://user@host:3306/db.")
 @click.option("--to", "to", default=None, help="After the move, upgrade the target to this revision (or head).")
 @click.option("--yes", is_flag=True, help="Move without asking first.")
 @click.option("--resume", is_flag=True, help="Carry on the interrupted move of this source to this target.")
 @click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Tables copied, and indexes built, at once.")
 @click.option("--on-orphans", type=click.Choice(list(commands.ORPHAN_POLICIES)), default=None,
-              help="Rows PostgreSQL will not take as they are: " + "; ".join(
+              help="Rows the target will not take as they are: " + "; ".join(
                   f"{name}: {meaning}" for name, meaning in commands.ORPHAN_POLICIES.items())
               + f" (default {commands.DEFAULT_POLICY}).")
 @click.option("--reflected", is_flag=True,
@@ -424,7 +426,7 @@ def _print_verification(report: Any) -> None:
 def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: bool, jobs: int,
             on_orphans: str | None, reflected: bool, schema: str | None, env_file: Path | None, state_dir: Path | None,
             as_json: bool) -> None:
-    """Move the engine's SQLite database to PostgreSQL.
+    """Move the engine's database: SQLite to PostgreSQL or MySQL/MariaDB, MySQL/MariaDB to PostgreSQL.
 
     Checks, backup, schema, copy, verification, then the .env switch. With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
     settings. Ctrl+C stops after the current chunk; --resume carries on from there.
@@ -503,7 +505,7 @@ def _print_json(event: str, data: Any) -> None:
 
 @main.command("plan")
 @click.option("--source", help="The database to look at (default: DATABASE_URL from the .env file).")
-@click.option("--target", help="A PostgreSQL database to move to, to look at as well.")
+@click.option("--target", help="A PostgreSQL or MySQL/MariaDB database to move to, to look at as well.")
 @schema_option
 @env_file_option
 @state_dir_option
@@ -573,7 +575,8 @@ def _print_plan(report: Any) -> None:
 def backup_command(source: str | None, env_file: Path | None, state_dir: Path | None, as_json: bool) -> None:
     """Back up a database, proven, in a run folder of its own.
 
-    SQLite: an online backup checked by integrity_check; PostgreSQL: pg_dump, checked by listing it.
+    SQLite: an online backup checked by integrity_check; PostgreSQL: pg_dump, checked by listing it; MySQL/MariaDB:
+    mysqldump (the wizard's own dump when the clients are missing), proven by a restore into a scratch database.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
         done = await commands.backup(commands.resolve_url(source, env_file, "source"), state_dir, printer, stop)
