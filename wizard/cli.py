@@ -426,9 +426,9 @@ def _print_verification(report: Any) -> None:
 def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: bool, jobs: int,
             on_orphans: str | None, reflected: bool, schema: str | None, env_file: Path | None, state_dir: Path | None,
             as_json: bool) -> None:
-    """Move the engine's database: SQLite to PostgreSQL or MySQL/MariaDB, MySQL/MariaDB to PostgreSQL.
+    """Move the engine's database to PostgreSQL or MySQL/MariaDB.
 
-    Checks, backup, schema, copy, verification, then the .env switch. With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
+    SQLite to PostgreSQL or MySQL/MariaDB, or MySQL/MariaDB to PostgreSQL. Checks, backup, schema, copy, verification, then the .env switch. With --env-file, DATABASE_URL in it is switched to the target and OPENAI_API_KEY moves into the
     settings. Ctrl+C stops after the current chunk; --resume carries on from there.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> int:
