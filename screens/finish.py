@@ -78,8 +78,10 @@ class FinishScreen(StepScreen):
             env.update(f"[green]Switched.[/] {esc(self.session.env_file)} now says:\n  {esc(lines[1])}\n{done}\n"
                        "The old file is in the run's folder; ctrl+r restores it byte for byte.")
         else:
+            key = commands.env_key_preview(self.session.env_file)
             env.update(f"[b]{esc(self.session.env_file)}[/] will change (a applies, after a confirmation):\n"
-                       f"  [red]-{NBSP}{esc(lines[0])}[/]\n  [green]+{NBSP}{esc(lines[1])}[/]")
+                       f"  [red]-{NBSP}{esc(lines[0])}[/]\n  [green]+{NBSP}{esc(lines[1])}[/]"
+                       + (f"\n  {esc(key)}" if key else ""))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply_env":
@@ -94,7 +96,9 @@ class FinishScreen(StepScreen):
         lines = self._env_lines()
         if lines is None or self.switched:
             return
-        question = f"Rewrite DATABASE_URL in {self.session.env_file}?\n\n-{NBSP}{lines[0]}\n+{NBSP}{lines[1]}"
+        key = commands.env_key_preview(self.session.env_file)
+        question = (f"Rewrite DATABASE_URL in {self.session.env_file}?\n\n-{NBSP}{lines[0]}\n+{NBSP}{lines[1]}"
+                    + (f"\n\n{key}" if key else ""))
 
         def answered(yes: bool | None) -> None:
             if yes:

@@ -101,15 +101,19 @@ async def test_move_journey(tmp_path: Path, engine_db: Path, engine_env: Path, p
         await press(pilot, "n")
         assert "step 7 of 7" in screen_text(app)
         assert engine_env.read_bytes() == env_before  # nothing switched before the operator says so
+        # Everything the switch will change in .env is said before it: the key leaves it too, masked.
+        key_move = "OPENAI_API_KEY (sk-...cdef) moves into the target's settings"
+        assert key_move in screen_text(app), screen_text(app)
         await press(pilot, "a")
-        assert "Rewrite DATABASE_URL" in screen_text(app)
+        assert "Rewrite DATABASE_URL" in screen_text(app) and key_move in screen_text(app), screen_text(app)
+        assert "0123456789" not in screen_text(app)
         await press(pilot, "y")
         assert "now says" in screen_text(app)
 
     assert sha256(engine_db) == source_sha  # the source is never written
     assert await pg_counts(pg_url) == sqlite_counts(engine_db)
     assert parse_url(database_url(engine_env)).database == parse_url(pg_url).database
-    assert b"LOG_LEVEL=info" in engine_env.read_bytes()
+    assert b"LOG_LEVEL=info" in engine_env.read_bytes() and b"OPENAI_API_KEY" not in engine_env.read_bytes()
 
 
 @pytest.fixture

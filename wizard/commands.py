@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from wizard import schema
-from wizard.move import switch
+from wizard.move import settings, switch
 from wizard.verify import report as verify_report
 from wizard.backup import BackupRecord, check_deferred, human_size, run_backup
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
@@ -58,7 +58,7 @@ __all__ = [
     # the commands
     "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
-    "env_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "health",
+    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
     "ORPHAN_POLICIES", "DEFAULT_POLICY", "SSL_MODES", "BACKUP_CHECK_STEP", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
@@ -293,6 +293,11 @@ async def write_verify_report(report: VerifyReport, report_file: Path, run: Run 
 def env_preview(env_file: Path, target: DbUrl) -> tuple[str, str]:
     """The DATABASE_URL line of `env_file` now, and as switch_env would write it; masked."""
     return switch.preview(env_file, target)
+
+
+def env_key_preview(env_file: Path) -> str | None:
+    """The OPENAI_API_KEY that switch_env would move into the target's settings, said before it does; masked."""
+    return settings.key_preview(env_file)
 
 
 async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignore) -> list[str]:

@@ -54,6 +54,12 @@ def provider_entry(key: str, taken: set[str]) -> dict:
     return {"id": pid, "name": "OpenAI", "type": "openai", "apiKey": key, "enabled": True}
 
 
+def key_preview(env_file: Path) -> str | None:
+    """What the switch will do with the key, said before it does (None when .env has none); masked."""
+    key = envfile.value_in(env_file.read_bytes(), VARIABLE)
+    return f"{VARIABLE} ({mask_key(key)}) moves into the target's settings and leaves {env_file}" if key else None
+
+
 async def move_openai_key(env_file: Path, target: DbUrl, run_folder: Path) -> SettingsMoved | None:
     """Move the key (None when .env has none), and record the change in the run's folder (_record_change)."""
     data = env_file.read_bytes()
