@@ -415,7 +415,12 @@ async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None
     proc = await asyncio.create_subprocess_exec(
         *args, env=env, stdin=stdin, stdout=stdout or asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         pass_fds=pass_fds)
-    out, errout = await proc.communicate()
+    try:
+        out, errout = await proc.communicate()
+    except asyncio.CancelledError:  # e.g. a move's dump proof a run that ended first no longer needs: no client left
+        proc.kill()
+        await proc.wait()
+        raise
     if proc.returncode != 0:
         lines = [ln for ln in errout.decode(errors="replace").splitlines() if ln.strip()]
         # The mysql client echoes the failed statement before its ERROR line.
