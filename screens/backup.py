@@ -40,9 +40,11 @@ class BackupScreen(StepScreen):
         status = self.run_status()
         if log.complete(STEP):
             checked = not backup_needs_proof(step.data) or log.complete(BACKUP_CHECK_STEP)
+            taken = ("its sha256 equals the source's. Its integrity_check runs" if step.data.get("kind") == "sqlite"
+                     else "the dump is written. Its restore into a scratch database runs")
             status = ("[green]Backup proven.[/] n: next step" if checked else
-                      "[green]Backup taken[/]: its sha256 equals the source's. Its integrity_check runs beside the "
-                      "copy, and .env changes only once it passes. n: next step")
+                      f"[green]Backup taken[/]: {taken} beside the copy, and .env changes only once it passes. "
+                      "n: next step")
         elif step is None and log.state == WAITING:
             status = "The backup starts with the run."
         show(self.query_one("#status", Static), status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from wizard import commands, sample, schema
 from wizard.db import connect, connect_mysql_sync
 from wizard.schema import head
 from wizard.cli import main
-from wizard.errors import Interrupted, Refused
+from wizard.errors import Interrupted, Refused, StepError
 from wizard.events import Progress, StopRequest
 from wizard.journal import FINISHED, load_run
 from wizard.move.run import MoveOptions
@@ -337,6 +338,56 @@ def test_restore_backup_of_a_move_off_mysql_saves_the_rows_written_since(source:
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
     saved = "".join(p.read_text() for p in (result.report_json.parent / "written-since").rglob("*") if p.is_file())
     assert "written since" in saved
+
+
+def _without_executions(path: Path) -> None:
+    """The dump less its executions rows: its INSERTs gone, the rest (and its '-- Dump completed' line) kept."""
+    data = Path(path).read_bytes()
+    cut = re.subn(rb"INSERT INTO `executions` VALUES.*?\);\n(?=/\*!40000 ALTER TABLE `executions` ENABLE KEYS)", b"",
+                  data, flags=re.S)
+    assert cut[1] == 1
+    Path(path).write_bytes(cut[0])
+
+
+@pytest.mark.parametrize("damage", ["before its digest was taken", "after it was taken"])
+def test_a_move_off_mysql_does_not_switch_when_its_dumps_proof_fails(damage: str, source: str, pg_url: str,
+                                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The dump's proof (its restore into a scratch database) runs beside the copy: a dump that does not restore
+    the source's rows, or that changed since it was taken, fails the run before .env points at the target."""
+    from wizard.mysql import dump, move_off
+
+    if damage.startswith("before"):  # the restore must find the rows missing
+        dumped = dump._dump
+
+        async def truncated(*args) -> None:
+            await dumped(*args)
+            _without_executions(args[2])
+
+        monkeypatch.setattr(dump, "_dump", truncated)
+        said = "restores other row counts: executions 0 \\(the table has 300\\)"
+    else:
+        prove = move_off.prove_dump
+
+        async def truncated_then_proven(record, *args) -> str:
+            _without_executions(record.path)
+            return await prove(record, *args)
+
+        monkeypatch.setattr(move_off, "prove_dump", truncated_then_proven)
+        said = "changed after it was taken"
+    env = tmp_path / ".env"
+    env.write_text(f"DATABASE_URL={source}\n")
+    state = tmp_path / "state"
+    with pytest.raises(StepError, match=f"{said}.*the backup cannot be trusted; the target was not switched to") as e:
+        _move(source, pg_url, state, env_file=env)
+    assert "\n" not in e.value.message
+    assert env.read_text() == f"DATABASE_URL={source}\n"
+    run = load_run(state)
+    steps = [r["step"] for r in run.finished_steps()]
+    assert "backup" in steps and "verify" in steps and "backup_check" not in steps and "switch" not in steps
+    mine = "SHOW DATABASES LIKE 'wizard\\_proof\\_" + run.id.replace("-", "\\_") + "\\_%'"
+    assert read(source, mine) == []  # the proof's scratch database dropped
+    asyncio.run(commands.rollback(commands.find_run(state, run.id)))
+    assert not [t for t in tables_in(pg_url) if t in COUNTS]
 
 
 def test_a_resume_is_refused_when_the_source_was_written_since(source: str, pg_url: str, tmp_path: Path):

@@ -227,6 +227,9 @@ def test_a_move_off_mariadb_without_the_clients_is_restored_from_its_own_dump(
     _off(mysql_url, pg_url, folder)
     (run,) = (folder / ".wizard" / "runs").iterdir()
     assert f'"kind": "{stream_dump.KIND}"' in (run / "journal.jsonl").read_text()
+    # Its proof, the restore through the driver, ran beside the copy, and the switch waited for it.
+    (proof,) = [r for r in load_run(folder / ".wizard").finished_steps() if r["step"] == "backup_check"]
+    assert "restored into a scratch database" in proof["check"]
     _engine_writes_pg(pg_url)
     right = carry_mysql.read_written
 

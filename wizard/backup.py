@@ -49,6 +49,7 @@ from wizard.urls import DbUrl
 HEADER_BYTES = 100  # SQLite's database header
 BACKUP_PAGES_PER_STEP = 256  # 1 MB at the default 4 KiB page: a Progress event per step at most
 INTEGRITY_OK = "integrity_check: ok"
+RESTORED = "restored into a scratch database"  # a MySQL dump's proof (wizard.mysql.dump), as its check says it
 COPY_BYTES = 1 << 20  # a byte copy's read, hash and write, at a time
 LOCK_TIMEOUT = "30s"  # pg_restore gives up instead of waiting forever behind the engine's locks
 
@@ -237,13 +238,15 @@ def prove_sqlite_copy(record: BackupRecord, stop: threading.Event | None = None)
 
 
 def needs_proof(record: BackupRecord) -> bool:
-    """True for a SQLite backup whose integrity_check was deferred (backup_database's defer_check)."""
+    """True for a SQLite backup whose integrity_check, or a MySQL dump whose restore, was deferred
+    (backup_database's defer_check)."""
     return check_deferred(record.kind, record.check)
 
 
 def check_deferred(kind: str | None, check: str) -> bool:
     """needs_proof of a backup as its step reported it: its kind and what its check said."""
-    return kind == "sqlite" and INTEGRITY_OK not in check
+    return (kind == "sqlite" and INTEGRITY_OK not in check) or (kind in ("mysqldump", "mysql_stream")
+                                                                 and RESTORED not in check)
 
 
 def _contents(path: Path) -> tuple[str | None, list[list[Any]]]:
@@ -412,7 +415,12 @@ async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None
     proc = await asyncio.create_subprocess_exec(
         *args, env=env, stdin=stdin, stdout=stdout or asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         pass_fds=pass_fds)
-    out, errout = await proc.communicate()
+    try:
+        out, errout = await proc.communicate()
+    except asyncio.CancelledError:  # e.g. a move's dump proof a run that ended first no longer needs: no client left
+        proc.kill()
+        await proc.wait()
+        raise
     if proc.returncode != 0:
         lines = [ln for ln in errout.decode(errors="replace").splitlines() if ln.strip()]
         # The mysql client echoes the failed statement before its ERROR line.
@@ -533,7 +541,7 @@ def _check_backup_file(record: BackupRecord) -> None:
 async def backup_database(db: DbUrl, dest_dir: Path, emit: Emit, step: str = "backup",
                           defer_check: bool = False) -> BackupRecord:
     """`defer_check`: a SQLite byte copy's integrity_check is left to prove_sqlite_copy (the record's check
-    then lacks "integrity_check: ok")."""
+    then lacks "integrity_check: ok"), a MySQL dump's restore to wizard.mysql.dump.prove_dump."""
     dest_dir = dest_dir.absolute()
     dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     if db.is_sqlite:
@@ -541,7 +549,7 @@ async def backup_database(db: DbUrl, dest_dir: Path, emit: Emit, step: str = "ba
     if db.is_mysql:
         from wizard.mysql.dump import backup_mysql  # here: wizard.mysql.dump builds on this module
 
-        return await backup_mysql(db, dest_dir, emit, step)
+        return await backup_mysql(db, dest_dir, emit, step, defer_check)
     return await _backup_pg(db, dest_dir, emit, step)
 
 

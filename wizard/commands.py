@@ -74,11 +74,12 @@ __all__ = [
 
 ORPHAN_POLICIES: dict[str, str] = dict(POLICY_MEANINGS)  # --on-orphans: name -> what it does to such rows
 DEFAULT_POLICY = ABORT
-BACKUP_CHECK_STEP = PROOF_STEP  # a move's wait for its backup's integrity_check, which ran beside the copy
+BACKUP_CHECK_STEP = PROOF_STEP  # a move's wait for its backup's deferred proof, which ran beside the copy
 
 
 def backup_needs_proof(data: dict[str, Any]) -> bool:
-    """A backup (its record, as its step reported it) whose integrity_check still has to run, beside the copy."""
+    """A backup (its record, as its step reported it) whose integrity_check (SQLite) or restore (a MySQL dump)
+    still has to run, beside the copy."""
     return check_deferred(data.get("kind"), str(data.get("check", "")))
 VERIFY_HEADERS = verify_report.HEADERS  # the verification table's columns (verify_rows gives its rows)
 verify_rows = verify_report.table_rows

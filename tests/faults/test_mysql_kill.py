@@ -249,36 +249,52 @@ def test_kill_in_the_env_switch_of_a_move_onto_mysql(spec: str, where: str, reco
 # --- MySQL -> PostgreSQL: the backup ------------------------------------------------------------------------
 
 
-def test_kill_in_the_backup_of_a_move_off_mysql_then_resume(mysql_url: str, pg_url: str, engine_db: Path,
-                                                            survived) -> None:
+@pytest.mark.parametrize("where", ["dump", "proof"])
+def test_kill_in_the_backup_of_a_move_off_mysql_then_resume(where: str, mysql_url: str, pg_url: str,
+                                                            engine_db: Path, survived) -> None:
     build_1_0_0(mysql_url, engine_db)
     before = _state(mysql_url)
     state = engine_db.parent / ".wizard"
     move = ["migrate", "--source", mysql_url, "--target", pg_url, "--state-dir", str(state), "--yes"]
-    # mysqldump has written the dump (a temporary file); its proof, a restore into a scratch database, not yet run.
-    wizard_killed_at("wizard.mysql.dump:load:1", *move)
+    # dump: mysqldump about to write its temporary file. proof: the dump published, the backup step finished, and
+    # its proof (a restore into a scratch database, beside the copy) about to restore into the scratch database.
+    wizard_killed_at("wizard.mysql.dump:_dump:1" if where == "dump" else "wizard.mysql.dump:load:1", *move)
     began, finished = _journal_steps(state)
-    assert "backup" in began and "backup" not in finished
     (run,) = (state / "runs").iterdir()
-    assert len(list(run.glob("*wizard-tmp*"))) == 1
-    # The proof's scratch database was made, named after the run, and the kill left it on the server.
     scratch = "SHOW DATABASES LIKE 'wizard\\_proof\\_" + run.name.replace("-", "\\_") + "\\_%'"
-    assert len(read(mysql_url, scratch)) == 1
+    if where == "dump":
+        assert "backup" in began and "backup" not in finished
+        assert len(list(run.glob("*wizard-tmp*"))) == 1
+        assert read(mysql_url, scratch) == []
+    else:
+        assert "backup" in finished and "backup_check" not in finished and "switch" not in began
+        assert list(run.glob("*wizard-tmp*")) == []
+        assert len(read(mysql_url, scratch)) == 1  # named after the run: the kill left it on the server
     resumed = wizard(*move, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert list(run.glob("*wizard-tmp*")) == []
     assert read(mysql_url, scratch) == []  # the resume dropped it before its own proof
+    if where == "proof":
+        said = [line for line in resumed.stderr.splitlines() if "scratch database(s) left" in line]
+        assert len(said) == 1 and f"run {run.name}" in said[0], resumed.stderr[-2000:]
+        assert "backup_check" in _journal_steps(state)[1]
     for table in ENGINE:
         n = read(mysql_url, f"SELECT COUNT(*) FROM {table}")[0][0]
         assert fetch(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {table}")[0] == (n, n), table
     assert _state(mysql_url) == before  # the source was never written
-    survived(fault="kill -9 of `wizard migrate` off MariaDB in its backup (the mysqldump written to a temporary "
-                   "file, its proof by a restore not yet run), then `wizard migrate --resume`",
-             did="the journal had the backup begun, not finished, and the server the proof's scratch database (named "
-                 "after the run); the resume dropped it, dumped and proved again (no temporary file or scratch "
-                 "database left), then moved: every table's rows once in PostgreSQL; the source's CHECKSUMs as "
-                 "before",
-             rows_lost=0)
+    if where == "dump":
+        survived(fault="kill -9 of `wizard migrate` off MariaDB in its backup (mysqldump about to write its "
+                       "temporary file), then `wizard migrate --resume`",
+                 did="the journal had the backup begun, not finished; the resume dumped again (no temporary file "
+                     "left) and proved it beside the copy, then moved: every table's rows once in PostgreSQL; the "
+                     "source's CHECKSUMs as before", rows_lost=0)
+    else:
+        survived(fault="kill -9 of `wizard migrate` off MariaDB in the proof of its dump (a restore into a scratch "
+                       "database, running beside the copy), then `wizard migrate --resume`",
+                 did="the journal had the backup finished, its proof not; the server kept the proof's scratch "
+                     "database (named after the run); the resume dropped it and said so in one line, proved the "
+                     "dump again, then moved: every table's rows once in PostgreSQL; the source's CHECKSUMs as "
+                     "before", rows_lost=0)
 
 
 def test_kill_between_two_revisions_of_a_moves_upgrade_onto_mysql_then_resume(small_source: Path, mysql_url: str,

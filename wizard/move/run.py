@@ -260,6 +260,8 @@ def _done_steps(run: Run) -> set[str]:
 
 class _Move:
     copy_order = "parents before children"  # how the copy step says it goes
+    proof_name = "integrity_check"  # the backup's deferred check, as the backup_check step names it
+    proof_failed = "the source itself may be damaged"  # what a backup failing it means
     reader_class: Any = None  # the copy's reader of another source (wizard.mysql.move_off); None: SQLite's
 
     def __init__(self, run: Run, options: MoveOptions, emit: Emit, stop: StopRequest) -> None:
@@ -303,6 +305,9 @@ class _Move:
             self.proof_stop.set()  # a run that ends before the switch needs the proof no more
             if self.proof is not None and self.proof.done() and not self.proof.cancelled():
                 self.proof.exception()  # said already, or moot: the run failed first
+            elif self.proof is not None:  # a MySQL dump's restore: stopped, its scratch database dropped
+                self.proof.cancel()
+                await asyncio.gather(self.proof, return_exceptions=True)
             if self.early_end_state is not None:  # a run that failed first: its end state is no one's
                 self.early_end_state.cancel()
                 await asyncio.gather(self.early_end_state, return_exceptions=True)
@@ -498,12 +503,12 @@ class _Move:
         """Wait for the backup's deferred check: a backup that does not pass it leaves the target unswitched."""
         if self.proof is None:
             return
-        began = self._begin(PROOF_STEP, "wait for the backup's integrity_check")
-        self.emit(StepStarted(PROOF_STEP, "the backup's integrity_check (running since the backup was taken)"))
+        began = self._begin(PROOF_STEP, f"wait for the backup's {self.proof_name}")
+        self.emit(StepStarted(PROOF_STEP, f"the backup's {self.proof_name} (running since the backup was taken)"))
         try:
             said = await self.proof
         except StepError as exc:
-            raise StepError(f"{exc.message}: the source itself may be damaged; the target was not switched to "
+            raise StepError(f"{exc.message}: {self.proof_failed}; the target was not switched to "
                             f"(wizard rollback --run {self.run.id} drops it)") from None
         self._end(PROOF_STEP, began, check=said)
         self.emit(StepFinished(PROOF_STEP, f"backup proven: {said}"))

@@ -27,7 +27,7 @@ from typing import Iterator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wizard.backup import (BackupRecord, _create_private, _publish, _safe_name, _temp_for, _tool_run, checked_restore,
+from wizard.backup import (RESTORED, BackupRecord, _create_private, _publish, _safe_name, _temp_for, _tool_run, checked_restore,
                            sha256_file)
 from wizard.db import connect, quote, row_counts
 from wizard.errors import StepError
@@ -138,9 +138,44 @@ async def _dump(db: DbUrl, tables: list[str], tmp: Path) -> None:
                             "nothing was changed")
 
 
-async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> BackupRecord:
+async def _restored(db: DbUrl, conn: AsyncConnection, dump: Path, kind: str, tables: list[str],
+                    run_folder: Path | None, emit: Emit, step: str) -> tuple[dict[str, int], str | None]:
+    """Restore `dump` into a scratch database and compare each table's definition with the original's (`conn`,
+    autocommit, on `db`); the row counts and the revision it restores. StepError when it cannot be trusted."""
+    original = await definitions(conn, tables)
+    swept = await sweep(conn, run_folder) if run_folder else None
+    if swept:
+        emit(Warn(step, swept))
+    async with scratch_database(db, conn, run_folder=run_folder) as scratch:
+        await load(dump, scratch, kind)
+        async with connect(scratch) as restored:
+            got = await app_tables(restored)
+            missing = sorted(set(tables) - set(got))
+            if missing:
+                raise StepError(f"the dump of {db} lacks table(s) {', '.join(missing)}: it cannot be trusted")
+            differ = [t for t, ddl in (await definitions(restored, tables)).items() if ddl != original[t]]
+            if differ:
+                raise StepError(f"the dump of {db} restores table(s) {', '.join(differ)} with another "
+                                "definition: it cannot be trusted")
+            return await row_counts(restored, tables), await _revision(restored, tables)
+
+
+def _lost(db: DbUrl, expected: dict[str, int], counts: dict[str, int]) -> None:
+    """StepError when the restore does not bring back each of `expected`'s tables with its rows."""
+    lost = [f"{t} {counts[t]} (the table has {n})" for t, n in expected.items() if counts[t] != n]
+    if lost:
+        raise StepError(f"the dump of {db} restores other row counts: {', '.join(lost)}: it cannot be trusted")
+
+
+def _proven(tables: list[str], counts: dict[str, int]) -> str:
+    return f"{RESTORED}: {len(tables)} tables, their definitions equal, {sum(counts.values())} rows"
+
+
+async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer_check: bool = False) -> BackupRecord:
     """mysqldump of `db`'s tables into `dest_dir`, proven by a restore into a scratch database; the wizard's own
-    dump (wizard.mysql.stream_dump), proven the same way, when the clients are not installed."""
+    dump (wizard.mysql.stream_dump), proven the same way, when the clients are not installed. `defer_check`:
+    the restore is left to prove_dump when no table changed while the dump ran (its counts and revision are
+    then the source's, which the proof must find in the dump)."""
     no_clients = missing_clients()
     kind = stream_dump.KIND if no_clients else KIND
     emit(StepStarted(step, f"back up {db} with {'its own streamed dump' if no_clients else 'mysqldump'}"))
@@ -155,45 +190,47 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Back
         tables = await app_tables(conn)
         if not tables:
             raise StepError(f"{db} has no tables: nothing to back up")
-        original = await definitions(conn, tables)
         _create_private(tmp)
         try:
             before = await row_counts(conn, tables)
             await (stream_dump.write(db, tables, tmp) if no_clients else _dump(db, tables, tmp))
             after = await row_counts(conn, tables)
-            run_folder = run_of(dest_dir)
-            swept = await sweep(conn, run_folder) if run_folder else None
-            if swept:
-                emit(Warn(step, swept))
-            async with scratch_database(db, conn, run_folder=run_folder) as scratch:
-                await load(tmp, scratch, kind)
-                async with connect(scratch) as restored:
-                    got = await app_tables(restored)
-                    missing = sorted(set(tables) - set(got))
-                    if missing:
-                        raise StepError(f"the dump of {db} lacks table(s) {', '.join(missing)}: it cannot be trusted")
-                    differ = [t for t, ddl in (await definitions(restored, tables)).items() if ddl != original[t]]
-                    if differ:
-                        raise StepError(f"the dump of {db} restores table(s) {', '.join(differ)} with another "
-                                        "definition: it cannot be trusted")
-                    counts = await row_counts(restored, tables)
-                    # A table nothing wrote to while mysqldump ran must come back with exactly its rows.
-                    lost = [f"{t} {counts[t]} (the table has {n})" for t, n in before.items()
-                            if n == after[t] != counts[t]]
-                    if lost:
-                        raise StepError(f"the dump of {db} restores other row counts: {', '.join(lost)}: "
-                                        "it cannot be trusted")
-                    revision = await _revision(restored, tables)
+            if defer_check and before == after:
+                counts, revision = after, await _revision(conn, tables)
+                check = f"dumped {len(tables)} tables, {sum(counts.values())} rows; its restore runs beside the move"
+            else:
+                counts, revision = await _restored(db, conn, tmp, kind, tables, run_of(dest_dir), emit, step)
+                # A table nothing wrote to while mysqldump ran must come back with exactly its rows.
+                _lost(db, {t: n for t, n in before.items() if n == after[t]}, counts)
+                check = _proven(tables, counts)
             digest = await asyncio.to_thread(sha256_file, tmp)
             _publish(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-    check = (f"restored into a scratch database: {len(tables)} tables, their definitions equal, "
-             f"{sum(counts.values())} rows")
     record = BackupRecord(kind, db.masked(), str(final), final.stat().st_size, digest, check,
                           revision=revision, row_counts=[[t, n] for t, n in counts.items()])
     emit(StepFinished(step, f"backup {record.describe()}", record.to_dict()))
     return record
+
+
+async def prove_dump(record: BackupRecord, db: DbUrl, emit: Emit, step: str) -> str:
+    """The restore backup_mysql deferred: the dump still has its recorded sha256, and restores every table with
+    `db`'s definition, the recorded rows and revision. Returns what it proved; StepError when it does not hold."""
+    path = Path(record.path)
+    digest = await asyncio.to_thread(sha256_file, path)
+    if digest != record.sha256:
+        raise StepError(f"the backup {path} changed after it was taken (sha256 {digest[:12]}..., recorded "
+                        f"{record.sha256[:12]}...)")
+    expected = {t: n for t, n in record.row_counts}
+    tables = list(expected)
+    async with connect(db) as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        counts, revision = await _restored(db, conn, path, record.kind, tables, run_of(path.parent), emit, step)
+    _lost(db, expected, counts)
+    if revision != record.revision:
+        raise StepError(f"the dump of {db} restores revision {revision}, not the source's {record.revision}: "
+                        "it cannot be trusted")
+    return f"sha256 unchanged, {_proven(tables, counts)}"
 
 
 async def restore_mysql(record: BackupRecord, db: DbUrl) -> str:
