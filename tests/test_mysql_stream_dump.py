@@ -5,11 +5,9 @@ restorable by the real mysql client too, every value byte for byte (CHECKSUM TAB
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pymysql
 import pytest
@@ -18,14 +16,13 @@ from sqlalchemy.engine import make_url
 from engine_data import build_1_0_0, read
 from mysql_server import fresh_database
 from test_cli_errors import wizard
-from test_rollback_mysql import _engine_writes_pg, _off
+from test_rollback_mysql import _engine_writes_pg, _off, plant_lost_microseconds
 from wizard import commands
 from wizard.backup import sha256_file
 from wizard.errors import StepError
 from wizard.events import Warn
 from wizard.journal import load_run
 from wizard.mysql import stream_dump
-from wizard.rollback import carry_mysql
 from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
 
@@ -231,14 +228,7 @@ def test_a_move_off_mariadb_without_the_clients_is_restored_from_its_own_dump(
     (proof,) = [r for r in load_run(folder / ".wizard").finished_steps() if r["step"] == "backup_check"]
     assert "restored into a scratch database" in proof["check"]
     _engine_writes_pg(pg_url)
-    right = carry_mysql.read_written
-
-    async def microseconds_lost(*args: Any) -> Any:
-        rows = await right(*args)
-        return {t: [(k, tuple(v.replace(microsecond=0) if isinstance(v, dt.datetime) else v for v in found_values))
-                    for k, found_values in found] for t, found in rows.items()}
-
-    monkeypatch.setattr(carry_mysql, "read_written", microseconds_lost)
+    plant_lost_microseconds(monkeypatch)
     with pytest.raises(StepError, match="it differs from the target .* restored from the move's backup"):
         asyncio.run(rollback_run(load_run(folder / ".wizard"), lambda e: None, env_file=folder / ".env"))
     assert _checksums(mysql_url, ENGINE) == before

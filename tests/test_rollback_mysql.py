@@ -337,6 +337,16 @@ def test_a_wrong_carry_back_into_mariadb_is_caught_and_the_source_restored(mysql
     _engine_writes_pg(pg_url)
     written = pg_rows(pg_url, columns)
     env_after = (folder / ".env").read_bytes()
+    plant_lost_microseconds(monkeypatch)
+    with pytest.raises(StepError, match="it differs from the target .* restored from the move's backup"):
+        asyncio.run(rollback_run(load_run(folder / ".wizard"), lambda e: None, env_file=folder / ".env"))
+    assert mysql_rows(mysql_source, columns) == source_before
+    assert pg_rows(pg_url, columns) == written and (folder / ".env").read_bytes() == env_after
+
+
+def plant_lost_microseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A carry-back that reads the rows written since with their microseconds lost: a wrong value the
+    verification after it must catch."""
     right = carry_mysql.read_written
 
     async def microseconds_lost(*args: Any) -> Any:
@@ -345,10 +355,6 @@ def test_a_wrong_carry_back_into_mariadb_is_caught_and_the_source_restored(mysql
                     for k, values in found] for t, found in rows.items()}
 
     monkeypatch.setattr(carry_mysql, "read_written", microseconds_lost)
-    with pytest.raises(StepError, match="it differs from the target .* restored from the move's backup"):
-        asyncio.run(rollback_run(load_run(folder / ".wizard"), lambda e: None, env_file=folder / ".env"))
-    assert mysql_rows(mysql_source, columns) == source_before
-    assert pg_rows(pg_url, columns) == written and (folder / ".env").read_bytes() == env_after
 
 
 async def test_ctrl_r_on_the_runs_screen_carries_a_move_off_mariadb_back(mysql_source: str, pg_url: str,
