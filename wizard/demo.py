@@ -21,6 +21,7 @@ from pathlib import Path
 from wizard import cluster, sample
 from wizard.errors import BadInput
 from wizard.events import Emit, StepFinished, StepStarted, ignore
+from wizard.journal import pid_alive
 from wizard.pg import connect_pg
 from wizard.urls import DbUrl, parse_url
 
@@ -79,16 +80,6 @@ async def _find_server(folder: Path, target: str | None) -> tuple[DbUrl, str, cl
     return parse_url(own.url, "target"), f"a throwaway PostgreSQL in {own.folder}", own
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
-
-
 async def sweep(emit: Emit = ignore) -> list[str]:
     """Remove what killed demos left: their database on the server, their cluster, their temporary folder."""
     said = []
@@ -97,7 +88,7 @@ async def sweep(emit: Emit = ignore) -> list[str]:
             note = json.loads((folder / NOTE).read_text())
         except (OSError, ValueError):
             continue  # not a demo's, or one still being made
-        if _alive(int(note.get("pid", 0))):
+        if pid_alive(int(note.get("pid", 0))):
             continue
         cluster.stop_leftover(folder / "pg")
         if note.get("admin") and not note.get("own_server"):

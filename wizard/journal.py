@@ -101,7 +101,7 @@ class Run:
         start = recs[0] if recs and recs[0]["kind"] == "run_started" else {}
         state = self.state()
         pid = [r.get("pid") for r in recs if r["kind"] in ("run_started", "run_resumed")][-1:] or [None]
-        if state == RUNNING and not _alive(pid[0]):
+        if state == RUNNING and not pid_alive(pid[0]):
             state = INTERRUPTED  # its process is gone (kill -9, a lost machine) without a last record
         failed = [r for r in recs if r["kind"] == "step_failed"]
         return {
@@ -169,7 +169,8 @@ def unfinished_runs(state_dir: Path) -> Iterator[Run]:
             yield run
 
 
-def _alive(pid: Any) -> bool:
+def pid_alive(pid: Any) -> bool:
+    """A process with this pid exists (whoever's it is); False for anything but a whole number."""
     if not isinstance(pid, int):
         return False
     try:

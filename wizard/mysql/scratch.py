@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard.db import connect, quote
 from wizard.errors import StepError
+from wizard.journal import list_runs, pid_alive
 from wizard.lock import holder
 from wizard.mysql.info import charset
 from wizard.urls import DbUrl
@@ -60,15 +61,12 @@ async def scratch_database(db: DbUrl, conn: AsyncConnection, purpose: str | None
 def _alive(state_dir: Path) -> str | None:
     """The run a live process other than this one holds `state_dir`'s lock for (its scratch databases are in use)."""
     held = holder(state_dir)
-    if not held or held.get("pid") == os.getpid():
+    pid = held.get("pid")
+    if not held or pid == os.getpid():
         return None
-    try:
-        os.kill(int(held["pid"]), 0)
-    except ProcessLookupError:
+    if isinstance(pid, int) and not pid_alive(pid):
         return None
-    except (PermissionError, KeyError, TypeError, ValueError):  # another user's process, or a lock we cannot read
-        pass
-    return str(held.get("run_id"))
+    return str(held.get("run_id"))  # alive, or a lock we cannot read: its run is left alone
 
 
 def run_of(folder: Path) -> Path | None:
@@ -80,8 +78,7 @@ async def sweep(conn: AsyncConnection, run_folder: Path) -> str | None:
     """Drop the scratch databases on `conn`'s server that killed runs of `run_folder`'s state directory left
     behind; the one line that says which (None: none). `conn` in autocommit."""
     state_dir = run_folder.parent.parent  # <state dir>/runs/<run id>
-    runs = {owner(folder): folder.name for folder in (state_dir / "runs").glob("*")
-            if (folder / "journal.jsonl").is_file()}
+    runs = {owner(run.folder): run.id for run in list_runs(state_dir)}
     alive = _alive(state_dir)
     rows = await conn.execute(text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
                               {"p": SCRATCH + "%"})
