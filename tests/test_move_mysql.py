@@ -165,6 +165,44 @@ def test_a_user_without_create_is_refused_by_the_checks_naming_the_grant(engine_
         admin(mysql_server, f"DROP USER '{user}'@'%'")
 
 
+# Pairs SQLite holds apart (it compares text byte by byte) that a server's default collation, utf8mb4_general_ci,
+# holds equal: case, a trailing space, an accent, two emoji.
+APART = [("Alice", "alice"), ("bob", "bob "), ("rene", "ren\u00e9"), ("\U0001f600", "\U0001f601")]
+
+
+def test_keys_and_usernames_sqlite_holds_apart_stay_apart_in_mariadb(engine_db: Path, mysql_url: str,
+                                                                     tmp_path: Path) -> None:
+    """The engine's unique and key columns compare on MySQL as on SQLite: every row moves, each lookup finds
+    its own row, the engine can go on writing such names, and a rollback carries them back."""
+    conn = sqlite3.connect(engine_db)
+    for i, pair in enumerate(APART):
+        for j, name in enumerate(pair):
+            conn.execute("INSERT INTO users (id, username) VALUES (?, ?)", (f"apart-{i}-{j}", name))
+    conn.execute("INSERT INTO workflows (id, name, definition) VALUES ('WF-apart', 'upper', '{}'), "
+                 "('wf-apart', 'lower', '{}'), ('wf-apart ', 'padded', '{}')")
+    conn.execute("INSERT INTO executions (workflow_id, status) VALUES ('wf-apart', 'x'), ('WF-apart', 'y')")
+    conn.execute("INSERT INTO settings (user_id, settings_data) VALUES ('Anon', '{}'), ('anon', '{}')")
+    conn.commit()
+    conn.close()
+    result = migrate(engine_db, mysql_url, tmp_path / "state")
+    assert result.state == FINISHED
+    assert result.verification is not None and result.verification.ok
+    assert {r.table: (r.source_rows, r.target_rows) for r in result.report.tables} == {
+        "users": (13, 13), "workflows": (23, 23), "executions": (302, 302), "settings": (3, 3)}
+    for i, pair in enumerate(APART):
+        for j, name in enumerate(pair):
+            assert read(mysql_url, f"SELECT id FROM users WHERE username = '{name}'") == [(f"apart-{i}-{j}",)]
+    assert read(mysql_url, "SELECT status FROM executions WHERE workflow_id = 'WF-apart'") == [("y",)]
+    assert read(mysql_url, "SELECT name FROM workflows WHERE id = 'wf-apart '") == [("padded",)]
+    # The engine writes a third spelling; the rollback carries it back into the SQLite file.
+    write(mysql_url, "INSERT INTO users (id, username) VALUES ('apart-new', 'ALICE')")
+    asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None))
+    with sqlite3.connect(engine_db) as conn:
+        assert conn.execute("SELECT id FROM users WHERE username IN ('Alice', 'alice', 'ALICE') ORDER BY id"
+                            ).fetchall() == [("apart-0-0",), ("apart-0-1",), ("apart-new",)]
+    assert tables(mysql_url) == []
+
+
 def test_restore_backup_saves_the_rows_written_to_mysql_since_then_drops_the_tables(engine_db: Path, mysql_url: str,
                                                                                    tmp_path: Path) -> None:
     env = tmp_path / ".env"
