@@ -42,6 +42,8 @@ async def _load(url: str, sqlite_path: Path) -> None:
         async with write_transaction(conn):
             await schema.upgrade(conn, "0001")
             await conn.execute(sa.text("DROP TABLE alembic_version"))
+            if conn.dialect.name in ("mysql", "mariadb"):
+                await _in_the_default_collation(conn)
             meta = sa.MetaData()
             await conn.run_sync(lambda c: meta.reflect(c, only=TABLE_ORDER))
             for name in TABLE_ORDER:
@@ -55,6 +57,30 @@ async def _load(url: str, sqlite_path: Path) -> None:
                 await conn.execute(sa.text(
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))"))
     source.close()
+
+
+async def _in_the_default_collation(conn: Any) -> None:
+    """The text columns in the database's default collation, as the engine's create_all left them on MySQL
+    (0001 gives them the binary one a move onto MySQL makes: migrations/versions/0001_baseline.py). A key's
+    collation cannot change under a foreign key, so those are dropped and made again."""
+    collation = (await conn.execute(sa.text("SELECT @@collation_database"))).scalar()
+    fks = (await conn.execute(sa.text(
+        "SELECT table_name, constraint_name, column_name, referenced_table_name, referenced_column_name "
+        "FROM information_schema.key_column_usage WHERE table_schema = DATABASE() "
+        "AND referenced_table_name IS NOT NULL"))).all()
+    for table, name, *_ in fks:
+        await conn.execute(sa.text(f"ALTER TABLE {table} DROP FOREIGN KEY {name}"))
+    found = await conn.execute(sa.text(
+        "SELECT table_name, column_name, column_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = DATABASE() AND collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')"))
+    for table, column, type_, nullable in found.all():
+        await conn.execute(sa.text(f"ALTER TABLE {table} MODIFY {column} {type_} COLLATE {collation}"
+                                   f"{'' if nullable == 'YES' else ' NOT NULL'}"))
+    for table in TABLE_ORDER:
+        await conn.execute(sa.text(f"ALTER TABLE {table} COLLATE {collation}"))
+    for table, name, column, parent, parent_column in fks:
+        await conn.execute(sa.text(f"ALTER TABLE {table} ADD CONSTRAINT {name} FOREIGN KEY ({column}) "
+                                   f"REFERENCES {parent} ({parent_column})"))
 
 
 def build_1_0_0(url: str, sqlite_path: Path) -> str:

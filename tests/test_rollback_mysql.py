@@ -493,6 +493,47 @@ def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
     assert (folder / ".env").read_bytes() == env_now and pg_revision(pg_url) == revision
 
 
+@pytest.mark.parametrize("writes, refused", [
+    (["INSERT INTO users (id, username) SELECT 'u-new', upper(min(username)) FROM users"], "users.username"),
+    (["INSERT INTO workflows (id, name, definition) SELECT upper(min(id)), 'upper', '{}' FROM workflows"],
+     "workflows.id"),
+    (["INSERT INTO users (id, username) VALUES ('u-1', 'Zed'), ('u-2', 'zed ')"], "users.username"),
+    (["UPDATE users SET username = upper(username)"], None),
+], ids=["a-username-by-case", "a-key-by-case", "two-written-alike", "own-username-recased"])
+def test_a_carry_back_into_a_case_blind_source_refuses_what_its_unique_index_would(
+        mysql_source: str, pg_url: str, tmp_path: Path, writes: list[str], refused: str | None) -> None:
+    """The engine's MariaDB database in the server's default collation (utf8mb4_general_ci: case-, accent- and
+    trailing-space-blind); the engine writes to PostgreSQL, which compares text byte by byte, a username or a key
+    the source would hold equal to one it keeps: the rollback refuses in one line, nothing changed, instead of
+    stopping mid-write on the source's index. A row that only changes its own spelling is carried."""
+    conn = connect_mysql_sync(parse_url(mysql_source))
+    with conn.cursor() as cur:
+        cur.execute("SELECT collation_name FROM information_schema.columns WHERE table_schema = DATABASE() "
+                    "AND table_name = 'users' AND column_name = 'username'")
+        assert cur.fetchone()[0] == "utf8mb4_general_ci"  # as the engine's create_all left it (engine_data)
+    conn.close()
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    for sql in writes:
+        execute(pg_url, sql)
+    columns = _mysql_columns(mysql_source)
+    source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
+    env_now = (folder / ".env").read_bytes()
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    if refused is None:
+        assert done.returncode == 0, done.stderr
+        assert mysql_rows(mysql_source, columns)["users"] == target_now["users"]
+        return
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == done.stderr.strip().splitlines()[-1], done.stderr
+    assert errors[0].startswith(f"error: {refused}: ") and "in the source's collation utf8mb4_general_ci" in errors[0]
+    assert "nothing was changed" in errors[0] and "Traceback" not in done.stderr
+    assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
+    assert (folder / ".env").read_bytes() == env_now
+
+
 def pg_revision(url: str) -> str:
     async def read() -> str:
         conn = await asyncpg.connect(pg(url))

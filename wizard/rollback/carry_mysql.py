@@ -8,7 +8,9 @@ In order, nothing changed until every check passed:
 2. no key the target added is in the source already, every table written since has a primary key;
 3. the way back is the move's own proven mysqldump: taken while the source stood as it stands now (step 1),
    it must be there with its sha256; and every text value written since one its source column can hold (a
-   latin1 or utf8mb3 column, where MySQL would store '?' for the rest);
+   latin1 or utf8mb3 column, where MySQL would store '?' for the rest); and no text written since equal, in
+   the source's collation, to a unique or key value the source keeps ('USER0' and 'user0' are two usernames
+   to PostgreSQL, one to utf8mb4_general_ci);
 4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
 5. the rows added and changed since, read from the target, and the removed keys, written to the source in
    one InnoDB transaction (its foreign key checks off for it: the target enforced them, and step 6 checks
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard.backup import BackupRecord, restore_database, sha256_file
@@ -33,7 +36,7 @@ from wizard.db import connect, quote
 from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.mysql import source as mysql_source
-from wizard.mysql.rows import rows_by_key, shape, value_tuples
+from wizard.mysql.rows import key_text, rows_by_key, shape, value_tuples
 from wizard.rollback.carry_back import (carried_already, check, differences, downgrade_target, refuse_taken,
                                         refuse_unkeyed, rows_equal, rows_said)
 from wizard.rollback.since import Since
@@ -68,6 +71,7 @@ async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: Ba
     # source's columns are all there at a later revision, whose downgrades only rewrite JSON (utf8mb4 always).
     rows = await read_written(target, since, shapes)
     await _refuse_unstorable(source, shapes, rows)
+    await _refuse_colliding(source, since, shapes, rows)
     if await downgrade_target(target, revision, run_folder, emit, step):
         rows = await read_written(target, since, shapes)
     written = await _write(source, since, shapes, rows)
@@ -114,6 +118,73 @@ async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> No
         await conn.rollback()
 
 
+async def _refuse_colliding(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> None:
+    """Step 3's collation check: refused when a row written since would meet, in a unique index of text
+    columns (the primary key too), a value the source holds equal in its collation, or another written row's.
+    PostgreSQL compares text byte by byte; a case- or accent-blind collation (or one that pads) does not, and
+    the source's index would refuse the row mid-write. The server itself compares, in the column's collation."""
+    async with connect(source) as conn:
+        found = (await conn.execute(text(
+            "SELECT s.table_name, s.index_name, s.column_name, c.collation_name FROM information_schema.statistics s "
+            "JOIN information_schema.columns c ON c.table_schema = s.table_schema AND c.table_name = s.table_name "
+            "AND c.column_name = s.column_name WHERE s.table_schema = DATABASE() AND s.non_unique = 0 "
+            "ORDER BY s.table_name, s.index_name, s.seq_in_index"))).all()
+        indexes: dict[tuple[str, str], list[tuple[str, str | None]]] = {}
+        for table, index, column, collation in found:
+            indexes.setdefault((table, index), []).append((column, collation))
+        for t in since.tables:
+            written = rows.get(t.table, [])
+            if not written:
+                continue
+            key, columns = shapes[t.table]
+            going = {*t.removed, *t.changed}  # their values leave the source before the written rows go in
+            for (table, index), cols in indexes.items():
+                if table != t.table or not all(c and re.fullmatch(r"\w+", c) for _, c in cols):
+                    continue  # a number or a date compares as PostgreSQL compares it
+                at = [columns.index(c) for c, _ in cols]
+                values = [(k, tuple(v[i] for i in at)) for k, v in written]
+                values = [(k, v) for k, v in values if None not in v]  # NULLs never collide
+                for start in range(0, len(values), BATCH):
+                    batch = values[start:start + BATCH]
+                    union = " UNION ALL ".join(
+                        f"SELECT {n} AS n, " + ", ".join(f":v{n}_{j} AS c{j}" for j in range(len(cols)))
+                        for n in range(len(batch)))
+                    params = {f"v{n}_{j}": x for n, (_, v) in enumerate(batch) for j, x in enumerate(v)}
+                    equal = " AND ".join(f"t.{quote(c)} = CONVERT(x.c{j} USING utf8mb4) COLLATE {coll}"
+                                         for j, (c, coll) in enumerate(cols))
+                    key_sql = ", ".join(f"t.{quote(k)}" for k in key)
+                    met = await conn.execute(text(
+                        f"SELECT x.n, {key_sql}, {', '.join(f't.{quote(c)}' for c, _ in cols)} FROM ({union}) x "
+                        f"JOIN {quote(t.table)} t ON {equal}"), params)
+                    for n, *rest in met:
+                        other = key_text(rest[:len(key)])
+                        if other not in going:
+                            _collides(t.table, cols, batch[n], (other, tuple(rest[len(key):])))
+                    same = " AND ".join(f"a.c{j} = CONVERT(b.c{j} USING utf8mb4) COLLATE {coll}"
+                                        for j, (_, coll) in enumerate(cols))
+                    pair = (await conn.execute(text(
+                        f"SELECT a.n, b.n FROM ({union}) a JOIN ({union}) b ON a.n < b.n AND {same} LIMIT 1"),
+                        params)).first()
+                    if pair is not None:
+                        _collides(t.table, cols, batch[pair[0]], batch[pair[1]])
+                # Written rows of two batches are not compared with each other (more than BATCH rows written
+                # since to one table is rare): the write then meets the index, and changes nothing (_write).
+        await conn.rollback()
+
+
+def _collides(table: str, cols: list[tuple[str, str]], written: tuple[str, tuple], other: tuple[str, tuple]) -> None:
+    names = ", ".join(c for c, _ in cols)
+
+    def shown(values: tuple) -> str:
+        return mask(json.dumps(values[0] if len(values) == 1 else list(values), ensure_ascii=False, default=str))
+
+    raise Refused(f"{table}.{names}: {shown(written[1])} of {table} {mask(written[0])} written since the move "
+                  f"equals {shown(other[1])} of {table} {mask(other[0])} in the source's collation "
+                  f"{cols[0][1]}, whose unique index would refuse it; nothing was changed: make them differ in the "
+                  f"target (they differ only in case, accents or trailing spaces) and roll back again, or roll back "
+                  f"with --restore-backup (it saves the rows written since)")
+
+
 async def _taken(conn: AsyncConnection, since: Since, shapes: Shapes) -> list[str]:
     """Step 2: the keys added to the target since that the source holds already, as "table [key]"."""
     taken = []
@@ -124,37 +195,47 @@ async def _taken(conn: AsyncConnection, since: Since, shapes: Shapes) -> list[st
     return taken
 
 
-async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: dict[str, list[tuple[str, tuple]]]) -> int:
+async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> int:
     """Step 5: deletes, updates, inserts, in one transaction; each statement must touch exactly its rows (one
     UPDATE a row; DELETEs and INSERTs a batch of rows each: a round trip a row is most of the time taken)."""
     written = 0
     async with connect(source) as conn:
-        async with conn.begin():
-            await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
-            for t in since.tables:
-                if not t.any:
-                    continue
-                key, columns = shapes[t.table]
-                name, changed = quote(t.table), set(t.changed)
-                key_sql = ", ".join(quote(k) for k in key)
-                for start in range(0, len(t.removed), BATCH):
-                    keys = t.removed[start:start + BATCH]
-                    tuples, params = value_tuples([json.loads(k) for k in keys], "k")
-                    written += await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params,
-                                              t.table, keys)
-                # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
-                updates = [(k, v) for k, v in rows.get(t.table, []) if k in changed]
-                inserts = [(k, v) for k, v in rows.get(t.table, []) if k not in changed]
-                sets = ", ".join(f"{quote(c)} = :c0_{i}" for i, c in enumerate(columns))
-                where = " AND ".join(f"{quote(c)} = :k0_{i}" for i, c in enumerate(key))
-                for k, values in updates:
-                    params = {**value_tuples([values], "c")[1], **value_tuples([json.loads(k)], "k")[1]}
-                    written += await _exactly(conn, f"UPDATE {name} SET {sets} WHERE {where}", params, t.table, [k])
-                for start in range(0, len(inserts), BATCH):
-                    batch = inserts[start:start + BATCH]
-                    tuples, params = value_tuples([v for _, v in batch], "c")
-                    written += await _exactly(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "
-                                                    f"VALUES {tuples}", params, t.table, [k for k, _ in batch])
+        try:
+            async with conn.begin():
+                written = await _write_rows(conn, since, shapes, rows)
+        except IntegrityError as exc:  # an index of the source refused a row: the transaction is rolled back
+            raise StepError(f"the source refused a row carried back ({mask(str(exc.orig.args[-1]))}): nothing was "
+                            f"written to it; roll back with --restore-backup (it saves the rows written since)") from None
+    return written
+
+
+async def _write_rows(conn: AsyncConnection, since: Since, shapes: Shapes, rows: Written) -> int:
+    written = 0
+    await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+    for t in since.tables:
+        if not t.any:
+            continue
+        key, columns = shapes[t.table]
+        name, changed = quote(t.table), set(t.changed)
+        key_sql = ", ".join(quote(k) for k in key)
+        for start in range(0, len(t.removed), BATCH):
+            keys = t.removed[start:start + BATCH]
+            tuples, params = value_tuples([json.loads(k) for k in keys], "k")
+            written += await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params,
+                                      t.table, keys)
+        # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
+        updates = [(k, v) for k, v in rows.get(t.table, []) if k in changed]
+        inserts = [(k, v) for k, v in rows.get(t.table, []) if k not in changed]
+        sets = ", ".join(f"{quote(c)} = :c0_{i}" for i, c in enumerate(columns))
+        where = " AND ".join(f"{quote(c)} = :k0_{i}" for i, c in enumerate(key))
+        for k, values in updates:
+            params = {**value_tuples([values], "c")[1], **value_tuples([json.loads(k)], "k")[1]}
+            written += await _exactly(conn, f"UPDATE {name} SET {sets} WHERE {where}", params, t.table, [k])
+        for start in range(0, len(inserts), BATCH):
+            batch = inserts[start:start + BATCH]
+            tuples, params = value_tuples([v for _, v in batch], "c")
+            written += await _exactly(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "
+                                            f"VALUES {tuples}", params, t.table, [k for k, _ in batch])
     return written
 
 
