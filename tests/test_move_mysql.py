@@ -280,6 +280,25 @@ def test_a_mysql_database_moves_and_verifies_with_no_row_lost(source: str, pg_ur
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
 
 
+def test_an_engine_database_made_with_other_mysql_types_moves_and_verifies(source: str, pg_url: str,
+                                                                        tmp_path: Path) -> None:
+    """What an engine's own create_all may have made on MySQL: INT ids (the history's are BIGINT), DATETIME
+    without microseconds, TEXT and short VARCHARs. Whole numbers fit the wider column as they are; the move
+    finishes and verifies (it stopped after the schema, "executions.id is bigint in the target but integer")."""
+    for sql in ("ALTER TABLE executions MODIFY id INT NOT NULL AUTO_INCREMENT, MODIFY started_at DATETIME, "
+                "MODIFY error TEXT, MODIFY status VARCHAR(20) NOT NULL",
+                "ALTER TABLE settings MODIFY id INT NOT NULL AUTO_INCREMENT"):
+        write(source, sql)
+    before = _checksums(source)
+    result = _move(source, pg_url, tmp_path / "state")
+    assert result.state == "finished"
+    assert result.verification is not None and result.verification.ok
+    assert {t["table"]: t["equal"] for t in result.verification.to_dict()["tables"]} == COUNTS
+    assert _checksums(source) == before
+    top = fetch(pg_url, "SELECT max(id) FROM executions")[0][0]
+    assert fetch(pg_url, "SELECT nextval(pg_get_serial_sequence('executions', 'id'))")[0][0] > top
+
+
 LATIN1 = "caf\u00e9 \u00df\u00f1 \u20ac 5 \u00bd"  # é ß ñ € ½: all in MySQL's latin1 (cp1252)
 
 
