@@ -33,7 +33,7 @@ from wizard.errors import Interrupted, Refused, StepError
 from wizard.events import Progress, StopRequest
 from wizard.journal import FINISHED, load_run
 from wizard.move.run import MoveOptions
-from wizard.mysql.source import BAD_JSON, NO_SUCH_DATE
+from wizard.mysql.source import BAD_BOOLEAN, BAD_JSON, NO_SUCH_DATE
 from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
 
@@ -280,15 +280,43 @@ def test_a_mysql_database_moves_and_verifies_with_no_row_lost(source: str, pg_ur
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
 
 
+def _as_other_types(source: str) -> None:
+    for sql in ("ALTER TABLE executions MODIFY id INT NOT NULL AUTO_INCREMENT, MODIFY started_at DATETIME, "
+                "MODIFY error TEXT, MODIFY status VARCHAR(20) NOT NULL, MODIFY state LONGTEXT",
+                "ALTER TABLE settings MODIFY id INT NOT NULL AUTO_INCREMENT",
+                "ALTER TABLE workflows MODIFY is_public TINYINT"):
+        write(source, sql)
+    assert read(source, "SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() "
+                        "AND table_name = 'workflows' AND column_name = 'is_public'") == [("tinyint(4)",)]
+    assert read(source, "SELECT count(*) FROM information_schema.check_constraints WHERE constraint_schema = "
+                        "DATABASE() AND table_name = 'executions'") == [(0,)]
+
+
+def test_text_that_is_not_json_and_a_boolean_that_is_not_one_in_other_types_are_held(source: str, pg_url: str,
+                                                                                      tmp_path: Path) -> None:
+    _as_other_types(source)
+    write(source, "UPDATE executions SET state = '{not json' WHERE id = 5")
+    write(source, "UPDATE workflows SET is_public = 2 WHERE id = (SELECT workflow_id FROM executions WHERE id = 9)")
+    (held_workflow,) = read(source, "SELECT id FROM workflows WHERE is_public = 2")[0]
+    with pytest.raises(Refused, match="nothing was written"):
+        _move(source, pg_url, tmp_path / "state")
+    assert not [t for t in tables_in(pg_url) if t in COUNTS]
+    result = _move(source, pg_url, tmp_path / "state", on_orphans="quarantine")
+    assert result.state == "finished" and result.verification.ok
+    held = {(r["table"], r["pk"]): r["reason"] for path in (result.report_json.parent / "quarantine").glob("*.jsonl")
+            for r in map(json.loads, path.read_text().splitlines())}
+    assert BAD_JSON in held[("executions", 5)]
+    assert BAD_BOOLEAN in held[("workflows", held_workflow)]
+
+
 def test_an_engine_database_made_with_other_mysql_types_moves_and_verifies(source: str, pg_url: str,
                                                                         tmp_path: Path) -> None:
     """What an engine's own create_all may have made on MySQL: INT ids (the history's are BIGINT), DATETIME
-    without microseconds, TEXT and short VARCHARs. Whole numbers fit the wider column as they are; the move
-    finishes and verifies (it stopped after the schema, "executions.id is bigint in the target but integer")."""
-    for sql in ("ALTER TABLE executions MODIFY id INT NOT NULL AUTO_INCREMENT, MODIFY started_at DATETIME, "
-                "MODIFY error TEXT, MODIFY status VARCHAR(20) NOT NULL",
-                "ALTER TABLE settings MODIFY id INT NOT NULL AUTO_INCREMENT"):
-        write(source, sql)
+    without microseconds, TEXT and short VARCHARs, a JSON column as LONGTEXT with no check (as MariaDB before
+    10.4.3 made it), a boolean as TINYINT(4). Whole numbers fit the wider column as they are, the history says
+    which text is JSON and which number a boolean; the move finishes and verifies (it stopped after the schema,
+    "executions.id is bigint in the target but integer", "executions.state is json ... but text")."""
+    _as_other_types(source)
     before = _checksums(source)
     result = _move(source, pg_url, tmp_path / "state")
     assert result.state == "finished"

@@ -103,20 +103,32 @@ def expected_shapes() -> dict[str, Shape]:
     return shapes
 
 
-@functools.cache
-def named_indexes(revision: str) -> frozenset[str]:
-    """The indexes the engine's schema at `revision` creates under names of its own (ix_...): PostgreSQL
-    names its other relations (sequences, keys) itself, around the names already taken."""
+def _read_at(revision: str, read: Any) -> Any:
+    """`read(inspector)` of an empty SQLite brought to `revision` by the history."""
     engine = create_engine("sqlite://")
     with engine.begin() as conn, ALEMBIC_LOCK:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-        insp = inspect(conn)
-        names = frozenset(i["name"] for t in insp.get_table_names() for i in insp.get_indexes(t)
-                          if i.get("name") and not i["name"].startswith("sqlite_autoindex"))
+        found = read(inspect(conn))
     engine.dispose()
-    return names
+    return found
+
+
+@functools.cache
+def named_indexes(revision: str) -> frozenset[str]:
+    """The indexes the engine's schema at `revision` creates under names of its own (ix_...): PostgreSQL
+    names its other relations (sequences, keys) itself, around the names already taken."""
+    return _read_at(revision, lambda insp: frozenset(
+        i["name"] for t in insp.get_table_names() for i in insp.get_indexes(t)
+        if i.get("name") and not i["name"].startswith("sqlite_autoindex")))
+
+
+@functools.cache
+def declared_types(revision: str) -> dict[tuple[str, str], Any]:
+    """(table, column) -> the SQLAlchemy type the history declares for each engine column at `revision`."""
+    return _read_at(revision, lambda insp: {
+        (t, c["name"]): c["type"] for t in insp.get_table_names() if t in ENGINE_TABLES for c in insp.get_columns(t)})
 
 
 def _shape(insp: Any) -> Shape:

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.dialects import mysql
 
-from wizard.move.normalize import BOOLEAN, JSON, kind_of
+from wizard import schema
+from wizard.move.normalize import BOOLEAN, INT_RANGES, JSON, TEXT, kind_of
 
 # The server quotes the column as the session's sql_mode does: `name`, or "name" under ANSI_QUOTES (wizard.db).
 _JSON_CHECK = re.compile(r"json_valid\((?:`(?P<b>(?:[^`]|``)+)`|\"(?P<d>(?:[^\"]|\"\")+)\")\)", re.IGNORECASE)
@@ -34,9 +35,16 @@ def json_columns(sync_conn: Any) -> set[tuple[str, str]]:
 
 
 def column_kind(col_type: Any, table: str, column: str, json: set[tuple[str, str]]) -> str:
-    """normalize's kind of a reflected MySQL column; `json`: json_columns()."""
-    if (table, column) in json:
+    """normalize's kind of a reflected MySQL column; `json`: json_columns().
+
+    An engine column the history declares JSON or BOOLEAN is one, whatever MySQL calls it: LONGTEXT with no
+    check (a MariaDB before 10.4.3 made JSON so, and an upgraded server keeps it), or a whole number. Read as text
+    or integers, such a column would stop the move off MySQL at the copy; as JSON or a boolean, the scan holds
+    every value that is not one."""
+    kind = kind_of(col_type)
+    meant = kind_of(schema.declared_types(schema.head()).get((table, column), col_type))
+    if (table, column) in json or (meant == JSON and kind == TEXT):
         return JSON
-    if isinstance(col_type, mysql.TINYINT) and col_type.display_width == 1:
+    if isinstance(col_type, mysql.TINYINT) and col_type.display_width == 1 or meant == BOOLEAN and kind in INT_RANGES:
         return BOOLEAN
-    return kind_of(col_type)
+    return kind

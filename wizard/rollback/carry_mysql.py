@@ -204,8 +204,9 @@ async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> 
             async with conn.begin():
                 written = await _write_rows(conn, since, shapes, rows)
         except IntegrityError as exc:  # an index of the source refused a row: the transaction is rolled back
-            raise StepError(f"the source refused a row carried back ({mask(str(exc.orig.args[-1]))}): nothing was "
-                            f"written to it; roll back with --restore-backup (it saves the rows written since)") from None
+            raise StepError(f"the source refused a row carried back ({mask(str(exc.orig.args[-1]))}): nothing "
+                            f"was written to it; roll back with --restore-backup (it saves the rows written since)"
+                            ) from None
     return written
 
 
