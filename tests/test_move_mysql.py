@@ -309,6 +309,16 @@ def test_text_that_is_not_json_and_a_boolean_that_is_not_one_in_other_types_are_
     assert BAD_BOOLEAN in held[("workflows", held_workflow)]
 
 
+def test_a_column_of_another_meaning_is_refused_by_the_pre_flight(source: str, pg_url: str, tmp_path: Path) -> None:
+    """A timestamp kept as VARCHAR: the copy cannot carry it as it is, so the checks say so before anything is
+    written (the move stopped after creating the target's schema)."""
+    write(source, "ALTER TABLE executions MODIFY started_at VARCHAR(40)")
+    with pytest.raises(Refused, match=r"pre-flight check 'types' failed: executions.started_at is VARCHAR\(40\) in "
+                                      r"the source, where the engine's history makes a timestamp"):
+        _move(source, pg_url, tmp_path / "state")
+    assert tables_in(pg_url) == []
+
+
 def test_an_engine_database_made_with_other_mysql_types_moves_and_verifies(source: str, pg_url: str,
                                                                         tmp_path: Path) -> None:
     """What an engine's own create_all may have made on MySQL: INT ids (the history's are BIGINT), DATETIME

@@ -14,8 +14,16 @@ from wizard.move.preflight import FAIL, PASS, WARN, Check, PreflightReport, _add
 from wizard.mysql import source as mysql_source
 from wizard.mysql.info import other_sessions
 from wizard.mysql.lock import lock_name
+from wizard import schema
+from wizard.move.normalize import INT_RANGES, kind_of
 from wizard.schema import history
 from wizard.urls import DbUrl
+
+
+def _same_meaning(found: str, declared: str) -> bool:
+    """A column's kind in the source against the history's: whole numbers of any width are one meaning (the
+    target's column is wide enough: wizard.move.run)."""
+    return found == declared or (found in INT_RANGES and declared in INT_RANGES)
 
 
 async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit) -> None:
@@ -39,6 +47,14 @@ async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit)
     if others:
         add(Check("tables", FAIL, f"table(s) the engine's history does not know: {', '.join(others)}: a move off "
                                   "MySQL carries the engine's tables only; move those apart first"))
+        return
+    declared = {k: kind_of(v) for k, v in schema.declared_types(revision).items()}
+    differ = [f"{t.name}.{c.name} is {c.declared} in the source, where the engine's history makes a "
+              f"{declared[t.name, c.name]}" for t in tables for c in t.columns
+              if (t.name, c.name) in declared and not _same_meaning(c.kind, declared[t.name, c.name])]
+    if differ:
+        add(Check("types", FAIL, f"{'; '.join(differ)}: the move cannot carry such a column as it is; ALTER it to "
+                                 f"the history's type, in a copy of the database if need be"))
         return
     sessions = await other_sessions(db, lock_name(db))  # the move holds the database's wizard lock
     if sessions:
