@@ -135,6 +135,26 @@ def test_a_latin1_target_is_refused_in_one_line_before_anything_is_written(engin
     assert not state.exists() or not any(state.rglob("journal.jsonl"))
 
 
+def test_a_table_beside_the_engines_is_refused_by_the_checks_before_anything_is_written(engine_db: Path,
+                                                                                        mysql_url: str,
+                                                                                        tmp_path: Path) -> None:
+    """MySQL gets the engine's schema alone: a plugin's table beside the engine's failed the move after checks
+    that passed, saying it would be "carried with the type map"."""
+    with sqlite3.connect(engine_db) as conn:
+        conn.execute("CREATE TABLE plugin_notes (id INTEGER PRIMARY KEY, body TEXT)")
+        conn.execute("INSERT INTO plugin_notes VALUES (1, 'kept by a plugin')")
+    before = sha256(engine_db)
+    done = subprocess.run([str(WIZARD), "migrate", "--source", f"sqlite:///{engine_db}", "--target", mysql_url,
+                           "--yes", "--state-dir", str(tmp_path / "state")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 3, done.stderr
+    said = " ".join(done.stderr.split())
+    assert ("error: pre-flight check 'revision' failed: 1.0.0, no revision recorded: its tables match revision 0001; "
+            "table(s) plugin_notes are not the engine's and a move to MySQL carries the engine's tables only") in said
+    assert "carried with the type map" not in said and "Traceback" not in said
+    assert tables(mysql_url) == [] and sha256(engine_db) == before
+
+
 def test_a_stop_mid_copy_into_mysql_then_resume_equals_an_uninterrupted_move(engine_db: Path, mysql_url: str,
                                                                              mysql_server: str, tmp_path: Path) -> None:
     for straight in fresh_database(mysql_server):

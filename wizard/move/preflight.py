@@ -191,7 +191,8 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     quick = asyncio.create_task(asyncio.to_thread(_quick_check, source.sqlite_path)) if opened else None
     scanning = asyncio.create_task(_scan(source, emit)) if opened else None
     try:
-        source_ok = quick is not None and await _check_source(source, await quick, report, add, reflected)
+        source_ok = quick is not None and await _check_source(source, await quick, report, add, reflected,
+                                                               target.is_mysql)
         await (_check_mysql_target if target.is_mysql else _check_target)(target, report, add, resume_run)
         if source_ok and scanning is not None:
             _check_disk(source, resolve_state_dir(state_dir), add)
@@ -285,7 +286,8 @@ def _sqlite_writers(path: Path) -> list[str]:
     return sorted(set(found))
 
 
-async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, add: Any, reflected: bool) -> bool:
+async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, add: Any, reflected: bool,
+                        onto_mysql: bool) -> bool:
     if integrity != "ok":
         add(Check("source", FAIL, f"PRAGMA quick_check says: {integrity}: restore it from a backup first"))
         return False
@@ -308,6 +310,10 @@ async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, 
     elif revision is None or revision not in known:
         why = f"revision {revision} is not in this wizard's history" if revision else state.describe()
         add(Check("revision", FAIL, f"{why}: the target's schema cannot be made to match"))
+    elif onto_mysql and state.other_tables:  # MySQL gets the engine's schema alone: no type map for it
+        add(Check("revision", FAIL, f"{state.describe()}; table(s) {', '.join(state.other_tables)} are not the "
+                                    f"engine's and a move to MySQL carries the engine's tables only: drop them from a "
+                                    f"copy of the source (sqlite3 copy.db 'DROP TABLE \"name\"') and move the copy"))
     else:
         report.source_revision = revision
         extra = f"; {len(state.other_tables)} table(s) the history does not know are carried with the type map: " \

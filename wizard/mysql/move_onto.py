@@ -73,10 +73,6 @@ class MoveOntoMySQL(_Move):
     copy_order = "parents before children, a chunk and its checkpoint a transaction"
 
     async def _schema(self, lock_conn: Any, report: PreflightReport) -> TargetSchema:
-        unknown = [t.name for t in report.tables if not t.engine]
-        if unknown:
-            raise StepError(f"table(s) {', '.join(unknown)} are not the engine's: a move to MySQL carries the engine's "
-                            "tables only; drop them from a copy of the source and move the copy")
         revision = report.source_revision or ""
         conn = lock_conn.conn
         existing = await mysql_target.load(conn, self.run.id)
