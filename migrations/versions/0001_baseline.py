@@ -11,7 +11,12 @@ On MySQL and MariaDB the ids are BIGINT AUTO_INCREMENT, VARCHAR has to have a
 length (255: a uuid4 is 36, and a utf8mb4 key of 255 fits InnoDB's 3072 bytes),
 TEXT is LONGTEXT (TEXT stops at 64 KiB, SQLite's text does not), DATETIME is
 DATETIME(6) (plain DATETIME drops the microseconds), JSON is JSON (LONGTEXT with
-a json_valid check on MariaDB), BOOLEAN is TINYINT(1); every table utf8mb4.
+a json_valid check on MariaDB), BOOLEAN is TINYINT(1); every table utf8mb4 with a
+binary collation that does not pad (utf8mb4_nopad_bin on MariaDB, utf8mb4_0900_bin on
+MySQL 8): text compares as on SQLite and PostgreSQL's "C", byte by byte, so 'Alice' and
+'alice', 'bob' and 'bob ', 'rene' and 'rené' stay two usernames and two keys, as the
+engine made them. A server's default (utf8mb4_general_ci) holds each pair equal and
+its UNIQUE and PRIMARY KEY refuse the second.
 """
 
 import sqlalchemy as sa
@@ -28,7 +33,12 @@ AUTO_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 VARCHAR = sa.String().with_variant(sa.String(255), "mysql", "mariadb")
 TEXT = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 DATETIME = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-MYSQL_TABLE = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}  # ignored by the other dialects
+
+
+def mysql_table() -> dict[str, str]:
+    """The MySQL table options (the other dialects ignore them)."""
+    collation = "utf8mb4_nopad_bin" if getattr(op.get_bind().dialect, "is_mariadb", False) else "utf8mb4_0900_bin"
+    return {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": collation}
 
 
 def upgrade() -> None:
@@ -43,7 +53,7 @@ def upgrade() -> None:
         sa.Column("created_at", DATETIME),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("username"),
-        **MYSQL_TABLE,
+        **mysql_table(),
     )
     op.create_table(
         "workflows",
@@ -57,7 +67,7 @@ def upgrade() -> None:
         sa.Column("updated_at", DATETIME),
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"]),
-        **MYSQL_TABLE,
+        **mysql_table(),
     )
     op.create_index("ix_workflows_owner_id", "workflows", ["owner_id"])
     op.create_table(
@@ -71,7 +81,7 @@ def upgrade() -> None:
         sa.Column("completed_at", DATETIME),
         sa.PrimaryKeyConstraint("id"),
         sa.ForeignKeyConstraint(["workflow_id"], ["workflows.id"]),
-        **MYSQL_TABLE,
+        **mysql_table(),
     )
     op.create_index("ix_executions_workflow_id", "executions", ["workflow_id"])
     op.create_index("ix_executions_status", "executions", ["status"])
@@ -84,7 +94,7 @@ def upgrade() -> None:
         sa.Column("updated_at", DATETIME),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("user_id"),
-        **MYSQL_TABLE,
+        **mysql_table(),
     )
 
 

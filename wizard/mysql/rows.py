@@ -40,9 +40,12 @@ def key_text(values: Sequence[Any]) -> str:
 
 
 def digest_sql(columns: Sequence[str]) -> str:
-    """MySQL's expression for the md5 of a row of `columns`: each column as <characters>:<text>, or N for NULL."""
+    """MySQL's expression for the md5 of a row of `columns`: each column as <characters>:<text>, or N for NULL.
+
+    Each part is cast to bytes (the same bytes, so the same md5) before they are joined: columns of two
+    collations (a JSON column's utf8mb4_bin beside utf8mb4_nopad_bin text) cannot be joined as text."""
     return "MD5(CONCAT_WS(',', " + ", ".join(
-        f"IFNULL(CONCAT(CHAR_LENGTH({quote(c)}), ':', {quote(c)}), 'N')" for c in columns) + "))"
+        f"CAST(IFNULL(CONCAT(CHAR_LENGTH({quote(c)}), ':', {quote(c)}), 'N') AS BINARY)" for c in columns) + "))"
 
 
 async def read_rows(db: DbUrl, kept: Callable[[str], bool],
