@@ -19,12 +19,14 @@ from migrations.batches import JsonRewrite, preview_json_column
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Column, create_engine, event, inspect, text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import NullType, TypeEngine
 
 from wizard.errors import BadInput
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
-from wizard.urls import DbUrl
+from wizard.urls import DbUrl, parse_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 ENGINE_TABLES = ("users", "workflows", "executions", "settings")
@@ -117,6 +119,30 @@ def named_indexes(revision: str) -> frozenset[str]:
                           if i.get("name") and not i["name"].startswith("sqlite_autoindex"))
     engine.dispose()
     return names
+
+
+@functools.cache
+def mysql_types(revision: str) -> dict[str, dict[str, TypeEngine]]:
+    """The engine's columns at `revision`, table -> column -> the type it has on MySQL and MariaDB (a
+    with_variant's MySQL type: VARCHAR(255), LONGTEXT, JSON).
+
+    Read from the history itself, run offline for MySQL (`upgrade_sql`, which touches no database): each
+    column as Alembic attaches it to the table it creates or adds it to, in this thread only. Alembic's
+    stand-ins for the columns of an index or a constraint have no type (NullType) and are passed over. A
+    revision that changed a column's type in place (alter_column) would not show here: none does."""
+    found: dict[str, dict[str, TypeEngine]] = {}
+    dialect, here = mysql.dialect(), threading.get_ident()
+
+    def attached(column: Column, table: Any) -> None:
+        if threading.get_ident() == here and not isinstance(column.type, NullType):
+            found.setdefault(table.name, {})[column.name] = column.type.dialect_impl(dialect)
+
+    event.listen(Column, "after_parent_attach", attached)
+    try:
+        upgrade_sql(parse_url("mysql:///engine"), None, revision)
+    finally:
+        event.remove(Column, "after_parent_attach", attached)
+    return found
 
 
 def _shape(insp: Any) -> Shape:
