@@ -49,7 +49,9 @@ def _configure(**kwargs) -> None:
 
 
 def run_migrations_offline() -> None:
-    _configure(url=_url(), literal_binds=True, dialect_opts={"paramstyle": "named"})
+    # Offline, a MySQL URL cannot say whether its server is MariaDB (0001's collation differs): the caller can.
+    mariadb = {"is_mariadb": True} if config.attributes.get("mariadb") else {}
+    _configure(url=_url(), literal_binds=True, dialect_opts={"paramstyle": "named", **mariadb})
     with context.begin_transaction():
         context.run_migrations()
 

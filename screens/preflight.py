@@ -1,4 +1,4 @@
-"""Pre-flight: the checklist, the data scan, and the policy for rows PostgreSQL will not take."""
+"""Pre-flight: the checklist, the data scan, and the policy for rows the target will not take."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class PreflightScreen(StepScreen):
             yield DataTable(id="checks", cursor_type="row", zebra_stripes=True)
             yield Static("", id="scan-title")
             yield DataTable(id="scan", cursor_type="row")
-            yield Static("[b]Rows PostgreSQL will not take as they are:[/]", id="policy-title")
+            yield Static("", id="policy-title")  # names the target's server, once it has answered
             yield RadioSet(*(RadioButton(f"{key}: {meaning}", value=key == self.session.policy, id=key)
                              for key, meaning in ORPHAN_POLICIES.items()), id="policy")
         # Outside the scroll: the options and the verdict stay in sight wherever the operator has scrolled to.
@@ -166,10 +166,11 @@ class PreflightScreen(StepScreen):
                          Text(mask(examples)))
         problems = bool(report.problems())
         self.query_one("#scan-title", Static).update(
-            "[b]Data scan:[/] " + ("rows PostgreSQL will not take as they are" if problems
+            "[b]Data scan:[/] " + (f"rows {report.server} will not take as they are" if problems
                                    else "every row fits" + (" (after the counted conversions below)"
                                                             if report.scan else ""))
         )
+        self.query_one("#policy-title", Static).update(f"[b]Rows {report.server} will not take as they are:[/]")
         self.query_one("#scan-title").display = True
         for widget in ("#policy-title", "#policy"):
             self.query_one(widget).display = problems

@@ -223,6 +223,18 @@ def test_keys_and_usernames_sqlite_holds_apart_stay_apart_in_mariadb(engine_db: 
     assert tables(mysql_url) == []
 
 
+def test_the_sql_shown_for_a_move_onto_mariadb_makes_the_tables_the_move_makes(engine_db: Path, mysql_url: str,
+                                                                              tmp_path: Path) -> None:
+    """The schema step's SQL (the TUI shows it before the move) names MariaDB's own binary collation, as the
+    move's tables then have it: offline, a MySQL URL alone would give MySQL 8's, which MariaDB does not know."""
+    shown = asyncio.run(commands.upgrade_sql(parse_url(mysql_url), "0001", empty=True))
+    assert shown.count("COLLATE utf8mb4_nopad_bin") == 4 and "0900" not in shown
+    assert migrate(engine_db, mysql_url, tmp_path / "state").state == FINISHED
+    assert {r[0] for r in read(mysql_url, "SELECT table_collation FROM information_schema.tables WHERE table_schema = "
+                                          "DATABASE() AND table_name IN ('users', 'workflows', 'executions', "
+                                          "'settings')")} == {"utf8mb4_nopad_bin"}
+
+
 def test_restore_backup_saves_the_rows_written_to_mysql_since_then_drops_the_tables(engine_db: Path, mysql_url: str,
                                                                                    tmp_path: Path) -> None:
     env = tmp_path / ".env"

@@ -331,29 +331,69 @@ async def test_move_with_quarantine_chosen_on_the_preflight_screen(tmp_path: Pat
     assert sha256(db) == source_sha
 
 
+
+async def test_onto_mariadb_the_preflight_screen_names_what_it_cannot_hold(tmp_path: Path, engine_db: Path,
+                                                                         mysql_url: str) -> None:
+    """The scan's findings for a MySQL target on the pre-flight screen, in MariaDB's name; quarantine moves the rest."""
+    from textual.widgets import DataTable
+
+    from wizard.verify.run import load_quarantine
+
+    with sqlite3.connect(engine_db) as conn:
+        conn.execute("INSERT INTO users (id, username) VALUES ('u-long', ?)", ("x" * 300,))
+    source_sha = sha256(engine_db)
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=mysql_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "ctrl+t", "ctrl+n")
+        shown = screen_text(app)
+        assert "Cannot start" in shown and "PostgreSQL" not in shown, shown
+        scan = app.screen.query_one("#scan", DataTable)
+        rows = [[str(cell) for cell in scan.get_row_at(i)] for i in range(scan.row_count)]
+        assert rows == [["users", "username", "1", "text longer than 255 characters, the most MariaDB's varchar(255) "
+                                                   "takes", "u-long"]], rows
+        assert "Rows MariaDB will not take as they are" in str(app.screen.query_one("#policy-title").render())
+        await press(pilot, "tab", "tab", "down", "down", "enter")  # the checks, the scan, then quarantine
+        assert "n starts the move (policy: quarantine)" in screen_text(app), screen_text(app)
+        await press(pilot, "n")
+        assert app.session.log.state == "done", app.session.log.error
+        run_folder = app.session.run.folder
+
+    held = load_quarantine(run_folder)
+    assert {t: len(keys) for t, keys in held.items()} == {"users": 1}, held
+    moved = {t: (await asyncio.to_thread(read, mysql_url, f"SELECT count(*) FROM {t}"))[0][0] for t in ENGINE_TABLES}
+    assert {t: moved[t] + len(held.get(t, ())) for t in moved} == sqlite_counts(engine_db)
+    assert sha256(engine_db) == source_sha
+
 async def test_sighup_mid_move_stops_at_a_checkpoint_and_start_offers_resume(tmp_path: Path, engine_db: Path,
-                                                                            pg_url: str) -> None:
+                                                                            pg_url: str,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import os
     import signal
 
     from screens.copy import CopyScreen
     from wizard.journal import INTERRUPTED, list_runs
+    from wizard.move import run as move_run
 
-    from screens.messages import RunChanged
+    copy_table = move_run.copy_table
 
-    def hang_up_once_copying(message: object) -> None:
-        # The SSH session is lost while the copy runs: a real SIGHUP to this process.
-        if isinstance(message, RunChanged) and "copy" in message.steps and not app.session.stop.is_set():
+    async def hang_up_once_copying(*args: object, **kw: object) -> object:
+        # The SSH session is lost while the first table is copied: a real SIGHUP to this process. (Sent when the
+        # screen showed the copy, it could come after the few rows were all in, and the move then finished.)
+        if not app.session.stop.is_set():
             os.kill(os.getpid(), signal.SIGHUP)
+        return await copy_table(*args, **kw)
 
+    monkeypatch.setattr(move_run, "copy_table", hang_up_once_copying)
     state = tmp_path / "state"
     app = make_app(state, source_text=f"sqlite:///{engine_db}", target_text=pg_url)
-    async with app.run_test(size=(80, 24), message_hook=hang_up_once_copying) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await press(pilot, "enter", "ctrl+t", "ctrl+n", "n")
     assert app.return_code == 130, (app.session.log.state, app.session.log.lines, app.session.stop.reason)
     (run,) = list_runs(state)
     assert run.state() == INTERRUPTED
+    monkeypatch.setattr(move_run, "copy_table", copy_table)
 
     # The next wizard offers Resume first; it carries on to a full, verified target.
     app = make_app(state, source_text=f"sqlite:///{engine_db}")

@@ -51,6 +51,7 @@ from wizard.upgrade import UpgradePlan, UpgradeResult, plan_upgrade, run_upgrade
 from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
 from wizard.pgsession import schema_of, with_schema
+from wizard.mysql.info import is_mariadb
 from wizard.urls import SSL_MODES, DbUrl, form_url as _form_url, parse_url
 from wizard.verify.run import VerifyReport, verify_run
 
@@ -237,7 +238,8 @@ async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False, emi
     do to the rows there now (`emit`: the progress of reading them); `empty`: the SQL that builds a move's
     empty target up to `to`. Changes nothing."""
     if empty:
-        return await asyncio.to_thread(schema.upgrade_sql, db, None, schema.resolve_revision(to))
+        mariadb = db.is_mysql and await is_mariadb(db)
+        return await asyncio.to_thread(schema.upgrade_sql, db, None, schema.resolve_revision(to), mariadb=mariadb)
     return await _upgrade_sql(db, to, emit)
 
 

@@ -19,12 +19,14 @@ from migrations.batches import JsonRewrite, preview_json_column
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Column, create_engine, event, inspect, text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import NullType, TypeEngine
 
 from wizard.errors import BadInput
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
-from wizard.urls import DbUrl
+from wizard.urls import DbUrl, parse_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 ENGINE_TABLES = ("users", "workflows", "executions", "settings")
@@ -103,32 +105,44 @@ def expected_shapes() -> dict[str, Shape]:
     return shapes
 
 
-def _read_at(revision: str, read: Any) -> Any:
-    """`read(inspector)` of an empty SQLite brought to `revision` by the history."""
+@functools.cache
+def named_indexes(revision: str) -> frozenset[str]:
+    """The indexes the engine's schema at `revision` creates under names of its own (ix_...): PostgreSQL
+    names its other relations (sequences, keys) itself, around the names already taken."""
     engine = create_engine("sqlite://")
     with engine.begin() as conn, ALEMBIC_LOCK:
         cfg = alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
-        found = read(inspect(conn))
+        insp = inspect(conn)
+        names = frozenset(i["name"] for t in insp.get_table_names() for i in insp.get_indexes(t)
+                          if i.get("name") and not i["name"].startswith("sqlite_autoindex"))
     engine.dispose()
+    return names
+
+
+@functools.cache
+def mysql_types(revision: str) -> dict[str, dict[str, TypeEngine]]:
+    """The engine's columns at `revision`, table -> column -> the type it has on MySQL and MariaDB (a
+    with_variant's MySQL type: VARCHAR(255), LONGTEXT, JSON).
+
+    Read from the history itself, run offline for MySQL (`upgrade_sql`, which touches no database): each
+    column as Alembic attaches it to the table it creates or adds it to, in this thread only. Alembic's
+    stand-ins for the columns of an index or a constraint have no type (NullType) and are passed over. A
+    revision that changed a column's type in place (alter_column) would not show here: none does."""
+    found: dict[str, dict[str, TypeEngine]] = {}
+    dialect, here = mysql.dialect(), threading.get_ident()
+
+    def attached(column: Column, table: Any) -> None:
+        if threading.get_ident() == here and not isinstance(column.type, NullType):
+            found.setdefault(table.name, {})[column.name] = column.type.dialect_impl(dialect)
+
+    event.listen(Column, "after_parent_attach", attached)
+    try:
+        upgrade_sql(parse_url("mysql:///engine"), None, revision)
+    finally:
+        event.remove(Column, "after_parent_attach", attached)
     return found
-
-
-@functools.cache
-def named_indexes(revision: str) -> frozenset[str]:
-    """The indexes the engine's schema at `revision` creates under names of its own (ix_...): PostgreSQL
-    names its other relations (sequences, keys) itself, around the names already taken."""
-    return _read_at(revision, lambda insp: frozenset(
-        i["name"] for t in insp.get_table_names() for i in insp.get_indexes(t)
-        if i.get("name") and not i["name"].startswith("sqlite_autoindex")))
-
-
-@functools.cache
-def declared_types(revision: str) -> dict[tuple[str, str], Any]:
-    """(table, column) -> the SQLAlchemy type the history declares for each engine column at `revision`."""
-    return _read_at(revision, lambda insp: {
-        (t, c["name"]): c["type"] for t in insp.get_table_names() if t in ENGINE_TABLES for c in insp.get_columns(t)})
 
 
 def _shape(insp: Any) -> Shape:
@@ -287,16 +301,18 @@ async def preview_rewrites(conn: AsyncConnection, revisions: list[Revision], emi
 
 
 def upgrade_sql(db: DbUrl, current: str | None, target: str, stamp: str | None = None,
-                previews: dict[str, str] | None = None) -> str:
+                previews: dict[str, str] | None = None, mariadb: bool = False) -> str:
     """The SQL Alembic would run, from offline mode; touches no database.
 
     `stamp` first records that baseline (a 1.0.0 database), as `upgrade(stamp=...)` does. `previews`: the
-    comment that stands for a data revision's rewrite (which runs online only), by revision.
+    comment that stands for a data revision's rewrite (which runs online only), by revision. `mariadb`: a
+    MySQL URL's server is MariaDB (offline, the URL alone cannot say; 0001's collation differs).
     """
     buf = io.StringIO()
     cfg = Config(output_buffer=buf)
     cfg.attributes["previews"] = previews or {}
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["mariadb"] = mariadb
     cfg.set_main_option("sqlalchemy.url", db.sync_str().replace("%", "%%"))
     with ALEMBIC_LOCK:
         if stamp:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from move_helpers import fetch
+from engine_data import read
 from wizard.db import quote
 
 WIZARD = Path(sys.executable).with_name("wizard")
@@ -59,7 +59,7 @@ def rows_lost(source: Path, target_url: str, run_folder: Path | None = None) -> 
     held = quarantined(run_folder)
     lost = 0
     for table, n in source_counts(source).items():
-        in_target = fetch(target_url, f"SELECT count(*) FROM {quote(table)}")[0][0]
+        in_target = read(target_url, f"SELECT count(*) FROM {quote(table)}")[0][0]  # PostgreSQL or MySQL
         lost += max(0, n - in_target - held.get(table, 0))
     return lost
 

@@ -148,6 +148,7 @@ class PreflightReport:
     actions: dict[str, Any] = field(default_factory=dict, repr=False)  # policy -> table -> scan.RowActions
     unclean: dict[str, Any] = field(default_factory=dict, repr=False)  # table -> keys the copy must convert
     not_carried: list[NotCarried] = field(default_factory=list)  # views, triggers, defaults, ...: said, not made
+    server: str = "PostgreSQL"  # the target's, as the data check and a refusal name it: or MySQL, MariaDB
 
     @property
     def failed(self) -> list[Check]:
@@ -177,7 +178,7 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
     """Every pre-flight check and the data scan; never writes. `resume_run` accepts that run's partial copy;
     `reflected` accepts a source with none of the engine's tables, to be copied as it is."""
     emit(StepStarted(STEP, "pre-flight checks"))
-    report = PreflightReport(checks=[])
+    report = PreflightReport(checks=[], server="MySQL" if target.is_mysql else "PostgreSQL")  # until it answers
     add = report.checks.append
     if source.is_mysql:
         from wizard.mysql.checks import check_source  # here: it builds on this module
@@ -189,18 +190,25 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
         _check_in_use(source.sqlite_path, add)
     # quick_check and the data scan each read the whole file, on connections of their own: at once.
     quick = asyncio.create_task(asyncio.to_thread(_quick_check, source.sqlite_path)) if opened else None
-    scanning = asyncio.create_task(_scan(source, emit)) if opened else None
+    # A MySQL target is asked at once: the scan needs to know its server (how deep its JSON may nest).
+    described = asyncio.create_task(check_target(target)) if target.is_mysql else None
+    scanning = asyncio.create_task(_scan(source, emit, described)) if opened else None
     try:
         source_ok = quick is not None and await _check_source(source, await quick, report, add, reflected,
                                                                target.is_mysql)
-        await (_check_mysql_target if target.is_mysql else _check_target)(target, report, add, resume_run)
+        if described is not None:
+            await _check_mysql_target(target, described, report, add, resume_run)
+        else:
+            await _check_target(target, report, add, resume_run)
         if source_ok and scanning is not None:
             _check_disk(source, resolve_state_dir(state_dir), add)
             _add_scan(report, await scanning, add)
             _check_names(report, add, resume_run)
     finally:
-        if scanning is not None and not scanning.done():  # the file failed its check: the scan's end is moot
-            await asyncio.gather(scanning, return_exceptions=True)
+        # The file failed its check (the scan's end is moot), or a check raised before the target's answer was read.
+        left = [task for task in (scanning, described) if task is not None and not task.done()]
+        if left:
+            await asyncio.gather(*left, return_exceptions=True)
     return _said(report, emit)
 
 
@@ -366,15 +374,18 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
         add(Check("target empty", FAIL, f"database {target.database}: {info.problem}"))
 
 
-async def _check_mysql_target(target: DbUrl, report: PreflightReport, add: Any, resume_run: str | None) -> None:
+async def _check_mysql_target(target: DbUrl, described: asyncio.Task, report: PreflightReport, add: Any,
+                              resume_run: str | None) -> None:
+    """The checks of a MySQL target, from what it said when asked (`described`: check_target's task)."""
     from wizard.mysql.target import checks  # MySQL's own questions (wizard.mysql)
 
     try:
-        found = await checks(target, resume_run)
+        info = await described
     except WizardError as exc:
         add(Check("target", FAIL, exc.message))
         return
-    for name, passed, reason in found:
+    report.target, report.server = info, info.server
+    for name, passed, reason in checks(target, info, resume_run):
         add(Check(name, PASS if passed else FAIL, reason))
 
 
@@ -448,17 +459,36 @@ def _size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-async def _scan(source: DbUrl, emit: Emit) -> tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult]:
+async def _scan(source: DbUrl, emit: Emit, described: asyncio.Task | None
+                ) -> tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult]:
+    """The data scan; onto MySQL (`described`: the target's answer) also for values too big for its columns."""
     loop = asyncio.get_running_loop()
+    server, revision = await _mysql_target_and_revision(source, described) if described else (None, None)
 
     def progress(table: str, done: int, total: int) -> None:
         loop.call_soon_threadsafe(emit, Progress(STEP, "data scan", done, total))
 
     def run() -> tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult]:
         tables, left = read_source(source.sqlite_path)
-        return tables, left, data_scan.scan(source.sqlite_path, tables, progress)
+        limits = None
+        if server:
+            from wizard.mysql.limits import limits_of  # MySQL's own (wizard.mysql builds on this module)
+
+            limits = limits_of(server, revision)
+        return tables, left, data_scan.scan(source.sqlite_path, tables, progress, limits)
 
     return await asyncio.to_thread(run)
+
+
+async def _mysql_target_and_revision(source: DbUrl, described: asyncio.Task) -> tuple[str | None, str | None]:
+    """The MySQL target's server (MySQL or MariaDB) and the source's revision, the schema the target gets: what
+    its limits depend on. (None, None) when the target did not answer: its check fails and says why."""
+    try:
+        info = await described
+    except WizardError:
+        return None, None
+    async with connect(source, readonly=True) as conn:
+        return info.server, (await inspect_schema(conn)).effective
 
 
 def _add_scan(report: PreflightReport, scanned: tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult],
@@ -474,9 +504,9 @@ def _add_scan(report: PreflightReport, scanned: tuple[list[SourceTable], list[No
     converted = sum(f.count for f in result.findings if f.converted)
     if stops:
         tables = sorted({f.table for f in report.problems()})
-        add(Check("data", WARN, f"{stops:,} row(s) PostgreSQL will not take as they are, in {', '.join(tables)}: "
-                                f"abort stops on them; quarantine would set aside {result.affected['quarantine']:,}, "
-                                f"null {result.affected['null']:,}"))
+        add(Check("data", WARN, f"{stops:,} row(s) {report.server} will not take as they are, in "
+                                f"{', '.join(tables)}: abort stops on them; quarantine would set aside "
+                                f"{result.affected['quarantine']:,}, null {result.affected['null']:,}"))
     elif converted:
         add(Check("data", PASS, f"every row fits; {converted:,} value(s) will be converted (counted in the report)"))
     else:

@@ -100,7 +100,7 @@ class RunReport:
             f"# Move {self.run_id}: {self.state}", "",
             f"- source: `{self.source}`", f"- target: `{self.target}` (created at revision {self.revision}"
             + (f", then upgraded to {self.upgraded_to})" if self.upgraded_to else ")"),
-            f"- policy for rows PostgreSQL will not take: `{self.policy}`",
+            f"- policy for rows the target will not take: `{self.policy}`",
             f"- started {self.started}, finished {self.finished}",
             f"- {tot['copied']:,} rows copied, {tot['quarantined']:,} quarantined"
             + (f", {tot['rows_per_second']:,.0f} rows/s over {tot['copy_seconds']:.1f} s of copy"

@@ -412,7 +412,7 @@ class _Move:
                 self.emit(Warn("preflight", f"{f.table}.{f.column}: {f.count:,} row(s) {f.problem} "
                                             f"(e.g. {', '.join(map(_shown, f.examples))})"))
             first = problems[0]
-            raise Refused(f"{report.affected[ABORT]:,} row(s) PostgreSQL will not take as they are (listed above; "
+            raise Refused(f"{report.affected[ABORT]:,} row(s) {report.server} will not take as they are (listed above; "
                           f"first {first.table}.{first.column} at key {_shown(first.examples[0])}: {first.problem}); "
                           f"nothing was written: choose --on-orphans quarantine or null, or fix the source")
         if not o.yes and "schema" not in self.done:

@@ -1,10 +1,11 @@
-"""The data scan: every source row PostgreSQL will not take as it is, and what each policy does with it.
+"""The data scan: every source row the target will not take as it is, and what each policy does with it.
 
 SQLite does the sifting (normalize.clean_sql per row, foreign keys with NOT IN), so
 only the rows that need a look come into Python, where normalize.convert judges
-them. The result is both what the pre-flight screen shows (findings, rows affected
-per policy) and the plan the copy follows: per table, which primary keys go to
-quarantine and which get a dangling foreign key set to NULL.
+them; onto MySQL also the rows that may hold a value too big for its columns
+(wizard.mysql.limits). The result is both what the pre-flight screen shows
+(findings, rows affected per policy) and the plan the copy follows: per table, which
+primary keys go to quarantine and which get a dangling foreign key set to NULL.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from wizard.db import quote
 from wizard.move.normalize import BadValue, convert
 from wizard.move.tables import Index, SourceTable, open_readonly
 
+if TYPE_CHECKING:
+    from wizard.mysql.limits import TargetLimits
+
 ABORT, NULL, QUARANTINE = "abort", "null", "quarantine"
 POLICIES = (ABORT, NULL, QUARANTINE)
-# What each policy does with a row PostgreSQL will not take as it is: the one wording of them (the TUI's
+# What each policy does with a row the target will not take as it is: the one wording of them (the TUI's
 # choice, the CLI's --on-orphans help).
 POLICY_MEANINGS = {
     ABORT: "stop before anything is written",
@@ -97,8 +101,8 @@ class ScanResult:
     actions: dict[str, dict[str, RowActions]]  # policy -> table -> actions
     affected: dict[str, int]  # policy -> rows it quarantines, nulls or (abort) stops on (a NULL key's rows all count)
     rows: dict[str, int]  # source rows per table
-    # Per table, the keys of the rows that are not clean (normalize.clean_sql), or None when
-    # there were too many to keep: the copy then asks SQLite again, row by row.
+    # Per table, the keys of the rows that are not clean (normalize.clean_sql) and of those sifted as near a
+    # MySQL limit, or None when there were too many to keep: the copy then asks SQLite again, row by row.
     unclean: dict[str, frozenset[Key] | None] = field(default_factory=dict)
 
 
@@ -121,11 +125,13 @@ def tolerant_text(data: bytes) -> Any:
         return data
 
 
-def scan(path: Path, tables: list[SourceTable], progress: Callable[[str, int, int], None]) -> ScanResult:
-    """Scan every table (in copy order) of the SQLite file, read-only; blocking, run it in a thread."""
+def scan(path: Path, tables: list[SourceTable], progress: Callable[[str, int, int], None],
+         limits: TargetLimits | None = None) -> ScanResult:
+    """Scan every table (in copy order) of the SQLite file, read-only; blocking, run it in a thread. `limits`: a
+    MySQL target's (None for PostgreSQL, whose columns take any length and depth)."""
     conn = _open(path)
     try:
-        return _scan(conn, path, tables, progress)
+        return _scan(conn, path, tables, progress, limits)
     finally:
         conn.close()
 
@@ -137,7 +143,7 @@ def _open(path: Path) -> sqlite3.Connection:
 
 
 def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
-          progress: Callable[[str, int, int], None]) -> ScanResult:
+          progress: Callable[[str, int, int], None], limits: TargetLimits | None) -> ScanResult:
     names = {t.name for t in tables}
     findings: dict[tuple[str, str, str], Finding] = {}
     problems: dict[str, dict[Key, list[_Problem]]] = {}
@@ -151,21 +157,22 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
             findings[k] = Finding(table, column, problem, converted=converted)
         return findings[k]
 
+    server = limits.server if limits else "PostgreSQL"
     conn.execute("BEGIN")  # one snapshot for every query of the scan
     try:
         for done, t in enumerate(tables):
             progress(t.name, done, len(tables))
             rows[t.name] = conn.execute(f"SELECT count(*) FROM {quote(t.name)}").fetchone()[0]
             found = problems[t.name] = {}
-            sifted = _unclean_rows(conn, path, t, rows[t.name])
+            sifted = _sifted_rows(conn, path, t, rows[t.name], limits)
             unclean[t.name] = frozenset(r[:len(t.key)] for r in sifted) if len(sifted) <= UNCLEAN_KEYS else None
-            for key, column, problem in _bad_values(t, sifted):
+            for key, column, problem in _bad_values(t, sifted, limits):
                 if isinstance(problem, BadValue):
                     finding(t.name, column, problem.rule, False).add(key)
                     found.setdefault(key, []).append(_Problem(column, problem.rule, f"{column}: {problem.rule}"))
                 else:
                     finding(t.name, column, problem, True).add(key)
-            for key, column, rule, reason, n in (*_null_keys(conn, t), *_collisions(conn, t, sifted)):
+            for key, column, rule, reason, n in (*_null_keys(conn, t), *_collisions(conn, t, sifted, server)):
                 finding(t.name, column, rule, False).add(key, n)
                 found.setdefault(key, []).append(_Problem(column, rule, reason))
             shared[t.name] = _rows_sharing_a_key(conn, t, found)
@@ -195,26 +202,34 @@ def _scan(conn: sqlite3.Connection, path: Path, tables: list[SourceTable],
     return ScanResult(list(findings.values()), actions, affected, rows, unclean)
 
 
-def _unclean_rows(conn: sqlite3.Connection, path: Path, t: SourceTable, rows: int) -> list[tuple]:
-    """(key..., values...) of every row that is not clean."""
+def _sifted_rows(conn: sqlite3.Connection, path: Path, t: SourceTable, rows: int,
+                 limits: TargetLimits | None) -> list[tuple]:
+    """(key..., values...) of every row that is not clean, and of every row that may hold a value too big for
+    the target's column."""
     cols = ", ".join(quote(c.name) for c in t.columns)
-    sql = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE NOT ({t.clean_sql()})"
+    near = limits.sift_sql(t.name) if limits else None
+    where = f"NOT ({t.clean_sql()})" + (f" OR {near}" if near else "")
+    sql = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE ({where})"
     return _sift(conn, path, t, sql, rows)
 
 
-def _bad_values(t: SourceTable, sifted: list[tuple]) -> Iterable[tuple[Key, str, Any]]:
-    """(key, column, BadValue or conversion name) for every value of the sifted rows that is not clean."""
+def _bad_values(t: SourceTable, sifted: list[tuple], limits: TargetLimits | None) -> Iterable[tuple[Key, str, Any]]:
+    """(key, column, BadValue or conversion name) for every value of the sifted rows that is not clean or, as
+    converted, breaks a limit of the target's."""
     nk = len(t.key)
     for row in sifted:
         key = row[:nk]
         for c, value in zip(t.columns, row[nk:]):
             try:
-                _, made = convert(c.kind, value)
+                converted, made = convert(c.kind, value)
             except BadValue as exc:
                 yield key, c.name, exc
-            else:
-                if made:
-                    yield key, c.name, made
+                continue
+            if made:
+                yield key, c.name, made
+            broken = limits.broken(t.name, c.name, converted) if limits else None
+            if broken:
+                yield key, c.name, BadValue(broken)
 
 
 def _null_keys(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key, str, str, str, int]]:
@@ -237,10 +252,11 @@ def _rows_sharing_a_key(conn: sqlite3.Connection, t: SourceTable, found: dict[Ke
     return total - len(repeated)
 
 
-def _collisions(conn: sqlite3.Connection, t: SourceTable,
-                sifted: list[tuple]) -> Iterable[tuple[Key, str, str, str, int]]:
+def _collisions(conn: sqlite3.Connection, t: SourceTable, sifted: list[tuple],
+                server: str) -> Iterable[tuple[Key, str, str, str, int]]:
     """(key, column, rule, reason, 1) for each row whose primary key, or a UNIQUE index's values, SQLite holds
-    apart but PostgreSQL would hold equal once converted (1 and '1'; 'a' and x'61'; one instant spelled twice).
+    apart but the target `server` would hold equal once converted (1 and '1'; 'a' and x'61'; one instant spelled
+    twice).
 
     Two clean values never collide (they go as they are), so only the sifted rows are converted: against each
     other, and against the clean rows SQLite finds with the converted value in its clean spelling. The row
@@ -276,7 +292,7 @@ def _collisions(conn: sqlite3.Connection, t: SourceTable,
                 other = next((r[:nk] for r in conn.execute(lookup, [_clean_spelling(v) for v in made])
                               if r[:nk] not in sifted_keys and _converted(kinds, ix.columns, r[nk:]) == made), None)
             if other is not None:
-                yield key, column, rule, (f"{column}: {shown_key(raw)} becomes {shown_key(made)} in PostgreSQL, "
+                yield key, column, rule, (f"{column}: {shown_key(raw)} becomes {shown_key(made)} in {server}, "
                                           f"as the {what} of row {shown_key(other)} is"), 1
 
 

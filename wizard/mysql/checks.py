@@ -48,7 +48,7 @@ async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit)
         add(Check("tables", FAIL, f"table(s) the engine's history does not know: {', '.join(others)}: a move off "
                                   "MySQL carries the engine's tables only; move those apart first"))
         return
-    declared = {k: kind_of(v) for k, v in schema.declared_types(revision).items()}
+    declared = {(t, c): kind_of(v) for t, columns in schema.mysql_types(revision).items() for c, v in columns.items()}
     differ = [f"{t.name}.{c.name} is {c.declared} in the source, where the engine's history makes a "
               f"{declared[t.name, c.name]}" for t in tables for c in t.columns
               if (t.name, c.name) in declared and not _same_meaning(c.kind, declared[t.name, c.name])]

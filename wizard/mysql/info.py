@@ -25,6 +25,12 @@ async def engine_and_size(conn: AsyncConnection) -> tuple[str, int]:
     return server_name(version), int(size)
 
 
+async def is_mariadb(db: DbUrl) -> bool:
+    """Whether the MySQL server at `db` is MariaDB."""
+    async with connect(db) as conn:
+        return bool(conn.dialect.is_mariadb)
+
+
 async def charset(conn: AsyncConnection) -> tuple[str, str]:
     """The database's default character set and collation."""
     row = (await conn.execute(text("SELECT default_character_set_name, default_collation_name "

@@ -42,7 +42,7 @@ def column_kind(col_type: Any, table: str, column: str, json: set[tuple[str, str
     or integers, such a column would stop the move off MySQL at the copy; as JSON or a boolean, the scan holds
     every value that is not one."""
     kind = kind_of(col_type)
-    meant = kind_of(schema.declared_types(schema.head()).get((table, column), col_type))
+    meant = kind_of(schema.mysql_types(schema.head()).get(table, {}).get(column, col_type))
     if (table, column) in json or (meant == JSON and kind == TEXT):
         return JSON
     if isinstance(col_type, mysql.TINYINT) and col_type.display_width == 1 or meant == BOOLEAN and kind in INT_RANGES:

@@ -102,9 +102,9 @@ async def describe(target: DbUrl) -> TargetInfo:
                       server=server, charset=f"{found[0]} ({found[1]})", charset_problem=charset_problem(target, found))
 
 
-async def checks(target: DbUrl, resume_run: str | None) -> list[tuple[str, bool, str]]:
-    """(check, passed, reason) of the target: it answers, its character set, CREATE, empty of the engine's tables."""
-    info = await describe(target)
+def checks(target: DbUrl, info: TargetInfo, resume_run: str | None) -> list[tuple[str, bool, str]]:
+    """(check, passed, reason) of the target from what it said (`describe`): it answers, its character set, CREATE,
+    empty of the engine's tables."""
     out = [("target", True, f"{target.masked()} answers: {info.server} {info.server_version}"),
            ("charset", not info.charset_problem,
             info.charset_problem or f"database {target.database} defaults to {info.charset}"),
