@@ -1,6 +1,7 @@
 """Values a MySQL target's columns cannot hold, moved from SQLite onto the real MariaDB by the real `wizard
 migrate`, as tests/faults/test_odd_sources.py moves odd values to PostgreSQL: text longer than its VARCHAR(255)
-and JSON nested deeper than MariaDB's json_valid goes (31 levels).
+and JSON nested deeper than MariaDB's json_valid goes (31 levels), and a row longer, as the copy sends it, than
+the server's max_allowed_packet.
 
 Each is refused by the pre-flight (exit 3, no traceback) naming the table, the column and an example key, with
 nothing written to the target and the source unchanged; with `--on-orphans quarantine` the row goes to quarantine
@@ -78,6 +79,24 @@ def children(source: Path, table: str, key: str) -> dict[str, int]:
 @pytest.mark.parametrize("oddity", TOO_BIG, ids=[o.name for o in TOO_BIG])
 def test_a_value_too_big_for_mariadb_is_refused_up_front_or_quarantined(oddity: Oddity, tmp_path: Path,
                                                                        mysql_url: str, survived) -> None:
+    refused_then_quarantined(oddity, tmp_path, mysql_url, survived)
+
+
+def test_a_row_longer_than_the_servers_packet_is_refused_up_front_or_quarantined(tmp_path: Path, mysql_url: str,
+                                                                                 survived) -> None:
+    """Newlines, each escaped to two bytes in the copy's LOAD DATA line: half the server's max_allowed_packet of
+    them and the line is longer than the packet. The server dropped the connection mid-copy (exit 1)."""
+    (packet,), = read(mysql_url, "SELECT @@max_allowed_packet")
+    rule = (f"a row longer, as the copy sends it, than MariaDB's max_allowed_packet ({packet:,} bytes): raise it on "
+            f"the server (SET GLOBAL max_allowed_packet = 1073741824, and in its configuration) and run the checks "
+            f"again")
+    refused_then_quarantined(odd(
+        "a row longer than the server's max_allowed_packet (half as many newlines, escaped to two bytes each)",
+        f"UPDATE executions SET error = replace(hex(zeroblob({packet // 4 + 1})), '0', char(10)) WHERE id = 3",
+        expect=Held("executions", "error", 3, rule), engine=True), tmp_path, mysql_url, survived)
+
+
+def refused_then_quarantined(oddity: Oddity, tmp_path: Path, mysql_url: str, survived) -> None:
     source = build(tmp_path / "odd.db", oddity)
     before = sha256(source)
     expect = oddity.expect

@@ -55,6 +55,7 @@ class TargetInfo:
     server: str = "PostgreSQL"  # or MySQL, MariaDB (wizard.mysql.target.describe: `schema` is then the database)
     charset: str = ""  # MySQL's: the database's default character set (collation)
     charset_problem: str = ""  # MySQL's: why that character set would lose characters ('' when it would not)
+    max_packet: int = 0  # MySQL's max_allowed_packet: the longest row a client can send or be sent
 
     @property
     def major(self) -> int:
@@ -463,7 +464,7 @@ async def _scan(source: DbUrl, emit: Emit, described: asyncio.Task | None
                 ) -> tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult]:
     """The data scan; onto MySQL (`described`: the target's answer) also for values too big for its columns."""
     loop = asyncio.get_running_loop()
-    server, revision = await _mysql_target_and_revision(source, described) if described else (None, None)
+    server, revision, packet = await _mysql_target_and_revision(source, described) if described else (None,) * 3
 
     def progress(table: str, done: int, total: int) -> None:
         loop.call_soon_threadsafe(emit, Progress(STEP, "data scan", done, total))
@@ -474,21 +475,23 @@ async def _scan(source: DbUrl, emit: Emit, described: asyncio.Task | None
         if server:
             from wizard.mysql.limits import limits_of  # MySQL's own (wizard.mysql builds on this module)
 
-            limits = limits_of(server, revision)
+            limits = limits_of(server, revision, packet)
         return tables, left, data_scan.scan(source.sqlite_path, tables, progress, limits)
 
     return await asyncio.to_thread(run)
 
 
-async def _mysql_target_and_revision(source: DbUrl, described: asyncio.Task) -> tuple[str | None, str | None]:
-    """The MySQL target's server (MySQL or MariaDB) and the source's revision, the schema the target gets: what
-    its limits depend on. (None, None) when the target did not answer: its check fails and says why."""
+async def _mysql_target_and_revision(source: DbUrl, described: asyncio.Task
+                                     ) -> tuple[str | None, str | None, int | None]:
+    """The MySQL target's server (MySQL or MariaDB), the source's revision (the schema the target gets) and the
+    server's max_allowed_packet: what its limits depend on. Nones when the target did not answer: its check
+    fails and says why."""
     try:
         info = await described
     except WizardError:
-        return None, None
+        return None, None, None
     async with connect(source, readonly=True) as conn:
-        return info.server, (await inspect_schema(conn)).effective
+        return info.server, (await inspect_schema(conn)).effective, info.max_packet
 
 
 def _add_scan(report: PreflightReport, scanned: tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult],

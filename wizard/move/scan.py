@@ -207,7 +207,7 @@ def _sifted_rows(conn: sqlite3.Connection, path: Path, t: SourceTable, rows: int
     """(key..., values...) of every row that is not clean, and of every row that may hold a value too big for
     the target's column."""
     cols = ", ".join(quote(c.name) for c in t.columns)
-    near = limits.sift_sql(t.name) if limits else None
+    near = limits.sift_sql(t.name, [c.name for c in t.columns]) if limits else None
     where = f"NOT ({t.clean_sql()})" + (f" OR {near}" if near else "")
     sql = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE ({where})"
     return _sift(conn, path, t, sql, rows)
@@ -218,18 +218,25 @@ def _bad_values(t: SourceTable, sifted: list[tuple], limits: TargetLimits | None
     converted, breaks a limit of the target's."""
     nk = len(t.key)
     for row in sifted:
-        key = row[:nk]
+        key, converted_row = row[:nk], []
         for c, value in zip(t.columns, row[nk:]):
             try:
                 converted, made = convert(c.kind, value)
             except BadValue as exc:
                 yield key, c.name, exc
+                converted_row = None
                 continue
             if made:
                 yield key, c.name, made
             broken = limits.broken(t.name, c.name, converted) if limits else None
             if broken:
                 yield key, c.name, BadValue(broken)
+            if converted_row is not None:
+                converted_row.append(converted)
+        too_long = limits.row_too_long(tuple(converted_row)) if limits and converted_row is not None else None
+        if too_long:  # named by its longest value
+            longest = max(zip(t.columns, converted_row), key=lambda cv: len(str(cv[1] or "")))[0]
+            yield key, longest.name, BadValue(too_long)
 
 
 def _null_keys(conn: sqlite3.Connection, t: SourceTable) -> Iterable[tuple[Key, str, str, str, int]]:

@@ -92,14 +92,15 @@ async def describe(target: DbUrl) -> TargetInfo:
     """What the target is, as the Connection screen's test and the pre-flight checks ask it: the server, its
     character set, whether we may create tables, what it holds (BadInput when it does not let us in)."""
     async with connect(target) as conn:
-        version = (await conn.execute(text("SELECT VERSION()"))).scalar_one()
+        version, packet = (await conn.execute(text("SELECT VERSION(), @@max_allowed_packet"))).one()
         found = await charset(conn)
         create = await may_create(conn)
         tables = await app_tables(conn)
         holder = await run_holding(conn, tables)
     server, number = server_name(version).split(" ", 1)
     return TargetInfo(number, create, tables, target.database or "", holder, target.url.username or "",
-                      server=server, charset=f"{found[0]} ({found[1]})", charset_problem=charset_problem(target, found))
+                      server=server, charset=f"{found[0]} ({found[1]})", charset_problem=charset_problem(target, found),
+                      max_packet=int(packet))
 
 
 def checks(target: DbUrl, info: TargetInfo, resume_run: str | None) -> list[tuple[str, bool, str]]:
