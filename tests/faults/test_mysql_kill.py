@@ -430,9 +430,10 @@ def test_kill_inside_a_revision_of_a_moves_upgrade_onto_mysql(recovery: str, sma
     state = tmp_path / "state"
     args = _onto(small_source, mysql_url, state, "--to", "head")
     # alembic's op.execute: called by 0002 only, first where the checks build each revision's expected shape in
-    # memory, then in --to's upgrade after 0002's ALTER TABLE (committed by MySQL as it ran), before its UPDATE
-    # that gives every workflow tags = '[]': half a revision on the server, alembic_version still 0001.
-    wizard_killed_at("alembic.op:execute:2", *args)
+    # memory, then where the verification reads the history's MySQL types (offline, wizard.schema.mysql_types),
+    # then in --to's upgrade after 0002's ALTER TABLE (committed by MySQL as it ran), before its UPDATE that
+    # gives every workflow tags = '[]': half a revision on the server, alembic_version still 0001.
+    wizard_killed_at("alembic.op:execute:3", *args)
     began, finished = _journal_steps(state)
     assert began[-1] == "upgrade" and "upgrade" not in finished
     assert read(mysql_url, "SELECT version_num FROM alembic_version") == [("0001",)]
