@@ -520,11 +520,15 @@ def test_a_carry_back_into_a_case_blind_source_refuses_what_its_unique_index_wou
     columns = _mysql_columns(mysql_source)
     source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
     env_now = (folder / ".env").read_bytes()
+    shown = " ".join(wizard("rollback", "--last", cwd=folder).stdout.split())  # the plan, before anyone agrees
+    foreseen = "as things stand it will stop before changing anything: "
     done = wizard("rollback", "--last", "--yes", cwd=folder)
     if refused is None:
+        assert foreseen not in shown, shown
         assert done.returncode == 0, done.stderr
         assert mysql_rows(mysql_source, columns)["users"] == target_now["users"]
         return
+    assert f"{foreseen}{refused}: " in shown, shown
     assert done.returncode == 3, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0] == done.stderr.strip().splitlines()[-1], done.stderr

@@ -88,6 +88,21 @@ async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: Ba
     return sentence
 
 
+async def refusal_of_the_rows(source: DbUrl, target: DbUrl, since: Since) -> str | None:
+    """What step 3's checks of the rows written since would refuse (the confirmation says it before the
+    operator agrees); None when they pass. Reads only: the written rows, and the source's answers."""
+    async with connect(source) as conn:
+        shapes = {t.table: await shape(conn, t.table) for t in since.tables if t.any}
+        await conn.rollback()
+    rows = await read_written(target, since, shapes)
+    try:
+        await _refuse_unstorable(source, shapes, rows)
+        await _refuse_colliding(source, since, shapes, rows)
+    except Refused as exc:
+        return exc.message
+    return None
+
+
 async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> None:
     """Step 3's last check: refused when a value written since would lose a character in a source column of a narrower
     character set than utf8mb4 (latin1, utf8mb3: a move reads such a source whole). MySQL stores '?' for what a

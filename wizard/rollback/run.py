@@ -162,6 +162,10 @@ class UndoAction:
     def describe(self) -> str:
         raise NotImplementedError
 
+    async def foreseen_refusal(self, credentials: Credentials) -> str | None:
+        """What this action's own checks will refuse, asked before the operator confirms (None: nothing)."""
+        return None
+
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         raise NotImplementedError
 
@@ -475,7 +479,12 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         if not context.since:
             notes.append(f"run {run.id} did not finish: the engine was never handed its database")
         _refuse_losing_since(run, context)
-    return RollbackPlan(run, plan_rollback(run, context), context, notes)
+    actions = plan_rollback(run, context)
+    for action in actions:
+        refusal = await action.foreseen_refusal(credentials)
+        if refusal:
+            notes.append(f"as things stand it will stop before changing anything: {refusal}")
+    return RollbackPlan(run, actions, context, notes)
 
 
 def _refuse_losing_since(run: Run, context: RollbackContext) -> None:

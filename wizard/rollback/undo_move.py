@@ -11,7 +11,7 @@ import asyncpg
 
 from wizard.backup import BackupRecord
 from wizard.rollback.carry_back import carry_back
-from wizard.rollback.carry_mysql import carry_back_mysql
+from wizard.rollback.carry_mysql import carry_back_mysql, refusal_of_the_rows
 from wizard.db import connect, quote
 from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
@@ -45,6 +45,12 @@ class CarryBack(SaveSince):
         return (f"{rows} back into MySQL database {source.database}: its CHECKSUM "
                 f"TABLE first (as the move left it), one transaction, then the database checked row by row against "
                 f"the target")
+
+    async def foreseen_refusal(self, credentials: Credentials) -> str | None:
+        if self.context.restore_backup or not self.needed() or self.undo["source"].startswith("sqlite:"):
+            return None  # a SQLite file holds whatever PostgreSQL or MySQL did: its carry-back has no such checks
+        source, target = credentials.resolve(self.undo["source"]), credentials.resolve(self.target)
+        return await refusal_of_the_rows(source, target, self.since)
 
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         if self.context.restore_backup:
