@@ -351,6 +351,17 @@ def test_a_column_of_another_meaning_is_refused_by_the_pre_flight(source: str, p
     assert tables_in(pg_url) == []
 
 
+def test_a_recorded_revision_whose_tables_are_not_that_revisions_is_refused_by_the_pre_flight(
+        source: str, pg_url: str, tmp_path: Path) -> None:
+    write(source, "ALTER TABLE executions ADD COLUMN priority INT")
+    write(source, "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+    write(source, "INSERT INTO alembic_version VALUES ('0001')")
+    with pytest.raises(Refused, match=r"pre-flight check 'revision' failed: at revision 0001 by its alembic_version, "
+                                      r"but its tables are not that revision's: executions has extra priority"):
+        _move(source, pg_url, tmp_path / "state")
+    assert tables_in(pg_url) == []
+
+
 def test_an_engine_database_made_with_other_mysql_types_moves_and_verifies(source: str, pg_url: str,
                                                                         tmp_path: Path) -> None:
     """What an engine's own create_all may have made on MySQL: INT ids (the history's are BIGINT), DATETIME

@@ -115,6 +115,22 @@ def test_policies_decide_row_by_row(dirty_db: Path, pg_url: str) -> None:
     assert null["plugin_audit"].null == {(7,): ("execution_id",), (8,): ("execution_id",)}
 
 
+def test_a_recorded_revision_whose_tables_are_not_that_revisions_fails_the_revision_check(
+        engine_db: Path, pg_url: str) -> None:
+    """A column the history does not know (a later engine's, one added by hand) beside a recorded revision: the
+    checks passed on the record alone, and the move stopped after making the target's schema."""
+    import sqlite3
+
+    with sqlite3.connect(engine_db) as conn:
+        conn.execute("ALTER TABLE executions ADD COLUMN priority INTEGER")
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('0001')")
+    revision = by_name(checks(engine_db, pg_url))["revision"]
+    assert (revision.status, revision.reason) == (FAIL, (
+        "at revision 0001 by its alembic_version, but its tables are not that revision's: executions has extra "
+        "priority: the target's schema cannot be made to match"))
+
+
 def test_target_holding_engine_tables_fails_unless_it_is_the_resumed_run(engine_db: Path, pg_url: str) -> None:
     fetch(pg_url, "CREATE TABLE users (id text)")
     report = checks(engine_db, pg_url)

@@ -158,7 +158,8 @@ class SchemaState:
     revision: str | None  # what alembic_version records, None when it has no row or no table
     recorded: bool  # alembic_version exists and names a revision
     matches: list[str] = field(default_factory=list)  # revisions whose tables these tables match
-    differences: list[str] = field(default_factory=list)  # against the closest revision, when none match
+    # Against the closest revision when none match; against the recorded one when its tables are not that one's.
+    differences: list[str] = field(default_factory=list)
     other_tables: list[str] = field(default_factory=list)  # tables the engine's history does not know
     empty: bool = False  # none of the engine's tables
 
@@ -173,7 +174,9 @@ class SchemaState:
         if self.empty:
             return "empty: none of the engine's tables"
         if self.recorded:
-            return f"at revision {self.revision}"
+            return f"at revision {self.revision}" + (
+                f" by its alembic_version, but its tables are not that revision's: {'; '.join(self.differences)}"
+                if self.differences else "")
         if self.matches:
             same = ", ".join(self.matches)
             return (
@@ -198,20 +201,25 @@ async def inspect_schema(conn: AsyncConnection) -> SchemaState:
             return state
         matches = [rev for rev, expected in expected_shapes().items() if expected == shape]
         state.matches = matches
-        if not matches:
+        if state.recorded and revision in expected_shapes() and revision not in matches:
+            state.differences = _differences(shape, revision)
+        elif not matches:
             state.differences = _differences(shape)
         return state
 
     return await conn.run_sync(run)
 
 
-def _differences(shape: Shape) -> list[str]:
-    """What differs from the closest known revision, table by table."""
+def _differences(shape: Shape, revision: str | None = None) -> list[str]:
+    """What differs from `revision` (None: the closest known one, which it names first), table by table."""
     def distance(expected: Shape) -> int:
         return sum(len(expected.get(t, frozenset()) ^ shape.get(t, frozenset())) for t in set(expected) | set(shape))
 
-    rev, expected = min(expected_shapes().items(), key=lambda kv: distance(kv[1]))
-    out = [f"closest is {rev}"]
+    if revision is None:
+        rev, expected = min(expected_shapes().items(), key=lambda kv: distance(kv[1]))
+        out = [f"closest is {rev}"]
+    else:
+        rev, expected, out = revision, expected_shapes()[revision], []
     for t in ENGINE_TABLES:
         want, have = expected.get(t), shape.get(t)
         if want is None and have is None:

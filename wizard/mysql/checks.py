@@ -38,8 +38,9 @@ async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit)
         add(Check("revision", FAIL, f"database {db.database} holds none of the engine's tables: point --source at "
                                     "the engine's database"))
         return
-    if revision not in [r.id for r in history()]:
-        why = f"revision {revision} is not in this wizard's history" if revision else state.describe()
+    if revision not in [r.id for r in history()] or state.differences:
+        why = f"revision {revision} is not in this wizard's history" if revision and not state.differences \
+            else state.describe()
         add(Check("revision", FAIL, f"{why}: the target's schema cannot be made to match"))
         return
     report.source_revision = revision
