@@ -20,7 +20,7 @@ from typing import Any
 
 from wizard.move import normalize as n
 from wizard import sample
-from wizard.move.scan import NULL_KEY, SAME_KEY, SAME_UNIQUE
+from wizard.move.scan import NULL_KEY, NULL_VALUE, SAME_KEY, SAME_UNIQUE
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,14 @@ ODDITIES = [
         "INSERT INTO t VALUES (1, '{\"a\": 1}'), (2, 9e999)", expect=Held("t", "doc", 2, n.NOT_FINITE_JSON)),
     odd("REAL Infinity (9e999) in executions.state of an engine database", "UPDATE executions SET state = 9e999 "
         "WHERE id = 7", expect=Held("executions", "state", 7, n.NOT_FINITE_JSON), engine=True),
+    # a NULL the engine's schema forbids, in a file whose table lacks the NOT NULL (another program made it)
+    odd("NULL in executions.status, which the engine's schema makes NOT NULL (the file's table does not)",
+        "ALTER TABLE executions RENAME TO executions_made_here",
+        "CREATE TABLE executions (id INTEGER NOT NULL, workflow_id VARCHAR NOT NULL, status VARCHAR, state JSON, "
+        "error TEXT, started_at DATETIME, completed_at DATETIME, PRIMARY KEY (id))",
+        "INSERT INTO executions SELECT * FROM executions_made_here", "DROP TABLE executions_made_here",
+        "UPDATE executions SET status = NULL WHERE id = 7", expect=Held("executions", "status", 7, NULL_VALUE),
+        engine=True),
     # 9. the ends of the timestamp range
     odd("timestamps and dates at the range's ends", T.format("at DATETIME, day DATE"),
         "INSERT INTO t VALUES (1, '0001-01-01 00:00:00', '0001-01-01'), "

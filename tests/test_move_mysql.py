@@ -33,6 +33,7 @@ from wizard.errors import Interrupted, Refused, StepError
 from wizard.events import Progress, StopRequest
 from wizard.journal import FINISHED, load_run
 from wizard.move.run import MoveOptions
+from wizard.move.scan import NULL_VALUE
 from wizard.mysql.source import BAD_BOOLEAN, BAD_JSON, NO_SUCH_DATE
 from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
@@ -360,6 +361,44 @@ def test_a_recorded_revision_whose_tables_are_not_that_revisions_is_refused_by_t
                                       r"but its tables are not that revision's: executions has extra priority"):
         _move(source, pg_url, tmp_path / "state")
     assert tables_in(pg_url) == []
+
+
+@pytest.mark.parametrize("policy", ["abort", "null", "quarantine"])
+def test_a_null_the_schema_forbids_and_dangling_references_are_held_before_anything_is_written(
+        policy: str, source: str, pg_url: str, tmp_path: Path) -> None:
+    """What MySQL lets in that PostgreSQL's schema refuses: a NULL status (the engine's create_all made the column
+    nullable), an execution of no workflow and a workflow of no user (loaded with FOREIGN_KEY_CHECKS off, as a
+    dump's restore runs). The move passed its checks and stopped at the copy or at the foreign keys' build."""
+    conn = connect_mysql_sync(parse_url(source))
+    with conn.cursor() as cur:
+        cur.execute("ALTER TABLE executions MODIFY status VARCHAR(255) NULL")
+        cur.execute("UPDATE executions SET status = NULL WHERE id = 4")
+        cur.execute("SET SESSION foreign_key_checks = 0")
+        cur.execute("UPDATE executions SET workflow_id = 'no-such-workflow' WHERE id = 5")
+        cur.execute("UPDATE workflows SET owner_id = 'no-such-user' ORDER BY id LIMIT 1")
+        cur.execute("SELECT id FROM workflows WHERE owner_id = 'no-such-user'")
+        (orphan,) = cur.fetchone()
+    conn.commit()
+    conn.close()
+    if policy == "abort":
+        with pytest.raises(Refused, match="nothing was written") as refused:
+            _move(source, pg_url, tmp_path / "state")
+        assert not [t for t in tables_in(pg_url) if t in COUNTS]
+        said = str(refused.value)
+        assert said.startswith(f"3 row(s) PostgreSQL will not take as they are (listed above; first "
+                               f"workflows.owner_id at key {orphan}: points to no users row)"), said
+        return
+    result = _move(source, pg_url, tmp_path / "state", on_orphans=policy)
+    assert result.state == "finished" and result.verification.ok
+    held = {(r["table"], r["pk"]): r["reason"] for path in (result.report_json.parent / "quarantine").glob("*.jsonl")
+            for r in map(json.loads, path.read_text().splitlines())}
+    assert NULL_VALUE in held[("executions", 4)]
+    assert "workflow_id = no-such-workflow points to no workflows row" in held[("executions", 5)]
+    owner = fetch(pg_url, "SELECT owner_id FROM workflows WHERE id = $1", orphan)
+    if policy == "null":  # a reference that may be NULL is cleared, the workflow kept
+        assert owner == [(None,)] and ("workflows", orphan) not in held
+    else:
+        assert owner == [] and "owner_id = no-such-user points to no users row" in held[("workflows", orphan)]
 
 
 def test_an_engine_database_made_with_other_mysql_types_moves_and_verifies(source: str, pg_url: str,

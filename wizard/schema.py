@@ -122,20 +122,19 @@ def named_indexes(revision: str) -> frozenset[str]:
 
 
 @functools.cache
-def mysql_types(revision: str) -> dict[str, dict[str, TypeEngine]]:
-    """The engine's columns at `revision`, table -> column -> the type it has on MySQL and MariaDB (a
-    with_variant's MySQL type: VARCHAR(255), LONGTEXT, JSON).
+def _history_columns(revision: str) -> dict[str, dict[str, Column]]:
+    """The engine's columns at `revision`, table -> column, as the history declares them.
 
     Read from the history itself, run offline for MySQL (`upgrade_sql`, which touches no database): each
     column as Alembic attaches it to the table it creates or adds it to, in this thread only. Alembic's
     stand-ins for the columns of an index or a constraint have no type (NullType) and are passed over. A
-    revision that changed a column's type in place (alter_column) would not show here: none does."""
-    found: dict[str, dict[str, TypeEngine]] = {}
-    dialect, here = mysql.dialect(), threading.get_ident()
+    revision that changed a column in place (alter_column) would not show here: none does."""
+    found: dict[str, dict[str, Column]] = {}
+    here = threading.get_ident()
 
     def attached(column: Column, table: Any) -> None:
         if threading.get_ident() == here and not isinstance(column.type, NullType):
-            found.setdefault(table.name, {})[column.name] = column.type.dialect_impl(dialect)
+            found.setdefault(table.name, {})[column.name] = column
 
     event.listen(Column, "after_parent_attach", attached)
     try:
@@ -143,6 +142,22 @@ def mysql_types(revision: str) -> dict[str, dict[str, TypeEngine]]:
     finally:
         event.remove(Column, "after_parent_attach", attached)
     return found
+
+
+@functools.cache
+def mysql_types(revision: str) -> dict[str, dict[str, TypeEngine]]:
+    """The engine's columns at `revision`, table -> column -> the type it has on MySQL and MariaDB (a
+    with_variant's MySQL type: VARCHAR(255), LONGTEXT, JSON)."""
+    dialect = mysql.dialect()
+    return {t: {c: col.type.dialect_impl(dialect) for c, col in cols.items()}
+            for t, cols in _history_columns(revision).items()}
+
+
+@functools.cache
+def not_null(revision: str) -> dict[str, frozenset[str]]:
+    """Per engine table, the columns the history makes NOT NULL at `revision` (its primary key's too)."""
+    return {t: frozenset(c for c, col in cols.items() if not col.nullable)
+            for t, cols in _history_columns(revision).items()}
 
 
 def _shape(insp: Any) -> Shape:

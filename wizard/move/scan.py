@@ -39,6 +39,7 @@ POLICY_MEANINGS = {
 DANGLING = "dangling foreign key"
 ORPHANED = "parent row in quarantine"
 NULL_KEY = "NULL in a primary key column"  # SQLite lets a key that is not the rowid hold NULL, PostgreSQL does not
+NULL_VALUE = "NULL in a column the engine's schema makes NOT NULL"  # a file the engine did not make may hold one
 SAME_KEY = "primary key equal to another row's after conversion"
 SAME_UNIQUE = "unique value equal to another row's after conversion"
 SET_NULL = "dangling foreign key set to NULL"  # the conversion the `null` policy makes, counted per column
@@ -220,6 +221,10 @@ def _bad_values(t: SourceTable, sifted: list[tuple], limits: TargetLimits | None
     for row in sifted:
         key, converted_row = row[:nk], []
         for c, value in zip(t.columns, row[nk:]):
+            if value is None and not c.nullable and c.name not in t.key:  # a NULL key is _null_keys' to find
+                yield key, c.name, BadValue(NULL_VALUE)
+                converted_row = None
+                continue
             try:
                 converted, made = convert(c.kind, value)
             except BadValue as exc:

@@ -17,7 +17,7 @@ from typing import Iterable
 from wizard.move import normalize, typemap
 from wizard.db import all_of, quote, sqlite_uri
 from wizard.move.pgnames import pg_name
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, head, not_null
 
 ROWID = "rowid"
 
@@ -92,6 +92,7 @@ class SourceTable:
     def clean_sql(self) -> str:
         """1 when every value of the row may take the fast path (see normalize.clean_sql), else 0."""
         parts = [normalize.clean_sql(c.kind, quote(c.name)) for c in self.columns]
+        parts += [f"{quote(c.name)} IS NOT NULL" for c in self.columns if not c.nullable and c.name not in self.key]
         return f"CASE WHEN {all_of(parts) or '1'} THEN 1 ELSE 0 END"
 
     def key_sql(self) -> str:
@@ -182,10 +183,13 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
     info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()  # cid, name, type, notnull, dflt, pk
     pk = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
     rowid_alias = len(pk) == 1 and next(r[2] for r in info if r[1] == pk[0]).strip().upper() == "INTEGER"
+    # An engine table's column is NOT NULL where the history makes it so, whatever the file says: the target's is.
+    required = not_null(head()).get(name, frozenset()) if name in ENGINE_TABLES else frozenset()
     columns = []
     for _cid, col, declared, notnull, default, in_pk in info:
         mapping = typemap.mapping_for(declared or "", rowid_alias and col == pk[0])
-        columns.append(Column(col, declared or "", mapping.kind, not (notnull or in_pk), mapping.postgres, default))
+        columns.append(Column(col, declared or "", mapping.kind, not (notnull or in_pk or col in required),
+                              mapping.postgres, default))
     nullable = {c.name: c.nullable for c in columns}
     fks: dict[int, list] = {}
     # id, seq, parent, from, to, on_update, on_delete, match

@@ -4,9 +4,12 @@ Only read: the catalogue (SQLAlchemy's inspector), row counts, and per table one
 values PostgreSQL has no meaning for, by the server's own tests: a DATETIME or DATE that is no real day
 (MySQL keeps 0000-00-00 and 2024-02-00; `c + INTERVAL 0 DAY` is NULL for them), MariaDB JSON (LONGTEXT)
 that JSON_VALID refuses (its CHECK can be switched off, or the column altered), a TINYINT(1) boolean that
-is not 0 or 1. Each such row is held under the quarantine and null policies (with the rows that refer to
-it: quarantined, or under null their foreign key set to NULL where it may be), and stops the abort policy
-before anything is written. The copy (wizard.mysql.reader) checks every value again on its way.
+is not 0 or 1, a NULL where the engine's schema (so the target) is NOT NULL; and per foreign key one query
+for the rows whose reference names no parent row, byte for byte (MySQL takes them while FOREIGN_KEY_CHECKS is
+off, as a dump's restore runs). Each such row is held under the quarantine and null policies (with the rows
+that refer to it: quarantined, or under null their foreign key set to NULL where it may be; a dangling
+reference that may be NULL is set to NULL under null), and stops the abort policy before anything is written.
+The copy (wizard.mysql.reader) checks every value again on its way.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from wizard import schema
 from wizard.db import connect, quote
 from wizard.events import Emit, Progress, ignore
 from wizard.move.normalize import BOOLEAN, DATE, JSON, TIMESTAMP
-from wizard.move.scan import (ABORT, NULL, ORPHANED, POLICIES, QUARANTINE, Finding, Key, Quarantine, RowActions,
-                              ScanResult, shown_key)
+from wizard.move.scan import (ABORT, DANGLING, NULL, NULL_VALUE, ORPHANED, POLICIES, QUARANTINE, Finding, Key,
+                              Quarantine, RowActions, ScanResult, shown_key)
 from wizard.move.tables import Column, ForeignKey, SourceTable, copy_order
 from wizard.mysql.info import app_tables
 from wizard.mysql.kinds import column_kind, json_columns
@@ -47,8 +50,9 @@ def _read_tables(sync_conn: Any) -> list[SourceTable]:
     for name in insp.get_table_names():
         if name not in schema.ENGINE_TABLES:
             continue
-        columns = [Column(c["name"], str(c["type"]), column_kind(c["type"], name, c["name"], json), c["nullable"], "")
-                   for c in insp.get_columns(name)]
+        required = schema.not_null(schema.head())[name]  # NOT NULL where the history makes it so: the target's is
+        columns = [Column(c["name"], str(c["type"]), column_kind(c["type"], name, c["name"], json),
+                          c["nullable"] and c["name"] not in required, "") for c in insp.get_columns(name)]
         nullable = {c.name: c.nullable for c in columns}
         fks = [ForeignKey(tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
                           all(nullable[c] for c in f["constrained_columns"]),
@@ -82,16 +86,25 @@ async def fingerprint(db: DbUrl, tables: list[SourceTable]) -> dict[str, Any]:
 
 async def scan(db: DbUrl, tables: list[SourceTable], emit: Emit = ignore) -> ScanResult:
     """Row counts, the values PostgreSQL will not take, and what each policy does with their rows."""
-    found: dict[str, dict[Key, list[tuple[str, str]]]] = {}
+    found: dict[str, dict[Key, list[tuple[str, str, str]]]] = {}  # (column, rule, why) per problem
     findings: dict[tuple[str, str, str], Finding] = {}
     rows: dict[str, int] = {}
+    names = {t.name for t in tables}
     async with connect(db) as conn:
         for done, t in enumerate(tables):
             emit(Progress("preflight", "scan the source's values", done, len(tables)))
             rows[t.name] = (await conn.execute(sa.text(f"SELECT COUNT(*) FROM {quote(t.name)}"))).scalar_one()
             tests = [(c.name, _BAD[c.kind][0].format(c=quote(c.name)), _BAD[c.kind][1])
                      for c in t.columns if c.kind in _BAD]
+            tests += [(c.name, f"{quote(c.name)} IS NULL", NULL_VALUE) for c in t.columns
+                      if not c.nullable and c.name not in t.key]
             found[t.name] = {}
+            for fk in t.foreign_keys:
+                if fk.parent in names:
+                    async for key, ref in _dangling(conn, t, fk):
+                        what = f"points to no {fk.parent} row"
+                        found[t.name].setdefault(key, []).append((fk.label, DANGLING, f"= {shown_key(ref)} {what}"))
+                        findings.setdefault((t.name, fk.label, what), Finding(t.name, fk.label, what)).add(key)
             if not tests:
                 continue
             nk = len(t.key)
@@ -101,7 +114,7 @@ async def scan(db: DbUrl, tables: list[SourceTable], emit: Emit = ignore) -> Sca
                 key = tuple(row[:nk])
                 for (column, _, rule), bad in zip(tests, row[nk:]):
                     if bad:
-                        found[t.name].setdefault(key, []).append((column, rule))
+                        found[t.name].setdefault(key, []).append((column, rule, rule))
                         findings.setdefault((t.name, column, rule), Finding(t.name, column, rule)).add(key)
         emit(Progress("preflight", "scan the source's values", len(tables), len(tables)))
         actions = {policy: await _resolve(conn, tables, found, policy) for policy in POLICIES}
@@ -111,7 +124,7 @@ async def scan(db: DbUrl, tables: list[SourceTable], emit: Emit = ignore) -> Sca
     return ScanResult(list(findings.values()), actions, affected, rows, {t.name: frozenset() for t in tables})
 
 
-async def _resolve(conn: Any, tables: list[SourceTable], found: dict[str, dict[Key, list[tuple[str, str]]]],
+async def _resolve(conn: Any, tables: list[SourceTable], found: dict[str, dict[Key, list[tuple[str, str, str]]]],
                    policy: str) -> dict[str, RowActions]:
     """Per table, the rows `policy` holds, and the rows that refer to held ones (parents come first)."""
     out: dict[str, RowActions] = {}
@@ -119,8 +132,13 @@ async def _resolve(conn: Any, tables: list[SourceTable], found: dict[str, dict[K
         return {t.name: RowActions() for t in tables}
     for t in tables:
         acts = out[t.name] = RowActions()
+        nullable = {fk.label: fk for fk in t.foreign_keys if fk.nullable}
         for key, problems in found[t.name].items():
-            acts.quarantine[key] = Quarantine(problems[0][1], "; ".join(f"{c}: {rule}" for c, rule in problems))
+            if policy == NULL and all(rule == DANGLING and c in nullable for c, rule, _ in problems):
+                acts.null[key] = tuple(dict.fromkeys(col for c, _, _ in problems for col in nullable[c].columns))
+                continue
+            said = "; ".join(f"{c} {why}" if rule == DANGLING else f"{c}: {why}" for c, rule, why in problems)
+            acts.quarantine[key] = Quarantine(problems[0][1], said)
         for fk in t.foreign_keys:
             held = out.get(fk.parent)
             parent_key = next((p.key for p in tables if p.name == fk.parent), None)
@@ -136,6 +154,21 @@ async def _resolve(conn: Any, tables: list[SourceTable], found: dict[str, dict[K
                     acts.quarantine[key] = Quarantine(
                         ORPHANED, f"{fk.label}: its {fk.parent} row ({shown_key(ref)}) is in quarantine")
     return out
+
+
+async def _dangling(conn: Any, t: SourceTable, fk: ForeignKey) -> AsyncIterator[tuple[Key, Key]]:
+    """(key, the value it refers by) of the rows of `t` whose `fk` names no parent row, as PostgreSQL compares:
+    byte for byte (a case-blind collation finds 'WF-1' for 'wf-1'; its index finds it, the bytes then decide).
+    MySQL lets such rows in while FOREIGN_KEY_CHECKS is off, as a dump's restore runs."""
+    nk = len(t.key)
+    cols = ", ".join(f"c.{quote(c)}" for c in fk.columns)
+    same = " AND ".join(f"p.{quote(pc)} = c.{quote(cc)} AND BINARY p.{quote(pc)} = BINARY c.{quote(cc)}"
+                        for cc, pc in zip(fk.columns, fk.parent_columns))
+    sql = (f"SELECT {', '.join(f'c.{quote(k)}' for k in t.key)}, {cols} FROM {quote(t.name)} c "
+           f"WHERE {' AND '.join(f'c.{quote(cc)} IS NOT NULL' for cc in fk.columns)} "
+           f"AND NOT EXISTS (SELECT 1 FROM {quote(fk.parent)} p WHERE {same})")
+    for row in await conn.execute(sa.text(sql)):
+        yield tuple(row[:nk]), tuple(row[nk:])
 
 
 async def _children(conn: Any, t: SourceTable, fk: ForeignKey, parents: list[Key]) -> AsyncIterator[tuple[Key, Key]]:
