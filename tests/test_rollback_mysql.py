@@ -538,6 +538,29 @@ def test_a_carry_back_into_a_case_blind_source_refuses_what_its_unique_index_wou
     assert (folder / ".env").read_bytes() == env_now
 
 
+def test_two_written_rows_alike_in_different_batches_stop_the_carry_back_with_nothing_written(
+        mysql_source: str, pg_url: str, tmp_path: Path) -> None:
+    """The collation check compares written rows with each other a batch (500) at a time: a pair in two batches
+    meets the source's unique index at the write instead, which ends as one line with the transaction rolled
+    back, the source as it was and the target kept."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    names = ["Zed"] + [f"user-{i}" for i in range(carry_mysql.BATCH)] + ["zed"]
+    execute(pg_url, "INSERT INTO users (id, username) SELECT 'u-' || n, (ARRAY[" +
+            ", ".join(f"'{n}'" for n in names) + f"])[n] FROM generate_series(1, {len(names)}) n")
+    columns = _mysql_columns(mysql_source)
+    source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
+    env_now = (folder / ".env").read_bytes()
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "the source refused a row carried back (Duplicate entry" in errors[0], done.stderr
+    assert "nothing was written to it" in errors[0] and "Traceback" not in done.stderr
+    assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
+    assert (folder / ".env").read_bytes() == env_now
+
+
 def pg_revision(url: str) -> str:
     async def read() -> str:
         conn = await asyncpg.connect(pg(url))
