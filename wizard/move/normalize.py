@@ -74,6 +74,14 @@ class BadValue(ValueError):
         self.rule = rule
 
 
+def takes(target: str | None, source: str) -> bool:
+    """Whether a target column of kind `target` takes every value of kind `source` as it is: the same kind, or a
+    wider whole number (an engine on MySQL may keep its ids in INT where the history makes BIGINT)."""
+    if target == source:
+        return True
+    return source in INT_RANGES and target in INT_RANGES and INT_RANGES[target][1] >= INT_RANGES[source][1]
+
+
 def kind_of(column_type: sat.TypeEngine) -> str:
     """The kind of a target column, from its SQLAlchemy type (reflected or declared)."""
     t = column_type

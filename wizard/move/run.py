@@ -43,7 +43,7 @@ from wizard.target_lock import target_lock
 from wizard.move.preflight import PreflightReport, backup_room, run_checks
 from wizard.move.report import RunReport, TableRow, write
 from wizard.move.scan import ABORT, POLICIES, RowActions
-from wizard.move.normalize import INT_RANGES
+from wizard.move.normalize import takes
 from wizard.move.settings import move_openai_key
 from wizard.move.tables import SourceTable
 from wizard.move.target_schema import TargetSchema, target_kinds
@@ -723,17 +723,9 @@ async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:
     """The target's columns must take the values the scan judged for them (the type map = the revision's types)."""
     kinds = await target_kinds(conn, t.target)
     for c in t.columns:
-        if not _takes(kinds.get(c.target), c.kind):
+        if not takes(kinds.get(c.target), c.kind):
             raise StepError(f"{t.name}.{c.name} is {kinds.get(c.target) or 'missing'} in the target but {c.kind} in the "
                             f"source's type map: the target's schema is not the one this move made")
-
-
-def _takes(target: str | None, source: str) -> bool:
-    """Whether a target column of kind `target` takes every value of kind `source` as it is: the same kind, or a
-    wider whole number (an engine on MySQL may keep its ids in INT where the history makes BIGINT)."""
-    if target == source:
-        return True
-    return source in INT_RANGES and target in INT_RANGES and INT_RANGES[target][1] >= INT_RANGES[source][1]
 
 
 async def _copy_in_order(tables: list[SourceTable], states: dict[str, TableCopy], conns: list[Any], stop: StopRequest,

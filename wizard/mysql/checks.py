@@ -15,15 +15,9 @@ from wizard.mysql import source as mysql_source
 from wizard.mysql.info import other_sessions
 from wizard.mysql.lock import lock_name
 from wizard import schema
-from wizard.move.normalize import INT_RANGES, kind_of
+from wizard.move.normalize import kind_of, takes
 from wizard.schema import history
 from wizard.urls import DbUrl
-
-
-def _same_meaning(found: str, declared: str) -> bool:
-    """A column's kind in the source against the history's: whole numbers of any width are one meaning (the
-    target's column is wide enough: wizard.move.run)."""
-    return found == declared or (found in INT_RANGES and declared in INT_RANGES)
 
 
 async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit) -> None:
@@ -52,7 +46,7 @@ async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit)
     declared = {(t, c): kind_of(v) for t, columns in schema.mysql_types(revision).items() for c, v in columns.items()}
     differ = [f"{t.name}.{c.name} is {c.declared} in the source, where the engine's history makes a "
               f"{declared[t.name, c.name]}" for t in tables for c in t.columns
-              if (t.name, c.name) in declared and not _same_meaning(c.kind, declared[t.name, c.name])]
+              if (t.name, c.name) in declared and not takes(declared[t.name, c.name], c.kind)]
     if differ:
         add(Check("types", FAIL, f"{'; '.join(differ)}: the move cannot carry such a column as it is; ALTER it to "
                                  f"the history's type, in a copy of the database if need be"))
