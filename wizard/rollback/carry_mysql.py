@@ -70,8 +70,7 @@ async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: Ba
     # Read before the downgrade too, so a value the source cannot hold is refused with nothing changed: the
     # source's columns are all there at a later revision, whose downgrades only rewrite JSON (utf8mb4 always).
     rows = await read_written(target, since, shapes)
-    await _refuse_unstorable(source, shapes, rows)
-    await _refuse_colliding(source, since, shapes, rows)
+    await _refuse_unwritable(source, since, shapes, rows)
     if await downgrade_target(target, revision, run_folder, emit, step):
         rows = await read_written(target, since, shapes)
     written = await _write(source, since, shapes, rows)
@@ -94,13 +93,18 @@ async def refusal_of_the_rows(source: DbUrl, target: DbUrl, since: Since) -> str
     async with connect(source) as conn:
         shapes = {t.table: await shape(conn, t.table) for t in since.tables if t.any}
         await conn.rollback()
-    rows = await read_written(target, since, shapes)
     try:
-        await _refuse_unstorable(source, shapes, rows)
-        await _refuse_colliding(source, since, shapes, rows)
+        await _refuse_unwritable(source, since, shapes, await read_written(target, since, shapes))
     except Refused as exc:
         return exc.message
     return None
+
+
+async def _refuse_unwritable(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> None:
+    """Step 3's checks of the rows written since: each value one its source column can hold, each unique value
+    one the source's collation holds apart."""
+    await _refuse_unstorable(source, shapes, rows)
+    await _refuse_colliding(source, since, shapes, rows)
 
 
 async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> None:
