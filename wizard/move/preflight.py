@@ -317,8 +317,8 @@ async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, 
     elif reflected:
         add(Check("revision", FAIL, f"{state.describe()}: this is the engine's database; move it without --reflected"))
     elif revision is None or revision not in known or state.differences:
-        why = f"revision {revision} is not in this wizard's history" if revision not in known + [None] \
-            else state.describe()
+        unknown = revision is not None and revision not in known
+        why = f"revision {revision} is not in this wizard's history" if unknown else state.describe()
         add(Check("revision", FAIL, f"{why}: the target's schema cannot be made to match"))
     elif onto_mysql and state.other_tables:  # MySQL gets the engine's schema alone: no type map for it
         add(Check("revision", FAIL, f"{state.describe()}; table(s) {', '.join(state.other_tables)} are not the "

@@ -45,6 +45,7 @@ def column_kind(col_type: Any, table: str, column: str, json: set[tuple[str, str
     meant = kind_of(schema.mysql_types(schema.head()).get(table, {}).get(column, col_type))
     if (table, column) in json or (meant == JSON and kind == TEXT):
         return JSON
-    if isinstance(col_type, mysql.TINYINT) and col_type.display_width == 1 or meant == BOOLEAN and kind in INT_RANGES:
+    if (isinstance(col_type, mysql.TINYINT) and col_type.display_width == 1) or (
+            meant == BOOLEAN and kind in INT_RANGES):
         return BOOLEAN
     return kind
