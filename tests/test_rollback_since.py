@@ -62,6 +62,29 @@ def test_a_move_rolled_back_after_the_engine_wrote_to_the_target_keeps_every_row
     assert engine_rows(f"sqlite:///{folder / 'engine.db'}") == on_target
 
 
+def test_a_row_changed_since_in_a_table_with_a_column_named_t_is_carried_back(pg_url: str, tmp_path: Path) -> None:
+    """The end state's digest is of the whole row, whatever the columns are called: read as `t::text` under the
+    alias `t`, a column named t stood for the row, and a change to the other columns went unseen."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute('CREATE TABLE notes (id INTEGER PRIMARY KEY, t TEXT, "T.*" TEXT, body TEXT)')
+    db.executemany("INSERT INTO notes VALUES (?, ?, ?, ?)", [(1, "same", "x", "first"), (2, "same", "y", "second")])
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    execute(pg_url, "UPDATE notes SET body = 'written since' WHERE id = 2")
+
+    shown = wizard("rollback", "--last", cwd=folder)
+    assert shown.returncode == 3, shown.stderr
+    assert "holds: notes 1 changed" in " ".join(shown.stdout.split())
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT * FROM notes ORDER BY id").fetchall() == [(1, "same", "x", "first"),
+                                                                        (2, "same", "y", "written since")]
+    db.close()
+
+
 def test_a_move_to_head_carries_rows_back_at_the_files_revision_and_saves_the_tags(pg_url: str,
                                                                                   tmp_path: Path) -> None:
     folder = _folder(tmp_path, executions=200)

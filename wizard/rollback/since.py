@@ -125,7 +125,7 @@ async def _pg_rows(conn: Any, table: str, key: list[str]) -> AsyncIterator[list[
     """The rows of `table` as (key, digest), a batch at a time (fetched in batches: a row at a time is slow)."""
     key_sql = f"json_build_array({', '.join(quote(k) for k in key)})::text" if key else "NULL"
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
-        cursor = await SqlCursor.open(conn, f"SELECT {key_sql}, hashtextextended(t::text, 0) FROM {quote(table)} t")
+        cursor = await SqlCursor.open(conn, f"SELECT {key_sql}, hashtextextended((t.*)::text, 0) FROM {quote(table)} t")
         while batch := await cursor.fetch(_BATCH):
             yield [tuple(r) for r in batch]
 
