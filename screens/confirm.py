@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, LoadingIndicator, Static
 
 from screens.widgets import KeysFooter, Wrapped
 
@@ -82,6 +82,26 @@ class Ask(ModalScreen["str | None"]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class Measuring(ModalScreen[bool]):
+    """Shown while a rollback reads what was written since the run, before it asks: on a large database that
+    read takes a while, and a key pressed meanwhile must neither start it again nor act on the screen beneath.
+    Escape gives up the read (dismissed with True); nothing has changed."""
+
+    BINDINGS = [Binding("escape", "dismiss(True)", "Cancel", id="cancel")]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(f"[b]Roll back run {self.run_id}?[/]", id="heading")
+            yield Wrapped("Reading every row of the database the run left, to tell what was written since. "
+                          "Nothing changes until you choose; the choices follow.", markup=False)
+            yield LoadingIndicator()
+        yield KeysFooter()
 
 
 class ConfirmRollback(Confirm):

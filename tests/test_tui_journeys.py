@@ -17,6 +17,7 @@ import pytest
 from engine_data import build_1_0_0, read
 from move_helpers import execute
 from tui_support import make_app, press, screen_text, settle
+from wizard import commands
 from wizard.commands import schema_of
 from wizard.envfile import database_url
 from wizard.schema import head
@@ -244,6 +245,45 @@ async def test_ctrl_r_mid_journey_puts_everything_back(tmp_path: Path, engine_db
     assert engine_env.read_bytes() == env_before
     assert await pg_counts(pg_url) == {}
     assert sha256(engine_db) == source_sha
+
+
+async def test_ctrl_r_says_it_is_reading_takes_no_key_meanwhile_and_escape_gives_the_read_up(
+        tmp_path: Path, engine_db: Path, engine_env: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before it asks, a rollback reads every row of the target: on a large database that takes a while (about
+    20 s at 1M executions on a busy 2-core machine), during which the screen used to show nothing new. Here
+    the read is held until the test lets it go, as a large database would hold it."""
+    held = asyncio.Event()
+    measure = commands.rollback_plan
+
+    async def held_measure(*args: object, **kwargs: object) -> object:
+        await held.wait()
+        return await measure(*args, **kwargs)
+
+    monkeypatch.setattr(commands, "rollback_plan", held_measure)
+    app = make_app(tmp_path / "state", env_file=engine_env, source_text=database_url(engine_env), target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _move_to_verify(pilot, app)
+        await press(pilot, "n", "a", "y")  # Finish, switch .env
+        env_after, counts = engine_env.read_bytes(), await pg_counts(pg_url)
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        assert "Reading every row of the database the run left" in screen_text(app), screen_text(app)
+        reading = [w for w in app.workers if w.group == "rollback-plan" and w.is_running]
+        await pilot.press("ctrl+r", "y", "a")  # the read is not started again; no key reaches the screen beneath
+        await pilot.pause(0.2)
+        assert [w for w in app.workers if w.group == "rollback-plan" and w.is_running] == reading
+        assert len(reading) == 1 and "Reading every row" in screen_text(app), screen_text(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert reading[0].is_cancelled
+        shown = screen_text(app)
+        assert "Reading every row" not in shown and "Roll back?" not in shown and "step 7 of 7" in shown, shown
+
+        held.set()
+        await press(pilot, "ctrl+r")  # read to its end, the choices follow
+        assert "Roll back?" in screen_text(app), screen_text(app)
+        await press(pilot, "n")
+    assert engine_env.read_bytes() == env_after and await pg_counts(pg_url) == counts
 
 
 async def test_upgrade_in_place_journey(tmp_path: Path, engine_db: Path) -> None:

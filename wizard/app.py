@@ -291,15 +291,17 @@ class WizardApp(App[int]):
                         description="measure what was written since")
 
     async def _confirm_rollback(self, run_id: str) -> None:
-        from screens.confirm import ConfirmRollback
+        from screens.confirm import ConfirmRollback, Measuring
 
         session = self.session
-        self.notify(f"Measuring what was written since run {run_id}...", title="Roll back", timeout=3, markup=False)
-        # A screen still reading the database (the Start screen's plan after Done) would count as another
-        # session on it, and the rollback refuses to run beside one: let those reads end first.
-        others = [w for w in self.workers if w is not get_current_worker() and w is not self._journey_worker]
-        await asyncio.gather(*(w.wait() for w in others if w.is_running), return_exceptions=True)
+        worker = get_current_worker()
+        measuring = Measuring(run_id)
+        await self.push_screen(measuring, lambda given_up: worker.cancel() if given_up else None)
         try:
+            # A screen still reading the database (the Start screen's plan after Done) would count as another
+            # session on it, and the rollback refuses to run beside one: let those reads end first.
+            others = [w for w in self.workers if w is not worker and w is not self._journey_worker]
+            await asyncio.gather(*(w.wait() for w in others if w.is_running), return_exceptions=True)
             run = commands.find_run(session.state_dir, run_id)
             # Passwords the journal masked come back from the URL given on the Runs screen, the target typed
             # in this session, or .env.
@@ -307,6 +309,9 @@ class WizardApp(App[int]):
         except WizardError as exc:
             self.notify(mask(exc.message), title="Cannot roll back now", severity="warning", timeout=20, markup=False)
             return
+        finally:
+            if measuring.is_active:
+                measuring.dismiss(False)
         if not plan.actions:
             self.notify("nothing to undo", title="Nothing to roll back", severity="warning", timeout=10, markup=False)
             return
