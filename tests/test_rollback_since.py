@@ -48,6 +48,7 @@ def test_a_move_rolled_back_after_the_engine_wrote_to_the_target_keeps_every_row
 
     shown = wizard("rollback", "--last", cwd=folder)  # no terminal to confirm on: shows, refuses, changes nothing
     assert shown.returncode == 3, shown.stderr
+    assert shown.stderr.startswith("> reading every row of the database run "), shown.stderr  # before the wait
     text = " ".join(shown.stdout.split())
     assert "since the move finished, database " in text
     assert "holds: executions +50, 2 removed, users 1 changed, workflows 3 changed" in text

@@ -686,6 +686,9 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: 
         the_run = commands.find_run(state_dir, run_id, last)
         env = commands.env_file_or_default(env_file)
         override = commands.parse_url(db_url, "--db") if db_url else None
+        if not as_json:  # the read takes a while on a large database: say what the silence is
+            err.print(f"[bold]>[/] reading every row of the database run {the_run.id} left, to tell what was "
+                      "written since (nothing changes before you confirm)")
         plan = await commands.rollback_plan(the_run, override, env, restore_backup)
         if as_json:
             _print_json("RollbackPlan", plan.to_dict())
