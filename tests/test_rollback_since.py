@@ -85,6 +85,27 @@ def test_a_row_changed_since_in_a_table_with_a_column_named_t_is_carried_back(pg
     db.close()
 
 
+def test_rows_written_since_in_a_table_named_wizard_something_are_carried_back(pg_url: str, tmp_path: Path) -> None:
+    """Only the move's own bookkeeping is left out of the end state, not every name that begins with wizard_: a
+    table of the engine's file called so is moved with it, and its rows written since were not seen."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("CREATE TABLE wizard_notes (id INTEGER PRIMARY KEY, body TEXT)")
+    db.execute("INSERT INTO wizard_notes VALUES (1, 'first')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    execute(pg_url, "UPDATE wizard_notes SET body = 'changed since' WHERE id = 1",
+            "INSERT INTO wizard_notes VALUES (2, 'added since')")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "wizard_notes +1, 1 changed" in " ".join(done.stdout.split())
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT * FROM wizard_notes ORDER BY id").fetchall() == [(1, "changed since"), (2, "added since")]
+    db.close()
+
+
 def test_a_move_to_head_carries_rows_back_at_the_files_revision_and_saves_the_tags(pg_url: str,
                                                                                   tmp_path: Path) -> None:
     folder = _folder(tmp_path, executions=200)
