@@ -19,7 +19,7 @@ from wizard.move import normalize as n
 from wizard.db import quote
 from wizard.errors import BadInput, Refused
 from wizard.events import Event, Warn
-from wizard.journal import FINISHED, list_runs, load_run
+from wizard.journal import FINISHED, file_table, list_runs, load_run
 from wizard.move.run import MoveOptions, run_move
 from wizard.target_lock import target_lock
 from wizard.rollback import since
@@ -41,7 +41,7 @@ def quarantined(folder: Path) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for path in sorted((folder / "quarantine").glob("*.jsonl")):
         lines = [json.loads(line) for line in path.read_text().splitlines()]
-        out[path.stem] = {hashable(line["pk"]): line for line in lines}
+        out[file_table(path)] = {hashable(line["pk"]): line for line in lines}
     return out
 
 
@@ -278,6 +278,25 @@ def test_cli_json_lines_summary_and_exit_codes(dirty_db: Path, pg_url: str, tmp_
     summary = lines[-1]
     assert summary["event"] == "Summary" and summary["totals"]["quarantined"] == 21
     assert any(line["event"] == "Progress" and line["item"] == "executions" and line["rate"] for line in lines)
+
+
+def test_quarantine_files_of_tables_named_with_a_slash_stay_in_the_quarantine_folder(engine_db: Path, pg_url: str,
+                                                                                     tmp_path: Path) -> None:
+    """A side file is named after its table: 'a/b' went into a folder of its own, where the verification did not
+    look (the move failed: differences found), and '../journal' appended its quarantine to the run's journal."""
+    conn = sqlite3.connect(engine_db)
+    for name in ("a/b", "../journal"):
+        conn.execute(f"CREATE TABLE {quote(name)} (id INTEGER PRIMARY KEY, n BIGINT)")
+        conn.execute(f"INSERT INTO {quote(name)} VALUES (1, 5), (2, '1_000')")
+    conn.commit()
+    conn.close()
+    done = subprocess.run([str(WIZARD), "migrate", "--source", f"sqlite:///{engine_db}", "--target", pg_url,
+                           "--state-dir", str(tmp_path / "state"), "--yes", "--on-orphans", "quarantine"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    (run,) = (tmp_path / "state" / "runs").iterdir()
+    assert {t: list(held) for t, held in quarantined(run).items()} == {"a/b": [2], "../journal": [2]}
+    assert all("kind" in json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines())
 
 
 def test_a_table_that_refers_to_itself_cascades_to_every_level(engine_db: Path, pg_url: str, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from move_helpers import execute, fetch, pg, sha256, tables_in
 from test_cli_errors import wizard
 from wizard import sample
 from wizard.rollback import carry_back
+from wizard.db import quote
 from wizard.errors import StepError
 from wizard.journal import load_run
 from wizard.rollback.run import rollback_run
@@ -181,6 +182,29 @@ def test_restore_backup_saves_the_rows_written_since_before_losing_them(pg_url: 
     (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
     saved = [json.loads(line) for line in (run_folder / "written-since" / "executions.jsonl").read_text().splitlines()]
     assert sorted(s["pk"][0] for s in saved) == list(range(1001, 1011)) and all(s["row"]["status"] == "x" for s in saved)
+
+
+def test_restore_backup_saves_rows_of_tables_named_with_a_colon_or_a_slash(pg_url: str, tmp_path: Path) -> None:
+    """The rows are read by a statement that names the table (':x' was taken for a parameter: the rollback
+    failed) and saved to a file named after it ('../journal' overwrote the run's journal)."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    for name in (":x", "../journal"):
+        db.execute(f"CREATE TABLE {quote(name)} (id INTEGER PRIMARY KEY, v TEXT)")
+        db.execute(f"INSERT INTO {quote(name)} VALUES (1, 'moved')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    execute(pg_url, """INSERT INTO ":x" VALUES (2, 'since')""", """UPDATE "../journal" SET v = 'since'""")
+
+    done = wizard("rollback", "--last", "--yes", "--restore-backup", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    (run_folder,) = (folder / ".wizard" / "runs").iterdir()
+    saved = {path.name: [json.loads(line) for line in path.read_text().splitlines()]
+             for path in (run_folder / "written-since").iterdir()}
+    assert saved == {":x.jsonl": [{"pk": [2], "row": {"id": 2, "v": "since"}}],
+                     "..%2Fjournal.jsonl": [{"pk": [1], "row": {"id": 1, "v": "since"}}]}
+    assert all("kind" in json.loads(line) for line in (run_folder / "journal.jsonl").read_text().splitlines())
 
 
 def test_a_rollback_is_refused_while_the_engine_is_connected(pg_url: str, tmp_path: Path) -> None:

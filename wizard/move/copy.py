@@ -41,6 +41,7 @@ from wizard.move import normalize
 from wizard.db import quote
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
+from wizard.journal import table_file
 from wizard.move.scan import SET_NULL, Key, RowActions, jsonable, shown_key, tolerant_text
 from wizard.secrets import mask_data
 from wizard.move.pgnames import pg_name
@@ -422,11 +423,11 @@ def _key_getter(positions: list[int]) -> Callable[[tuple], Key]:
 
 
 def quarantine_path(run_folder: Path, table: str) -> Path:
-    return run_folder / "quarantine" / f"{table}.jsonl"
+    return table_file(run_folder / "quarantine", table)
 
 
 def nulled_path(run_folder: Path, table: str) -> Path:
-    return run_folder / "nulled" / f"{table}.jsonl"
+    return table_file(run_folder / "nulled", table)
 
 
 def _trim(path: Path, length: int) -> None:
