@@ -24,6 +24,7 @@ from wizard.rollback import carry_back
 from wizard.db import quote
 from wizard.errors import StepError
 from wizard.journal import load_run
+from wizard.move.pgnames import pg_name
 from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
 
@@ -104,6 +105,28 @@ def test_rows_written_since_in_a_table_named_wizard_something_are_carried_back(p
     assert "wizard_notes +1, 1 changed" in " ".join(done.stdout.split())
     db = sqlite3.connect(folder / "engine.db")
     assert db.execute("SELECT * FROM wizard_notes ORDER BY id").fetchall() == [(1, "changed since"), (2, "added since")]
+    db.close()
+
+
+def test_rows_written_since_under_names_postgresql_cut_are_carried_back(pg_url: str, tmp_path: Path) -> None:
+    """A name over 63 bytes has another in the target (wizard.move.pgnames): the carry-back looked for the
+    target's table name in the file (a crash) and for the file's column names in the target (a crash)."""
+    long = "a_name_that_goes_on_and_on_past_what_postgresql_keeps_in_one_identifier"
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute(f"CREATE TABLE {long}_table (id INTEGER PRIMARY KEY, {long} TEXT)")
+    db.execute(f"INSERT INTO {long}_table VALUES (1, 'moved')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    table, column = quote(pg_name(f"{long}_table")), quote(pg_name(long))
+    execute(pg_url, f"UPDATE {table} SET {column} = 'changed since'", f"INSERT INTO {table} VALUES (2, 'added since')")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute(f"SELECT * FROM {long}_table ORDER BY id").fetchall() == [(1, "changed since"),
+                                                                                (2, "added since")]
     db.close()
 
 
