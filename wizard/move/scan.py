@@ -334,16 +334,20 @@ def _sift(conn: sqlite3.Connection, path: Path, t: SourceTable, sql: str, rows: 
     SQLite evaluates the clean test without holding the GIL, so the threads really run at once.
     """
     parts = min(os.cpu_count() or 1, 4)
-    if rows < SPLIT_ROWS or parts < 2 or t.without_rowid:
+    # A column may take the name rowid: the rowid is read by one of its names no column has (SQLite's are
+    # case-insensitive), or the table is sifted whole.
+    taken = {c.lower() for c in t.column_names}
+    rowid = next((name for name in ("rowid", "_rowid_", "oid") if name not in taken), None)
+    if rows < SPLIT_ROWS or parts < 2 or t.without_rowid or rowid is None:
         return conn.execute(sql).fetchall()
-    low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {quote(t.name)}").fetchone()
+    low, high = conn.execute(f"SELECT min({rowid}), max({rowid}) FROM {quote(t.name)}").fetchone()
     step = (high - low) // parts + 1
     ranges = [(low + i * step, min(high, low + (i + 1) * step - 1)) for i in range(parts)]
 
     def part(bounds: tuple[int, int]) -> list[tuple]:
         own = _open(path)
         try:
-            return own.execute(f"{sql} AND rowid BETWEEN ? AND ?", bounds).fetchall()
+            return own.execute(f"{sql} AND {rowid} BETWEEN ? AND ?", bounds).fetchall()
         finally:
             own.close()
 
