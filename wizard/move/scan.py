@@ -334,12 +334,9 @@ def _sift(conn: sqlite3.Connection, path: Path, t: SourceTable, sql: str, rows: 
     SQLite evaluates the clean test without holding the GIL, so the threads really run at once.
     """
     parts = min(os.cpu_count() or 1, 4)
-    # A column may take the name rowid: the rowid is read by one of its names no column has (SQLite's are
-    # case-insensitive), or the table is sifted whole.
-    taken = {c.lower() for c in t.column_names}
-    rowid = next((name for name in ("rowid", "_rowid_", "oid") if name not in taken), None)
-    if rows < SPLIT_ROWS or parts < 2 or t.without_rowid or rowid is None:
+    if rows < SPLIT_ROWS or parts < 2 or t.without_rowid:
         return conn.execute(sql).fetchall()
+    rowid = t.rowid
     low, high = conn.execute(f"SELECT min({rowid}), max({rowid}) FROM {quote(t.name)}").fetchone()
     step = (high - low) // parts + 1
     ranges = [(low + i * step, min(high, low + (i + 1) * step - 1)) for i in range(parts)]
