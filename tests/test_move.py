@@ -309,13 +309,15 @@ def test_columns_named_rowid_are_not_taken_for_the_rowid(engine_db: Path, pg_url
     """A table's rowid was read as `rowid`, which a column of that name (in any case) takes for itself: a table
     with no primary key and such a column was keyed by its values (one bad row put every row sharing its value in
     quarantine), and a primary key column called rowid was taken for no primary key (the target got none: the
-    move failed)."""
+    move failed; and a foreign key to it was not carried, its parent said to have no primary key)."""
     conn = sqlite3.connect(engine_db)
     conn.executescript("""
         CREATE TABLE logs ("ROWID" INTEGER, n BIGINT);
         INSERT INTO logs VALUES (0, 1), (0, '1_000'), (0, 3), (NULL, 4);
         CREATE TABLE codes ("rowid" TEXT PRIMARY KEY, v TEXT);
         INSERT INTO codes VALUES ('b', 'x'), ('a', 'y');
+        CREATE TABLE uses (id INTEGER PRIMARY KEY, code TEXT REFERENCES codes);
+        INSERT INTO uses VALUES (1, 'a');
     """)
     conn.commit()
     conn.close()
@@ -325,6 +327,8 @@ def test_columns_named_rowid_are_not_taken_for_the_rowid(engine_db: Path, pg_url
     assert fetch(pg_url, "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
                          "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'codes'::regclass AND i.indisprimary") == [
         ("rowid",)]
+    assert fetch(pg_url, "SELECT confrelid::regclass::text FROM pg_constraint WHERE conrelid = 'uses'::regclass "
+                         "AND contype = 'f'") == [("codes",)]
 
 
 def test_a_table_that_refers_to_itself_cascades_to_every_level(engine_db: Path, pg_url: str, tmp_path: Path) -> None:
