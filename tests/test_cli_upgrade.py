@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from engine_data import build_pg_1_0_0, counts, revision
+from move_helpers import execute
 from test_cli_errors import wizard
 from wizard.backup import sha256_file
 
@@ -54,6 +56,28 @@ def test_postgresql_journey_gives_back_revision_and_rows(pg_url: str, engine_db:
     extra = ["--db", pg_url] if make_url(pg_url).password is not None else []
     _journey(pg_url, tmp_path, extra)
     assert revision(pg_url) is None and counts(pg_url) == rows
+
+
+def test_a_table_named_with_a_colon_is_counted_by_plan_and_by_the_backup_of_an_upgrade(pg_url: str, engine_db: Path,
+                                                                                     tmp_path: Path) -> None:
+    """Row counts name each table in their SQL: through text(), a table ':x' beside the engine's was taken for a
+    parameter, and `plan` of such a file, and the backup (so the upgrade) of such a database, failed."""
+    db = sqlite3.connect(engine_db)
+    db.execute('CREATE TABLE ":x" (id INTEGER PRIMARY KEY)')
+    db.execute('INSERT INTO ":x" VALUES (1), (2), (3)')
+    db.commit()
+    db.close()
+    plan = wizard("plan", "--source", "sqlite:///engine.db", cwd=engine_db.parent)
+    assert plan.returncode == 0, plan.stderr
+    assert ":x 3 other (not the engine's)" in " ".join(plan.stdout.split())
+    build_pg_1_0_0(pg_url, engine_db)
+    execute(pg_url, 'CREATE TABLE ":x" AS SELECT generate_series(1, 3) AS id')
+    upgrade = wizard("upgrade", "--db", pg_url, "--yes", cwd=tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr
+    (journal,) = (tmp_path / ".wizard" / "runs").glob("*/journal.jsonl")
+    (backup,) = [r["backup"] for r in map(json.loads, journal.read_text().splitlines())
+                 if r["kind"] == "step_finished" and r["step"] == "backup"]
+    assert [":x", 3] in backup["row_counts"]
 
 
 def test_sql_preview_through_the_script(engine_db: Path) -> None:

@@ -19,7 +19,7 @@ from wizard.move import normalize as n
 from wizard.db import quote
 from wizard.errors import BadInput, Refused
 from wizard.events import Event, Warn
-from wizard.journal import FINISHED, list_runs, load_run
+from wizard.journal import FINISHED, file_table, list_runs, load_run
 from wizard.move.run import MoveOptions, run_move
 from wizard.target_lock import target_lock
 from wizard.rollback import since
@@ -41,7 +41,7 @@ def quarantined(folder: Path) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for path in sorted((folder / "quarantine").glob("*.jsonl")):
         lines = [json.loads(line) for line in path.read_text().splitlines()]
-        out[path.stem] = {hashable(line["pk"]): line for line in lines}
+        out[file_table(path)] = {hashable(line["pk"]): line for line in lines}
     return out
 
 
@@ -278,6 +278,57 @@ def test_cli_json_lines_summary_and_exit_codes(dirty_db: Path, pg_url: str, tmp_
     summary = lines[-1]
     assert summary["event"] == "Summary" and summary["totals"]["quarantined"] == 21
     assert any(line["event"] == "Progress" and line["item"] == "executions" and line["rate"] for line in lines)
+
+
+def _moved_with_quarantine(source: Path, pg_url: str, state: Path) -> Path:
+    """`wizard migrate --on-orphans quarantine`, finished and verified; its run folder."""
+    done = subprocess.run([str(WIZARD), "migrate", "--source", f"sqlite:///{source}", "--target", pg_url,
+                           "--state-dir", str(state), "--yes", "--on-orphans", "quarantine"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    (run,) = (state / "runs").iterdir()
+    return run
+
+
+def test_quarantine_files_of_tables_named_with_a_slash_stay_in_the_quarantine_folder(engine_db: Path, pg_url: str,
+                                                                                     tmp_path: Path) -> None:
+    """A side file is named after its table: 'a/b' went into a folder of its own, where the verification did not
+    look (the move failed: differences found), and '../journal' appended its quarantine to the run's journal."""
+    conn = sqlite3.connect(engine_db)
+    for name in ("a/b", "../journal"):
+        conn.execute(f"CREATE TABLE {quote(name)} (id INTEGER PRIMARY KEY, n BIGINT)")
+        conn.execute(f"INSERT INTO {quote(name)} VALUES (1, 5), (2, '1_000')")
+    conn.commit()
+    conn.close()
+    run = _moved_with_quarantine(engine_db, pg_url, tmp_path / "state")
+    assert {t: list(held) for t, held in quarantined(run).items()} == {"a/b": [2], "../journal": [2]}
+    assert all("kind" in json.loads(line) for line in (run / "journal.jsonl").read_text().splitlines())
+
+
+def test_columns_named_rowid_are_not_taken_for_the_rowid(engine_db: Path, pg_url: str, tmp_path: Path) -> None:
+    """A table's rowid was read as `rowid`, which a column of that name (in any case) takes for itself: a table
+    with no primary key and such a column was keyed by its values (one bad row put every row sharing its value in
+    quarantine), and a primary key column called rowid was taken for no primary key (the target got none: the
+    move failed; and a foreign key to it was not carried, its parent said to have no primary key)."""
+    conn = sqlite3.connect(engine_db)
+    conn.executescript("""
+        CREATE TABLE logs ("ROWID" INTEGER, n BIGINT);
+        INSERT INTO logs VALUES (0, 1), (0, '1_000'), (0, 3), (NULL, 4);
+        CREATE TABLE codes ("rowid" TEXT PRIMARY KEY, v TEXT);
+        INSERT INTO codes VALUES ('b', 'x'), ('a', 'y');
+        CREATE TABLE uses (id INTEGER PRIMARY KEY, code TEXT REFERENCES codes);
+        INSERT INTO uses VALUES (1, 'a');
+    """)
+    conn.commit()
+    conn.close()
+    run = _moved_with_quarantine(engine_db, pg_url, tmp_path / "state")
+    assert [line["row"] for line in quarantined(run)["logs"].values()] == [{"ROWID": 0, "n": "1_000"}]
+    assert sorted(fetch(pg_url, "SELECT * FROM logs"), key=str) == sorted([(0, 1), (0, 3), (None, 4)], key=str)
+    assert fetch(pg_url, "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                         "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'codes'::regclass AND i.indisprimary") == [
+        ("rowid",)]
+    assert fetch(pg_url, "SELECT confrelid::regclass::text FROM pg_constraint WHERE conrelid = 'uses'::regclass "
+                         "AND contype = 'f'") == [("codes",)]
 
 
 def test_a_table_that_refers_to_itself_cascades_to_every_level(engine_db: Path, pg_url: str, tmp_path: Path) -> None:

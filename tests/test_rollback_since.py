@@ -21,8 +21,10 @@ from move_helpers import execute, fetch, pg, sha256, tables_in
 from test_cli_errors import wizard
 from wizard import sample
 from wizard.rollback import carry_back
+from wizard.db import quote
 from wizard.errors import StepError
 from wizard.journal import load_run
+from wizard.move.pgnames import pg_name
 from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
 
@@ -83,6 +85,49 @@ def test_a_row_changed_since_in_a_table_with_a_column_named_t_is_carried_back(pg
     db = sqlite3.connect(folder / "engine.db")
     assert db.execute("SELECT * FROM notes ORDER BY id").fetchall() == [(1, "same", "x", "first"),
                                                                         (2, "same", "y", "written since")]
+    db.close()
+
+
+def test_rows_written_since_in_a_table_named_wizard_something_are_carried_back(pg_url: str, tmp_path: Path) -> None:
+    """Only the move's own bookkeeping is left out of the end state, not every name that begins with wizard_: a
+    table of the engine's file called so is moved with it, and its rows written since were not seen."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("CREATE TABLE wizard_notes (id INTEGER PRIMARY KEY, body TEXT)")
+    db.execute("INSERT INTO wizard_notes VALUES (1, 'first')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    execute(pg_url, "UPDATE wizard_notes SET body = 'changed since' WHERE id = 1",
+            "INSERT INTO wizard_notes VALUES (2, 'added since')")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "wizard_notes +1, 1 changed" in " ".join(done.stdout.split())
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT * FROM wizard_notes ORDER BY id").fetchall() == [(1, "changed since"), (2, "added since")]
+    db.close()
+
+
+def test_rows_written_since_under_names_postgresql_cut_are_carried_back(pg_url: str, tmp_path: Path) -> None:
+    """A name over 63 bytes has another in the target (wizard.move.pgnames): the carry-back looked for the
+    target's table name in the file (a crash) and for the file's column names in the target (a crash)."""
+    long = "a_name_that_goes_on_and_on_past_what_postgresql_keeps_in_one_identifier"
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute(f"CREATE TABLE {long}_table (id INTEGER PRIMARY KEY, {long} TEXT)")
+    db.execute(f"INSERT INTO {long}_table VALUES (1, 'moved')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    table, column = quote(pg_name(f"{long}_table")), quote(pg_name(long))
+    execute(pg_url, f"UPDATE {table} SET {column} = 'changed since'", f"INSERT INTO {table} VALUES (2, 'added since')")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute(f"SELECT * FROM {long}_table ORDER BY id").fetchall() == [(1, "changed since"),
+                                                                                (2, "added since")]
     db.close()
 
 
@@ -161,6 +206,29 @@ def test_restore_backup_saves_the_rows_written_since_before_losing_them(pg_url: 
     (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
     saved = [json.loads(line) for line in (run_folder / "written-since" / "executions.jsonl").read_text().splitlines()]
     assert sorted(s["pk"][0] for s in saved) == list(range(1001, 1011)) and all(s["row"]["status"] == "x" for s in saved)
+
+
+def test_restore_backup_saves_rows_of_tables_named_with_a_colon_or_a_slash(pg_url: str, tmp_path: Path) -> None:
+    """The rows are read by a statement that names the table (':x' was taken for a parameter: the rollback
+    failed) and saved to a file named after it ('../journal' overwrote the run's journal)."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    for name in (":x", "../journal"):
+        db.execute(f"CREATE TABLE {quote(name)} (id INTEGER PRIMARY KEY, v TEXT)")
+        db.execute(f"INSERT INTO {quote(name)} VALUES (1, 'moved')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    execute(pg_url, """INSERT INTO ":x" VALUES (2, 'since')""", """UPDATE "../journal" SET v = 'since'""")
+
+    done = wizard("rollback", "--last", "--yes", "--restore-backup", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    (run_folder,) = (folder / ".wizard" / "runs").iterdir()
+    saved = {path.name: [json.loads(line) for line in path.read_text().splitlines()]
+             for path in (run_folder / "written-since").iterdir()}
+    assert saved == {":x.jsonl": [{"pk": [2], "row": {"id": 2, "v": "since"}}],
+                     "..%2Fjournal.jsonl": [{"pk": [1], "row": {"id": 1, "v": "since"}}]}
+    assert all("kind" in json.loads(line) for line in (run_folder / "journal.jsonl").read_text().splitlines())
 
 
 def test_a_rollback_is_refused_while_the_engine_is_connected(pg_url: str, tmp_path: Path) -> None:

@@ -90,6 +90,17 @@ def test_a_1_0_0_sqlite_file_matches_the_baseline(engine_db: Path, tmp_path: Pat
     ]
 
 
+def test_a_sequence_of_a_table_named_with_a_colon_is_checked(engine_db: Path, pg_url: str):
+    """The sequence check's SQL names the table and its sequence: sent through SQLAlchemy's text(), the ':x' in
+    "public.":x_id_seq"" was taken for a parameter, and the move (whose verification checks it) failed."""
+    sqlite_exec(engine_db, 'CREATE TABLE ":x" (id INTEGER PRIMARY KEY, ":v" TEXT)',
+                """INSERT INTO ":x" VALUES (7, 'a')""")
+    move(engine_db, pg_url)
+    pg_exec(pg_url, """SELECT setval('public.":x_id_seq"', 7, false)""")  # behind its highest id: named
+    assert details(pg_url) == ['sequence public.":x_id_seq" hands out 7 next, but :x.id already holds ids up to 7: '
+                               'the engine\'s next insert fails; fix: SELECT setval(\'public.":x_id_seq"\', 7)']
+
+
 def test_tables_the_history_does_not_know_are_compared_with_the_source(engine_db: Path, pg_url: str):
     sqlite_exec(engine_db, "CREATE TABLE plugin_notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL, seen BOOLEAN)",
                 "CREATE TABLE plugin_tags (name TEXT PRIMARY KEY)")

@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, Iterator
 
 from sqlalchemy import text
 
-from wizard.db import check_sqlite_file, connect, quote, sqlite_uri
+from wizard.db import check_sqlite_file, connect, quote, row_counts, sqlite_uri
 from wizard import pgtools
 from wizard.envfile import fsync_path, write_atomically
 from wizard.errors import Refused, StepError, WizardError
@@ -444,9 +444,8 @@ async def _revision_and_counts(conn: Any, tables: list[str]) -> tuple[str | None
     revision = None
     if VERSION_TABLE in tables:
         revision = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalar()
-    schema = quote(await _schema(conn))
-    counts = [[t, (await conn.execute(text(f"SELECT count(*) FROM {schema}.{quote(t)}"))).scalar_one()] for t in tables]
-    return revision, counts
+    counts = await row_counts(conn, tables, await _schema(conn))
+    return revision, [[t, n] for t, n in counts.items()]
 
 
 def _safe_name(name: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 
 import asyncpg
 import pymysql
-from sqlalchemy import URL, inspect, text
+from sqlalchemy import URL, func, inspect, select, table as sql_table, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -217,10 +217,11 @@ def all_of(terms: list[str]) -> str:
     return f"({all_of(terms[:half])}) AND ({all_of(terms[half:])})"
 
 
-async def row_counts(conn: AsyncConnection, tables: list[str]) -> dict[str, int]:
+async def row_counts(conn: AsyncConnection, tables: list[str], schema: str | None = None) -> dict[str, int]:
+    # Built by SQLAlchemy, not as text(): text() would take a ':x' inside a quoted name for a parameter.
     out = {}
     for t in tables:
-        out[t] = (await conn.execute(text(f"SELECT count(*) FROM {quote(t)}"))).scalar_one()
+        out[t] = (await conn.execute(select(func.count()).select_from(sql_table(t, schema=schema)))).scalar_one()
     return out
 
 

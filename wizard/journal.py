@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import unquote
 
 from wizard.errors import BadInput
 from wizard.secrets import mask_data
@@ -125,6 +126,17 @@ class Run:
 
     def finish(self, state: str, **fields: Any) -> None:
         self.append("run_finished", state=state, **fields)
+
+
+def table_file(folder: Path, table: str) -> Path:
+    """<folder>/<table>.jsonl, a table's side file in a run folder (quarantine, nulled, dropped, written-since):
+    its '%' and '/' written %25 and %2F, so that a table named 'a/b' or '../journal' stays in `folder`."""
+    return folder / f"{table.replace('%', '%25').replace('/', '%2F')}.jsonl"
+
+
+def file_table(path: Path) -> str:
+    """The table whose side file `path` is (table_file)."""
+    return unquote(path.name.removesuffix(".jsonl"))
 
 
 def runs_dir(state_dir: Path) -> Path:

@@ -41,6 +41,7 @@ from wizard.move import normalize
 from wizard.db import quote
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
+from wizard.journal import table_file
 from wizard.move.scan import SET_NULL, Key, RowActions, jsonable, shown_key, tolerant_text
 from wizard.secrets import mask_data
 from wizard.move.pgnames import pg_name
@@ -264,18 +265,18 @@ class _Reader:
             if line is None:  # the row's values, (its rowid,) its clean flag
                 read = partial(self._read_pass, key_of=_key_getter(
                     [t.column_names.index(k) for k in t.key] if not t.key_is_rowid else [n]))
-                among_null_keys = (f"{cols}, rowid, {clean}", lambda row: AmongNullKeys(row[n]))
-                by_key = f"{cols}{', rowid' if t.key_is_rowid else ''}, {clean}"
+                among_null_keys = (f"{cols}, {t.rowid}, {clean}", lambda row: AmongNullKeys(row[n]))
+                by_key = f"{cols}{f', {t.rowid}' if t.key_is_rowid else ''}, {clean}"
             else:  # the row's key, its rowid, its line
                 nk = len(t.key)
                 read = partial(self._read_lines, conn, key_of=_key_getter(list(range(nk))),
-                               values=f"SELECT {cols} FROM {quote(t.name)} WHERE rowid = ?")
-                among_null_keys = (f"{t.key_sql()}, rowid, {line}", lambda row: AmongNullKeys(row[nk]))
-                by_key = f"{t.key_sql()}, rowid, {line}"
+                               values=f"SELECT {cols} FROM {quote(t.name)} WHERE {t.rowid} = ?")
+                among_null_keys = (f"{t.key_sql()}, {t.rowid}, {line}", lambda row: AmongNullKeys(row[nk]))
+                by_key = f"{t.key_sql()}, {t.rowid}, {line}"
             if null_key is not None and not isinstance(self.after, tuple):  # the rows whose key holds NULL, first
                 after_rowid = self.after.rowid if isinstance(self.after, AmongNullKeys) else None
                 sql = (f"SELECT {among_null_keys[0]} FROM {quote(t.name)} WHERE ({null_key})"
-                       f"{' AND rowid > ?' if after_rowid is not None else ''} ORDER BY rowid")
+                       f"{f' AND {t.rowid} > ?' if after_rowid is not None else ''} ORDER BY {t.rowid}")
                 read(conn.execute(sql, (after_rowid,) if after_rowid is not None else ()), position=among_null_keys[1])
             where = [f"NOT ({null_key})"] if null_key is not None else []
             params: tuple = ()
@@ -422,11 +423,11 @@ def _key_getter(positions: list[int]) -> Callable[[tuple], Key]:
 
 
 def quarantine_path(run_folder: Path, table: str) -> Path:
-    return run_folder / "quarantine" / f"{table}.jsonl"
+    return table_file(run_folder / "quarantine", table)
 
 
 def nulled_path(run_folder: Path, table: str) -> Path:
-    return run_folder / "nulled" / f"{table}.jsonl"
+    return table_file(run_folder / "nulled", table)
 
 
 def _trim(path: Path, length: int) -> None:

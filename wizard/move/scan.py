@@ -336,14 +336,15 @@ def _sift(conn: sqlite3.Connection, path: Path, t: SourceTable, sql: str, rows: 
     parts = min(os.cpu_count() or 1, 4)
     if rows < SPLIT_ROWS or parts < 2 or t.without_rowid:
         return conn.execute(sql).fetchall()
-    low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {quote(t.name)}").fetchone()
+    rowid = t.rowid
+    low, high = conn.execute(f"SELECT min({rowid}), max({rowid}) FROM {quote(t.name)}").fetchone()
     step = (high - low) // parts + 1
     ranges = [(low + i * step, min(high, low + (i + 1) * step - 1)) for i in range(parts)]
 
     def part(bounds: tuple[int, int]) -> list[tuple]:
         own = _open(path)
         try:
-            return own.execute(f"{sql} AND rowid BETWEEN ? AND ?", bounds).fetchall()
+            return own.execute(f"{sql} AND {rowid} BETWEEN ? AND ?", bounds).fetchall()
         finally:
             own.close()
 

@@ -22,6 +22,13 @@ from wizard.schema import ENGINE_TABLES, VERSION_TABLE, head, not_null
 ROWID = "rowid"
 
 
+def rowid_name(columns: Iterable[str]) -> str:
+    """The name that reads a table's rowid: rowid, or _rowid_ or oid when a column took it (SQLite's names are
+    case-insensitive; a column named so reads the column instead)."""
+    taken = {c.lower() for c in columns}
+    return next((name for name in (ROWID, "_rowid_", "oid") if name not in taken), ROWID)
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -63,7 +70,7 @@ class Index:
 class SourceTable:
     name: str
     columns: list[Column]
-    key: tuple[str, ...]  # the primary key's columns, or ("rowid",) for a table without one
+    key: tuple[str, ...]  # the primary key's columns, or the name that reads the rowid for a table without one
     foreign_keys: list[ForeignKey] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)  # explicit and UNIQUE ones, not the primary key's
     without_rowid: bool = False
@@ -80,7 +87,11 @@ class SourceTable:
 
     @property
     def key_is_rowid(self) -> bool:
-        return self.key == (ROWID,)
+        return len(self.key) == 1 and self.key[0] not in self.column_names  # a key's are columns, the rowid's not
+
+    @property
+    def rowid(self) -> str:
+        return rowid_name(self.column_names)
 
     @property
     def column_names(self) -> list[str]:
@@ -96,7 +107,7 @@ class SourceTable:
         return f"CASE WHEN {all_of(parts) or '1'} THEN 1 ELSE 0 END"
 
     def key_sql(self) -> str:
-        return ", ".join(ROWID if self.key_is_rowid else quote(k) for k in self.key)
+        return ", ".join(self.rowid if self.key_is_rowid else quote(k) for k in self.key)
 
     def null_key_sql(self) -> str | None:
         """True for a row whose key holds NULL, which SQLite allows in a key that is not the rowid (a WITHOUT
@@ -212,7 +223,8 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
         cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({quote(index)})"))
         if cols and all(c is not None for c in cols):  # expression indexes are not carried
             indexes.append(Index(index, cols, bool(unique), _predicate(conn, index) if partial else None))
-    return SourceTable(name, columns, tuple(pk) or (ROWID,), foreign_keys, sorted(indexes, key=lambda i: i.name))
+    key = tuple(pk) or (rowid_name(c.name for c in columns),)
+    return SourceTable(name, columns, key, foreign_keys, sorted(indexes, key=lambda i: i.name))
 
 
 def _predicate(conn: sqlite3.Connection, index: str) -> str:

@@ -27,7 +27,7 @@ from wizard.errors import StepError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, Warn
 from wizard.move.normalize import BOOLEAN, BYTES, DATE, FLOAT, INT_RANGES, JSON, NUMERIC, TEXT, TIMESTAMP
 from wizard.move.pgnames import fit, pg_name
-from wizard.move.tables import ROWID, Column, NotCarried, SourceTable, not_carried, open_readonly, read_tables
+from wizard.move.tables import Column, NotCarried, SourceTable, not_carried, open_readonly, read_tables
 from wizard.move.typemap import IDENTITY, kind_of_pg
 from wizard.urls import DbUrl
 
@@ -243,7 +243,7 @@ def deferred_sql(t: SourceTable, tables: dict[str, SourceTable], warn: Any, take
 def _unusable(t: SourceTable, fk: Any, parent: SourceTable | None) -> str:
     if parent is None:
         return f"there is no table {fk.parent}"
-    if ROWID in fk.parent_columns:
+    if parent.key_is_rowid and not set(fk.parent_columns) <= set(parent.column_names):  # it names the rowid
         return f"{fk.parent} has no primary key"
     unique = {parent.key} | {ix.columns for ix in parent.indexes if ix.unique}
     if tuple(fk.parent_columns) not in unique:

@@ -27,13 +27,14 @@ import sqlite3
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from wizard import schema
 from wizard.backup import BackupRecord, backup_database, restore_database, sha256_file
 from wizard.db import connect, quote, sqlite_uri, write_transaction
 from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
+from wizard.move.pgnames import pg_name
 from wizard.move.tables import key_columns
 from wizard.rollback.run import dropped_columns
 from wizard.rollback.saved_rows import save_columns
@@ -109,6 +110,13 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in conn.execute(f"PRAGMA table_info({quote(table)})")]
 
 
+def _in_file(conn: sqlite3.Connection) -> Callable[[str], str]:
+    """The file's name for a table of the target, as `since` names it: the move gave a name over 63 bytes
+    another (wizard.move.pgnames)."""
+    names = {pg_name(r[0]): r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    return lambda table: names.get(table, table)
+
+
 def _where(key: list[str]) -> str:
     return " AND ".join(f"{quote(k)} IS ?" for k in key)
 
@@ -119,12 +127,14 @@ def _refuse_collisions(path: Path, since: Since) -> None:
     conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
     try:
         taken = []
+        in_file = _in_file(conn)
         for t in since.tables:
             if not t.added:
                 continue
-            key = key_columns(conn, t.table)
+            name = in_file(t.table)
+            key = key_columns(conn, name)
             for k in t.added:
-                if conn.execute(f"SELECT 1 FROM {quote(t.table)} WHERE {_where(key)}", json.loads(k)).fetchone():
+                if conn.execute(f"SELECT 1 FROM {quote(name)} WHERE {_where(key)}", json.loads(k)).fetchone():
                     taken.append(f"{t.table} {k}")
     finally:
         conn.close()
@@ -167,7 +177,10 @@ async def _read_target(target: DbUrl, path: Path, since: Since) -> Written:
     or changed since."""
     conn = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
     try:
-        shapes = {t.table: (key_columns(conn, t.table), _columns(conn, t.table)) for t in since.tables if t.any}
+        in_file = _in_file(conn)
+        # The file's columns, read from the target under the names the move gave them there.
+        shapes = {t.table: ([pg_name(c) for c in key_columns(conn, in_file(t.table))],
+                            [pg_name(c) for c in _columns(conn, in_file(t.table))]) for t in since.tables if t.any}
     finally:
         conn.close()
     rows = await read_written(target, since, shapes)
@@ -202,11 +215,13 @@ def _write(path: Path, since: Since, rows: dict[str, list[tuple[str, tuple]]]) -
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            in_file = _in_file(conn)
             for t in since.tables:
                 if not t.any:
                     continue
-                key, columns = key_columns(conn, t.table), _columns(conn, t.table)
-                name = quote(t.table)
+                table = in_file(t.table)
+                key, columns = key_columns(conn, table), _columns(conn, table)
+                name = quote(table)
                 changed = set(t.changed)
                 for k in t.removed:
                     written += _one(conn, f"DELETE FROM {name} WHERE {_where(key)}", json.loads(k), t.table, k)

@@ -13,10 +13,11 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import inspect, text
+from sqlalchemy import column, inspect, literal_column, select, table as sql_table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard.db import quote
+from wizard.journal import table_file
 
 WRITTEN_SINCE = "written-since"
 DROPPED = "dropped"
@@ -58,7 +59,7 @@ async def save_columns(conn: AsyncConnection, table: str, columns: list[str], fo
                                      f"ORDER BY {', '.join(quote(c) for c in key)}"))
     rows = result.all()
     n = len(key)
-    path = folder / DROPPED / f"{table}.jsonl"
+    path = table_file(folder / DROPPED, table)
     write_lines(path, ({"pk": [plain(v) for v in r[:n]], "row": dict(zip(columns, map(plain, r[n:])))}
                        for r in rows))
     return path, sum(any(v is not None for v in r[n:]) for r in rows)
@@ -68,15 +69,16 @@ async def save_keys(conn: AsyncConnection, table: str, keys: list[str], removed:
     """The current rows of `table` whose keys (JSON arrays, as wizard.rollback.since gives them) are `keys`,
     whole, and the keys of the `removed` ones, to <folder>/written-since/<table>.jsonl."""
     key = await primary_key(conn, table)
-    where = " AND ".join(f"{quote(k)} = :k{i}" for i, k in enumerate(key))
+    # Built by SQLAlchemy, not as text(): text() would take a ':x' inside a quoted name for a parameter.
+    named = sql_table(table, *map(column, key))
     records = []
     for k in keys:
         values = json.loads(k)
-        result = await conn.execute(text(f"SELECT * FROM {quote(table)} WHERE {where}"),
-                                    {f"k{i}": v for i, v in enumerate(values)})
+        result = await conn.execute(select(literal_column("*")).select_from(named).where(
+            *(named.c[c] == v for c, v in zip(key, values))))
         for row in result.mappings():
             records.append({"pk": values, "row": {c: plain(v) for c, v in row.items()}})
     records += [{"pk": json.loads(k), "removed": True} for k in removed]
-    path = folder / WRITTEN_SINCE / f"{table}.jsonl"
+    path = table_file(folder / WRITTEN_SINCE, table)
     write_lines(path, records)
     return path

@@ -30,6 +30,7 @@ from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.journal import Run
 from wizard.move.tables import key_columns
+from wizard.move.target_schema import OWN_TABLES
 from wizard.mysql.rows import read_rows
 from wizard.pg import SqlCursor, connect_pg
 from wizard.rollback.saved_rows import plain
@@ -145,8 +146,9 @@ def _sqlite_rows(conn: sqlite3.Connection, table: str, key: list[str]) -> Iterat
 
 
 def _kept(table: str) -> bool:
-    """The database's own rows, not the wizard's or Alembic's bookkeeping."""
-    return table != VERSION_TABLE and not table.startswith("wizard_")
+    """The database's own rows, not the wizard's or Alembic's bookkeeping. By name, not by the prefix wizard_:
+    a table of the source may begin with it, and is moved and rolled back like any other."""
+    return table not in (VERSION_TABLE, *OWN_TABLES)
 
 
 async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str]]]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wizard.envfile import write_atomically
+from wizard.journal import file_table
 from wizard.secrets import mask
 from wizard.verify.run import VerifyReport
 from wizard.verify.schema import FAIL, OK, WARN
@@ -98,7 +99,7 @@ def quarantine_counts(run_folder: Path, kind: str = "quarantine") -> dict[str, C
     per table and rule."""
     out: dict[str, Counter] = {}
     for path in sorted((Path(run_folder) / kind).glob("*.jsonl")):
-        counts = out.setdefault(path.stem, Counter())
+        counts = out.setdefault(file_table(path), Counter())
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)

@@ -32,6 +32,7 @@ from typing import Any, Callable
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
 from wizard.move.normalize import BOOLEAN, INTEGER
+from wizard.move.tables import rowid_name
 from wizard.verify.schema import TableShape
 from wizard.verify.show import shown_key, shown_pair
 from wizard.verify.sides import Unorderable, key_type
@@ -331,7 +332,7 @@ async def _multiset(side: Any, shape: TableShape, columns: list[str], kinds: lis
     in quarantine, and columns it set to NULL."""
     values = [side.value(k) for k in kinds]
     by_rowid = bool(skip or nulled) and side.is_sqlite
-    reader = await (side.reader(shape, ["rowid", *columns], [INTEGER, *kinds], 0) if by_rowid else
+    reader = await (side.reader(shape, [rowid_name(columns), *columns], [INTEGER, *kinds], 0) if by_rowid else
                     side.reader(shape, columns, kinds, 0))
     total, skipped, digest = 0, 0, 0
     try:

@@ -24,6 +24,7 @@ from wizard import schema
 from wizard.db import connect
 from wizard.errors import BadInput, Interrupted
 from wizard.events import Emit, StepFailed, StepFinished, StepStarted, StopRequest, Warn, ignore
+from wizard.journal import file_table
 from wizard.move.pgnames import pg_name, renamed
 from wizard.mysql.scratch import sweep_on
 from wizard.urls import DbUrl
@@ -91,7 +92,7 @@ def _side_file(run_folder: Path, kind: str) -> dict[str, dict[Any, dict]]:
     """table -> key -> record, from the copy's JSON-lines side files of one kind."""
     out: dict[str, dict[Any, dict]] = {}
     for path in sorted((Path(run_folder) / kind).glob("*.jsonl")):
-        records = out.setdefault(path.stem, {})
+        records = out.setdefault(file_table(path), {})
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)

@@ -346,8 +346,10 @@ async def _check_sequences(conn: AsyncConnection, have: dict[str, TableShape]) -
                                       {"t": quote(table.sql_name), "c": col.sql_name})).scalar()
             if seq is None:
                 continue
-            last, called = (await conn.execute(text(f"SELECT last_value, is_called FROM {seq}"))).one()
-            top = (await conn.execute(text(f"SELECT max({quote(col.sql_name)}) FROM {quote(table.sql_name)}"))).scalar()
+            # Sent as they are, not through text(): it would read a ':name' inside a quoted name as a parameter.
+            last, called = (await conn.exec_driver_sql(f"SELECT last_value, is_called FROM {seq}")).one()
+            top = (await conn.exec_driver_sql(
+                f"SELECT max({quote(col.sql_name)}) FROM {quote(table.sql_name)}")).scalar()
             following = last + 1 if called else last
             where = f"{table.name}.{col.name}"
             if top is not None and following <= top:
