@@ -232,3 +232,23 @@ def test_a_wrong_carry_back_rule_is_caught_and_the_file_restored(pg_url: str, tm
         asyncio.run(rollback_run(run, lambda e: None, parse_url(pg_url), folder / ".env"))
     assert sha256(folder / "engine.db") == file_before
     assert "executions" in tables_in(pg_url) and "OPENAI_API_KEY" not in (folder / ".env").read_text()
+
+
+def test_usernames_swapped_and_reused_since_are_carried_back(pg_url: str, tmp_path: Path) -> None:
+    """The engine wrote them one at a time, each leaving users.username unique; carried back one row at a time
+    in another order, two usernames swapped (or one freed and taken) met the file's unique index mid-write."""
+    folder = _folder(tmp_path, executions=20)
+    _move(folder, pg_url)
+    execute(pg_url, "UPDATE users SET username = 'swapping' WHERE username = 'user0'",
+            "UPDATE users SET username = 'user0' WHERE username = 'user1'",
+            "UPDATE users SET username = 'user1' WHERE username = 'swapping'",
+            "UPDATE users SET username = 'user2 renamed' WHERE username = 'user2'",
+            "INSERT INTO users (id, username) VALUES ('new', 'user2')")
+    on_target = sorted(fetch(pg_url, "SELECT id, username FROM users"))
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert sorted(db.execute("SELECT id, username FROM users").fetchall()) == [tuple(r) for r in on_target]
+    db.close()
+
