@@ -252,3 +252,17 @@ def test_usernames_swapped_and_reused_since_are_carried_back(pg_url: str, tmp_pa
     assert sorted(db.execute("SELECT id, username FROM users").fetchall()) == [tuple(r) for r in on_target]
     db.close()
 
+
+def test_timestamps_before_the_year_1000_are_carried_back_in_the_engines_spelling(pg_url: str, tmp_path: Path) -> None:
+    """strftime's %Y does not pad the year on Linux: year 1 came back as '1-01-01 ...', which no reader takes."""
+    folder = _folder(tmp_path, executions=20)
+    _move(folder, pg_url)
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status, started_at, completed_at) SELECT 1001, "
+                    "workflow_id, 'x', '0001-01-01 00:00:00', '0999-12-31 23:59:59.999999' FROM executions LIMIT 1")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT started_at, completed_at FROM executions WHERE id = 1001").fetchone() == (
+        "0001-01-01 00:00:00.000000", "0999-12-31 23:59:59.999999")
+    db.close()

@@ -181,8 +181,8 @@ def sqlite_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        if value.tzinfo is None:  # isoformat pads the year to 4 digits; strftime's %Y does not on Linux
+            return value.isoformat(" ", "microseconds")
         return value.isoformat(" ")
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
