@@ -499,7 +499,10 @@ def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
      "workflows.id"),
     (["INSERT INTO users (id, username) VALUES ('u-1', 'Zed'), ('u-2', 'zed ')"], "users.username"),
     (["UPDATE users SET username = upper(username)"], None),
-], ids=["a-username-by-case", "a-key-by-case", "two-written-alike", "own-username-recased"])
+    (["UPDATE users SET username = 'swapping' WHERE username = 'user0'",
+      "UPDATE users SET username = 'user0' WHERE username = 'user1'",
+      "UPDATE users SET username = 'user1' WHERE username = 'swapping'"], None),
+], ids=["a-username-by-case", "a-key-by-case", "two-written-alike", "own-username-recased", "two-usernames-swapped"])
 def test_a_carry_back_into_a_case_blind_source_refuses_what_its_unique_index_would(
         mysql_source: str, pg_url: str, tmp_path: Path, writes: list[str], refused: str | None) -> None:
     """The engine's MariaDB database in the server's default collation (utf8mb4_general_ci: case-, accent- and

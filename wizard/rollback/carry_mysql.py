@@ -13,7 +13,7 @@ In order, nothing changed until every check passed:
    to PostgreSQL, one to utf8mb4_general_ci);
 4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
 5. the rows added and changed since, read from the target, and the removed keys, written to the source in
-   one InnoDB transaction (its foreign key checks off for it: the target enforced them, and step 6 checks
+   one InnoDB transaction (a changed row deleted and inserted again) (its foreign key checks off for it: the target enforced them, and step 6 checks
    the result); each statement must touch exactly its rows. An id inserted past AUTO_INCREMENT's counter
    moves the counter past it (InnoDB's rule), so the engine's next insert does not collide;
 6. the proof: the row-level verification of the source against the target (wizard.verify.run), as for a
@@ -215,8 +215,9 @@ async def _taken(conn: AsyncConnection, since: Since, shapes: Shapes) -> list[st
 
 
 async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> int:
-    """Step 5: deletes, updates, inserts, in one transaction; each statement must touch exactly its rows (one
-    UPDATE a row; DELETEs and INSERTs a batch of rows each: a round trip a row is most of the time taken)."""
+    """Step 5: deletes (the removed rows and the changed ones), then inserts (the added and changed rows), in one
+    transaction, a batch of rows a statement (a round trip a row is most of the time taken); each statement must
+    touch exactly its rows."""
     written = 0
     async with connect(source) as conn:
         try:
@@ -236,21 +237,18 @@ async def _write_rows(conn: AsyncConnection, since: Since, shapes: Shapes, rows:
         if not t.any:
             continue
         key, columns = shapes[t.table]
-        name, changed = quote(t.table), set(t.changed)
+        name = quote(t.table)
         key_sql = ", ".join(quote(k) for k in key)
-        for start in range(0, len(t.removed), BATCH):
-            keys = t.removed[start:start + BATCH]
+        # A changed row is deleted and inserted again, not updated: InnoDB checks a unique index at each row,
+        # and rows the engine wrote one at a time (two usernames swapped) meet it in any one order.
+        going = t.removed + t.changed
+        for start in range(0, len(going), BATCH):
+            keys = going[start:start + BATCH]
             tuples, params = value_tuples([json.loads(k) for k in keys], "k")
-            written += await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params,
-                                      t.table, keys)
+            await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params, t.table, keys)
+        written += len(t.removed)
         # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
-        updates = [(k, v) for k, v in rows.get(t.table, []) if k in changed]
-        inserts = [(k, v) for k, v in rows.get(t.table, []) if k not in changed]
-        sets = ", ".join(f"{quote(c)} = :c0_{i}" for i, c in enumerate(columns))
-        where = " AND ".join(f"{quote(c)} = :k0_{i}" for i, c in enumerate(key))
-        for k, values in updates:
-            params = {**value_tuples([values], "c")[1], **value_tuples([json.loads(k)], "k")[1]}
-            written += await _exactly(conn, f"UPDATE {name} SET {sets} WHERE {where}", params, t.table, [k])
+        inserts = rows.get(t.table, [])
         for start in range(0, len(inserts), BATCH):
             batch = inserts[start:start + BATCH]
             tuples, params = value_tuples([v for _, v in batch], "c")
@@ -261,7 +259,6 @@ async def _write_rows(conn: AsyncConnection, since: Since, shapes: Shapes, rows:
 
 async def _exactly(conn: AsyncConnection, sql: str, params: dict[str, Any], table: str, keys: list[str]) -> int:
     """Run `sql`; StepError (the transaction rolled back) unless it touched exactly the rows of `keys`."""
-    # SQLAlchemy's MySQL dialects connect with CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched.
     n = (await conn.execute(text(sql), params)).rowcount
     if n != len(keys):
         raise StepError(f"carrying {table} {mask(', '.join(keys[:3]))}{' ...' if len(keys) > 3 else ''} back touched "
