@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from engine_data import build_1_0_0
+from engine_data import build_1_0_0, read
 from move_helpers import execute, pg, sha256, tables_in
 from test_cli_errors import wizard
 from tui_support import make_app, press, screen_text, settle
@@ -539,6 +539,19 @@ def test_a_carry_back_into_a_case_blind_source_refuses_what_its_unique_index_wou
     assert "nothing was changed" in errors[0] and "Traceback" not in done.stderr
     assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
     assert (folder / ".env").read_bytes() == env_now
+
+
+def test_an_id_of_0_written_since_is_carried_back_as_0(mysql_source: str, pg_url: str, tmp_path: Path) -> None:
+    """MySQL takes a 0 inserted into an AUTO_INCREMENT column as "the next id" unless told otherwise (mysqldump's
+    NO_AUTO_VALUE_ON_ZERO): the engine's row 0 went into the source as another id."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status) SELECT n, workflow_id, 'edge' FROM executions, "
+                    "(VALUES (0), (-5)) v(n) WHERE executions.id = 1")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert read(mysql_source, "SELECT id FROM executions WHERE status = 'edge' ORDER BY id") == [(-5,), (0,)]
 
 
 def test_two_written_rows_alike_in_different_batches_stop_the_carry_back_with_nothing_written(
