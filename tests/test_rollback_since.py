@@ -136,6 +136,26 @@ def test_an_upgrade_rolled_back_after_the_engine_wrote_keeps_every_row(engine: s
                                     else s["row"]["tags"] == ["kept"] for s in saved) == 1
 
 
+def test_node_arrays_0004_cannot_have_written_are_kept_whole_by_its_downgrade(tmp_path: Path) -> None:
+    """0004's downgrade turns state.nodes back into an object keyed by id: an array the engine wrote at 0004 with
+    an id twice lost a node to the other, a number for an id became a string, and a list for one stopped the
+    rollback with a traceback. An object cannot hold those, so the array stays as the engine wrote it."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=5, users=2)
+    url = f"sqlite:///{path}"
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    states = ['{"nodes": [{"id": "a", "x": 1}, {"id": "a", "x": 2}]}', '{"nodes": [{"id": 7, "x": 1}]}',
+              '{"nodes": [{"id": ["a"], "x": 1}]}', '{"nodes": [{"id": "a", "x": 1}, {"id": "b", "value": 2}]}']
+    for n, state in enumerate(states):
+        write(url, f"INSERT INTO executions (id, workflow_id, status, state) SELECT {901 + n}, workflow_id, 'x', "
+                   f"'{state}' FROM executions LIMIT 1")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert revision(url) is None
+    kept = [json.loads(r[0]) for r in read(url, "SELECT state FROM executions WHERE id > 900 ORDER BY id")]
+    assert kept == [json.loads(s) for s in states[:3]] + [{"nodes": {"a": {"x": 1}, "b": 2}}]
+
+
 def test_an_upgrade_with_nothing_written_since_takes_the_fast_path(tmp_path: Path) -> None:
     path = sample.build(tmp_path / "engine.db", executions=100, workflows=5, users=2)
     before = sha256(path)
