@@ -236,6 +236,16 @@ def test_an_id_the_target_handed_out_again_is_refused(pg_url: str, tmp_path: Pat
     assert "the target handed out keys the SQLite file holds already (executions [101]" in refused.stderr
     assert sha256(folder / "engine.db") == file_before and "executions" in tables_in(pg_url)
 
+    # Refused with nothing undone, the rollback has not begun: the next one measures again. It went on with the
+    # refused one's measurement instead, and stopped at "changed while the rollback read it" whatever was done.
+    execute(pg_url, "UPDATE executions SET id = 102 WHERE id = 101")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT status FROM executions WHERE id IN (101, 102) ORDER BY id").fetchall() == [
+        ("pending",), ("new",)]
+    db.close()
+
 
 def test_a_wrong_carry_back_rule_is_caught_and_the_file_restored(pg_url: str, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
