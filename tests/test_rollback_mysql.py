@@ -493,6 +493,33 @@ def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
     assert (folder / ".env").read_bytes() == env_now and pg_revision(pg_url) == revision
 
 
+def test_a_carry_back_refuses_text_longer_than_the_sources_varchar(mysql_source: str, pg_url: str,
+                                                                   tmp_path: Path) -> None:
+    """PostgreSQL's varchar has no limit, MariaDB's workflows.name is VARCHAR(255): a longer name the engine wrote
+    since stopped the carry-back's write with a traceback (Data too long). Refused in one line, nothing changed,
+    and foreseen by the plan; a name of exactly 255 characters is carried."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, "INSERT INTO workflows (id, name, definition) VALUES ('w-256', repeat('n', 256), '{}'), "
+                    "('w-255', repeat('n', 255), '{}')")
+    columns = _mysql_columns(mysql_source)
+    source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
+    shown = " ".join(wizard("rollback", "--last", cwd=folder).stdout.split())
+    assert "as things stand it will stop before changing anything: workflows.name is varchar(255)" in shown, shown
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [done.stderr.strip().splitlines()[-1]] and "Traceback" not in done.stderr, done.stderr
+    assert 'the 256-character value of workflows ["w-256"] written since' in errors[0], errors
+    assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
+
+    execute(pg_url, "DELETE FROM workflows WHERE id = 'w-256'")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert read(mysql_source, "SELECT char_length(name) FROM workflows WHERE id = 'w-255'") == [(255,)]
+
+
 @pytest.mark.parametrize("writes, refused", [
     (["INSERT INTO users (id, username) SELECT 'u-new', upper(min(username)) FROM users"], "users.username"),
     (["INSERT INTO workflows (id, name, definition) SELECT upper(min(id)), 'upper', '{}' FROM workflows"],

@@ -7,10 +7,10 @@ In order, nothing changed until every check passed:
    committed is recognised by the source already equalling the target row by row, else refused, naming keys;
 2. no key the target added is in the source already, every table written since has a primary key;
 3. the way back is the move's own proven mysqldump: taken while the source stood as it stands now (step 1),
-   it must be there with its sha256; and every text value written since one its source column can hold (a
-   latin1 or utf8mb3 column, where MySQL would store '?' for the rest); and no text written since equal, in
-   the source's collation, to a unique or key value the source keeps ('USER0' and 'user0' are two usernames
-   to PostgreSQL, one to utf8mb4_general_ci);
+   it must be there with its sha256; and every text value written since one its source column can hold (no
+   longer than its VARCHAR(n); in a latin1 or utf8mb3 column, where MySQL would store '?' for the rest); and
+   no text written since equal, in the source's collation, to a unique or key value the source keeps ('USER0'
+   and 'user0' are two usernames to PostgreSQL, one to utf8mb4_general_ci);
 4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
 5. the rows added and changed since, read from the target, and the removed keys, written to the source in
    one InnoDB transaction (a changed row deleted and inserted again) (its foreign key checks off for it: the target enforced them, and step 6 checks
@@ -108,11 +108,26 @@ async def _refuse_unwritable(source: DbUrl, since: Since, shapes: Shapes, rows: 
 
 
 async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> None:
-    """Step 3's last check: refused when a value written since would lose a character in a source column of a narrower
-    character set than utf8mb4 (latin1, utf8mb3: a move reads such a source whole). MySQL stores '?' for what a
-    column cannot hold (or fails mid-write in strict mode), so the server itself is asked: the value converted
-    to the column's character set and back must come back byte for byte."""
+    """Step 3's last check: refused when a value written since is longer than its source column's CHAR(n) or
+    VARCHAR(n) (PostgreSQL's varchar has no limit: the engine may write a 300-character name; MySQL counts
+    characters, as Python does), or would lose a character in a source column of a narrower character set than
+    utf8mb4 (latin1, utf8mb3: a move reads such a source whole). MySQL stores '?' for what a column cannot hold
+    (or fails mid-write in strict mode), so the server itself is asked: the value converted to the column's
+    character set and back must come back byte for byte."""
     async with connect(source) as conn:
+        widths = (await conn.execute(text(
+            "SELECT table_name, column_name, data_type, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND data_type IN ('char', 'varchar')"))).all()
+        for table, column, type_, width in widths:
+            if table not in rows or column not in shapes[table][1]:
+                continue
+            i = shapes[table][1].index(column)
+            for k, v in rows[table]:
+                if isinstance(v[i], str) and len(v[i]) > width:
+                    raise Refused(f"{table}.{column} is {type_}({width}) in the source, which cannot hold the "
+                                  f"{len(v[i]):,}-character value of {table} {mask(k)} written since the move; "
+                                  f"nothing was changed: roll back with --restore-backup (it saves the rows written "
+                                  f"since, to carry by hand into the column widened), or shorten it in the target")
         narrow = (await conn.execute(text(
             "SELECT table_name, column_name, character_set_name FROM information_schema.columns WHERE table_schema "
             "= DATABASE() AND character_set_name IS NOT NULL AND character_set_name NOT IN ('utf8mb4', 'binary')"
