@@ -520,6 +520,35 @@ def test_a_carry_back_refuses_text_longer_than_the_sources_varchar(mysql_source:
     assert read(mysql_source, "SELECT char_length(name) FROM workflows WHERE id = 'w-255'") == [(255,)]
 
 
+def test_a_carry_back_larger_than_the_sources_max_allowed_packet_goes_in_statements_that_fit(
+        mysql_source: str, pg_url: str, tmp_path: Path) -> None:
+    """500 rows an INSERT: twenty 1 MB descriptions written since made one statement past MariaDB's
+    max_allowed_packet (16 MiB), and the server dropped the connection mid-write (a traceback). A single row past
+    it cannot go in at all: refused in one line, nothing changed."""
+    packet = read(mysql_source, "SELECT @@max_allowed_packet")[0][0]
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, "INSERT INTO workflows (id, name, description, definition) SELECT 'big-' || n, 'big', "
+                    "repeat('x', 1100000), '{}' FROM generate_series(1, 20) n",
+            f"INSERT INTO workflows (id, name, description, definition) VALUES ('huge', 'huge', repeat('y', {packet}), "
+            "'{}')")
+    columns = _mysql_columns(mysql_source)
+    source_now = mysql_rows(mysql_source, columns)
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [done.stderr.strip().splitlines()[-1]] and "Traceback" not in done.stderr, done.stderr
+    assert 'workflows ["huge"] written since' in errors[0] and "max_allowed_packet" in errors[0], errors
+    assert mysql_rows(mysql_source, columns) == source_now
+
+    execute(pg_url, "DELETE FROM workflows WHERE id = 'huge'")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert read(mysql_source, "SELECT count(*), sum(char_length(description)) FROM workflows WHERE id LIKE 'big-%'"
+                ) == [(20, 22_000_000)]
+
+
 @pytest.mark.parametrize("writes, refused", [
     (["INSERT INTO users (id, username) SELECT 'u-new', upper(min(username)) FROM users"], "users.username"),
     (["INSERT INTO workflows (id, name, definition) SELECT upper(min(id)), 'upper', '{}' FROM workflows"],

@@ -7,15 +7,17 @@ In order, nothing changed until every check passed:
    committed is recognised by the source already equalling the target row by row, else refused, naming keys;
 2. no key the target added is in the source already, every table written since has a primary key;
 3. the way back is the move's own proven mysqldump: taken while the source stood as it stands now (step 1),
-   it must be there with its sha256; and every text value written since one its source column can hold (no
-   longer than its VARCHAR(n); in a latin1 or utf8mb3 column, where MySQL would store '?' for the rest); and
-   no text written since equal, in the source's collation, to a unique or key value the source keeps ('USER0'
-   and 'user0' are two usernames to PostgreSQL, one to utf8mb4_general_ci);
+   it must be there with its sha256; and every row written since within the server's max_allowed_packet, and
+   every text value in it one its source column can hold (no longer than its VARCHAR(n); in a latin1 or
+   utf8mb3 column, where MySQL would store '?' for the rest); and no text written since equal, in the
+   source's collation, to a unique or key value the source keeps ('USER0' and 'user0' are two usernames to
+   PostgreSQL, one to utf8mb4_general_ci);
 4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
 5. the rows added and changed since, read from the target, and the removed keys, written to the source in
-   one InnoDB transaction (a changed row deleted and inserted again) (its foreign key checks off for it: the target enforced them, and step 6 checks
-   the result); each statement must touch exactly its rows. An id inserted past AUTO_INCREMENT's counter
-   moves the counter past it (InnoDB's rule), so the engine's next insert does not collide;
+   one InnoDB transaction (a changed row deleted and inserted again; foreign key checks off for it: the
+   target enforced them, and step 6 checks the result), in statements no longer than the server's
+   max_allowed_packet; each statement must touch exactly its rows. An id inserted past AUTO_INCREMENT's
+   counter moves the counter past it (InnoDB's rule), so the engine's next insert does not collide;
 6. the proof: the row-level verification of the source against the target (wizard.verify.run), as for a
    file. A difference restores the source from the move's dump.
 """
@@ -25,8 +27,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from pymysql.converters import escape_item
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -45,6 +48,7 @@ from wizard.secrets import mask
 from wizard.urls import DbUrl
 
 BATCH = 500  # rows a DELETE or INSERT
+HEAD = 64 * 1024  # what an INSERT's packet holds besides its rows' values: its header, names, punctuation
 
 
 async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: BackupRecord, fingerprint: dict[str, Any],
@@ -108,13 +112,22 @@ async def _refuse_unwritable(source: DbUrl, since: Since, shapes: Shapes, rows: 
 
 
 async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> None:
-    """Step 3's last check: refused when a value written since is longer than its source column's CHAR(n) or
-    VARCHAR(n) (PostgreSQL's varchar has no limit: the engine may write a 300-character name; MySQL counts
-    characters, as Python does), or would lose a character in a source column of a narrower character set than
-    utf8mb4 (latin1, utf8mb3: a move reads such a source whole). MySQL stores '?' for what a column cannot hold
+    """Step 3's last check: refused when a row written since is longer, as its INSERT sends it, than the source
+    server's max_allowed_packet (it could not go in at all), or a value in it is longer than its source column's
+    CHAR(n) or VARCHAR(n) (PostgreSQL's varchar has no limit: the engine may write a 300-character name; MySQL
+    counts characters, as Python does), or would lose a character in a source column of a narrower character set
+    than utf8mb4 (latin1, utf8mb3: a move reads such a source whole). MySQL stores '?' for what a column cannot hold
     (or fails mid-write in strict mode), so the server itself is asked: the value converted to the column's
     character set and back must come back byte for byte."""
     async with connect(source) as conn:
+        packet = (await conn.execute(text("SELECT @@max_allowed_packet"))).scalar()
+        for table, written in rows.items():
+            for k, v in written:
+                if _sent(v) > packet - HEAD:
+                    raise Refused(f"{table} {mask(k)} written since the move is longer, as the carry-back sends it, "
+                                  f"than the source's max_allowed_packet ({packet:,} bytes): nothing was changed: "
+                                  f"raise it on the server (SET GLOBAL max_allowed_packet = 1073741824) and roll "
+                                  f"back again, or roll back with --restore-backup (it saves the rows written since)")
         widths = (await conn.execute(text(
             "SELECT table_name, column_name, data_type, character_maximum_length FROM information_schema.columns "
             "WHERE table_schema = DATABASE() AND data_type IN ('char', 'varchar')"))).all()
@@ -248,6 +261,7 @@ async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> 
 async def _write_rows(conn: AsyncConnection, since: Since, shapes: Shapes, rows: Written) -> int:
     written = 0
     await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+    packet = (await conn.execute(text("SELECT @@max_allowed_packet"))).scalar()
     for t in since.tables:
         if not t.any:
             continue
@@ -263,13 +277,34 @@ async def _write_rows(conn: AsyncConnection, since: Since, shapes: Shapes, rows:
             await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params, t.table, keys)
         written += len(t.removed)
         # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
-        inserts = rows.get(t.table, [])
-        for start in range(0, len(inserts), BATCH):
-            batch = inserts[start:start + BATCH]
+        for batch in _batches(rows.get(t.table, []), packet - HEAD):
             tuples, params = value_tuples([v for _, v in batch], "c")
             written += await _exactly(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "
                                             f"VALUES {tuples}", params, t.table, [k for k, _ in batch])
     return written
+
+
+def _sent(values: tuple) -> int:
+    """The bytes a row's values take in the INSERT the driver sends: pymysql's literals (text escaped, quotes
+    and backslashes doubled), a comma each and the parentheses."""
+    return sum(len(escape_item(v, "utf8mb4").encode("utf-8", "surrogatepass")) + 1 for v in values) + 2
+
+
+def _batches(rows: list[tuple[str, tuple]], room: int) -> Iterator[list[tuple[str, tuple]]]:
+    """`rows` in INSERTs of BATCH rows at most whose values take no more than `room` bytes (max_allowed_packet
+    less the statement's own text): twenty 1 MB documents in one were past MariaDB's 16 MiB, and the server
+    dropped the connection. A row alone past it is refused before anything is written (_refuse_unstorable)."""
+    batch: list[tuple[str, tuple]] = []
+    size = 0
+    for row in rows:
+        n = _sent(row[1])
+        if batch and (len(batch) == BATCH or size + n > room):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += n
+    if batch:
+        yield batch
 
 
 async def _exactly(conn: AsyncConnection, sql: str, params: dict[str, Any], table: str, keys: list[str]) -> int:
