@@ -493,6 +493,19 @@ def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
     assert (folder / ".env").read_bytes() == env_now and pg_revision(pg_url) == revision
 
 
+def _refused_in_one_line(folder: Path, mysql_source: str, pg_url: str) -> str:
+    """`wizard rollback --last --yes` refused (exit 3) in one line, its last, with no traceback, and the source and
+    the target as they were: that line."""
+    columns = _mysql_columns(mysql_source)
+    source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [done.stderr.strip().splitlines()[-1]] and "Traceback" not in done.stderr, done.stderr
+    assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
+    return errors[0]
+
+
 def test_a_carry_back_refuses_text_longer_than_the_sources_varchar(mysql_source: str, pg_url: str,
                                                                    tmp_path: Path) -> None:
     """PostgreSQL's varchar has no limit, MariaDB's workflows.name is VARCHAR(255): a longer name the engine wrote
@@ -503,16 +516,10 @@ def test_a_carry_back_refuses_text_longer_than_the_sources_varchar(mysql_source:
     _off(mysql_source, pg_url, folder)
     execute(pg_url, "INSERT INTO workflows (id, name, definition) VALUES ('w-256', repeat('n', 256), '{}'), "
                     "('w-255', repeat('n', 255), '{}')")
-    columns = _mysql_columns(mysql_source)
-    source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
     shown = " ".join(wizard("rollback", "--last", cwd=folder).stdout.split())
     assert "as things stand it will stop before changing anything: workflows.name is varchar(255)" in shown, shown
-    done = wizard("rollback", "--last", "--yes", cwd=folder)
-    assert done.returncode == 3, done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [done.stderr.strip().splitlines()[-1]] and "Traceback" not in done.stderr, done.stderr
-    assert 'the 256-character value of workflows ["w-256"] written since' in errors[0], errors
-    assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
+    refused = _refused_in_one_line(folder, mysql_source, pg_url)
+    assert 'the 256-character value of workflows ["w-256"] written since' in refused, refused
 
     execute(pg_url, "DELETE FROM workflows WHERE id = 'w-256'")
     done = wizard("rollback", "--last", "--yes", cwd=folder)
@@ -533,20 +540,29 @@ def test_a_carry_back_larger_than_the_sources_max_allowed_packet_goes_in_stateme
                     "repeat('x', 1100000), '{}' FROM generate_series(1, 20) n",
             f"INSERT INTO workflows (id, name, description, definition) VALUES ('huge', 'huge', repeat('y', {packet}), "
             "'{}')")
-    columns = _mysql_columns(mysql_source)
-    source_now = mysql_rows(mysql_source, columns)
-    done = wizard("rollback", "--last", "--yes", cwd=folder)
-    assert done.returncode == 3, done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [done.stderr.strip().splitlines()[-1]] and "Traceback" not in done.stderr, done.stderr
-    assert 'workflows ["huge"] written since' in errors[0] and "max_allowed_packet" in errors[0], errors
-    assert mysql_rows(mysql_source, columns) == source_now
+    refused = _refused_in_one_line(folder, mysql_source, pg_url)
+    assert 'workflows ["huge"] written since' in refused and "max_allowed_packet" in refused, refused
 
     execute(pg_url, "DELETE FROM workflows WHERE id = 'huge'")
     done = wizard("rollback", "--last", "--yes", cwd=folder)
     assert done.returncode == 0, done.stderr
     assert read(mysql_source, "SELECT count(*), sum(char_length(description)) FROM workflows WHERE id LIKE 'big-%'"
                 ) == [(20, 22_000_000)]
+
+
+@pytest.mark.parametrize("document", ["[" * 32 + "]" * 32, '{"a": "\\ud800"}'], ids=["32-deep", "lone-surrogate"])
+def test_a_carry_back_refuses_json_the_sources_check_would(mysql_source: str, pg_url: str, tmp_path: Path,
+                                                            document: str) -> None:
+    """PostgreSQL's json takes JSON that MariaDB's JSON column (its CHECK json_valid) does not: nested 32 deep, a
+    lone surrogate escape. Written since, either stopped the carry-back's write with a traceback (CONSTRAINT
+    failed); now refused in one line, nothing changed."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, f"INSERT INTO workflows (id, name, definition) VALUES ('odd', 'odd', '{document}')")
+    refused = _refused_in_one_line(folder, mysql_source, pg_url)
+    assert refused.startswith('error: workflows.definition in the source takes only JSON its server accepts, and '
+                              'the value of workflows ["odd"] written since the move is not'), refused
 
 
 @pytest.mark.parametrize("writes, refused", [

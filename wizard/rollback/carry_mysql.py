@@ -39,6 +39,7 @@ from wizard.db import connect, quote
 from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.mysql import source as mysql_source
+from wizard.mysql.kinds import json_columns
 from wizard.mysql.rows import key_text, rows_by_key, shape, value_tuples
 from wizard.rollback.carry_back import (carried_already, check, differences, downgrade_target, refuse_taken,
                                         refuse_unkeyed, rows_equal, rows_said)
@@ -116,9 +117,10 @@ async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> No
     server's max_allowed_packet (it could not go in at all), or a value in it is longer than its source column's
     CHAR(n) or VARCHAR(n) (PostgreSQL's varchar has no limit: the engine may write a 300-character name; MySQL
     counts characters, as Python does), or would lose a character in a source column of a narrower character set
-    than utf8mb4 (latin1, utf8mb3: a move reads such a source whole). MySQL stores '?' for what a column cannot hold
-    (or fails mid-write in strict mode), so the server itself is asked: the value converted to the column's
-    character set and back must come back byte for byte."""
+    than utf8mb4 (latin1, utf8mb3: a move reads such a source whole), or is JSON the source's JSON column does
+    not take. MySQL stores '?' for what a column cannot hold (or fails mid-write in strict mode), so the server
+    itself is asked: the value converted to the column's character set and back must come back byte for byte;
+    and JSON_VALID, MariaDB's CHECK on its JSON columns, asked of each JSON value."""
     async with connect(source) as conn:
         packet = (await conn.execute(text("SELECT @@max_allowed_packet"))).scalar()
         for table, written in rows.items():
@@ -149,20 +151,43 @@ async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> No
             if table not in rows or column not in shapes[table][1] or not re.fullmatch(r"\w+", charset):
                 continue
             i = shapes[table][1].index(column)
-            values = [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)]
-            for start in range(0, len(values), BATCH):
-                batch = values[start:start + BATCH]
-                union = " UNION ALL ".join(f"SELECT {n} AS n, :v{n} AS v" for n in range(len(batch)))
-                lost = (await conn.execute(text(
-                    f"SELECT n FROM ({union}) x WHERE HEX(CONVERT(CONVERT(v USING {charset}) USING utf8mb4)) "
-                    f"<> HEX(v) LIMIT 1"), {f"v{n}": v for n, (_, v) in enumerate(batch)})).scalar()
-                if lost is not None:
-                    raise Refused(f"{table}.{column} is in character set {charset} in the source, which cannot hold "
-                                  f"the value of {table} {mask(batch[lost][0])} written since the move (MySQL would "
-                                  f"store '?' for what it cannot); nothing was changed: roll back with "
-                                  f"--restore-backup (it saves the rows written since, to carry by hand into the "
-                                  f"column widened to utf8mb4)")
+            lost = await _first_not(conn, [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)],
+                                    f"HEX(CONVERT(CONVERT(v USING {charset}) USING utf8mb4)) = HEX(v)", packet)
+            if lost is not None:
+                raise Refused(f"{table}.{column} is in character set {charset} in the source, which cannot hold "
+                              f"the value of {table} {mask(lost)} written since the move (MySQL would store '?' for "
+                              f"what it cannot); nothing was changed: roll back with --restore-backup (it saves the "
+                              f"rows written since, to carry by hand into the column widened to utf8mb4)")
+        # PostgreSQL's json takes what MariaDB's CHECK (json_valid) and MySQL's JSON refuse: nesting deeper than
+        # 31 levels (MariaDB), a lone surrogate escape ("\ud800").
+        checked = await conn.run_sync(json_columns) | set((await conn.execute(text(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
+            "AND data_type = 'json'"))).all())
+        for table, column in sorted(checked):
+            if table not in rows or column not in shapes[table][1]:
+                continue
+            i = shapes[table][1].index(column)
+            bad = await _first_not(conn, [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)],
+                                   "JSON_VALID(v)", packet)
+            if bad is not None:
+                raise Refused(f"{table}.{column} in the source takes only JSON its server accepts, and the value of "
+                              f"{table} {mask(bad)} written since the move is not (PostgreSQL's json takes deeper "
+                              f"nesting, and lone surrogate escapes); nothing was changed: change it in the target "
+                              f"and roll back again, or roll back with --restore-backup (it saves the rows written "
+                              f"since)")
         await conn.rollback()
+
+
+async def _first_not(conn: AsyncConnection, values: list[tuple[str, Any]], holds: str, packet: int) -> str | None:
+    """The key of the first of `values` (key, value) for which the server finds `holds` (SQL of v) false; None when
+    it holds for all. Asked a batch at a time, each within max_allowed_packet."""
+    for batch in _batches([(k, (v,)) for k, v in values], packet - HEAD):
+        union = " UNION ALL ".join(f"SELECT {n} AS n, :v{n} AS v" for n in range(len(batch)))
+        failed = (await conn.execute(text(f"SELECT n FROM ({union}) x WHERE NOT ({holds}) LIMIT 1"),
+                                     {f"v{n}": v for n, (_, (v,)) in enumerate(batch)})).scalar()
+        if failed is not None:
+            return batch[failed][0]
+    return None
 
 
 async def _refuse_colliding(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> None:
