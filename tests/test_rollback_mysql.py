@@ -563,6 +563,12 @@ def test_a_carry_back_refuses_json_the_sources_check_would(mysql_source: str, pg
     refused = _refused_in_one_line(folder, mysql_source, pg_url)
     assert refused.startswith('error: workflows.definition in the source takes only JSON its server accepts, and '
                               'the value of workflows ["odd"] written since the move is not'), refused
+    # What the refusal offers: --restore-backup, which saves the row (it was refused, the refused rollback having
+    # begun without it: "finish it the same way").
+    done = wizard("rollback", "--last", "--yes", "--restore-backup", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    (saved,) = (folder / ".wizard" / "runs").glob("*/written-since/workflows.jsonl")
+    assert [json.loads(line)["pk"] for line in saved.read_bytes().splitlines()] == [["odd"]]
 
 
 @pytest.mark.parametrize("writes, refused", [
