@@ -224,6 +224,18 @@ def test_keys_and_usernames_sqlite_holds_apart_stay_apart_in_mariadb(engine_db: 
     assert tables(mysql_url) == []
 
 
+def test_an_execution_with_id_0_moves_into_mariadb_as_0(engine_db: Path, mysql_url: str, tmp_path: Path) -> None:
+    """MySQL takes a 0 loaded into an AUTO_INCREMENT column as "the next id" unless the session says otherwise
+    (mysqldump's NO_AUTO_VALUE_ON_ZERO): the row took id 1 and the chunk failed on the row that has it."""
+    with sqlite3.connect(engine_db) as conn:
+        conn.execute("INSERT INTO executions (id, workflow_id, status) SELECT 0, workflow_id, 'zero' FROM executions "
+                     "LIMIT 1")
+    conn.close()
+    result = migrate(engine_db, mysql_url, tmp_path / "state")
+    assert result.state == FINISHED and result.verification is not None and result.verification.ok
+    assert read(mysql_url, "SELECT id FROM executions WHERE status = 'zero'") == [(0,)]
+
+
 def test_the_sql_shown_for_a_move_onto_mariadb_makes_the_tables_the_move_makes(engine_db: Path, mysql_url: str,
                                                                               tmp_path: Path) -> None:
     """The schema step's SQL (the TUI shows it before the move) names MariaDB's own binary collation, as the

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from engine_data import build_1_0_0
+from engine_data import build_1_0_0, read
 from move_helpers import execute, pg, sha256, tables_in
 from test_cli_errors import wizard
 from tui_support import make_app, press, screen_text, settle
@@ -493,13 +493,94 @@ def test_a_carry_back_into_a_narrower_source_column_refuses_what_it_cannot_hold(
     assert (folder / ".env").read_bytes() == env_now and pg_revision(pg_url) == revision
 
 
+def _refused_in_one_line(folder: Path, mysql_source: str, pg_url: str) -> str:
+    """`wizard rollback --last --yes` refused (exit 3) in one line, its last, with no traceback, and the source and
+    the target as they were: that line."""
+    columns = _mysql_columns(mysql_source)
+    source_now, target_now = mysql_rows(mysql_source, columns), pg_rows(pg_url, columns)
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [done.stderr.strip().splitlines()[-1]] and "Traceback" not in done.stderr, done.stderr
+    assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
+    return errors[0]
+
+
+def test_a_carry_back_refuses_text_longer_than_the_sources_varchar(mysql_source: str, pg_url: str,
+                                                                   tmp_path: Path) -> None:
+    """PostgreSQL's varchar has no limit, MariaDB's workflows.name is VARCHAR(255): a longer name the engine wrote
+    since stopped the carry-back's write with a traceback (Data too long). Refused in one line, nothing changed,
+    and foreseen by the plan; a name of exactly 255 characters is carried."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, "INSERT INTO workflows (id, name, definition) VALUES ('w-256', repeat('n', 256), '{}'), "
+                    "('w-255', repeat('n', 255), '{}')")
+    shown = " ".join(wizard("rollback", "--last", cwd=folder).stdout.split())
+    assert "as things stand it will stop before changing anything: workflows.name is varchar(255)" in shown, shown
+    refused = _refused_in_one_line(folder, mysql_source, pg_url)
+    assert 'the 256-character value of workflows ["w-256"] written since' in refused, refused
+
+    execute(pg_url, "DELETE FROM workflows WHERE id = 'w-256'")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert read(mysql_source, "SELECT char_length(name) FROM workflows WHERE id = 'w-255'") == [(255,)]
+
+
+def test_a_carry_back_larger_than_the_sources_max_allowed_packet_goes_in_statements_that_fit(
+        mysql_source: str, pg_url: str, tmp_path: Path) -> None:
+    """500 rows an INSERT: twenty 1 MB descriptions written since made one statement past MariaDB's
+    max_allowed_packet (16 MiB), and the server dropped the connection mid-write (a traceback). A single row past
+    it cannot go in at all: refused in one line, nothing changed."""
+    packet = read(mysql_source, "SELECT @@max_allowed_packet")[0][0]
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, "INSERT INTO workflows (id, name, description, definition) SELECT 'big-' || n, 'big', "
+                    "repeat('x', 1100000), '{}' FROM generate_series(1, 20) n",
+            f"INSERT INTO workflows (id, name, description, definition) VALUES ('huge', 'huge', repeat('y', {packet}), "
+            "'{}')")
+    refused = _refused_in_one_line(folder, mysql_source, pg_url)
+    assert 'workflows ["huge"] written since' in refused and "max_allowed_packet" in refused, refused
+
+    execute(pg_url, "DELETE FROM workflows WHERE id = 'huge'")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert read(mysql_source, "SELECT count(*), sum(char_length(description)) FROM workflows WHERE id LIKE 'big-%'"
+                ) == [(20, 22_000_000)]
+
+
+@pytest.mark.parametrize("document", ["[" * 32 + "]" * 32, '{"a": "\\ud800"}'], ids=["32-deep", "lone-surrogate"])
+def test_a_carry_back_refuses_json_the_sources_check_would(mysql_source: str, pg_url: str, tmp_path: Path,
+                                                            document: str) -> None:
+    """PostgreSQL's json takes JSON that MariaDB's JSON column (its CHECK json_valid) does not: nested 32 deep, a
+    lone surrogate escape. Written since, either stopped the carry-back's write with a traceback (CONSTRAINT
+    failed); now refused in one line, nothing changed."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, f"INSERT INTO workflows (id, name, definition) VALUES ('odd', 'odd', '{document}')")
+    refused = _refused_in_one_line(folder, mysql_source, pg_url)
+    assert refused.startswith('error: workflows.definition in the source takes only JSON its server accepts, and '
+                              'the value of workflows ["odd"] written since the move is not'), refused
+    # What the refusal offers: --restore-backup, which saves the row (it was refused, the refused rollback having
+    # begun without it: "finish it the same way").
+    done = wizard("rollback", "--last", "--yes", "--restore-backup", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    (saved,) = (folder / ".wizard" / "runs").glob("*/written-since/workflows.jsonl")
+    assert [json.loads(line)["pk"] for line in saved.read_bytes().splitlines()] == [["odd"]]
+
+
 @pytest.mark.parametrize("writes, refused", [
     (["INSERT INTO users (id, username) SELECT 'u-new', upper(min(username)) FROM users"], "users.username"),
     (["INSERT INTO workflows (id, name, definition) SELECT upper(min(id)), 'upper', '{}' FROM workflows"],
      "workflows.id"),
     (["INSERT INTO users (id, username) VALUES ('u-1', 'Zed'), ('u-2', 'zed ')"], "users.username"),
     (["UPDATE users SET username = upper(username)"], None),
-], ids=["a-username-by-case", "a-key-by-case", "two-written-alike", "own-username-recased"])
+    (["UPDATE users SET username = 'swapping' WHERE username = 'user0'",
+      "UPDATE users SET username = 'user0' WHERE username = 'user1'",
+      "UPDATE users SET username = 'user1' WHERE username = 'swapping'"], None),
+], ids=["a-username-by-case", "a-key-by-case", "two-written-alike", "own-username-recased", "two-usernames-swapped"])
 def test_a_carry_back_into_a_case_blind_source_refuses_what_its_unique_index_would(
         mysql_source: str, pg_url: str, tmp_path: Path, writes: list[str], refused: str | None) -> None:
     """The engine's MariaDB database in the server's default collation (utf8mb4_general_ci: case-, accent- and
@@ -536,6 +617,19 @@ def test_a_carry_back_into_a_case_blind_source_refuses_what_its_unique_index_wou
     assert "nothing was changed" in errors[0] and "Traceback" not in done.stderr
     assert mysql_rows(mysql_source, columns) == source_now and pg_rows(pg_url, columns) == target_now
     assert (folder / ".env").read_bytes() == env_now
+
+
+def test_an_id_of_0_written_since_is_carried_back_as_0(mysql_source: str, pg_url: str, tmp_path: Path) -> None:
+    """MySQL takes a 0 inserted into an AUTO_INCREMENT column as "the next id" unless told otherwise (mysqldump's
+    NO_AUTO_VALUE_ON_ZERO): the engine's row 0 went into the source as another id."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status) SELECT n, workflow_id, 'edge' FROM executions, "
+                    "(VALUES (0), (-5)) v(n) WHERE executions.id = 1")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert read(mysql_source, "SELECT id FROM executions WHERE status = 'edge' ORDER BY id") == [(-5,), (0,)]
 
 
 def test_two_written_rows_alike_in_different_batches_stop_the_carry_back_with_nothing_written(

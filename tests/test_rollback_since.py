@@ -182,6 +182,26 @@ def test_an_upgrade_rolled_back_after_the_engine_wrote_keeps_every_row(engine: s
                                     else s["row"]["tags"] == ["kept"] for s in saved) == 1
 
 
+def test_node_arrays_0004_cannot_have_written_are_kept_whole_by_its_downgrade(tmp_path: Path) -> None:
+    """0004's downgrade turns state.nodes back into an object keyed by id: an array the engine wrote at 0004 with
+    an id twice lost a node to the other, a number for an id became a string, and a list for one stopped the
+    rollback with a traceback. An object cannot hold those, so the array stays as the engine wrote it."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=5, users=2)
+    url = f"sqlite:///{path}"
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    states = ['{"nodes": [{"id": "a", "x": 1}, {"id": "a", "x": 2}]}', '{"nodes": [{"id": 7, "x": 1}]}',
+              '{"nodes": [{"id": ["a"], "x": 1}]}', '{"nodes": [{"id": "a", "x": 1}, {"id": "b", "value": 2}]}']
+    for n, state in enumerate(states):
+        write(url, f"INSERT INTO executions (id, workflow_id, status, state) SELECT {901 + n}, workflow_id, 'x', "
+                   f"'{state}' FROM executions LIMIT 1")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert revision(url) is None
+    kept = [json.loads(r[0]) for r in read(url, "SELECT state FROM executions WHERE id > 900 ORDER BY id")]
+    assert kept == [json.loads(s) for s in states[:3]] + [{"nodes": {"a": {"x": 1}, "b": 2}}]
+
+
 def test_an_upgrade_with_nothing_written_since_takes_the_fast_path(tmp_path: Path) -> None:
     path = sample.build(tmp_path / "engine.db", executions=100, workflows=5, users=2)
     before = sha256(path)
@@ -285,6 +305,16 @@ def test_an_id_the_target_handed_out_again_is_refused(pg_url: str, tmp_path: Pat
     assert "the target handed out keys the SQLite file holds already (executions [101]" in refused.stderr
     assert sha256(folder / "engine.db") == file_before and "executions" in tables_in(pg_url)
 
+    # Refused with nothing undone, the rollback has not begun: the next one measures again. It went on with the
+    # refused one's measurement instead, and stopped at "changed while the rollback read it" whatever was done.
+    execute(pg_url, "UPDATE executions SET id = 102 WHERE id = 101")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT status FROM executions WHERE id IN (101, 102) ORDER BY id").fetchall() == [
+        ("pending",), ("new",)]
+    db.close()
+
 
 def test_a_wrong_carry_back_rule_is_caught_and_the_file_restored(pg_url: str, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
@@ -301,3 +331,37 @@ def test_a_wrong_carry_back_rule_is_caught_and_the_file_restored(pg_url: str, tm
         asyncio.run(rollback_run(run, lambda e: None, parse_url(pg_url), folder / ".env"))
     assert sha256(folder / "engine.db") == file_before
     assert "executions" in tables_in(pg_url) and "OPENAI_API_KEY" not in (folder / ".env").read_text()
+
+
+def test_usernames_swapped_and_reused_since_are_carried_back(pg_url: str, tmp_path: Path) -> None:
+    """The engine wrote them one at a time, each leaving users.username unique; carried back one row at a time
+    in another order, two usernames swapped (or one freed and taken) met the file's unique index mid-write."""
+    folder = _folder(tmp_path, executions=20)
+    _move(folder, pg_url)
+    execute(pg_url, "UPDATE users SET username = 'swapping' WHERE username = 'user0'",
+            "UPDATE users SET username = 'user0' WHERE username = 'user1'",
+            "UPDATE users SET username = 'user1' WHERE username = 'swapping'",
+            "UPDATE users SET username = 'user2 renamed' WHERE username = 'user2'",
+            "INSERT INTO users (id, username) VALUES ('new', 'user2')")
+    on_target = sorted(fetch(pg_url, "SELECT id, username FROM users"))
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert sorted(db.execute("SELECT id, username FROM users").fetchall()) == [tuple(r) for r in on_target]
+    db.close()
+
+
+def test_timestamps_before_the_year_1000_are_carried_back_in_the_engines_spelling(pg_url: str, tmp_path: Path) -> None:
+    """strftime's %Y does not pad the year on Linux: year 1 came back as '1-01-01 ...', which no reader takes."""
+    folder = _folder(tmp_path, executions=20)
+    _move(folder, pg_url)
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status, started_at, completed_at) SELECT 1001, "
+                    "workflow_id, 'x', '0001-01-01 00:00:00', '0999-12-31 23:59:59.999999' FROM executions LIMIT 1")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT started_at, completed_at FROM executions WHERE id = 1001").fetchone() == (
+        "0001-01-01 00:00:00.000000", "0999-12-31 23:59:59.999999")
+    db.close()

@@ -24,10 +24,12 @@ from wizard.urls import TLS_FILES, DbUrl
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 CONNECT_TIMEOUT = 10  # seconds for a PostgreSQL or MySQL server to answer a connection
-# aiomysql's connection: utf8mb4 (MySQL's "utf8" is 3 bytes a character), and ANSI_QUOTES so the wizard's
-# "double-quoted" names are names on MySQL too (SQLAlchemy sees the mode and quotes the same way).
+# aiomysql's connection: utf8mb4 (MySQL's "utf8" is 3 bytes a character), ANSI_QUOTES so the wizard's
+# "double-quoted" names are names on MySQL too (SQLAlchemy sees the mode and quotes the same way), and
+# NO_AUTO_VALUE_ON_ZERO, as mysqldump's: an id 0 the wizard writes (one it read) stays 0, not the next id.
 MYSQL_SESSION = {"charset": "utf8mb4", "connect_timeout": CONNECT_TIMEOUT,
-                 "init_command": "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'ANSI_QUOTES')"}
+                 "init_command": "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'ANSI_QUOTES', "
+                                 "'NO_AUTO_VALUE_ON_ZERO')"}
 
 
 def connect_mysql_sync(db: DbUrl) -> pymysql.connections.Connection:

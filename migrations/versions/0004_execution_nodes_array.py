@@ -28,8 +28,10 @@ def _to_object(state):
         return state
     nodes = {}
     for node in state["nodes"]:
-        if not isinstance(node, dict) or "id" not in node:
-            return state  # not an array this revision wrote; leave it as it is
+        # Not an array this revision wrote (an object's keys are strings, each once): leave it as it is, since
+        # an object would lose a node to another of the same id, or turn a number id into a string.
+        if not isinstance(node, dict) or not isinstance(node.get("id"), str) or node["id"] in nodes:
+            return state
         rest = {k: v for k, v in node.items() if k != "id"}
         nodes[node["id"]] = rest["value"] if set(rest) == {"value"} else rest
     return {**state, "nodes": nodes}

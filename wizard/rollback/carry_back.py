@@ -194,8 +194,8 @@ def sqlite_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        if value.tzinfo is None:  # isoformat pads the year to 4 digits; strftime's %Y does not on Linux
+            return value.isoformat(" ", "microseconds")
         return value.isoformat(" ")
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
@@ -209,7 +209,8 @@ def sqlite_value(value: Any) -> Any:
 
 
 def _write(path: Path, since: Since, rows: dict[str, list[tuple[str, tuple]]]) -> int:
-    """Step 5: deletes, updates, inserts, in one transaction; each must touch exactly its one row."""
+    """Step 5: deletes (the removed rows and the changed ones), then inserts (the added and changed rows), in one
+    transaction; each must touch exactly its one row."""
     conn = sqlite3.connect(sqlite_uri(path, "rw"), uri=True, isolation_level=None, timeout=10)
     written = 0
     try:
@@ -222,18 +223,16 @@ def _write(path: Path, since: Since, rows: dict[str, list[tuple[str, tuple]]]) -
                 table = in_file(t.table)
                 key, columns = key_columns(conn, table), _columns(conn, table)
                 name = quote(table)
-                changed = set(t.changed)
+                # A changed row is deleted and inserted again, not updated: SQLite checks a unique index at each
+                # row, and rows the engine wrote one at a time (two usernames swapped) meet it in any one order.
                 for k in t.removed:
                     written += _one(conn, f"DELETE FROM {name} WHERE {_where(key)}", json.loads(k), t.table, k)
+                for k in t.changed:
+                    _one(conn, f"DELETE FROM {name} WHERE {_where(key)}", json.loads(k), t.table, k)
+                marks = ", ".join("?" for _ in columns)
                 for k, values in rows.get(t.table, []):
-                    if k in changed:
-                        sets = ", ".join(f"{quote(c)} = ?" for c in columns)
-                        written += _one(conn, f"UPDATE {name} SET {sets} WHERE {_where(key)}",
-                                        [*values, *json.loads(k)], t.table, k)
-                    else:
-                        marks = ", ".join("?" for _ in columns)
-                        written += _one(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) VALUES ({marks})",
-                                        list(values), t.table, k)
+                    written += _one(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) VALUES ({marks})",
+                                    list(values), t.table, k)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -7,15 +7,17 @@ In order, nothing changed until every check passed:
    committed is recognised by the source already equalling the target row by row, else refused, naming keys;
 2. no key the target added is in the source already, every table written since has a primary key;
 3. the way back is the move's own proven mysqldump: taken while the source stood as it stands now (step 1),
-   it must be there with its sha256; and every text value written since one its source column can hold (a
-   latin1 or utf8mb3 column, where MySQL would store '?' for the rest); and no text written since equal, in
-   the source's collation, to a unique or key value the source keeps ('USER0' and 'user0' are two usernames
-   to PostgreSQL, one to utf8mb4_general_ci);
+   it must be there with its sha256; and every row written since within the server's max_allowed_packet, and
+   every text value in it one its source column can hold (no longer than its VARCHAR(n); in a latin1 or
+   utf8mb3 column, where MySQL would store '?' for the rest); and no text written since equal, in the
+   source's collation, to a unique or key value the source keeps ('USER0' and 'user0' are two usernames to
+   PostgreSQL, one to utf8mb4_general_ci);
 4. a target at a later revision than the source (move --to) downgraded to the source's, as for a file;
 5. the rows added and changed since, read from the target, and the removed keys, written to the source in
-   one InnoDB transaction (its foreign key checks off for it: the target enforced them, and step 6 checks
-   the result); each statement must touch exactly its rows. An id inserted past AUTO_INCREMENT's counter
-   moves the counter past it (InnoDB's rule), so the engine's next insert does not collide;
+   one InnoDB transaction (a changed row deleted and inserted again; foreign key checks off for it: the
+   target enforced them, and step 6 checks the result), in statements no longer than the server's
+   max_allowed_packet; each statement must touch exactly its rows. An id inserted past AUTO_INCREMENT's
+   counter moves the counter past it (InnoDB's rule), so the engine's next insert does not collide;
 6. the proof: the row-level verification of the source against the target (wizard.verify.run), as for a
    file. A difference restores the source from the move's dump.
 """
@@ -25,8 +27,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from pymysql.converters import escape_item
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +39,7 @@ from wizard.db import connect, quote
 from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.mysql import source as mysql_source
+from wizard.mysql.kinds import json_columns
 from wizard.mysql.rows import key_text, rows_by_key, shape, value_tuples
 from wizard.rollback.carry_back import (carried_already, check, differences, downgrade_target, refuse_taken,
                                         refuse_unkeyed, rows_equal, rows_said)
@@ -45,6 +49,7 @@ from wizard.secrets import mask
 from wizard.urls import DbUrl
 
 BATCH = 500  # rows a DELETE or INSERT
+HEAD = 64 * 1024  # what an INSERT's packet holds besides its rows' values: its header, names, punctuation
 
 
 async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: BackupRecord, fingerprint: dict[str, Any],
@@ -108,11 +113,36 @@ async def _refuse_unwritable(source: DbUrl, since: Since, shapes: Shapes, rows: 
 
 
 async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> None:
-    """Step 3's last check: refused when a value written since would lose a character in a source column of a narrower
-    character set than utf8mb4 (latin1, utf8mb3: a move reads such a source whole). MySQL stores '?' for what a
-    column cannot hold (or fails mid-write in strict mode), so the server itself is asked: the value converted
-    to the column's character set and back must come back byte for byte."""
+    """Step 3's last check: refused when a row written since is longer, as its INSERT sends it, than the source
+    server's max_allowed_packet (it could not go in at all), or a value in it is longer than its source column's
+    CHAR(n) or VARCHAR(n) (PostgreSQL's varchar has no limit: the engine may write a 300-character name; MySQL
+    counts characters, as Python does), or would lose a character in a source column of a narrower character set
+    than utf8mb4 (latin1, utf8mb3: a move reads such a source whole), or is JSON the source's JSON column does
+    not take. MySQL stores '?' for what a column cannot hold (or fails mid-write in strict mode), so the server
+    itself is asked: the value converted to the column's character set and back must come back byte for byte;
+    and JSON_VALID, MariaDB's CHECK on its JSON columns, asked of each JSON value."""
     async with connect(source) as conn:
+        packet = (await conn.execute(text("SELECT @@max_allowed_packet"))).scalar()
+        for table, written in rows.items():
+            for k, v in written:
+                if _sent(v) > packet - HEAD:
+                    raise Refused(f"{table} {mask(k)} written since the move is longer, as the carry-back sends it, "
+                                  f"than the source's max_allowed_packet ({packet:,} bytes): nothing was changed: "
+                                  f"raise it on the server (SET GLOBAL max_allowed_packet = 1073741824) and roll "
+                                  f"back again, or roll back with --restore-backup (it saves the rows written since)")
+        widths = (await conn.execute(text(
+            "SELECT table_name, column_name, data_type, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = DATABASE() AND data_type IN ('char', 'varchar')"))).all()
+        for table, column, type_, width in widths:
+            if table not in rows or column not in shapes[table][1]:
+                continue
+            i = shapes[table][1].index(column)
+            for k, v in rows[table]:
+                if isinstance(v[i], str) and len(v[i]) > width:
+                    raise Refused(f"{table}.{column} is {type_}({width}) in the source, which cannot hold the "
+                                  f"{len(v[i]):,}-character value of {table} {mask(k)} written since the move; "
+                                  f"nothing was changed: roll back with --restore-backup (it saves the rows written "
+                                  f"since, to carry by hand into the column widened), or shorten it in the target")
         narrow = (await conn.execute(text(
             "SELECT table_name, column_name, character_set_name FROM information_schema.columns WHERE table_schema "
             "= DATABASE() AND character_set_name IS NOT NULL AND character_set_name NOT IN ('utf8mb4', 'binary')"
@@ -121,20 +151,43 @@ async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> No
             if table not in rows or column not in shapes[table][1] or not re.fullmatch(r"\w+", charset):
                 continue
             i = shapes[table][1].index(column)
-            values = [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)]
-            for start in range(0, len(values), BATCH):
-                batch = values[start:start + BATCH]
-                union = " UNION ALL ".join(f"SELECT {n} AS n, :v{n} AS v" for n in range(len(batch)))
-                lost = (await conn.execute(text(
-                    f"SELECT n FROM ({union}) x WHERE HEX(CONVERT(CONVERT(v USING {charset}) USING utf8mb4)) "
-                    f"<> HEX(v) LIMIT 1"), {f"v{n}": v for n, (_, v) in enumerate(batch)})).scalar()
-                if lost is not None:
-                    raise Refused(f"{table}.{column} is in character set {charset} in the source, which cannot hold "
-                                  f"the value of {table} {mask(batch[lost][0])} written since the move (MySQL would "
-                                  f"store '?' for what it cannot); nothing was changed: roll back with "
-                                  f"--restore-backup (it saves the rows written since, to carry by hand into the "
-                                  f"column widened to utf8mb4)")
+            lost = await _first_not(conn, [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)],
+                                    f"HEX(CONVERT(CONVERT(v USING {charset}) USING utf8mb4)) = HEX(v)", packet)
+            if lost is not None:
+                raise Refused(f"{table}.{column} is in character set {charset} in the source, which cannot hold "
+                              f"the value of {table} {mask(lost)} written since the move (MySQL would store '?' for "
+                              f"what it cannot); nothing was changed: roll back with --restore-backup (it saves the "
+                              f"rows written since, to carry by hand into the column widened to utf8mb4)")
+        # PostgreSQL's json takes what MariaDB's CHECK (json_valid) and MySQL's JSON refuse: nesting deeper than
+        # 31 levels (MariaDB), a lone surrogate escape ("\ud800").
+        checked = await conn.run_sync(json_columns) | set((await conn.execute(text(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
+            "AND data_type = 'json'"))).all())
+        for table, column in sorted(checked):
+            if table not in rows or column not in shapes[table][1]:
+                continue
+            i = shapes[table][1].index(column)
+            bad = await _first_not(conn, [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)],
+                                   "JSON_VALID(v)", packet)
+            if bad is not None:
+                raise Refused(f"{table}.{column} in the source takes only JSON its server accepts, and the value of "
+                              f"{table} {mask(bad)} written since the move is not (PostgreSQL's json takes deeper "
+                              f"nesting, and lone surrogate escapes); nothing was changed: change it in the target "
+                              f"and roll back again, or roll back with --restore-backup (it saves the rows written "
+                              f"since)")
         await conn.rollback()
+
+
+async def _first_not(conn: AsyncConnection, values: list[tuple[str, Any]], holds: str, packet: int) -> str | None:
+    """The key of the first of `values` (key, value) for which the server finds `holds` (SQL of v) false; None when
+    it holds for all. Asked a batch at a time, each within max_allowed_packet."""
+    for batch in _batches([(k, (v,)) for k, v in values], packet - HEAD):
+        union = " UNION ALL ".join(f"SELECT {n} AS n, :v{n} AS v" for n in range(len(batch)))
+        failed = (await conn.execute(text(f"SELECT n FROM ({union}) x WHERE NOT ({holds}) LIMIT 1"),
+                                     {f"v{n}": v for n, (_, (v,)) in enumerate(batch)})).scalar()
+        if failed is not None:
+            return batch[failed][0]
+    return None
 
 
 async def _refuse_colliding(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> None:
@@ -215,8 +268,9 @@ async def _taken(conn: AsyncConnection, since: Since, shapes: Shapes) -> list[st
 
 
 async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> int:
-    """Step 5: deletes, updates, inserts, in one transaction; each statement must touch exactly its rows (one
-    UPDATE a row; DELETEs and INSERTs a batch of rows each: a round trip a row is most of the time taken)."""
+    """Step 5: deletes (the removed rows and the changed ones), then inserts (the added and changed rows), in one
+    transaction, a batch of rows a statement (a round trip a row is most of the time taken); each statement must
+    touch exactly its rows."""
     written = 0
     async with connect(source) as conn:
         try:
@@ -232,36 +286,54 @@ async def _write(source: DbUrl, since: Since, shapes: Shapes, rows: Written) -> 
 async def _write_rows(conn: AsyncConnection, since: Since, shapes: Shapes, rows: Written) -> int:
     written = 0
     await conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
+    packet = (await conn.execute(text("SELECT @@max_allowed_packet"))).scalar()
     for t in since.tables:
         if not t.any:
             continue
         key, columns = shapes[t.table]
-        name, changed = quote(t.table), set(t.changed)
+        name = quote(t.table)
         key_sql = ", ".join(quote(k) for k in key)
-        for start in range(0, len(t.removed), BATCH):
-            keys = t.removed[start:start + BATCH]
+        # A changed row is deleted and inserted again, not updated: InnoDB checks a unique index at each row,
+        # and rows the engine wrote one at a time (two usernames swapped) meet it in any one order.
+        going = t.removed + t.changed
+        for start in range(0, len(going), BATCH):
+            keys = going[start:start + BATCH]
             tuples, params = value_tuples([json.loads(k) for k in keys], "k")
-            written += await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params,
-                                      t.table, keys)
+            await _exactly(conn, f"DELETE FROM {name} WHERE ({key_sql}) IN ({tuples})", params, t.table, keys)
+        written += len(t.removed)
         # As asyncpg gives them: JSON as its text, naive timestamps, booleans (True is 1 to MySQL).
-        updates = [(k, v) for k, v in rows.get(t.table, []) if k in changed]
-        inserts = [(k, v) for k, v in rows.get(t.table, []) if k not in changed]
-        sets = ", ".join(f"{quote(c)} = :c0_{i}" for i, c in enumerate(columns))
-        where = " AND ".join(f"{quote(c)} = :k0_{i}" for i, c in enumerate(key))
-        for k, values in updates:
-            params = {**value_tuples([values], "c")[1], **value_tuples([json.loads(k)], "k")[1]}
-            written += await _exactly(conn, f"UPDATE {name} SET {sets} WHERE {where}", params, t.table, [k])
-        for start in range(0, len(inserts), BATCH):
-            batch = inserts[start:start + BATCH]
+        for batch in _batches(rows.get(t.table, []), packet - HEAD):
             tuples, params = value_tuples([v for _, v in batch], "c")
             written += await _exactly(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) "
                                             f"VALUES {tuples}", params, t.table, [k for k, _ in batch])
     return written
 
 
+def _sent(values: tuple) -> int:
+    """The bytes a row's values take in the INSERT the driver sends: pymysql's literals (text escaped, quotes
+    and backslashes doubled), a comma each and the parentheses."""
+    return sum(len(escape_item(v, "utf8mb4").encode("utf-8", "surrogatepass")) + 1 for v in values) + 2
+
+
+def _batches(rows: list[tuple[str, tuple]], room: int) -> Iterator[list[tuple[str, tuple]]]:
+    """`rows` in INSERTs of BATCH rows at most whose values take no more than `room` bytes (max_allowed_packet
+    less the statement's own text): twenty 1 MB documents in one were past MariaDB's 16 MiB, and the server
+    dropped the connection. A row alone past it is refused before anything is written (_refuse_unstorable)."""
+    batch: list[tuple[str, tuple]] = []
+    size = 0
+    for row in rows:
+        n = _sent(row[1])
+        if batch and (len(batch) == BATCH or size + n > room):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += n
+    if batch:
+        yield batch
+
+
 async def _exactly(conn: AsyncConnection, sql: str, params: dict[str, Any], table: str, keys: list[str]) -> int:
     """Run `sql`; StepError (the transaction rolled back) unless it touched exactly the rows of `keys`."""
-    # SQLAlchemy's MySQL dialects connect with CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched.
     n = (await conn.execute(text(sql), params)).rowcount
     if n != len(keys):
         raise StepError(f"carrying {table} {mask(', '.join(keys[:3]))}{' ...' if len(keys) > 3 else ''} back touched "

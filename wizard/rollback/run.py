@@ -456,7 +456,7 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
     credentials = (credentials or Credentials()).with_env_copies(run)
     plan_rollback(run)  # the journal's refusals first
     records = run.records()
-    began = [r for r in records if r["kind"] == "rollback_started"]
+    began = _began(records)
     await _refuse_if_in_use(run, credentials)
     context = RollbackContext(run, restore_backup=restore_backup)
     notes: list[str] = []
@@ -485,6 +485,18 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         if refusal:
             notes.append(f"as things stand it will stop before changing anything: {refusal}")
     return RollbackPlan(run, actions, context, notes)
+
+
+def _began(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rollback_started records of a rollback going on: none after one refused with nothing undone, which the
+    operator may answer by changing the database (the refusal says how); the next one measures it again."""
+    began: list[dict[str, Any]] = []
+    for rec in records:
+        if rec["kind"] == "rollback_started":
+            began.append(rec)
+        elif rec["kind"] == "rollback_refused":
+            began = []
+    return began
 
 
 def _refuse_losing_since(run: Run, context: RollbackContext) -> None:
@@ -560,7 +572,7 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
             swept = await sweep_on(db, run.folder) if db.is_mysql else None  # what the run, killed mid-proof, left
             if swept:
                 emit(Warn("rollback", swept))
-        if not any(r["kind"] == "rollback_started" for r in run.records()):
+        if not _began(run.records()):
             save_since(run, plan.context)
         run.append("rollback_started", actions=plan.described(), since=[s.to_dict() for s in plan.since],
                    restore_backup=restore_backup)
@@ -569,7 +581,9 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
             try:
                 line = await a.perform(emit, credentials)
             except WizardError as exc:
-                run.append("rollback_failed", index=a.index, action=a.action, error=exc.message)
+                undone = any(r["kind"] == "undo_done" for r in run.records())
+                run.append("rollback_refused" if isinstance(exc, Refused) and not undone else "rollback_failed",
+                           index=a.index, action=a.action, error=exc.message)
                 raise
             run.append("undo_done", index=a.index, action=a.action, verified=line)
             lines.append(line)
