@@ -202,6 +202,25 @@ def test_node_arrays_0004_cannot_have_written_are_kept_whole_by_its_downgrade(tm
     assert kept == [json.loads(s) for s in states[:3]] + [{"nodes": {"a": {"x": 1}, "b": 2}}]
 
 
+def test_nodes_whose_values_carry_another_id_are_left_as_they_are_by_0004(tmp_path: Path) -> None:
+    """0004 makes state.nodes {key: value} an array of {"id": key, **value}: a value with an id of its own, not
+    its key, kept that id and lost the key (and its downgrade then keyed the node by the wrong one). Such a state
+    is left as it is, up and down; a value whose id is its key is turned as any other."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=5, users=2)
+    url = f"sqlite:///{path}"
+    states = ['{"nodes": {"a": {"id": "b", "x": 1}, "c": {"x": 2}}}', '{"nodes": {"a": {"id": "a", "x": 1}}}']
+    for n, state in enumerate(states):
+        write(url, f"INSERT INTO executions (id, workflow_id, status, state) SELECT {901 + n}, workflow_id, 'x', "
+                   f"'{state}' FROM executions LIMIT 1")
+    before = sha256(path)
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    upgraded = [json.loads(r[0]) for r in read(url, "SELECT state FROM executions WHERE id > 900 ORDER BY id")]
+    assert upgraded == [json.loads(states[0]), {"nodes": [{"id": "a", "x": 1}]}]
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sha256(path) == before
+
+
 def test_an_upgrade_with_nothing_written_since_takes_the_fast_path(tmp_path: Path) -> None:
     path = sample.build(tmp_path / "engine.db", executions=100, workflows=5, users=2)
     before = sha256(path)

@@ -16,6 +16,10 @@ depends_on = None
 def _to_array(state):
     if not isinstance(state, dict) or not isinstance(state.get("nodes"), dict):
         return state
+    # A node whose value has an id of its own, not its key: {"id": key, **value} would keep one of the two and
+    # lose the other (and the downgrade could not turn it back), so the state stays as it is.
+    if any(isinstance(v, dict) and "id" in v and v["id"] != k for k, v in state["nodes"].items()):
+        return state
     nodes = [
         {"id": key, **value} if isinstance(value, dict) else {"id": key, "value": value}
         for key, value in state["nodes"].items()
