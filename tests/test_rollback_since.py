@@ -221,6 +221,30 @@ def test_nodes_whose_values_carry_another_id_are_left_as_they_are_by_0004(tmp_pa
     assert sha256(path) == before
 
 
+def test_a_date_written_since_that_no_file_spells_is_refused_with_nothing_changed(pg_url: str,
+                                                                                  tmp_path: Path) -> None:
+    """PostgreSQL takes BC, infinity and years past 9999; the driver reads BC with a traceback and infinity as
+    9999-12-31 23:59:59.999999. The rollback refuses before anything changes, naming the rows, and says so on
+    the plan it shows first."""
+    folder = _folder(tmp_path, executions=20)
+    _move(folder, pg_url)
+    env_after = (folder / ".env").read_bytes()
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status, started_at) SELECT 901, workflow_id, 'x', "
+                    "'0044-03-15 12:00 BC' FROM executions LIMIT 1",
+            "INSERT INTO executions (id, workflow_id, status, completed_at) SELECT 902, workflow_id, 'x', "
+            "'infinity' FROM executions LIMIT 1",
+            "UPDATE executions SET started_at = '10000-01-01' WHERE id = 3")
+    file_before = sha256(folder / "engine.db")
+    for args in (["--last"], ["--last", "--yes"]):
+        refused = wizard("rollback", *args, cwd=folder)
+        assert refused.returncode == 3, refused.stderr
+        said = " ".join(refused.stderr.split()) + " ".join(refused.stdout.split())
+        assert "executions [3], [901], [902]: a date or time written since is infinite, BC or past the year 9999" in said
+        assert "Traceback" not in said
+    assert sha256(folder / "engine.db") == file_before and (folder / ".env").read_bytes() == env_after
+    assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id > 900")[0][0] == 2
+
+
 def test_an_upgrade_with_nothing_written_since_takes_the_fast_path(tmp_path: Path) -> None:
     path = sample.build(tmp_path / "engine.db", executions=100, workflows=5, users=2)
     before = sha256(path)

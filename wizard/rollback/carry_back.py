@@ -57,9 +57,12 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
         return await carried_already(source, target, run_folder, emit, step, str(path),
                                      "its sha256 is not the move's backup's")
     await asyncio.to_thread(_refuse_collisions, path, since)
-    fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
-    await downgrade_target(target, revision, run_folder, emit, step)
+    # Read before anything changes, so that rows the file cannot take are refused first (written.read_written);
+    # the file's columns are all in the target at a later revision, whose downgrades only rewrite JSON.
     rows = await _read_target(target, path, since)
+    fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
+    if await downgrade_target(target, revision, run_folder, emit, step):
+        rows = await _read_target(target, path, since)
     written = await asyncio.to_thread(_write, path, since, rows)
     report = await check(source, target, run_folder, emit)
     if not rows_equal(report):
@@ -70,6 +73,16 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
                 f"of the file before it: {fresh.path}); checked row by row against the target: {rows_said(report)}")
     emit(StepFinished(step, sentence))
     return sentence
+
+
+async def refusal_of_the_rows(source: DbUrl, target: DbUrl, since: Since) -> str | None:
+    """What reading the rows written since would refuse (the confirmation says it before the operator agrees);
+    None when they can be read. Reads only."""
+    try:
+        await _read_target(target, source.sqlite_path, since)
+    except Refused as exc:
+        return exc.message
+    return None
 
 
 async def carried_already(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit, step: str, where: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncpg
 
 from wizard.backup import BackupRecord
-from wizard.rollback.carry_back import carry_back
+from wizard.rollback.carry_back import carry_back, refusal_of_the_rows as refusal_into_file
 from wizard.rollback.carry_mysql import carry_back_mysql, refusal_of_the_rows
 from wizard.db import connect, quote
 from wizard.errors import StepError
@@ -47,9 +47,11 @@ class CarryBack(SaveSince):
                 f"the target")
 
     async def foreseen_refusal(self, credentials: Credentials) -> str | None:
-        if self.context.restore_backup or not self.needed() or self.undo["source"].startswith("sqlite:"):
-            return None  # a SQLite file holds whatever PostgreSQL or MySQL did: its carry-back has no such checks
+        if self.context.restore_backup or not self.needed():
+            return None
         source, target = credentials.resolve(self.undo["source"]), credentials.resolve(self.target)
+        if source.is_sqlite:
+            return await refusal_into_file(source, target, self.since)
         return await refusal_of_the_rows(source, target, self.since)
 
     async def perform(self, emit: Emit, credentials: Credentials) -> str:

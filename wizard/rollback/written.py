@@ -7,8 +7,10 @@ The values come as the target's driver gives them: the caller spells them for th
 
 from __future__ import annotations
 
+from typing import Any
+
 from wizard.db import connect, quote
-from wizard.errors import StepError
+from wizard.errors import Refused, StepError
 from wizard.mysql.rows import rows_by_key
 from wizard.pg import connect_pg
 from wizard.rollback.since import Since
@@ -20,7 +22,8 @@ Written = dict[str, list[tuple[str, tuple]]]  # table -> (key, the values of its
 
 async def read_written(target: DbUrl, since: Since, shapes: Shapes) -> Written:
     """Per table with rows added or changed since: (key, values of the shape's columns) of each of them, read in
-    one snapshot. StepError when one is not there (the target changed while the rollback read it)."""
+    one snapshot. StepError when one is not there (the target changed while the rollback read it); Refused when
+    PostgreSQL holds a date no source can (_refuse_unreadable_times)."""
     out = await (_mysql if target.is_mysql else _pg)(target, since, shapes)
     for t in since.tables:
         if len(out.get(t.table, [])) != len(t.added) + len(t.changed):
@@ -40,12 +43,33 @@ async def _pg(target: DbUrl, since: Since, shapes: Shapes) -> Written:
                     continue
                 key, columns = shapes[t.table]
                 key_sql = f"json_build_array({', '.join(quote(k) for k in key)})::text"
+                await _refuse_unreadable_times(pg, t.table, key_sql, columns, wanted)
                 records = await pg.fetch(f"SELECT {key_sql}, {', '.join(quote(c) for c in columns)} "
                                          f"FROM {quote(t.table)} WHERE {key_sql} = ANY($1::text[])", wanted)
                 out[t.table] = [(r[0], tuple(list(r.values())[1:])) for r in records]
     finally:
         await pg.close()
     return out
+
+
+async def _refuse_unreadable_times(pg: Any, table: str, key_sql: str, columns: list[str], wanted: list[str]) -> None:
+    """A date or timestamp written since that is infinite, BC or past the year 9999: the driver cannot read it
+    (BC raised OverflowError, a traceback) or reads infinity as 9999-12-31 23:59:59.999999, and no source the
+    move came from spells it. Refused before anything changes, naming the rows."""
+    times = [r[0] for r in await pg.fetch(
+        "SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped "
+        "AND atttypid IN ('date'::regtype, 'timestamp'::regtype, 'timestamptz'::regtype)", quote(table))
+        if r[0] in columns]
+    if not times:
+        return
+    fits = " AND ".join(f"({quote(c)} IS NULL OR (isfinite({quote(c)}) AND {quote(c)} BETWEEN '0001-01-01' AND "
+                        f"'9999-12-31 23:59:59.999999'))" for c in times)
+    odd = [r[0] for r in await pg.fetch(f"SELECT {key_sql} FROM {quote(table)} WHERE {key_sql} = ANY($1::text[]) "
+                                        f"AND NOT ({fits}) ORDER BY 1 LIMIT 5", wanted)]
+    if odd:
+        raise Refused(f"{table} {', '.join(odd)}: a date or time written since is infinite, BC or past the year "
+                      f"9999 ({', '.join(times)}), which the source cannot hold; nothing was changed: set it to a "
+                      f"real date in the target, or pass --restore-backup (the rows written since are saved first)")
 
 
 async def _mysql(target: DbUrl, since: Since, shapes: Shapes) -> Written:
