@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from engine_data import build_1_0_0, read
-from move_helpers import execute, pg, sha256, tables_in
+from move_helpers import execute, fetch, pg, sha256, tables_in
 from test_cli_errors import wizard
 from tui_support import make_app, press, screen_text, settle
 from wizard.backup import backup_env
@@ -664,3 +664,24 @@ def pg_revision(url: str) -> str:
             await conn.close()
 
     return asyncio.run(read())
+
+
+def test_a_carry_back_into_mariadb_refuses_a_date_no_source_spells(mysql_source: str, pg_url: str,
+                                                                   tmp_path: Path) -> None:
+    """A BC timestamp the engine wrote to PostgreSQL since: read, it stopped the rollback with a traceback
+    (asyncpg's OverflowError). Refused in one line, nothing changed, and foreseen by the plan."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _off(mysql_source, pg_url, folder)
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status, started_at) SELECT 901, workflow_id, 'x', "
+                    "'0044-03-15 12:00 BC' FROM executions LIMIT 1")
+    shown = " ".join(wizard("rollback", "--last", cwd=folder).stdout.split())
+    assert "executions [901]: a date or time written since is infinite, BC or past the year 9999" in shown, shown
+    columns = _mysql_columns(mysql_source)
+    source_now = mysql_rows(mysql_source, columns)  # the target is counted: the test's own reader cannot read BC
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith(
+        "error: executions [901]: a date or time written since is infinite, BC"), refused.stderr
+    assert mysql_rows(mysql_source, columns) == source_now
+    assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id = 901")[0][0] == 1
