@@ -53,6 +53,26 @@ def check_sqlite_file(db: DbUrl) -> None:
         head = f.read(16)
     if head != SQLITE_MAGIC and path.stat().st_size > 0:
         raise BadInput(f"{path} is not a SQLite database: point the URL at the engine's .db file")
+    if _hot_journal(path):
+        raise BadInput(f"{path} has a hot journal beside it ({path.name}-journal): a process writing it stopped in "
+                       f"the middle of a transaction, and SQLite undoes that the next time the file is opened for "
+                       f"writing, which the wizard never does to a source: keep the -journal file, open the database "
+                       f"once (sqlite3 {path} 'PRAGMA quick_check' as its owner), then run again")
+
+
+def _hot_journal(path: Path) -> bool:
+    """SQLite's own word on it: a read-only connection that finds a hot journal cannot roll it back.
+    A live writer's journal is not hot (its lock says so); a busy file is left to the checks that follow."""
+    if not Path(f"{path}-journal").exists():
+        return False
+    conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=0)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        return getattr(exc, "sqlite_errorname", None) == "SQLITE_READONLY_ROLLBACK"
+    finally:
+        conn.close()
+    return False
 
 
 def sqlite_uri(path: Path | str, mode: str = "ro", immutable: bool = False) -> str:
