@@ -154,6 +154,12 @@ def mysql_types(revision: str) -> dict[str, dict[str, TypeEngine]]:
 
 
 @functools.cache
+def types(revision: str) -> dict[str, dict[str, TypeEngine]]:
+    """The engine's columns at `revision`, table -> column -> the type the history declares."""
+    return {t: {c: col.type for c, col in cols.items()} for t, cols in _history_columns(revision).items()}
+
+
+@functools.cache
 def not_null(revision: str) -> dict[str, frozenset[str]]:
     """Per engine table, the columns the history makes NOT NULL at `revision` (its primary key's too)."""
     return {t: frozenset(c for c, col in cols.items() if not col.nullable)

@@ -2,8 +2,9 @@
 
 Read straight from SQLite's catalog (PRAGMA table_info / foreign_key_list / index_list)
 on a read-only stdlib connection, so the scan, the copy and `wizard plan` agree on
-one description. Kinds come from the type map (wizard.move.typemap); for the engine's
-tables they equal what the Alembic revision creates (tested).
+one description. Kinds come from the type map (wizard.move.typemap); an engine table's
+columns take the history's types instead, which the type map gives too for the tables the
+engine made (tested), but not for ones another program remade.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Iterable
 from wizard.move import normalize, typemap
 from wizard.db import all_of, quote, sqlite_uri
 from wizard.move.pgnames import pg_name
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, head, not_null
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, head, not_null, types
 
 ROWID = "rowid"
 
@@ -185,10 +186,14 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
     rowid_alias = len(pk) == 1 and next(r[2] for r in info if r[1] == pk[0]).strip().upper() == "INTEGER"
     # An engine table's column is NOT NULL where the history makes it so, whatever the file says: the target's is.
     required = not_null(head()).get(name, frozenset()) if name in ENGINE_TABLES else frozenset()
+    # And its values are judged by the type the history gives the column, whatever the file declares: another
+    # program (sqlite3's .import, a STRICT rewrite) may have declared TEXT, INT or `timestamp with time zone`.
+    declared_by_history = types(head()).get(name, {}) if name in ENGINE_TABLES else {}
     columns = []
     for _cid, col, declared, notnull, default, in_pk in info:
         mapping = typemap.mapping_for(declared or "", rowid_alias and col == pk[0])
-        columns.append(Column(col, declared or "", mapping.kind, not (notnull or in_pk or col in required),
+        kind = normalize.kind_of(declared_by_history[col]) if col in declared_by_history else mapping.kind
+        columns.append(Column(col, declared or "", kind, not (notnull or in_pk or col in required),
                               mapping.postgres, default))
     nullable = {c.name: c.nullable for c in columns}
     fks: dict[int, list] = {}
