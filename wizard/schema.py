@@ -160,6 +160,13 @@ def types(revision: str) -> dict[str, dict[str, TypeEngine]]:
 
 
 @functools.cache
+def foreign_keys(revision: str) -> dict[str, tuple[tuple[str, str, str], ...]]:
+    """Per engine table, the foreign keys the history declares at `revision`: (column, parent, parent's column)."""
+    return {t: tuple((c, *fk.target_fullname.rsplit(".", 1)) for c, col in cols.items() for fk in col.foreign_keys)
+            for t, cols in _history_columns(revision).items()}
+
+
+@functools.cache
 def not_null(revision: str) -> dict[str, frozenset[str]]:
     """Per engine table, the columns the history makes NOT NULL at `revision` (its primary key's too)."""
     return {t: frozenset(c for c, col in cols.items() if not col.nullable)

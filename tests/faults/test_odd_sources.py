@@ -80,6 +80,28 @@ def test_an_odd_source_is_moved_whole_or_refused_up_front(oddity: Oddity, tmp_pa
     survived(fault=f"an odd source: {oddity.name}", did=did, rows_lost=0)
 
 
+# An engine table another program made without its REFERENCES: the target gets the history's foreign key all the same.
+UNREFERENCED = odd("executions remade without its REFERENCES workflows, one pointing nowhere",
+                   "ALTER TABLE executions RENAME TO executions_made_here", "DROP INDEX ix_executions_workflow_id",
+                   "CREATE TABLE executions (id INTEGER NOT NULL, workflow_id VARCHAR NOT NULL, status VARCHAR NOT NULL, "
+                   "state JSON, error TEXT, started_at DATETIME, completed_at DATETIME, PRIMARY KEY (id))",
+                   "INSERT INTO executions SELECT * FROM executions_made_here", "DROP TABLE executions_made_here",
+                   "UPDATE executions SET workflow_id = 'no-such-workflow' WHERE id = 4", expect=Moved(), engine=True)
+
+
+def test_an_orphan_under_a_foreign_key_only_the_history_declares_is_held_up_front(tmp_path: Path, pg_url: str) -> None:
+    source = build(tmp_path / "odd.db", UNREFERENCED)
+    refused = migrate(source, pg_url, tmp_path / "refused", UNREFERENCED)
+    # it used to pass the pre-flight, copy, and fail building executions_workflow_id_fkey (exit 1)
+    assert refused.returncode == 3, refused.stderr[-3000:]
+    assert "first executions.workflow_id at key 4: points to no workflows row" in " ".join(refused.stderr.split())
+    assert tables_in(pg_url) == []
+    moved = migrate(source, pg_url, tmp_path / "state", UNREFERENCED, "--on-orphans", "quarantine")
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    run = the_run(tmp_path / "state")
+    assert quarantined(run) == {"executions": 1} and rows_lost(source, pg_url, run) == 0
+
+
 # --- the verification does not trust the copy's rules ---
 
 

@@ -18,7 +18,7 @@ from typing import Iterable
 from wizard.move import normalize, typemap
 from wizard.db import all_of, quote, sqlite_uri
 from wizard.move.pgnames import pg_name
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, head, not_null, types
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, foreign_keys as history_foreign_keys, head, not_null, types
 
 ROWID = "rowid"
 
@@ -210,6 +210,12 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
         cols = tuple(p[0] for p in parts)
         foreign_keys.append(ForeignKey(cols, parent, parent_cols, all(nullable.get(c, True) for c in cols),
                                        on_delete, on_update))
+    # The target gets the history's foreign keys whatever the file declares (sqlite3's .import declares none):
+    # the scan must hold their orphans back, or building the key fails after the copy.
+    declared = {fk.columns for fk in foreign_keys}
+    for col, parent, parent_col in (history_foreign_keys(head()).get(name, ()) if name in ENGINE_TABLES else ()):
+        if (col,) not in declared:
+            foreign_keys.append(ForeignKey((col,), parent, (parent_col,), nullable.get(col, True)))
     indexes = []
     for _seq, index, unique, origin, partial in conn.execute(f"PRAGMA index_list({quote(name)})"):
         if origin == "pk":
