@@ -18,7 +18,8 @@ from typing import Iterable
 from wizard.move import normalize, typemap
 from wizard.db import all_of, quote, sqlite_uri
 from wizard.move.pgnames import pg_name
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, foreign_keys as history_foreign_keys, head, not_null, types
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, foreign_keys as history_foreign_keys, head, not_null, types, \
+    unique_keys
 
 ROWID = "rowid"
 
@@ -69,6 +70,9 @@ class SourceTable:
     indexes: list[Index] = field(default_factory=list)  # explicit and UNIQUE ones, not the primary key's
     without_rowid: bool = False
     sequence: int | None = None  # AUTOINCREMENT's high-water mark (sqlite_sequence), when it has one
+    # An engine table's primary key or UNIQUE columns that the file does not hold unique (another program made
+    # the table): SQLite may hold repeats the target's key refuses.
+    unenforced: tuple[tuple[str, ...], ...] = ()
 
     @property
     def target(self) -> str:
@@ -223,7 +227,12 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
         cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({quote(index)})"))
         if cols and all(c is not None for c in cols):  # expression indexes are not carried
             indexes.append(Index(index, cols, bool(unique), _predicate(conn, index) if partial else None))
-    return SourceTable(name, columns, tuple(pk) or (ROWID,), foreign_keys, sorted(indexes, key=lambda i: i.name))
+    held_unique = {tuple(pk)} | {i.columns for i in indexes if i.unique and i.where is None}
+    unenforced = tuple(k for k in unique_keys(head()).get(name, ()) if k not in held_unique)
+    if not pk and name in ENGINE_TABLES:  # the target's rows are keyed by the history's primary key: so are the copy's
+        pk = list(unique_keys(head())[name][0])
+    return SourceTable(name, columns, tuple(pk) or (ROWID,), foreign_keys, sorted(indexes, key=lambda i: i.name),
+                       unenforced=unenforced)
 
 
 def _predicate(conn: sqlite3.Connection, index: str) -> str:
