@@ -3,7 +3,8 @@
 A hand-built `file:` URI reads '?' as the start of its query and '#' as its fragment, so
 `file:/x/we?ird #1%.db?mode=rw` opens (and, without mode, creates) `/x/we`. db.sqlite_uri escapes them.
 
-And files a killed writer left: a hot rollback journal, committed frames in a -wal; each left as it was.
+And files a killed writer left: a hot rollback journal, committed frames in a -wal; each left as it was, and
+a WAL-mode file in a folder SQLite cannot make its -shm in.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import quote
 
 import pytest
 
-from test_cli_errors import wizard
+from test_cli_errors import WIZARD, wizard
 from wizard.backup import sha256_file
 from wizard.db import sqlite_uri
 
@@ -130,3 +131,31 @@ def test_plan_leaves_a_wal_files_frames_where_they_are(engine_db: Path, pg_url: 
     assert ["executions", "300", "engine"] in [line.split() for line in done.stdout.splitlines()], done.stdout
     # plan used to open it read-write, and so checkpointed the -wal into the file on closing
     assert {p.name: sha256_file(p) for p in (engine_db, wal) if p.exists()} == left
+
+
+def test_a_wal_file_in_a_read_only_folder_is_refused_in_one_line(engine_db: Path, pg_url: str) -> None:
+    """A read-only bind mount of its folder, in a mount namespace of the wizard's own (unshare -m), so the mount is
+    never seen outside that process and goes with it."""
+    data = engine_db.parent / "data"
+    data.mkdir()
+    source = engine_db.rename(data / "engine.db")
+    killed_writing(source, "PRAGMA journal_mode = WAL", "PRAGMA wal_autocheckpoint = 0",
+                   "UPDATE executions SET error = 'only in the wal'")
+    data.joinpath("engine.db-shm").unlink()  # copied without it (with one, SQLite reads a read-only folder's file)
+    mount = 'mount --bind data data && mount -o remount,ro,bind data && exec "$0" "$@"'
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", mount, "true"], cwd=data.parent, capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no private read-only bind mount here: {probe.stderr.decode()[-300:]}")
+    url = f"sqlite:///{source}"
+    for args in (["plan", "--source", url, "--target", pg_url], ["backup", "--source", url],
+                 ["verify", "--source", url, "--target", pg_url],
+                 ["migrate", "--source", url, "--target", pg_url, "--yes"]):
+        done = subprocess.run(["unshare", "-m", "sh", "-c", mount, str(WIZARD), *args], cwd=data.parent,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        # it used to be a traceback (plan, verify), or 'PRAGMA quick_check says: unable to open database file:
+        # restore it from a backup first' (migrate)
+        assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+            f"error: {source} is in WAL mode, and reading it needs engine.db-shm beside it, which SQLite cannot make "
+            f"({data} is not writable here): copy the file and its -wal, if there is one, to a writable folder and "
+            f"name that copy, or make the folder writable, then run again"], done.stderr
+    assert sorted(p.name for p in data.iterdir()) == ["engine.db", "engine.db-wal"]
