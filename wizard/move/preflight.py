@@ -208,9 +208,9 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
             _check_names(report, add, resume_run)
     finally:
         # The file failed its check (the scan's end is moot), or a check raised before the target's answer was read.
-        left = [task for task in (scanning, described) if task is not None and not task.done()]
-        if left:
-            await asyncio.gather(*left, return_exceptions=True)
+        # Gathered done or not: a damaged file's scan ends in an error that is moot too, and one never retrieved
+        # is printed as a traceback above the refusal.
+        await asyncio.gather(*(task for task in (scanning, described) if task is not None), return_exceptions=True)
     return _said(report, emit)
 
 
