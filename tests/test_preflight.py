@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from move_helpers import fetch, sha256, source_tables
+from test_cli_errors import wizard
 from wizard import sample, schema
 from wizard.move import typemap
 from wizard.move import scan as data_scan
@@ -257,3 +258,22 @@ def test_engine_tables_kinds_from_the_type_map_equal_each_revisions_postgresql_t
 
     for revision in [r.id for r in schema.history()]:
         asyncio.run(at(revision))
+
+
+def test_a_source_whose_scan_fails_on_a_damaged_page_is_refused_without_a_traceback(tmp_path: Path,
+                                                                                  pg_url: str) -> None:
+    source = sample.build(tmp_path / "engine.db", executions=2000, workflows=5, users=2)
+    conn = sqlite3.connect(source)
+    leaves = conn.execute("SELECT pageno FROM dbstat WHERE name = 'executions' AND pagetype = 'leaf'").fetchall()
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(source, "r+b") as f:  # a leaf in the middle of executions, its cells overwritten: the scan fails too
+        f.seek((leaves[len(leaves) // 2][0] - 1) * size + 8)
+        f.write(b"\xff" * 200)
+    done = wizard("migrate", "--source", f"sqlite:///{source}", "--target", pg_url, "--yes", cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    # the scan's error, never retrieved, was printed as a traceback above the refusal
+    assert "Traceback" not in done.stderr and "never retrieved" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: pre-flight check 'source' failed: PRAGMA quick_check says: ") and \
+        last.endswith(": restore it from a backup first"), done.stderr

@@ -52,9 +52,33 @@ def check_sqlite_file(db: DbUrl) -> None:
     if not path.is_file():
         raise BadInput(f"{path} is not a file: the URL must name the engine's SQLite database file")
     with open(path, "rb") as f:
-        head = f.read(16)
-    if head != SQLITE_MAGIC and path.stat().st_size > 0:
+        head = f.read(20)
+    if head[:16] != SQLITE_MAGIC and path.stat().st_size > 0:
         raise BadInput(f"{path} is not a SQLite database: point the URL at the engine's .db file")
+    wal = head[18:19] == b"\x02"  # the header's read version: 2 is WAL mode
+    error = _read_only_probe(path)
+    if error == "SQLITE_READONLY_ROLLBACK":
+        raise BadInput(f"{path} has a hot journal beside it ({path.name}-journal): a process writing it stopped in "
+                       f"the middle of a transaction, and SQLite undoes that the next time the file is opened for "
+                       f"writing, which the wizard never does to a source: keep the -journal file, open the database "
+                       f"once (sqlite3 {path} 'PRAGMA quick_check' as its owner), then run again")
+    if error == "SQLITE_CANTOPEN" and wal:
+        raise BadInput(f"{path} is in WAL mode, and reading it needs {path.name}-shm beside it, which SQLite cannot "
+                       f"make ({path.parent} is not writable here): copy the file and its -wal, if there is one, to a "
+                       f"writable folder and name that copy, or make the folder writable, then run again")
+
+
+def _read_only_probe(path: Path) -> str | None:
+    """SQLite's error name for a first read of `path` on a read-only connection, the way every step opens a
+    source; None when it reads. A busy file (a live writer) is left to the checks that follow."""
+    conn = sqlite3.connect(sqlite_uri(path), uri=True, timeout=0)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        return getattr(exc, "sqlite_errorname", None)
+    finally:
+        conn.close()
+    return None
 
 
 def sqlite_uri(path: Path | str, mode: str = "ro", immutable: bool = False) -> str:

@@ -19,7 +19,7 @@ from migrations.batches import JsonRewrite, preview_json_column
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, create_engine, event, inspect, text
+from sqlalchemy import Column, UniqueConstraint, create_engine, event, inspect, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType, TypeEngine
@@ -151,6 +151,31 @@ def mysql_types(revision: str) -> dict[str, dict[str, TypeEngine]]:
     dialect = mysql.dialect()
     return {t: {c: col.type.dialect_impl(dialect) for c, col in cols.items()}
             for t, cols in _history_columns(revision).items()}
+
+
+@functools.cache
+def types(revision: str) -> dict[str, dict[str, TypeEngine]]:
+    """The engine's columns at `revision`, table -> column -> the type the history declares."""
+    return {t: {c: col.type for c, col in cols.items()} for t, cols in _history_columns(revision).items()}
+
+
+@functools.cache
+def foreign_keys(revision: str) -> dict[str, tuple[tuple[str, str, str], ...]]:
+    """Per engine table, the foreign keys the history declares at `revision`: (column, parent, parent's column)."""
+    return {t: tuple((c, *fk.target_fullname.rsplit(".", 1)) for c, col in cols.items() for fk in col.foreign_keys)
+            for t, cols in _history_columns(revision).items()}
+
+
+@functools.cache
+def unique_keys(revision: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Per engine table, the column sets the history holds unique at `revision`: its primary key, then each UNIQUE."""
+    out = {}
+    for t, cols in _history_columns(revision).items():
+        tables = {id(c.table): c.table for c in cols.values()}.values()  # a column a revision added has a table of its own
+        out[t] = tuple(dict.fromkeys(tuple(c.name for c in k.columns) for table in tables
+                                     for k in (table.primary_key, *table.constraints)
+                                     if k.columns and (k is table.primary_key or isinstance(k, UniqueConstraint))))
+    return out
 
 
 @functools.cache

@@ -80,6 +80,59 @@ def test_an_odd_source_is_moved_whole_or_refused_up_front(oddity: Oddity, tmp_pa
     survived(fault=f"an odd source: {oddity.name}", did=did, rows_lost=0)
 
 
+# An engine table another program made without its REFERENCES: the target gets the history's foreign key all the same.
+UNREFERENCED = odd("executions remade without its REFERENCES workflows, one pointing nowhere",
+                   "ALTER TABLE executions RENAME TO executions_made_here", "DROP INDEX ix_executions_workflow_id",
+                   "CREATE TABLE executions (id INTEGER NOT NULL, workflow_id VARCHAR NOT NULL, status VARCHAR NOT NULL, "
+                   "state JSON, error TEXT, started_at DATETIME, completed_at DATETIME, PRIMARY KEY (id))",
+                   "INSERT INTO executions SELECT * FROM executions_made_here", "DROP TABLE executions_made_here",
+                   "UPDATE executions SET workflow_id = 'no-such-workflow' WHERE id = 4", expect=Moved(), engine=True)
+
+
+def test_an_orphan_under_a_foreign_key_only_the_history_declares_is_held_up_front(tmp_path: Path, pg_url: str) -> None:
+    source = build(tmp_path / "odd.db", UNREFERENCED)
+    refused = migrate(source, pg_url, tmp_path / "refused", UNREFERENCED)
+    # it used to pass the pre-flight, copy, and fail building executions_workflow_id_fkey (exit 1)
+    assert refused.returncode == 3, refused.stderr[-3000:]
+    assert "first executions.workflow_id at key 4: points to no workflows row" in " ".join(refused.stderr.split())
+    assert tables_in(pg_url) == []
+    moved = migrate(source, pg_url, tmp_path / "state", UNREFERENCED, "--on-orphans", "quarantine")
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    run = the_run(tmp_path / "state")
+    assert quarantined(run) == {"executions": 1} and rows_lost(source, pg_url, run) == 0
+
+
+# The engine's tables as sqlite3's .import makes them: no PRIMARY KEY, no UNIQUE; the target's schema has both.
+UNKEYED = ("ALTER TABLE executions RENAME TO executions_made_here", "DROP INDEX ix_executions_workflow_id",
+           "DROP INDEX ix_executions_status",
+           "CREATE TABLE executions (id INTEGER NOT NULL, workflow_id VARCHAR NOT NULL REFERENCES workflows (id), "
+           "status VARCHAR NOT NULL, state JSON, error TEXT, started_at DATETIME, completed_at DATETIME)",
+           "INSERT INTO executions SELECT * FROM executions_made_here", "DROP TABLE executions_made_here",
+           "ALTER TABLE users RENAME TO users_made_here",
+           "CREATE TABLE users (id VARCHAR NOT NULL, username VARCHAR NOT NULL, email VARCHAR, hashed_password VARCHAR, "
+           "is_active BOOLEAN, is_admin BOOLEAN, created_at DATETIME)",
+           "INSERT INTO users SELECT * FROM users_made_here", "DROP TABLE users_made_here")
+
+
+def test_engine_tables_without_their_keys_move_by_the_historys_and_repeats_are_refused_up_front(
+        tmp_path: Path, pg_url: str) -> None:
+    repeats = odd("repeats", *UNKEYED, "INSERT INTO executions SELECT * FROM executions WHERE id = 4",
+                  "UPDATE users SET username = 'same'", expect=Moved(), engine=True)
+    refused = migrate(build(tmp_path / "repeated.db", repeats), pg_url, tmp_path / "refused", repeats)
+    # it used to pass the pre-flight, and the copy stopped at the target's key: duplicate key value (exit 1)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: pre-flight check 'keys' failed: users.username holds same in 2 rows; executions.id holds 4 in 2 "
+        "rows: the file's table does not hold those columns unique (another program made it), the engine's "
+        "schema does: remove the repeats in a copy of the source and move the copy")
+    assert tables_in(pg_url) == []
+    unkeyed = odd("no keys", *UNKEYED, expect=Moved(), engine=True)
+    source = build(tmp_path / "odd.db", unkeyed)
+    moved = migrate(source, pg_url, tmp_path / "state", unkeyed)
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    assert rows_lost(source, pg_url, the_run(tmp_path / "state")) == 0
+
+
 # --- the verification does not trust the copy's rules ---
 
 

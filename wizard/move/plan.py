@@ -85,7 +85,8 @@ async def _engine_and_size(conn: AsyncConnection, db: DbUrl) -> tuple[str, int |
 
 
 async def describe_database(db: DbUrl) -> tuple[DatabaseInfo, schema.SchemaState]:
-    async with connect(db) as conn:
+    # Read-only: the last read-write connection to close checkpoints a WAL file's -wal into it.
+    async with connect(db, readonly=True) as conn:
         engine, size = await _engine_and_size(conn, db)
         state = await schema.inspect_schema(conn)
         names = await table_names(conn)

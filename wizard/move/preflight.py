@@ -18,7 +18,7 @@ import asyncpg
 from wizard.move import scan as data_scan
 from wizard.move.pgnames import clashes, pg_name
 from wizard.backup import processes_holding
-from wizard.db import check_sqlite_file, connect
+from wizard.db import check_sqlite_file, connect, quote
 from wizard.errors import BadInput, WizardError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, ignore
 from wizard.journal import resolve_state_dir
@@ -204,12 +204,13 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
         if source_ok and scanning is not None:
             _check_disk(source, resolve_state_dir(state_dir), add)
             _add_scan(report, await scanning, add)
+            _check_unenforced_keys(source.sqlite_path, report.tables, add)
             _check_names(report, add, resume_run)
     finally:
         # The file failed its check (the scan's end is moot), or a check raised before the target's answer was read.
-        left = [task for task in (scanning, described) if task is not None and not task.done()]
-        if left:
-            await asyncio.gather(*left, return_exceptions=True)
+        # Gathered done or not: a damaged file's scan ends in an error that is moot too, and one never retrieved
+        # is printed as a traceback above the refusal.
+        await asyncio.gather(*(task for task in (scanning, described) if task is not None), return_exceptions=True)
     return _said(report, emit)
 
 
@@ -432,6 +433,29 @@ def _check_names(report: PreflightReport, add: Any, resume_run: str | None) -> N
     if taken:
         add(Check("target tables", FAIL, f"the target already has table(s) {', '.join(taken)} that the move would "
                                          f"create: use an empty database"))
+
+
+def _check_unenforced_keys(path: Path, tables: list[SourceTable], add: Any) -> None:
+    """An engine table's key or UNIQUE columns that the file does not hold unique must hold no repeats: the
+    target's do, and would refuse the copy half-way."""
+    repeats = []
+    conn = open_readonly(path)
+    try:
+        for t in tables:
+            for columns in t.unenforced:
+                cols = ", ".join(quote(c) for c in columns)
+                known = " AND ".join(f"{quote(c)} IS NOT NULL" for c in columns)  # NULLs are the scan's to hold
+                found = conn.execute(f"SELECT {cols}, count(*) FROM {quote(t.name)} WHERE {known} GROUP BY {cols} "
+                                     f"HAVING count(*) > 1 LIMIT 1").fetchone()
+                if found:
+                    repeats.append(f"{t.name}.{', '.join(columns)} holds {', '.join(map(str, found[:-1]))} in "
+                                   f"{found[-1]} rows")
+    finally:
+        conn.close()
+    if repeats:
+        add(Check("keys", FAIL, "; ".join(repeats) + ": the file's table does not hold those columns unique (another "
+                                "program made it), the engine's schema does: remove the repeats in a copy of the "
+                                "source and move the copy"))
 
 
 def backup_room(source: DbUrl, state_dir: Path) -> tuple[int, int]:

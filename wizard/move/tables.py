@@ -2,8 +2,9 @@
 
 Read straight from SQLite's catalog (PRAGMA table_info / foreign_key_list / index_list)
 on a read-only stdlib connection, so the scan, the copy and `wizard plan` agree on
-one description. Kinds come from the type map (wizard.move.typemap); for the engine's
-tables they equal what the Alembic revision creates (tested).
+one description. Kinds come from the type map (wizard.move.typemap); an engine table's
+columns take the history's types instead, which the type map gives too for the tables the
+engine made (tested), but not for ones another program remade.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Iterable
 from wizard.move import normalize, typemap
 from wizard.db import all_of, quote, sqlite_uri
 from wizard.move.pgnames import pg_name
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, head, not_null
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, foreign_keys as history_foreign_keys, head, not_null, types, \
+    unique_keys
 
 ROWID = "rowid"
 
@@ -75,6 +77,9 @@ class SourceTable:
     indexes: list[Index] = field(default_factory=list)  # explicit and UNIQUE ones, not the primary key's
     without_rowid: bool = False
     sequence: int | None = None  # AUTOINCREMENT's high-water mark (sqlite_sequence), when it has one
+    # An engine table's primary key or UNIQUE columns that the file does not hold unique (another program made
+    # the table): SQLite may hold repeats the target's key refuses.
+    unenforced: tuple[tuple[str, ...], ...] = ()
 
     @property
     def target(self) -> str:
@@ -196,10 +201,14 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
     rowid_alias = len(pk) == 1 and next(r[2] for r in info if r[1] == pk[0]).strip().upper() == "INTEGER"
     # An engine table's column is NOT NULL where the history makes it so, whatever the file says: the target's is.
     required = not_null(head()).get(name, frozenset()) if name in ENGINE_TABLES else frozenset()
+    # And its values are judged by the type the history gives the column, whatever the file declares: another
+    # program (sqlite3's .import, a STRICT rewrite) may have declared TEXT, INT or `timestamp with time zone`.
+    declared_by_history = types(head()).get(name, {}) if name in ENGINE_TABLES else {}
     columns = []
     for _cid, col, declared, notnull, default, in_pk in info:
         mapping = typemap.mapping_for(declared or "", rowid_alias and col == pk[0])
-        columns.append(Column(col, declared or "", mapping.kind, not (notnull or in_pk or col in required),
+        kind = normalize.kind_of(declared_by_history[col]) if col in declared_by_history else mapping.kind
+        columns.append(Column(col, declared or "", kind, not (notnull or in_pk or col in required),
                               mapping.postgres, default))
     nullable = {c.name: c.nullable for c in columns}
     fks: dict[int, list] = {}
@@ -216,6 +225,12 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
         cols = tuple(p[0] for p in parts)
         foreign_keys.append(ForeignKey(cols, parent, parent_cols, all(nullable.get(c, True) for c in cols),
                                        on_delete, on_update))
+    # The target gets the history's foreign keys whatever the file declares (sqlite3's .import declares none):
+    # the scan must hold their orphans back, or building the key fails after the copy.
+    declared = {fk.columns for fk in foreign_keys}
+    for col, parent, parent_col in (history_foreign_keys(head()).get(name, ()) if name in ENGINE_TABLES else ()):
+        if (col,) not in declared:
+            foreign_keys.append(ForeignKey((col,), parent, (parent_col,), nullable.get(col, True)))
     indexes = []
     for _seq, index, unique, origin, partial in conn.execute(f"PRAGMA index_list({quote(name)})"):
         if origin == "pk":
@@ -223,8 +238,12 @@ def _read_table(conn: sqlite3.Connection, name: str) -> SourceTable:
         cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({quote(index)})"))
         if cols and all(c is not None for c in cols):  # expression indexes are not carried
             indexes.append(Index(index, cols, bool(unique), _predicate(conn, index) if partial else None))
+    held_unique = {tuple(pk)} | {i.columns for i in indexes if i.unique and i.where is None}
+    unenforced = tuple(k for k in unique_keys(head()).get(name, ()) if k not in held_unique)
+    if not pk and name in ENGINE_TABLES:  # the target's rows are keyed by the history's primary key: so are the copy's
+        pk = list(unique_keys(head())[name][0])
     key = tuple(pk) or (rowid_name(c.name for c in columns),)
-    return SourceTable(name, columns, key, foreign_keys, sorted(indexes, key=lambda i: i.name))
+    return SourceTable(name, columns, key, foreign_keys, sorted(indexes, key=lambda i: i.name), unenforced=unenforced)
 
 
 def _predicate(conn: sqlite3.Connection, index: str) -> str:
