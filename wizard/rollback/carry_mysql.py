@@ -134,13 +134,10 @@ async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> No
             "SELECT table_name, column_name, data_type, character_maximum_length FROM information_schema.columns "
             "WHERE table_schema = DATABASE() AND data_type IN ('char', 'varchar')"))).all()
         for table, column, type_, width in widths:
-            if table not in rows or column not in shapes[table][1]:
-                continue
-            i = shapes[table][1].index(column)
-            for k, v in rows[table]:
-                if isinstance(v[i], str) and len(v[i]) > width:
+            for k, v in _column_values(rows, shapes, table, column):
+                if isinstance(v, str) and len(v) > width:
                     raise Refused(f"{table}.{column} is {type_}({width}) in the source, which cannot hold the "
-                                  f"{len(v[i]):,}-character value of {table} {mask(k)} written since the move; "
+                                  f"{len(v):,}-character value of {table} {mask(k)} written since the move; "
                                   f"nothing was changed: roll back with --restore-backup (it saves the rows written "
                                   f"since, to carry by hand into the column widened), or shorten it in the target")
         narrow = (await conn.execute(text(
@@ -148,11 +145,10 @@ async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> No
             "= DATABASE() AND character_set_name IS NOT NULL AND character_set_name NOT IN ('utf8mb4', 'binary')"
         ))).all()
         for table, column, charset in narrow:
-            if table not in rows or column not in shapes[table][1] or not re.fullmatch(r"\w+", charset):
+            if not re.fullmatch(r"\w+", charset):
                 continue
-            i = shapes[table][1].index(column)
-            lost = await _first_not(conn, [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)],
-                                    f"HEX(CONVERT(CONVERT(v USING {charset}) USING utf8mb4)) = HEX(v)", packet)
+            texts = [(k, v) for k, v in _column_values(rows, shapes, table, column) if isinstance(v, str)]
+            lost = await _first_not(conn, texts, f"HEX(CONVERT(CONVERT(v USING {charset}) USING utf8mb4)) = HEX(v)", packet)
             if lost is not None:
                 raise Refused(f"{table}.{column} is in character set {charset} in the source, which cannot hold "
                               f"the value of {table} {mask(lost)} written since the move (MySQL would store '?' for "
@@ -164,11 +160,8 @@ async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> No
             "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
             "AND data_type = 'json'"))).all())
         for table, column in sorted(checked):
-            if table not in rows or column not in shapes[table][1]:
-                continue
-            i = shapes[table][1].index(column)
-            bad = await _first_not(conn, [(k, v[i]) for k, v in rows[table] if isinstance(v[i], str)],
-                                   "JSON_VALID(v)", packet)
+            texts = [(k, v) for k, v in _column_values(rows, shapes, table, column) if isinstance(v, str)]
+            bad = await _first_not(conn, texts, "JSON_VALID(v)", packet)
             if bad is not None:
                 raise Refused(f"{table}.{column} in the source takes only JSON its server accepts, and the value of "
                               f"{table} {mask(bad)} written since the move is not (PostgreSQL's json takes deeper "
@@ -176,6 +169,15 @@ async def _refuse_unstorable(source: DbUrl, shapes: Shapes, rows: Written) -> No
                               f"and roll back again, or roll back with --restore-backup (it saves the rows written "
                               f"since)")
         await conn.rollback()
+
+
+def _column_values(rows: Written, shapes: Shapes, table: str, column: str) -> list[tuple[str, Any]]:
+    """(key, value of `column`) of each row of `table` written since; none when no row was, or the carry-back does
+    not write that column."""
+    if table not in rows or column not in shapes[table][1]:
+        return []
+    i = shapes[table][1].index(column)
+    return [(k, v[i]) for k, v in rows[table]]
 
 
 async def _first_not(conn: AsyncConnection, values: list[tuple[str, Any]], holds: str, packet: int) -> str | None:
