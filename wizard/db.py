@@ -234,6 +234,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def string_literal(text: str) -> str:
+    """`text` as an SQL string literal, as SQLite and PostgreSQL read it."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def all_of(terms: list[str]) -> str:
     """`terms` joined by AND as a balanced tree: SQLite refuses an expression deeper than 1000
     ("Expression tree is too large"), which a flat chain over a thousand columns is."""
