@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from fault_support import rows_lost, source_counts, wizard
 from move_helpers import execute, fetch, tables_in
+from mysql_server import admin
 from wizard import sample
 from wizard.db import quote
 from wizard.envfile import database_url
@@ -325,6 +326,36 @@ async def test_no_secret_on_any_screen_of_the_move_journey(tmp_path: Path, priva
                  "Finish's .env before/after line, the confirmations) nor the run's files shows one; the key is only "
                  "in the target's settings; ctrl+r undid it all",
              rows_lost=lost)
+
+
+async def test_a_password_in_the_urls_query_shows_nowhere_on_the_connection_screen(tmp_path: Path,
+                                                                                     mysql_url: str) -> None:
+    """`?password=` is a password the MySQL driver logs in with: the URL field, the line said while connecting and
+    the tested target's header show it as the userinfo's is shown, never as given."""
+    from screens.connection import ConnectionScreen
+    from tui_support import make_app, press, screen_text, settle
+
+    user, database = f"wizard_secret_{uuid.uuid4().hex[:10]}", make_url(mysql_url).database
+    admin(mysql_url, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{TARGET_PASSWORD}'")
+    try:
+        admin(mysql_url, f"GRANT ALL ON `{database}`.* TO '{user}'@'%'")
+        target = make_url(mysql_url).set(username=user).update_query_dict({"password": TARGET_PASSWORD})
+        db = sample.build(tmp_path / "engine.db", executions=20, workflows=2, users=1)
+        app = make_app(tmp_path / "state", source_text=f"sqlite:///{db}",
+                       target_text=target.render_as_string(hide_password=False))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await press(pilot, "enter")
+            assert isinstance(app.screen, ConnectionScreen)
+            await press(pilot, "ctrl+t")
+            shown = screen_text(app)
+            assert "Ready." in shown, shown  # the server took the password
+            for what, text in (("the screen", shown), ("its lines joined", unwrapped(shown)),
+                               ("its screenshot", svg_text(app.export_screenshot()))):
+                assert_no_secret(text, f"the Connection screen, {what}")
+            assert "password=***" in shown and "password=•" in shown, shown  # the URL is shown, its password is not
+    finally:
+        admin(mysql_url, f"DROP USER IF EXISTS '{user}'@'%'")
 
 
 @pytest.mark.slow  # over 15 s: run by `pytest -m slow`
