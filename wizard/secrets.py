@@ -21,9 +21,12 @@ _SECRET_ASSIGN = re.compile(
 )
 # OpenAI-style keys wherever they appear.
 _API_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
-# "apiKey": "...", "password": "..." in JSON.
+# "apiKey": "...", "password": "..." in JSON, under any key whose name says secret ("openaiApiKey", as
+# is_secret_name reads a dict's): the value whole, escaped quotes and all, to the end of a text cut short in it (a
+# quarantined row's JSON that does not parse).
 _JSON_SECRET = re.compile(
-    r'(?P<head>"(?:apiKey|api_key|password|hashed_password|secret|token)"\s*:\s*")(?P<pw>[^"]*)(?P<tail>")',
+    r'(?P<head>"[^"\\\r\n]*(?:apikey|api_key|password|passwd|secret|token)[^"\\\r\n]*"\s*:\s*")'
+    r'(?P<pw>(?:[^"\\\r\n]|\\.)*)(?P<tail>"?)',
     re.IGNORECASE,
 )
 

@@ -381,6 +381,35 @@ async def test_a_crash_of_the_tui_reports_no_password_typed(tmp_path: Path, caps
     assert_no_secret(report, "the TUI's crash report")
 
 
+PROVIDER_KEY = "AIzaSyQ-distinctive9Lk2Wx"  # a provider's key without OpenAI's sk- shape (Google's)
+
+
+def test_a_quarantined_settings_row_shows_no_key_in_json_cut_short_or_under_another_name(tmp_path: Path,
+                                                                                        engine_db: Path,
+                                                                                        pg_url: str) -> None:
+    """The quarantine keeps the rows PostgreSQL will not take, secrets masked: in settings, JSON that does not
+    parse, so its keys are found in the text, cut short inside one, or under a name of the operator's own."""
+    cut = '{"providers": [{"id": "g", "type": "gemini", "apiKey": "' + PROVIDER_KEY
+    named = '{"providers": [{"id": "g", "geminiApiKey": "' + PROVIDER_KEY + '"}], "theme": dark}'
+    with sqlite3.connect(engine_db) as conn:
+        conn.executemany("INSERT INTO settings (user_id, settings_data, created_at, updated_at) "
+                         "VALUES (?, ?, '2025-01-01 00:00:00', '2025-01-01 00:00:00')", [("cut", cut), ("named", named)])
+    conn.close()
+    state = tmp_path / "state"
+    out, err = run_ok("migrate", "--source", f"sqlite:///{engine_db}", "--target", pg_url, "--yes",
+                      "--on-orphans", "quarantine", "--state-dir", str(state), cwd=tmp_path)
+    (held,) = state.glob("runs/*/quarantine/settings.jsonl")
+    rows = {r["row"]["user_id"]: r for r in map(json.loads, held.read_text().splitlines())}
+    assert set(rows) == {"cut", "named"} and {r["rule"] for r in rows.values()} == {
+        "text that is not valid JSON in a JSON column"}
+    files = [(str(p.relative_to(tmp_path)), p.read_bytes()) for p in sorted(state.rglob("*"))
+             if p.is_file() and p.suffix != ".backup"]  # the source's backup holds its data, by design
+    for what, data in [("migrate stdout", out.encode()), ("migrate stderr", err.encode()), *files]:
+        for piece in fragments(PROVIDER_KEY):
+            assert piece.encode() not in data, f"the provider's key ({piece!r}) shows in {what}"
+    assert rows["cut"]["row"]["settings_data"].endswith('"apiKey": "***')  # the row as it was, less the key
+
+
 @pytest.mark.slow  # over 15 s: run by `pytest -m slow`
 def test_every_file_the_wizard_keeps_is_private_whatever_the_umask(tmp_path: Path, pg_url: str, survived) -> None:
     """Under umask 0 (every file the process makes world-readable unless it says otherwise): a move with
