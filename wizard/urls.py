@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from wizard.errors import BadInput
-from wizard.secrets import MASK
+from wizard.secrets import MASK, is_secret_name
 
 _SQLITE = {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}
 # libpq's TLS parameters, as operators have them in their URLs; asyncpg reads them from a DSN as libpq does.
@@ -90,8 +90,10 @@ class DbUrl:
 
     def masked(self) -> str:
         url = self.url
-        if isinstance(url.query.get("sslpassword"), str):  # the client key's password
-            url = url.update_query_dict({"sslpassword": MASK})
+        # The client key's sslpassword, and a password given as a query parameter (the MySQL driver takes it).
+        secret = {k: MASK for k, v in url.query.items() if is_secret_name(k) and v}
+        if secret:
+            url = url.update_query_dict(secret)
         # An empty password hides nothing; shown as ***, a journal would claim there was one to find.
         return _readable(url.render_as_string(hide_password=url.password != ""))
 
