@@ -186,6 +186,10 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
         if not url.database:
             raise BadInput(f"the {what} URL names no database: add /dbname to {url.render_as_string()}")
         if kind == "mysql":
+            if url.password is None and os.environ.get("MYSQL_PWD"):
+                # MySQL's clients read MYSQL_PWD, its Python drivers do not: the URL carries it to both (masked
+                # wherever shown), and to the .env a switch writes, whose engine reads no MYSQL_PWD either.
+                url = url.set(password=os.environ["MYSQL_PWD"])
             return DbUrl(url.set(drivername=kind), kind)
         if isinstance(url.query.get("ssl"), str) and "sslmode" not in url.query:
             # asyncpg's spelling (a .env the wizard switched has it): held in libpq's, which every tool reads.
