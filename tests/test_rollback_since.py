@@ -202,6 +202,35 @@ def test_node_arrays_0004_cannot_have_written_are_kept_whole_by_its_downgrade(tm
     assert kept == [json.loads(s) for s in states[:3]] + [{"nodes": {"a": {"x": 1}, "b": 2}}]
 
 
+def test_an_upgrade_rolled_back_keeps_the_operators_view_trigger_and_index_on_workflows(tmp_path: Path) -> None:
+    """0002's downgrade copied workflows and renamed the copy (Alembic's batch mode): SQLite refused the rename
+    while a view named the table (a traceback, nothing rolled back), and the copy would have dropped the
+    triggers on it. SQLite drops the column in place instead: the operator's objects stay, word for word."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=5, users=2)
+    url = f"sqlite:///{path}"
+    own = ["CREATE INDEX my_names ON workflows (name)",
+           "CREATE TABLE audit (id INTEGER PRIMARY KEY, workflow TEXT)",
+           "CREATE TRIGGER audited AFTER UPDATE OF name ON workflows BEGIN "
+           "INSERT INTO audit (workflow) VALUES (new.id); END",
+           "CREATE VIEW public_workflows AS SELECT id, name FROM workflows WHERE is_public = 1"]
+    for statement in own:
+        write(url, statement)
+    objects = "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+    before = read(url, objects)
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "UPDATE workflows SET name = 'renamed since' WHERE id = (SELECT min(id) FROM workflows)")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert revision(url) is None and "tags" not in columns(url, "workflows")
+    assert read(url, objects) == before  # the engine's tables as 1.0.0 made them, and the operator's objects
+    assert read(url, "SELECT count(*) FROM workflows WHERE name = 'renamed since'") == [(1,)]
+    write(url, "UPDATE workflows SET name = 'after' WHERE name = 'renamed since'")
+    assert read(url, "SELECT count(*) FROM audit") == [(2,)]  # the engine's rename, then this one: still fires
+    assert read(url, "SELECT count(*) FROM public_workflows") == read(url, "SELECT count(*) FROM workflows "
+                                                                             "WHERE is_public = 1")
+
+
 def test_nodes_whose_values_carry_another_id_are_left_as_they_are_by_0004(tmp_path: Path) -> None:
     """0004 makes state.nodes {key: value} an array of {"id": key, **value}: a value with an id of its own, not
     its key, kept that id and lost the key (and its downgrade then keyed the node by the wrong one). Such a state
