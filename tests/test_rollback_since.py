@@ -231,6 +231,33 @@ def test_an_upgrade_rolled_back_keeps_the_operators_view_trigger_and_index_on_wo
                                                                              "WHERE is_public = 1")
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_view_on_the_column_a_downgrade_drops_stops_the_rollback_in_one_line_then_it_goes_on(
+        engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """A view made since the upgrade names workflows.tags, which 0002's downgrade drops: PostgreSQL and SQLite
+    refuse the drop. That was a traceback; it is one line naming the view, nothing changed, and once the
+    operator drops the view the same command finishes the rollback, keeping the row written since."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=5, users=2)
+    url = f"sqlite:///{path}" if engine == "sqlite" else build_pg_1_0_0(request.getfixturevalue("pg_url"), path)
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "CREATE VIEW tagged AS SELECT id, tags FROM workflows")
+    write(url, "UPDATE workflows SET name = 'renamed since' WHERE id = (SELECT min(id) FROM workflows)")
+
+    stopped = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr
+    (error,) = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: the downgrade of ") and " to 0001 stopped: " in error and "tagged" in error
+    assert error.endswith("nothing was changed (one transaction); drop or change what uses a column the downgrade "
+                          "removes, then roll back again")
+    assert revision(url) == "0004" and "tags" in columns(url, "workflows")
+
+    write(url, "DROP VIEW tagged")
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert revision(url) is None and "tags" not in columns(url, "workflows")
+    assert read(url, "SELECT count(*) FROM workflows WHERE name = 'renamed since'") == [(1,)]
+
+
 def test_nodes_whose_values_carry_another_id_are_left_as_they_are_by_0004(tmp_path: Path) -> None:
     """0004 makes state.nodes {key: value} an array of {"id": key, **value}: a value with an id of its own, not
     its key, kept that id and lost the key (and its downgrade then keyed the node by the wrong one). Such a state
