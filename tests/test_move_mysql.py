@@ -345,6 +345,20 @@ def test_a_mysql_database_moves_and_verifies_with_no_row_lost(source: str, pg_ur
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
 
 
+def test_a_nul_byte_in_mysql_text_is_removed_counted_and_verified(source: str, pg_url: str, tmp_path: Path):
+    """MySQL text may hold NUL, PostgreSQL's none: the copy removes it and counts it, as for a SQLite source. The
+    verification compared MySQL's text with its NUL, so the move failed after its whole copy ('differences
+    found') though the value was moved by the documented rule."""
+    write(source, "UPDATE executions SET error = CONCAT('a', CHAR(0), 'b', CHAR(0)) WHERE id = 3")
+    result = _move(source, pg_url, tmp_path / "state")
+    assert result.state == FINISHED and result.verification is not None and result.verification.ok
+    assert result.report.conversions() == {"executions": {"error": {"NUL bytes removed": 1}}}
+    assert fetch(pg_url, "SELECT error FROM executions WHERE id = 3") == [("ab",)]
+    write(pg_url, "UPDATE executions SET error = 'a' WHERE id = 3")  # a value the move did not write
+    again = asyncio.run(commands.verify(parse_url(source), parse_url(pg_url)))
+    assert [(t.table, t.different) for t in again.report.tables if t.different] == [("executions", 1)]
+
+
 def _as_other_types(source: str) -> None:
     for sql in ("ALTER TABLE executions MODIFY id INT NOT NULL AUTO_INCREMENT, MODIFY started_at DATETIME, "
                 "MODIFY error TEXT, MODIFY status VARCHAR(20) NOT NULL, MODIFY state LONGTEXT",
