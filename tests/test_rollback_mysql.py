@@ -218,6 +218,22 @@ def test_a_file_written_since_a_move_onto_mariadb_is_refused_with_nothing_change
     assert mysql_rows(mysql_url, columns) == written
 
 
+def test_rows_written_since_a_newer_engine_migrated_mariadb_are_refused_with_nothing_changed(engine_db: Path,
+                                                                                             mysql_url: str):
+    """As on PostgreSQL (test_rollback_since): a column the engine's own migration added to the MariaDB target,
+    and a row written with it, refused up front rather than carried back without the column's value."""
+    folder, _ = _onto(engine_db, mysql_url)
+    _mysql(mysql_url, ("ALTER TABLE executions ADD COLUMN priority INT", ()),
+           ("INSERT INTO executions (id, workflow_id, status, priority) SELECT 900, workflow_id, 'queued', 7 "
+            "FROM executions WHERE id = 1", ()))
+    file_sha, env_after = sha256(engine_db), (folder / ".env").read_bytes()
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+    assert "executions has extra priority: the engine changed its schema since the move" in refused.stderr
+    assert sha256(engine_db) == file_sha and (folder / ".env").read_bytes() == env_after
+    assert read(mysql_url, "SELECT priority FROM executions WHERE id = 900") == [(7,)]
+
+
 # --- MariaDB -> PostgreSQL: the rows written to PostgreSQL go back into MariaDB ---
 
 

@@ -40,6 +40,51 @@ def _move(folder: Path, pg_url: str, *extra: str) -> None:
     assert moved.returncode == 0, moved.stderr
 
 
+SCHEMA_CHANGES = {
+    # a newer engine's own migration: a column, and a revision this wizard's history does not have
+    "a column added": (["ALTER TABLE executions ADD COLUMN priority integer"],
+                       "is at revision 0004 by its alembic_version, but its tables are not that revision's: "
+                       "executions has extra priority"),
+    "a revision it does not know": (["ALTER TABLE executions ADD COLUMN priority integer",
+                                     "UPDATE alembic_version SET version_num = '0005'"],
+                                    "records revision 0005, which this wizard's history does not know"),
+}
+
+
+@pytest.mark.parametrize("change", SCHEMA_CHANGES)
+def test_rows_written_since_a_newer_engine_migrated_the_target_are_refused_up_front_or_saved(
+        change: str, pg_url: str, tmp_path: Path) -> None:
+    """After the move the engine upgraded itself and migrated the target (a column of its own), then wrote rows
+    with it. Carried back, the rows lost the column's values, or the downgrade ended in a traceback (revision
+    0005 unknown), or the file differed after the carry-back: refused, said on the confirmation, nothing changed;
+    --restore-backup saves them, the new column's values too."""
+    statements, why = SCHEMA_CHANGES[change]
+    folder = _folder(tmp_path, executions=50)
+    _move(folder, pg_url, "--to", "head")
+    execute(pg_url, *statements, "INSERT INTO executions (id, workflow_id, status, priority) "
+                                 "SELECT 900, workflow_id, 'queued', 7 FROM executions WHERE id = 1")
+    file_before, env_after, target_before = sha256(folder / "engine.db"), (folder / ".env").read_bytes(), \
+        fetch(pg_url, "SELECT id, priority FROM executions ORDER BY id")
+    said = (f"{why}: the engine changed its schema since the move, and rows written since may hold values the "
+            f"source has no column for; nothing was changed: take the database back to the revision the move left "
+            f"with the engine's own migrations, then roll back again, or roll back with --restore-backup")
+
+    shown = wizard("rollback", "--last", cwd=folder)  # no terminal to confirm on: shows what would happen
+    assert said in " ".join(shown.stdout.split()), shown.stdout
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+    assert said in refused.stderr.strip().splitlines()[-1]
+    assert sha256(folder / "engine.db") == file_before and (folder / ".env").read_bytes() == env_after
+    assert fetch(pg_url, "SELECT id, priority FROM executions ORDER BY id") == target_before
+
+    saved = wizard("rollback", "--last", "--yes", "--restore-backup", cwd=folder)
+    assert saved.returncode == 0, saved.stderr
+    (run_folder,) = (folder / ".wizard" / "runs").iterdir()
+    rows = [json.loads(line) for line in (run_folder / "written-since" / "executions.jsonl").read_text().splitlines()]
+    assert {"id": 900, "priority": 7}.items() <= next(r["row"] for r in rows if r["pk"] == [900]).items()
+    assert tables_in(pg_url) == []
+
+
 def test_a_move_rolled_back_after_the_engine_wrote_to_the_target_keeps_every_row(pg_url: str, tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     env_before = (folder / ".env").read_bytes()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wizard import schema
 from wizard.db import connect, quote
 from wizard.errors import Refused, StepError
 from wizard.mysql.rows import rows_by_key
@@ -23,13 +24,35 @@ Written = dict[str, list[tuple[str, tuple]]]  # table -> (key, the values of its
 async def read_written(target: DbUrl, since: Since, shapes: Shapes) -> Written:
     """Per table with rows added or changed since: (key, values of the shape's columns) of each of them, read in
     one snapshot. StepError when one is not there (the target changed while the rollback read it); Refused when
-    PostgreSQL holds a date no source can (_refuse_unreadable_times)."""
+    the engine changed the target's schema since (_refuse_a_schema_changed_since) or PostgreSQL holds a date no
+    source can (_refuse_unreadable_times)."""
+    await _refuse_a_schema_changed_since(target)
     out = await (_mysql if target.is_mysql else _pg)(target, since, shapes)
     for t in since.tables:
         if len(out.get(t.table, [])) != len(t.added) + len(t.changed):
             raise StepError(f"{t.table} in the target changed while the rollback read it: stop the engine, "
                             f"then roll back again")
     return out
+
+
+async def _refuse_a_schema_changed_since(target: DbUrl) -> None:
+    """A newer engine migrates its database itself: at a revision this wizard does not know, or with columns its
+    recorded revision has not, the rows written since may hold values the source has no column for (carried
+    back, they were lost, or the check after the carry-back failed). Refused before anything changes."""
+    async with connect(target, readonly=True) as conn:
+        state = await schema.inspect_schema(conn)
+    if state.empty:
+        return  # another app's tables, moved as they were (--reflected)
+    if state.recorded and state.revision not in {r.id for r in schema.history()}:
+        why = f"records revision {state.revision}, which this wizard's history does not know"
+    elif state.differences:
+        why = f"is {state.describe()}"
+    else:
+        return
+    raise Refused(f"database {target.database} {why}: the engine changed its schema since the move, and rows "
+                  f"written since may hold values the source has no column for; nothing was changed: take the "
+                  f"database back to the revision the move left with the engine's own migrations, then roll back "
+                  f"again, or roll back with --restore-backup (it saves the rows written since in the run folder)")
 
 
 async def _pg(target: DbUrl, since: Since, shapes: Shapes) -> Written:
