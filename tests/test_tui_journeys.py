@@ -247,6 +247,35 @@ async def test_ctrl_r_mid_journey_puts_everything_back(tmp_path: Path, engine_db
     assert sha256(engine_db) == source_sha
 
 
+async def test_ctrl_r_carries_the_rows_back_before_it_restores_env_switched_on_the_finish_screen(
+        tmp_path: Path, engine_db: Path, pg_url: str) -> None:
+    """.env without OPENAI_API_KEY: the Finish screen's switch writes nothing to the target, so the end state,
+    recorded before it, is older than the switch; the rollback still carries the rows back first, as its
+    confirmation says ("before .env points at it again") and as after the CLI's move."""
+    env = tmp_path / ".env"
+    env.write_text(f'DATABASE_URL="sqlite:///{engine_db}"\n')
+    env_before = env.read_bytes()
+    app = make_app(tmp_path / "state", env_file=env, source_text=database_url(env), target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _move_to_verify(pilot, app)
+        await press(pilot, "n", "a", "y")  # Finish, switch .env
+        assert env.read_bytes() != env_before
+        await asyncio.to_thread(execute, pg_url, "INSERT INTO executions (workflow_id, status) "
+                                                 "SELECT id, 'written since' FROM workflows LIMIT 1")
+        await press(pilot, "ctrl+r")
+        question = app.screen.question
+        assert "before .env points at it again" in question, question
+        assert question.index("1. carry the 1 row(s)") < question.index(f"2. restore {env}"), question
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+
+    undone = [r["action"] for r in app.session.run.records() if r["kind"] == "undo_done"]
+    assert undone == ["carry_back", "restore_env", "drop_tables"]
+    assert env.read_bytes() == env_before
+    with sqlite3.connect(engine_db) as conn:
+        assert conn.execute("SELECT count(*) FROM executions WHERE status = 'written since'").fetchone() == (1,)
+
+
 async def test_ctrl_r_says_it_is_reading_takes_no_key_meanwhile_and_escape_gives_the_read_up(
         tmp_path: Path, engine_db: Path, engine_env: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before it asks, a rollback reads every row of the target: on a large database that takes a while (about
