@@ -326,7 +326,7 @@ def test_restore_backup_saves_the_rows_written_since_before_losing_them(pg_url: 
     done = wizard("rollback", "--last", "--yes", "--restore-backup", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())
-    assert "--restore-backup: the 10 row(s) written since are saved to" in said and "then the database loses them" in said
+    assert "the 10 row(s) written since are saved to" in said and "the database loses them" in said
     assert read(pg_url, "SELECT count(*) FROM executions")[0][0] == 200
     (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
     saved = [json.loads(line) for line in (run_folder / "written-since" / "executions.jsonl").read_text().splitlines()]

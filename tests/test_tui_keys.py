@@ -182,6 +182,9 @@ async def test_a_rollback_question_taller_than_its_dialog_reads_on_with_the_arro
         question = app.screen.query_one("#question")
         assert question.max_scroll_y > 0 and "More" in footer(app), footer(app)
         assert "Then it checks the result" not in screen_text(app)
+        # The restore-backup alternative is the key r here: the screens never name the CLI's flags.
+        said = " ".join(app.screen.question.split())
+        assert "the 1 row(s) written since are saved to" in said and "--restore-backup" not in said, said
         await press(pilot, "pagedown", *["down"] * question.max_scroll_y)
         assert question.scroll_y == question.max_scroll_y and "Then it checks the result" in screen_text(app)
         assert engine_env.read_bytes() != env_before  # reading changes nothing

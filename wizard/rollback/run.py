@@ -444,8 +444,9 @@ class RollbackPlan:
             return "nothing was written since the run finished: the fast path (restore and drop) loses nothing"
         rows = sum(s.rows for s in written)
         if self.context.restore_backup:
-            return (f"--restore-backup: the {rows:,} row(s) written since are saved to "
-                    f"{self.run.folder / WRITTEN_SINCE} first, then the database loses them")
+            # Said on the TUI's confirmation too, which offers this as a key: no flag's name in it.
+            return (f"the {rows:,} row(s) written since are saved to {self.run.folder / WRITTEN_SINCE} first, then "
+                    "the backup is restored and the database loses them")
         if self.run.journey == "move":
             source = next((a.undo["source"] for a in self.actions if a.action == "carry_back"), "sqlite:")
             into = "the SQLite file" if source.startswith("sqlite:") else "the MySQL database"
