@@ -382,7 +382,16 @@ async def test_move_with_quarantine_chosen_on_the_preflight_screen(tmp_path: Pat
         assert "Cannot start" in screen_text(app), screen_text(app)
         await press(pilot, "n")
         assert app.session.log.state == "waiting"  # greyed out: nothing started
-        await press(pilot, "tab", "tab")  # the checks, the scan, then the policy
+        await press(pilot, "tab")  # the scan: what each finding is and its example keys, whole at 80 columns
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if "example keys" in line)
+        what, keys = header.index("what"), header.index("example keys")
+        rows = lines[lines.index(header) + 1:-4]
+        assert "a value that is not a boolean in a boolean column" in " ".join(
+            line[what:keys].strip() for line in rows), screen_text(app)
+        assert "00000000-0000-4000-8000-0000000000b1" in "".join(  # broken only after a separator
+            line[keys:keys + 21].strip() for line in rows), screen_text(app)
+        await press(pilot, "tab")  # the policy
         await press(pilot, "down", "down", "enter")  # quarantine
         assert app.session.policy == "quarantine", screen_text(app)
         assert "n starts the move (policy: quarantine)" in screen_text(app)
