@@ -20,6 +20,11 @@ class Confirm(ModalScreen[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="yes"),
         Binding("n,escape", "answer(False)", "No", id="no"),
+        # A question taller than the dialog (a rollback's at 80x24) scrolls from the keys, focus staying on Cancel.
+        Binding("down", "read('down')", "More", key_display="↓", tooltip="Read on", id="more"),
+        Binding("up", "read('up')", show=False),
+        Binding("pagedown", "read('page_down')", show=False),
+        Binding("pageup", "read('page_up')", show=False),
     ]
 
     ANSWERS: dict[str, object] = {"confirm": True}
@@ -43,12 +48,23 @@ class Confirm(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
 
+    def on_resize(self) -> None:
+        self.refresh_bindings()  # whether the question overflows is known once it is laid out
+
     @on(Button.Pressed)
     def pressed(self, message: Button.Pressed) -> None:
         self.dismiss(self.ANSWERS.get(message.button.id or "", False))
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+    def action_read(self, how: str) -> None:
+        getattr(self.query_one("#question", VerticalScroll), f"scroll_{how}")()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "read":
+            return self.query_one("#question", VerticalScroll).max_scroll_y > 0
+        return True
 
 
 class Ask(ModalScreen["str | None"]):
@@ -137,7 +153,7 @@ class ConfirmRollback(Confirm):
             self.query_one("#buttons", Horizontal).mount(Button("Restore backup (r)", id="restore", variant="warning"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.alternative is not None if action == "restore" else True
+        return self.alternative is not None if action == "restore" else super().check_action(action, parameters)
 
     def action_restore(self) -> None:
         if self.alternative is not None:

@@ -55,7 +55,9 @@ class CopyScreen(StepScreen):
                 progress = step.progress
             if step.title:
                 phase = f"[b]Phase:[/] {name} · {esc(step.title)}"
-        if all(log.complete(name) for name in COPY_STEPS):
+        # A finished move is past them all, though its log may not hold each: onto MySQL there is no index step
+        # (InnoDB builds them with the rows), and a resumed move did some before it stopped.
+        if log.state == DONE or all(log.complete(name) for name in COPY_STEPS):
             phase = "[b]Phase:[/] done · rows copied, indexes built, sequences set"
         preflight = self.session.preflight
         if preflight is not None:  # every table has its bar from the start, at 0 until its copy begins

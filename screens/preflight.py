@@ -157,13 +157,19 @@ class PreflightScreen(StepScreen):
         # A table shown after being hidden keeps height 0 until laid out again (Textual 8).
         scan.call_after_refresh(scan.refresh, layout=True)
         scan.clear(columns=True)
-        scan.add_columns("table", "column", "rows", "what", "example keys")
+        # What each finding is and its example keys wrap in their columns, as the checks' reasons do: at 80
+        # columns they ran off the right edge ("a value that is not a boolea"), the keys out of sight.
+        rest = max(30, self.size.width - 44)  # the three narrow columns, the cells' padding, the scrollbar
+        keys = min(rest // 2 + 2, 38)  # a UUID key on two lines at 80 columns, on one where there is room
+        for label, width in (("table", 12), ("column", 12), ("rows", 6), ("what", rest - keys),
+                             ("example keys", keys)):
+            scan.add_column(label, width=width)
         for finding in report.scan:
             examples = ", ".join(str(pk) for pk in finding.examples[:3])
             what = f"{'converted: ' if finding.converted else ''}{finding.problem}"
             # Names, values and the service's words: cells as plain Text, never read as markup.
-            scan.add_row(Text(finding.table), Text(finding.column or ""), f"{finding.count:,}", Text(what),
-                         Text(mask(examples)))
+            scan.add_row(Folded(finding.table), Folded(finding.column or ""), f"{finding.count:,}", Folded(what),
+                         Folded(mask(examples)), height=None)
         problems = bool(report.problems())
         self.query_one("#scan-title", Static).update(
             "[b]Data scan:[/] " + (f"rows {report.server} will not take as they are" if problems

@@ -26,6 +26,7 @@ from wizard.errors import StepError
 from wizard.journal import load_run
 from wizard.move.pgnames import pg_name
 from wizard.rollback.run import rollback_run
+from wizard.schema import head
 from wizard.urls import parse_url
 
 def _folder(tmp_path: Path, executions: int = 400) -> Path:
@@ -185,6 +186,11 @@ def test_a_move_to_head_carries_rows_back_at_the_files_revision_and_saves_the_ta
             "UPDATE workflows SET tags = '[\"prod\"]' WHERE id = (SELECT min(id) FROM workflows)")
     tagged = fetch(pg_url, "SELECT id FROM workflows WHERE tags::text = '[\"prod\"]'")[0][0]
 
+    # The confirmation (here the plan without a terminal, the TUI's Ctrl+R alike) says what the downgrade drops.
+    said = (f"the target is downgraded from {head()} to 0001 (the source's revision), first saving workflows.tags "
+            f"(dropped by the downgrade, not carried back) to ")
+    shown = wizard("rollback", "--last", cwd=folder).stdout
+    assert "".join(said.split()) in "".join(shown.split()), shown  # the table wraps it at spaces and separators
     done = wizard("rollback", "--last", "--yes", cwd=folder)
     assert done.returncode == 0, done.stderr
     db = sqlite3.connect(folder / "engine.db")
@@ -365,7 +371,7 @@ def test_restore_backup_saves_the_rows_written_since_before_losing_them(pg_url: 
     done = wizard("rollback", "--last", "--yes", "--restore-backup", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     said = " ".join(done.stdout.split())
-    assert "--restore-backup: the 10 row(s) written since are saved to" in said and "then the database loses them" in said
+    assert "the 10 row(s) written since are saved to" in said and "the database loses them" in said
     assert read(pg_url, "SELECT count(*) FROM executions")[0][0] == 200
     (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
     saved = [json.loads(line) for line in (run_folder / "written-since" / "executions.jsonl").read_text().splitlines()]

@@ -90,6 +90,7 @@ async def _connection_to_verify(pilot, app) -> None:
     assert "step 4 of 7" in screen_text(app)
     await press(pilot, "n")
     assert "step 5 of 7" in screen_text(app)
+    assert "Phase: done" in screen_text(app), screen_text(app)  # onto MySQL too, which has no index step
     await press(pilot, "n")
     assert "Every row accounted for" in screen_text(app), screen_text(app)
 
@@ -247,6 +248,35 @@ async def test_ctrl_r_mid_journey_puts_everything_back(tmp_path: Path, engine_db
     assert sha256(engine_db) == source_sha
 
 
+async def test_ctrl_r_carries_the_rows_back_before_it_restores_env_switched_on_the_finish_screen(
+        tmp_path: Path, engine_db: Path, pg_url: str) -> None:
+    """.env without OPENAI_API_KEY: the Finish screen's switch writes nothing to the target, so the end state,
+    recorded before it, is older than the switch; the rollback still carries the rows back first, as its
+    confirmation says ("before .env points at it again") and as after the CLI's move."""
+    env = tmp_path / ".env"
+    env.write_text(f'DATABASE_URL="sqlite:///{engine_db}"\n')
+    env_before = env.read_bytes()
+    app = make_app(tmp_path / "state", env_file=env, source_text=database_url(env), target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _move_to_verify(pilot, app)
+        await press(pilot, "n", "a", "y")  # Finish, switch .env
+        assert env.read_bytes() != env_before
+        await asyncio.to_thread(execute, pg_url, "INSERT INTO executions (workflow_id, status) "
+                                                 "SELECT id, 'written since' FROM workflows LIMIT 1")
+        await press(pilot, "ctrl+r")
+        question = app.screen.question
+        assert "before .env points at it again" in question, question
+        assert question.index("1. carry the 1 row(s)") < question.index(f"2. restore {env}"), question
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+
+    undone = [r["action"] for r in app.session.run.records() if r["kind"] == "undo_done"]
+    assert undone == ["carry_back", "restore_env", "drop_tables"]
+    assert env.read_bytes() == env_before
+    with sqlite3.connect(engine_db) as conn:
+        assert conn.execute("SELECT count(*) FROM executions WHERE status = 'written since'").fetchone() == (1,)
+
+
 async def test_ctrl_r_says_it_is_reading_takes_no_key_meanwhile_and_escape_gives_the_read_up(
         tmp_path: Path, engine_db: Path, engine_env: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before it asks, a rollback reads every row of the target: on a large database that takes a while (about
@@ -352,7 +382,16 @@ async def test_move_with_quarantine_chosen_on_the_preflight_screen(tmp_path: Pat
         assert "Cannot start" in screen_text(app), screen_text(app)
         await press(pilot, "n")
         assert app.session.log.state == "waiting"  # greyed out: nothing started
-        await press(pilot, "tab", "tab")  # the checks, the scan, then the policy
+        await press(pilot, "tab")  # the scan: what each finding is and its example keys, whole at 80 columns
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if "example keys" in line)
+        what, keys = header.index("what"), header.index("example keys")
+        rows = lines[lines.index(header) + 1:-4]
+        assert "a value that is not a boolean in a boolean column" in " ".join(
+            line[what:keys].strip() for line in rows), screen_text(app)
+        assert "00000000-0000-4000-8000-0000000000b1" in "".join(  # broken only after a separator
+            line[keys:keys + 21].strip() for line in rows), screen_text(app)
+        await press(pilot, "tab")  # the policy
         await press(pilot, "down", "down", "enter")  # quarantine
         assert app.session.policy == "quarantine", screen_text(app)
         assert "n starts the move (policy: quarantine)" in screen_text(app)

@@ -6,7 +6,9 @@ runs, no stale or CLI words, names and paths that wrap only at their separators.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -158,3 +160,38 @@ async def test_the_upgrade_offers_apply_not_next(tmp_path: Path, engine_db: Path
 def test_long_names_break_after_a_separator(line: str, width: int, pieces: list[str]) -> None:
     offsets = [0, *fold_offsets(line, width), len(line)]
     assert [line[a:b] for a, b in zip(offsets, offsets[1:])] == pieces
+
+
+async def test_a_rollback_question_taller_than_its_dialog_reads_on_with_the_arrow_keys(
+        tmp_path: Path, engine_db: Path, engine_env: Path, pg_url: str) -> None:
+    """At 80x24 a rollback's confirmation after rows were written since is longer than its dialog; focus on
+    Cancel, Down and PageDown used to do nothing (only three Tabs reached the text). Now they read on, and the
+    footer says so while there is more."""
+    from move_helpers import execute
+    from wizard import commands
+
+    env_before = engine_env.read_bytes()
+    await commands.migrate(commands.MoveOptions(parse_url(database_url(engine_env)), parse_url(pg_url),
+                                                state_dir=tmp_path / "state", yes=True, env_file=engine_env))
+    await asyncio.to_thread(execute, pg_url, "UPDATE executions SET status = 'written since' WHERE id = 1")
+    app = make_app(tmp_path / "state", env_file=engine_env, source_text=database_url(engine_env),
+                   source_from_env=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "ctrl+r")
+        question = app.screen.query_one("#question")
+        assert question.max_scroll_y > 0 and "More" in footer(app), footer(app)
+        assert "Then it checks the result" not in screen_text(app)
+        # The restore-backup alternative is the key r here: the screens never name the CLI's flags.
+        said = " ".join(app.screen.question.split())
+        assert "the 1 row(s) written since are saved to" in said and "--restore-backup" not in said, said
+        await press(pilot, "pagedown", *["down"] * question.max_scroll_y)
+        assert question.scroll_y == question.max_scroll_y and "Then it checks the result" in screen_text(app)
+        assert engine_env.read_bytes() != env_before  # reading changes nothing
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+
+    assert engine_env.read_bytes() == env_before
+    assert await pg_counts(pg_url) == {}
+    with sqlite3.connect(engine_db) as conn:
+        assert conn.execute("SELECT status FROM executions WHERE id = 1").fetchone() == ("written since",)

@@ -161,9 +161,9 @@ def test_rollback_confirmation_with_rows_written_since(snap_compare) -> None:
     ], ["since the move finished, database engine holds: executions +50, workflows 3 changed",
         "the 53 row(s) written since are carried back into the SQLite file, and checked row by row, before .env "
         "points at it again"])
-    restore = _Plan(run, keep.actions[1:], ["--restore-backup: the 53 row(s) written since are saved to "
+    restore = _Plan(run, keep.actions[1:], ["the 53 row(s) written since are saved to "
                                             ".wizard/runs/20250101-000000-abcdef/written-since first, then the "
-                                            "database loses them"])
+                                            "backup is restored and the database loses them"])
 
     async def run_before(pilot: Pilot) -> None:
         await pilot.pause()

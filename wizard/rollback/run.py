@@ -379,11 +379,24 @@ def plan_rollback(run: Run, context: RollbackContext | None = None) -> list[Undo
     # A run that took its end state again (wizard.rollback.since.record_again) is measured against the newest.
     newest = [a for i, a in enumerate(actions) if a.action not in _END_STATE_ACTIONS
               or not any(b.action in _END_STATE_ACTIONS and b.target == a.target for b in actions[:i])]
-    return [a for a in _drop_superseded(newest, context.keep_since) if a.needed()]
+    return _since_before_env([a for a in _drop_superseded(newest, context.keep_since) if a.needed()])
 
 
 # The end state's undo actions: they keep rows written since, and undo nothing of the run themselves.
 _END_STATE_ACTIONS = ("save_since", "carry_back")
+
+
+def _since_before_env(actions: list[UndoAction]) -> list[UndoAction]:
+    """The rows written since are carried back (or saved) before .env points at the source again, as when the
+    switch came before the end state (the CLI's move): the TUI switches on its Finish screen, after the end state,
+    so newest first would restore .env first, and a carry-back that then stopped would leave the engine on a
+    source without those rows."""
+    env = next((i for i, a in enumerate(actions) if a.action == "restore_env"), None)
+    if env is None:
+        return actions
+    later = actions[env:]
+    return (actions[:env] + [a for a in later if a.action in _END_STATE_ACTIONS]
+            + [a for a in later if a.action not in _END_STATE_ACTIONS])
 
 
 def _cut_short(records: list[dict[str, Any]], index: int) -> bool:
@@ -431,8 +444,9 @@ class RollbackPlan:
             return "nothing was written since the run finished: the fast path (restore and drop) loses nothing"
         rows = sum(s.rows for s in written)
         if self.context.restore_backup:
-            return (f"--restore-backup: the {rows:,} row(s) written since are saved to "
-                    f"{self.run.folder / WRITTEN_SINCE} first, then the database loses them")
+            # Said on the TUI's confirmation too, which offers this as a key: no flag's name in it.
+            return (f"the {rows:,} row(s) written since are saved to {self.run.folder / WRITTEN_SINCE} first, then "
+                    "the backup is restored and the database loses them")
         if self.run.journey == "move":
             source = next((a.undo["source"] for a in self.actions if a.action == "carry_back"), "sqlite:")
             into = "the SQLite file" if source.startswith("sqlite:") else "the MySQL database"

@@ -16,7 +16,8 @@ from wizard.db import connect, quote
 from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
-from wizard.rollback.run import Credentials, SaveSince, UndoAction, register
+from wizard.rollback.run import Credentials, SaveSince, UndoAction, dropped_columns, register
+from wizard.rollback.saved_rows import DROPPED
 from wizard.move.target_schema import OWN_TABLES, drop_tables
 from wizard.mysql import target as mysql_target
 from wizard.mysql.info import app_tables
@@ -40,11 +41,26 @@ class CarryBack(SaveSince):
         rows = f"carry the {self.since.rows:,} row(s) written to database {self.undo.get('database')} since the move"
         if self.undo["source"].startswith("sqlite:"):
             return (f"{rows} back into {self.undo['source'].split('///', 1)[1]}: a fresh backup of the file first, one "
-                    f"SQLite transaction, then the file checked row by row against the target")
+                    f"SQLite transaction, then the file checked row by row against the target{self._downgrade()}")
         source = parse_url(self.undo["source"], "journal's")
         return (f"{rows} back into MySQL database {source.database}: its CHECKSUM "
                 f"TABLE first (as the move left it), one transaction, then the database checked row by row against "
-                f"the target")
+                f"the target{self._downgrade()}")
+
+    def _downgrade(self) -> str:
+        """A move that went on to a later revision: the target is downgraded to the source's before the rows are
+        read, and what that drops is lost to the source; said, as an upgrade's rollback says it."""
+        source = self.undo.get("revision")
+        upgraded = next((r.get("revision") for r in reversed(self.context.run.records())
+                         if r["kind"] == "step_finished" and r.get("step") == "upgrade"), None)
+        if not source or not upgraded or upgraded == source:
+            return ""
+        line = f"; before that, the target is downgraded from {upgraded} to {source} (the source's revision)"
+        dropped = dropped_columns(upgraded, source)
+        if dropped:
+            line += (f", first saving {', '.join(f'{t}.{c}' for t, cs in dropped.items() for c in cs)} (dropped by "
+                     f"the downgrade, not carried back) to {self.context.run.folder / DROPPED}")
+        return line
 
     async def foreseen_refusal(self, credentials: Credentials) -> str | None:
         if self.context.restore_backup or not self.needed():
