@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, ClassVar, Iterable
 
@@ -282,7 +283,7 @@ def write_new_lines(rich_log: RichLog, lines: list[str], written: int) -> int:
 def human_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    s = int(seconds)
+    s = math.ceil(seconds)  # rounded up: half a second to go is not "0m00s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
