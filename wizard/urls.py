@@ -174,6 +174,11 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
             f"cannot read the {what} URL '...{shown}': use sqlite:///path/to/file.db, postgresql://user@host:5432/db "
             "or mysql://user@host:3306/db"
         ) from None
+    # SQLAlchemy takes any integer; a socket takes 0-65535 and a driver reads 0 as "the default", which libpq's
+    # tools refuse: checked here, before any connection raises it as an OverflowError.
+    if url.port is not None and not 0 < url.port < 65536:
+        raise BadInput(f"the {what} URL's port {url.port} is not a port: use one from 1 to 65535, or leave it out "
+                       "for the default")
     driver = url.drivername
     if driver in _SQLITE:
         if not url.database or url.database == ":memory:":

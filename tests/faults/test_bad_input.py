@@ -316,7 +316,12 @@ def test_a_database_of_another_app(work: Work, survived) -> None:
                                               "sqlite:///, postgresql:// or mysql://"),
     ("target", "oracle://app@db:1521/engine", "the {what} URL uses 'oracle', which the wizard does not move: use "
                                               "sqlite:///, postgresql:// or mysql://"),
-], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle"])
+    ("source", "postgresql://app@127.0.0.1:99999/engine", "the {what} URL's port 99999 is not a port: use one from 1 "
+                                                         "to 65535, or leave it out for the default"),
+    ("target", "mysql://app@127.0.0.1:0/engine", "the {what} URL's port 0 is not a port: use one from 1 to 65535, or "
+                                                 "leave it out for the default"),
+], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle", "source-port-99999",
+        "target-port-0"])
 def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str, says: str) -> None:
     if which == "source":
         commands = [(["migrate", "--source", url, "--target", work.target, "--yes"], says.format(what="source")),
@@ -329,7 +334,8 @@ def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str
                     (["plan", "--source", ENGINE, "--target", url], says.format(what="target")),
                     (["verify", "--source", ENGINE, "--target", url], says.format(what="target"))]
     said = work.expect(commands, 2)
-    kind = "an unknown driver" if "uses '" in says else "a URL that does not parse"
+    kind = "an unknown driver" if "uses '" in says else "a port out of range" if "not a port" in says else \
+        "a URL that does not parse"
     survived(input=f"{kind}: {which} `{url}`", exit_code=2, message=said, changed=NOTHING)
 
 
