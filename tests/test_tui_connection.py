@@ -226,16 +226,21 @@ async def test_a_mysql_target_that_cannot_be_moved_to_says_why_in_one_line(tmp_p
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").rglob("journal.jsonl"))
 
 
-@pytest.mark.parametrize("field", ["url"])
-async def test_a_port_out_of_range_is_said_in_the_clis_one_line(tmp_path: Path, engine_db: Path, pg_url: str,
-                                                               field: str) -> None:
-    """Typed in the URL or the Port field, 99999 is no port: the line `wizard migrate` prints, no crash, Ctrl+N
-    stays greyed."""
+@pytest.mark.parametrize("field", ["url", "port", "database"])
+async def test_a_field_that_makes_no_url_is_said_in_the_clis_one_line(tmp_path: Path, engine_db: Path, pg_url: str,
+                                                                     field: str) -> None:
+    """A port of 99999 pasted in the URL or typed in the Port field, or the Database field emptied: Test says the
+    line `wizard migrate` prints, with no crash, and connects to nothing (not to the URL the fields said before);
+    Ctrl+N stays greyed."""
+    says = {"database": "the target URL names no database: add /dbname to postgresql://postgres@127.0.0.1:5432"}.get(
+        field, "the target URL's port 99999 is not a port: use one from 1 to 65535, or leave it out for the default")
     app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=pg_url)
     async with app.run_test(size=(100, 30)) as pilot:
         await _on_connection_screen(pilot, app)
         if field == "port":
             await _type_into(pilot, app, "port", "99999")
+        elif field == "database":
+            await _type_into(pilot, app, "database", "")
         else:
             url_field = app.screen.query_one("#url", Input)
             url_field.value = ""
@@ -243,7 +248,6 @@ async def test_a_port_out_of_range_is_said_in_the_clis_one_line(tmp_path: Path, 
             await settle(pilot)
         await press(pilot, "ctrl+t")
         shown = screen_text(app)
-        says = "the target URL's port 99999 is not a port: use one from 1 to 65535, or leave it out for the default"
         assert _squeezed(says) in _squeezed(shown), shown
         assert "Traceback" not in shown and app.screen.can_go_next() is False
     assert not (tmp_path / "state").exists()

@@ -145,8 +145,9 @@ def form_url(base: DbUrl | None, host: str, port: int | None, database: str, use
     url = base.url if base is not None else URL.create("postgresql")
     tls = {k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v}
     url = url.difference_update_query(["sslmode", "sslrootcert"]).update_query_dict(tls)
-    url = url.set(username=user or None, password=password or None, host=host or "127.0.0.1", port=port,
-                  database=database or None)
+    # Not url.set(), which keeps the base's part where it is given None: a field emptied empties its part.
+    url = url._replace(username=user or None, password=password or None, host=host or "127.0.0.1", port=port,
+                       database=database or None)
     return parse_url(url.render_as_string(hide_password=False), "target")
 
 
