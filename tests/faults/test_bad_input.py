@@ -49,10 +49,11 @@ HEAD = "known are 0001, 0002, 0003, 0004 and head"
 
 def run_all(folder: Path, *commands: list[str], timeout: float = 120) -> list[tuple[subprocess.CompletedProcess,
                                                                                     float]]:
-    """Each command as `wizard ...` in `folder` (one that starts with `unshare` as it is), all at once, stdin not
-    a terminal: (result, seconds since they started) each."""
+    """Each command as `wizard ...` in `folder` (one that starts with `unshare`, `env` or `setpriv` as it is), all
+    at once, stdin not a terminal: (result, seconds since they started) each."""
     started = time.monotonic()
-    procs = [subprocess.Popen(c if c[0] == "unshare" else [str(WIZARD), *c], cwd=folder, stdin=subprocess.DEVNULL,
+    procs = [subprocess.Popen(c if c[0] in ("unshare", "env", "setpriv") else [str(WIZARD), *c], cwd=folder,
+                              stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
     out = []
     try:
@@ -151,6 +152,23 @@ class Work:
 def work(tmp_path: Path, engine_db: Path, pg_url: str, pg_server: str) -> Work:
     assert engine_db.parent == tmp_path
     return Work(tmp_path, pg_url, pg_server)
+
+
+@pytest.fixture
+def as_nobody(work: Work) -> Iterator[tuple[Work, list[str]]]:
+    """For the modes root ignores: a copy of `work` in a folder `nobody` can reach (pytest's are root's alone), and
+    the start of a command that runs `wizard` there as nobody. Its files stay root's."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("running the wizard as another user needs root and setpriv")
+    folder = Path(tempfile.mkdtemp(prefix="wizard-nobody-"))
+    try:
+        folder.chmod(0o755)
+        shutil.copy(work.folder / "engine.db", folder / "engine.db")
+        # --reset-env: nobody's HOME, not root's (asyncpg looks for its key there, and may not read root's)
+        yield Work(folder, work.target, work.server), ["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                                        "--clear-groups", "--reset-env", str(WIZARD)]
+    finally:
+        shutil.rmtree(folder)
 
 
 def only_the_journal(work: Work) -> None:
@@ -607,17 +625,21 @@ def test_an_immutable_env_file(work: Work, survived) -> None:
              changed=NOTHING)
 
 
-def test_an_env_file_on_a_read_only_file_system(work: Work, survived) -> None:
-    """A read-only bind mount of the .env's folder, in a mount namespace of the wizard's own (unshare -m), so the
-    mount is never seen outside that process and goes with it."""
-    conf = work.folder / "conf"
-    conf.mkdir()
-    (conf / ".env").write_text(ENV)
-    mount = 'mount --bind conf conf && mount -o remount,ro,bind conf && exec "$0" "$@"'
+def read_only(work: Work, folder: str) -> list[str]:
+    """The start of a command that runs `wizard` with `folder` (of work's) a read-only bind mount, in a mount
+    namespace of its own (unshare -m), so the mount is never seen outside that process and goes with it."""
+    mount = f'mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} && exec "$0" "$@"'
     probe = subprocess.run(["unshare", "-m", "sh", "-c", mount, "true"], cwd=work.folder, capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"no private read-only bind mount here: {probe.stderr.decode()[-300:]}")
-    said = work.expect([(["unshare", "-m", "sh", "-c", mount, str(WIZARD), "migrate", "--source", ENGINE, "--target",
+    return ["unshare", "-m", "sh", "-c", mount, str(WIZARD)]
+
+
+def test_an_env_file_on_a_read_only_file_system(work: Work, survived) -> None:
+    conf = work.folder / "conf"
+    conf.mkdir()
+    (conf / ".env").write_text(ENV)
+    said = work.expect([([*read_only(work, "conf"), "migrate", "--source", ENGINE, "--target",
                           work.target, "--yes", "--env-file", "conf/.env"],
                          "conf/.env is on a read-only file system: remount it read-write, or leave --env-file out "
                          "and point the engine at the target yourself")], 2)
@@ -673,6 +695,37 @@ def test_an_env_file_with_crlf_export_quotes_and_comments_keeps_every_other_byte
     survived(input=".env with CRLF line ends, `export`, quotes and comments (not an error)", exit_code=0,
              message=said,
              changed="only the DATABASE_URL line of .env (every other byte checked); the move verified, 0 rows lost")
+
+
+def test_a_state_directory_that_cannot_be_written(work: Work, survived) -> None:
+    """Under a file, a file itself (WIZARD_STATE_DIR is no click path), or on a read-only disk: said before
+    anything is written, by every command that starts a run."""
+    (work.folder / "state").mkdir()
+    says = "the state directory {} cannot be written ({}): pass --state-dir a folder you can write to"
+    under_a_file = says.format(work.folder / "engine.db" / "state", "Not a directory")
+    said = work.expect([
+        (["backup", "--source", ENGINE, "--state-dir", "engine.db/state"], under_a_file),
+        (["migrate", "--source", ENGINE, "--target", work.target, "--yes", "--state-dir", "engine.db/state"],
+         under_a_file),
+        (["upgrade", "--db", ENGINE, "--yes", "--state-dir", "engine.db/state"], under_a_file),
+        (["env", "WIZARD_STATE_DIR=engine.db", str(WIZARD), "backup", "--source", ENGINE],
+         says.format(work.folder / "engine.db", "File exists")),
+        ([*read_only(work, "state"), "backup", "--source", ENGINE, "--state-dir", "state"],
+         says.format(work.folder / "state", "Read-only file system")),
+    ], 2)
+    survived(input="a state directory that cannot be written (under a file, a file, a read-only disk)", exit_code=2,
+             message=said, changed=NOTHING)
+
+
+def test_a_state_directory_that_cannot_be_read(as_nobody: tuple[Work, list[str]], survived) -> None:
+    work, nobody = as_nobody
+    (work.folder / "root").mkdir(mode=0o700)  # root's; click says what it sees of a folder it may open itself
+    says = f"the state directory {work.folder / 'root/state'} cannot be read (Permission denied): run as its " \
+           f"owner, or pass --state-dir the folder that holds your runs"
+    said = work.expect([([*nobody, "status", "--state-dir", "root/state"], says),
+                        ([*nobody, "rollback", "--last", "--yes", "--state-dir", "root/state"], says)], 2)
+    survived(input="a state directory of another user's (status, rollback)", exit_code=2, message=said,
+             changed=NOTHING)
 
 
 # --- revisions and runs ---
