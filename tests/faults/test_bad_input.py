@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from fault_support import WIZARD, first_line, rows_lost
 from move_helpers import checksums, fetch, sha256, tables_in
 from pgbouncer import STATEMENT_PORT, start_pgbouncer, through
+from tmux_pane import needs_tmux
 from engine_data import build_pg_1_0_0
 from pg_clusters import TlsServer, private_cluster, steady_port, tls_cluster
 from wizard.envfile import value_in
@@ -726,6 +727,24 @@ def test_a_state_directory_that_cannot_be_read(as_nobody: tuple[Work, list[str]]
                         ([*nobody, "rollback", "--last", "--yes", "--state-dir", "root/state"], says)], 2)
     survived(input="a state directory of another user's (status, rollback)", exit_code=2, message=said,
              changed=NOTHING)
+
+
+@needs_tmux
+def test_the_tui_says_a_state_directory_it_cannot_read_in_the_clis_line(as_nobody: tuple[Work, list[str]],
+                                                                       panes) -> None:
+    """`wizard` (the TUI) in a real terminal, as nobody: the line `wizard status` prints and exit 2, no crash."""
+    work, nobody = as_nobody
+    (work.folder / "root").mkdir(mode=0o700)
+    state = work.folder / "root" / "state"
+    before = files(work.folder)
+    pane = panes([*nobody, "--source", f"sqlite:///{work.folder / 'engine.db'}", "--state-dir", str(state)],
+                 work.folder / "pane")
+    assert pane.wait_exit() == 2
+    shown = "".join(pane.wait_for("error:").split())  # one line, wrapped by the terminal wherever 80 falls
+    says = f"error: the state directory {state} cannot be read (Permission denied): run as its owner, or pass " \
+           f"--state-dir the folder that holds your runs"
+    assert "Traceback" not in shown and "".join(says.split()) in shown, pane.screen
+    assert {k: v for k, v in files(work.folder).items() if not k.startswith("pane")} == before
 
 
 # --- revisions and runs ---
