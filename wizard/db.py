@@ -47,12 +47,16 @@ def connect_mysql_sync(db: DbUrl) -> pymysql.connections.Connection:
 def check_sqlite_file(db: DbUrl) -> None:
     """A SQLite URL must name an existing SQLite file; never create one by connecting."""
     path = db.sqlite_path
-    if not path.exists():
-        raise BadInput(f"{path} does not exist: check the path in the URL (sqlite:////absolute/path.db)")
-    if not path.is_file():
-        raise BadInput(f"{path} is not a file: the URL must name the engine's SQLite database file")
-    with open(path, "rb") as f:
-        head = f.read(20)
+    try:
+        if not path.exists():
+            raise BadInput(f"{path} does not exist: check the path in the URL (sqlite:////absolute/path.db)")
+        if not path.is_file():
+            raise BadInput(f"{path} is not a file: the URL must name the engine's SQLite database file")
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except PermissionError:  # the file's mode, or a folder on its path this user may not enter
+        raise BadInput(f"{path} cannot be read by this user (permission denied): run the wizard as the engine's "
+                       f"user, or let this one read the file and enter its folders") from None
     if head[:16] != SQLITE_MAGIC and path.stat().st_size > 0:
         raise BadInput(f"{path} is not a SQLite database: point the URL at the engine's .db file")
     wal = head[18:19] == b"\x02"  # the header's read version: 2 is WAL mode

@@ -262,6 +262,26 @@ def test_a_source_that_is_no_sqlite_file(work: Work, survived, name: str, made: 
     survived(input=f"{made} (migrate, plan, backup, upgrade, verify)", exit_code=2, message=said, changed=NOTHING)
 
 
+@pytest.mark.parametrize("name", ["secret.db", "root/engine.db"], ids=["file-mode", "folder-mode"])
+def test_a_source_this_user_may_not_read(as_nobody: tuple[Work, list[str]], survived, name: str) -> None:
+    work, nobody = as_nobody
+    (work.folder / "root").mkdir(mode=0o700)  # root's, as the files are
+    shutil.copy(work.folder / "engine.db", work.folder / name)
+    (work.folder / name).chmod(0o600 if name == "secret.db" else 0o644)
+    says = "{} cannot be read by this user (permission denied): run the wizard as the engine's user, or let this " \
+           "one read the file and enter its folders"
+    url = f"sqlite:///{name}"
+    said = work.expect([
+        ([*nobody, "migrate", "--source", url, "--target", work.target, "--yes"], says.format(name)),
+        ([*nobody, "plan", "--source", url], says.format(name)),
+        ([*nobody, "backup", "--source", url], says.format(work.folder / name)),
+        ([*nobody, "upgrade", "--db", url, "--yes"], says.format(name)),
+        ([*nobody, "verify", "--source", url, "--target", work.target], says.format(name)),
+    ], 2)
+    survived(input=f"a source this user may not read ({'its mode' if name == 'secret.db' else 'its folder'}'s)",
+             exit_code=2, message=said, changed=NOTHING)
+
+
 def test_a_corrupted_page_fails_the_pre_flight_quick_check(work: Work, survived) -> None:
     source = work.folder / "engine.db"
     leaf = corrupt_a_page(source)
