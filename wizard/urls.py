@@ -168,6 +168,11 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
         raise BadInput(f"no {what} URL given: pass one, or set DATABASE_URL in .env")
     text = text.strip()
     try:
+        text.encode()
+    except UnicodeEncodeError:  # bytes of another encoding, kept by Python as surrogates: no driver takes them
+        raise BadInput(f"the {what} URL holds bytes that are not UTF-8 (a file or database named in another "
+                       f"encoding): rename it, or link the file under a UTF-8 name, and use that") from None
+    try:
         url = make_url(text)
     except (ArgumentError, ValueError):
         shown = text.split("@")[-1] if "@" in text else text

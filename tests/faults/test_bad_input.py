@@ -282,6 +282,22 @@ def test_a_source_this_user_may_not_read(as_nobody: tuple[Work, list[str]], surv
              exit_code=2, message=said, changed=NOTHING)
 
 
+def test_a_source_named_in_another_encoding(work: Work, survived) -> None:
+    name = os.fsdecode(b"caf\xe9.db")  # latin-1: Python keeps the byte as a surrogate, which no driver takes
+    shutil.copy(work.folder / "engine.db", work.folder / name)
+    says = "the {} URL holds bytes that are not UTF-8 (a file or database named in another encoding): rename it, " \
+           "or link the file under a UTF-8 name, and use that"
+    url = f"sqlite:///{name}"
+    said = work.expect([
+        (["migrate", "--source", url, "--target", work.target, "--yes"], says.format("source")),
+        (["plan", "--source", url], says.format("source")),
+        (["backup", "--source", url], says.format("source")),
+        (["upgrade", "--db", url, "--yes"], says.format("database")),
+        (["verify", "--source", url, "--target", work.target], says.format("source")),
+    ], 2)
+    survived(input="a source file named in latin-1, not UTF-8", exit_code=2, message=said, changed=NOTHING)
+
+
 def test_a_corrupted_page_fails_the_pre_flight_quick_check(work: Work, survived) -> None:
     source = work.folder / "engine.db"
     leaf = corrupt_a_page(source)
