@@ -18,7 +18,7 @@ DEFAULT_ENV_FILE = Path(".env")
 def read_env(path: Path) -> dict[str, str | None]:
     if not path.exists():
         raise BadInput(f"{path} does not exist: pass --env-file with the engine's .env, or --source")
-    return dict(dotenv_values(path))
+    return {} if path.is_dir() else env_values(path.read_bytes())  # dotenv reads nothing from a folder
 
 
 def database_url(path: Path) -> str | None:
@@ -57,8 +57,13 @@ def remove_variable(data: bytes, name: str) -> bytes:
     return pattern.sub(b"", data, count=1)
 
 
+def env_values(data: bytes) -> dict[str, str | None]:
+    """Every variable a .env sets; a byte that is not UTF-8 (a comment written in latin-1) stops none of them."""
+    return dict(dotenv_values(stream=io.StringIO(data.decode("utf-8", "surrogateescape"))))
+
+
 def value_in(data: bytes, name: str) -> str | None:
-    return dotenv_values(stream=io.StringIO(data.decode("utf-8", "surrogateescape"))).get(name)
+    return env_values(data).get(name)
 
 
 def _temporary(path: Path) -> Path:

@@ -783,6 +783,22 @@ def test_the_tui_says_a_state_directory_it_cannot_read_in_the_clis_line(as_nobod
     assert {k: v for k, v in files(work.folder).items() if not k.startswith("pane")} == before
 
 
+def test_an_env_file_that_is_not_utf8(work: Work, survived) -> None:
+    """A byte of latin-1 in a comment stops nothing; in DATABASE_URL itself, it is said as the URL's."""
+    (work.folder / "latin1.env").write_bytes(b"# r\xe9glages du moteur\nDATABASE_URL=sqlite:///engine.db\n")
+    ((planned, _),) = run_all(work.folder, ["plan", "--env-file", "latin1.env"])
+    assert planned.returncode == 0 and "Traceback" not in planned.stderr, planned.stderr[-3000:]
+    assert "source sqlite:///engine.db" in planned.stdout
+    (work.folder / "latin1-url.env").write_bytes(b"DATABASE_URL=sqlite:///caf\xe9.db\n")
+    says = "the source URL holds bytes that are not UTF-8 (a file or database named in another encoding): rename " \
+           "it, or link the file under a UTF-8 name, and use that"
+    said = work.expect([(["plan", "--env-file", "latin1-url.env"], says),
+                        (["migrate", "--env-file", "latin1-url.env", "--target", work.target, "--yes"], says),
+                        (["backup", "--env-file", "latin1-url.env"], says)], 2)
+    survived(input="an .env in latin-1 (a comment: read; DATABASE_URL itself: said)", exit_code=2, message=said,
+             changed=NOTHING)
+
+
 # --- revisions and runs ---
 
 
