@@ -799,6 +799,23 @@ def test_an_env_file_that_is_not_utf8(work: Work, survived) -> None:
              changed=NOTHING)
 
 
+def test_an_env_file_that_sets_a_variable_twice(work: Work, survived, engine_db: Path) -> None:
+    """Not an error: dotenv (and a shell) take the last line, which the move read its source from; the switch
+    rewrites that line, and the key leaves .env whole, so the engine reads the target and no key after it."""
+    first = b"DATABASE_URL=sqlite:///old.db\nOPENAI_API_KEY=sk-old-0000000000\n"
+    env = work.folder / "engine.env"
+    env.write_bytes(first + b"DATABASE_URL=sqlite:///engine.db\nOPENAI_API_KEY=sk-new-1111111111\n")
+    ((moved, _),) = run_all(work.folder, ["migrate", "--target", work.target, "--env-file", "engine.env", "--yes"])
+    assert moved.returncode == 0 and "Traceback" not in moved.stderr, moved.stderr[-3000:]
+    new = parse_url(work.target).async_str()
+    assert env.read_bytes() == f"DATABASE_URL=sqlite:///old.db\nDATABASE_URL=\"{new}\"\n".encode()
+    assert value_in(env.read_bytes(), "DATABASE_URL") == new and value_in(env.read_bytes(), "OPENAI_API_KEY") is None
+    assert "sk-new-1111111111" in str(fetch(work.target, "SELECT settings_data FROM settings"))  # the one that counted
+    survived(input=".env setting DATABASE_URL and OPENAI_API_KEY twice (not an error: the last line counts)",
+             exit_code=0, message="the last DATABASE_URL line is switched; no OPENAI_API_KEY line is left",
+             changed="the last DATABASE_URL line and both OPENAI_API_KEY lines of .env; the move verified")
+
+
 # --- revisions and runs ---
 
 
