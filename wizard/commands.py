@@ -276,6 +276,8 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, stop: StopRe
     With `run` (a move), what it did on purpose counts in: its quarantine, the foreign keys it set to NULL,
     the rows it changed after the copy (the settings move). `tables`: only those. `report_file`: the report
     in Markdown there (its JSON beside it, mode 0600), with the run's copy facts. Writes no database."""
+    if report_file is not None:
+        verify_report.check_writable(report_file)
     report = await verify_run(source, target, run.folder if run is not None else None, emit, tables or None, stop)
     written = await write_verify_report(report, report_file, run) if report_file is not None else None
     return Verification(report, written)

@@ -816,6 +816,29 @@ def test_an_env_file_that_sets_a_variable_twice(work: Work, survived, engine_db:
              changed="the last DATABASE_URL line and both OPENAI_API_KEY lines of .env; the move verified")
 
 
+def test_a_report_that_cannot_be_written(work: Work, survived) -> None:
+    """Said before the verification runs (it may take an hour), not as a traceback at its end."""
+    (work.folder / "reports").mkdir()
+    says = "the report cannot be written at {} ({} is not a folder you may write in): pass --report a path in one " \
+           "you may"
+    said = work.expect([
+        (["verify", "--source", ENGINE, "--target", work.target, "--report", "engine.db/report.md"],
+         says.format("engine.db/report.md", work.folder / "engine.db")),
+        ([*read_only(work, "reports"), "verify", "--source", ENGINE, "--target", work.target, "--report",
+          "reports/new/report.md"], says.format("reports/new/report.md", work.folder / "reports")),
+    ], 2)
+    survived(input="a --report path that cannot be written (under a file, on a read-only disk)", exit_code=2,
+             message=said, changed=NOTHING)
+
+
+def test_a_report_in_another_users_folder(as_nobody: tuple[Work, list[str]]) -> None:
+    work, nobody = as_nobody
+    (work.folder / "root").mkdir(mode=0o700)
+    work.expect([([*nobody, "verify", "--source", ENGINE, "--target", work.target, "--report", "root/report.md"],
+                  f"the report cannot be written at root/report.md ({work.folder / 'root'} is not a folder you may "
+                  f"write in): pass --report a path in one you may")], 2)
+
+
 # --- revisions and runs ---
 
 
