@@ -180,9 +180,16 @@ def _describe_tls_error(db: DbUrl, inner: BaseException, msg: str) -> str | None
                 f"give the CA that signed it in sslrootcert=")
     if "root certificate file" in msg and "does not exist" in msg:
         return f"{msg} (sslmode={mode} verifies the server): give the CA file in sslrootcert=, or PGSSLROOTCERT"
-    missing = [f"{k}={v}" for k, v in db.tls().items() if k in TLS_FILES and not Path(v).expanduser().exists()]
-    if isinstance(inner, FileNotFoundError) and missing:
+    # The URL's files, and the PGSSL* variables' for what it leaves out (asyncpg reads them as libpq does).
+    named = [(f"{k}={v}", v) for k, v in db.tls().items() if k in TLS_FILES] + [
+        (f"{var}={os.environ[var]}", os.environ[var]) for k, var in TLS_FILES.items()
+        if k not in db.tls() and os.environ.get(var)]
+    missing = [said for said, path in named if not Path(path).expanduser().is_file()]
+    if isinstance(inner, (FileNotFoundError, IsADirectoryError)) and missing:
         return f"no such file: {', '.join(missing)}: give the path of the file, or leave the parameter out"
+    if isinstance(inner, PermissionError) and inner.filename:  # ~/.postgresql/postgresql.key of another HOME
+        return (f"{inner.filename}, a TLS file the client reads, cannot be read by this user: make it readable, or "
+                f"run with this user's own HOME")
     if isinstance(inner, ssl.SSLError):
         return f"TLS failed ({msg}): check sslcert=, sslkey= and sslpassword="
     return None

@@ -156,18 +156,19 @@ def work(tmp_path: Path, engine_db: Path, pg_url: str, pg_server: str) -> Work:
 
 
 @pytest.fixture
-def as_nobody(work: Work) -> Iterator[tuple[Work, list[str]]]:
+def as_nobody(work: Work, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Work, list[str]]]:
     """For the modes root ignores: a copy of `work` in a folder `nobody` can reach (pytest's are root's alone), and
-    the start of a command that runs `wizard` there as nobody. Its files stay root's."""
+    the start of a command that runs `wizard` there as nobody. Its files stay root's; HOME is that folder (asyncpg
+    looks for a client key in HOME, and root's may not be read)."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         pytest.skip("running the wizard as another user needs root and setpriv")
     folder = Path(tempfile.mkdtemp(prefix="wizard-nobody-"))
     try:
         folder.chmod(0o755)
         shutil.copy(work.folder / "engine.db", folder / "engine.db")
-        # --reset-env: nobody's HOME, not root's (asyncpg looks for its key there, and may not read root's)
+        monkeypatch.setenv("HOME", str(folder))
         yield Work(folder, work.target, work.server), ["setpriv", "--reuid=nobody", "--regid=nogroup",
-                                                        "--clear-groups", "--reset-env", str(WIZARD)]
+                                                        "--clear-groups", str(WIZARD)]
     finally:
         shutil.rmtree(folder)
 
@@ -561,6 +562,35 @@ def test_an_sslmode_libpq_does_not_know(work: Work, survived) -> None:
                       r"require, verify-ca, verify-full")
     said = work.expect(server_commands(url, says), 2)
     survived(input="sslmode=on (not one of libpq's six modes)", exit_code=2, message=said, changed=NOTHING)
+
+
+@pytest.mark.parametrize("variables, query", [({"PGSSLROOTCERT": "/nonexistent/ca.crt"}, {"sslmode": "verify-full"}),
+                                              ({"PGSSLCERT": "/etc", "PGSSLKEY": "/etc"}, {})],
+                         ids=["missing-ca", "folders"])
+def test_a_tls_file_of_the_environments_that_is_no_file(work: Work, survived, variables: dict[str, str],
+                                                        query: dict[str, str]) -> None:
+    """PGSSL* variables name the files the URL leaves out: one that is not a file is said as the URL's own are
+    (it was "no server answers there"). Set for the wizard alone: the test's own connections read them too."""
+    url = make_url(work.target).update_query_dict(query).render_as_string(False)
+    named = ", ".join(f"{k}={v}" for k, v in variables.items())
+    says = f"{parse_url(url).masked()}: no such file: {named}: give the path of the file, or leave the parameter out"
+    said = work.expect([(["env", *(f"{k}={v}" for k, v in variables.items()), str(WIZARD), *command], says)
+                        for command, _ in server_commands(url, says)], 2)
+    survived(input=f"a TLS file named by the environment that is no file ({named})", exit_code=2, message=said,
+             changed=NOTHING)
+
+
+def test_a_home_whose_client_key_this_user_may_not_read(as_nobody: tuple[Work, list[str]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`su engine` keeps root's HOME: asyncpg looks at ~/.postgresql/postgresql.key there, and may not."""
+    work, nobody = as_nobody
+    home = work.folder / "root"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("HOME", str(home))
+    key = home / ".postgresql" / "postgresql.key"
+    work.expect([([*nobody, *command], f"{parse_url(work.target).masked()}: {key}, a TLS file the client reads, "
+                                       f"cannot be read by this user: make it readable, or run with this user's "
+                                       f"own HOME") for command, _ in server_commands(work.target, "")[:2]], 2)
 
 
 def test_a_pg_dump_older_than_the_server(work: Work, survived, monkeypatch: pytest.MonkeyPatch) -> None:
