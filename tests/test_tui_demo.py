@@ -81,6 +81,15 @@ def test_prepare_refuses_a_folder_that_holds_a_database(tmp_path: Path) -> None:
 NOBODY = "postgresql://postgres@127.0.0.1:6449/postgres"  # a port no server listens on here
 
 
+@pytest.mark.parametrize("target", ["sqlite:///engine.db", "mysql://root@127.0.0.1:3306/mysql"])
+def test_a_target_that_is_no_postgresql_server_is_refused_before_anything_is_made(tmp_path: Path,
+                                                                                   target: str) -> None:
+    with pytest.raises(BadInput) as caught:
+        asyncio.run(demo.prepare(executions=10, folder=tmp_path / "demo", target=target))
+    assert caught.value.message == "--target must be a PostgreSQL server: postgresql://user@host:5432/postgres"
+    assert not any((tmp_path / "demo").iterdir())
+
+
 def test_with_no_server_answering_the_demo_starts_its_own_postgresql_and_removes_it_on_quit(monkeypatch) -> None:
     monkeypatch.setattr(demo, "LOCAL_SERVER", NOBODY)
     ready = asyncio.run(demo.prepare(executions=50))

@@ -65,7 +65,7 @@ async def _find_server(folder: Path, target: str | None) -> tuple[DbUrl, str, cl
     """(a database to connect to to create and drop the demo's, where the server is in words, its own cluster)."""
     if target:
         admin = parse_url(target, "target")
-        if admin.is_sqlite:
+        if admin.kind != "postgresql":  # MySQL too: asked as PostgreSQL, it would say its database is not there
             raise BadInput("--target must be a PostgreSQL server: postgresql://user@host:5432/postgres")
         await _execute(admin)  # one line that says why it cannot be reached
         return admin, f"the server at {admin.masked()}", None
