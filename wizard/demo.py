@@ -110,7 +110,15 @@ async def prepare(executions: int = 200_000, folder: Path | None = None, emit: E
     temporary = folder is None
     await sweep(emit)
     folder = Path(folder or tempfile.mkdtemp(prefix=PREFIX)).absolute()
-    folder.mkdir(parents=True, exist_ok=True)
+    # Said before the server is touched: under a file, a read-only disk, another user's folder.
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        why = None if os.access(folder, os.W_OK | os.X_OK) else "not writable"
+    except OSError as exc:
+        why = exc.strerror
+    if why is not None:
+        raise BadInput(f"{folder} cannot be written ({why}): give --folder one you can write to, or none for a new "
+                       f"temporary one")
     db_path = folder / "engine.db"
     if db_path.exists():
         raise BadInput(f"{db_path} exists already: give an empty --folder, or none for a new temporary one")
