@@ -35,6 +35,7 @@ from wizard import schema
 from wizard.move import settings, switch
 from wizard.verify import report as verify_report
 from wizard.backup import BackupRecord, check_deferred, human_size, run_backup
+from wizard.db import check_sqlite_writable
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
 from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
 from wizard.errors import BadInput, Interrupted, Refused, WizardError
@@ -253,6 +254,8 @@ async def upgrade(db: DbUrl, to: str | None, state_dir: Path | None, emit: Emit 
     the_plan = await plan_upgrade(db, to)
     if the_plan.nothing_to_do:
         return UpgradeResult(None, the_plan.current, the_plan.target, None)
+    if db.is_sqlite:  # before the question and the backup: else the upgrade fails after both
+        check_sqlite_writable(db)
     if confirm is not None and not await _agreed(confirm, the_plan):
         raise Refused("nothing was changed: the operator said no")
     _stop_point(stop, "the upgrade")

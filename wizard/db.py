@@ -72,6 +72,15 @@ def check_sqlite_file(db: DbUrl) -> None:
                        f"writable folder and name that copy, or make the folder writable, then run again")
 
 
+def check_sqlite_writable(db: DbUrl) -> None:
+    """BadInput unless this user may write the SQLite file, and its folder, where SQLite makes its -journal."""
+    path = db.sqlite_path
+    for place, what in ((path, "the file"), (path.absolute().parent, "its folder, where SQLite writes its journal,")):
+        if not os.access(place, os.W_OK | (os.X_OK if place.is_dir() else 0)):
+            raise BadInput(f"{path} cannot be written by this user ({what} is read-only here): run the wizard as the "
+                           f"engine's user, or make it writable")
+
+
 def _read_only_probe(path: Path) -> str | None:
     """SQLite's error name for a first read of `path` on a read-only connection, the way every step opens a
     source; None when it reads. A busy file (a live writer) is left to the checks that follow."""

@@ -39,6 +39,7 @@ from pg_clusters import TlsServer, private_cluster, steady_port, tls_cluster
 from wizard.envfile import value_in
 from wizard.urls import parse_url
 
+NOBODY_UID = 65534
 NOTHING = "nothing (source sha256, target tables, .env bytes checked)"
 ONLY_THE_JOURNAL = "nothing but the refused run's journal (source sha256, target tables, .env bytes checked)"
 ENGINE = "sqlite:///engine.db"  # every command runs in the folder that holds it: paths in messages stay short
@@ -297,6 +298,31 @@ def test_a_source_named_in_another_encoding(work: Work, survived) -> None:
         (["verify", "--source", url, "--target", work.target], says.format("source")),
     ], 2)
     survived(input="a source file named in latin-1, not UTF-8", exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_database_this_user_may_not_write_is_not_upgraded(as_nobody: tuple[Work, list[str]], survived) -> None:
+    """Said before the question and the backup (the upgrade failed after both, leaving a run): the file read-only
+    for this user, its folder (SQLite writes its journal there), or a read-only disk."""
+    work, nobody = as_nobody
+    for folder in ("data", "ro"):
+        (work.folder / folder).mkdir()
+        shutil.copy(work.folder / "engine.db", work.folder / folder / "engine.db")
+    os.chown(work.folder / "data" / "engine.db", NOBODY_UID, -1)  # the file is nobody's, its folder root's
+    (work.folder / "state").mkdir()
+    os.chown(work.folder / "state", NOBODY_UID, -1)
+    says = "{} cannot be written by this user ({} is read-only here): run the wizard as the engine's user, or make it " \
+           "writable"
+    in_folder = "its folder, where SQLite writes its journal,"
+    said = work.expect([
+        ([*nobody, "upgrade", "--db", ENGINE, "--yes", "--state-dir", "state"],
+         says.format("engine.db", "the file")),
+        ([*nobody, "upgrade", "--db", "sqlite:///data/engine.db", "--yes", "--state-dir", "state"],
+         says.format("data/engine.db", in_folder)),
+        ([*read_only(work, "ro"), "upgrade", "--db", "sqlite:///ro/engine.db", "--yes", "--state-dir", "state"],
+         says.format("ro/engine.db", "the file")),
+    ], 2)
+    survived(input="an upgrade of a SQLite file this user may not write (the file, its folder, a read-only disk)",
+             exit_code=2, message=said, changed=NOTHING)
 
 
 def test_a_corrupted_page_fails_the_pre_flight_quick_check(work: Work, survived) -> None:
