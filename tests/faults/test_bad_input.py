@@ -632,6 +632,7 @@ def test_a_pg_dump_older_than_the_server(work: Work, survived, monkeypatch: pyte
             f"install postgresql-client-{major} (or newer), or set WIZARD_PG_BIN to its bin folder")
     said = work.expect([(["upgrade", "--db", work.target, "--yes"], says), (["backup", "--source", work.target], says)],
                        3)
+    assert not work.state_dir.exists()  # refused before a run exists: no journal of a backup that never began
     survived(input="a pg_dump older than the server (WIZARD_PG_BIN=old-bin holding pg_dump 9.6)", exit_code=3,
              message=said, changed=NOTHING)
 
