@@ -53,7 +53,7 @@ from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
 from wizard.pgsession import schema_of, with_schema
 from wizard.mysql.info import is_mariadb
-from wizard.urls import SSL_MODES, DbUrl, form_url as _form_url, parse_url
+from wizard.urls import SSL_MODES, DbUrl, form_url as _form_url, parse_url, same_database
 from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
@@ -279,6 +279,10 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, stop: StopRe
     With `run` (a move), what it did on purpose counts in: its quarantine, the foreign keys it set to NULL,
     the rows it changed after the copy (the settings move). `tables`: only those. `report_file`: the report
     in Markdown there (its JSON beside it, mode 0600), with the run's copy facts. Writes no database."""
+    if same_database(source, target) and schema_of(source) == schema_of(target):
+        # Equal to itself, row by row: a "verified" that would say nothing of any copy.
+        raise BadInput(f"the source and the target are one database ({target}): give as --target the database the "
+                       f"source was moved to")
     if report_file is not None:
         verify_report.check_writable(report_file)
     report = await verify_run(source, target, run.folder if run is not None else None, emit, tables or None, stop)

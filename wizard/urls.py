@@ -132,6 +132,19 @@ class DbUrl:
         return _readable(self.url._replace(password=None).render_as_string(hide_password=False))  # .set(password=None) keeps it
 
 
+def same_database(a: DbUrl, b: DbUrl) -> bool:
+    """`a` and `b` name one database (its schema aside): one SQLite file, or one server's database."""
+    if a.kind != b.kind:
+        return False
+    if a.is_sqlite:
+        return a.sqlite_path.resolve() == b.sqlite_path.resolve()
+    def place(u: DbUrl) -> tuple:
+        # host= names a socket folder; a port left out is the server's default
+        return u.url.host or u.url.query.get("host"), u.url.port or (3306 if u.is_mysql else 5432), u.database
+
+    return place(a) == place(b)
+
+
 def _readable(rendered: str) -> str:
     """A certificate's path as typed ('/' needs no escape in a query), and a masked key's password as a password is."""
     head, sep, query = rendered.partition("?")

@@ -873,6 +873,17 @@ def test_an_env_file_that_sets_a_variable_twice(work: Work, survived, engine_db:
              changed="the last DATABASE_URL line and both OPENAI_API_KEY lines of .env; the move verified")
 
 
+def test_a_target_that_is_the_source(work: Work, survived) -> None:
+    """A database equal to itself would verify: said instead (one file by another path, one server database)."""
+    says = "the source and the target are one database ({}): give as --target the database the source was moved to"
+    said = work.expect([
+        (["verify", "--source", ENGINE, "--target", f"sqlite:///{work.folder / 'engine.db'}"],
+         says.format(f"sqlite:///{work.folder / 'engine.db'}")),
+        (["verify", "--source", work.target, "--target", work.target], says.format(parse_url(work.target).masked())),
+    ], 2)
+    survived(input="verify with a target that is the source", exit_code=2, message=said, changed=NOTHING)
+
+
 def test_a_report_that_cannot_be_written(work: Work, survived) -> None:
     """Said before the verification runs (it may take an hour), not as a traceback at its end."""
     (work.folder / "reports").mkdir()
