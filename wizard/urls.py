@@ -193,6 +193,9 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
             f"cannot read the {what} URL '...{shown}': use sqlite:///path/to/file.db, postgresql://user@host:5432/db "
             "or mysql://user@host:3306/db"
         ) from None
+    if url.host and "@" in url.host:  # a password's own @ not escaped: what follows it is taken for the host
+        raise BadInput(f"the {what} URL holds more than one @ before its host: write an @ in the user name or "
+                       "password as %40")
     # SQLAlchemy takes any integer; a socket takes 0-65535 and a driver reads 0 as "the default", which libpq's
     # tools refuse: checked here, before any connection raises it as an OverflowError.
     if url.port is not None and not 0 < url.port < 65536:

@@ -402,8 +402,10 @@ def test_a_database_of_another_app(work: Work, survived) -> None:
                                                          "to 65535, or leave it out for the default"),
     ("target", "mysql://app@127.0.0.1:0/engine", "the {what} URL's port 0 is not a port: use one from 1 to 65535, or "
                                                  "leave it out for the default"),
+    ("target", "postgresql://app:p@ss@127.0.0.1/engine", "the {what} URL holds more than one @ before its host: "
+                                                          "write an @ in the user name or password as %40"),
 ], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle", "source-port-99999",
-        "target-port-0"])
+        "target-port-0", "target-password-with-at"])
 def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str, says: str) -> None:
     if which == "source":
         commands = [(["migrate", "--source", url, "--target", work.target, "--yes"], says.format(what="source")),
@@ -417,7 +419,7 @@ def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str
                     (["verify", "--source", ENGINE, "--target", url], says.format(what="target"))]
     said = work.expect(commands, 2)
     kind = "an unknown driver" if "uses '" in says else "a port out of range" if "not a port" in says else \
-        "a URL that does not parse"
+        "a password's @ not written %40" if "%40" in says else "a URL that does not parse"
     survived(input=f"{kind}: {which} `{url}`", exit_code=2, message=said, changed=NOTHING)
 
 
