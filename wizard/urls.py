@@ -188,7 +188,8 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
     try:
         url = make_url(text)
     except (ArgumentError, ValueError):
-        shown = text.split("@")[-1] if "@" in text else text
+        # The host's side alone: no password, and no scheme:// for mask() to take the advice after it for one.
+        shown = text.split("@")[-1] if "@" in text else text.split("://")[-1]
         raise BadInput(
             f"cannot read the {what} URL '...{shown}': use sqlite:///path/to/file.db, postgresql://user@host:5432/db "
             "or mysql://user@host:3306/db"

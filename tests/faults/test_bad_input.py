@@ -404,8 +404,11 @@ def test_a_database_of_another_app(work: Work, survived) -> None:
                                                  "leave it out for the default"),
     ("target", "postgresql://app:p@ss@127.0.0.1/engine", "the {what} URL holds more than one @ before its host: "
                                                           "write an @ in the user name or password as %40"),
+    ("source", "postgresql://127.0.0.1:x/engine", "cannot read the {what} URL '...127.0.0.1:x/engine': use "
+                                                  "sqlite:///path/to/file.db, postgresql://user@host:5432/db or "
+                                                  "mysql://user@host:3306/db"),
 ], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle", "source-port-99999",
-        "target-port-0", "target-password-with-at"])
+        "target-port-0", "target-password-with-at", "source-bad-port-no-user"])
 def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str, says: str) -> None:
     if which == "source":
         commands = [(["migrate", "--source", url, "--target", work.target, "--yes"], says.format(what="source")),
