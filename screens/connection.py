@@ -109,8 +109,6 @@ class ConnectionScreen(StepScreen):
             # The URL still says what the fields said before: Test must say this, not connect to that.
             self._fields_error = exc
             return
-        except ValueError:
-            return
         self._fields_error = None
         field = self.query_one("#url", Input)
         if field.value != url.without_password():
@@ -146,7 +144,8 @@ class ConnectionScreen(StepScreen):
             base = None
         values = {name: self.query_one(f"#{name}", Input).value.strip() for name in TYPED}
         select = self.query_one("#sslmode", Select)
-        return commands.form_url(base, values["host"], int(values["port"]) if values["port"] else None,
+        # The port as typed: the integer field takes a lone '-', which the URL then says is no port.
+        return commands.form_url(base, values["host"], values["port"] or None,
                                  values["database"], values["user"], self.query_one("#password", Input).value,
                                  None if select.is_blank() else str(select.value), values["sslrootcert"] or None,
                                  values["schema"])

@@ -104,7 +104,7 @@ def in_schema(db: DbUrl, schema: str | None) -> DbUrl:
     return with_schema(db, schema) if schema else db
 
 
-def form_url(base: DbUrl | None, host: str, port: int | None, database: str, user: str, password: str,
+def form_url(base: DbUrl | None, host: str, port: int | str | None, database: str, user: str, password: str,
              sslmode: str | None, sslrootcert: str | None, schema: str) -> DbUrl:
     """The Connection screen's target from its fields, over `base` (the URL it shows: what no field holds is kept);
     an empty `schema` leaves the role's own search_path."""

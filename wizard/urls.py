@@ -151,10 +151,11 @@ def _readable(rendered: str) -> str:
     return head + sep + query.replace("%2F", "/").replace("%2A", "*")
 
 
-def form_url(base: DbUrl | None, host: str, port: int | None, database: str, user: str, password: str,
+def form_url(base: DbUrl | None, host: str, port: int | str | None, database: str, user: str, password: str,
              sslmode: str | None = None, sslrootcert: str | None = None) -> DbUrl:
     """A URL from a form's fields, over `base` (the URL the form shows: its kind and what no field holds, a client
-    certificate or options, are kept), else a PostgreSQL one; blank fields left out, the host 127.0.0.1 by default."""
+    certificate or options, are kept), else a PostgreSQL one; blank fields left out, the host 127.0.0.1 by default.
+    `port` as typed, maybe no number: the URL made of it says so, in the one line a URL given whole would."""
     url = base.url if base is not None else URL.create("postgresql")
     tls = {k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v}
     url = url.difference_update_query(["sslmode", "sslrootcert"]).update_query_dict(tls)
