@@ -36,7 +36,7 @@ class ConnectionScreen(StepScreen):
                          "Tab moves between fields; Enter or Ctrl+T tests the connection.", classes="hint")
             with Grid(id="fields"):
                 yield Label("URL")
-                yield UrlInput(placeholder="postgresql://user@host:5432/dbname or mysql://user@host:3306/dbname",
+                yield UrlInput(placeholder="postgresql://user@host:5432/db or mysql://user@host:3306/db",
                                id="url")
                 for name in FIELDS:
                     yield Label(name.capitalize())

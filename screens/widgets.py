@@ -26,6 +26,7 @@ from textual.widgets import Footer, Header, Input, Label, ProgressBar, RichLog, 
 from screens.messages import RunChanged, RunEnded
 from screens.state import DONE, FAILED, RUNNING, STOPPED, WAITING, Session
 from wizard.events import Progress
+from wizard.secrets import is_secret_name
 
 SETUP_STEPS = ("connection", "preflight")
 
@@ -297,15 +298,16 @@ URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
 # scheme://user: or scheme://host: with no @ yet: what follows may be a password being typed.
 URL_COLON = re.compile(r"[\w+]+://[^:/@\[]*:")
 PORT_SO_FAR = re.compile(r"\d{0,5}(?:[/?]|$)")
-# libpq's password of the client certificate's key, in the query.
-KEY_PASSWORD = re.compile(r"(?<=[?&]sslpassword=)[^&]*")
+# A parameter of the query: a password there (libpq's sslpassword, the MySQL driver's password) is hidden too.
+QUERY_PARAMETER = re.compile(r"(?<=[?&])(?P<name>[^=&]*)=(?P<value>[^&]*)")
 
 
 def hide_password(text: str) -> str:
     """The URL as its field draws it: a password, or what may be one still being typed, as • each.
 
     Before the @ is typed, `host:` followed by up to 5 digits reads as a port and shows."""
-    text = KEY_PASSWORD.sub(lambda m: "•" * len(m[0]), text)
+    text = QUERY_PARAMETER.sub(lambda m: f"{m['name']}={'•' * len(m['value'])}" if is_secret_name(m["name"]) else m[0],
+                               text)
     m = URL_PASSWORD.match(text)
     if m:
         return text[:m.start("password")] + "•" * len(m["password"]) + text[m.end("password"):]

@@ -85,3 +85,16 @@ def test_sql_preview_through_the_script(engine_db: Path) -> None:
     result = wizard("upgrade", "--db", "sqlite:///engine.db", "--sql", cwd=engine_db.parent)
     assert result.returncode == 0 and "ALTER TABLE workflows ADD COLUMN tags JSON" in result.stdout
     assert sha256_file(engine_db) == before and not (engine_db.parent / ".wizard").exists()
+
+
+def test_an_engine_table_with_a_column_added_by_hand_is_refused_saying_what_to_do(engine_db: Path) -> None:
+    with sqlite3.connect(engine_db) as conn:
+        conn.execute("ALTER TABLE executions ADD COLUMN note TEXT")
+    before = sha256_file(engine_db)
+    done = wizard("upgrade", "--db", f"sqlite:///{engine_db}", "--yes", cwd=engine_db.parent)
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: sqlite:///{engine_db} records no revision and its tables match none the wizard knows: closest is "
+        "0001; executions has extra note: the revisions are written for the engine's own tables: set apart what "
+        "differs (its values kept in a table of their own), then upgrade")
+    assert sha256_file(engine_db) == before

@@ -186,6 +186,26 @@ def test_a_user_without_create_is_refused_by_the_checks_naming_the_grant(engine_
         admin(mysql_server, f"DROP USER '{user}'@'%'")
 
 
+def test_a_user_whose_password_is_not_latin1_moves_backs_up_and_rolls_back(engine_db: Path, mysql_url: str,
+                                                                            mysql_server: str, tmp_path: Path) -> None:
+    """A password the server hashed as `mysql` sent it, UTF-8: the drivers sent its latin1 bytes, so 'ä' was
+    refused as a wrong password and an emoji ended in a UnicodeEncodeError traceback."""
+    user, password = f"wizard_utf8_{uuid.uuid4().hex[:8]}", "p\u00e4ss \U0001f600#"
+    admin(mysql_server, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+    try:
+        admin(mysql_server, f"GRANT ALL ON *.* TO '{user}'@'%'")  # the move, and its backup's proof database
+        url = make_url(mysql_url).set(username=user, password=password).render_as_string(hide_password=False)
+        result = migrate(engine_db, url, tmp_path / "state")
+        assert result.state == FINISHED and result.verification.ok
+        assert _checksums(url) == _checksums(mysql_url)  # the same database, through either user
+        backup = asyncio.run(commands.backup(parse_url(url), tmp_path / "backup"))  # mysqldump and mysql
+        assert backup.record.kind == "mysqldump" and dict(backup.record.row_counts)["executions"] == COUNTS["executions"]
+        asyncio.run(rollback_run(load_run(tmp_path / "state", result.run_id), lambda e: None, parse_url(url)))
+        assert tables(mysql_url) == []
+    finally:
+        admin(mysql_server, f"DROP USER '{user}'@'%'")
+
+
 # Pairs SQLite holds apart (it compares text byte by byte) that a server's default collation, utf8mb4_general_ci,
 # holds equal: case, a trailing space, an accent, two emoji.
 APART = [("Alice", "alice"), ("bob", "bob "), ("rene", "ren\u00e9"), ("\U0001f600", "\U0001f601")]
@@ -323,6 +343,20 @@ def test_a_mysql_database_moves_and_verifies_with_no_row_lost(source: str, pg_ur
     asyncio.run(commands.rollback(commands.find_run(tmp_path / "state", result.run_id)))
     assert env.read_text() == f"DATABASE_URL={source}\n"
     assert not [t for t in tables_in(pg_url) if t in COUNTS]
+
+
+def test_a_nul_byte_in_mysql_text_is_removed_counted_and_verified(source: str, pg_url: str, tmp_path: Path):
+    """MySQL text may hold NUL, PostgreSQL's none: the copy removes it and counts it, as for a SQLite source. The
+    verification compared MySQL's text with its NUL, so the move failed after its whole copy ('differences
+    found') though the value was moved by the documented rule."""
+    write(source, "UPDATE executions SET error = CONCAT('a', CHAR(0), 'b', CHAR(0)) WHERE id = 3")
+    result = _move(source, pg_url, tmp_path / "state")
+    assert result.state == FINISHED and result.verification is not None and result.verification.ok
+    assert result.report.conversions() == {"executions": {"error": {"NUL bytes removed": 1}}}
+    assert fetch(pg_url, "SELECT error FROM executions WHERE id = 3") == [("ab",)]
+    write(pg_url, "UPDATE executions SET error = 'a' WHERE id = 3")  # a value the move did not write
+    again = asyncio.run(commands.verify(parse_url(source), parse_url(pg_url)))
+    assert [(t.table, t.different) for t in again.report.tables if t.different] == [("executions", 1)]
 
 
 def _as_other_types(source: str) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pymysql
@@ -15,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from engine_data import build_1_0_0, read
 from mysql_server import admin
-from test_cli_errors import wizard
+from test_cli_errors import WIZARD, wizard
 from wizard import commands, schema
 from wizard.backup import sha256_file
 from wizard.db import connect, write_transaction
@@ -64,6 +66,37 @@ def test_wizard_plan_takes_a_mysql_url(mysql_url: str, engine_db: Path) -> None:
         done = wizard("plan", "--source", url, cwd=engine_db.parent)
         assert done.returncode == 0, done.stderr
         assert "1.0.0, no revision recorded" in " ".join(done.stdout.split())
+
+
+def test_mysql_pwd_gives_a_url_without_a_password_its_password(mysql_url: str, mysql_server: str,
+                                                                  engine_db: Path, tmp_path: Path) -> None:
+    """README: a password may come through MYSQL_PWD, as for MySQL's own clients. The Python drivers do not read
+    it: plan and backup were refused with 'Access denied' while the rollback alone took it."""
+    build_1_0_0(mysql_url, engine_db)
+    user, password = f"wizard_pwd_{uuid.uuid4().hex[:8]}", "s3cret#pw"
+    admin(mysql_server, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+    try:
+        admin(mysql_server, f"GRANT ALL ON *.* TO '{user}'@'%'")  # the dump, and its proof in a scratch database
+        url = make_url(mysql_url).set(username=user, password=None).render_as_string(hide_password=False)
+
+        def run(*args: str, pwd: str | None) -> subprocess.CompletedProcess:
+            env = {k: v for k, v in os.environ.items() if k != "MYSQL_PWD"} | ({"MYSQL_PWD": pwd} if pwd else {})
+            return subprocess.run([WIZARD, *args], cwd=tmp_path, capture_output=True, text=True, env=env,
+                                  stdin=subprocess.DEVNULL, timeout=120)
+
+        refused = run("plan", "--source", url, pwd=None)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        planned = run("plan", "--source", url, pwd=password)
+        assert planned.returncode == 0, planned.stderr
+        assert "1.0.0, no revision recorded" in " ".join(planned.stdout.split())
+        backed = run("backup", "--source", url, "--state-dir", str(tmp_path / "state"), pwd=password)
+        assert backed.returncode == 0, backed.stderr
+        shown = planned.stdout + planned.stderr + backed.stdout + backed.stderr
+        assert password not in shown and f"{user}:***@" in shown
+        kept = [p for p in (tmp_path / "state").rglob("*") if p.is_file() and p.suffix != ".sql"]
+        assert kept and not [p for p in kept if password.encode() in p.read_bytes()]
+    finally:
+        admin(mysql_server, f"DROP USER '{user}'@'%'")
 
 
 def _checksums(url: str) -> dict[str, int]:

@@ -148,7 +148,19 @@ def test_a_recorded_revision_whose_tables_are_not_that_revisions_fails_the_revis
     revision = by_name(checks(engine_db, pg_url))["revision"]
     assert (revision.status, revision.reason) == (FAIL, (
         "at revision 0001 by its alembic_version, but its tables are not that revision's: executions has extra "
-        "priority: the target's schema cannot be made to match"))
+        "priority: the target's schema cannot be made to match: make a copy of the source whose tables are the "
+        "engine's (what differs set apart or dropped there; the original stays as it is) and move the copy"))
+
+
+def test_a_revision_later_than_the_wizards_history_says_which_wizard_moves_it(engine_db: Path, pg_url: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(engine_db) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        conn.execute("INSERT INTO alembic_version VALUES ('0099')")
+    revision = by_name(checks(engine_db, pg_url))["revision"]
+    assert (revision.status, revision.reason) == (FAIL, "revision 0099 is not in this wizard's history, which ends "
+                                                        "at 0004: move it with a wizard that knows 0099")
 
 
 def test_target_holding_engine_tables_fails_unless_it_is_the_resumed_run(engine_db: Path, pg_url: str) -> None:

@@ -202,6 +202,62 @@ def test_node_arrays_0004_cannot_have_written_are_kept_whole_by_its_downgrade(tm
     assert kept == [json.loads(s) for s in states[:3]] + [{"nodes": {"a": {"x": 1}, "b": 2}}]
 
 
+def test_an_upgrade_rolled_back_keeps_the_operators_view_trigger_and_index_on_workflows(tmp_path: Path) -> None:
+    """0002's downgrade copied workflows and renamed the copy (Alembic's batch mode): SQLite refused the rename
+    while a view named the table (a traceback, nothing rolled back), and the copy would have dropped the
+    triggers on it. SQLite drops the column in place instead: the operator's objects stay, word for word."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=5, users=2)
+    url = f"sqlite:///{path}"
+    own = ["CREATE INDEX my_names ON workflows (name)",
+           "CREATE TABLE audit (id INTEGER PRIMARY KEY, workflow TEXT)",
+           "CREATE TRIGGER audited AFTER UPDATE OF name ON workflows BEGIN "
+           "INSERT INTO audit (workflow) VALUES (new.id); END",
+           "CREATE VIEW public_workflows AS SELECT id, name FROM workflows WHERE is_public = 1"]
+    for statement in own:
+        write(url, statement)
+    objects = "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+    before = read(url, objects)
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "UPDATE workflows SET name = 'renamed since' WHERE id = (SELECT min(id) FROM workflows)")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert revision(url) is None and "tags" not in columns(url, "workflows")
+    assert read(url, objects) == before  # the engine's tables as 1.0.0 made them, and the operator's objects
+    assert read(url, "SELECT count(*) FROM workflows WHERE name = 'renamed since'") == [(1,)]
+    write(url, "UPDATE workflows SET name = 'after' WHERE name = 'renamed since'")
+    assert read(url, "SELECT count(*) FROM audit") == [(2,)]  # the engine's rename, then this one: still fires
+    assert read(url, "SELECT count(*) FROM public_workflows") == read(url, "SELECT count(*) FROM workflows "
+                                                                             "WHERE is_public = 1")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_view_on_the_column_a_downgrade_drops_stops_the_rollback_in_one_line_then_it_goes_on(
+        engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """A view made since the upgrade names workflows.tags, which 0002's downgrade drops: PostgreSQL and SQLite
+    refuse the drop. That was a traceback; it is one line naming the view, nothing changed, and once the
+    operator drops the view the same command finishes the rollback, keeping the row written since."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=5, users=2)
+    url = f"sqlite:///{path}" if engine == "sqlite" else build_pg_1_0_0(request.getfixturevalue("pg_url"), path)
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "CREATE VIEW tagged AS SELECT id, tags FROM workflows")
+    write(url, "UPDATE workflows SET name = 'renamed since' WHERE id = (SELECT min(id) FROM workflows)")
+
+    stopped = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr, stopped.stderr
+    (error,) = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: the downgrade of ") and " to 0001 stopped: " in error and "tagged" in error
+    assert error.endswith("nothing was changed (one transaction); drop or change what uses a column the downgrade "
+                          "removes, then roll back again")
+    assert revision(url) == "0004" and "tags" in columns(url, "workflows")
+
+    write(url, "DROP VIEW tagged")
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert revision(url) is None and "tags" not in columns(url, "workflows")
+    assert read(url, "SELECT count(*) FROM workflows WHERE name = 'renamed since'") == [(1,)]
+
+
 def test_nodes_whose_values_carry_another_id_are_left_as_they_are_by_0004(tmp_path: Path) -> None:
     """0004 makes state.nodes {key: value} an array of {"id": key, **value}: a value with an id of its own, not
     its key, kept that id and lost the key (and its downgrade then keyed the node by the wrong one). Such a state

@@ -101,6 +101,19 @@ def test_a_sequence_of_a_table_named_with_a_colon_is_checked(engine_db: Path, pg
                                'the engine\'s next insert fails; fix: SELECT setval(\'public.":x_id_seq"\', 7)']
 
 
+def test_the_setval_fix_of_a_sequence_named_with_a_quote_runs_as_given(engine_db: Path, pg_url: str):
+    """The finding's fix is SQL an operator pastes: a quote in the sequence's name must be doubled in its literal."""
+    sqlite_exec(engine_db, "CREATE TABLE \"o'hara\" (id INTEGER PRIMARY KEY, v TEXT)",
+                "INSERT INTO \"o'hara\" VALUES (9, 'a')")
+    move(engine_db, pg_url)
+    pg_exec(pg_url, """SELECT setval('public."o''hara_id_seq"', 3)""")
+    [line] = details(pg_url)
+    fix = line.split("fix: ")[1]
+    assert fix == """SELECT setval('public."o''hara_id_seq"', 9)"""
+    pg_exec(pg_url, fix)
+    assert details(pg_url) == []
+
+
 def test_tables_the_history_does_not_know_are_compared_with_the_source(engine_db: Path, pg_url: str):
     sqlite_exec(engine_db, "CREATE TABLE plugin_notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL, seen BOOLEAN)",
                 "CREATE TABLE plugin_tags (name TEXT PRIMARY KEY)")

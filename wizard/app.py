@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import rich
 from textual import on
 from textual.app import App
 from textual.binding import Binding
@@ -101,6 +103,20 @@ class WizardApp(App[int]):
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass
+
+    def _fatal_error(self) -> None:
+        """Textual's report of an unhandled exception (a bug), without the locals it lists for every frame by
+        default: a password typed into the Connection screen is one of them. Its message masked too."""
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        trace = Traceback.extract(*sys.exc_info(), show_locals=False)
+        for stack in trace.stacks:
+            stack.exc_value = mask(stack.exc_value)
+        report = Traceback(trace, width=None, suppress=[rich])
+        self._exit_renderables.append(Segments(self.console.render(report, self.console.options)))
+        self._close_messages_no_wait()
 
     def stop_and_exit(self, why: str = "quit") -> None:
         """Stop the running service call at its next checkpoint, then leave with 130."""

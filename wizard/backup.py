@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import sqlite3
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from errno import ENOSPC
@@ -376,12 +375,16 @@ def _refuse_if_in_use(path: Path) -> None:
 # --- PostgreSQL ---
 
 
+_PIPE = "/dev/fd/"
+
+
 @contextlib.contextmanager
 def libpq_env(db: DbUrl) -> Iterator[dict[str, str]]:
     """The environment for libpq tools: the connection in PG* variables, the password never in argv.
 
-    libpq has no variable for a client key's password (sslpassword): it goes in a service file of the
-    block's own, mode 0600 in a 0700 folder, removed after."""
+    libpq has no variable for a client key's password (sslpassword): it goes in a service file that is a pipe
+    (PGSERVICEFILE=/dev/fd/N, inherited by _tool_run's client), so no file holds it, not even after a kill -9.
+    libpq reads the file once, as it connects: one client per block connects."""
     url = db.url
     env = dict(os.environ)
     host = url.host or url.query.get("host")
@@ -401,17 +404,22 @@ def libpq_env(db: DbUrl) -> Iterator[dict[str, str]]:
     if not key_password:
         yield env
         return
-    with tempfile.TemporaryDirectory(prefix="wizard-libpq-") as folder:
-        service = Path(folder) / "pg_service.conf"
-        _create_private(service)
-        service.write_text(f"[wizard]\nsslpassword={key_password}\n")
-        yield {**env, "PGSERVICEFILE": str(service), "PGSERVICE": "wizard"}
+    read, write = os.pipe()
+    try:
+        with os.fdopen(write, "w") as pipe:  # a few bytes: the pipe holds them all before the client reads
+            pipe.write(f"[wizard]\nsslpassword={key_password}\n")
+        yield {**env, "PGSERVICEFILE": f"{_PIPE}{read}", "PGSERVICE": "wizard"}
+    finally:
+        os.close(read)
 
 
 async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None = None,
                     stdout: BinaryIO | None = None, pass_fds: tuple[int, ...] = ()) -> str:
     """Run a client tool (`pass_fds`: descriptors it inherits); its output (none when `stdout` takes it), or
     StepError with its first error line."""
+    service = env.get("PGSERVICEFILE", "")
+    if service.startswith(_PIPE):  # libpq_env's pipe
+        pass_fds = (*pass_fds, int(service[len(_PIPE):]))
     proc = await asyncio.create_subprocess_exec(
         *args, env=env, stdin=stdin, stdout=stdout or asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         pass_fds=pass_fds)

@@ -13,17 +13,20 @@ MASK = "***"
 _URL_PASSWORD = re.compile(
     r"(?P<head>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?![0-9]{1,5}/[^@\s]*(?:[\s\"']|$))"
     r"(?P<pw>[^\r\n]+?)(?P<at>@)(?=[^@\s\"']*(?:[\s\"']|$))")
-# KEY=value for names that hold secrets, as in .env lines or key=value DSNs.
+# KEY=value for names that hold secrets, as in .env lines, key=value DSNs or a URL's query (PyMySQL's passwd too).
 _SECRET_ASSIGN = re.compile(
-    r"(?P<head>\b[A-Z0-9_]*(?:API_KEY|SECRET|TOKEN|PASSWORD|MYSQL_PWD)[A-Z0-9_]*\s*=\s*)"
+    r"(?P<head>\b[A-Z0-9_]*(?:API_KEY|SECRET|TOKEN|PASSWORD|PASSWD|MYSQL_PWD)[A-Z0-9_]*\s*=\s*)"
     r"(?P<pw>'[^'\r\n]*'|\"[^\"\r\n]*\"|[^\s'\"]+)",  # a quoted value whole, blanks and all
     re.IGNORECASE,
 )
 # OpenAI-style keys wherever they appear.
 _API_KEY = re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}")
-# "apiKey": "...", "password": "..." in JSON.
+# "apiKey": "...", "password": "..." in JSON, under any key whose name says secret ("openaiApiKey", as
+# is_secret_name reads a dict's): the value whole, escaped quotes and all, to the end of a text cut short in it (a
+# quarantined row's JSON that does not parse).
 _JSON_SECRET = re.compile(
-    r'(?P<head>"(?:apiKey|api_key|password|hashed_password|secret|token)"\s*:\s*")(?P<pw>[^"]*)(?P<tail>")',
+    r'(?P<head>"[^"\\\r\n]*(?:apikey|api_key|password|passwd|secret|token)[^"\\\r\n]*"\s*:\s*")'
+    r'(?P<pw>(?:[^"\\\r\n]|\\.)*)(?P<tail>"?)',
     re.IGNORECASE,
 )
 
@@ -48,12 +51,13 @@ def mask_data(value: Any) -> Any:
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):
-        return {k: (MASK if _is_secret_name(k) and v else mask_data(v)) for k, v in value.items()}
+        return {k: (MASK if is_secret_name(k) and v else mask_data(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [mask_data(v) for v in value]
     return value
 
 
-def _is_secret_name(name: Any) -> bool:
+def is_secret_name(name: Any) -> bool:
+    """A field, JSON key or URL query parameter whose value is a secret by its name."""
     n = str(name).lower()
-    return any(s in n for s in ("password", "apikey", "api_key", "secret", "token"))
+    return any(s in n for s in ("password", "passwd", "apikey", "api_key", "secret", "token"))

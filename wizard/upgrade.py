@@ -91,7 +91,8 @@ def _decide(db: DbUrl, state: schema.SchemaState, target: str) -> UpgradePlan:
                       "in their data: record the right one with `alembic stamp REV`, then upgrade")
     else:
         raise Refused(f"{db} records no revision and its tables match none the wizard knows: "
-                      + "; ".join(state.differences))
+                      + "; ".join(state.differences) + ": the revisions are written for the engine's own tables: "
+                      "set apart what differs (its values kept in a table of their own), then upgrade")
     if ids.index(current) > ids.index(target):
         raise BadInput(f"{db} is at {current}, past {target}: upgrade only moves forward; "
                        "`wizard rollback` undoes an upgrade run")

@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from wizard.errors import BadInput
-from wizard.secrets import MASK
+from wizard.secrets import MASK, is_secret_name
 
 _SQLITE = {"sqlite", "sqlite+aiosqlite", "sqlite+pysqlite"}
 # libpq's TLS parameters, as operators have them in their URLs; asyncpg reads them from a DSN as libpq does.
@@ -90,8 +90,10 @@ class DbUrl:
 
     def masked(self) -> str:
         url = self.url
-        if isinstance(url.query.get("sslpassword"), str):  # the client key's password
-            url = url.update_query_dict({"sslpassword": MASK})
+        # The client key's sslpassword, and a password given as a query parameter (the MySQL driver takes it).
+        secret = {k: MASK for k, v in url.query.items() if is_secret_name(k) and v}
+        if secret:
+            url = url.update_query_dict(secret)
         # An empty password hides nothing; shown as ***, a journal would claim there was one to find.
         return _readable(url.render_as_string(hide_password=url.password != ""))
 
@@ -213,6 +215,10 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
         if not url.database:
             raise BadInput(f"the {what} URL names no database: add /dbname to {url.render_as_string()}")
         if kind == "mysql":
+            if url.password is None and os.environ.get("MYSQL_PWD"):
+                # MySQL's clients read MYSQL_PWD, its Python drivers do not: the URL carries it to both (masked
+                # wherever shown), and to the .env a switch writes, whose engine reads no MYSQL_PWD either.
+                url = url.set(password=os.environ["MYSQL_PWD"])
             return DbUrl(url.set(drivername=kind), kind)
         if isinstance(url.query.get("ssl"), str) and "sslmode" not in url.query:
             # asyncpg's spelling (a .env the wizard switched has it): held in libpq's, which every tool reads.

@@ -5,6 +5,8 @@ Revises: 0001
 Create Date: 2026-11-25
 """
 
+import sqlite3
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,5 +23,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35, 0):
+        # SQLite drops a column in place since 3.35. Batch mode would copy the table and rename the copy, which
+        # drops the triggers on it and fails on a view that names it (the operator's, beside the engine's).
+        op.drop_column("workflows", "tags")
+        return
     with op.batch_alter_table("workflows") as batch:
         batch.drop_column("tags")

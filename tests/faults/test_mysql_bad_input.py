@@ -94,8 +94,8 @@ def test_a_mysql_server_that_is_not_there_or_a_user_it_does_not_know(engine_mysq
         says = f"{url}: no server answers there: check host and port, and that MySQL or MariaDB is running"
     else:
         url = make_url(engine_mysql).set(username="wizard_no_such_user").render_as_string(hide_password=False)
-        says = (f"{url}: user 'wizard_no_such_user' was refused without a password: give its password in the URL, "
-                "or check the user")
+        says = (f"{url}: user 'wizard_no_such_user' was refused without a password: give its password in the URL "
+                "or MYSQL_PWD, or check the user")
     said = expect(engine_db.parent, engine_mysql, commands_on(url), says)
     survived(input=f"MySQL/MariaDB: {'a closed local port' if case == 'closed port' else 'a user it does not know'}"
                    " (plan, backup, upgrade)", exit_code=2, message=said,

@@ -57,6 +57,7 @@ def _moved(source: Path, target: str, state: Path) -> tuple[int, dict]:
     return lost, json.loads((run / "report.json").read_text())
 
 
+@pytest.mark.slow  # a whole move per case: the matrix runs with -m slow, out of the default run
 @pytest.mark.parametrize("oddity", NAME_ODDITIES, ids=[o.name for o in NAME_ODDITIES])
 def test_odd_source_moves_whole_or_is_refused_up_front(oddity: Oddity, tmp_path: Path, pg_url: str,
                                                        survived) -> None:

@@ -36,6 +36,7 @@ def the_run(state: Path) -> Path:
     return run
 
 
+@pytest.mark.slow  # a whole move per case: the matrix runs with -m slow, out of the default run
 @pytest.mark.parametrize("oddity", ODDITIES, ids=[o.name for o in ODDITIES])
 def test_an_odd_source_is_moved_whole_or_refused_up_front(oddity: Oddity, tmp_path: Path, pg_url: str,
                                                           survived) -> None:

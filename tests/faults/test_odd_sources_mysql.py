@@ -96,6 +96,29 @@ def test_a_row_longer_than_the_servers_packet_is_refused_up_front_or_quarantined
         expect=Held("executions", "error", 3, rule), engine=True), tmp_path, mysql_url, survived)
 
 
+def test_a_blob_in_a_table_not_the_engines_is_refused_by_the_checks_not_a_bug(tmp_path: Path, mysql_url: str,
+                                                                          survived) -> None:
+    """A move onto MySQL carries the engine's tables only; the scan's packet bound measured every table's rows as
+    the copy's lines, and a BLOB in a row the scan reads, which those lines never carry, ended the checks in "a bug
+    in the wizard" before the revision check could name the table."""
+    oddity = odd("a BLOB in a table that is not the engine's", "CREATE TABLE plugin_files (id INTEGER PRIMARY KEY, "
+                 "body BLOB, at DATETIME)",  # a timestamp spelled with a T: the row is converted, so the scan reads it
+                 "INSERT INTO plugin_files VALUES (1, x'00ff01', '2025-03-01T10:00:00')", expect=Moved(), engine=True)
+    source = build(tmp_path / "odd.db", oddity)
+    before = sha256(source)
+    refused = migrate(source, mysql_url, tmp_path / "refused", oddity)
+    shown = f"exit {refused.returncode}\n{refused.stderr[-3000:]}"
+    assert refused.returncode == 3, shown
+    assert "Traceback" not in refused.stderr and "a bug in the wizard" not in refused.stderr, shown
+    (error,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: pre-flight check 'revision' failed: ") and "plugin_files" in error, shown
+    assert "are not the engine's and a move to MySQL carries the engine's tables only" in error, shown
+    assert read(mysql_url, "SHOW TABLES") == [], "a refused move wrote to the target"
+    assert sha256(source) == before
+    survived(input="a 1.0.0 source with a BLOB in a table not the engine's, moved onto MariaDB", exit_code=3,
+             message=error, changed="nothing (source sha256, target tables checked)")
+
+
 def refused_then_quarantined(oddity: Oddity, tmp_path: Path, mysql_url: str, survived) -> None:
     source = build(tmp_path / "odd.db", oddity)
     before = sha256(source)

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from engine_data import build_pg_1_0_0, counts, revision
-from fault_support import rows_lost, wizard
+from fault_support import rows_lost, wizard, wizard_killed_at
 from move_helpers import fetch
 from pg_clusters import CLIENT_KEY_PASSWORD, CLIENT_USER, TlsServer, private_cluster, tls_cluster
 from wizard import cluster, sample
@@ -158,3 +159,22 @@ def test_a_client_certificate_with_an_encrypted_key(tls_server: TlsServer, tmp_p
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr, wrong.stderr
     assert wrong.stderr.strip().endswith("check sslcert=, sslkey= and sslpassword="), wrong.stderr
     assert "wrong-pass" not in wrong.stderr
+
+
+def test_a_kill_while_pg_dump_runs_leaves_the_keys_password_in_no_file(tls_server: TlsServer, tmp_path: Path) -> None:
+    """kill -9 of `wizard backup` as it starts pg_dump, the client key's sslpassword handed over (libpq has no
+    variable for it): no file anywhere (the working folder, the state directory, the temporary folder) holds it."""
+    if not fetch(tls_server.url(sslmode="require"), "SELECT 1 FROM pg_roles WHERE rolname = $1", CLIENT_USER):
+        fetch(tls_server.url(sslmode="require"), f"CREATE ROLE {CLIENT_USER} LOGIN")
+    fetch(tls_server.url(sslmode="require"), f"CREATE DATABASE certkill OWNER {CLIENT_USER}")
+    crt, key = tls_server.client
+    url = tls_server.url("certkill", sslmode="verify-full", sslrootcert=str(tls_server.ca), sslcert=str(crt),
+                         sslkey=str(key), sslpassword=CLIENT_KEY_PASSWORD).replace("postgres@", f"{CLIENT_USER}@")
+    build_pg_1_0_0(url, sample.build(tmp_path / "engine.db", executions=20, workflows=2, users=1))
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.iterdir())
+    wizard_killed_at("wizard.backup:_tool_run:1", "backup", "--source", url, "--state-dir", str(tmp_path / ".wizard"))
+    places = [tmp_path, *(set(temp.iterdir()) - before)]  # new in the temporary folder since the start
+    left = [f for place in places for f in ([place] if place.is_file() else place.rglob("*")) if f.is_file()]
+    assert any(p.name.endswith(".dump.wizard-tmp") for p in left)  # the kill landed with the dump begun
+    assert [str(p) for p in left if CLIENT_KEY_PASSWORD.encode() in p.read_bytes()] == []

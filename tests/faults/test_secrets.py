@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from fault_support import rows_lost, source_counts, wizard
 from move_helpers import execute, fetch, tables_in
+from mysql_server import admin
 from wizard import sample
 from wizard.db import quote
 from wizard.envfile import database_url
@@ -325,6 +326,88 @@ async def test_no_secret_on_any_screen_of_the_move_journey(tmp_path: Path, priva
                  "Finish's .env before/after line, the confirmations) nor the run's files shows one; the key is only "
                  "in the target's settings; ctrl+r undid it all",
              rows_lost=lost)
+
+
+async def test_a_password_in_the_urls_query_shows_nowhere_on_the_connection_screen(tmp_path: Path,
+                                                                                     mysql_url: str) -> None:
+    """`?password=` is a password the MySQL driver logs in with: the URL field, the line said while connecting and
+    the tested target's header show it as the userinfo's is shown, never as given."""
+    from screens.connection import ConnectionScreen
+    from tui_support import make_app, press, screen_text, settle
+
+    user, database = f"wizard_secret_{uuid.uuid4().hex[:10]}", make_url(mysql_url).database
+    admin(mysql_url, f"CREATE USER '{user}'@'%' IDENTIFIED BY '{TARGET_PASSWORD}'")
+    try:
+        admin(mysql_url, f"GRANT ALL ON `{database}`.* TO '{user}'@'%'")
+        target = make_url(mysql_url).set(username=user).update_query_dict({"password": TARGET_PASSWORD})
+        db = sample.build(tmp_path / "engine.db", executions=20, workflows=2, users=1)
+        app = make_app(tmp_path / "state", source_text=f"sqlite:///{db}",
+                       target_text=target.render_as_string(hide_password=False))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await press(pilot, "enter")
+            assert isinstance(app.screen, ConnectionScreen)
+            await press(pilot, "ctrl+t")
+            shown = screen_text(app)
+            assert "Ready." in shown, shown  # the server took the password
+            for what, text in (("the screen", shown), ("its lines joined", unwrapped(shown)),
+                               ("its screenshot", svg_text(app.export_screenshot()))):
+                assert_no_secret(text, f"the Connection screen, {what}")
+            assert "password=***" in shown and "password=•" in shown, shown  # the URL is shown, its password is not
+    finally:
+        admin(mysql_url, f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+async def test_a_crash_of_the_tui_reports_no_password_typed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Textual's report of an unhandled exception lists each frame's locals by default, and the Connection
+    screen's hold the Password field's value. The crash here is a real one (a Port of '-', which the integer
+    field takes, then Enter in the Password field): when it is fixed, this needs another."""
+    from textual.widgets import Input
+
+    from tui_support import make_app, press, settle
+
+    db = sample.build(tmp_path / "engine.db", executions=20, workflows=2, users=1)
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{db}")
+    with pytest.raises(ValueError):
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            await press(pilot, "enter")
+            app.screen.query_one("#port", Input).focus()
+            await press(pilot, "minus")
+            app.screen.query_one("#password", Input).focus()
+            await press(pilot, *TARGET_PASSWORD, "enter")
+    report = capsys.readouterr().err
+    assert "Traceback" in report and "_from_fields" in report, report  # the report was printed
+    assert_no_secret(report, "the TUI's crash report")
+
+
+PROVIDER_KEY = "AIzaSyQ-distinctive9Lk2Wx"  # a provider's key without OpenAI's sk- shape (Google's)
+
+
+def test_a_quarantined_settings_row_shows_no_key_in_json_cut_short_or_under_another_name(tmp_path: Path,
+                                                                                        engine_db: Path,
+                                                                                        pg_url: str) -> None:
+    """The quarantine keeps the rows PostgreSQL will not take, secrets masked: in settings, JSON that does not
+    parse, so its keys are found in the text, cut short inside one, or under a name of the operator's own."""
+    cut = '{"providers": [{"id": "g", "type": "gemini", "apiKey": "' + PROVIDER_KEY
+    named = '{"providers": [{"id": "g", "geminiApiKey": "' + PROVIDER_KEY + '"}], "theme": dark}'
+    with sqlite3.connect(engine_db) as conn:
+        conn.executemany("INSERT INTO settings (user_id, settings_data, created_at, updated_at) "
+                         "VALUES (?, ?, '2025-01-01 00:00:00', '2025-01-01 00:00:00')", [("cut", cut), ("named", named)])
+    conn.close()
+    state = tmp_path / "state"
+    out, err = run_ok("migrate", "--source", f"sqlite:///{engine_db}", "--target", pg_url, "--yes",
+                      "--on-orphans", "quarantine", "--state-dir", str(state), cwd=tmp_path)
+    (held,) = state.glob("runs/*/quarantine/settings.jsonl")
+    rows = {r["row"]["user_id"]: r for r in map(json.loads, held.read_text().splitlines())}
+    assert set(rows) == {"cut", "named"} and {r["rule"] for r in rows.values()} == {
+        "text that is not valid JSON in a JSON column"}
+    files = [(str(p.relative_to(tmp_path)), p.read_bytes()) for p in sorted(state.rglob("*"))
+             if p.is_file() and p.suffix != ".backup"]  # the source's backup holds its data, by design
+    for what, data in [("migrate stdout", out.encode()), ("migrate stderr", err.encode()), *files]:
+        for piece in fragments(PROVIDER_KEY):
+            assert piece.encode() not in data, f"the provider's key ({piece!r}) shows in {what}"
+    assert rows["cut"]["row"]["settings_data"].endswith('"apiKey": "***')  # the row as it was, less the key
 
 
 @pytest.mark.slow  # over 15 s: run by `pytest -m slow`

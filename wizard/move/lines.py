@@ -14,7 +14,7 @@ NUMERIC; a BLOB) gets no line and keeps the Python path.
 
 from __future__ import annotations
 
-from wizard.db import quote
+from wizard.db import quote, string_literal
 from wizard.move import normalize as n
 from wizard.move.tables import SourceTable
 
@@ -26,14 +26,10 @@ _AS_WRITTEN = {n.TIMESTAMP, n.DATE, n.BOOLEAN, n.BIGINT, n.INTEGER, n.SMALLINT}
 _ESCAPED = {n.TEXT, n.JSON}
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _escaped(column: str) -> str:
     sql = column
     for raw, written in _ESCAPES:
-        sql = f"replace({sql}, {_literal(raw)}, {_literal(written)})"
+        sql = f"replace({sql}, {string_literal(raw)}, {string_literal(written)})"
     return sql
 
 

@@ -25,7 +25,7 @@ from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
 from wizard.pgsession import schema_of, without_options
 from wizard.pooler import find_pooler
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, history, inspect_schema, named_indexes
+from wizard.schema import ENGINE_TABLES, VERSION_TABLE, SchemaState, history, inspect_schema, named_indexes
 from wizard.move.tables import NotCarried, SourceTable, open_readonly
 from wizard.move.target_schema import MOVES, OWN_TABLES, read_source, renames
 from wizard.urls import DbUrl
@@ -318,9 +318,7 @@ async def _check_source(source: DbUrl, integrity: str, report: PreflightReport, 
     elif reflected:
         add(Check("revision", FAIL, f"{state.describe()}: this is the engine's database; move it without --reflected"))
     elif revision is None or revision not in known or state.differences:
-        unknown = revision is not None and revision not in known
-        why = f"revision {revision} is not in this wizard's history" if unknown else state.describe()
-        add(Check("revision", FAIL, f"{why}: the target's schema cannot be made to match"))
+        add(Check("revision", FAIL, no_schema_to_match(state)))
     elif onto_mysql and state.other_tables:  # MySQL gets the engine's schema alone: no type map for it
         add(Check("revision", FAIL, f"{state.describe()}; table(s) {', '.join(state.other_tables)} are not the "
                                     f"engine's and a move to MySQL carries the engine's tables only: drop them from a "
@@ -517,6 +515,18 @@ async def _mysql_target_and_revision(source: DbUrl, described: asyncio.Task
         return None, None, None
     async with connect(source, readonly=True) as conn:
         return info.server, (await inspect_schema(conn)).effective, info.max_packet
+
+
+def no_schema_to_match(state: SchemaState) -> str:
+    """The revision check's failure for a source whose tables are no revision the history knows: why, and what to
+    do (the target gets the engine's schema at the source's revision, which has no place for what differs)."""
+    revision, known = state.effective, [r.id for r in history()]
+    if revision is not None and revision not in known and not state.differences:
+        return (f"revision {revision} is not in this wizard's history, which ends at {known[-1]}: move it with a "
+                f"wizard that knows {revision}")
+    return (f"{state.describe()}: the target's schema cannot be made to match: make a copy of the source whose "
+            f"tables are the engine's (what differs set apart or dropped there; the original stays as it is) and "
+            f"move the copy")
 
 
 def _add_scan(report: PreflightReport, scanned: tuple[list[SourceTable], list[NotCarried], data_scan.ScanResult],

@@ -238,7 +238,7 @@ def _bad_values(t: SourceTable, sifted: list[tuple], limits: TargetLimits | None
                 yield key, c.name, BadValue(broken)
             if converted_row is not None:
                 converted_row.append(converted)
-        too_long = limits.row_too_long(tuple(converted_row)) if limits and converted_row is not None else None
+        too_long = limits.row_too_long(t.name, tuple(converted_row)) if limits and converted_row is not None else None
         if too_long:  # named by its longest value
             longest = max(zip(t.columns, converted_row), key=lambda cv: len(str(cv[1] or "")))[0]
             yield key, longest.name, BadValue(too_long)

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from wizard import schema
 from wizard.move.copy import CHECKPOINT_DDL, CHECKPOINTS
-from wizard.db import connect, quote
+from wizard.db import connect, quote, string_literal
 from wizard.errors import StepError
 from wizard.events import Emit, Progress, StepFinished, StepStarted, Warn
 from wizard.move.normalize import BOOLEAN, BYTES, DATE, FLOAT, INT_RANGES, JSON, NUMERIC, TEXT, TIMESTAMP
@@ -98,10 +98,6 @@ def _literal(d: str) -> str | None:
     return None
 
 
-def _pg_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _json_ok(value: str) -> bool:
     try:
         json.loads(value, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
@@ -154,16 +150,16 @@ def default_sql(c: Column) -> tuple[str | None, str]:
         return None, "not 0, 1, true or false"
     if c.kind == TEXT:
         if text_value is not None:
-            return _pg_text(text_value), ""
-        return (_pg_text(str(int(d))), "") if _INT.match(d) else (None, "a number whose text SQLite spells its own way")
+            return string_literal(text_value), ""
+        return (string_literal(str(int(d))), "") if _INT.match(d) else (None, "a number whose text SQLite spells its own way")
     if c.kind in (TIMESTAMP, DATE):
         pattern = _TS if c.kind == TIMESTAMP else _DAY
         if text_value is not None and pattern.match(text_value) and _real_moment(text_value, c.kind):
-            return _pg_text(text_value), ""
+            return string_literal(text_value), ""
         return None, f"not a {c.pg_type} value written as one (a number here is no certain moment)"
     if c.kind == JSON:
         if text_value is not None and _json_ok(text_value):
-            return _pg_text(text_value), ""
+            return string_literal(text_value), ""
         return None, "not JSON PostgreSQL takes"
     if c.kind == BYTES and _HEX.match(d):
         return f"'\\x{d[2:-1]}'::bytea", ""

@@ -10,7 +10,7 @@ from typing import Any
 
 from wizard.errors import WizardError
 from wizard.events import Emit
-from wizard.move.preflight import FAIL, PASS, WARN, Check, PreflightReport, _add_scan
+from wizard.move.preflight import FAIL, PASS, WARN, Check, PreflightReport, _add_scan, no_schema_to_match
 from wizard.mysql import source as mysql_source
 from wizard.mysql.info import other_sessions
 from wizard.mysql.lock import lock_name
@@ -33,9 +33,7 @@ async def check_source(db: DbUrl, report: PreflightReport, add: Any, emit: Emit)
                                     "the engine's database"))
         return
     if revision not in [r.id for r in history()] or state.differences:
-        why = f"revision {revision} is not in this wizard's history" if revision and not state.differences \
-            else state.describe()
-        add(Check("revision", FAIL, f"{why}: the target's schema cannot be made to match"))
+        add(Check("revision", FAIL, no_schema_to_match(state)))
         return
     report.source_revision = revision
     add(Check("revision", PASS, state.describe()))

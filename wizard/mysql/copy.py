@@ -26,7 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from wizard.db import MYSQL_SESSION, quote
+from wizard.db import mysql_connect_args, quote
 from wizard.errors import StepError
 from wizard.events import Emit, StopRequest
 from wizard.move.copy import CHECKPOINTS, TableCopy, copy_chunks, decode_key, encode_key
@@ -82,7 +82,7 @@ def tsv(records: list) -> bytes:
 async def loading_connection(target: DbUrl) -> AsyncIterator[AsyncConnection]:
     """A connection to `target` that may send LOAD DATA LOCAL files: for the copy only."""
     engine = create_async_engine(target.async_url(), poolclass=NullPool,
-                                 connect_args={**MYSQL_SESSION, "local_infile": True})
+                                 connect_args={**mysql_connect_args(target), "local_infile": True})
     try:
         async with engine.connect() as conn:
             yield conn

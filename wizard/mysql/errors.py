@@ -19,7 +19,7 @@ def describe(where: str, database: str, user: str | None, error: Any) -> str | N
             return f"{where}: user '{user}' may not use database '{database}': GRANT it access, or fix the URL"
         if "using password: YES" in said:
             return f"{where}: the password was refused: check the user and password in the URL"
-        return f"{where}: user '{user}' was refused without a password: give its password in the URL, or check the user"
+        return f"{where}: user '{user}' was refused without a password: give its password in the URL or MYSQL_PWD, or check the user"
     if code == UNKNOWN_DATABASE:
         return f"{where}: database '{database}' does not exist: create it (CREATE DATABASE {database}) or fix the URL"
     return None

@@ -33,7 +33,7 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 class TargetLimits:
     server: str  # MySQL or MariaDB, as the rules name it
     widths: dict[str, dict[str, int]]  # table -> column -> the n of its VARCHAR(n)
-    json: dict[str, frozenset[str]]  # table -> its JSON columns
+    json: dict[str, frozenset[str]]  # table -> its JSON columns, for every table of the engine's
     depth: int  # the deepest JSON the server takes
     packet: int = 0  # the server's max_allowed_packet: the longest line LOAD DATA takes (0: not known)
 
@@ -47,7 +47,7 @@ class TargetLimits:
         (4 in UTF-8, escaped to twice that; a BLOB's length is its bytes) and 3 a column (a tab, or \\N for NULL)
         and its newline. `columns`: every column of the table."""
         parts = [f"length({quote(c)}) > {n}" for c, n in self.widths.get(table, {}).items()]
-        if self.packet and columns:
+        if self.packet and columns and table in self.json:
             total = " + ".join(f"coalesce(length({quote(c)}), 0)" for c in columns)
             parts.append(f"{total} > {(self.packet - 3 * len(columns) - 1) // 8}")
         parts += [f"length(CAST({quote(c)} AS BLOB)) - length(CAST(replace(replace({quote(c)}, '[', ''), '{{', '') "
@@ -66,9 +66,11 @@ class TargetLimits:
             return f"JSON nested deeper than {self.server} takes ({self.depth} levels)"
         return None
 
-    def row_too_long(self, values: tuple) -> str | None:
-        """The rule a converted row breaks as a whole, or None: its line longer than the server's packet."""
-        if not self.packet or len(tsv([values])) <= self.packet:
+    def row_too_long(self, table: str, values: tuple) -> str | None:
+        """The rule a converted row breaks as a whole, or None: its line longer than the server's packet. Only
+        the engine's tables go onto MySQL (the checks refuse any other): another's may hold a BLOB, which the
+        copy's lines never carry."""
+        if not self.packet or table not in self.json or len(tsv([values])) <= self.packet:
             return None
         return (f"a row longer, as the copy sends it, than {self.server}'s max_allowed_packet "
                 f"({self.packet:,} bytes): raise it on the server (SET GLOBAL max_allowed_packet = 1073741824, and "

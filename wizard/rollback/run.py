@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from wizard import schema
 from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env
@@ -258,7 +259,14 @@ class Downgrade(UndoAction):
                     for table, columns in dropped_columns(state.revision, to).items():
                         path, n = await save_columns(conn, table, columns, self.context.run.folder)
                         saved.append(f"{n:,} value(s) of {', '.join(f'{table}.{c}' for c in columns)} saved to {path}")
-                    await schema.downgrade(conn, to, emit, step=step)
+                    try:
+                        await schema.downgrade(conn, to, emit, step=step)
+                    except DBAPIError as exc:
+                        if db.is_mysql:  # its DDL commits statement by statement: not "nothing changed"
+                            raise
+                        raise StepError(f"the downgrade of {db} to {to or 'base'} stopped: {_refusal(exc)}: nothing "
+                                        f"was changed (one transaction); drop or change what uses a column the "
+                                        f"downgrade removes, then roll back again") from None
                 if drop and state.recorded:
                     await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
             after = await schema.inspect_schema(conn)
@@ -274,6 +282,13 @@ class Downgrade(UndoAction):
             sentence += "; " + "; ".join(saved)
         emit(StepFinished(step, sentence))
         return sentence
+
+
+def _refusal(exc: DBAPIError) -> str:
+    """The server's one-line reason, with PostgreSQL's detail (the objects that depend on a column)."""
+    said = str(exc.orig).strip().splitlines()[0]
+    detail = getattr(exc.orig.__cause__, "detail", None)
+    return f"{said} ({' '.join(detail.split())})" if detail else said
 
 
 @register

@@ -43,9 +43,11 @@ _RENDER = "IF({c} + INTERVAL 0 DAY IS NULL, CONCAT(CAST({c} AS CHAR), '" + NO_SU
 _READS = {TIMESTAMP: datetime.fromisoformat, DATE: date.fromisoformat}
 
 
-def mysql_value(kind: str) -> Callable[[Any], Any]:
-    """MySQL's value (as the driver reads it, or as rendered for a SQLite source) -> the compared form."""
+def mysql_value(kind: str, nul_free: bool = False) -> Callable[[Any], Any]:
+    """MySQL's value (as the driver reads it, or as rendered for a SQLite source) -> the compared form;
+    `nul_free`: text as PostgreSQL can hold it, its NUL bytes removed (the move off MySQL removes and counts them)."""
     read = _READS.get(kind)
+    strip = nul_free and kind == TEXT
 
     def value(v: Any) -> Any:
         if v is None:
@@ -61,6 +63,8 @@ def mysql_value(kind: str) -> Callable[[Any], Any]:
             v = v == 1
         elif kind == TEXT and not isinstance(v, (str, bytes)):
             v = str(v)
+        if strip and isinstance(v, str) and "\0" in v:
+            v = "".join(v.split("\0"))
         try:
             return canonical(kind, v)
         except (ValueError, TypeError, ArithmeticError):
@@ -73,9 +77,10 @@ class MySide:
     is_sqlite = False
 
     def __init__(self, conn: pymysql.connections.Connection, render: bool, chunk: int,
-                 thread: ThreadPoolExecutor) -> None:
+                 thread: ThreadPoolExecutor, nul_free: bool = False) -> None:
         self.conn = conn
         self.render = render  # DATETIME and DATE in SQLite's spelling: the other side is a SQLite file
+        self.nul_free = nul_free  # text without its NUL bytes: the other side is PostgreSQL
         self.chunk = chunk
         self.thread = thread  # the one thread that uses the connection
 
@@ -83,7 +88,7 @@ class MySide:
         return asyncio.get_running_loop().run_in_executor(self.thread, fn, *args)
 
     def value(self, kind: str) -> Callable[[Any], Any]:
-        return mysql_value(kind)
+        return mysql_value(kind, self.nul_free)
 
     def key(self, kind: str) -> Callable[[Any], Any]:
         return lambda v: v  # text arrives as str, whole numbers as int: already Python's order
@@ -124,8 +129,8 @@ def _open(db: DbUrl) -> pymysql.connections.Connection:
 
 
 @contextlib.asynccontextmanager
-async def open_mysql(db: DbUrl, render: bool, chunk: int) -> AsyncIterator[MySide]:
-    """A MySQL side in one read-only snapshot (`render`: the other side is SQLite)."""
+async def open_mysql(db: DbUrl, render: bool, chunk: int, nul_free: bool = False) -> AsyncIterator[MySide]:
+    """A MySQL side in one read-only snapshot (`render`: the other side is SQLite; `nul_free`: PostgreSQL)."""
     loop = asyncio.get_running_loop()
     thread = ThreadPoolExecutor(1, thread_name_prefix="verify-mysql")
     try:
@@ -134,7 +139,7 @@ async def open_mysql(db: DbUrl, render: bool, chunk: int) -> AsyncIterator[MySid
         except (pymysql.MySQLError, OSError) as exc:
             raise BadInput(describe_connect_error(db, exc)) from None
         try:
-            yield MySide(conn, render, chunk, thread)
+            yield MySide(conn, render, chunk, thread, nul_free)
         finally:
             await loop.run_in_executor(thread, conn.close)  # the snapshot's transaction ends with it
     finally:

@@ -161,7 +161,8 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, quarantined:
     names = _tables(tables, s_shapes, t_shapes)
     verdicts = []
     rows_started = time.monotonic()
-    async with open_side(source) as s_side, open_side(target, render=source.is_sqlite) as t_side, _no_gc_pauses():
+    async with open_side(source, nul_free=target.kind == "postgresql") as s_side, \
+            open_side(target, render=source.is_sqlite) as t_side, _no_gc_pauses():
         for name in names:
             if stop is not None and stop.is_set():
                 raise Interrupted(f"verification stopped ({stop.reason}): nothing was written; run it again to verify")

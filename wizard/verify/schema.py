@@ -28,7 +28,7 @@ from sqlalchemy.exc import CompileError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
-from wizard.db import connect, quote, write_transaction
+from wizard.db import connect, quote, string_literal, write_transaction
 from wizard.errors import StepError
 from wizard.move.normalize import kind_of
 from wizard.move.tables import plain_tables
@@ -355,7 +355,7 @@ async def _check_sequences(conn: AsyncConnection, have: dict[str, TableShape]) -
             if top is not None and following <= top:
                 out.append(SchemaFinding(table.name, "sequence", FAIL,
                                          f"sequence {seq} hands out {following} next, but {where} already holds ids "
-                                         f"up to {top}: the engine's next insert fails; fix: SELECT setval('{seq}', {top})"))
+                                         f"up to {top}: the engine's next insert fails; fix: SELECT setval({string_literal(seq)}, {top})"))
             else:
                 out.append(SchemaFinding(table.name, "sequence", OK,
                                          f"sequence {seq} hands out {following} next (highest {where}: {top})"))

@@ -291,13 +291,15 @@ class PgSide:
 
 
 @contextlib.asynccontextmanager
-async def open_side(db: DbUrl, render: bool = False) -> AsyncIterator[SqliteSide | PgSide | MySide]:
-    """One side, open for reading; `render`: a PostgreSQL or MySQL side spells values as SQLite does."""
+async def open_side(db: DbUrl, render: bool = False, nul_free: bool = False
+                    ) -> AsyncIterator[SqliteSide | PgSide | MySide]:
+    """One side, open for reading; `render`: a PostgreSQL or MySQL side spells values as SQLite does; `nul_free`:
+    a MySQL side's text compared without NUL bytes, as PostgreSQL, the other side, holds it."""
     if db.is_sqlite:
         yield SqliteSide(db)
         return
     if db.is_mysql:
-        async with open_mysql(db, render, CHUNK_ROWS) as side:
+        async with open_mysql(db, render, CHUNK_ROWS, nul_free) as side:
             yield side
         return
     conn = await connect_pg(db, "wizard verify")
