@@ -698,6 +698,16 @@ def test_an_env_file_that_does_not_exist(work: Work, survived) -> None:
     survived(input="an --env-file that does not exist", exit_code=2, message=said, changed=NOTHING)
 
 
+def test_an_env_file_that_is_no_file(work: Work, survived) -> None:
+    """/dev/null or a pipe: nothing the switch could rewrite, said as what it is (it was said not to exist)."""
+    os.mkfifo(work.folder / "engine.env")
+    said = work.expect([
+        ([command, "--source", ENGINE, "--target", work.target, "--yes", "--env-file", env],
+         f"{env} is not a file: pass the engine's .env with --env-file, or leave it out")
+        for command, env in (("migrate", "/dev/null"), ("migrate", "engine.env"))], 2)
+    survived(input="an --env-file that is no file (/dev/null, a pipe)", exit_code=2, message=said, changed=NOTHING)
+
+
 def _chattr(flag: str, path: Path) -> bool:
     if not shutil.which("chattr"):
         return False

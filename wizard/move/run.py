@@ -156,7 +156,8 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
             raise BadInput("--to upgrades the engine's schema, and a --reflected copy has none: leave --to out")
         schema.resolve_revision(options.to)
     if options.env_file is not None and not options.env_file.is_file():
-        raise BadInput(f"{options.env_file} does not exist: pass the engine's .env with --env-file, or leave it out")
+        why = "is not a file" if options.env_file.exists() else "does not exist"  # /dev/null, a pipe: no .env to switch
+        raise BadInput(f"{options.env_file} {why}: pass the engine's .env with --env-file, or leave it out")
     # Bad input is said before any run exists (exit 2, nothing written, no journal), not found mid-move:
     # a source that is no SQLite file, a .env the switch could not rewrite, a target that does not let us in.
     if options.source.is_sqlite:
