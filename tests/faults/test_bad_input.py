@@ -888,6 +888,16 @@ def test_an_env_file_that_sets_a_variable_twice(work: Work, survived, engine_db:
              changed="the last DATABASE_URL line and both OPENAI_API_KEY lines of .env; the move verified")
 
 
+def test_a_sqlite_target(work: Work, survived) -> None:
+    """`plan` says what `migrate` says, where it planned a move onto the file, one that "already holds the
+    engine's tables"."""
+    shutil.copy(work.folder / "engine.db", work.folder / "other.db")
+    says = "the target of a move must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname"
+    said = work.expect([(["plan", "--source", ENGINE, "--target", "sqlite:///other.db"], says),
+                        (["migrate", "--source", ENGINE, "--target", "sqlite:///other.db", "--yes"], says)], 2)
+    survived(input="a SQLite --target (plan, migrate)", exit_code=2, message=said, changed=NOTHING)
+
+
 def test_a_target_that_is_the_source(work: Work, survived) -> None:
     """A database equal to itself would verify: said instead (one file by another path, one server database)."""
     says = "the source and the target are one database ({}): give as --target the database the source was moved to"

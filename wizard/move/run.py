@@ -40,7 +40,7 @@ from wizard.lock import StateLock
 from wizard.pg import connect_pg
 from wizard.pooler import find_pooler
 from wizard.target_lock import target_lock
-from wizard.move.preflight import PreflightReport, backup_room, run_checks
+from wizard.move.preflight import PreflightReport, backup_room, check_target_kind, run_checks
 from wizard.move.report import RunReport, TableRow, write
 from wizard.move.scan import ABORT, POLICIES, RowActions
 from wizard.move.normalize import takes
@@ -147,8 +147,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     if options.source.is_mysql and options.reflected:
         raise BadInput("--reflected copies a SQLite file's own tables; a MySQL source moves the engine's tables: "
                        "leave --reflected out")
-    if options.target.is_sqlite:
-        raise BadInput("the target of a move must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname")
+    check_target_kind(options.target)
     if options.on_orphans is not None and options.on_orphans not in POLICIES:
         raise BadInput(f"--on-orphans must be one of {', '.join(POLICIES)}")
     if options.to is not None:
