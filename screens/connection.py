@@ -55,6 +55,7 @@ class ConnectionScreen(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self._fields_error: WizardError | None = None
         text = self.session.target_text or self._target_of_resumed_run()
         if self.session.target is not None:
             text = self.session.target.sync_str()
@@ -104,8 +105,11 @@ class ConnectionScreen(StepScreen):
         """A field edited by hand: the URL follows it, so the two never say different things."""
         try:
             url = self._from_fields()
-        except (WizardError, ValueError):
+        except WizardError as exc:
+            # The URL still says what the fields said before: Test must say this, not connect to that.
+            self._fields_error = exc
             return
+        self._fields_error = None
         field = self.query_one("#url", Input)
         if field.value != url.without_password():
             field.value = url.without_password()
@@ -116,7 +120,9 @@ class ConnectionScreen(StepScreen):
         result.call_after_refresh(result.scroll_visible)
 
     def _target(self) -> DbUrl:
-        """The URL field when filled, else one built from the fields."""
+        """The URL field when filled, else one built from the fields; a field that makes no URL says why."""
+        if self._fields_error is not None:
+            raise self._fields_error
         url = self.query_one("#url", Input).value.strip()
         password = self.query_one("#password", Input).value  # taken as typed: spaces may be part of it
         if url:
@@ -138,7 +144,8 @@ class ConnectionScreen(StepScreen):
             base = None
         values = {name: self.query_one(f"#{name}", Input).value.strip() for name in TYPED}
         select = self.query_one("#sslmode", Select)
-        return commands.form_url(base, values["host"], int(values["port"]) if values["port"] else None,
+        # The port as typed: the integer field takes a lone '-', which the URL then says is no port.
+        return commands.form_url(base, values["host"], values["port"] or None,
                                  values["database"], values["user"], self.query_one("#password", Input).value,
                                  None if select.is_blank() else str(select.value), values["sslrootcert"] or None,
                                  values["schema"])
@@ -169,6 +176,7 @@ class ConnectionScreen(StepScreen):
             if field.has_focus:  # typed or pasted: the fields follow (set here from them, they are equal)
                 try:
                     self._fill_fields(parse_url(value, "target"))
+                    self._fields_error = None
                 except WizardError:
                     pass  # not a URL yet
             return

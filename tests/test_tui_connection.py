@@ -224,3 +224,52 @@ async def test_a_mysql_target_that_cannot_be_moved_to_says_why_in_one_line(tmp_p
         await press(pilot, "ctrl+n")
         assert "step 1 of 7" in screen_text(app)
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").rglob("journal.jsonl"))
+
+
+@pytest.mark.parametrize("field", ["url", "port", "port-minus", "database"])
+async def test_a_field_that_makes_no_url_is_said_in_the_clis_one_line(tmp_path: Path, engine_db: Path, pg_url: str,
+                                                                     field: str) -> None:
+    """A port of 99999 pasted in the URL or typed in the Port field, a lone '-' there (the integer field takes it),
+    or the Database field emptied: Test says the line `wizard migrate` prints, with no crash, and connects to
+    nothing (not to the URL the fields said before); Ctrl+N stays greyed."""
+    database = make_url(pg_url).database
+    says = {"database": "the target URL names no database: add /dbname to postgresql://postgres@127.0.0.1:5432",
+            "port-minus": f"cannot read the target URL '...127.0.0.1:-/{database}': use sqlite:///path/to/file.db, "
+                          f"postgresql://user@host:5432/db or mysql://user@host:3306/db"}.get(
+        field, "the target URL's port 99999 is not a port: use one from 1 to 65535, or leave it out for the default")
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=pg_url)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _on_connection_screen(pilot, app)
+        if field == "port":
+            await _type_into(pilot, app, "port", "99999")
+        elif field == "port-minus":
+            await _type_into(pilot, app, "port", "-")
+        elif field == "database":
+            await _type_into(pilot, app, "database", "")
+        else:
+            url_field = app.screen.query_one("#url", Input)
+            url_field.value = ""
+            url_field.post_message(events.Paste(make_url(pg_url).set(port=99999).render_as_string(False)))
+            await settle(pilot)
+        await press(pilot, "ctrl+t")
+        shown = screen_text(app)
+        assert _squeezed(says) in _squeezed(shown), shown
+        assert "Traceback" not in shown and app.screen.can_go_next() is False
+    assert not (tmp_path / "state").exists()
+
+
+async def test_a_lone_minus_in_the_port_with_no_url_is_said_not_a_crash(tmp_path: Path, engine_db: Path) -> None:
+    """The fields alone (no URL), a Port of '-', Enter in the Password field: the URL's one line, no crash (int('-')
+    raised in the screen)."""
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _on_connection_screen(pilot, app)
+        app.screen.query_one("#port", Input).focus()
+        await press(pilot, "minus")
+        app.screen.query_one("#password", Input).focus()
+        await press(pilot, "s", "enter")
+        shown = screen_text(app)
+        says = "cannot read the target URL '...127.0.0.1:-': use sqlite:///path/to/file.db, " \
+               "postgresql://user@host:5432/db or mysql://user@host:3306/db"
+        assert _squeezed(says) in _squeezed(shown), shown
+        assert app.screen.can_go_next() is False

@@ -81,6 +81,40 @@ def test_prepare_refuses_a_folder_that_holds_a_database(tmp_path: Path) -> None:
 NOBODY = "postgresql://postgres@127.0.0.1:6449/postgres"  # a port no server listens on here
 
 
+@pytest.mark.parametrize("target", ["sqlite:///engine.db", "mysql://root@127.0.0.1:3306/mysql"])
+def test_a_target_that_is_no_postgresql_server_is_refused_before_anything_is_made(tmp_path: Path,
+                                                                                   target: str) -> None:
+    with pytest.raises(BadInput) as caught:
+        asyncio.run(demo.prepare(executions=10, folder=tmp_path / "demo", target=target))
+    assert caught.value.message == "--target must be a PostgreSQL server: postgresql://user@host:5432/postgres"
+    assert not any((tmp_path / "demo").iterdir())
+
+
+def test_a_folder_that_cannot_be_written_is_refused_before_the_server_is_touched(tmp_path: Path,
+                                                                                  pg_server: str) -> None:
+    """Under a file, or on a read-only disk (a private read-only bind mount): one line, and no database made on
+    the server (when the folder existed, one was left there, after a traceback)."""
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(BadInput) as caught:
+        asyncio.run(demo.prepare(executions=10, folder=tmp_path / "file" / "demo", target=pg_server))
+    says = "{} cannot be written ({}): give --folder one you can write to, or none for a new temporary one"
+    assert caught.value.message == says.format(tmp_path / "file" / "demo", "Not a directory")
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mount = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "$@"'
+    if subprocess.run(["unshare", "-m", "sh", "-c", mount, str(ro), "true"], capture_output=True).returncode:
+        pytest.skip("no private read-only bind mount here")
+    before = asyncio.run(_databases(pg_server))
+    prepare = "import asyncio, sys; from wizard import demo; asyncio.run(demo.prepare(10, sys.argv[1], " \
+              "target=sys.argv[2]))"
+    done = subprocess.run(["unshare", "-m", "sh", "-c", mount, str(ro), sys.executable, "-c", prepare, str(ro),
+                           pg_server], capture_output=True, text=True)
+    said = done.stderr.strip().splitlines()[-1]
+    assert said == "wizard.errors.BadInput: " + says.format(ro, "not writable"), done.stderr[-3000:]
+    assert asyncio.run(_databases(pg_server)) == before
+
+
 def test_with_no_server_answering_the_demo_starts_its_own_postgresql_and_removes_it_on_quit(monkeypatch) -> None:
     monkeypatch.setattr(demo, "LOCAL_SERVER", NOBODY)
     ready = asyncio.run(demo.prepare(executions=50))

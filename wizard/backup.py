@@ -606,6 +606,8 @@ async def run_backup(db: DbUrl, state_dir: Path, emit: Emit) -> tuple[str, Backu
     db = db.absolute()
     async with connect(db):
         pass  # bad input (a missing file, a wrong password) is said before a run exists
+    if db.kind == "postgresql":
+        await pgtools.for_database(db)  # no pg_dump that can dump it: refused before a run exists, as an upgrade is
     run_id = new_run_id()
     with StateLock(state_dir).acquire(run_id, "backup"):
         run = new_run(state_dir, "backup", run_id=run_id, db=db.masked())

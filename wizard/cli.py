@@ -300,6 +300,11 @@ def tui(env_file: Path | None, source: str | None, target: str | None, state_dir
     require_terminal()
     from wizard.app import run_app
 
+    try:
+        commands.runs(commands.state_dir_of(state_dir))  # every screen lists them: said once, here, not as a crash
+    except WizardError as exc:
+        err.print(f"[red]error:[/] {escape(mask(exc.message))}", soft_wrap=True)
+        sys.exit(exc.exit_code)
     sys.exit(run_app(env_file=env_file, source=source, target=target, state_dir=state_dir))
 
 

@@ -35,6 +35,7 @@ from wizard import schema
 from wizard.move import settings, switch
 from wizard.verify import report as verify_report
 from wizard.backup import BackupRecord, check_deferred, human_size, run_backup
+from wizard.db import check_sqlite_writable
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
 from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
 from wizard.errors import BadInput, Interrupted, Refused, WizardError
@@ -52,7 +53,7 @@ from wizard.upgrade import summary as upgrade_summary
 from wizard.upgrade import upgrade_sql as _upgrade_sql
 from wizard.pgsession import schema_of, with_schema
 from wizard.mysql.info import is_mariadb
-from wizard.urls import SSL_MODES, DbUrl, form_url as _form_url, parse_url
+from wizard.urls import SSL_MODES, DbUrl, form_url as _form_url, parse_url, same_database
 from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
@@ -103,7 +104,7 @@ def in_schema(db: DbUrl, schema: str | None) -> DbUrl:
     return with_schema(db, schema) if schema else db
 
 
-def form_url(base: DbUrl | None, host: str, port: int | None, database: str, user: str, password: str,
+def form_url(base: DbUrl | None, host: str, port: int | str | None, database: str, user: str, password: str,
              sslmode: str | None, sslrootcert: str | None, schema: str) -> DbUrl:
     """The Connection screen's target from its fields, over `base` (the URL it shows: what no field holds is kept);
     an empty `schema` leaves the role's own search_path."""
@@ -253,6 +254,8 @@ async def upgrade(db: DbUrl, to: str | None, state_dir: Path | None, emit: Emit 
     the_plan = await plan_upgrade(db, to)
     if the_plan.nothing_to_do:
         return UpgradeResult(None, the_plan.current, the_plan.target, None)
+    if db.is_sqlite:  # before the question and the backup: else the upgrade fails after both
+        check_sqlite_writable(db)
     if confirm is not None and not await _agreed(confirm, the_plan):
         raise Refused("nothing was changed: the operator said no")
     _stop_point(stop, "the upgrade")
@@ -276,6 +279,12 @@ async def verify(source: DbUrl, target: DbUrl, emit: Emit = ignore, stop: StopRe
     With `run` (a move), what it did on purpose counts in: its quarantine, the foreign keys it set to NULL,
     the rows it changed after the copy (the settings move). `tables`: only those. `report_file`: the report
     in Markdown there (its JSON beside it, mode 0600), with the run's copy facts. Writes no database."""
+    if same_database(source, target) and schema_of(source) == schema_of(target):
+        # Equal to itself, row by row: a "verified" that would say nothing of any copy.
+        raise BadInput(f"the source and the target are one database ({target}): give as --target the database the "
+                       f"source was moved to")
+    if report_file is not None:
+        verify_report.check_writable(report_file)
     report = await verify_run(source, target, run.folder if run is not None else None, emit, tables or None, stop)
     written = await write_verify_report(report, report_file, run) if report_file is not None else None
     return Verification(report, written)

@@ -55,12 +55,16 @@ def connect_mysql_sync(db: DbUrl) -> pymysql.connections.Connection:
 def check_sqlite_file(db: DbUrl) -> None:
     """A SQLite URL must name an existing SQLite file; never create one by connecting."""
     path = db.sqlite_path
-    if not path.exists():
-        raise BadInput(f"{path} does not exist: check the path in the URL (sqlite:////absolute/path.db)")
-    if not path.is_file():
-        raise BadInput(f"{path} is not a file: the URL must name the engine's SQLite database file")
-    with open(path, "rb") as f:
-        head = f.read(20)
+    try:
+        if not path.exists():
+            raise BadInput(f"{path} does not exist: check the path in the URL (sqlite:////absolute/path.db)")
+        if not path.is_file():
+            raise BadInput(f"{path} is not a file: the URL must name the engine's SQLite database file")
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except PermissionError:  # the file's mode, or a folder on its path this user may not enter
+        raise BadInput(f"{path} cannot be read by this user (permission denied): run the wizard as the engine's "
+                       f"user, or let this one read the file and enter its folders") from None
     if head[:16] != SQLITE_MAGIC and path.stat().st_size > 0:
         raise BadInput(f"{path} is not a SQLite database: point the URL at the engine's .db file")
     wal = head[18:19] == b"\x02"  # the header's read version: 2 is WAL mode
@@ -74,6 +78,15 @@ def check_sqlite_file(db: DbUrl) -> None:
         raise BadInput(f"{path} is in WAL mode, and reading it needs {path.name}-shm beside it, which SQLite cannot "
                        f"make ({path.parent} is not writable here): copy the file and its -wal, if there is one, to a "
                        f"writable folder and name that copy, or make the folder writable, then run again")
+
+
+def check_sqlite_writable(db: DbUrl) -> None:
+    """BadInput unless this user may write the SQLite file, and its folder, where SQLite makes its -journal."""
+    path = db.sqlite_path
+    for place, what in ((path, "the file"), (path.absolute().parent, "its folder, where SQLite writes its journal,")):
+        if not os.access(place, os.W_OK | (os.X_OK if place.is_dir() else 0)):
+            raise BadInput(f"{path} cannot be written by this user ({what} is read-only here): run the wizard as the "
+                           f"engine's user, or make it writable")
 
 
 def _read_only_probe(path: Path) -> str | None:
@@ -184,9 +197,16 @@ def _describe_tls_error(db: DbUrl, inner: BaseException, msg: str) -> str | None
                 f"give the CA that signed it in sslrootcert=")
     if "root certificate file" in msg and "does not exist" in msg:
         return f"{msg} (sslmode={mode} verifies the server): give the CA file in sslrootcert=, or PGSSLROOTCERT"
-    missing = [f"{k}={v}" for k, v in db.tls().items() if k in TLS_FILES and not Path(v).expanduser().exists()]
-    if isinstance(inner, FileNotFoundError) and missing:
+    # The URL's files, and the PGSSL* variables' for what it leaves out (asyncpg reads them as libpq does).
+    named = [(f"{k}={v}", v) for k, v in db.tls().items() if k in TLS_FILES] + [
+        (f"{var}={os.environ[var]}", os.environ[var]) for k, var in TLS_FILES.items()
+        if k not in db.tls() and os.environ.get(var)]
+    missing = [said for said, path in named if not Path(path).expanduser().is_file()]
+    if isinstance(inner, (FileNotFoundError, IsADirectoryError)) and missing:
         return f"no such file: {', '.join(missing)}: give the path of the file, or leave the parameter out"
+    if isinstance(inner, PermissionError) and inner.filename:  # ~/.postgresql/postgresql.key of another HOME
+        return (f"{inner.filename}, a TLS file the client reads, cannot be read by this user: make it readable, or "
+                f"run with this user's own HOME")
     if isinstance(inner, ssl.SSLError):
         return f"TLS failed ({msg}): check sslcert=, sslkey= and sslpassword="
     return None

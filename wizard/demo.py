@@ -65,7 +65,7 @@ async def _find_server(folder: Path, target: str | None) -> tuple[DbUrl, str, cl
     """(a database to connect to to create and drop the demo's, where the server is in words, its own cluster)."""
     if target:
         admin = parse_url(target, "target")
-        if admin.is_sqlite:
+        if admin.kind != "postgresql":  # MySQL too: asked as PostgreSQL, it would say its database is not there
             raise BadInput("--target must be a PostgreSQL server: postgresql://user@host:5432/postgres")
         await _execute(admin)  # one line that says why it cannot be reached
         return admin, f"the server at {admin.masked()}", None
@@ -110,7 +110,15 @@ async def prepare(executions: int = 200_000, folder: Path | None = None, emit: E
     temporary = folder is None
     await sweep(emit)
     folder = Path(folder or tempfile.mkdtemp(prefix=PREFIX)).absolute()
-    folder.mkdir(parents=True, exist_ok=True)
+    # Said before the server is touched: under a file, a read-only disk, another user's folder.
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        why = None if os.access(folder, os.W_OK | os.X_OK) else "not writable"
+    except OSError as exc:
+        why = exc.strerror
+    if why is not None:
+        raise BadInput(f"{folder} cannot be written ({why}): give --folder one you can write to, or none for a new "
+                       f"temporary one")
     db_path = folder / "engine.db"
     if db_path.exists():
         raise BadInput(f"{db_path} exists already: give an empty --folder, or none for a new temporary one")

@@ -18,7 +18,7 @@ DEFAULT_ENV_FILE = Path(".env")
 def read_env(path: Path) -> dict[str, str | None]:
     if not path.exists():
         raise BadInput(f"{path} does not exist: pass --env-file with the engine's .env, or --source")
-    return dict(dotenv_values(path))
+    return {} if path.is_dir() else env_values(path.read_bytes())  # dotenv reads nothing from a folder
 
 
 def database_url(path: Path) -> str | None:
@@ -33,32 +33,46 @@ def _line_re(name: str) -> re.Pattern[bytes]:
     return re.compile(rb"^(?P<lead>[ \t]*(?:export[ \t]+)?" + re.escape(name.encode()) + rb"[ \t]*=)(?P<value>[^\r\n]*)", re.M)
 
 
+def _last(data: bytes, name: str) -> re.Match[bytes] | None:
+    """The line that sets `name` for dotenv, and for a shell that sources the file: the last of them."""
+    found = None
+    for found in _line_re(name).finditer(data):
+        pass
+    return found
+
+
 def set_variable(data: bytes, name: str, value: str) -> bytes:
-    """Replace the value of `name` on its line (or append a line); all other bytes kept."""
+    """Replace the value of `name` on the line that counts (or append a line); all other bytes kept."""
     quoted = b'"' + value.replace("\\", "\\\\").replace('"', '\\"').encode() + b'"'
-    pattern = _line_re(name)
-    if pattern.search(data):
-        return pattern.sub(lambda m: m["lead"] + quoted, data, count=1)
+    found = _last(data, name)
+    if found is not None:
+        return data[:found.start()] + found["lead"] + quoted + data[found.end():]
     sep = b"" if not data or data.endswith(b"\n") else b"\n"
     return data + sep + name.encode() + b"=" + quoted + b"\n"
 
 
 def line_of(data: bytes, name: str) -> str | None:
     """The line that sets `name`, as the file spells it (export, quotes and all), or None."""
-    found = _line_re(name).search(data)
+    found = _last(data, name)
     return found[0].decode("utf-8", "replace") if found else None
 
 
 def remove_variable(data: bytes, name: str) -> bytes:
-    """Drop the line that sets `name`, with its line ending; all other bytes kept."""
+    """Drop every line that sets `name` (an earlier one would count once the last is gone), with its line ending;
+    all other bytes kept."""
     pattern = re.compile(
         rb"^[ \t]*(?:export[ \t]+)?" + re.escape(name.encode()) + rb"[ \t]*=[^\r\n]*(?:\r?\n)?", re.M
     )
-    return pattern.sub(b"", data, count=1)
+    return pattern.sub(b"", data)
+
+
+def env_values(data: bytes) -> dict[str, str | None]:
+    """Every variable a .env sets; a byte that is not UTF-8 (a comment written in latin-1) stops none of them."""
+    return dict(dotenv_values(stream=io.StringIO(data.decode("utf-8", "surrogateescape"))))
 
 
 def value_in(data: bytes, name: str) -> str | None:
-    return dotenv_values(stream=io.StringIO(data.decode("utf-8", "surrogateescape"))).get(name)
+    return env_values(data).get(name)
 
 
 def _temporary(path: Path) -> Path:

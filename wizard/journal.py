@@ -158,9 +158,13 @@ def new_run(state_dir: Path, journey: str, run_id: str | None = None, **fields: 
 def list_runs(state_dir: Path) -> list[Run]:
     """Every run in the state directory, oldest first."""
     folder = runs_dir(state_dir)
-    if not folder.is_dir():
-        return []
-    return [Run(p.name, p) for p in sorted(folder.iterdir()) if (p / "journal.jsonl").exists()]
+    try:
+        if not folder.is_dir():
+            return []
+        return [Run(p.name, p) for p in sorted(folder.iterdir()) if (p / "journal.jsonl").exists()]
+    except OSError as exc:  # a folder of another user's, without the x or r bit for this one
+        raise BadInput(f"the state directory {state_dir} cannot be read ({exc.strerror}): run as its owner, or "
+                       f"pass --state-dir the folder that holds your runs") from None
 
 
 def load_run(state_dir: Path, run_id: str | None = None, last: bool = False) -> Run:

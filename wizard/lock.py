@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from wizard.errors import Refused
+from wizard.errors import BadInput, Refused
 
 
 class StateLock:
@@ -19,8 +19,12 @@ class StateLock:
         self._fd: int | None = None
 
     def acquire(self, run_id: str, journey: str) -> "StateLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # its mode, a read-only disk, a file of that name: nothing is written yet
+            raise BadInput(f"the state directory {self.path.parent} cannot be written ({exc.strerror}): pass "
+                           f"--state-dir a folder you can write to") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

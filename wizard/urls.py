@@ -134,21 +134,36 @@ class DbUrl:
         return _readable(self.url._replace(password=None).render_as_string(hide_password=False))  # .set(password=None) keeps it
 
 
+def same_database(a: DbUrl, b: DbUrl) -> bool:
+    """`a` and `b` name one database (its schema aside): one SQLite file, or one server's database."""
+    if a.kind != b.kind:
+        return False
+    if a.is_sqlite:
+        return a.sqlite_path.resolve() == b.sqlite_path.resolve()
+    def place(u: DbUrl) -> tuple:
+        # host= names a socket folder; a port left out is the server's default
+        return u.url.host or u.url.query.get("host"), u.url.port or (3306 if u.is_mysql else 5432), u.database
+
+    return place(a) == place(b)
+
+
 def _readable(rendered: str) -> str:
     """A certificate's path as typed ('/' needs no escape in a query), and a masked key's password as a password is."""
     head, sep, query = rendered.partition("?")
     return head + sep + query.replace("%2F", "/").replace("%2A", "*")
 
 
-def form_url(base: DbUrl | None, host: str, port: int | None, database: str, user: str, password: str,
+def form_url(base: DbUrl | None, host: str, port: int | str | None, database: str, user: str, password: str,
              sslmode: str | None = None, sslrootcert: str | None = None) -> DbUrl:
     """A URL from a form's fields, over `base` (the URL the form shows: its kind and what no field holds, a client
-    certificate or options, are kept), else a PostgreSQL one; blank fields left out, the host 127.0.0.1 by default."""
+    certificate or options, are kept), else a PostgreSQL one; blank fields left out, the host 127.0.0.1 by default.
+    `port` as typed, maybe no number: the URL made of it says so, in the one line a URL given whole would."""
     url = base.url if base is not None else URL.create("postgresql")
     tls = {k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v}
     url = url.difference_update_query(["sslmode", "sslrootcert"]).update_query_dict(tls)
-    url = url.set(username=user or None, password=password or None, host=host or "127.0.0.1", port=port,
-                  database=database or None)
+    # Not url.set(), which keeps the base's part where it is given None: a field emptied empties its part.
+    url = url._replace(username=user or None, password=password or None, host=host or "127.0.0.1", port=port,
+                       database=database or None)
     return parse_url(url.render_as_string(hide_password=False), "target")
 
 
@@ -169,13 +184,27 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
         raise BadInput(f"no {what} URL given: pass one, or set DATABASE_URL in .env")
     text = text.strip()
     try:
+        text.encode()
+    except UnicodeEncodeError:  # bytes of another encoding, kept by Python as surrogates: no driver takes them
+        raise BadInput(f"the {what} URL holds bytes that are not UTF-8 (a file or database named in another "
+                       f"encoding): rename it, or link the file under a UTF-8 name, and use that") from None
+    try:
         url = make_url(text)
     except (ArgumentError, ValueError):
-        shown = text.split("@")[-1] if "@" in text else text
+        # The host's side alone: no password, and no scheme:// for mask() to take the advice after it for one.
+        shown = text.split("@")[-1] if "@" in text else text.split("://")[-1]
         raise BadInput(
             f"cannot read the {what} URL '...{shown}': use sqlite:///path/to/file.db, postgresql://user@host:5432/db "
             "or mysql://user@host:3306/db"
         ) from None
+    if url.host and "@" in url.host:  # a password's own @ not escaped: what follows it is taken for the host
+        raise BadInput(f"the {what} URL holds more than one @ before its host: write an @ in the user name or "
+                       "password as %40")
+    # SQLAlchemy takes any integer; a socket takes 0-65535 and a driver reads 0 as "the default", which libpq's
+    # tools refuse: checked here, before any connection raises it as an OverflowError.
+    if url.port is not None and not 0 < url.port < 65536:
+        raise BadInput(f"the {what} URL's port {url.port} is not a port: use one from 1 to 65535, or leave it out "
+                       "for the default")
     driver = url.drivername
     if driver in _SQLITE:
         if not url.database or url.database == ":memory:":

@@ -33,11 +33,13 @@ from sqlalchemy.engine import make_url
 from fault_support import WIZARD, first_line, rows_lost
 from move_helpers import checksums, fetch, sha256, tables_in
 from pgbouncer import STATEMENT_PORT, start_pgbouncer, through
+from tmux_pane import needs_tmux
 from engine_data import build_pg_1_0_0
 from pg_clusters import TlsServer, private_cluster, steady_port, tls_cluster
 from wizard.envfile import value_in
 from wizard.urls import parse_url
 
+NOBODY_UID = 65534
 NOTHING = "nothing (source sha256, target tables, .env bytes checked)"
 ONLY_THE_JOURNAL = "nothing but the refused run's journal (source sha256, target tables, .env bytes checked)"
 ENGINE = "sqlite:///engine.db"  # every command runs in the folder that holds it: paths in messages stay short
@@ -49,10 +51,11 @@ HEAD = "known are 0001, 0002, 0003, 0004 and head"
 
 def run_all(folder: Path, *commands: list[str], timeout: float = 120) -> list[tuple[subprocess.CompletedProcess,
                                                                                     float]]:
-    """Each command as `wizard ...` in `folder` (one that starts with `unshare` as it is), all at once, stdin not
-    a terminal: (result, seconds since they started) each."""
+    """Each command as `wizard ...` in `folder` (one that starts with `unshare`, `env` or `setpriv` as it is), all
+    at once, stdin not a terminal: (result, seconds since they started) each."""
     started = time.monotonic()
-    procs = [subprocess.Popen(c if c[0] == "unshare" else [str(WIZARD), *c], cwd=folder, stdin=subprocess.DEVNULL,
+    procs = [subprocess.Popen(c if c[0] in ("unshare", "env", "setpriv") else [str(WIZARD), *c], cwd=folder,
+                              stdin=subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
     out = []
     try:
@@ -153,6 +156,24 @@ def work(tmp_path: Path, engine_db: Path, pg_url: str, pg_server: str) -> Work:
     return Work(tmp_path, pg_url, pg_server)
 
 
+@pytest.fixture
+def as_nobody(work: Work, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Work, list[str]]]:
+    """For the modes root ignores: a copy of `work` in a folder `nobody` can reach (pytest's are root's alone), and
+    the start of a command that runs `wizard` there as nobody. Its files stay root's; HOME is that folder (asyncpg
+    looks for a client key in HOME, and root's may not be read)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("running the wizard as another user needs root and setpriv")
+    folder = Path(tempfile.mkdtemp(prefix="wizard-nobody-"))
+    try:
+        folder.chmod(0o755)
+        shutil.copy(work.folder / "engine.db", folder / "engine.db")
+        monkeypatch.setenv("HOME", str(folder))
+        yield Work(folder, work.target, work.server), ["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                                        "--clear-groups", str(WIZARD)]
+    finally:
+        shutil.rmtree(folder)
+
+
 def only_the_journal(work: Work) -> None:
     """What a refused move leaves (README: "a refused move leaves nothing behind but its journal")."""
     (run,) = list((work.state_dir / "runs").iterdir())
@@ -243,6 +264,67 @@ def test_a_source_that_is_no_sqlite_file(work: Work, survived, name: str, made: 
     survived(input=f"{made} (migrate, plan, backup, upgrade, verify)", exit_code=2, message=said, changed=NOTHING)
 
 
+@pytest.mark.parametrize("name", ["secret.db", "root/engine.db"], ids=["file-mode", "folder-mode"])
+def test_a_source_this_user_may_not_read(as_nobody: tuple[Work, list[str]], survived, name: str) -> None:
+    work, nobody = as_nobody
+    (work.folder / "root").mkdir(mode=0o700)  # root's, as the files are
+    shutil.copy(work.folder / "engine.db", work.folder / name)
+    (work.folder / name).chmod(0o600 if name == "secret.db" else 0o644)
+    says = "{} cannot be read by this user (permission denied): run the wizard as the engine's user, or let this " \
+           "one read the file and enter its folders"
+    url = f"sqlite:///{name}"
+    said = work.expect([
+        ([*nobody, "migrate", "--source", url, "--target", work.target, "--yes"], says.format(name)),
+        ([*nobody, "plan", "--source", url], says.format(name)),
+        ([*nobody, "backup", "--source", url], says.format(work.folder / name)),
+        ([*nobody, "upgrade", "--db", url, "--yes"], says.format(name)),
+        ([*nobody, "verify", "--source", url, "--target", work.target], says.format(name)),
+    ], 2)
+    survived(input=f"a source this user may not read ({'its mode' if name == 'secret.db' else 'its folder'}'s)",
+             exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_source_named_in_another_encoding(work: Work, survived) -> None:
+    name = os.fsdecode(b"caf\xe9.db")  # latin-1: Python keeps the byte as a surrogate, which no driver takes
+    shutil.copy(work.folder / "engine.db", work.folder / name)
+    says = "the {} URL holds bytes that are not UTF-8 (a file or database named in another encoding): rename it, " \
+           "or link the file under a UTF-8 name, and use that"
+    url = f"sqlite:///{name}"
+    said = work.expect([
+        (["migrate", "--source", url, "--target", work.target, "--yes"], says.format("source")),
+        (["plan", "--source", url], says.format("source")),
+        (["backup", "--source", url], says.format("source")),
+        (["upgrade", "--db", url, "--yes"], says.format("database")),
+        (["verify", "--source", url, "--target", work.target], says.format("source")),
+    ], 2)
+    survived(input="a source file named in latin-1, not UTF-8", exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_database_this_user_may_not_write_is_not_upgraded(as_nobody: tuple[Work, list[str]], survived) -> None:
+    """Said before the question and the backup (the upgrade failed after both, leaving a run): the file read-only
+    for this user, its folder (SQLite writes its journal there), or a read-only disk."""
+    work, nobody = as_nobody
+    for folder in ("data", "ro"):
+        (work.folder / folder).mkdir()
+        shutil.copy(work.folder / "engine.db", work.folder / folder / "engine.db")
+    os.chown(work.folder / "data" / "engine.db", NOBODY_UID, -1)  # the file is nobody's, its folder root's
+    (work.folder / "state").mkdir()
+    os.chown(work.folder / "state", NOBODY_UID, -1)
+    says = "{} cannot be written by this user ({} is read-only here): run the wizard as the engine's user, or make it " \
+           "writable"
+    in_folder = "its folder, where SQLite writes its journal,"
+    said = work.expect([
+        ([*nobody, "upgrade", "--db", ENGINE, "--yes", "--state-dir", "state"],
+         says.format("engine.db", "the file")),
+        ([*nobody, "upgrade", "--db", "sqlite:///data/engine.db", "--yes", "--state-dir", "state"],
+         says.format("data/engine.db", in_folder)),
+        ([*read_only(work, "ro"), "upgrade", "--db", "sqlite:///ro/engine.db", "--yes", "--state-dir", "state"],
+         says.format("ro/engine.db", "the file")),
+    ], 2)
+    survived(input="an upgrade of a SQLite file this user may not write (the file, its folder, a read-only disk)",
+             exit_code=2, message=said, changed=NOTHING)
+
+
 def test_a_corrupted_page_fails_the_pre_flight_quick_check(work: Work, survived) -> None:
     source = work.folder / "engine.db"
     leaf = corrupt_a_page(source)
@@ -316,7 +398,17 @@ def test_a_database_of_another_app(work: Work, survived) -> None:
                                               "sqlite:///, postgresql:// or mysql://"),
     ("target", "oracle://app@db:1521/engine", "the {what} URL uses 'oracle', which the wizard does not move: use "
                                               "sqlite:///, postgresql:// or mysql://"),
-], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle"])
+    ("source", "postgresql://app@127.0.0.1:99999/engine", "the {what} URL's port 99999 is not a port: use one from 1 "
+                                                         "to 65535, or leave it out for the default"),
+    ("target", "mysql://app@127.0.0.1:0/engine", "the {what} URL's port 0 is not a port: use one from 1 to 65535, or "
+                                                 "leave it out for the default"),
+    ("target", "postgresql://app:p@ss@127.0.0.1/engine", "the {what} URL holds more than one @ before its host: "
+                                                          "write an @ in the user name or password as %40"),
+    ("source", "postgresql://127.0.0.1:x/engine", "cannot read the {what} URL '...127.0.0.1:x/engine': use "
+                                                  "sqlite:///path/to/file.db, postgresql://user@host:5432/db or "
+                                                  "mysql://user@host:3306/db"),
+], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle", "source-port-99999",
+        "target-port-0", "target-password-with-at", "source-bad-port-no-user"])
 def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str, says: str) -> None:
     if which == "source":
         commands = [(["migrate", "--source", url, "--target", work.target, "--yes"], says.format(what="source")),
@@ -329,7 +421,8 @@ def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str
                     (["plan", "--source", ENGINE, "--target", url], says.format(what="target")),
                     (["verify", "--source", ENGINE, "--target", url], says.format(what="target"))]
     said = work.expect(commands, 2)
-    kind = "an unknown driver" if "uses '" in says else "a URL that does not parse"
+    kind = "an unknown driver" if "uses '" in says else "a port out of range" if "not a port" in says else \
+        "a password's @ not written %40" if "%40" in says else "a URL that does not parse"
     survived(input=f"{kind}: {which} `{url}`", exit_code=2, message=said, changed=NOTHING)
 
 
@@ -502,6 +595,35 @@ def test_an_sslmode_libpq_does_not_know(work: Work, survived) -> None:
     survived(input="sslmode=on (not one of libpq's six modes)", exit_code=2, message=said, changed=NOTHING)
 
 
+@pytest.mark.parametrize("variables, query", [({"PGSSLROOTCERT": "/nonexistent/ca.crt"}, {"sslmode": "verify-full"}),
+                                              ({"PGSSLCERT": "/etc", "PGSSLKEY": "/etc"}, {})],
+                         ids=["missing-ca", "folders"])
+def test_a_tls_file_of_the_environments_that_is_no_file(work: Work, survived, variables: dict[str, str],
+                                                        query: dict[str, str]) -> None:
+    """PGSSL* variables name the files the URL leaves out: one that is not a file is said as the URL's own are
+    (it was "no server answers there"). Set for the wizard alone: the test's own connections read them too."""
+    url = make_url(work.target).update_query_dict(query).render_as_string(False)
+    named = ", ".join(f"{k}={v}" for k, v in variables.items())
+    says = f"{parse_url(url).masked()}: no such file: {named}: give the path of the file, or leave the parameter out"
+    said = work.expect([(["env", *(f"{k}={v}" for k, v in variables.items()), str(WIZARD), *command], says)
+                        for command, _ in server_commands(url, says)], 2)
+    survived(input=f"a TLS file named by the environment that is no file ({named})", exit_code=2, message=said,
+             changed=NOTHING)
+
+
+def test_a_home_whose_client_key_this_user_may_not_read(as_nobody: tuple[Work, list[str]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """`su engine` keeps root's HOME: asyncpg looks at ~/.postgresql/postgresql.key there, and may not."""
+    work, nobody = as_nobody
+    home = work.folder / "root"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("HOME", str(home))
+    key = home / ".postgresql" / "postgresql.key"
+    work.expect([([*nobody, *command], f"{parse_url(work.target).masked()}: {key}, a TLS file the client reads, "
+                                       f"cannot be read by this user: make it readable, or run with this user's "
+                                       f"own HOME") for command, _ in server_commands(work.target, "")[:2]], 2)
+
+
 def test_a_pg_dump_older_than_the_server(work: Work, survived, monkeypatch: pytest.MonkeyPatch) -> None:
     build_pg_1_0_0(work.target, work.folder / "engine.db")
     old = work.folder / "old-bin"
@@ -515,6 +637,7 @@ def test_a_pg_dump_older_than_the_server(work: Work, survived, monkeypatch: pyte
             f"install postgresql-client-{major} (or newer), or set WIZARD_PG_BIN to its bin folder")
     said = work.expect([(["upgrade", "--db", work.target, "--yes"], says), (["backup", "--source", work.target], says)],
                        3)
+    assert not work.state_dir.exists()  # refused before a run exists: no journal of a backup that never began
     survived(input="a pg_dump older than the server (WIZARD_PG_BIN=old-bin holding pg_dump 9.6)", exit_code=3,
              message=said, changed=NOTHING)
 
@@ -575,6 +698,16 @@ def test_an_env_file_that_does_not_exist(work: Work, survived) -> None:
     survived(input="an --env-file that does not exist", exit_code=2, message=said, changed=NOTHING)
 
 
+def test_an_env_file_that_is_no_file(work: Work, survived) -> None:
+    """/dev/null or a pipe: nothing the switch could rewrite, said as what it is (it was said not to exist)."""
+    os.mkfifo(work.folder / "engine.env")
+    said = work.expect([
+        ([command, "--source", ENGINE, "--target", work.target, "--yes", "--env-file", env],
+         f"{env} is not a file: pass the engine's .env with --env-file, or leave it out")
+        for command, env in (("migrate", "/dev/null"), ("migrate", "engine.env"))], 2)
+    survived(input="an --env-file that is no file (/dev/null, a pipe)", exit_code=2, message=said, changed=NOTHING)
+
+
 def _chattr(flag: str, path: Path) -> bool:
     if not shutil.which("chattr"):
         return False
@@ -601,17 +734,21 @@ def test_an_immutable_env_file(work: Work, survived) -> None:
              changed=NOTHING)
 
 
-def test_an_env_file_on_a_read_only_file_system(work: Work, survived) -> None:
-    """A read-only bind mount of the .env's folder, in a mount namespace of the wizard's own (unshare -m), so the
-    mount is never seen outside that process and goes with it."""
-    conf = work.folder / "conf"
-    conf.mkdir()
-    (conf / ".env").write_text(ENV)
-    mount = 'mount --bind conf conf && mount -o remount,ro,bind conf && exec "$0" "$@"'
+def read_only(work: Work, folder: str) -> list[str]:
+    """The start of a command that runs `wizard` with `folder` (of work's) a read-only bind mount, in a mount
+    namespace of its own (unshare -m), so the mount is never seen outside that process and goes with it."""
+    mount = f'mount --bind {folder} {folder} && mount -o remount,ro,bind {folder} && exec "$0" "$@"'
     probe = subprocess.run(["unshare", "-m", "sh", "-c", mount, "true"], cwd=work.folder, capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"no private read-only bind mount here: {probe.stderr.decode()[-300:]}")
-    said = work.expect([(["unshare", "-m", "sh", "-c", mount, str(WIZARD), "migrate", "--source", ENGINE, "--target",
+    return ["unshare", "-m", "sh", "-c", mount, str(WIZARD)]
+
+
+def test_an_env_file_on_a_read_only_file_system(work: Work, survived) -> None:
+    conf = work.folder / "conf"
+    conf.mkdir()
+    (conf / ".env").write_text(ENV)
+    said = work.expect([([*read_only(work, "conf"), "migrate", "--source", ENGINE, "--target",
                           work.target, "--yes", "--env-file", "conf/.env"],
                          "conf/.env is on a read-only file system: remount it read-write, or leave --env-file out "
                          "and point the engine at the target yourself")], 2)
@@ -667,6 +804,132 @@ def test_an_env_file_with_crlf_export_quotes_and_comments_keeps_every_other_byte
     survived(input=".env with CRLF line ends, `export`, quotes and comments (not an error)", exit_code=0,
              message=said,
              changed="only the DATABASE_URL line of .env (every other byte checked); the move verified, 0 rows lost")
+
+
+def test_a_state_directory_that_cannot_be_written(work: Work, survived) -> None:
+    """Under a file, a file itself (WIZARD_STATE_DIR is no click path), or on a read-only disk: said before
+    anything is written, by every command that starts a run."""
+    (work.folder / "state").mkdir()
+    says = "the state directory {} cannot be written ({}): pass --state-dir a folder you can write to"
+    under_a_file = says.format(work.folder / "engine.db" / "state", "Not a directory")
+    said = work.expect([
+        (["backup", "--source", ENGINE, "--state-dir", "engine.db/state"], under_a_file),
+        (["migrate", "--source", ENGINE, "--target", work.target, "--yes", "--state-dir", "engine.db/state"],
+         under_a_file),
+        (["upgrade", "--db", ENGINE, "--yes", "--state-dir", "engine.db/state"], under_a_file),
+        (["env", "WIZARD_STATE_DIR=engine.db", str(WIZARD), "backup", "--source", ENGINE],
+         says.format(work.folder / "engine.db", "File exists")),
+        ([*read_only(work, "state"), "backup", "--source", ENGINE, "--state-dir", "state"],
+         says.format(work.folder / "state", "Read-only file system")),
+    ], 2)
+    survived(input="a state directory that cannot be written (under a file, a file, a read-only disk)", exit_code=2,
+             message=said, changed=NOTHING)
+
+
+def test_a_state_directory_that_cannot_be_read(as_nobody: tuple[Work, list[str]], survived) -> None:
+    work, nobody = as_nobody
+    (work.folder / "root").mkdir(mode=0o700)  # root's; click says what it sees of a folder it may open itself
+    says = f"the state directory {work.folder / 'root/state'} cannot be read (Permission denied): run as its " \
+           f"owner, or pass --state-dir the folder that holds your runs"
+    said = work.expect([([*nobody, "status", "--state-dir", "root/state"], says),
+                        ([*nobody, "rollback", "--last", "--yes", "--state-dir", "root/state"], says)], 2)
+    survived(input="a state directory of another user's (status, rollback)", exit_code=2, message=said,
+             changed=NOTHING)
+
+
+@needs_tmux
+def test_the_tui_says_a_state_directory_it_cannot_read_in_the_clis_line(as_nobody: tuple[Work, list[str]],
+                                                                       panes) -> None:
+    """`wizard` (the TUI) in a real terminal, as nobody: the line `wizard status` prints and exit 2, no crash."""
+    work, nobody = as_nobody
+    (work.folder / "root").mkdir(mode=0o700)
+    state = work.folder / "root" / "state"
+    before = files(work.folder)
+    pane = panes([*nobody, "--source", f"sqlite:///{work.folder / 'engine.db'}", "--state-dir", str(state)],
+                 work.folder / "pane")
+    assert pane.wait_exit() == 2
+    shown = "".join(pane.wait_for("error:").split())  # one line, wrapped by the terminal wherever 80 falls
+    says = f"error: the state directory {state} cannot be read (Permission denied): run as its owner, or pass " \
+           f"--state-dir the folder that holds your runs"
+    assert "Traceback" not in shown and "".join(says.split()) in shown, pane.screen
+    assert {k: v for k, v in files(work.folder).items() if not k.startswith("pane")} == before
+
+
+def test_an_env_file_that_is_not_utf8(work: Work, survived) -> None:
+    """A byte of latin-1 in a comment stops nothing; in DATABASE_URL itself, it is said as the URL's."""
+    (work.folder / "latin1.env").write_bytes(b"# r\xe9glages du moteur\nDATABASE_URL=sqlite:///engine.db\n")
+    ((planned, _),) = run_all(work.folder, ["plan", "--env-file", "latin1.env"])
+    assert planned.returncode == 0 and "Traceback" not in planned.stderr, planned.stderr[-3000:]
+    assert "source sqlite:///engine.db" in planned.stdout
+    (work.folder / "latin1-url.env").write_bytes(b"DATABASE_URL=sqlite:///caf\xe9.db\n")
+    says = "the source URL holds bytes that are not UTF-8 (a file or database named in another encoding): rename " \
+           "it, or link the file under a UTF-8 name, and use that"
+    said = work.expect([(["plan", "--env-file", "latin1-url.env"], says),
+                        (["migrate", "--env-file", "latin1-url.env", "--target", work.target, "--yes"], says),
+                        (["backup", "--env-file", "latin1-url.env"], says)], 2)
+    survived(input="an .env in latin-1 (a comment: read; DATABASE_URL itself: said)", exit_code=2, message=said,
+             changed=NOTHING)
+
+
+def test_an_env_file_that_sets_a_variable_twice(work: Work, survived, engine_db: Path) -> None:
+    """Not an error: dotenv (and a shell) take the last line, which the move read its source from; the switch
+    rewrites that line, and the key leaves .env whole, so the engine reads the target and no key after it."""
+    first = b"DATABASE_URL=sqlite:///old.db\nOPENAI_API_KEY=sk-old-0000000000\n"
+    env = work.folder / "engine.env"
+    env.write_bytes(first + b"DATABASE_URL=sqlite:///engine.db\nOPENAI_API_KEY=sk-new-1111111111\n")
+    ((moved, _),) = run_all(work.folder, ["migrate", "--target", work.target, "--env-file", "engine.env", "--yes"])
+    assert moved.returncode == 0 and "Traceback" not in moved.stderr, moved.stderr[-3000:]
+    new = parse_url(work.target).async_str()
+    assert env.read_bytes() == f"DATABASE_URL=sqlite:///old.db\nDATABASE_URL=\"{new}\"\n".encode()
+    assert value_in(env.read_bytes(), "DATABASE_URL") == new and value_in(env.read_bytes(), "OPENAI_API_KEY") is None
+    assert "sk-new-1111111111" in str(fetch(work.target, "SELECT settings_data FROM settings"))  # the one that counted
+    survived(input=".env setting DATABASE_URL and OPENAI_API_KEY twice (not an error: the last line counts)",
+             exit_code=0, message="the last DATABASE_URL line is switched; no OPENAI_API_KEY line is left",
+             changed="the last DATABASE_URL line and both OPENAI_API_KEY lines of .env; the move verified")
+
+
+def test_a_sqlite_target(work: Work, survived) -> None:
+    """`plan` says what `migrate` says, where it planned a move onto the file, one that "already holds the
+    engine's tables"."""
+    shutil.copy(work.folder / "engine.db", work.folder / "other.db")
+    says = "the target of a move must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname"
+    said = work.expect([(["plan", "--source", ENGINE, "--target", "sqlite:///other.db"], says),
+                        (["migrate", "--source", ENGINE, "--target", "sqlite:///other.db", "--yes"], says)], 2)
+    survived(input="a SQLite --target (plan, migrate)", exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_target_that_is_the_source(work: Work, survived) -> None:
+    """A database equal to itself would verify: said instead (one file by another path, one server database)."""
+    says = "the source and the target are one database ({}): give as --target the database the source was moved to"
+    said = work.expect([
+        (["verify", "--source", ENGINE, "--target", f"sqlite:///{work.folder / 'engine.db'}"],
+         says.format(f"sqlite:///{work.folder / 'engine.db'}")),
+        (["verify", "--source", work.target, "--target", work.target], says.format(parse_url(work.target).masked())),
+    ], 2)
+    survived(input="verify with a target that is the source", exit_code=2, message=said, changed=NOTHING)
+
+
+def test_a_report_that_cannot_be_written(work: Work, survived) -> None:
+    """Said before the verification runs (it may take an hour), not as a traceback at its end."""
+    (work.folder / "reports").mkdir()
+    says = "the report cannot be written at {} ({} is not a folder you may write in): pass --report a path in one " \
+           "you may"
+    said = work.expect([
+        (["verify", "--source", ENGINE, "--target", work.target, "--report", "engine.db/report.md"],
+         says.format("engine.db/report.md", work.folder / "engine.db")),
+        ([*read_only(work, "reports"), "verify", "--source", ENGINE, "--target", work.target, "--report",
+          "reports/new/report.md"], says.format("reports/new/report.md", work.folder / "reports")),
+    ], 2)
+    survived(input="a --report path that cannot be written (under a file, on a read-only disk)", exit_code=2,
+             message=said, changed=NOTHING)
+
+
+def test_a_report_in_another_users_folder(as_nobody: tuple[Work, list[str]]) -> None:
+    work, nobody = as_nobody
+    (work.folder / "root").mkdir(mode=0o700)
+    work.expect([([*nobody, "verify", "--source", ENGINE, "--target", work.target, "--report", "root/report.md"],
+                  f"the report cannot be written at root/report.md ({work.folder / 'root'} is not a folder you may "
+                  f"write in): pass --report a path in one you may")], 2)
 
 
 # --- revisions and runs ---

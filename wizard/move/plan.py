@@ -18,6 +18,7 @@ from wizard import schema
 from wizard.move import typemap
 from wizard.db import connect, file_size, row_counts, table_names
 from wizard.mysql import info as mysql_info
+from wizard.move.preflight import check_target_kind
 from wizard.move.target_schema import create_table_sql, key_sql, read_source, renames
 from wizard.urls import DbUrl
 
@@ -137,6 +138,7 @@ async def plan(source: DbUrl, target: DbUrl | None = None) -> PlanReport:
         report.carried, report.not_carried, report.renamed = carried_tables(source)
         report.type_map = [dataclasses.asdict(m) for m in typemap.table()]
     if target is not None:
+        check_target_kind(target)  # else planned as a target that "already holds the engine's tables"
         report.target, target_state = await describe_database(target)
         if not target_state.empty:
             report.notes.append(f"the target already holds the engine's tables ({target_state.describe()}): "

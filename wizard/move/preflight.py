@@ -108,10 +108,15 @@ class TargetInfo:
         ]
 
 
+def check_target_kind(target: DbUrl) -> None:
+    """BadInput unless a move can go to `target`: a move, its plan and its target's test say it alike."""
+    if target.is_sqlite:
+        raise BadInput("the target of a move must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname")
+
+
 async def check_target(target: DbUrl) -> TargetInfo:
     """Ask the target its version, whether we may create tables, and what it holds (BadInput if it does not answer)."""
-    if target.is_sqlite:
-        raise BadInput("the target must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname")
+    check_target_kind(target)
     if target.is_mysql:
         from wizard.mysql.target import describe  # MySQL's own questions (wizard.mysql builds on this module)
 

@@ -40,7 +40,7 @@ from wizard.lock import StateLock
 from wizard.pg import connect_pg
 from wizard.pooler import find_pooler
 from wizard.target_lock import target_lock
-from wizard.move.preflight import PreflightReport, backup_room, run_checks
+from wizard.move.preflight import PreflightReport, backup_room, check_target_kind, run_checks
 from wizard.move.report import RunReport, TableRow, write
 from wizard.move.scan import ABORT, POLICIES, RowActions
 from wizard.move.normalize import takes
@@ -147,8 +147,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
     if options.source.is_mysql and options.reflected:
         raise BadInput("--reflected copies a SQLite file's own tables; a MySQL source moves the engine's tables: "
                        "leave --reflected out")
-    if options.target.is_sqlite:
-        raise BadInput("the target of a move must be PostgreSQL or MySQL: postgresql://user@host:5432/dbname")
+    check_target_kind(options.target)
     if options.on_orphans is not None and options.on_orphans not in POLICIES:
         raise BadInput(f"--on-orphans must be one of {', '.join(POLICIES)}")
     if options.to is not None:
@@ -156,7 +155,8 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
             raise BadInput("--to upgrades the engine's schema, and a --reflected copy has none: leave --to out")
         schema.resolve_revision(options.to)
     if options.env_file is not None and not options.env_file.is_file():
-        raise BadInput(f"{options.env_file} does not exist: pass the engine's .env with --env-file, or leave it out")
+        why = "is not a file" if options.env_file.exists() else "does not exist"  # /dev/null, a pipe: no .env to switch
+        raise BadInput(f"{options.env_file} {why}: pass the engine's .env with --env-file, or leave it out")
     # Bad input is said before any run exists (exit 2, nothing written, no journal), not found mid-move:
     # a source that is no SQLite file, a .env the switch could not rewrite, a target that does not let us in.
     if options.source.is_sqlite:

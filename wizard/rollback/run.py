@@ -45,7 +45,7 @@ from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
 from wizard.rollback.since import END_STATE_STEP, Since, TableSince, measure
-from wizard.urls import DbUrl, parse_url
+from wizard.urls import DbUrl, parse_url, same_database
 
 # Modules that register undo actions when imported (journeys other than upgrade add theirs here).
 ACTION_MODULES: tuple[str, ...] = ("wizard.rollback.undo_move",)
@@ -83,7 +83,7 @@ class Credentials:
         db = parse_url(masked, "journal's")
         if self.db_override is not None and not (db.kind != self.db_override.kind and (db.is_sqlite or db.is_mysql)):
             # (a move's source, SQLite or MySQL, is not what --db names: it names the move's target)
-            if not _same_database(self.db_override, db):
+            if not same_database(self.db_override, db):
                 raise BadInput(f"--db names {self.db_override}, but the run changed {db}: pass that database's URL")
             return self.db_override
         if db.is_sqlite or db.url.password != MASK:
@@ -95,22 +95,10 @@ class Credentials:
             from_env = database_url(env) if env.is_file() else None
             if from_env:
                 candidate = parse_url(from_env, "DATABASE_URL")
-                if _same_database(candidate, db) and candidate.url.password:
+                if same_database(candidate, db) and candidate.url.password:
                     return candidate
         raise BadInput(f"the journal keeps {db} without its password: pass --db with the full URL, "
                        f"or set {variable}")
-
-
-def _same_database(a: DbUrl, b: DbUrl) -> bool:
-    if a.kind != b.kind:
-        return False
-    if a.is_sqlite:
-        return a.sqlite_path.resolve() == b.sqlite_path.resolve()
-    def place(u: DbUrl) -> tuple:
-        # host= names a socket folder; a port left out is the server's default
-        return u.url.host or u.url.query.get("host"), u.url.port or (3306 if u.is_mysql else 5432), u.database
-
-    return place(a) == place(b)
 
 
 @dataclass

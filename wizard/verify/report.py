@@ -9,12 +9,14 @@ for `wizard verify --report`. Every value in it was masked when it was recorded.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from wizard.envfile import write_atomically
+from wizard.errors import BadInput
 from wizard.journal import file_table
 from wizard.secrets import mask
 from wizard.verify.run import VerifyReport
@@ -134,6 +136,17 @@ def _copy_section(facts: dict[str, Any]) -> str:
         rows = [(t, rule, f"{n:,}") for t, by_rule in counts.items() for rule, n in by_rule.most_common()]
         lines.append(_md_table(("table", "rule", "rows"), rows) if rows else "none")
     return "\n".join(lines)
+
+
+def check_writable(path: Path) -> None:
+    """BadInput, before the verification runs (it may take an hour), unless write() can put its report at `path`:
+    the nearest folder of it that exists must be one this user may write in."""
+    existing = path.absolute().parent
+    while not os.path.exists(existing):  # os.path: False, not an error, for a path this user may not look into
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise BadInput(f"the report cannot be written at {path} ({existing} is not a folder you may write in): "
+                       f"pass --report a path in one you may")
 
 
 def write(path: Path, report: VerifyReport, facts: dict[str, Any] | None = None) -> tuple[Path, Path]:
