@@ -11,6 +11,7 @@ touch a database, and never import this module.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import threading
@@ -363,5 +364,11 @@ def run_app(env_file: Path | None, source: str | None, target: str | None, state
     )
     app = WizardApp(session)
     app.run()
+    if session.log.state == STOPPED and session.log.error:
+        # Left at a checkpoint (Ctrl+Q, Ctrl+C): the shell says where the run is and how to carry on, when
+        # there is still a terminal to say it on (a hang-up leaves none).
+        with contextlib.suppress(OSError):
+            print(f"stopped: {session.log.error}; or open the wizard again: its Start screen offers the resume",
+                  file=sys.stderr, flush=True)
     return app.return_code or 0
 
