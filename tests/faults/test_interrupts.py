@@ -378,7 +378,7 @@ def test_signal_to_the_tui_mid_copy_stops_at_a_checkpoint_and_headless_resume_ve
     assert code == 130, f"exit {code}; the journal ends: {load_run(state).records()[-1]}"
     if fault == "SIGINT":  # the terminal stays: the shell is told where the run is and how to carry on
         said = pane.tmux("capture-pane", "-p", "-J", "-t", "w")  # -J: a line the terminal wrapped, whole
-        assert "stopped: " in said and f"--resume; or open the wizard again" in said, said
+        assert "stopped: " in said and "--resume; or open the wizard again" in said, said
     assert_stopped_at_a_checkpoint(state, "terminal hung up" if fault == "SIGHUP" else "SIGINT")
     assert_checkpoint_intact(pg_url)
 
