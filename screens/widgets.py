@@ -294,8 +294,9 @@ def progress_text(p: Progress, unit: str = "rows") -> str:
     return f"{p.done:,}{total}{rate}{eta}"
 
 
-# What SQLAlchemy's URL parser takes for the password: after scheme://user: up to the first @.
-URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^@]*)@")
+# The password: after scheme://user: up to the last @ before the path or query. SQLAlchemy's parser stops at the
+# first, but a password pasted with its own @ unescaped is still all password: the rest of it showed in the URL.
+URL_PASSWORD = re.compile(r"[\w+]+://[^:/]*:(?P<password>[^/?#]*)@")
 # scheme://user: or scheme://host: with no @ yet: what follows may be a password being typed.
 URL_COLON = re.compile(r"[\w+]+://[^:/@\[]*:")
 PORT_SO_FAR = re.compile(r"\d{0,5}(?:[/?]|$)")

@@ -108,6 +108,39 @@ async def test_a_pasted_url_never_shows_its_password(tmp_path: Path, engine_db: 
     assert app.session.target.url.username == role
 
 
+@pytest.fixture
+def at_in_password(pg_server: str) -> Iterator[tuple[str, str, str]]:
+    """(the URL as pasted, its @ unescaped; role; password): a role whose password holds an @."""
+    role, password = f"wizard_at_{uuid.uuid4().hex[:8]}", f"Ab@{uuid.uuid4().hex[:12]}"
+    database = f"{role}_db"
+    execute(pg_server, f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'",
+                       f'CREATE DATABASE "{database}" OWNER "{role}"')
+    server = make_url(pg_server)
+    try:
+        yield f"postgresql://{role}:{password}@{server.host}:{server.port or 5432}/{database}", role, password
+    finally:
+        execute(pg_server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', f'DROP ROLE IF EXISTS "{role}"')
+
+
+async def test_a_pasted_url_whose_password_holds_an_unescaped_at_moves_all_of_it(
+        tmp_path: Path, engine_db: Path, at_in_password: tuple[str, str, str]) -> None:
+    """`postgresql://role:Ab@cd...@host/db`: the field took the password up to its first @, so the rest of it
+    stayed in the URL field and went into the user name and the server's error ('role "role@cd..."')."""
+    pasted, role, password = at_in_password
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _on_connection_screen(pilot, app)
+        url_field = app.screen.query_one("#url", Input)
+        url_field.post_message(events.Paste(pasted))
+        await settle(pilot)
+        assert app.screen.query_one("#password", Input).value == password
+        assert app.screen.query_one("#user", Input).value == role
+        assert password.split("@")[1] not in url_field.value
+        await press(pilot, "ctrl+t")
+        assert "Ready." in screen_text(app), screen_text(app)  # the server took the whole password
+        assert_hidden(app, password.split("@")[1])
+
+
 def test_the_url_field_hides_the_client_keys_password_too() -> None:
     from screens.widgets import hide_password
 
