@@ -18,11 +18,9 @@ from wizard import commands
 from wizard.errors import WizardError
 
 
-@pytest.fixture
-def owned_db(pg_server: str) -> Iterator[tuple[str, str, str]]:
-    """(URL with the password, role, password): a role with a password, owning a database of its own."""
+def _role_owning_a_database(pg_server: str, password: str) -> Iterator[tuple[str, str, str]]:
+    """(URL with the password, role, password): a role with `password`, owning a database of its own."""
     role = f"wizard_tui_{uuid.uuid4().hex[:8]}"
-    password = f"Zx{uuid.uuid4().hex[:12]}"
     database = f"{role}_db"
     execute(pg_server, f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'",
                        f'CREATE DATABASE "{database}" OWNER "{role}"')
@@ -32,6 +30,18 @@ def owned_db(pg_server: str) -> Iterator[tuple[str, str, str]]:
     finally:
         execute(pg_server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)',
                            f'DROP ROLE IF EXISTS "{role}"')
+
+
+@pytest.fixture
+def owned_db(pg_server: str) -> Iterator[tuple[str, str, str]]:
+    yield from _role_owning_a_database(pg_server, f"Zx{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def at_in_password(pg_server: str) -> Iterator[tuple[str, str, str]]:
+    """As owned_db, its password holding an @, and the URL as an operator pastes it: that @ unescaped."""
+    for url, role, password in _role_owning_a_database(pg_server, f"Ab@{uuid.uuid4().hex[:12]}"):
+        yield url.replace("%40", "@"), role, password
 
 
 def assert_hidden(app, password: str) -> None:
@@ -106,20 +116,6 @@ async def test_a_pasted_url_never_shows_its_password(tmp_path: Path, engine_db: 
         await press(pilot, "ctrl+n")
     assert app.session.target.url.password == password
     assert app.session.target.url.username == role
-
-
-@pytest.fixture
-def at_in_password(pg_server: str) -> Iterator[tuple[str, str, str]]:
-    """(the URL as pasted, its @ unescaped; role; password): a role whose password holds an @."""
-    role, password = f"wizard_at_{uuid.uuid4().hex[:8]}", f"Ab@{uuid.uuid4().hex[:12]}"
-    database = f"{role}_db"
-    execute(pg_server, f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'",
-                       f'CREATE DATABASE "{database}" OWNER "{role}"')
-    server = make_url(pg_server)
-    try:
-        yield f"postgresql://{role}:{password}@{server.host}:{server.port or 5432}/{database}", role, password
-    finally:
-        execute(pg_server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', f'DROP ROLE IF EXISTS "{role}"')
 
 
 async def test_a_pasted_url_whose_password_holds_an_unescaped_at_moves_all_of_it(
