@@ -108,7 +108,7 @@ class StepScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":
-            return True if self.can_go_back() else None
+            return True if self.can_go_back() else False  # hidden: once the run began, back never acts again
         if action == "next":
             if self.wizard.step_after(self.STEP) is None:
                 return False  # the last step: nothing to go on to

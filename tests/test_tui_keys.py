@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from screens.backup import BackupScreen
 from screens.copy import CopyScreen
 from screens.widgets import fold_offsets
 from test_tui_journeys import pg_counts, sha256
@@ -67,6 +68,8 @@ async def test_a_verified_move_then_done_then_ctrl_r_y(tmp_path: Path, engine_db
         assert whole(shown, target.masked()), shown  # in the checks' reasons, 44 columns wide
         await key("n")  # the move: backup, schema, copy, verification
         assert app.session.log.state == "done", app.session.log.error
+        assert isinstance(app.screen, BackupScreen)  # back to the checks never acts again once the run began
+        assert app.screen.check_action("back", ()) is False and "Back" not in footer(app), footer(app)
         await key("n", "n")
         shown = screen_text(app)
         assert isinstance(app.screen, CopyScreen)
