@@ -233,6 +233,9 @@ class Folded:
     def __init__(self, text: str | Text) -> None:
         self.text = text if isinstance(text, Text) else Text(text)
 
+    def __str__(self) -> str:  # a DataTable's cell read back as text, as a plain string cell reads
+        return self.text.plain
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield Text("\n").join(fold(self.text.split("\n", allow_blank=True), max(1, options.max_width)))
 

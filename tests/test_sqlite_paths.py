@@ -9,6 +9,7 @@ a WAL-mode file in a folder SQLite cannot make its -shm in.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -63,8 +64,11 @@ def test_upgrade_verify_and_rollback_of_a_file_with_an_awkward_name(engine_db: P
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0004",)]
     conn.close()
-    same = wizard("verify", "--source", url, "--target", url, cwd=folder)
+    twin = folder / f"twin {AWKWARD}"  # verify takes two databases: the upgraded file and a copy of it
+    shutil.copy(path, twin)
+    same = wizard("verify", "--source", url_of(twin), "--target", url, cwd=folder)
     assert same.returncode == 0, same.stdout + same.stderr
+    twin.unlink()
     rollback = wizard("rollback", "--last", "--yes", cwd=folder)
     assert rollback.returncode == 0, rollback.stderr
     assert sha256_file(path) == before

@@ -152,7 +152,7 @@ def test_text_keys_merge_in_byte_order_not_the_collations(tmp_path: Path, mysql_
 
 def test_a_user_who_may_not_create_the_scratch_database_gets_rows_verified_and_the_schema_unchecked(
         loaded, mysql_server: str, monkeypatch):
-    _, url = loaded
+    source, url = loaded
     user = f"wizard_ro_{uuid.uuid4().hex[:8]}"
     database = make_url(url).database
     admin(mysql_server, f"CREATE USER '{user}'@'%' IDENTIFIED BY 's3cret#pw'")
@@ -160,7 +160,7 @@ def test_a_user_who_may_not_create_the_scratch_database_gets_rows_verified_and_t
         admin(mysql_server, f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'")
         monkeypatch.setattr(verify_schema, "_EXPECTED_MYSQL", {})  # what an earlier test built is not at hand
         limited = make_url(url).set(username=user, password="s3cret#pw").render_as_string(hide_password=False)
-        code, summary, out = run_verify(limited, limited)
+        code, summary, out = run_verify(sqlite_url(source), limited)
         assert code == 0, summary
         assert sum(t["equal"] for t in summary["tables"]) == 326
         (finding,) = [f for f in summary["schema"] if f["status"] == "warn"]
