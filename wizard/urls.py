@@ -25,6 +25,11 @@ _MYSQL = {"mysql", "mysql+aiomysql", "mysql+asyncmy", "mysql+pymysql", "mysql+my
           "mariadb", "mariadb+aiomysql", "mariadb+asyncmy", "mariadb+pymysql", "mariadb+mysqldb"}
 _DRIVERS = {"sqlite": ("sqlite", "sqlite+aiosqlite"), "postgresql": ("postgresql", "postgresql+asyncpg"),
             "mysql": ("mysql+pymysql", "mysql+aiomysql")}  # kind -> (sync, async) drivername
+# A MySQL URL's query keys that both drivers (aiomysql, PyMySQL) take as keywords, and the ssl_* ones SQLAlchemy
+# folds into their `ssl`.
+_MYSQL_QUERY = frozenset({"ssl_ca", "ssl_cert", "ssl_key", "ssl_capath", "ssl_cipher", "ssl_check_hostname",
+                         "unix_socket", "charset", "connect_timeout", "local_infile", "read_default_file",
+                         "read_default_group", "program_name", "server_public_key", "password"})
 
 
 @dataclass(frozen=True)
@@ -215,6 +220,10 @@ def parse_url(text: str | None, what: str = "database") -> DbUrl:
         if not url.database:
             raise BadInput(f"the {what} URL names no database: add /dbname to {url.render_as_string()}")
         if kind == "mysql":
+            unknown = sorted(set(url.query) - _MYSQL_QUERY)
+            if unknown:  # both drivers take the query's keys as keywords: another is a TypeError mid-connect
+                raise BadInput(f"the {what} URL's query holds {', '.join(unknown)}, which the MySQL drivers do not "
+                               f"take: remove it, or use one of {', '.join(sorted(_MYSQL_QUERY))}")
             if url.password is None and os.environ.get("MYSQL_PWD"):
                 # MySQL's clients read MYSQL_PWD, its Python drivers do not: the URL carries it to both (masked
                 # wherever shown), and to the .env a switch writes, whose engine reads no MYSQL_PWD either.

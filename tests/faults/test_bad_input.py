@@ -410,8 +410,14 @@ def test_a_database_of_another_app(work: Work, survived) -> None:
     ("source", "postgresql://127.0.0.1:x/engine", "cannot read the {what} URL '...127.0.0.1:x/engine': use "
                                                   "sqlite:///path/to/file.db, postgresql://user@host:5432/db or "
                                                   "mysql://user@host:3306/db"),
+    ("source", "mysql://app@127.0.0.1/engine?passwd=x", "the {what} URL's query holds passwd, which the MySQL "
+                                                       "drivers do not take: remove it, or use one of charset, "
+                                                       "connect_timeout, local_infile, password, program_name, "
+                                                       "read_default_file, read_default_group, server_public_key, "
+                                                       "ssl_ca, ssl_capath, ssl_cert, ssl_check_hostname, ssl_cipher, "
+                                                       "ssl_key, unix_socket"),
 ], ids=["source-no-scheme", "target-bad-port", "source-mssql", "target-oracle", "source-port-99999",
-        "target-port-0", "target-password-with-at", "source-bad-port-no-user"])
+        "target-port-0", "target-password-with-at", "source-bad-port-no-user", "source-mysql-query-key"])
 def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str, says: str) -> None:
     if which == "source":
         commands = [(["migrate", "--source", url, "--target", work.target, "--yes"], says.format(what="source")),
@@ -425,7 +431,8 @@ def test_a_url_the_wizard_cannot_read(work: Work, survived, which: str, url: str
                     (["verify", "--source", ENGINE, "--target", url], says.format(what="target"))]
     said = work.expect(commands, 2)
     kind = "an unknown driver" if "uses '" in says else "a port out of range" if "not a port" in says else \
-        "a password's @ not written %40" if "%40" in says else "a URL that does not parse"
+        "a password's @ not written %40" if "%40" in says else \
+        "a query key no MySQL driver takes" if "query holds" in says else "a URL that does not parse"
     survived(input=f"{kind}: {which} `{url}`", exit_code=2, message=said, changed=NOTHING)
 
 
