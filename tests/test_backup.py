@@ -267,3 +267,17 @@ def test_a_writer_cannot_commit_while_the_sqlite_backup_reads(engine_db: Path, t
     record = asyncio.run(backup_database(parse_url(f"sqlite:///{engine_db}"), tmp_path, lambda e: None))
     assert answers == ["database is locked"]
     assert record.original_sha256 == sha256_file(engine_db) == before  # the writer's change never landed
+
+
+@pytest.mark.parametrize("server", ["pg_url", "mysql_url"])
+def test_a_database_with_no_tables_is_refused_before_a_run_exists(server: str, request: pytest.FixtureRequest,
+                                                                  tmp_path: Path) -> None:
+    """As an upgrade refuses it: exit 3 and no state directory; the backup began a run and failed it (exit 1)."""
+    from test_cli_errors import wizard
+
+    url = request.getfixturevalue(server)  # a fresh, empty database
+    done = wizard("backup", "--source", url, "--state-dir", str(tmp_path / "state"), cwd=tmp_path)
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "has no tables: nothing to back up (is it the right database?)"), done.stderr
+    assert not (tmp_path / "state").exists()

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO, Iterator
 
 from sqlalchemy import text
 
-from wizard.db import check_sqlite_file, connect, quote, row_counts, sqlite_uri
+from wizard.db import check_sqlite_file, connect, quote, row_counts, sqlite_uri, table_names
 from wizard import pgtools
 from wizard.envfile import fsync_path, write_atomically
 from wizard.errors import Refused, StepError, WizardError
@@ -604,8 +604,9 @@ def restore_env(record: BackupRecord, env_path: Path) -> str:
 async def run_backup(db: DbUrl, state_dir: Path, emit: Emit) -> tuple[str, BackupRecord]:
     """`wizard backup`: a run of its own whose folder keeps the backup; returns (run id, record)."""
     db = db.absolute()
-    async with connect(db):
-        pass  # bad input (a missing file, a wrong password) is said before a run exists
+    async with connect(db) as conn:  # bad input (a missing file, a wrong password) is said before a run exists
+        if not db.is_sqlite and not await table_names(conn):  # as an upgrade refuses it: no run, exit 3
+            raise Refused(f"{db} has no tables: nothing to back up (is it the right database?)")
     if db.kind == "postgresql":
         await pgtools.for_database(db)  # no pg_dump that can dump it: refused before a run exists, as an upgrade is
     run_id = new_run_id()
