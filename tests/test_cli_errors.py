@@ -52,3 +52,9 @@ def test_upgrade_without_yes_and_without_a_terminal_is_refused(workdir: Path) ->
 def test_rollback_needs_to_be_told_which_run(workdir: Path) -> None:
     _assert_one_line_error(wizard("rollback", "--yes", cwd=workdir), 2, "--run ID")
     _assert_one_line_error(wizard("rollback", "--last", "--yes", cwd=workdir), 2, "no runs in")
+
+
+def test_plan_with_a_schema_and_no_target_says_so(engine_db: Path) -> None:
+    """--schema names the target's schema: without --target, plan ignored it and answered as if it were not given."""
+    result = wizard("plan", "--source", f"sqlite:///{engine_db}", "--schema", "engine", cwd=engine_db.parent)
+    _assert_one_line_error(result, 2, "--schema names the target's schema: give --target with it")

@@ -522,6 +522,8 @@ def plan_command(source: str | None, target: str | None, schema: str | None, env
     The engine, its tables and row counts, the schema's revision, the pending revisions.
     """
     async def work(printer: EventPrinter, stop: StopRequest) -> None:
+        if schema is not None and not target:  # it names the target's schema: alone it would be ignored
+            raise BadInput("--schema names the target's schema: give --target with it")
         report = await commands.plan(commands.resolve_url(source, env_file, "source"),
                                      commands.in_schema(commands.parse_url(target, "target"), schema) if target
                                      else None)

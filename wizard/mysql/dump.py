@@ -168,7 +168,7 @@ def _lost(db: DbUrl, expected: dict[str, int], counts: dict[str, int]) -> None:
 
 
 def _proven(tables: list[str], counts: dict[str, int]) -> str:
-    return f"{RESTORED}: {len(tables)} tables, their definitions equal, {sum(counts.values())} rows"
+    return f"{RESTORED}: {len(tables)} tables, their definitions equal, {sum(counts.values()):,} rows"
 
 
 async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer_check: bool = False) -> BackupRecord:
@@ -197,7 +197,7 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer_c
             after = await row_counts(conn, tables)
             if defer_check and before == after:
                 counts, revision = after, await _revision(conn, tables)
-                check = f"dumped {len(tables)} tables, {sum(counts.values())} rows; its restore runs beside the move"
+                check = f"dumped {len(tables)} tables, {sum(counts.values()):,} rows; its restore runs beside the move"
             else:
                 counts, revision = await _restored(db, conn, tmp, kind, tables, run_of(dest_dir), emit, step)
                 # A table nothing wrote to while mysqldump ran must come back with exactly its rows.
