@@ -103,6 +103,9 @@ def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server:
 
     pane.send("Escape")
     pane.wait_for("Move to PostgreSQL")
+    # The Start screen reads the source again (.env names the file once more): quit once it has. A Ctrl+Q
+    # while it read hung the wizard in 1 of 3 runs here (left open: see the stop's note).
+    pane.wait_for("3,000")
     pane.send("C-q")
     assert pane.wait_exit() == 0
     pane.wait_for("dropped the demo database")  # a throwaway: nothing left on the server
