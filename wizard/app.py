@@ -81,6 +81,7 @@ class WizardApp(App[int]):
         self._redraw_pending = False
         self._journey_worker: Worker | None = None
         self._exit_after_stop: int | None = None
+        self._leaving = False
 
     # --- start and stop ---
 
@@ -126,7 +127,30 @@ class WizardApp(App[int]):
             self._exit_after_stop = ExitCode.INTERRUPTED
             self.notify("Stopping at the next checkpoint; the run can be resumed later.", timeout=30)
         else:  # nothing to stop: a signal still says the wizard was interrupted, a quit that it was not
-            self.exit(return_code=ExitCode.OK if why == "quit" else ExitCode.INTERRUPTED)
+            self.leave(ExitCode.OK if why == "quit" else ExitCode.INTERRUPTED)
+
+    def leave(self, return_code: int) -> None:
+        """Exit once every other worker (a screen still reading a database) has ended.
+
+        Each is cancelled once and waited for: left to the exit, a read of a SQLite file was cancelled twice
+        (its screen's unmount, then the app's), the second time while SQLAlchemy closed the aiosqlite
+        connection the first had interrupted, and the process never ended. A read ends at its current
+        statement."""
+        if not self._leaving:
+            self._leaving = True
+            self.run_worker(self._leave(return_code), group="leave", description="leave")
+
+    async def _leave(self, return_code: int) -> None:
+        me = get_current_worker()
+        others = [w for w in self.workers if w is not me and not w.is_finished]
+        for worker in others:
+            if not worker.is_cancelled:  # once: a screen that closed has cancelled its own
+                worker.cancel()
+        running = [w for w in others if w.is_running]
+        if running:
+            self.notify("Leaving once this stops: " + ", ".join(w.description for w in running), timeout=30)
+            await asyncio.gather(*(w.wait() for w in running), return_exceptions=True)
+        self.exit(return_code=return_code)
 
     async def action_quit(self) -> None:
         self.stop_and_exit("quit")
@@ -245,7 +269,7 @@ class WizardApp(App[int]):
             log.lines.append(f"failed: {message.error}")
         self.refresh_rollback()
         if self._exit_after_stop is not None:
-            self.exit(return_code=self._exit_after_stop)
+            self.leave(self._exit_after_stop)
             return
         self._redraw()
         self.screen.post_message(RunEnded(message.state, message.error))
