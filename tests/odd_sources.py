@@ -225,6 +225,15 @@ NAME_ODDITIES = [
         "CREATE TABLE tickets(id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)",
         "INSERT INTO tickets(id, v) VALUES (1000, 'gone')", "DELETE FROM tickets",
         "INSERT INTO tickets(id, v) VALUES (1, 'a'), (2, 'b'), (3, 'c')"], expect=Named()),
+    # collations: SQLite's NOCASE/RTRIM unique indexes refused what the target's byte-for-byte index takes
+    odd("NOCASE and RTRIM in unique indexes and a primary key", *[
+        "CREATE TABLE people(id INTEGER PRIMARY KEY, email TEXT, code TEXT COLLATE RTRIM UNIQUE)",
+        "CREATE UNIQUE INDEX people_email ON people(email COLLATE NOCASE)",
+        "CREATE TABLE tags(name TEXT COLLATE NOCASE PRIMARY KEY) WITHOUT ROWID",
+        "INSERT INTO people VALUES (1, 'A@x.org', 'x'), (2, 'b@x.org', 'y ')", "INSERT INTO tags VALUES ('Red')"],
+        expect=Named(("collation NOCASE of people.email in index people_email",
+                      "collation RTRIM of people.code in a UNIQUE constraint",
+                      "collation NOCASE of tags.name in its primary key"))),
     # 15. what is not carried: views, triggers, generated columns, virtual tables
     odd("views, triggers, generated columns, a virtual table", *[
         "CREATE TABLE items(id INTEGER PRIMARY KEY, a INT, twice INT GENERATED ALWAYS AS (a * 2) VIRTUAL, "
