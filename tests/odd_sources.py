@@ -208,6 +208,13 @@ NAME_ODDITIES = [
         expect=Named(("ix_executions_status",), refused=True), engine=True),
     # 8. 995 columns and more
     odd("1000 columns", *_wide(1000), expect=Named()),
+    # PostgreSQL's system columns: CREATE TABLE refuses them, so the schema step failed after a passing pre-flight
+    odd("columns named xmin and ctid (PostgreSQL's system columns) beside the engine's tables", *[
+        "CREATE TABLE audit(id INTEGER PRIMARY KEY, xmin INTEGER, ctid TEXT, Cmax INT, oid INT)",
+        "INSERT INTO audit VALUES (1, 5, 'a', 6, 7)"],
+        expect=Named(("column(s) audit.xmin, audit.ctid of the source have the name of a system column",),
+                     refused=True),
+        engine=True),
     # 10. the wizard's bookkeeping beside the source's tables
     odd("alembic_version of another app", *[
         "CREATE TABLE alembic_version(version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
