@@ -215,6 +215,11 @@ NAME_ODDITIES = [
         expect=Named(("column(s) audit.xmin, audit.ctid of the source have the name of a system column",),
                      refused=True),
         engine=True),
+    odd("a column and a table with an empty name", *[
+        'CREATE TABLE e(id INTEGER PRIMARY KEY, "" TEXT, " " TEXT)', "INSERT INTO e VALUES (1, 'empty', 'space')",
+        'CREATE TABLE ""(id INTEGER PRIMARY KEY)', 'INSERT INTO "" VALUES (1)'],
+        expect=Named(("column e.'' of the source has an empty name", "table '' of the source has an empty name"),
+                     refused=True)),
     # 10. the wizard's bookkeeping beside the source's tables
     odd("alembic_version of another app", *[
         "CREATE TABLE alembic_version(version_num VARCHAR(32) NOT NULL PRIMARY KEY)",

@@ -421,6 +421,10 @@ def _check_names(report: PreflightReport, add: Any, resume_run: str | None) -> N
     for t in report.tables:
         problems += [f"columns {t.name}.{a} and {t.name}.{b} would both be {pg_name(a)} in PostgreSQL"
                      for a, b in clashes(c.name for c in t.columns)]
+    problems += [f"table {t.name!r} of the source has an empty name, which PostgreSQL does not take"
+                 for t in report.tables if not t.name]
+    problems += [f"column {t.name}.{c.name!r} of the source has an empty name, which PostgreSQL does not take"
+                 for t in report.tables for c in t.columns if not c.name]
     system = [f"{t.name}.{c.name}" for t in report.tables for c in t.columns if c.target in SYSTEM_COLUMNS]
     if system:
         problems.append(f"column(s) {', '.join(system)} of the source have the name of a system column every "
