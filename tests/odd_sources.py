@@ -20,7 +20,7 @@ from typing import Any
 
 from wizard.move import normalize as n
 from wizard import sample
-from wizard.move.scan import NULL_KEY, NULL_VALUE, SAME_KEY, SAME_UNIQUE
+from wizard.move.scan import NULL_KEY, NULL_VALUE, SAME_KEY, SAME_UNIQUE, TOO_BIG_FOR_INDEX
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,13 @@ ODDITIES = [
         "CREATE UNIQUE INDEX live_email ON t (email) WHERE deleted = 0",
         "INSERT INTO t VALUES (1, 'a@b.c', 0), (2, 'a@b.c', 1)",
         expect=Moved(says="unique index live_email (email) is partial (WHERE deleted = 0): not carried")),
+    # values too big for PostgreSQL's btree entry: the index build failed after the copy
+    odd("10,000 random hex characters in executions.status (indexed) of an engine database",
+        "UPDATE executions SET status = hex(randomblob(5000)) WHERE id = 7",
+        expect=Held("executions", "status", 7, TOO_BIG_FOR_INDEX), engine=True),
+    odd("8,000 random hex characters in a UNIQUE column", "CREATE TABLE t (k TEXT PRIMARY KEY, code TEXT UNIQUE)",
+        "INSERT INTO t VALUES ('a', 'b'), ('d', hex(randomblob(2000)) || hex(randomblob(2000)))",
+        expect=Held("t", "code", "d", TOO_BIG_FOR_INDEX)),
     # 6. text that is not UTF-8
     odd("invalid UTF-8 in TEXT", T.format("name TEXT"), "INSERT INTO t VALUES (1, 'ok'), (2, CAST(x'ff' AS TEXT))",
         expect=Held("t", "name", 2, n.NOT_UTF8_TEXT)),
