@@ -91,6 +91,12 @@ ODDITIES = [
     odd("8,000 random hex characters in a UNIQUE column", "CREATE TABLE t (k TEXT PRIMARY KEY, code TEXT UNIQUE)",
         "INSERT INTO t VALUES ('a', 'b'), ('d', hex(randomblob(2000)) || hex(randomblob(2000)))",
         expect=Held("t", "code", "d", TOO_BIG_FOR_INDEX)),
+    odd("a foreign key to columns unique only by a partial index", T.format("code TEXT, live INT"),
+        "CREATE UNIQUE INDEX t_code ON t (code) WHERE live = 1",
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, code TEXT REFERENCES t (code))",
+        "INSERT INTO t VALUES (1, 'a', 1), (2, 'b', 1)", "INSERT INTO c VALUES (1, 'a'), (2, 'b')",
+        expect=Moved(says="c.code: its foreign key to t is not carried (t(code) is not unique); the values are "
+                          "copied as they are, unchecked")),
     # 6. text that is not UTF-8
     odd("invalid UTF-8 in TEXT", T.format("name TEXT"), "INSERT INTO t VALUES (1, 'ok'), (2, CAST(x'ff' AS TEXT))",
         expect=Held("t", "name", 2, n.NOT_UTF8_TEXT)),

@@ -224,7 +224,7 @@ def deferred_sql(t: SourceTable, tables: dict[str, SourceTable], warn: Any, take
         parent = tables.get(fk.parent)
         why = _unusable(t, fk, parent)
         if why:
-            warn(f"{t.name}.{fk.label}: its foreign key to {fk.parent} is not carried ({why}); the values are")
+            warn(f"{t.name}.{fk.label}: its foreign key to {fk.parent} is not carried ({why}); the values are copied as they are, unchecked")
             continue
         name = fit(f"{t.name}_{'_'.join(fk.columns)}_fkey", constraints)
         actions = "".join(f" ON {verb} {what}" for verb, what in (("DELETE", fk.on_delete), ("UPDATE", fk.on_update))
@@ -241,7 +241,7 @@ def _unusable(t: SourceTable, fk: Any, parent: SourceTable | None) -> str:
         return f"there is no table {fk.parent}"
     if parent.key_is_rowid and not set(fk.parent_columns) <= set(parent.column_names):  # it names the rowid
         return f"{fk.parent} has no primary key"
-    unique = {parent.key} | {ix.columns for ix in parent.indexes if ix.unique}
+    unique = {parent.key} | {ix.columns for ix in parent.indexes if ix.unique and not ix.where}  # a partial one is not carried
     if tuple(fk.parent_columns) not in unique:
         return f"{fk.parent}({', '.join(fk.parent_columns)}) is not unique"
     for child, ref in zip(fk.columns, fk.parent_columns):
