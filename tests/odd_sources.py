@@ -259,6 +259,9 @@ NAME_ODDITIES = [
         expect=Named(("collation NOCASE of people.email in index people_email",
                       "collation RTRIM of people.code in a UNIQUE constraint",
                       "collation NOCASE of tags.name in its primary key"))),
+    odd("ids of 0 and below only", *[
+        "CREATE TABLE credits(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO credits VALUES (-5, 'a'), (0, 'b')"],
+        expect=Named()),
     # 15. what is not carried: views, triggers, generated columns, virtual tables
     odd("views, triggers, generated columns, a virtual table", *[
         "CREATE TABLE items(id INTEGER PRIMARY KEY, a INT, twice INT GENERATED ALWAYS AS (a * 2) VIRTUAL, "

@@ -394,11 +394,12 @@ async def set_sequences(conn: asyncpg.Connection, tables: list[str],
             mark = (high_water or {}).get(table)
             if mark is not None and mark > 0 and (top is None or mark > top):
                 top = mark
-            if top is None:
+            if top is None or top < 1:  # none, or only ids of 0 and below, which setval refuses: 1 is free
                 await conn.execute("SELECT setval($1, 1, false)", seq)
+                top = 0
             else:
                 await conn.execute("SELECT setval($1, $2, true)", seq, top)
-            out[f"{table}.{column}"] = (top or 0) + 1
+            out[f"{table}.{column}"] = top + 1
     return out
 
 
