@@ -259,6 +259,11 @@ NAME_ODDITIES = [
         expect=Named(("collation NOCASE of people.email in index people_email",
                       "collation RTRIM of people.code in a UNIQUE constraint",
                       "collation NOCASE of tags.name in its primary key"))),
+    odd("CHECK constraints, and the word in a literal and a quoted name", *[
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, n INT CHECK (n > 0), note TEXT DEFAULT 'CHECK (x)', "
+        "\"check (\" TEXT, CONSTRAINT small CHECK(n < 100))", "INSERT INTO orders(id, n) VALUES (1, 5)",
+        "CREATE TABLE plain(id INTEGER PRIMARY KEY, \"check\" TEXT DEFAULT 'check(')"],
+        expect=Named(("CHECK constraint on orders (2 of them) is not carried",))),
     odd("ids of 0 and below only", *[
         "CREATE TABLE credits(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO credits VALUES (-5, 'a'), (0, 'b')"],
         expect=Named()),

@@ -183,6 +183,13 @@ def not_carried(conn: sqlite3.Connection) -> list[NotCarried]:
                                                          "(full-text search: a tsvector column and a GIN index) and "
                                                          "fill it from the source"))
     for name in plain_tables(listed):
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        checks = len(_CHECK.findall(_QUOTED.sub(" ", sql[0] or ""))) if sql else 0
+        if checks:
+            out.append(NotCarried("CHECK constraint", f"on {name}" + (f" ({checks} of them)" if checks > 1 else ""),
+                                  "the target will take values SQLite would refuse; if the app relies on it, add it in "
+                                  "PostgreSQL (ALTER TABLE ... ADD CHECK (...), its SQLite text: SELECT sql FROM "
+                                  f"sqlite_master WHERE name = '{name}')"))
         for _cid, col, _type, _notnull, _default, _pk, hidden in conn.execute(f"PRAGMA table_xinfo({quote(name)})"):
             if hidden in (2, 3):
                 out.append(NotCarried("generated column", f"{name}.{col}",
@@ -195,6 +202,10 @@ def not_carried(conn: sqlite3.Connection) -> list[NotCarried]:
                 continue
             out += _collations(conn, name, index, bool(unique), origin)
     return out
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]")  # literals and quoted names
+_CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
 
 
 def _collations(conn: sqlite3.Connection, table: str, index: str, unique: bool, origin: str) -> list[NotCarried]:
