@@ -516,3 +516,19 @@ def test_json_numbers_compare_by_exact_value_and_nan_is_not_json(tmp_path: Path,
     for constant in ("NaN", "[Infinity]", '{"a": -Infinity}', f"[{huge}, NaN]"):  # as the copy judges it
         with pytest.raises(BadValue, match="not valid JSON"):
             canonical(JSON, constant)
+
+
+def test_timestamp_keys_spelled_two_ways_merge_by_their_instant(tmp_path: Path, pg_url: str):
+    """A DATETIME key spelled with T and with a space (and with an offset) sorts apart as text ('...T09' after
+    '... 10'): each such row was 'out of place' and the move failed its verification though every row was there."""
+    verdict = one_table(
+        tmp_path, pg_url,
+        ("CREATE TABLE ev (at DATETIME PRIMARY KEY, v TEXT)",
+         "INSERT INTO ev VALUES ('2024-01-01T09:00:00', 'a'), ('2024-01-01 10:00:00', 'b'), "
+         "('2024-01-01T11:00:00', 'c'), ('2024-01-01 12:30:00+02:00', 'd'), ('2024-01-01 12:00:00.000001', 'e')"),
+        ("CREATE TABLE ev (at timestamp PRIMARY KEY, v text)",
+         "INSERT INTO ev VALUES ('2024-01-01 09:00:00', 'a'), ('2024-01-01 10:00:00', 'b'), "
+         "('2024-01-01 11:00:00', 'changed'), ('2024-01-01 10:30:00', 'd'), ('2024-01-01 12:00:00.000001', 'e')"),
+    )
+    assert (verdict.equal, verdict.different, verdict.only_source, verdict.only_target) == (4, 1, 0, 0), verdict.diffs
+    assert [(d.pk, [c.column for c in d.columns]) for d in verdict.diffs] == [("2024-01-01 11:00:00", ["v"])]

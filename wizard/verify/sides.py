@@ -218,6 +218,10 @@ def _sqlite_order(conn: sqlite3.Connection, table: str, pk: list[str], kinds: li
                  conn.execute(f"SELECT 1 FROM {quote(table)} WHERE typeof({q}) <> ? LIMIT 1", (stored,)).fetchone())
         if mixed:
             terms.append(f"CAST({q} AS {'INTEGER' if stored == 'integer' else 'TEXT'})")
+        elif kind in (TIMESTAMP, DATE):
+            # By the instant, not the spelling ('...T09:00' sorts after '... 10:00' as text): SQLite's own reading,
+            # in UTC to the millisecond, then the text within one millisecond.
+            terms.append(f"strftime('%Y-%m-%d %H:%M:%f', {q}), {q} COLLATE BINARY")
         else:
             terms.append(f"{q} COLLATE BINARY" if kind == TEXT else q)
     return ", ".join(terms)
