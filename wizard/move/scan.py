@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from wizard.db import quote
-from wizard.move.normalize import BadValue, convert
+from wizard.move.normalize import BYTES, JSON, NUMERIC, TEXT, BadValue, convert
 from wizard.move.tables import Index, SourceTable, open_readonly
 from wizard.schema import head, indexed_columns
 
@@ -231,8 +231,11 @@ def index_sets(t: SourceTable) -> list[tuple[str, ...]]:
 
 def _index_sql(t: SourceTable) -> str | None:
     """True for a row whose values in one index's columns may be too big for PostgreSQL's index entry."""
-    terms = [" + ".join(f"coalesce(length(CAST({quote(c)} AS BLOB)), 0)" for c in cols) + f" > {INDEX_BYTES}"
-             for cols in index_sets(t)]
+    kinds = {c.name: c.kind for c in t.columns}
+    # Whole numbers, booleans, instants take a few bytes whatever SQLite holds there (or are refused): not measured.
+    sized = [[c for c in cols if kinds[c] in (TEXT, JSON, BYTES, NUMERIC)] for cols in index_sets(t)]
+    terms = [" + ".join(f"coalesce(length(CAST({quote(c)} AS BLOB)), 0)" for c in cols) + f" > {INDEX_BYTES - 64}"
+             for cols in sized if cols]
     return " OR ".join(f"({term})" for term in terms) or None
 
 
