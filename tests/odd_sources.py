@@ -20,7 +20,7 @@ from typing import Any
 
 from wizard.move import normalize as n
 from wizard import sample
-from wizard.move.scan import NULL_KEY, NULL_VALUE, SAME_KEY, SAME_UNIQUE
+from wizard.move.scan import NULL_KEY, NULL_VALUE, SAME_KEY, SAME_UNIQUE, TOO_BIG_FOR_INDEX
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,19 @@ ODDITIES = [
         "CREATE UNIQUE INDEX live_email ON t (email) WHERE deleted = 0",
         "INSERT INTO t VALUES (1, 'a@b.c', 0), (2, 'a@b.c', 1)",
         expect=Moved(says="unique index live_email (email) is partial (WHERE deleted = 0): not carried")),
+    # values too big for PostgreSQL's btree entry: the index build failed after the copy
+    odd("10,000 random hex characters in executions.status (indexed) of an engine database",
+        "UPDATE executions SET status = hex(randomblob(5000)) WHERE id = 7",
+        expect=Held("executions", "status", 7, TOO_BIG_FOR_INDEX), engine=True),
+    odd("8,000 random hex characters in a UNIQUE column", "CREATE TABLE t (k TEXT PRIMARY KEY, code TEXT UNIQUE)",
+        "INSERT INTO t VALUES ('a', 'b'), ('d', hex(randomblob(2000)) || hex(randomblob(2000)))",
+        expect=Held("t", "code", "d", TOO_BIG_FOR_INDEX)),
+    odd("a foreign key to columns unique only by a partial index", T.format("code TEXT, live INT"),
+        "CREATE UNIQUE INDEX t_code ON t (code) WHERE live = 1",
+        "CREATE TABLE c (id INTEGER PRIMARY KEY, code TEXT REFERENCES t (code))",
+        "INSERT INTO t VALUES (1, 'a', 1), (2, 'b', 1)", "INSERT INTO c VALUES (1, 'a'), (2, 'b')",
+        expect=Moved(says="c.code: its foreign key to t is not carried (t(code) is not unique); the values are "
+                          "copied as they are, unchecked")),
     # 6. text that is not UTF-8
     odd("invalid UTF-8 in TEXT", T.format("name TEXT"), "INSERT INTO t VALUES (1, 'ok'), (2, CAST(x'ff' AS TEXT))",
         expect=Held("t", "name", 2, n.NOT_UTF8_TEXT)),
@@ -208,6 +221,18 @@ NAME_ODDITIES = [
         expect=Named(("ix_executions_status",), refused=True), engine=True),
     # 8. 995 columns and more
     odd("1000 columns", *_wide(1000), expect=Named()),
+    # PostgreSQL's system columns: CREATE TABLE refuses them, so the schema step failed after a passing pre-flight
+    odd("columns named xmin and ctid (PostgreSQL's system columns) beside the engine's tables", *[
+        "CREATE TABLE audit(id INTEGER PRIMARY KEY, xmin INTEGER, ctid TEXT, Cmax INT, oid INT)",
+        "INSERT INTO audit VALUES (1, 5, 'a', 6, 7)"],
+        expect=Named(("column(s) audit.xmin, audit.ctid of the source have the name of a system column",),
+                     refused=True),
+        engine=True),
+    odd("a column and a table with an empty name", *[
+        'CREATE TABLE e(id INTEGER PRIMARY KEY, "" TEXT, " " TEXT)', "INSERT INTO e VALUES (1, 'empty', 'space')",
+        'CREATE TABLE ""(id INTEGER PRIMARY KEY)', 'INSERT INTO "" VALUES (1)'],
+        expect=Named(("column e.'' of the source has an empty name", "table '' of the source has an empty name"),
+                     refused=True)),
     # 10. the wizard's bookkeeping beside the source's tables
     odd("alembic_version of another app", *[
         "CREATE TABLE alembic_version(version_num VARCHAR(32) NOT NULL PRIMARY KEY)",
@@ -225,6 +250,23 @@ NAME_ODDITIES = [
         "CREATE TABLE tickets(id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT)",
         "INSERT INTO tickets(id, v) VALUES (1000, 'gone')", "DELETE FROM tickets",
         "INSERT INTO tickets(id, v) VALUES (1, 'a'), (2, 'b'), (3, 'c')"], expect=Named()),
+    # collations: SQLite's NOCASE/RTRIM unique indexes refused what the target's byte-for-byte index takes
+    odd("NOCASE and RTRIM in unique indexes and a primary key", *[
+        "CREATE TABLE people(id INTEGER PRIMARY KEY, email TEXT, code TEXT COLLATE RTRIM UNIQUE)",
+        "CREATE UNIQUE INDEX people_email ON people(email COLLATE NOCASE)",
+        "CREATE TABLE tags(name TEXT COLLATE NOCASE PRIMARY KEY) WITHOUT ROWID",
+        "INSERT INTO people VALUES (1, 'A@x.org', 'x'), (2, 'b@x.org', 'y ')", "INSERT INTO tags VALUES ('Red')"],
+        expect=Named(("collation NOCASE of people.email in index people_email",
+                      "collation RTRIM of people.code in a UNIQUE constraint",
+                      "collation NOCASE of tags.name in its primary key"))),
+    odd("CHECK constraints, and the word in a literal and a quoted name", *[
+        "CREATE TABLE orders(id INTEGER PRIMARY KEY, n INT CHECK (n > 0), note TEXT DEFAULT 'CHECK (x)', "
+        "\"check (\" TEXT, CONSTRAINT small CHECK(n < 100))", "INSERT INTO orders(id, n) VALUES (1, 5)",
+        "CREATE TABLE plain(id INTEGER PRIMARY KEY, \"check\" TEXT DEFAULT 'check(')"],
+        expect=Named(("CHECK constraint on orders (2 of them) is not carried",))),
+    odd("ids of 0 and below only", *[
+        "CREATE TABLE credits(id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO credits VALUES (-5, 'a'), (0, 'b')"],
+        expect=Named()),
     # 15. what is not carried: views, triggers, generated columns, virtual tables
     odd("views, triggers, generated columns, a virtual table", *[
         "CREATE TABLE items(id INTEGER PRIMARY KEY, a INT, twice INT GENERATED ALWAYS AS (a * 2) VIRTUAL, "

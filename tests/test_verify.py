@@ -137,9 +137,29 @@ def test_planted_differences_are_named_exactly(moved):
 
 def test_json_compared_as_parsed_values_not_text(moved):
     source, target = moved
-    pg_exec(target, "UPDATE executions SET state = (state::jsonb)::json")  # keys reordered, spaces changed
+    # Spaces and the spelling of escapes changed, the keys in their order: what the engine reads is the same.
+    pg_exec(target, "UPDATE executions SET state = replace(replace(state::text, ': ', ':'), '\"running\"', "
+                    "'\"\\u0072unning\"')::json")
     code, summary, _ = run_verify(sqlite_url(source), target)
     assert code == 0, summary
+
+
+def test_json_key_order_and_whole_numbers_count_in_a_json_column(moved):
+    """PostgreSQL's json keeps the text the copy passed, so what Python's json reads of it must be the source's: the
+    keys in their order (revision 0004 turns state.nodes into an array in that order) and 1 an int, not 1.0. A
+    target whose state went through jsonb (keys reordered) or whose number gained a fraction verified equal."""
+    source, target = moved
+    pg_exec(target, "UPDATE executions SET state = (state::jsonb)::json WHERE id = 7",  # every object's keys reordered
+            "UPDATE executions SET state = regexp_replace(state::text, '(\"attempt\": *)([0-9]+)', '\\1\\2.0')::json "
+            "WHERE id = 9")
+    code, summary, _ = run_verify(sqlite_url(source), target)
+    assert code == 1, summary
+    assert differences(summary) == {"executions": {7: ("different", ["state"]), 9: ("different", ["state"])}}
+    executions = next(t for t in summary["tables"] if t["table"] == "executions")
+    details = {d["pk"]: d["columns"][0]["detail"] for d in executions["diffs"]}
+    assert details[7] == "differs at $.nodes.node_0: its keys in another order"  # jsonb: shorter keys first
+    assert details[9] == ("differs at $.variables.attempt: a whole number against one written with a fraction "
+                          "(Python's int against float)")
 
 
 def test_a_database_verifies_equal_with_its_own_backup(engine_db: Path, tmp_path: Path):
@@ -488,7 +508,7 @@ def test_json_numbers_compare_by_exact_value_and_nan_is_not_json(tmp_path: Path,
           (f'{{"n": {huge}}}',))),
         ("CREATE TABLE docs (id bigint PRIMARY KEY, body json)",
          f"INSERT INTO docs VALUES (1, '{{ \"n\" : {huge} }}'), (2, '[2e400]'), (3, '[0.10000000000000001]'), "
-         "(4, '{\"b\": 100, \"a\": 1}')"),
+         "(4, '{\"a\": 1.00, \"b\": 100.0}')"),
     )
     assert (numbers.equal, numbers.different) == (2, 2), numbers.diffs
     assert [(d.pk, d.columns[0].detail) for d in numbers.diffs] == [(2, "differs at $[0]"), (3, "differs at $[0]")]
@@ -496,3 +516,19 @@ def test_json_numbers_compare_by_exact_value_and_nan_is_not_json(tmp_path: Path,
     for constant in ("NaN", "[Infinity]", '{"a": -Infinity}', f"[{huge}, NaN]"):  # as the copy judges it
         with pytest.raises(BadValue, match="not valid JSON"):
             canonical(JSON, constant)
+
+
+def test_timestamp_keys_spelled_two_ways_merge_by_their_instant(tmp_path: Path, pg_url: str):
+    """A DATETIME key spelled with T and with a space (and with an offset) sorts apart as text ('...T09' after
+    '... 10'): each such row was 'out of place' and the move failed its verification though every row was there."""
+    verdict = one_table(
+        tmp_path, pg_url,
+        ("CREATE TABLE ev (at DATETIME PRIMARY KEY, v TEXT)",
+         "INSERT INTO ev VALUES ('2024-01-01T09:00:00', 'a'), ('2024-01-01 10:00:00', 'b'), "
+         "('2024-01-01T11:00:00', 'c'), ('2024-01-01 12:30:00+02:00', 'd'), ('2024-01-01 12:00:00.000001', 'e')"),
+        ("CREATE TABLE ev (at timestamp PRIMARY KEY, v text)",
+         "INSERT INTO ev VALUES ('2024-01-01 09:00:00', 'a'), ('2024-01-01 10:00:00', 'b'), "
+         "('2024-01-01 11:00:00', 'changed'), ('2024-01-01 10:30:00', 'd'), ('2024-01-01 12:00:00.000001', 'e')"),
+    )
+    assert (verdict.equal, verdict.different, verdict.only_source, verdict.only_target) == (4, 1, 0, 0), verdict.diffs
+    assert [(d.pk, [c.column for c in d.columns]) for d in verdict.diffs] == [("2024-01-01 11:00:00", ["v"])]

@@ -122,6 +122,26 @@ def named_indexes(revision: str) -> frozenset[str]:
 
 
 @functools.cache
+def indexed_columns(revision: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Per engine table, the column sets of every index the engine's schema at `revision` builds (its primary key,
+    its UNIQUE constraints, its other indexes)."""
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn, ALEMBIC_LOCK:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        insp = inspect(conn)
+        out = {}
+        for t in insp.get_table_names():
+            sets = [tuple(insp.get_pk_constraint(t)["constrained_columns"])]
+            sets += [tuple(u["column_names"]) for u in insp.get_unique_constraints(t)]
+            sets += [tuple(i["column_names"]) for i in insp.get_indexes(t) if None not in i["column_names"]]
+            out[t] = tuple(dict.fromkeys(s for s in sets if s))
+    engine.dispose()
+    return out
+
+
+@functools.cache
 def _history_columns(revision: str) -> dict[str, dict[str, Column]]:
     """The engine's columns at `revision`, table -> column, as the history declares them.
 

@@ -104,6 +104,15 @@ def test_autoincrement_high_water_mark_is_the_next_id(tmp_path: Path, pg_url: st
     assert fetch(pg_url, "INSERT INTO tickets (v) VALUES ('new') RETURNING id")[0][0] == 1001
 
 
+def test_ids_of_zero_and_below_leave_the_next_id_at_one(tmp_path: Path, pg_url: str) -> None:
+    """setval refuses a value below the sequence's minimum (1): the sequences step failed after the copy."""
+    oddity = BY_NAME["ids of 0 and below only"]
+    source = _source(tmp_path, oddity)
+    moved = _migrate(source, pg_url, tmp_path / "state", oddity)
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    assert fetch(pg_url, "INSERT INTO credits (v) VALUES ('new') RETURNING id")[0][0] == 1
+
+
 def test_defaults_that_translate_are_carried(tmp_path: Path, pg_url: str) -> None:
     oddity = BY_NAME['text default ""']
     source = _source(tmp_path, oddity)

@@ -407,6 +407,11 @@ async def _engine_schema(target: DbUrl) -> str | None:
         await conn.close()
 
 
+# PostgreSQL's system columns: CREATE TABLE refuses a column of one of these names (quoted as the move quotes them,
+# only the lower-case spelling is taken; oid is a plain name since PostgreSQL 12).
+SYSTEM_COLUMNS = frozenset({"tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"})
+
+
 def _check_names(report: PreflightReport, add: Any, resume_run: str | None) -> None:
     """The names the move gives the source's tables in the target (wizard.move.pgnames) must be free: of each
     other, of the wizard's bookkeeping, of the indexes the engine's schema names, of the target's tables."""
@@ -416,6 +421,14 @@ def _check_names(report: PreflightReport, add: Any, resume_run: str | None) -> N
     for t in report.tables:
         problems += [f"columns {t.name}.{a} and {t.name}.{b} would both be {pg_name(a)} in PostgreSQL"
                      for a, b in clashes(c.name for c in t.columns)]
+    problems += [f"table {t.name!r} of the source has an empty name, which PostgreSQL does not take"
+                 for t in report.tables if not t.name]
+    problems += [f"column {t.name}.{c.name!r} of the source has an empty name, which PostgreSQL does not take"
+                 for t in report.tables for c in t.columns if not c.name]
+    system = [f"{t.name}.{c.name}" for t in report.tables for c in t.columns if c.target in SYSTEM_COLUMNS]
+    if system:
+        problems.append(f"column(s) {', '.join(system)} of the source have the name of a system column every "
+                        f"PostgreSQL table has, which no column may take")
     problems += [f"table {t.name} of the source has the name of the wizard's own bookkeeping table in the target"
                  for t in unknown if t.target in OWN_TABLES]
     if report.source_revision:

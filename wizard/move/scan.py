@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from wizard.db import quote
-from wizard.move.normalize import BadValue, convert
+from wizard.move.normalize import BYTES, JSON, NUMERIC, TEXT, BadValue, convert
 from wizard.move.tables import Index, SourceTable, open_readonly
+from wizard.schema import head, indexed_columns
 
 if TYPE_CHECKING:
     from wizard.mysql.limits import TargetLimits
@@ -42,6 +43,11 @@ NULL_KEY = "NULL in a primary key column"  # SQLite lets a key that is not the r
 NULL_VALUE = "NULL in a column the engine's schema makes NOT NULL"  # a file the engine did not make may hold one
 SAME_KEY = "primary key equal to another row's after conversion"
 SAME_UNIQUE = "unique value equal to another row's after conversion"
+# PostgreSQL's btree takes an entry of 2,704 bytes at most (8 kB pages), after compressing it, which the scan cannot
+# foresee: values whose bytes in one index's columns add up to more than this may not fit, and go to the policy.
+INDEX_BYTES = 2600
+TOO_BIG_FOR_INDEX = (f"values over {INDEX_BYTES:,} bytes in an indexed column: PostgreSQL's btree index holds about "
+                     f"2,700 once compressed, which cannot be told beforehand")
 SET_NULL = "dangling foreign key set to NULL"  # the conversion the `null` policy makes, counted per column
 EXAMPLES = 5
 SPLIT_ROWS = 100_000  # a table this big is sifted by several connections at once, by rowid range
@@ -208,16 +214,43 @@ def _sifted_rows(conn: sqlite3.Connection, path: Path, t: SourceTable, rows: int
     """(key..., values...) of every row that is not clean, and of every row that may hold a value too big for
     the target's column."""
     cols = ", ".join(quote(c.name) for c in t.columns)
-    near = limits.sift_sql(t.name, [c.name for c in t.columns]) if limits else None
+    near = limits.sift_sql(t.name, [c.name for c in t.columns]) if limits else _index_sql(t)
     where = f"NOT ({t.clean_sql()})" + (f" OR {near}" if near else "")
     sql = f"SELECT {t.key_sql()}, {cols} FROM {quote(t.name)} WHERE ({where})"
     return _sift(conn, path, t, sql, rows)
+
+
+def index_sets(t: SourceTable) -> list[tuple[str, ...]]:
+    """The column sets of the btree indexes PostgreSQL builds on the table: an engine table's from the history
+    (whatever the file has), another's its primary key (not the rowid) and the indexes the move carries."""
+    if t.engine:
+        return [s for s in indexed_columns(head()).get(t.name, ()) if all(c in t.column_names for c in s)]
+    sets = [] if t.key_is_rowid else [t.key]
+    return list(dict.fromkeys(sets + [ix.columns for ix in t.indexes if not ix.where]))
+
+
+def _index_sql(t: SourceTable) -> str | None:
+    """True for a row whose values in one index's columns may be too big for PostgreSQL's index entry."""
+    kinds = {c.name: c.kind for c in t.columns}
+    # Whole numbers, booleans, instants take a few bytes whatever SQLite holds there (or are refused): not measured.
+    sized = [[c for c in cols if kinds[c] in (TEXT, JSON, BYTES, NUMERIC)] for cols in index_sets(t)]
+    terms = [" + ".join(f"coalesce(length(CAST({quote(c)} AS BLOB)), 0)" for c in cols) + f" > {INDEX_BYTES - 64}"
+             for cols in sized if cols]
+    return " OR ".join(f"({term})" for term in terms) or None
+
+
+def _entry_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    return len(value) if isinstance(value, bytes) else 8
 
 
 def _bad_values(t: SourceTable, sifted: list[tuple], limits: TargetLimits | None) -> Iterable[tuple[Key, str, Any]]:
     """(key, column, BadValue or conversion name) for every value of the sifted rows that is not clean or, as
     converted, breaks a limit of the target's."""
     nk = len(t.key)
+    at = {c.name: i for i, c in enumerate(t.columns)}
+    sets = index_sets(t) if limits is None else []
     for row in sifted:
         key, converted_row = row[:nk], []
         for c, value in zip(t.columns, row[nk:]):
@@ -238,6 +271,10 @@ def _bad_values(t: SourceTable, sifted: list[tuple], limits: TargetLimits | None
                 yield key, c.name, BadValue(broken)
             if converted_row is not None:
                 converted_row.append(converted)
+        for cols in sets if converted_row is not None else ():
+            if sum(_entry_bytes(converted_row[at[c]]) for c in cols if converted_row[at[c]] is not None) > INDEX_BYTES:
+                yield key, ", ".join(cols), BadValue(TOO_BIG_FOR_INDEX)
+                break
         too_long = limits.row_too_long(t.name, tuple(converted_row)) if limits and converted_row is not None else None
         if too_long:  # named by its longest value
             longest = max(zip(t.columns, converted_row), key=lambda cv: len(str(cv[1] or "")))[0]

@@ -183,15 +183,46 @@ def not_carried(conn: sqlite3.Connection) -> list[NotCarried]:
                                                          "(full-text search: a tsvector column and a GIN index) and "
                                                          "fill it from the source"))
     for name in plain_tables(listed):
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+        checks = len(_CHECK.findall(_QUOTED.sub(" ", sql[0] or ""))) if sql else 0
+        if checks:
+            out.append(NotCarried("CHECK constraint", f"on {name}" + (f" ({checks} of them)" if checks > 1 else ""),
+                                  "the target will take values SQLite would refuse; if the app relies on it, add it in "
+                                  "PostgreSQL (ALTER TABLE ... ADD CHECK (...), its SQLite text: SELECT sql FROM "
+                                  f"sqlite_master WHERE name = '{name}')"))
         for _cid, col, _type, _notnull, _default, _pk, hidden in conn.execute(f"PRAGMA table_xinfo({quote(name)})"):
             if hidden in (2, 3):
                 out.append(NotCarried("generated column", f"{name}.{col}",
                                       "its values are derived: add it in PostgreSQL with ALTER TABLE ... ADD COLUMN "
                                       "... GENERATED ALWAYS AS (...) STORED if the app reads it"))
-        for _seq, index, _unique, _origin, _partial in conn.execute(f"PRAGMA index_list({quote(name)})"):
+        for _seq, index, unique, origin, _partial in conn.execute(f"PRAGMA index_list({quote(name)})"):
             if any(r[2] is None for r in conn.execute(f"PRAGMA index_info({quote(index)})")):
                 out.append(NotCarried("expression index", f"{index} on {name}",
                                       "create it again in PostgreSQL if queries need it"))
+                continue
+            out += _collations(conn, name, index, bool(unique), origin)
+    return out
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]")  # literals and quoted names
+_CHECK = re.compile(r"\bCHECK\s*\(", re.IGNORECASE)
+
+
+def _collations(conn: sqlite3.Connection, table: str, index: str, unique: bool, origin: str) -> list[NotCarried]:
+    """An index's columns that compare by a collation other than BINARY (NOCASE, RTRIM): the target's index is
+    made on the plain column, which compares byte for byte, so a unique one takes values SQLite refused."""
+    out = []
+    where = {"pk": "its primary key", "u": "a UNIQUE constraint"}.get(origin, f"index {index}")
+    # seqno, cid, name, desc, coll, key
+    for _seqno, _cid, col, _desc, coll, key in conn.execute(f"PRAGMA index_xinfo({quote(index)})"):
+        if not key or col is None or (coll or "BINARY").upper() == "BINARY":
+            continue
+        todo = ("the target's index compares the values byte for byte, so it takes rows that differ only in case "
+                "(NOCASE) or trailing spaces (RTRIM), which SQLite refused as equal; if the app relies on that, "
+                "make the rule in PostgreSQL (a unique index on lower(...), or a citext column)" if unique else
+                "the target's index and comparisons are byte for byte; if queries rely on the collation, make "
+                "it in PostgreSQL (an index on lower(...), or a citext column)")
+        out.append(NotCarried("collation", f"{coll} of {table}.{col} in {where}", todo))
     return out
 
 

@@ -224,7 +224,7 @@ def deferred_sql(t: SourceTable, tables: dict[str, SourceTable], warn: Any, take
         parent = tables.get(fk.parent)
         why = _unusable(t, fk, parent)
         if why:
-            warn(f"{t.name}.{fk.label}: its foreign key to {fk.parent} is not carried ({why}); the values are")
+            warn(f"{t.name}.{fk.label}: its foreign key to {fk.parent} is not carried ({why}); the values are copied as they are, unchecked")
             continue
         name = fit(f"{t.name}_{'_'.join(fk.columns)}_fkey", constraints)
         actions = "".join(f" ON {verb} {what}" for verb, what in (("DELETE", fk.on_delete), ("UPDATE", fk.on_update))
@@ -241,7 +241,7 @@ def _unusable(t: SourceTable, fk: Any, parent: SourceTable | None) -> str:
         return f"there is no table {fk.parent}"
     if parent.key_is_rowid and not set(fk.parent_columns) <= set(parent.column_names):  # it names the rowid
         return f"{fk.parent} has no primary key"
-    unique = {parent.key} | {ix.columns for ix in parent.indexes if ix.unique}
+    unique = {parent.key} | {ix.columns for ix in parent.indexes if ix.unique and not ix.where}  # a partial one is not carried
     if tuple(fk.parent_columns) not in unique:
         return f"{fk.parent}({', '.join(fk.parent_columns)}) is not unique"
     for child, ref in zip(fk.columns, fk.parent_columns):
@@ -394,11 +394,12 @@ async def set_sequences(conn: asyncpg.Connection, tables: list[str],
             mark = (high_water or {}).get(table)
             if mark is not None and mark > 0 and (top is None or mark > top):
                 top = mark
-            if top is None:
+            if top is None or top < 1:  # none, or only ids of 0 and below, which setval refuses: 1 is free
                 await conn.execute("SELECT setval($1, 1, false)", seq)
+                top = 0
             else:
                 await conn.execute("SELECT setval($1, $2, true)", seq, top)
-            out[f"{table}.{column}"] = (top or 0) + 1
+            out[f"{table}.{column}"] = top + 1
     return out
 
 

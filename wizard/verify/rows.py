@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from wizard.errors import Interrupted, StepError
 from wizard.events import Emit, ProgressMeter, StopRequest
-from wizard.move.normalize import BOOLEAN, INTEGER
+from wizard.move.normalize import BOOLEAN, INTEGER, JSON
 from wizard.move.tables import rowid_name
 from wizard.verify.schema import TableShape
 from wizard.verify.show import shown_key, shown_pair
@@ -104,6 +104,17 @@ class _Column:
     kind: str
     source: Callable[[Any], Any]  # the side's value -> the compared form
     target: Callable[[Any], Any]
+
+
+def _compared_forms(s_side: Any, t_side: Any, t_shape: TableShape, column: str, kind: str
+                    ) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """How each side's value of a column becomes the compared form. JSON from SQLite into a column that keeps it
+    as written (PostgreSQL's json, not jsonb or MySQL's JSON, which reorder keys): its key order and whether a
+    number is whole count, as the copy passes the text as it is and the engine reads both."""
+    if (kind == JSON and s_side.is_sqlite and getattr(t_side, "keeps_json_text", False)
+            and t_shape.column(column).type.upper() == "JSON"):
+        return s_side.json_kept, t_side.json_kept
+    return s_side.value(kind), t_side.value(kind)
 
 
 # --- the merge ---
@@ -400,7 +411,7 @@ async def compare_table(name: str, s_shape: TableShape | None, t_shape: TableSha
         v.status = "ok" if same and not one_sided else "differs"
         v.seconds = time.monotonic() - started
         return v
-    cols = [_Column(c, i, k, s_side.value(k), t_side.value(k))
+    cols = [_Column(c, i, k, *_compared_forms(s_side, t_side, t_shape, c, k))
             for i, (c, k) in enumerate(zip(columns, kinds)) if i >= len(pk)]
     flag = s_side.lane_flag(columns, kinds) if s_side.is_sqlite and not t_side.is_sqlite else None
     same = _row_test(s_side, t_side, flag is not None)

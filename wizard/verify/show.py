@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from wizard.move.normalize import JSON, dump_json, parse_json
+from wizard.verify.values import parse_kept
 from wizard.secrets import mask_data
 from wizard.verify.sides import Unconvertible
 
@@ -43,6 +44,11 @@ def shown_pair(column: str, kind: str, source: Any, target: Any) -> tuple[Any, A
             path, a, b = parting
             names = (column, path.rsplit(".", 1)[-1].split("[", 1)[0])  # an apiKey is masked by its own name
             return *_cut_pair(_json_text(names, a), _json_text(names, b)), f"differs at {path}"
+        kept = _kept_parting(source, target)
+        if kept is not None:  # the same values; compared as kept (values.json_as_kept): in their order or spelling
+            path, a, b, what = kept
+            names = (column, path.rsplit(".", 1)[-1].split("[", 1)[0])
+            return *_cut_pair(_masked(names, a), _masked(names, b)), f"differs at {path}: {what}"
     return *_cut_pair(_plain(column, source), _plain(column, target)), None
 
 
@@ -79,6 +85,28 @@ def _cut_pair(a: Any, b: Any) -> tuple[Any, Any]:
 
 def _cut(value: Any) -> Any:
     return value[:SHOWN_CHARS] + "..." if isinstance(value, str) and len(value) > SHOWN_CHARS else value
+
+
+def _kept_parting(source: str, target: str) -> tuple[str, Any, Any, str] | None:
+    """Where two JSON texts equal as values part as their readers get them (values.json_as_kept): the path, what
+    each side has there (an object's keys, a number's compared form) and how they differ."""
+    try:
+        a, b = parse_kept(source), parse_kept(target)
+    except (ValueError, RecursionError):
+        return None
+    return _kept_walk(a, b, "$")
+
+
+def _kept_walk(a: Any, b: Any, path: str) -> tuple[str, Any, Any, str] | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if list(a) != list(b):
+            return path, ", ".join(a), ", ".join(b), "its keys in another order"
+        return next(filter(None, (_kept_walk(a[k], b[k], f"{path}.{k}") for k in a)), None)
+    if isinstance(a, list) and isinstance(b, list):
+        return next(filter(None, (_kept_walk(x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(a, b)))), None)
+    if a != b:
+        return path, a, b, "a whole number against one written with a fraction (Python's int against float)"
+    return None
 
 
 def _json_parting(a: Any, b: Any, path: str = "$") -> tuple[str, Any, Any] | None:

@@ -31,13 +31,13 @@ import asyncpg
 from wizard.db import all_of, quote, sqlite_uri
 from wizard.pg import SqlCursor, connect_pg
 from wizard.errors import StepError
-from wizard.move.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
+from wizard.move.normalize import (BIGINT, BOOLEAN, DATE, INTEGER, JSON, NUMERIC, SMALLINT, TEXT, TIMESTAMP, BadValue, canonical,
                               convert)
 from wizard.move.scan import tolerant_text
 from wizard.urls import DbUrl
 from wizard.verify.ahead import ReadAhead
 from wizard.verify.myside import MySide, open_mysql
-from wizard.verify.values import NoMeaning, Unconvertible, expected
+from wizard.verify.values import NoMeaning, Unconvertible, expected, json_as_kept
 from wizard.verify.schema import TableShape
 
 CHUNK_ROWS = 5000
@@ -52,6 +52,26 @@ def sqlite_value(kind: str) -> Callable[[Any], Any]:
             return Unconvertible(_rule_broken(kind, v, exc), v)
 
     return value
+
+
+def sqlite_json_kept(v: Any) -> Any:
+    """A SQLite JSON value in the form compared with a column that keeps JSON as written (PostgreSQL's json)."""
+    if v is None:
+        return None
+    try:
+        return json_as_kept(expected(JSON, v))
+    except (NoMeaning, ValueError) as exc:
+        return Unconvertible(_rule_broken(JSON, v, NoMeaning(str(exc))), v)
+
+
+def pg_json_kept(v: Any) -> Any:
+    """PostgreSQL's json value (its text as written) in that form."""
+    if v is None:
+        return None
+    try:
+        return json_as_kept(v)
+    except (ValueError, TypeError):
+        return Unconvertible(f"cannot be read as {JSON}", v)
 
 
 def _rule_broken(kind: str, v: Any, exc: NoMeaning) -> str:
@@ -198,6 +218,10 @@ def _sqlite_order(conn: sqlite3.Connection, table: str, pk: list[str], kinds: li
                  conn.execute(f"SELECT 1 FROM {quote(table)} WHERE typeof({q}) <> ? LIMIT 1", (stored,)).fetchone())
         if mixed:
             terms.append(f"CAST({q} AS {'INTEGER' if stored == 'integer' else 'TEXT'})")
+        elif kind in (TIMESTAMP, DATE):
+            # By the instant, not the spelling ('...T09:00' sorts after '... 10:00' as text): SQLite's own reading,
+            # in UTC to the millisecond, then the text within one millisecond.
+            terms.append(f"strftime('%Y-%m-%d %H:%M:%f', {q}), {q} COLLATE BINARY")
         else:
             terms.append(f"{q} COLLATE BINARY" if kind == TEXT else q)
     return ", ".join(terms)
@@ -205,6 +229,7 @@ def _sqlite_order(conn: sqlite3.Connection, table: str, pk: list[str], kinds: li
 
 class SqliteSide:
     is_sqlite = True
+    json_kept = staticmethod(sqlite_json_kept)
 
     def __init__(self, db: DbUrl) -> None:
         self.path = db.sqlite_path
@@ -261,6 +286,8 @@ _RENDER = {
 
 class PgSide:
     is_sqlite = False
+    keeps_json_text = True  # in a json column (not jsonb): the text as written, key order and all
+    json_kept = staticmethod(pg_json_kept)
 
     def __init__(self, conn: asyncpg.Connection, render: bool) -> None:
         self.conn = conn

@@ -82,6 +82,53 @@ def _json(value: Any) -> str:
     return text
 
 
+class _Number(str):
+    """A JSON number in the compared form: its exact value, and whether it was written as a whole number."""
+
+
+def _whole_number(text: str) -> _Number:
+    return _Number(format(Decimal(text), "f"))  # exact at any length: no int() digit limit
+
+
+def _fraction_number(text: str) -> _Number:
+    # Python's json gives the engine a float for 1.0 or 1e2 and an int for 1: written with a fraction it stays so.
+    d = Decimal(text)
+    if d.is_zero():
+        return _Number("0.0")
+    sign, digits, exponent = d.as_tuple()
+    while len(digits) > 1 and digits[-1] == 0:
+        digits, exponent = digits[:-1], exponent + 1
+    d = Decimal((sign, digits, exponent))
+    plain = format(d, "f") if abs(d.adjusted()) <= 100 else format(d, "E")
+    return _Number(plain if any(c in plain for c in ".E") else plain + ".0")
+
+
+def _dump_kept(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + _dump_kept(v) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(_dump_kept, value)) + "]"
+    if isinstance(value, _Number):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_as_kept(text: str | bytes) -> str:
+    """JSON text a column keeps as written (PostgreSQL's json), in the compared form: what a reader of it gets
+    (Python's json, the engine's) kept, so its keys in their order (the object `state.nodes` becomes an array
+    in that order, revision 0004) and each number exact and whole or not (1 is an int, 1.0 a float); only
+    spaces and the spelling of escapes and numbers left out. Not JSON: ValueError."""
+    try:
+        return _dump_kept(parse_kept(text))
+    except RecursionError:
+        raise ValueError("nested deeper than Python reads") from None
+
+
+def parse_kept(text: str | bytes) -> Any:
+    """JSON text as json_as_kept reads it: objects in their key order, numbers as their compared form (a str)."""
+    return json.loads(text, parse_constant=_refuse, parse_int=_whole_number, parse_float=_fraction_number)
+
+
 def _refuse(name: str) -> None:
     raise NoMeaning(f"{name} is not JSON")
 
