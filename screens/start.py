@@ -158,8 +158,12 @@ class StartScreen(StepScreen):
             self.session.journey = ROLLBACK
             self.wizard.confirm_rollback(choice.split(":", 1)[1])
         elif choice.startswith("resume:"):
-            self.session.journey = MOVE
-            self.session.resume_run = choice.split(":", 1)[1]
+            session = self.session
+            session.journey = MOVE
+            session.resume_run = choice.split(":", 1)[1]
+            # Carried on with what it was begun with, as `wizard migrate --resume` does: not this session's defaults.
+            begun = commands.resumable(session.state_dir, session.resume_run)
+            session.policy, session.upgrade_to, session.reflected = begun.policy, begun.to, begun.reflected
             self.wizard.go("connection")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -68,7 +68,7 @@ __all__ = [
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given
     "parse_url", "form_url", "schema_of", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
-    "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
+    "resumable", "Resumable", "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
     "first_revision",
 ]
 
@@ -136,10 +136,28 @@ def unfinished(state_dir: Path) -> list[Run]:
     return list(unfinished_runs(state_dir))
 
 
+@dataclass
+class Resumable:
+    """What an unfinished move was begun with, as `migrate --resume` carries it on: its policy for rows the
+    target will not take, the revision it upgrades to after, whether it copies the tables as they are."""
+    run_id: str
+    target: str | None  # the target it was writing to, when the journal has it whole (no password masked out)
+    policy: str
+    to: str | None
+    reflected: bool
+
+
+def resumable(state_dir: Path, run_id: str) -> Resumable:
+    """The choices an unfinished move was begun with (a resume that named others is refused)."""
+    started = load_run(state_dir, run_id).started()
+    target = started.get("target")
+    return Resumable(run_id, target if target and "***" not in target else None,
+                     started.get("policy") or DEFAULT_POLICY, started.get("to"), bool(started.get("reflected")))
+
+
 def resumable_target(state_dir: Path, run_id: str) -> str | None:
     """The target an unfinished move was writing to, when the journal has it whole (no password masked out)."""
-    target = load_run(state_dir, run_id).started().get("target")
-    return target if target and "***" not in target else None
+    return resumable(state_dir, run_id).target
 
 
 def revisions(current: str | None, to: str) -> list[Revision]:
