@@ -117,7 +117,8 @@ class StartScreen(StepScreen):
         options: list[Option] = []
         notes = []
         for run in reversed(unfinished):
-            notes.append(f"[b yellow]Unfinished run {esc(run.id)}[/] ({esc(run.journey)}, {esc(run.state())})")
+            notes.append(f"[b yellow]Unfinished run {esc(run.id)}[/] ({esc(run.journey)}, "
+                         f"{esc(commands.run_summary(run)['state'])})")
             if run.journey == "move":
                 options.append(Option(f"Resume run {esc(run.id)}", id=f"resume:{run.id}"))
             options.append(Option(f"Roll back run {esc(run.id)}", id=f"rollback:{run.id}"))
@@ -131,7 +132,8 @@ class StartScreen(StepScreen):
         ]
         last = self.session.last_run
         if self.session.changed and last is not None and last not in unfinished:
-            notes.append(f"[b]Last run[/] {esc(last.id)} ({esc(last.journey)}, {esc(last.state())}): "
+            state = commands.run_summary(last)["state"]
+            notes.append(f"[b]Last run[/] {esc(last.id)} ({esc(last.journey)}, {esc(state)}): "
                          "Ctrl+R rolls it back")
         self.query_one("#unfinished", Static).update("\n".join(notes))
         choices = self.query_one("#choices", OptionList)

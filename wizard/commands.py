@@ -60,7 +60,7 @@ __all__ = [
     # the commands
     "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
-    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "health",
+    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "run_summary", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
     "ORPHAN_POLICIES", "DEFAULT_POLICY", "SSL_MODES", "BACKUP_CHECK_STEP", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
@@ -387,10 +387,16 @@ class Status:
         return {"state_dir": str(self.state_dir), "runs": self.runs}
 
 
+def run_summary(run: Run) -> dict[str, Any]:
+    """What `wizard status` says of one run: id, journey, state (a run whose process is gone with no last record
+    is interrupted), started, steps finished, the step it failed at and why."""
+    return run.summary()
+
+
 async def status(state_dir: Path | None) -> Status:
     """`wizard status`: every run in the journal, oldest first."""
     folder = resolve_state_dir(state_dir)
-    return Status(folder, [r.summary() for r in list_runs(folder)])
+    return Status(folder, [run_summary(r) for r in list_runs(folder)])
 
 
 def health(url: str) -> str:
