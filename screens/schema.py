@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from screens.messages import SqlAnswered
+from screens.messages import SqlAnswered, UpgradePlanned
 from screens.state import DONE, WAITING
 from screens.confirm import Confirm
 from screens.widgets import ProgressList, StepScreen, Wrapped, esc, show
@@ -60,7 +60,6 @@ class SchemaScreen(StepScreen):
             self.current = plan.source.revision if plan else None
             self.target = plan.head if plan else commands.head_revision()
             self.baseline = bool(plan and any(p.record_only for p in plan.pending))
-            self.baseline_id = next((p.id for p in plan.pending if p.record_only), "") if plan else ""
             self.pending = [(p.id, p.description) for p in (plan.pending if plan else []) if not p.record_only]
         lines = [
             f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}",
@@ -121,28 +120,39 @@ class SchemaScreen(StepScreen):
         return super().check_action(action, parameters)
 
     def action_apply(self) -> None:
-        """Ask, naming the database and the revisions from and to, as `wizard upgrade` asks without --yes."""
+        """Ask, naming the database and the revisions from and to, as `wizard upgrade` asks without --yes: from
+        the plan the upgrade itself makes (commands.upgrade_plan), read again now."""
         if self.moving or not self.pending or self.session.log.state != WAITING:
             return
-        steps = ([f"record the 1.0.0 baseline {self.baseline_id}"] if self.baseline else []) \
-            + [f"apply {rev}: {description}" for rev, description in self.pending]
-        question = (f"Upgrade {self.db.masked()}\nfrom {self.current or '1.0.0 (no revision recorded)'} "
-                    f"to {self.target}?\n\nFirst a backup of it, proven; then, {self._how()}:\n"
-                    + "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
+        self.plan_upgrade()
+
+    @work(exclusive=True, exit_on_error=False, group="upgrade-plan", description="read the upgrade plan")
+    async def plan_upgrade(self) -> None:
+        try:
+            self.post_message(UpgradePlanned(await commands.upgrade_plan(self.db, self.target)))
+        except WizardError as exc:
+            self.post_message(UpgradePlanned(error=mask(exc.message)))
+
+    @on(UpgradePlanned)
+    def ask_upgrade(self, message: UpgradePlanned) -> None:
+        if message.error:
+            show(self.query_one("#status", Static), f"[red]{esc(message.error)}[/]")
+            return
+        plan = message.value
+        if self.session.log.state != WAITING or isinstance(self.app.screen, Confirm):
+            return
+        question = (f"Upgrade {self.db.masked()}\nfrom {commands.upgrade_start(plan)} to {plan.target}?\n\n"
+                    f"First a backup of it, proven; then, {plan.how}:\n"
+                    + "\n".join(f"{i}. {step}" for i, step in enumerate(commands.upgrade_steps(plan), 1))
                     + "\n\nCtrl+R undoes it afterwards.")
 
         def answered(yes: bool | None) -> None:
             if yes and self.session.log.state == WAITING:
-                self.wizard.start_upgrade(self.target)
+                self.wizard.start_upgrade(plan.target)
                 self.redraw()
                 self.refresh_bindings()
 
         self.app.push_screen(Confirm(question, yes_label="Upgrade (y)", title="Upgrade?"), answered)
-
-    def _how(self) -> str:
-        if self.db.is_mysql:  # MySQL commits each DDL statement itself: no transaction holds them all
-            return "each revision on its own"
-        return "in one transaction"
 
     def can_go_back(self) -> bool:
         # Before Apply, going back is safe; once the upgrade runs, the way back is ctrl+r.

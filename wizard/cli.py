@@ -650,8 +650,7 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, sc
 
 
 def _print_upgrade_plan(plan: Any) -> None:
-    start = plan.current or f"1.0.0 (no revision recorded; baseline {plan.stamp} is recorded first)"
-    table = Grid(f"upgrade {mask(str(plan.db))} from {start} to {plan.target}", "revision", "what it does")
+    table = Grid(f"upgrade {mask(str(plan.db))} from {commands.upgrade_start(plan)} to {plan.target}", "revision", "what it does")
     for rev in plan.pending:
         table.add_row(rev.id, rev.description)
     out.print(table)

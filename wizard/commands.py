@@ -58,7 +58,8 @@ from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
     # the commands
-    "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_sql", "upgrade", "verify",
+    "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_start", "upgrade_steps",
+    "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
     "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "run_summary", "health",
     "prepare_demo", "discard_demo",
@@ -250,6 +251,17 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
 async def upgrade_plan(db: DbUrl, to: str | None = None) -> UpgradePlan:
     """What upgrading `db` to `to` (None: head) would do. Changes nothing."""
     return await plan_upgrade(db, to)
+
+
+def upgrade_start(plan: UpgradePlan) -> str:
+    """Where an upgrade starts, as both faces' confirmations say it (a 1.0.0 database: its baseline first)."""
+    return plan.current or f"1.0.0 (no revision recorded; baseline {plan.stamp} is recorded first)"
+
+
+def upgrade_steps(plan: UpgradePlan) -> list[str]:
+    """What an upgrade does after its backup, in order, as its confirmation lists it."""
+    return ([f"record the 1.0.0 baseline {plan.stamp}"] if plan.stamp else []) \
+        + [f"apply {rev.id}: {rev.description}" for rev in plan.pending]
 
 
 async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False, emit: Emit = ignore) -> str:
