@@ -159,10 +159,6 @@ class ConnectionScreen(StepScreen):
         except WizardError as exc:
             self._say(f"[red]{esc(mask(exc.message))}[/]")
             return
-        if target.is_sqlite:
-            self._say("[red]The target must be PostgreSQL or MySQL/MariaDB: postgresql://user@host:5432/dbname "
-                      "or mysql://user@host:3306/dbname[/]")
-            return
         self._say(f"Connecting to {esc(target.masked())}...")
         self.test_target(target)
 

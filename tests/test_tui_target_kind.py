@@ -1,0 +1,34 @@
+"""A SQLite file given as a move's target: the Connection screen refuses it with the words `wizard migrate` uses
+(the command layer's one check, commands.check_target), and neither face makes the file."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from tui_support import make_app, press, screen_text, settle
+
+WIZARD = str(Path(sys.executable).with_name("wizard"))
+
+
+async def test_a_sqlite_target_is_refused_alike_by_both_faces(tmp_path: Path, engine_db: Path) -> None:
+    target = tmp_path / "target.db"
+    said = await asyncio.to_thread(subprocess.run, [WIZARD, "migrate", "--source", f"sqlite:///{engine_db}",
+                                                    "--target", f"sqlite:///{target}", "--yes", "--state-dir",
+                                                    str(tmp_path / "cli-state")],
+                                   capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert said.returncode == 2, said.stderr
+    (line,) = said.stderr.splitlines()
+    why = line.removeprefix("error: ")
+
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=f"sqlite:///{target}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "ctrl+t")
+        shown = " ".join(screen_text(app).split())
+        assert why in shown, (why, shown)
+        assert not app.screen.can_go_next()
+    assert not target.exists()
+    assert not (tmp_path / "state").exists() or not list((tmp_path / "state").rglob("journal.jsonl"))
