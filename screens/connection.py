@@ -196,7 +196,8 @@ class ConnectionScreen(StepScreen):
     @work(exclusive=True, exit_on_error=False, group="test", description="test the target")
     async def test_target(self, target: DbUrl) -> None:
         try:
-            self.post_message(TargetTested((target, await commands.check_target(target))))
+            source = parse_url(self.session.source_text, "source") if self.session.source_text else None
+            self.post_message(TargetTested((target, await commands.check_target(target, source))))
         except WizardError as exc:
             self.post_message(TargetTested(error=mask(exc.message)))
 

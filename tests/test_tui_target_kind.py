@@ -32,3 +32,32 @@ async def test_a_sqlite_target_is_refused_alike_by_both_faces(tmp_path: Path, en
         assert not app.screen.can_go_next()
     assert not target.exists()
     assert not (tmp_path / "state").exists() or not list((tmp_path / "state").rglob("journal.jsonl"))
+
+
+async def test_a_mysql_target_for_a_mysql_source_is_refused_on_the_connection_screen(
+        tmp_path: Path, engine_db: Path, mysql_url: str, mysql_server: str) -> None:
+    """`wizard migrate` refuses MySQL to MySQL before it connects (exit 2); the Connection screen said Ready to an
+    empty MySQL target and left the refusal to the next screen."""
+    from engine_data import build_1_0_0
+    from mysql_server import fresh_database
+
+    source = await asyncio.to_thread(build_1_0_0, mysql_url, engine_db)
+    databases = fresh_database(mysql_server)
+    target = next(databases)
+    try:
+        said = await asyncio.to_thread(subprocess.run, [WIZARD, "migrate", "--source", source, "--target", target,
+                                                        "--yes", "--state-dir", str(tmp_path / "cli-state")],
+                                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        assert said.returncode == 2, said.stderr
+        why = " ".join(said.stderr.removeprefix("error: ").split())
+
+        app = make_app(tmp_path / "state", source_text=source, target_text=target)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await press(pilot, "enter", "ctrl+t")
+            shown = " ".join(screen_text(app).split())
+            assert why[:60] in shown, (why, shown)
+            assert "Ready." not in shown and not app.screen.can_go_next()
+        assert not list((tmp_path / "state").rglob("journal.jsonl"))
+    finally:
+        databases.close()

@@ -183,7 +183,7 @@ def _one_side_mysql(source: DbUrl, target: DbUrl) -> None:
     """BadInput for a move from MySQL into MySQL, before it connects: a move has MySQL on one side at most."""
     if source.is_mysql and target.is_mysql:
         raise BadInput(f"{target}: a move off MySQL goes to PostgreSQL, and a move onto MySQL comes from the "
-                       "engine's SQLite file; MySQL to MySQL is not built: pass a postgresql:// --target")
+                       "engine's SQLite file; MySQL to MySQL is not built: give a postgresql:// target")
 
 
 def _stop_point(stop: StopRequest | None, what: str) -> None:
@@ -221,9 +221,12 @@ async def backup(source: DbUrl, state_dir: Path | None, emit: Emit = ignore,
 # --- the move ---
 
 
-async def check_target(target: DbUrl) -> TargetInfo:
+async def check_target(target: DbUrl, source: DbUrl | None = None) -> TargetInfo:
     """Connect to a move's target and say what it is: server version, may the user create tables, is it empty
-    (or the partial copy of which run); of a MySQL or MariaDB target its character set too. Changes nothing."""
+    (or the partial copy of which run); of a MySQL or MariaDB target its character set too. Changes nothing.
+    With the move's `source`: BadInput, before it connects, for a pair `migrate` refuses (MySQL to MySQL)."""
+    if source is not None:
+        _one_side_mysql(source, target)
     return await _check_target(target)
 
 
