@@ -32,6 +32,9 @@ class SchemaScreen(StepScreen):
         Binding("escape", "back", "Back", id="back"),
         Binding("a", "apply", "Apply", tooltip="Back up, then apply the pending revisions", id="apply"),
         Binding("n", "next", "Next", id="next"),
+        # What `wizard upgrade --to` takes; said on the status line, not in the footer.
+        Binding("t", "upgrade_to", "To revision", tooltip="Upgrade to an earlier revision than head", id="upgrade_to",
+                show=False),
     ]
 
     def body(self) -> Iterable[Widget]:
@@ -61,6 +64,15 @@ class SchemaScreen(StepScreen):
             self.target = plan.head if plan else commands.head_revision()
             self.baseline = bool(plan and any(p.record_only for p in plan.pending))
             self.pending = [(p.id, p.description) for p in (plan.pending if plan else []) if not p.record_only]
+            # The revisions it can stop at (`wizard upgrade --to`), head last.
+            self.all_pending = self.pending
+            self.choices = [rev for rev, _ in self.pending]
+        self._show_revisions()
+        self.redraw()
+
+    choices: list[str] = []
+
+    def _show_revisions(self) -> None:
         lines = [
             f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}",
             f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}"
@@ -72,6 +84,16 @@ class SchemaScreen(StepScreen):
             self.load_sql()
         else:
             self.query_one("#sql-text", Static).update("")
+
+    def action_upgrade_to(self) -> None:
+        """The next revision to stop at, after head the first pending one."""
+        if self.moving or len(self.choices) < 2 or self.session.log.state != WAITING:
+            return
+        self.target = self.choices[(self.choices.index(self.target) + 1) % len(self.choices)] \
+            if self.target in self.choices else self.choices[-1]
+        self.pending = self.all_pending[:self.choices.index(self.target) + 1]
+        self.query_one("#sql-text", Static).update("Preparing the SQL preview...")
+        self._show_revisions()
         self.redraw()
 
     @property
@@ -101,6 +123,8 @@ class SchemaScreen(StepScreen):
         self.query_one("#bars", ProgressList).show(progress)
         if log.state == WAITING and not self.moving:
             status = "a: a backup first, then each revision in turn (asks first)." if self.pending else ""
+            if status and len(self.choices) > 1:
+                status += " t: stop at another revision."
         elif log.complete(STEP) or log.state == DONE:
             applied = [name.split()[1] for name, step in log.steps.items()
                        if name.startswith("revision ") and step.state == DONE]
@@ -115,6 +139,8 @@ class SchemaScreen(StepScreen):
             if self.moving:
                 return False  # the move applies its schema itself
             return True if self.pending and self.session.log.state == WAITING else None
+        if action == "upgrade_to":
+            return not self.moving and len(self.choices) > 1 and self.session.log.state == WAITING
         if action == "next" and not self.moving and self.session.log.state == WAITING:
             return False  # Apply is the way on from here
         return super().check_action(action, parameters)
