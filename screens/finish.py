@@ -78,7 +78,7 @@ class FinishScreen(StepScreen):
             env.update(f"[green]Switched.[/] {esc(self.session.env_file)} now says:\n  {esc(lines[1])}\n{done}\n"
                        "The old file is in the run's folder; ctrl+r restores it byte for byte.")
         else:
-            key = commands.env_key_preview(self.session.env_file)
+            key = commands.env_key_preview(self.session.env_file, self.session.run)
             env.update(f"[b]{esc(self.session.env_file)}[/] will change (a applies, after a confirmation):\n"
                        f"  [red]-{NBSP}{esc(lines[0])}[/]\n  [green]+{NBSP}{esc(lines[1])}[/]"
                        + (f"\n  {esc(key)}" if key else ""))
@@ -96,7 +96,7 @@ class FinishScreen(StepScreen):
         lines = self._env_lines()
         if lines is None or self.switched:
             return
-        key = commands.env_key_preview(self.session.env_file)
+        key = commands.env_key_preview(self.session.env_file, self.session.run)
         question = (f"Rewrite DATABASE_URL in {self.session.env_file}?\n\n-{NBSP}{lines[0]}\n+{NBSP}{lines[1]}"
                     + (f"\n\n{key}" if key else ""))
 

@@ -340,9 +340,10 @@ def env_preview(env_file: Path, target: DbUrl) -> tuple[str, str]:
     return switch.preview(env_file, target)
 
 
-def env_key_preview(env_file: Path) -> str | None:
-    """The OPENAI_API_KEY that switch_env would move into the target's settings, said before it does; masked."""
-    return settings.key_preview(env_file)
+def env_key_preview(env_file: Path, run: Run | None = None) -> str | None:
+    """What switch_env would do with OPENAI_API_KEY (move it into the target's settings; keep it in .env after
+    `run`, a copy of another app's tables as they are), said before it does; masked."""
+    return settings.key_preview(env_file, reflected=run is not None and bool(run.started().get("reflected")))
 
 
 async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignore) -> list[str]:

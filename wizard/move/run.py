@@ -44,7 +44,7 @@ from wizard.move.preflight import PreflightReport, backup_room, check_target_kin
 from wizard.move.report import RunReport, TableRow, write
 from wizard.move.scan import ABORT, POLICIES, RowActions
 from wizard.move.normalize import takes
-from wizard.move.settings import move_openai_key
+from wizard.move.settings import KEPT_WHY as settings_kept_why, move_openai_key
 from wizard.move.tables import SourceTable
 from wizard.move.target_schema import TargetSchema, target_kinds
 from wizard.urls import DbUrl
@@ -649,7 +649,7 @@ class _Move:
         if self.env_file is None or "settings" in self.done:
             return False
         if self.options.reflected:  # not the engine's database: it has no settings to take the key
-            self.notes.append("a --reflected copy has no engine settings: OPENAI_API_KEY (if any) stays in .env")
+            self.notes.append(f"OPENAI_API_KEY (if any) stays in {self.env_file}: {settings_kept_why}")
             return False
         began = self._begin("settings", "move OPENAI_API_KEY into the settings")
         self.emit(StepStarted("settings", "move OPENAI_API_KEY from .env into the settings of user anonymous"))
