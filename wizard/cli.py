@@ -705,6 +705,9 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: 
             for i, line in enumerate(plan.described(), 1):
                 table.add_row(str(i), line)
             out.print(table)
+            alternative = commands.rollback_alternative(plan)
+            if alternative is not None and not restore_backup:  # the TUI's confirmation offers it as r
+                out.print(f"or restore the backup anyway (--restore-backup): {alternative.path()}", markup=False)
         if not yes:
             if _reader_gone():  # what read the plan went before its end: nothing to ask about, nothing undone
                 return

@@ -61,7 +61,8 @@ __all__ = [
     "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_start", "upgrade_steps",
     "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
-    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "run_summary", "health",
+    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_alternative",
+    "rollback", "status", "run_summary", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
     "ORPHAN_POLICIES", "DEFAULT_POLICY", "SSL_MODES", "BACKUP_CHECK_STEP", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
@@ -379,6 +380,12 @@ async def rollback_plan(run: Run, db_url: DbUrl | None = None, env_file: Path | 
     nothing. `db_url`: the database's full URL when the journal's masked one needs its password back;
     `typed`: a target URL the operator typed this session, used when it names the run's target."""
     return await prepare_rollback(run, _credentials(run, db_url, env_file, typed), restore_backup)
+
+
+def rollback_alternative(plan: RollbackPlan) -> RollbackPlan | None:
+    """The other choice a confirmation offers: with rows written since that `plan` keeps, the same rollback
+    restoring the backups anyway (those rows saved first; --restore-backup); else None."""
+    return plan.restoring_backup() if plan.context.keep_since else None
 
 
 async def rollback(run: Run, emit: Emit = ignore, db_url: DbUrl | None = None, env_file: Path | None = None,
