@@ -130,6 +130,10 @@ class SchemaScreen(StepScreen):
                        if name.startswith("revision ") and step.state == DONE]
             status = f"[green]Schema at {esc(self.target)}[/]" \
                 + (f" (applied {esc(', '.join(applied))})" if applied else "") + ". n: next step"
+            result = log.result
+            if isinstance(result, commands.UpgradeResult) and result.counts:
+                # What each data revision did to the rows, as `wizard upgrade` prints it.
+                status += "".join(f"\n{esc(label)}: {esc(counts)}" for label, counts in commands.upgrade_counts(result))
         else:
             status = self.run_status()
         show(self.query_one("#status", Static), status)

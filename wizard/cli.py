@@ -662,8 +662,8 @@ def _print_upgrade(result: Any) -> None:
     table.add_row("from", result.from_revision or f"1.0.0 (baseline {result.baseline} recorded)")
     table.add_row("to", result.to_revision)
     table.add_row("applied", ", ".join(result.applied) or "none")
-    for rev, counts in result.counts.items():
-        table.add_row(f"rows in {rev}", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    for label, counts in commands.upgrade_counts(result):
+        table.add_row(label, counts)
     table.add_row("backup", mask(result.backup.describe()))
     out.print(table)
     out.print(f"undo it with: wizard rollback --run {result.run_id}")

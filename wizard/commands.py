@@ -58,7 +58,7 @@ from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
     # the commands
-    "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_start", "upgrade_steps",
+    "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
     "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
     "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_alternative",
@@ -266,6 +266,13 @@ def upgrade_steps(plan: UpgradePlan) -> list[str]:
     """What an upgrade does after its backup, in order, as its confirmation lists it."""
     return ([f"record the 1.0.0 baseline {plan.stamp}"] if plan.stamp else []) \
         + [f"apply {rev.id}: {rev.description}" for rev in plan.pending]
+
+
+def upgrade_counts(result: UpgradeResult) -> list[tuple[str, str]]:
+    """What each data revision of a finished upgrade did to the rows, as both faces say it: ("rows in 0004",
+    "rows 100, changed 99, invalid_json 1"), oldest first."""
+    return [(f"rows in {rev}", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            for rev, counts in result.counts.items()]
 
 
 async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False, emit: Emit = ignore) -> str:
