@@ -42,6 +42,7 @@ class FinishScreen(StepScreen):
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="finish"):
             yield Wrapped("", id="env")
+            yield Wrapped("", id="notes")
             yield Wrapped(CHECKLIST, id="checklist")
             with Horizontal(id="health-row"):
                 yield Label("Health URL ")
@@ -53,6 +54,17 @@ class FinishScreen(StepScreen):
         self.switched = False
         self.switching = False
         self._show_env()
+        self._show_notes()
+
+    def _show_notes(self) -> None:
+        """The move's report: where it is and what it says to do, as `wizard migrate` prints them."""
+        notes = self.query_one("#notes", Static)
+        result = self.session.log.result
+        notes.display = self.moving and isinstance(result, commands.MoveResult)
+        if notes.display:
+            said = commands.move_notes(result, switch_offered=True)
+            notes.update("".join(f"[yellow]note[/] {esc(line)}\n" for line in said)
+                         + f"Report: {esc(result.report_md)}")
 
     @property
     def moving(self) -> bool:

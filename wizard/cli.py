@@ -488,8 +488,8 @@ def _print_move(result: Any) -> None:
     out.print(table)
     if result.verification is not None:
         _print_verification(result.verification)
-    for note in report.notes:
-        out.print(mask(note), markup=False)
+    for note in commands.move_notes(result):
+        out.print(note, markup=False)
     out.print(f"report: {result.report_md}", markup=False)
 
 

@@ -42,7 +42,7 @@ from wizard.errors import BadInput, Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
-from wizard.move.run import PROOF_STEP, MoveOptions, MoveResult, run_move
+from wizard.move.run import NOT_SWITCHED, PROOF_STEP, MoveOptions, MoveResult, run_move
 from wizard.move.plan import PlanReport, plan as _plan
 from wizard.move.preflight import PreflightReport, TargetInfo, check_target as _check_target, run_checks
 from wizard.rollback.run import Credentials, RollbackPlan, plan_rollback, prepare_rollback, rollback_run
@@ -58,7 +58,7 @@ from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
     # the commands
-    "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
+    "plan", "backup", "check_target", "preflight", "migrate", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
     "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
     "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_alternative",
@@ -247,6 +247,13 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     carries on from the last checkpoint."""
     _one_side_mysql(options.source, options.target)
     return await run_move(options, emit, stop)
+
+
+def move_notes(result: MoveResult, switch_offered: bool = False) -> list[str]:
+    """What a move's report says to do after it (what it did not make in the target and how to, names PostgreSQL
+    cut, the settings move), masked, as both faces say it; `switch_offered`: the face switches .env itself
+    after the move (the TUI's Finish screen), so the note that the move did not is left out."""
+    return [mask(n) for n in result.report.notes if not (switch_offered and n == NOT_SWITCHED)]
 
 
 # --- upgrade ---

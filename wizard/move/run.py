@@ -71,6 +71,10 @@ class MoveOptions:
     chunk_rows: int = CHUNK_ROWS
 
 
+# The note of a move given no .env: a face that offers the switch itself (the TUI's Finish screen) leaves it out.
+NOT_SWITCHED = "no --env-file: DATABASE_URL was not switched; point the engine at the target yourself"
+
+
 @dataclass
 class MoveResult:
     run_id: str
@@ -632,7 +636,7 @@ class _Move:
 
     async def _switch(self, backup: dict[str, Any]) -> None:
         if self.env_file is None:
-            self.notes.append("no --env-file: DATABASE_URL was not switched; point the engine at the target yourself")
+            self.notes.append(NOT_SWITCHED)
             return
         if "switch" in self.done:
             return
