@@ -159,10 +159,6 @@ class ConnectionScreen(StepScreen):
         except WizardError as exc:
             self._say(f"[red]{esc(mask(exc.message))}[/]")
             return
-        if target.is_sqlite:
-            self._say("[red]The target must be PostgreSQL or MySQL/MariaDB: postgresql://user@host:5432/dbname "
-                      "or mysql://user@host:3306/dbname[/]")
-            return
         self._say(f"Connecting to {esc(target.masked())}...")
         self.test_target(target)
 
@@ -200,7 +196,8 @@ class ConnectionScreen(StepScreen):
     @work(exclusive=True, exit_on_error=False, group="test", description="test the target")
     async def test_target(self, target: DbUrl) -> None:
         try:
-            self.post_message(TargetTested((target, await commands.check_target(target))))
+            source = parse_url(self.session.source_text, "source") if self.session.source_text else None
+            self.post_message(TargetTested((target, await commands.check_target(target, source))))
         except WizardError as exc:
             self.post_message(TargetTested(error=mask(exc.message)))
 

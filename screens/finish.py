@@ -42,6 +42,7 @@ class FinishScreen(StepScreen):
     def body(self) -> Iterable[Widget]:
         with VerticalScroll(id="finish"):
             yield Wrapped("", id="env")
+            yield Wrapped("", id="notes")
             yield Wrapped(CHECKLIST, id="checklist")
             with Horizontal(id="health-row"):
                 yield Label("Health URL ")
@@ -53,6 +54,17 @@ class FinishScreen(StepScreen):
         self.switched = False
         self.switching = False
         self._show_env()
+        self._show_notes()
+
+    def _show_notes(self) -> None:
+        """The move's report: where it is and what it says to do, as `wizard migrate` prints them."""
+        notes = self.query_one("#notes", Static)
+        result = self.session.log.result
+        notes.display = self.moving and isinstance(result, commands.MoveResult)
+        if notes.display:
+            said = commands.move_notes(result, switch_offered=True)
+            notes.update("".join(f"[yellow]note[/] {esc(line)}\n" for line in said)
+                         + f"Report: {esc(result.report_md)}")
 
     @property
     def moving(self) -> bool:
@@ -78,7 +90,7 @@ class FinishScreen(StepScreen):
             env.update(f"[green]Switched.[/] {esc(self.session.env_file)} now says:\n  {esc(lines[1])}\n{done}\n"
                        "The old file is in the run's folder; ctrl+r restores it byte for byte.")
         else:
-            key = commands.env_key_preview(self.session.env_file)
+            key = commands.env_key_preview(self.session.env_file, self.session.run)
             env.update(f"[b]{esc(self.session.env_file)}[/] will change (a applies, after a confirmation):\n"
                        f"  [red]-{NBSP}{esc(lines[0])}[/]\n  [green]+{NBSP}{esc(lines[1])}[/]"
                        + (f"\n  {esc(key)}" if key else ""))
@@ -96,7 +108,7 @@ class FinishScreen(StepScreen):
         lines = self._env_lines()
         if lines is None or self.switched:
             return
-        key = commands.env_key_preview(self.session.env_file)
+        key = commands.env_key_preview(self.session.env_file, self.session.run)
         question = (f"Rewrite DATABASE_URL in {self.session.env_file}?\n\n-{NBSP}{lines[0]}\n+{NBSP}{lines[1]}"
                     + (f"\n\n{key}" if key else ""))
 

@@ -51,6 +51,10 @@ class SqlAnswered(Answered, bubble=False):
     """schema.upgrade_sql(): the SQL a schema step would run."""
 
 
+class UpgradePlanned(Answered, bubble=False):
+    """commands.upgrade_plan(): what an upgrade would do, read again before Apply asks."""
+
+
 class VerifyAnswered(Answered, bubble=False):
     """verify.verify(): the table-by-table verdicts."""
 

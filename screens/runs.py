@@ -64,8 +64,10 @@ class RunsScreen(StepScreen):
         table = self.query_one("#runs", DataTable)
         table.clear(columns=True)
         self.runs = {run.id: run for run in reversed(commands.runs(self.session.state_dir))}  # newest first
-        rows = {run.id: (run.id, run.journey, run.state(), run.started().get("ts", "")[:19].replace("T", " "),
-                         str(len(run.finished_steps()))) for run in self.runs.values()}
+        # What `wizard status` says of each run (a run whose process is gone is interrupted, not running).
+        summaries = {run.id: commands.run_summary(run) for run in self.runs.values()}
+        rows = {key: (key, s["journey"], s["state"], s["started"][:19].replace("T", " "), str(s["steps"]))
+                for key, s in summaries.items()}
         # Widths given, not measured: DataTable measures new rows only when it next goes idle, and a refill
         # after a rollback gets no event that would make it, so the cells stayed cut to their headers.
         labels = ("run", "journey", "state", "started", "steps")
@@ -99,6 +101,9 @@ class RunsScreen(StepScreen):
         steps = [f"{i}. {r['step']}: {r.get('summary') or r.get('result') or 'done'}"
                  + (f" in {r['seconds']:,.1f} s" if isinstance(r.get("seconds"), (int, float)) else "")
                  for i, r in enumerate(finished, 1)]
+        summary = commands.run_summary(run)
+        if summary["failed_step"]:  # where and why, as `wizard status` says it
+            steps.append(f"failed at {summary['failed_step']}: {summary['error'] or 'no reason recorded'}")
         self.query_one("#steps", Static).update(
             f"[b]The {len(finished)} steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
         undo, why_not = commands.undo_preview(run)

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from screens.messages import SqlAnswered
+from screens.messages import SqlAnswered, UpgradePlanned
 from screens.state import DONE, WAITING
 from screens.confirm import Confirm
 from screens.widgets import ProgressList, StepScreen, Wrapped, esc, show
@@ -32,6 +32,9 @@ class SchemaScreen(StepScreen):
         Binding("escape", "back", "Back", id="back"),
         Binding("a", "apply", "Apply", tooltip="Back up, then apply the pending revisions", id="apply"),
         Binding("n", "next", "Next", id="next"),
+        # What `wizard upgrade --to` takes; said on the status line, not in the footer.
+        Binding("t", "upgrade_to", "To revision", tooltip="Upgrade to an earlier revision than head", id="upgrade_to",
+                show=False),
     ]
 
     def body(self) -> Iterable[Widget]:
@@ -60,8 +63,16 @@ class SchemaScreen(StepScreen):
             self.current = plan.source.revision if plan else None
             self.target = plan.head if plan else commands.head_revision()
             self.baseline = bool(plan and any(p.record_only for p in plan.pending))
-            self.baseline_id = next((p.id for p in plan.pending if p.record_only), "") if plan else ""
             self.pending = [(p.id, p.description) for p in (plan.pending if plan else []) if not p.record_only]
+            # The revisions it can stop at (`wizard upgrade --to`), head last.
+            self.all_pending = self.pending
+            self.choices = [rev for rev, _ in self.pending]
+        self._show_revisions()
+        self.redraw()
+
+    choices: list[str] = []
+
+    def _show_revisions(self) -> None:
         lines = [
             f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}",
             f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}"
@@ -73,6 +84,16 @@ class SchemaScreen(StepScreen):
             self.load_sql()
         else:
             self.query_one("#sql-text", Static).update("")
+
+    def action_upgrade_to(self) -> None:
+        """The next revision to stop at, after head the first pending one."""
+        if self.moving or len(self.choices) < 2 or self.session.log.state != WAITING:
+            return
+        self.target = self.choices[(self.choices.index(self.target) + 1) % len(self.choices)] \
+            if self.target in self.choices else self.choices[-1]
+        self.pending = self.all_pending[:self.choices.index(self.target) + 1]
+        self.query_one("#sql-text", Static).update("Preparing the SQL preview...")
+        self._show_revisions()
         self.redraw()
 
     @property
@@ -102,11 +123,17 @@ class SchemaScreen(StepScreen):
         self.query_one("#bars", ProgressList).show(progress)
         if log.state == WAITING and not self.moving:
             status = "a: a backup first, then each revision in turn (asks first)." if self.pending else ""
+            if status and len(self.choices) > 1:
+                status += " t: stop at another revision."
         elif log.complete(STEP) or log.state == DONE:
             applied = [name.split()[1] for name, step in log.steps.items()
                        if name.startswith("revision ") and step.state == DONE]
             status = f"[green]Schema at {esc(self.target)}[/]" \
                 + (f" (applied {esc(', '.join(applied))})" if applied else "") + ". n: next step"
+            result = log.result
+            if isinstance(result, commands.UpgradeResult) and result.counts:
+                # What each data revision did to the rows, as `wizard upgrade` prints it.
+                status += "".join(f"\n{esc(label)}: {esc(counts)}" for label, counts in commands.upgrade_counts(result))
         else:
             status = self.run_status()
         show(self.query_one("#status", Static), status)
@@ -116,33 +143,46 @@ class SchemaScreen(StepScreen):
             if self.moving:
                 return False  # the move applies its schema itself
             return True if self.pending and self.session.log.state == WAITING else None
+        if action == "upgrade_to":
+            return not self.moving and len(self.choices) > 1 and self.session.log.state == WAITING
         if action == "next" and not self.moving and self.session.log.state == WAITING:
             return False  # Apply is the way on from here
         return super().check_action(action, parameters)
 
     def action_apply(self) -> None:
-        """Ask, naming the database and the revisions from and to, as `wizard upgrade` asks without --yes."""
+        """Ask, naming the database and the revisions from and to, as `wizard upgrade` asks without --yes: from
+        the plan the upgrade itself makes (commands.upgrade_plan), read again now."""
         if self.moving or not self.pending or self.session.log.state != WAITING:
             return
-        steps = ([f"record the 1.0.0 baseline {self.baseline_id}"] if self.baseline else []) \
-            + [f"apply {rev}: {description}" for rev, description in self.pending]
-        question = (f"Upgrade {self.db.masked()}\nfrom {self.current or '1.0.0 (no revision recorded)'} "
-                    f"to {self.target}?\n\nFirst a backup of it, proven; then, {self._how()}:\n"
-                    + "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
+        self.plan_upgrade()
+
+    @work(exclusive=True, exit_on_error=False, group="upgrade-plan", description="read the upgrade plan")
+    async def plan_upgrade(self) -> None:
+        try:
+            self.post_message(UpgradePlanned(await commands.upgrade_plan(self.db, self.target)))
+        except WizardError as exc:
+            self.post_message(UpgradePlanned(error=mask(exc.message)))
+
+    @on(UpgradePlanned)
+    def ask_upgrade(self, message: UpgradePlanned) -> None:
+        if message.error:
+            show(self.query_one("#status", Static), f"[red]{esc(message.error)}[/]")
+            return
+        plan = message.value
+        if self.session.log.state != WAITING or isinstance(self.app.screen, Confirm):
+            return
+        question = (f"Upgrade {self.db.masked()}\nfrom {commands.upgrade_start(plan)} to {plan.target}?\n\n"
+                    f"First a backup of it, proven; then, {plan.how}:\n"
+                    + "\n".join(f"{i}. {step}" for i, step in enumerate(commands.upgrade_steps(plan), 1))
                     + "\n\nCtrl+R undoes it afterwards.")
 
         def answered(yes: bool | None) -> None:
             if yes and self.session.log.state == WAITING:
-                self.wizard.start_upgrade(self.target)
+                self.wizard.start_upgrade(plan.target)
                 self.redraw()
                 self.refresh_bindings()
 
         self.app.push_screen(Confirm(question, yes_label="Upgrade (y)", title="Upgrade?"), answered)
-
-    def _how(self) -> str:
-        if self.db.is_mysql:  # MySQL commits each DDL statement itself: no transaction holds them all
-            return "each revision on its own"
-        return "in one transaction"
 
     def can_go_back(self) -> bool:
         # Before Apply, going back is safe; once the upgrade runs, the way back is ctrl+r.

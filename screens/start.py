@@ -117,7 +117,8 @@ class StartScreen(StepScreen):
         options: list[Option] = []
         notes = []
         for run in reversed(unfinished):
-            notes.append(f"[b yellow]Unfinished run {esc(run.id)}[/] ({esc(run.journey)}, {esc(run.state())})")
+            notes.append(f"[b yellow]Unfinished run {esc(run.id)}[/] ({esc(run.journey)}, "
+                         f"{esc(commands.run_summary(run)['state'])})")
             if run.journey == "move":
                 options.append(Option(f"Resume run {esc(run.id)}", id=f"resume:{run.id}"))
             options.append(Option(f"Roll back run {esc(run.id)}", id=f"rollback:{run.id}"))
@@ -131,7 +132,8 @@ class StartScreen(StepScreen):
         ]
         last = self.session.last_run
         if self.session.changed and last is not None and last not in unfinished:
-            notes.append(f"[b]Last run[/] {esc(last.id)} ({esc(last.journey)}, {esc(last.state())}): "
+            state = commands.run_summary(last)["state"]
+            notes.append(f"[b]Last run[/] {esc(last.id)} ({esc(last.journey)}, {esc(state)}): "
                          "Ctrl+R rolls it back")
         self.query_one("#unfinished", Static).update("\n".join(notes))
         choices = self.query_one("#choices", OptionList)
@@ -158,8 +160,12 @@ class StartScreen(StepScreen):
             self.session.journey = ROLLBACK
             self.wizard.confirm_rollback(choice.split(":", 1)[1])
         elif choice.startswith("resume:"):
-            self.session.journey = MOVE
-            self.session.resume_run = choice.split(":", 1)[1]
+            session = self.session
+            session.journey = MOVE
+            session.resume_run = choice.split(":", 1)[1]
+            # Carried on with what it was begun with, as `wizard migrate --resume` does: not this session's defaults.
+            begun = commands.resumable(session.state_dir, session.resume_run)
+            session.policy, session.upgrade_to, session.reflected = begun.policy, begun.to, begun.reflected
             self.wizard.go("connection")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -356,7 +356,7 @@ class WizardApp(App[int]):
         if not plan.actions:
             self.notify("nothing to undo", title="Nothing to roll back", severity="warning", timeout=10, markup=False)
             return
-        alternative = plan.restoring_backup() if plan.context.keep_since else None
+        alternative = commands.rollback_alternative(plan)
 
         def answered(choice: bool | str | None) -> None:
             if choice:

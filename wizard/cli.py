@@ -488,8 +488,8 @@ def _print_move(result: Any) -> None:
     out.print(table)
     if result.verification is not None:
         _print_verification(result.verification)
-    for note in report.notes:
-        out.print(mask(note), markup=False)
+    for note in commands.move_notes(result):
+        out.print(note, markup=False)
     out.print(f"report: {result.report_md}", markup=False)
 
 
@@ -650,8 +650,7 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, sc
 
 
 def _print_upgrade_plan(plan: Any) -> None:
-    start = plan.current or f"1.0.0 (no revision recorded; baseline {plan.stamp} is recorded first)"
-    table = Grid(f"upgrade {mask(str(plan.db))} from {start} to {plan.target}", "revision", "what it does")
+    table = Grid(f"upgrade {mask(str(plan.db))} from {commands.upgrade_start(plan)} to {plan.target}", "revision", "what it does")
     for rev in plan.pending:
         table.add_row(rev.id, rev.description)
     out.print(table)
@@ -663,8 +662,8 @@ def _print_upgrade(result: Any) -> None:
     table.add_row("from", result.from_revision or f"1.0.0 (baseline {result.baseline} recorded)")
     table.add_row("to", result.to_revision)
     table.add_row("applied", ", ".join(result.applied) or "none")
-    for rev, counts in result.counts.items():
-        table.add_row(f"rows in {rev}", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    for label, counts in commands.upgrade_counts(result):
+        table.add_row(label, counts)
     table.add_row("backup", mask(result.backup.describe()))
     out.print(table)
     out.print(f"undo it with: wizard rollback --run {result.run_id}")
@@ -706,6 +705,9 @@ def rollback_command(run_id: str | None, last: bool, yes: bool, restore_backup: 
             for i, line in enumerate(plan.described(), 1):
                 table.add_row(str(i), line)
             out.print(table)
+            alternative = commands.rollback_alternative(plan)
+            if alternative is not None and not restore_backup:  # the TUI's confirmation offers it as r
+                out.print(f"or restore the backup anyway (--restore-backup): {alternative.path()}", markup=False)
         if not yes:
             if _reader_gone():  # what read the plan went before its end: nothing to ask about, nothing undone
                 return

@@ -42,7 +42,7 @@ from wizard.errors import BadInput, Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
-from wizard.move.run import PROOF_STEP, MoveOptions, MoveResult, run_move
+from wizard.move.run import NOT_SWITCHED, PROOF_STEP, MoveOptions, MoveResult, run_move
 from wizard.move.plan import PlanReport, plan as _plan
 from wizard.move.preflight import PreflightReport, TargetInfo, check_target as _check_target, run_checks
 from wizard.rollback.run import Credentials, RollbackPlan, plan_rollback, prepare_rollback, rollback_run
@@ -58,9 +58,11 @@ from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
     # the commands
-    "plan", "backup", "check_target", "preflight", "migrate", "upgrade_plan", "upgrade_sql", "upgrade", "verify",
+    "plan", "backup", "check_target", "preflight", "migrate", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
+    "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
-    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback", "status", "health",
+    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_alternative",
+    "rollback", "status", "run_summary", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
     "ORPHAN_POLICIES", "DEFAULT_POLICY", "SSL_MODES", "BACKUP_CHECK_STEP", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
@@ -68,7 +70,7 @@ __all__ = [
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given
     "parse_url", "form_url", "schema_of", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
-    "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
+    "resumable", "Resumable", "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
     "first_revision",
 ]
 
@@ -136,10 +138,28 @@ def unfinished(state_dir: Path) -> list[Run]:
     return list(unfinished_runs(state_dir))
 
 
+@dataclass
+class Resumable:
+    """What an unfinished move was begun with, as `migrate --resume` carries it on: its policy for rows the
+    target will not take, the revision it upgrades to after, whether it copies the tables as they are."""
+    run_id: str
+    target: str | None  # the target it was writing to, when the journal has it whole (no password masked out)
+    policy: str
+    to: str | None
+    reflected: bool
+
+
+def resumable(state_dir: Path, run_id: str) -> Resumable:
+    """The choices an unfinished move was begun with (a resume that named others is refused)."""
+    started = load_run(state_dir, run_id).started()
+    target = started.get("target")
+    return Resumable(run_id, target if target and "***" not in target else None,
+                     started.get("policy") or DEFAULT_POLICY, started.get("to"), bool(started.get("reflected")))
+
+
 def resumable_target(state_dir: Path, run_id: str) -> str | None:
     """The target an unfinished move was writing to, when the journal has it whole (no password masked out)."""
-    target = load_run(state_dir, run_id).started().get("target")
-    return target if target and "***" not in target else None
+    return resumable(state_dir, run_id).target
 
 
 def revisions(current: str | None, to: str) -> list[Revision]:
@@ -164,7 +184,7 @@ def _one_side_mysql(source: DbUrl, target: DbUrl) -> None:
     """BadInput for a move from MySQL into MySQL, before it connects: a move has MySQL on one side at most."""
     if source.is_mysql and target.is_mysql:
         raise BadInput(f"{target}: a move off MySQL goes to PostgreSQL, and a move onto MySQL comes from the "
-                       "engine's SQLite file; MySQL to MySQL is not built: pass a postgresql:// --target")
+                       "engine's SQLite file; MySQL to MySQL is not built: give a postgresql:// target")
 
 
 def _stop_point(stop: StopRequest | None, what: str) -> None:
@@ -202,9 +222,12 @@ async def backup(source: DbUrl, state_dir: Path | None, emit: Emit = ignore,
 # --- the move ---
 
 
-async def check_target(target: DbUrl) -> TargetInfo:
+async def check_target(target: DbUrl, source: DbUrl | None = None) -> TargetInfo:
     """Connect to a move's target and say what it is: server version, may the user create tables, is it empty
-    (or the partial copy of which run); of a MySQL or MariaDB target its character set too. Changes nothing."""
+    (or the partial copy of which run); of a MySQL or MariaDB target its character set too. Changes nothing.
+    With the move's `source`: BadInput, before it connects, for a pair `migrate` refuses (MySQL to MySQL)."""
+    if source is not None:
+        _one_side_mysql(source, target)
     return await _check_target(target)
 
 
@@ -226,12 +249,37 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     return await run_move(options, emit, stop)
 
 
+def move_notes(result: MoveResult, switch_offered: bool = False) -> list[str]:
+    """What a move's report says to do after it (what it did not make in the target and how to, names PostgreSQL
+    cut, the settings move), masked, as both faces say it; `switch_offered`: the face switches .env itself
+    after the move (the TUI's Finish screen), so the note that the move did not is left out."""
+    return [mask(n) for n in result.report.notes if not (switch_offered and n == NOT_SWITCHED)]
+
+
 # --- upgrade ---
 
 
 async def upgrade_plan(db: DbUrl, to: str | None = None) -> UpgradePlan:
     """What upgrading `db` to `to` (None: head) would do. Changes nothing."""
     return await plan_upgrade(db, to)
+
+
+def upgrade_start(plan: UpgradePlan) -> str:
+    """Where an upgrade starts, as both faces' confirmations say it (a 1.0.0 database: its baseline first)."""
+    return plan.current or f"1.0.0 (no revision recorded; baseline {plan.stamp} is recorded first)"
+
+
+def upgrade_steps(plan: UpgradePlan) -> list[str]:
+    """What an upgrade does after its backup, in order, as its confirmation lists it."""
+    return ([f"record the 1.0.0 baseline {plan.stamp}"] if plan.stamp else []) \
+        + [f"apply {rev.id}: {rev.description}" for rev in plan.pending]
+
+
+def upgrade_counts(result: UpgradeResult) -> list[tuple[str, str]]:
+    """What each data revision of a finished upgrade did to the rows, as both faces say it: ("rows in 0004",
+    "rows 100, changed 99, invalid_json 1"), oldest first."""
+    return [(f"rows in {rev}", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+            for rev, counts in result.counts.items()]
 
 
 async def upgrade_sql(db: DbUrl, to: str | None = None, empty: bool = False, emit: Emit = ignore) -> str:
@@ -307,9 +355,10 @@ def env_preview(env_file: Path, target: DbUrl) -> tuple[str, str]:
     return switch.preview(env_file, target)
 
 
-def env_key_preview(env_file: Path) -> str | None:
-    """The OPENAI_API_KEY that switch_env would move into the target's settings, said before it does; masked."""
-    return settings.key_preview(env_file)
+def env_key_preview(env_file: Path, run: Run | None = None) -> str | None:
+    """What switch_env would do with OPENAI_API_KEY (move it into the target's settings; keep it in .env after
+    `run`, a copy of another app's tables as they are), said before it does; masked."""
+    return settings.key_preview(env_file, reflected=run is not None and bool(run.started().get("reflected")))
 
 
 async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignore) -> list[str]:
@@ -347,6 +396,12 @@ async def rollback_plan(run: Run, db_url: DbUrl | None = None, env_file: Path | 
     return await prepare_rollback(run, _credentials(run, db_url, env_file, typed), restore_backup)
 
 
+def rollback_alternative(plan: RollbackPlan) -> RollbackPlan | None:
+    """The other choice a confirmation offers: with rows written since that `plan` keeps, the same rollback
+    restoring the backups anyway (those rows saved first; --restore-backup); else None."""
+    return plan.restoring_backup() if plan.context.keep_since else None
+
+
 async def rollback(run: Run, emit: Emit = ignore, db_url: DbUrl | None = None, env_file: Path | None = None,
                    restore_backup: bool = False, expected: list[str] | None = None,
                    typed: DbUrl | None = None) -> list[str]:
@@ -369,10 +424,16 @@ class Status:
         return {"state_dir": str(self.state_dir), "runs": self.runs}
 
 
+def run_summary(run: Run) -> dict[str, Any]:
+    """What `wizard status` says of one run: id, journey, state (a run whose process is gone with no last record
+    is interrupted), started, steps finished, the step it failed at and why."""
+    return run.summary()
+
+
 async def status(state_dir: Path | None) -> Status:
     """`wizard status`: every run in the journal, oldest first."""
     folder = resolve_state_dir(state_dir)
-    return Status(folder, [r.summary() for r in list_runs(folder)])
+    return Status(folder, [run_summary(r) for r in list_runs(folder)])
 
 
 def health(url: str) -> str:

@@ -44,7 +44,7 @@ from wizard.move.preflight import PreflightReport, backup_room, check_target_kin
 from wizard.move.report import RunReport, TableRow, write
 from wizard.move.scan import ABORT, POLICIES, RowActions
 from wizard.move.normalize import takes
-from wizard.move.settings import move_openai_key
+from wizard.move.settings import KEPT_WHY as settings_kept_why, move_openai_key
 from wizard.move.tables import SourceTable
 from wizard.move.target_schema import TargetSchema, target_kinds
 from wizard.urls import DbUrl
@@ -69,6 +69,10 @@ class MoveOptions:
     reflected: bool = False  # a source with none of the engine's tables: its tables copied as they are
     confirm: Callable[[PreflightReport], Awaitable[bool] | bool] | None = None
     chunk_rows: int = CHUNK_ROWS
+
+
+# The note of a move given no .env: a face that offers the switch itself (the TUI's Finish screen) leaves it out.
+NOT_SWITCHED = "no --env-file: DATABASE_URL was not switched; point the engine at the target yourself"
 
 
 @dataclass
@@ -632,7 +636,7 @@ class _Move:
 
     async def _switch(self, backup: dict[str, Any]) -> None:
         if self.env_file is None:
-            self.notes.append("no --env-file: DATABASE_URL was not switched; point the engine at the target yourself")
+            self.notes.append(NOT_SWITCHED)
             return
         if "switch" in self.done:
             return
@@ -649,7 +653,7 @@ class _Move:
         if self.env_file is None or "settings" in self.done:
             return False
         if self.options.reflected:  # not the engine's database: it has no settings to take the key
-            self.notes.append("a --reflected copy has no engine settings: OPENAI_API_KEY (if any) stays in .env")
+            self.notes.append(f"OPENAI_API_KEY (if any) stays in {self.env_file}: {settings_kept_why}")
             return False
         began = self._begin("settings", "move OPENAI_API_KEY into the settings")
         self.emit(StepStarted("settings", "move OPENAI_API_KEY from .env into the settings of user anonymous"))

@@ -54,10 +54,18 @@ def provider_entry(key: str, taken: set[str]) -> dict:
     return {"id": pid, "name": "OpenAI", "type": "openai", "apiKey": key, "enabled": True}
 
 
-def key_preview(env_file: Path) -> str | None:
-    """What the switch will do with the key, said before it does (None when .env has none); masked."""
+def key_preview(env_file: Path, reflected: bool = False) -> str | None:
+    """What the switch will do with the key, said before it does (None when .env has none); masked.
+    `reflected`: a copy of another app's tables as they are, which has no engine settings to take it."""
     key = envfile.value_in(env_file.read_bytes(), VARIABLE)
-    return f"{VARIABLE} ({mask_key(key)}) moves into the target's settings and leaves {env_file}" if key else None
+    if not key:
+        return None
+    if reflected:
+        return f"{VARIABLE} ({mask_key(key)}) stays in {env_file}: {KEPT_WHY}"
+    return f"{VARIABLE} ({mask_key(key)}) moves into the target's settings and leaves {env_file}"
+
+
+KEPT_WHY = "a copy of another app's tables as they are has no engine settings to take it"
 
 
 async def move_openai_key(env_file: Path, target: DbUrl, run_folder: Path) -> SettingsMoved | None:

@@ -21,7 +21,7 @@ from wizard.errors import BadInput
 from wizard.events import Emit, StepFinished, StepStarted, ignore
 from wizard.journal import Run
 from wizard.lock import StateLock
-from wizard.move.settings import move_openai_key
+from wizard.move.settings import KEPT_WHY, move_openai_key
 from wizard.pgsession import without_options
 from wizard.urls import DbUrl
 
@@ -61,6 +61,11 @@ async def switch_env(run: Run, env_file: Path, target: DbUrl, emit: Emit = ignor
     with StateLock(run.folder.parent.parent).acquire(run.id, "switch"):
         emit(StepStarted(STEP, f"point DATABASE_URL in {env_file} at the target"))
         said = [point_at(run, env_file, target, backup_env(env_file, run.folder).to_dict())]
+        if run.started().get("reflected"):  # as the move with --env-file does: no engine settings to take the key
+            if envfile.value_in(env_file.read_bytes(), "OPENAI_API_KEY"):
+                said.append(f"OPENAI_API_KEY stays in {env_file}: {KEPT_WHY}")
+            emit(StepFinished(STEP, "; ".join(said)))
+            return said
         moved = await move_openai_key(env_file, target, run.folder)
         if moved is not None:
             said.append(moved.describe(env_file))

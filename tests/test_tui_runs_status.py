@@ -1,0 +1,58 @@
+"""The Runs screen says of each run what `wizard status` says: its state as the journal and its process tell it
+(a run whose process is gone is interrupted, not running), how many steps it finished, and where and why it
+failed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui_support import make_app, press, screen_text, settle
+from wizard import commands, sample
+from wizard.errors import Refused
+from wizard.journal import list_runs
+
+WIZARD = str(Path(sys.executable).with_name("wizard"))
+
+
+def status_json(state: Path) -> dict[str, dict]:
+    done = subprocess.run([WIZARD, "status", "--state-dir", str(state), "--json"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60, check=True)
+    return {r["id"]: r for r in json.loads(done.stdout)["runs"]}
+
+
+async def test_runs_screen_says_what_wizard_status_says(tmp_path: Path, pg_url: str) -> None:
+    db = sample.build_dirty(tmp_path / "dirty.db", executions=200)
+    state = tmp_path / "state"
+    # A move refused by its checks (abort, and rows PostgreSQL will not take): a failed run.
+    with pytest.raises(Refused):
+        await commands.migrate(commands.MoveOptions(source=commands.parse_url(f"sqlite:///{db}"),
+                                                    target=commands.parse_url(pg_url), state_dir=state, yes=True))
+    # A run whose process ended with no last record (kill -9, a lost machine): a child begins it and is gone.
+    await asyncio.to_thread(subprocess.run, [sys.executable, "-c", "import sys; from pathlib import Path; "
+                                             "from wizard.journal import new_run; new_run(Path(sys.argv[1]), 'upgrade')",
+                                             str(state)], check=True)
+    runs = list_runs(state)
+    (failed,) = [r for r in runs if r.journey == "move"]
+    (gone,) = [r for r in runs if r.journey == "upgrade"]
+    said = status_json(state)
+    assert (said[failed.id]["state"], said[failed.id]["failed_step"]) == ("failed", "preflight")
+    assert said[gone.id]["state"] == "interrupted"
+
+    app = make_app(state, source_text=f"sqlite:///{db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter")  # Roll back a run: the Runs screen
+        shown = screen_text(app)
+        gone_row = next(line for line in shown.splitlines() if gone.id in line)
+        assert "interrupted" in gone_row and "running" not in gone_row, shown
+        await press(pilot, "home" if runs[-1] == failed else "down")  # the failed move (newest first)
+        shown = " ".join(screen_text(app).split())
+        assert "failed at preflight" in shown, shown
+        assert "will not take as they are" in shown, shown  # why, as the journal has it
+    assert list_runs(state) == runs  # looking changed nothing
