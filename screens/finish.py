@@ -97,9 +97,9 @@ class FinishScreen(StepScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "apply_env":
-            if not self.moving or self.switched:
-                return False  # nothing to switch, or done: the key will not act again here
-            return True if self._env_lines() and not self.switching else None
+            if self._env_lines() is None or self.switched:
+                return False  # nothing to switch (an upgrade, no .env), or done: the key will not act here
+            return None if self.switching else True
         if action in ("done", "back") and self.switching:
             return None  # the switch finishes first: leaving would cancel it half way
         return super().check_action(action, parameters)

@@ -140,6 +140,21 @@ async def test_pause_and_cancel_show_while_the_copy_runs(tmp_path: Path, pg_url:
     assert all(pause and cancel and {"Pause", "Cancel"} <= set(keys) for pause, cancel, keys in seen), seen
 
 
+async def test_without_an_env_file_the_finish_screen_offers_no_switch(tmp_path: Path, engine_db: Path,
+                                                                     pg_url: str) -> None:
+    """With no .env the switch never acts: its key is hidden, not greyed (greyed says it will act later)."""
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n", "n", "n", "n", "n")  # the move, then Finish
+        assert app.session.log.state == "done", app.session.log.error
+        assert "No .env file to switch" in screen_text(app), screen_text(app)
+        assert app.screen.check_action("apply_env", ()) is False and "Switch .env" not in footer(app), footer(app)
+        await press(pilot, "a")
+        assert "Rewrite DATABASE_URL" not in screen_text(app)
+    assert not (tmp_path / ".env").exists()
+
+
 async def test_the_upgrade_offers_apply_not_next(tmp_path: Path, engine_db: Path) -> None:
     app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}")
     async with app.run_test(size=(80, 24)) as pilot:
