@@ -515,3 +515,33 @@ def test_timestamps_before_the_year_1000_are_carried_back_in_the_engines_spellin
     assert db.execute("SELECT started_at, completed_at FROM executions WHERE id = 1001").fetchone() == (
         "0001-01-01 00:00:00.000000", "0999-12-31 23:59:59.999999")
     db.close()
+
+
+@pytest.mark.parametrize("write", ["changed", "removed"])
+def test_the_settings_row_the_move_created_then_the_engine_wrote_is_carried_back(write: str, pg_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """The source had no settings row for `anonymous`: the move created one in the target for OPENAI_API_KEY.
+    The engine then changed it (a new key) or removed it. Measured against the end state it was 'changed' or
+    'removed', and carried so the delete found no row in the file: the rollback stopped ("touched 0 rows", exit
+    1). Now the engine's row is added to the file (or there is nothing to remove), and .env comes back."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("DELETE FROM settings")
+    db.commit()
+    db.close()
+    env_before = (folder / ".env").read_bytes()
+    _move(folder, pg_url)
+    (row_id,) = fetch(pg_url, "SELECT id FROM settings WHERE user_id = 'anonymous'")[0]
+    engine = '{"providers": [{"id": "openai", "apiKey": "sk-written-since-0000", "enabled": true}]}'
+    execute(pg_url, f"UPDATE settings SET settings_data = '{engine}' WHERE id = {row_id}" if write == "changed"
+            else f"DELETE FROM settings WHERE id = {row_id}")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "sk-written-since" not in done.stdout + done.stderr
+    assert (folder / ".env").read_bytes() == env_before
+    assert tables_in(pg_url) == []
+    db = sqlite3.connect(folder / "engine.db")
+    kept = db.execute("SELECT id, user_id, settings_data FROM settings").fetchall()
+    db.close()
+    assert kept == ([(row_id, "anonymous", engine)] if write == "changed" else [])
