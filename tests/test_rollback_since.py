@@ -545,3 +545,43 @@ def test_the_settings_row_the_move_created_then_the_engine_wrote_is_carried_back
     kept = db.execute("SELECT id, user_id, settings_data FROM settings").fetchall()
     db.close()
     assert kept == ([(row_id, "anonymous", engine)] if write == "changed" else [])
+
+
+def test_an_upgrade_rolled_back_by_its_downgrades_gives_back_the_rows_nothing_wrote_since_byte_for_byte(
+        tmp_path: Path) -> None:
+    """The engine's JSON spelled compactly, with "é" as itself, and a definition that had 0003's version before:
+    after the upgrade, one row written since, the downgrades gave every other row back in json.dumps' spelling
+    ('{"a": 1}', '\\u00e9') and without that version, so 34 rows nobody wrote since differed from the file before
+    the run. Now they equal the backup's, value and type; the rows written since stay as the engine wrote them."""
+    path = sample.build(tmp_path / "engine.db", executions=30, workflows=5, users=3)
+    db = sqlite3.connect(path)
+    for table, column in (("workflows", "definition"), ("executions", "state")):
+        for key, value in db.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall():
+            value = json.loads(value)
+            value.update({"version": "1.0", "name": "café"} if table == "workflows" else {"note": "é"})
+            db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?",
+                       (json.dumps(value, separators=(",", ":"), ensure_ascii=False), key))
+    db.commit()
+    before = {t: db.execute(f"SELECT *, typeof(id) FROM {t} ORDER BY id").fetchall() for t in ENGINE}
+    db.close()
+    url = f"sqlite:///{path}"
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions LIMIT 1")
+    write(url, "UPDATE executions SET error = 'written since' WHERE id = 2")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(path)
+    after = {t: db.execute(f"SELECT *, typeof(id) FROM {t} ORDER BY id").fetchall() for t in ENGINE}
+    db.close()
+    assert revision(url) is None
+    for table in ENGINE:
+        untouched = [r for r in after[table] if r[0] not in (2, 900)]
+        assert untouched == [r for r in before[table] if r[0] != 2], table
+    written = {r[0]: r for r in after["executions"] if r[0] in (2, 900)}
+    assert written[2][4] == "written since" and json.loads(written[2][3])["note"] == "é"
+    assert written[900][2] == "new"
+    assert "every row not written since equal to the backup's, value and type" in " ".join(done.stdout.split())
+
+
+ENGINE = ("users", "workflows", "executions", "settings")

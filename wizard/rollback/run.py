@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from wizard import schema
-from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env
+from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env, sha256_file
 from wizard.db import connect, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import BadInput, Refused, StepError, WizardError
@@ -45,6 +45,7 @@ from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
 from wizard.rollback.since import END_STATE_STEP, Since, TableSince, measure
+from wizard.rollback import untouched
 from wizard.urls import DbUrl, parse_url, same_database
 
 # Modules that register undo actions when imported (journeys other than upgrade add theirs here).
@@ -251,7 +252,11 @@ class Downgrade(UndoAction):
         drop = bool(self.undo.get("drop_version_table"))
         step = f"undo {self.step}"
         saved = []
+        backup = self._sqlite_backup() if db.is_sqlite and self.since is not None else None
+        put_back = None
         async with connect(db) as conn:
+            if backup is not None:
+                await untouched.attach(conn, backup)
             async with write_transaction(conn):
                 state = await schema.inspect_schema(conn)
                 if state.recorded and state.revision != to:
@@ -269,6 +274,8 @@ class Downgrade(UndoAction):
                                         f"downgrade removes, then roll back again") from None
                 if drop and state.recorded:
                     await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
+                if backup is not None:
+                    put_back = await untouched.put_back(conn, self.since)
             after = await schema.inspect_schema(conn)
         if drop:
             if after.recorded or after.matches[:1] != [to]:
@@ -278,10 +285,23 @@ class Downgrade(UndoAction):
             if after.revision != to:
                 raise StepError(f"after the downgrade {db} records {after.revision}, not {to}")
             sentence = f"downgraded {db}: alembic_version records {to}, as before the run"
+        if put_back is not None:
+            sentence += (f"; every row not written since equal to the backup's, value and type ({put_back:,} "
+                         f"rewritten by the run put back from {backup})")
         if saved:
             sentence += "; " + "; ".join(saved)
         emit(StepFinished(step, sentence))
         return sentence
+
+
+    def _sqlite_backup(self) -> Path | None:
+        """The run's proven backup of this SQLite file, when it is there as written (wizard.rollback.untouched)."""
+        record = next((BackupRecord.from_dict(r["undo"]["backup"]) for r in self.context.run.records()
+                       if r["kind"] == "step_finished" and (r.get("undo") or {}).get("action") == "restore_database"
+                       and r["undo"].get("db") == self.target), None)
+        if record is None or record.kind != "sqlite" or not Path(record.path).is_file():
+            return None
+        return Path(record.path) if sha256_file(Path(record.path)) == record.sha256 else None
 
 
 def _refusal(exc: DBAPIError) -> str:

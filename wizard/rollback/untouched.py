@@ -1,0 +1,87 @@
+"""An upgrade of a SQLite file rolled back by its downgrades (rows were written since): the rows nothing wrote
+since the run are put back as the run's backup holds them, byte for byte.
+
+The data revisions rewrite JSON through the JSON type (0003's workflows.definition, 0004's executions.state), so
+a value that went up and down again comes back in json.dumps' spelling: `{"a":1}` as `{"a": 1}`, "é" as "\\u00e9",
+and 0003's documented loss of a "version" the definition had before. A row whose end-state digest is the same
+now was written by the run alone, so the backup's row is that row before the run. Done inside the downgrade's
+transaction, by SQLite itself (the backup attached read-only, values copied with their types), then checked:
+every such row equal to the backup's, value and type, column by column.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wizard.db import quote, sqlite_uri
+from wizard.errors import StepError
+from wizard.rollback.since import Since
+from wizard.schema import VERSION_TABLE
+
+BACKUP = "wizard_backup"  # the attached backup's schema name
+WRITTEN = "wizard_written_since"  # a temporary table of the keys written since, per table
+
+
+async def attach(conn: AsyncConnection, backup: Path) -> None:
+    """The backup, read-only and immutable (no lock, no -wal/-shm beside it); before any transaction: SQLite
+    attaches nothing inside one."""
+    await conn.exec_driver_sql(f"ATTACH DATABASE ? AS {BACKUP}", (sqlite_uri(backup, "ro", immutable=True),))
+    await conn.commit()
+
+
+async def put_back(conn: AsyncConnection, since: Since) -> int:
+    """Inside the downgrade's transaction, after it: every row of a table the backup has, whose key is in the
+    backup and was not added or changed since, made equal to the backup's; returns how many were rewritten.
+    StepError (the transaction rolls back) when one still differs after."""
+    put = 0
+    for table in [r[0] for r in (await conn.exec_driver_sql(
+            f"SELECT name FROM {BACKUP}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
+            f"ESCAPE '\\' ORDER BY name")).all()]:
+        if table == VERSION_TABLE:
+            continue
+        columns = await _columns(conn, "main", table)
+        key = [c for c, pk in sorted(columns.items(), key=lambda c: c[1]) if pk]
+        backup_columns = await _columns(conn, BACKUP, table)
+        if not key or not columns or [c for c in key if c not in backup_columns]:
+            continue
+        values = [c for c in columns if c in backup_columns and c not in key]
+        if not values:
+            continue
+        await _written(conn, key, since.table(table).added + since.table(table).changed)
+        name, b = quote(table), f"{BACKUP}.{quote(table)}"
+        same_key = " AND ".join(f"b.{quote(k)} IS {name}.{quote(k)}" for k in key)
+        untouched = (f"NOT EXISTS (SELECT 1 FROM temp.{WRITTEN} w WHERE "
+                     + " AND ".join(f"w.k{i} IS {name}.{quote(k)}" for i, k in enumerate(key)) + ")")
+        differs = " OR ".join(f"NOT (b.{quote(c)} IS {name}.{quote(c)} AND typeof(b.{quote(c)}) = "
+                              f"typeof({name}.{quote(c)}))" for c in values)
+        where = f"{untouched} AND EXISTS (SELECT 1 FROM {b} b WHERE {same_key} AND ({differs}))"
+        result = await conn.exec_driver_sql(
+            f"UPDATE {name} SET " + ", ".join(f"{quote(c)} = (SELECT b.{quote(c)} FROM {b} b WHERE {same_key})"
+                                              for c in values) + f" WHERE {where}")
+        put += result.rowcount
+        left = (await conn.exec_driver_sql(f"SELECT count(*) FROM {name} WHERE {where}")).scalar_one()
+        if left:
+            raise StepError(f"after putting back the rows of {table} nothing wrote since the run, {left:,} still "
+                            f"differ from the backup: nothing was changed (one transaction)")
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{WRITTEN}")
+    return put
+
+
+async def _columns(conn: AsyncConnection, schema: str, table: str) -> dict[str, int]:
+    """column -> its place in the primary key (0: not in it)."""
+    rows = (await conn.exec_driver_sql(f"PRAGMA {schema}.table_info({quote(table)})")).all()
+    return {r[1]: r[5] for r in rows}
+
+
+async def _written(conn: AsyncConnection, key: list[str], keys: list[str]) -> None:
+    """temp.WRITTEN holds `keys` (JSON arrays of the key's values, as wizard.rollback.since made them)."""
+    await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{WRITTEN}")
+    await conn.exec_driver_sql(f"CREATE TEMP TABLE {WRITTEN} ({', '.join(f'k{i}' for i in range(len(key)))})")
+    rows: list[Any] = [tuple(json.loads(k)) for k in keys]
+    if rows:
+        marks = ", ".join("?" for _ in key)
+        await conn.exec_driver_sql(f"INSERT INTO temp.{WRITTEN} VALUES ({marks})", rows)
