@@ -700,3 +700,32 @@ def test_a_carry_back_into_mariadb_refuses_a_date_no_source_spells(mysql_source:
         pg_url, "SELECT id, workflow_id, status, state::text, error FROM executions ORDER BY id")])
     assert refused.startswith("error: executions [901]: a date or time written since is infinite, BC"), refused
     assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id = 901")[0][0] == 1
+
+
+def test_a_zero_date_written_to_mariadb_since_a_move_onto_it_is_refused_then_carried_once_fixed(
+        engine_db: Path, mysql_url: str) -> None:
+    """MariaDB (no NO_ZERO_DATE in its sql_mode) took '0000-00-00 00:00:00' from the engine; the driver hands
+    it over as text, carried into the file it differed from the target: the file restored, exit 1, and the
+    engine could not have read it as a date. Refused in one line, foreseen by the plan, nothing changed; once the
+    engine's row holds NULL there, the next rollback measures again and carries it."""
+    folder, env_before = _onto(engine_db, mysql_url)
+    _mysql(mysql_url, ("INSERT INTO executions (id, workflow_id, status, started_at) SELECT 901, workflow_id, 'x', "
+                       "'0000-00-00 00:00:00' FROM executions WHERE id = 1", ()))
+    file_sha = sha256(engine_db)
+    said = ("executions [901]: a date or time written since is a zero date or has a zero month or day "
+            "(started_at, completed_at), which the source cannot hold; nothing was changed")
+
+    shown = wizard("rollback", "--last", cwd=folder)
+    assert said in " ".join(shown.stdout.split()), shown.stdout
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith(f"error: {said}")
+    assert sha256(engine_db) == file_sha and (folder / ".env").read_bytes() != env_before
+
+    _mysql(mysql_url, ("UPDATE executions SET started_at = NULL WHERE id = 901", ()))
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / ".env").read_bytes() == env_before
+    db = sqlite3.connect(engine_db)
+    assert db.execute("SELECT status, started_at FROM executions WHERE id = 901").fetchone() == ("x", None)
+    db.close()
