@@ -585,3 +585,33 @@ def test_an_upgrade_rolled_back_by_its_downgrades_gives_back_the_rows_nothing_wr
 
 
 ENGINE = ("users", "workflows", "executions", "settings")
+
+
+def test_after_a_carry_back_that_failed_and_restored_the_file_the_next_rollback_measures_again(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A carry-back whose check found a difference restores the file and undoes nothing else: .env still names
+    the target, so the engine goes on writing to it. The next rollback went on with what the failed one had
+    measured: every retry stopped ('changed while the rollback read it', or a difference), whatever the operator
+    did. Now a failure that changed nothing is measured again, and the engine's later rows are carried too."""
+    folder = _folder(tmp_path, executions=100)
+    env_before = (folder / ".env").read_bytes()
+    _move(folder, pg_url)
+    execute(pg_url, *ENGINE_WRITES_PG)
+    right = carry_back.sqlite_value
+    monkeypatch.setattr(carry_back, "sqlite_value",
+                        lambda v: right(v + dt.timedelta(hours=1) if isinstance(v, dt.datetime) else v))
+    run = load_run(folder / ".wizard", last=True)
+    with pytest.raises(StepError, match="the file was restored from"):
+        asyncio.run(rollback_run(run, lambda e: None, parse_url(pg_url), folder / ".env"))
+    monkeypatch.undo()
+    # the engine, still on the target, writes again: a row it had added goes, another comes, one changes
+    added = fetch(pg_url, "SELECT max(id) FROM executions")[0][0]
+    execute(pg_url, f"DELETE FROM executions WHERE id = {added}",
+            "INSERT INTO executions (id, workflow_id, status) SELECT 7777, workflow_id, 'after' FROM executions "
+            "WHERE id = 1", "UPDATE executions SET status = 'changed after' WHERE id = 1")
+    on_target = engine_rows(pg_url)
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / ".env").read_bytes() == env_before and tables_in(pg_url) == []
+    assert engine_rows(f"sqlite:///{folder / 'engine.db'}") == on_target

@@ -59,16 +59,26 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
     await asyncio.to_thread(_refuse_collisions, path, since)
     # Read before anything changes, so that rows the file cannot take are refused first (written.read_written);
     # the file's columns are all in the target at a later revision, whose downgrades only rewrite JSON.
-    rows = await _read_target(target, path, since)
-    fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
-    if await downgrade_target(target, revision, run_folder, emit, step):
+    try:
         rows = await _read_target(target, path, since)
-    written = await asyncio.to_thread(_write, path, since, rows)
+    except StepError as exc:  # the target changed while read: nothing changed, the next rollback measures again
+        raise StepError(exc.message, unchanged=True) from None
+    fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
+    downgraded = await downgrade_target(target, revision, run_folder, emit, step)
+    if downgraded:
+        rows = await _read_target(target, path, since)
+    try:
+        written = await asyncio.to_thread(_write, path, since, rows)
+    except StepError as exc:  # its transaction rolled back: the file as it was
+        raise StepError(exc.message, unchanged=not downgraded) from None
     report = await check(source, target, run_folder, emit)
     if not rows_equal(report):
         await restore_database(fresh, source, emit, step=step)
+        # With the target as it was too, nothing is changed: the engine, still on the target, may write again,
+        # and the next rollback measures again (going on with this one's measure, it could never match).
         raise StepError(f"after carrying {written:,} rows into {path} it differs from the target "
-                        f"({differences(report)}): the file was restored from {fresh.path}; nothing else was undone")
+                        f"({differences(report)}): the file was restored from {fresh.path}; nothing else was undone",
+                        unchanged=not downgraded)
     sentence = (f"carried {written:,} row(s) written since the move back into {path} ({since.describe()}; a backup "
                 f"of the file before it: {fresh.path}); checked row by row against the target: {rows_said(report)}")
     emit(StepFinished(step, sentence))

@@ -526,12 +526,14 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
 
 def _began(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rollback_started records of a rollback going on: none after one refused with nothing undone, which the
-    operator may answer by changing the database (the refusal says how); the next one measures it again."""
+    operator may answer by changing the database (the refusal says how), or one that failed having changed
+    nothing (a carry-back that restored the file: the engine, still on the target, may write more); the next one
+    measures it again."""
     began: list[dict[str, Any]] = []
     for rec in records:
         if rec["kind"] == "rollback_started":
             began.append(rec)
-        elif rec["kind"] == "rollback_refused":
+        elif rec["kind"] == "rollback_refused" or (rec["kind"] == "rollback_failed" and rec.get("unchanged")):
             began = []
     return began
 
@@ -620,7 +622,8 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
             except WizardError as exc:
                 undone = any(r["kind"] == "undo_done" for r in run.records())
                 run.append("rollback_refused" if isinstance(exc, Refused) and not undone else "rollback_failed",
-                           index=a.index, action=a.action, error=exc.message)
+                           index=a.index, action=a.action, error=exc.message,
+                           **({"unchanged": True} if exc.unchanged and not undone else {}))
                 raise
             run.append("undo_done", index=a.index, action=a.action, verified=line)
             lines.append(line)
