@@ -547,41 +547,59 @@ def test_the_settings_row_the_move_created_then_the_engine_wrote_is_carried_back
     assert kept == ([(row_id, "anonymous", engine)] if write == "changed" else [])
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_an_upgrade_rolled_back_by_its_downgrades_gives_back_the_rows_nothing_wrote_since_byte_for_byte(
-        tmp_path: Path) -> None:
+        engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """The engine's JSON spelled compactly, with "é" as itself, and a definition that had 0003's version before:
     after the upgrade, one row written since, the downgrades gave every other row back in json.dumps' spelling
-    ('{"a": 1}', '\\u00e9') and without that version, so 34 rows nobody wrote since differed from the file before
-    the run. Now they equal the backup's, value and type; the rows written since stay as the engine wrote them."""
+    ('{"a": 1}', '\\u00e9') and without that version, so every row nobody wrote since differed from the database
+    before the run (PostgreSQL's json keeps the text as written). Now they equal the backup's; the rows written
+    since stay as the engine wrote them."""
     path = sample.build(tmp_path / "engine.db", executions=30, workflows=5, users=3)
-    db = sqlite3.connect(path)
-    for table, column in (("workflows", "definition"), ("executions", "state")):
-        for key, value in db.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall():
-            value = json.loads(value)
-            value.update({"version": "1.0", "name": "café"} if table == "workflows" else {"note": "é"})
-            db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?",
-                       (json.dumps(value, separators=(",", ":"), ensure_ascii=False), key))
-    db.commit()
-    before = {t: db.execute(f"SELECT *, typeof(id) FROM {t} ORDER BY id").fetchall() for t in ENGINE}
-    db.close()
-    url = f"sqlite:///{path}"
+    if engine == "sqlite":
+        url = f"sqlite:///{path}"
+        db = sqlite3.connect(path)
+        for table, column in (("workflows", "definition"), ("executions", "state")):
+            for key, value in db.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall():
+                value = json.loads(value)
+                value.update({"version": "1.0", "name": "café"} if table == "workflows" else {"note": "é"})
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?",
+                           (json.dumps(value, separators=(",", ":"), ensure_ascii=False), key))
+        db.commit()
+        db.close()
+    else:  # jsonb's spelling, kept as text by json: its key order, "é" as itself
+        url = build_pg_1_0_0(request.getfixturevalue("pg_url"), path)
+        execute(url, "UPDATE executions SET state = jsonb_set(state::jsonb, '{note}', '\"é\"')::text::json "
+                     "WHERE state IS NOT NULL",
+                "UPDATE workflows SET definition = (definition::jsonb || '{\"version\": \"1.0\", "
+                "\"name\": \"café\"}')::text::json")
+    before = {t: _exact_rows(url, t) for t in ENGINE}
+    assert "é" in before["executions"][0][1] and "u00e9" not in before["executions"][0][1]
     assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
-    write(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions LIMIT 1")
+    write(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
+               "WHERE id = 1")
     write(url, "UPDATE executions SET error = 'written since' WHERE id = 2")
 
     done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    db = sqlite3.connect(path)
-    after = {t: db.execute(f"SELECT *, typeof(id) FROM {t} ORDER BY id").fetchall() for t in ENGINE}
-    db.close()
+    after = {t: _exact_rows(url, t) for t in ENGINE}
     assert revision(url) is None
     for table in ENGINE:
-        untouched = [r for r in after[table] if r[0] not in (2, 900)]
-        assert untouched == [r for r in before[table] if r[0] != 2], table
-    written = {r[0]: r for r in after["executions"] if r[0] in (2, 900)}
-    assert written[2][4] == "written since" and json.loads(written[2][3])["note"] == "é"
-    assert written[900][2] == "new"
+        assert [r for r in after[table] if r[0] not in (2, 900)] == [r for r in before[table] if r[0] != 2], table
+    written = {r[0]: r[1] for r in after["executions"] if r[0] in (2, 900)}
+    assert "written since" in written[2] and "new" in written[900]
     assert "every row not written since equal to the backup's, value and type" in " ".join(done.stdout.split())
+
+
+def _exact_rows(url: str, table: str) -> list[tuple]:
+    """(id, the whole row exactly: SQLite's values with their types, PostgreSQL's row as text), by id."""
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.split("///", 1)[1])
+        try:
+            return [(r[0], repr(r)) for r in db.execute(f"SELECT *, typeof(id) FROM {table} ORDER BY id")]
+        finally:
+            db.close()
+    return [tuple(r) for r in fetch(url, f"SELECT id, t::text FROM {table} t ORDER BY id")]
 
 
 ENGINE = ("users", "workflows", "executions", "settings")

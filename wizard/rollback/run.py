@@ -252,11 +252,13 @@ class Downgrade(UndoAction):
         drop = bool(self.undo.get("drop_version_table"))
         step = f"undo {self.step}"
         saved = []
-        backup = self._sqlite_backup() if db.is_sqlite and self.since is not None else None
+        backup = self._backup() if not db.is_mysql and self.since is not None else None
+        dumped = (await untouched.read_dump(db, backup, self.context.run.folder)
+                  if backup is not None and not db.is_sqlite else None)
         put_back = None
         async with connect(db) as conn:
-            if backup is not None:
-                await untouched.attach(conn, backup)
+            if backup is not None and db.is_sqlite:
+                await untouched.attach(conn, Path(backup.path))
             async with write_transaction(conn):
                 state = await schema.inspect_schema(conn)
                 if state.recorded and state.revision != to:
@@ -275,7 +277,8 @@ class Downgrade(UndoAction):
                 if drop and state.recorded:
                     await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
                 if backup is not None:
-                    put_back = await untouched.put_back(conn, self.since)
+                    put_back = await (untouched.put_back(conn, self.since) if dumped is None else
+                                      untouched.put_back_pg(conn, self.since, dumped))
             after = await schema.inspect_schema(conn)
         if drop:
             if after.recorded or after.matches[:1] != [to]:
@@ -287,21 +290,22 @@ class Downgrade(UndoAction):
             sentence = f"downgraded {db}: alembic_version records {to}, as before the run"
         if put_back is not None:
             sentence += (f"; every row not written since equal to the backup's, value and type ({put_back:,} "
-                         f"rewritten by the run put back from {backup})")
+                         f"rewritten by the run put back from {backup.path})")
         if saved:
             sentence += "; " + "; ".join(saved)
         emit(StepFinished(step, sentence))
         return sentence
 
 
-    def _sqlite_backup(self) -> Path | None:
-        """The run's proven backup of this SQLite file, when it is there as written (wizard.rollback.untouched)."""
+    def _backup(self) -> BackupRecord | None:
+        """The run's proven backup of this SQLite file or PostgreSQL database, when it is there as written
+        (wizard.rollback.untouched)."""
         record = next((BackupRecord.from_dict(r["undo"]["backup"]) for r in self.context.run.records()
                        if r["kind"] == "step_finished" and (r.get("undo") or {}).get("action") == "restore_database"
                        and r["undo"].get("db") == self.target), None)
-        if record is None or record.kind != "sqlite" or not Path(record.path).is_file():
+        if record is None or record.kind not in ("sqlite", "pg_dump") or not Path(record.path).is_file():
             return None
-        return Path(record.path) if sha256_file(Path(record.path)) == record.sha256 else None
+        return record if sha256_file(Path(record.path)) == record.sha256 else None
 
 
 def _refusal(exc: DBAPIError) -> str:

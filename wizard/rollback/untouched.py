@@ -1,26 +1,34 @@
-"""An upgrade of a SQLite file rolled back by its downgrades (rows were written since): the rows nothing wrote
-since the run are put back as the run's backup holds them, byte for byte.
+"""An upgrade rolled back by its downgrades (rows were written since), of a SQLite file or a PostgreSQL database:
+the rows nothing wrote since the run are put back as the run's backup holds them, byte for byte.
 
 The data revisions rewrite JSON through the JSON type (0003's workflows.definition, 0004's executions.state), so
 a value that went up and down again comes back in json.dumps' spelling: `{"a":1}` as `{"a": 1}`, "é" as "\\u00e9",
 and 0003's documented loss of a "version" the definition had before. A row whose end-state digest is the same
 now was written by the run alone, so the backup's row is that row before the run. Done inside the downgrade's
 transaction, by SQLite itself (the backup attached read-only, values copied with their types), then checked:
-every such row equal to the backup's, value and type, column by column.
+every such row equal to the backup's, value and type, column by column. On PostgreSQL, the tables' data as the
+pg_dump holds it (pg_restore --data-only, to a 0600 file in the run folder, read before the transaction) goes
+into temporary tables by COPY inside it; rows are compared by their columns' text.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from wizard import pgtools
+from wizard.backup import BackupRecord, _tool_run
 from wizard.db import quote, sqlite_uri
 from wizard.errors import StepError
 from wizard.rollback.since import Since
 from wizard.schema import VERSION_TABLE
+from wizard.urls import DbUrl
 
 BACKUP = "wizard_backup"  # the attached backup's schema name
 WRITTEN = "wizard_written_since"  # a temporary table of the keys written since, per table
@@ -85,3 +93,73 @@ async def _written(conn: AsyncConnection, key: list[str], keys: list[str]) -> No
     if rows:
         marks = ", ".join("?" for _ in key)
         await conn.exec_driver_sql(f"INSERT INTO temp.{WRITTEN} VALUES ({marks})", rows)
+
+
+# --- PostgreSQL: the pg_dump's data, read before the downgrade's transaction ---
+
+Dumped = dict[str, tuple[list[str], bytes]]  # table -> (its COPY's columns, its COPY text rows)
+_COPY = re.compile(rb"^COPY (?:\S+\.)?(\"(?:[^\"]|\"\")+\"|\S+) \((.*)\) FROM stdin;$")
+
+
+async def read_dump(db: DbUrl, record: BackupRecord, run_folder: Path) -> Dumped:
+    """Each backed-up table's rows as the dump holds them (COPY's text format), by pg_restore --data-only."""
+    tools = await pgtools.for_database(db)
+    out: Dumped = {}
+    for table, _ in record.row_counts:
+        if table == VERSION_TABLE:
+            continue
+        path = run_folder / "untouched.copy"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # values may hold keys: 0600, removed
+        try:
+            with os.fdopen(fd, "wb") as f:
+                await _tool_run([tools.path("pg_restore"), "--data-only", f"--table={table}", "--file=-",
+                                 record.path], dict(os.environ), stdout=f)
+            data = path.read_bytes()
+        finally:
+            path.unlink(missing_ok=True)
+        lines = data.split(b"\n")
+        start = next((i for i, line in enumerate(lines) if _COPY.match(line)), None)
+        if start is None:
+            continue
+        end = lines.index(b"\\.", start)
+        columns = [c.strip().strip('"').replace('""', '"') for c in
+                   _COPY.match(lines[start]).group(2).decode().split(", ")]
+        out[table] = (columns, b"".join(line + b"\n" for line in lines[start + 1:end]))
+    return out
+
+
+async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> int:
+    """put_back on PostgreSQL, inside the downgrade's transaction, from read_dump's rows."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    put = 0
+    for n, (table, (columns, rows)) in enumerate(sorted(dumped.items())):
+        key = [r[0] for r in await raw.fetch(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey::int2[]) WHERE i.indrelid = $1::regclass AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)", quote(table))]
+        now = {r[0] for r in await raw.fetch("SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass "
+                                             "AND attnum > 0 AND NOT attisdropped", quote(table))}
+        values = [c for c in columns if c in now and c not in key]
+        if not key or [c for c in key if c not in columns] or not values or [c for c in columns if c not in now]:
+            continue
+        copy, written = f"wizard_backup_{n}", f"wizard_written_{n}"
+        await raw.execute(f"CREATE TEMP TABLE {copy} ON COMMIT DROP AS SELECT {', '.join(map(quote, columns))} "
+                          f"FROM {quote(table)} WITH NO DATA")
+        await raw.copy_to_table(copy, source=io.BytesIO(rows), columns=columns, format="text")
+        await raw.execute(f"CREATE TEMP TABLE {written} (k text PRIMARY KEY) ON COMMIT DROP")
+        t = since.table(table)
+        await raw.executemany(f"INSERT INTO {written} VALUES ($1) ON CONFLICT DO NOTHING",
+                              [(k,) for k in t.added + t.changed])
+        name = quote(table)
+        same_key = " AND ".join(f"b.{quote(k)} = {name}.{quote(k)}" for k in key)
+        key_text = f"json_build_array({', '.join(f'{name}.{quote(k)}' for k in key)})::text"
+        differs = " OR ".join(f"b.{quote(c)}::text IS DISTINCT FROM {name}.{quote(c)}::text" for c in values)
+        where = f"{same_key} AND NOT EXISTS (SELECT 1 FROM {written} w WHERE w.k = {key_text}) AND ({differs})"
+        status = await raw.execute(f"UPDATE {name} SET " + ", ".join(f"{quote(c)} = b.{quote(c)}" for c in values)
+                                   + f" FROM {copy} b WHERE {where}")
+        put += int(status.split()[-1])
+        left = await raw.fetchval(f"SELECT count(*) FROM {name}, {copy} b WHERE {where}")
+        if left:
+            raise StepError(f"after putting back the rows of {table} nothing wrote since the run, {left:,} still "
+                            f"differ from the backup: nothing was changed (one transaction)")
+    return put
