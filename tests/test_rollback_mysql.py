@@ -729,3 +729,25 @@ def test_a_zero_date_written_to_mariadb_since_a_move_onto_it_is_refused_then_car
     db = sqlite3.connect(engine_db)
     assert db.execute("SELECT status, started_at FROM executions WHERE id = 901").fetchone() == ("x", None)
     db.close()
+
+
+def test_the_settings_row_a_move_off_mariadb_created_then_the_engine_changed_is_carried_back(
+        mysql_source: str, pg_url: str, tmp_path: Path) -> None:
+    """The MariaDB source had no settings row for `anonymous`: the move made one in PostgreSQL for OPENAI_API_KEY,
+    and the engine changed it. Carried as a changed row, its delete found nothing in the source: the rollback
+    stopped ('touched 0 rows of the source', exit 1). Now it is added to the source, and .env comes back."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _mysql(mysql_source, ("DELETE FROM settings", ()))
+    env_before = _off(mysql_source, pg_url, folder)
+    execute(pg_url, "UPDATE settings SET settings_data = '{\"providers\": []}' WHERE user_id = 'anonymous'")
+    (row_id,) = fetch(pg_url, "SELECT id FROM settings")[0]
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / ".env").read_bytes() == env_before and tables_in(pg_url) == []
+    conn = connect_mysql_sync(parse_url(mysql_source))
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, user_id, settings_data FROM settings")
+        assert cur.fetchall() == ((row_id, "anonymous", '{"providers": []}'),)
+    conn.close()
