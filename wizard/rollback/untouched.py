@@ -62,8 +62,11 @@ async def put_back(conn: AsyncConnection, since: Since) -> int:
         await _written(conn, key, since.table(table).added + since.table(table).changed)
         name, b = quote(table), f"{BACKUP}.{quote(table)}"
         same_key = " AND ".join(f"b.{quote(k)} IS {name}.{quote(k)}" for k in key)
+        # A BLOB key is in `since` as its hex (saved_rows.plain), which this cannot match: such rows stay as the
+        # downgrade left them rather than risk taking back what the engine wrote.
         untouched = (f"NOT EXISTS (SELECT 1 FROM temp.{WRITTEN} w WHERE "
-                     + " AND ".join(f"w.k{i} IS {name}.{quote(k)}" for i, k in enumerate(key)) + ")")
+                     + " AND ".join(f"w.k{i} IS {name}.{quote(k)}" for i, k in enumerate(key)) + ") AND "
+                     + " AND ".join(f"typeof({name}.{quote(k)}) <> 'blob'" for k in key))
         differs = " OR ".join(f"NOT (b.{quote(c)} IS {name}.{quote(c)} AND typeof(b.{quote(c)}) = "
                               f"typeof({name}.{quote(c)}))" for c in values)
         where = f"{untouched} AND EXISTS (SELECT 1 FROM {b} b WHERE {same_key} AND ({differs}))"
