@@ -440,14 +440,16 @@ def test_a_source_file_written_since_the_move_too_is_refused_with_nothing_change
 
 
 def test_an_id_the_target_handed_out_again_is_refused(pg_url: str, tmp_path: Path) -> None:
-    """A row the move put in quarantine keeps its id in the file; the target's sequence hands it out again."""
+    """A row the move put in quarantine keeps its id in the file; the engine writes that id to the target (the
+    sequence goes past it since the move sets it past every id of the file: the engine gave the id itself)."""
     folder = _folder(tmp_path, executions=100)
     db = sqlite3.connect(folder / "engine.db")
     db.execute("INSERT INTO executions (id, workflow_id, status) VALUES (101, 'no-such-workflow', 'pending')")
     db.commit()
     db.close()
     _move(folder, pg_url, "--on-orphans", "quarantine")
-    execute(pg_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions LIMIT 1")
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status) SELECT 101, workflow_id, 'new' FROM executions "
+                    "LIMIT 1")
     assert fetch(pg_url, "SELECT max(id) FROM executions")[0][0] == 101
     file_before = sha256(folder / "engine.db")
     refused = wizard("rollback", "--last", "--yes", cwd=folder)
@@ -653,4 +655,26 @@ def test_a_row_written_since_under_a_blob_key_is_not_taken_back_from_the_backup(
     db = sqlite3.connect(path)
     assert db.execute("SELECT k, v FROM blobs ORDER BY k").fetchall() == [(b"\x01\xff", "written since"),
                                                                            (b"\x02", "kept")]
+    db.close()
+
+
+def test_the_sequence_goes_past_a_quarantined_id_so_the_engines_next_row_is_carried_back(pg_url: str,
+                                                                                       tmp_path: Path) -> None:
+    """The move set the sequence past the rows it copied only: the engine's first insert took the id of the row
+    the move put in quarantine (still in the file), and the rollback could only refuse to carry it back ('the
+    target handed out keys the SQLite file holds already', exit 3). The sequence now goes past every id of the
+    file: the row gets the next id, and the rollback keeps both."""
+    folder = _folder(tmp_path, executions=100)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("INSERT INTO executions (id, workflow_id, status) VALUES (101, 'no-such-workflow', 'pending')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url, "--on-orphans", "quarantine")
+    execute(pg_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions LIMIT 1")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT id, status FROM executions WHERE id > 100 ORDER BY id").fetchall() == [
+        (101, "pending"), (102, "new")]
     db.close()
