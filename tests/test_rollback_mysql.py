@@ -751,3 +751,29 @@ def test_the_settings_row_a_move_off_mariadb_created_then_the_engine_changed_is_
         cur.execute("SELECT id, user_id, settings_data FROM settings")
         assert cur.fetchall() == ((row_id, "anonymous", '{"providers": []}'),)
     conn.close()
+
+
+def test_auto_increment_goes_past_a_quarantined_id_so_the_engines_next_row_is_carried_back(
+        engine_db: Path, mysql_url: str) -> None:
+    """The move onto MariaDB set AUTO_INCREMENT past the rows it copied only: the engine's first insert took the
+    id of the row the move put in quarantine (still in the file), and the rollback could only refuse to carry it
+    back (exit 3). The counter now goes past every id of the file: the rollback keeps both rows."""
+    db = sqlite3.connect(engine_db)
+    top = db.execute("SELECT max(id) FROM executions").fetchone()[0]
+    db.execute("INSERT INTO executions (id, workflow_id, status) VALUES (?, 'no-such-workflow', 'pending')", (top + 1,))
+    db.commit()
+    db.close()
+    folder = engine_db.parent
+    (folder / ".env").write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\n")
+    moved = wizard("migrate", "--source", "sqlite:///engine.db", "--target", mysql_url, "--env-file", ".env", "--yes",
+                   "--on-orphans", "quarantine", cwd=folder)
+    assert moved.returncode == 0, moved.stderr
+    _mysql(mysql_url, ("INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions "
+                       "WHERE id = 1", ()))
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(engine_db)
+    assert db.execute("SELECT id, status FROM executions WHERE id > ? ORDER BY id", (top,)).fetchall() == [
+        (top + 1, "pending"), (top + 2, "new")]
+    db.close()
