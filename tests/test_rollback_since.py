@@ -678,3 +678,23 @@ def test_the_sequence_goes_past_a_quarantined_id_so_the_engines_next_row_is_carr
     assert db.execute("SELECT id, status FROM executions WHERE id > 100 ORDER BY id").fetchall() == [
         (101, "pending"), (102, "new")]
     db.close()
+
+
+def test_text_that_is_not_utf8_written_since_an_upgrade_is_measured_and_kept(tmp_path: Path) -> None:
+    """SQLite takes any bytes as TEXT; the engine wrote some that are not UTF-8 after the upgrade. Measuring what
+    was written since decoded them with sqlite3's UTF-8 and stopped with a traceback (exit 1). Now the row counts
+    as changed and the downgrade keeps it byte for byte."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
+    url = f"sqlite:///{path}"
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "UPDATE executions SET error = CAST(x'66ff00fe' AS TEXT) WHERE id = 3")
+
+    shown = wizard("rollback", "--last", cwd=tmp_path)
+    assert "Traceback" not in shown.stderr and "holds: executions 1 changed" in " ".join(shown.stdout.split())
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert revision(url) is None
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT hex(error), typeof(error) FROM executions WHERE id = 3").fetchone() == ("66FF00FE",
+                                                                                                       "text")
+    db.close()
