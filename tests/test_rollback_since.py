@@ -698,3 +698,18 @@ def test_text_that_is_not_utf8_written_since_an_upgrade_is_measured_and_kept(tmp
     assert db.execute("SELECT hex(error), typeof(error) FROM executions WHERE id = 3").fetchone() == ("66FF00FE",
                                                                                                        "text")
     db.close()
+
+
+def test_a_table_dropped_since_a_postgresql_upgrade_does_not_stop_its_rollback(pg_url: str, tmp_path: Path) -> None:
+    """The rows nothing wrote since are put back from the pg_dump table by table; a table the backup holds that
+    was dropped since (the operator's) stopped the downgrade with asyncpg's UndefinedTableError traceback."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
+    url = build_pg_1_0_0(pg_url, path)
+    execute(url, "CREATE TABLE notes (id int PRIMARY KEY, body text)", "INSERT INTO notes VALUES (1, 'a')")
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    execute(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
+                 "WHERE id = 1", "DROP TABLE notes")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert revision(url) is None and fetch(url, "SELECT status FROM executions WHERE id = 900")[0][0] == "new"

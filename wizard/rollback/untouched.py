@@ -136,6 +136,8 @@ async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> in
     raw = (await conn.get_raw_connection()).driver_connection
     put = 0
     for n, (table, (columns, rows)) in enumerate(sorted(dumped.items())):
+        if not await raw.fetchval("SELECT to_regclass($1) IS NOT NULL", quote(table)):
+            continue  # dropped since the run: nothing of it to put back
         key = [r[0] for r in await raw.fetch(
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
             "AND a.attnum = ANY(i.indkey::int2[]) WHERE i.indrelid = $1::regclass AND i.indisprimary "
