@@ -590,7 +590,9 @@ def test_an_upgrade_rolled_back_by_its_downgrades_gives_back_the_rows_nothing_wr
         assert [r for r in after[table] if r[0] not in (2, 900)] == [r for r in before[table] if r[0] != 2], table
     written = {r[0]: r[1] for r in after["executions"] if r[0] in (2, 900)}
     assert "written since" in written[2] and "new" in written[900]
-    assert "every row not written since equal to the backup's, value and type" in " ".join(done.stdout.split())
+    said = " ".join(done.stdout.split())
+    assert ("every row not written since equal to the backup's, value and type, in executions, settings, users, "
+            "workflows (by primary key;") in said, said
 
 
 def _exact_rows(url: str, table: str) -> list[tuple]:
@@ -652,6 +654,7 @@ def test_a_row_written_since_under_a_blob_key_is_not_taken_back_from_the_backup(
 
     done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert "blobs (not its 2 row(s) under a BLOB key)" in " ".join(done.stdout.split())
     db = sqlite3.connect(path)
     assert db.execute("SELECT k, v FROM blobs ORDER BY k").fetchall() == [(b"\x01\xff", "written since"),
                                                                            (b"\x02", "kept")]
@@ -713,3 +716,22 @@ def test_a_table_dropped_since_a_postgresql_upgrade_does_not_stop_its_rollback(p
     done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert revision(url) is None and fetch(url, "SELECT status FROM executions WHERE id = 900")[0][0] == "new"
+
+
+def test_a_column_retyped_since_a_postgresql_upgrade_leaves_its_table_out_of_the_put_back(pg_url: str,
+                                                                                           tmp_path: Path) -> None:
+    """The dump's text of a column the operator retyped since does not go into the column as it is now: the put-back
+    stopped the rollback with asyncpg's traceback. That table is left as the downgrade leaves it, and the sentence
+    names only the tables it checked."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
+    url = build_pg_1_0_0(pg_url, path)
+    execute(url, "CREATE TABLE notes (id int PRIMARY KEY, body text)", "INSERT INTO notes VALUES (1, 'abc')")
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    execute(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
+                 "WHERE id = 1", "ALTER TABLE notes ALTER body TYPE int USING length(body)")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "value and type, in executions, settings, users, workflows (by primary key;" in said, said
+    assert fetch(url, "SELECT id, body FROM notes")[0] == (1, 3)

@@ -289,8 +289,10 @@ class Downgrade(UndoAction):
                 raise StepError(f"after the downgrade {db} records {after.revision}, not {to}")
             sentence = f"downgraded {db}: alembic_version records {to}, as before the run"
         if put_back is not None:
-            sentence += (f"; every row not written since equal to the backup's, value and type ({put_back:,} "
-                         f"rewritten by the run put back from {backup.path})")
+            put, checked = put_back
+            sentence += (f"; every row not written since equal to the backup's, value and type, in "
+                         f"{', '.join(checked) or 'no table'} (by primary key; {put:,} rewritten by the run put back "
+                         f"from {backup.path})")
         if saved:
             sentence += "; " + "; ".join(saved)
         emit(StepFinished(step, sentence))

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import pgtools
@@ -41,11 +42,11 @@ async def attach(conn: AsyncConnection, backup: Path) -> None:
     await conn.commit()
 
 
-async def put_back(conn: AsyncConnection, since: Since) -> int:
+async def put_back(conn: AsyncConnection, since: Since) -> tuple[int, list[str]]:
     """Inside the downgrade's transaction, after it: every row of a table the backup has, whose key is in the
-    backup and was not added or changed since, made equal to the backup's; returns how many were rewritten.
-    StepError (the transaction rolls back) when one still differs after."""
-    put = 0
+    backup and was not added or changed since, made equal to the backup's; returns how many were rewritten and
+    the tables so checked. StepError (the transaction rolls back) when one still differs after."""
+    put, checked = 0, []
     for table in [r[0] for r in (await conn.exec_driver_sql(
             f"SELECT name FROM {BACKUP}.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' "
             f"ESCAPE '\\' ORDER BY name")).all()]:
@@ -74,12 +75,15 @@ async def put_back(conn: AsyncConnection, since: Since) -> int:
             f"UPDATE {name} SET " + ", ".join(f"{quote(c)} = (SELECT b.{quote(c)} FROM {b} b WHERE {same_key})"
                                               for c in values) + f" WHERE {where}")
         put += result.rowcount
+        blobs = (await conn.exec_driver_sql(f"SELECT count(*) FROM {name} WHERE " + " OR ".join(
+            f"typeof({quote(k)}) = 'blob'" for k in key))).scalar_one()
+        checked.append(f"{table} (not its {blobs:,} row(s) under a BLOB key)" if blobs else table)
         left = (await conn.exec_driver_sql(f"SELECT count(*) FROM {name} WHERE {where}")).scalar_one()
         if left:
             raise StepError(f"after putting back the rows of {table} nothing wrote since the run, {left:,} still "
                             f"differ from the backup: nothing was changed (one transaction)")
     await conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{WRITTEN}")
-    return put
+    return put, checked
 
 
 async def _columns(conn: AsyncConnection, schema: str, table: str) -> dict[str, int]:
@@ -131,10 +135,10 @@ async def read_dump(db: DbUrl, record: BackupRecord, run_folder: Path) -> Dumped
     return out
 
 
-async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> int:
+async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> tuple[int, list[str]]:
     """put_back on PostgreSQL, inside the downgrade's transaction, from read_dump's rows."""
     raw = (await conn.get_raw_connection()).driver_connection
-    put = 0
+    put, checked = 0, []
     for n, (table, (columns, rows)) in enumerate(sorted(dumped.items())):
         if not await raw.fetchval("SELECT to_regclass($1) IS NOT NULL", quote(table)):
             continue  # dropped since the run: nothing of it to put back
@@ -148,9 +152,13 @@ async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> in
         if not key or [c for c in key if c not in columns] or not values or [c for c in columns if c not in now]:
             continue
         copy, written = f"wizard_backup_{n}", f"wizard_written_{n}"
-        await raw.execute(f"CREATE TEMP TABLE {copy} ON COMMIT DROP AS SELECT {', '.join(map(quote, columns))} "
-                          f"FROM {quote(table)} WITH NO DATA")
-        await raw.copy_to_table(copy, source=io.BytesIO(rows), columns=columns, format="text")
+        try:
+            async with raw.transaction():  # a savepoint: a table whose column the operator retyped since is left
+                await raw.execute(f"CREATE TEMP TABLE {copy} ON COMMIT DROP AS SELECT "
+                                  f"{', '.join(map(quote, columns))} FROM {quote(table)} WITH NO DATA")
+                await raw.copy_to_table(copy, source=io.BytesIO(rows), columns=columns, format="text")
+        except asyncpg.PostgresError:
+            continue  # as the downgrade left it, and not named among the tables checked
         await raw.execute(f"CREATE TEMP TABLE {written} (k text PRIMARY KEY) ON COMMIT DROP")
         t = since.table(table)
         await raw.executemany(f"INSERT INTO {written} VALUES ($1) ON CONFLICT DO NOTHING",
@@ -163,8 +171,9 @@ async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> in
         status = await raw.execute(f"UPDATE {name} SET " + ", ".join(f"{quote(c)} = b.{quote(c)}" for c in values)
                                    + f" FROM {copy} b WHERE {where}")
         put += int(status.split()[-1])
+        checked.append(table)
         left = await raw.fetchval(f"SELECT count(*) FROM {name}, {copy} b WHERE {where}")
         if left:
             raise StepError(f"after putting back the rows of {table} nothing wrote since the run, {left:,} still "
                             f"differ from the backup: nothing was changed (one transaction)")
-    return put
+    return put, checked
