@@ -593,6 +593,8 @@ def test_an_upgrade_rolled_back_by_its_downgrades_gives_back_the_rows_nothing_wr
     said = " ".join(done.stdout.split())
     assert ("every row not written since equal to the backup's, value and type, in executions, settings, users, "
             "workflows (by primary key;") in said, said
+    (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
+    assert not list(run_folder.glob("untouched*"))  # the dump's rows read for it (PostgreSQL) are not left behind
 
 
 def _exact_rows(url: str, table: str) -> list[tuple]:

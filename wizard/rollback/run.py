@@ -256,30 +256,35 @@ class Downgrade(UndoAction):
         dumped = (await untouched.read_dump(db, backup, self.context.run.folder)
                   if backup is not None and not db.is_sqlite else None)
         put_back = None
-        async with connect(db) as conn:
-            if backup is not None and db.is_sqlite:
-                await untouched.attach(conn, Path(backup.path))
-            async with write_transaction(conn):
-                state = await schema.inspect_schema(conn)
-                if state.recorded and state.revision != to:
-                    # What the downgrade drops goes to the run folder first, read in its own transaction.
-                    for table, columns in dropped_columns(state.revision, to).items():
-                        path, n = await save_columns(conn, table, columns, self.context.run.folder)
-                        saved.append(f"{n:,} value(s) of {', '.join(f'{table}.{c}' for c in columns)} saved to {path}")
-                    try:
-                        await schema.downgrade(conn, to, emit, step=step)
-                    except DBAPIError as exc:
-                        if db.is_mysql:  # its DDL commits statement by statement: not "nothing changed"
-                            raise
-                        raise StepError(f"the downgrade of {db} to {to or 'base'} stopped: {_refusal(exc)}: nothing "
-                                        f"was changed (one transaction); drop or change what uses a column the "
-                                        f"downgrade removes, then roll back again") from None
-                if drop and state.recorded:
-                    await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
-                if backup is not None:
-                    put_back = await (untouched.put_back(conn, self.since) if dumped is None else
-                                      untouched.put_back_pg(conn, self.since, dumped))
-            after = await schema.inspect_schema(conn)
+        try:
+            async with connect(db) as conn:
+                if backup is not None and db.is_sqlite:
+                    await untouched.attach(conn, Path(backup.path))
+                async with write_transaction(conn):
+                    state = await schema.inspect_schema(conn)
+                    if state.recorded and state.revision != to:
+                        # What the downgrade drops goes to the run folder first, read in its own transaction.
+                        for table, columns in dropped_columns(state.revision, to).items():
+                            path, n = await save_columns(conn, table, columns, self.context.run.folder)
+                            saved.append(f"{n:,} value(s) of {', '.join(f'{table}.{c}' for c in columns)} "
+                                         f"saved to {path}")
+                        try:
+                            await schema.downgrade(conn, to, emit, step=step)
+                        except DBAPIError as exc:
+                            if db.is_mysql:  # its DDL commits statement by statement: not "nothing changed"
+                                raise
+                            raise StepError(f"the downgrade of {db} to {to or 'base'} stopped: {_refusal(exc)}: "
+                                            f"nothing was changed (one transaction); drop or change what uses a "
+                                            f"column the downgrade removes, then roll back again") from None
+                    if drop and state.recorded:
+                        await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
+                    if backup is not None:
+                        put_back = await (untouched.put_back(conn, self.since) if dumped is None else
+                                          untouched.put_back_pg(conn, self.since, dumped))
+                after = await schema.inspect_schema(conn)
+        finally:
+            if dumped:
+                untouched.forget(dumped)
         if drop:
             if after.recorded or after.matches[:1] != [to]:
                 raise StepError(f"after the downgrade {db} is {after.describe()}, not 1.0.0 at {to}")

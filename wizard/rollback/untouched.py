@@ -13,7 +13,6 @@ into temporary tables by COPY inside it; rows are compared by their columns' tex
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -104,42 +103,77 @@ async def _written(conn: AsyncConnection, key: list[str], keys: list[str]) -> No
 
 # --- PostgreSQL: the pg_dump's data, read before the downgrade's transaction ---
 
-Dumped = dict[str, tuple[list[str], bytes]]  # table -> (its COPY's columns, its COPY text rows)
+# table -> (its COPY's columns, a 0600 file in the run folder holding them, where its rows begin and end in it)
+Dumped = dict[str, tuple[list[str], Path, int, int]]
 _COPY = re.compile(rb"^COPY (?:\S+\.)?(\"(?:[^\"]|\"\")+\"|\S+) \((.*)\) FROM stdin;$")
 
 
 async def read_dump(db: DbUrl, record: BackupRecord, run_folder: Path) -> Dumped:
-    """Each backed-up table's rows as the dump holds them (COPY's text format), by pg_restore --data-only."""
+    """Each backed-up table's rows as the dump holds them (COPY's text format), by pg_restore --data-only, each to
+    a file of its own (values may hold keys: 0600; `forget` removes them), never whole in memory."""
     tools = await pgtools.for_database(db)
     out: Dumped = {}
-    for table, _ in record.row_counts:
-        if table == VERSION_TABLE:
-            continue
-        path = run_folder / "untouched.copy"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # values may hold keys: 0600, removed
-        try:
+    try:
+        for n, (table, _) in enumerate(record.row_counts):
+            if table == VERSION_TABLE:
+                continue
+            path = run_folder / f"untouched-{n}.copy"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
                 await _tool_run([tools.path("pg_restore"), "--data-only", f"--table={table}", "--file=-",
                                  record.path], dict(os.environ), stdout=f)
-            data = path.read_bytes()
-        finally:
-            path.unlink(missing_ok=True)
-        lines = data.split(b"\n")
-        start = next((i for i, line in enumerate(lines) if _COPY.match(line)), None)
-        if start is None:
-            continue
-        end = lines.index(b"\\.", start)
-        columns = [c.strip().strip('"').replace('""', '"') for c in
-                   _COPY.match(lines[start]).group(2).decode().split(", ")]
-        out[table] = (columns, b"".join(line + b"\n" for line in lines[start + 1:end]))
+            found = _rows_in(path)
+            if found is None:
+                path.unlink(missing_ok=True)
+                continue
+            out[table] = (found[0], path, found[1], found[2])
+    except BaseException:
+        forget(out)
+        raise
     return out
+
+
+def _rows_in(path: Path) -> tuple[list[str], int, int] | None:
+    """(the columns of the file's COPY, the offsets where its rows begin and end), None without one."""
+    with open(path, "rb") as f:
+        columns, begin, at = None, 0, 0
+        for line in f:
+            if columns is None:
+                match = _COPY.match(line.rstrip(b"\n"))
+                if match:
+                    columns = [c.strip().strip('"').replace('""', '"')
+                               for c in match.group(2).decode().split(", ")]
+                    begin = at + len(line)
+            elif line.rstrip(b"\n") == b"\\.":
+                return columns, begin, at
+            at += len(line)
+    return None
+
+
+def forget(dumped: Dumped) -> None:
+    for _, path, _, _ in dumped.values():
+        path.unlink(missing_ok=True)
+
+
+class _Slice:
+    """The rows of a read_dump file as copy_to_table reads a file: read(n) until b""."""
+
+    def __init__(self, path: Path, begin: int, end: int) -> None:
+        self.file = open(path, "rb")
+        self.file.seek(begin)
+        self.left = end - begin
+
+    def read(self, n: int) -> bytes:
+        chunk = self.file.read(min(n, self.left))
+        self.left -= len(chunk)
+        return chunk
 
 
 async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> tuple[int, list[str]]:
     """put_back on PostgreSQL, inside the downgrade's transaction, from read_dump's rows."""
     raw = (await conn.get_raw_connection()).driver_connection
     put, checked = 0, []
-    for n, (table, (columns, rows)) in enumerate(sorted(dumped.items())):
+    for n, (table, (columns, path, begin, end)) in enumerate(sorted(dumped.items())):
         if not await raw.fetchval("SELECT to_regclass($1) IS NOT NULL", quote(table)):
             continue  # dropped since the run: nothing of it to put back
         key = [r[0] for r in await raw.fetch(
@@ -156,7 +190,11 @@ async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> tu
             async with raw.transaction():  # a savepoint: a table whose column the operator retyped since is left
                 await raw.execute(f"CREATE TEMP TABLE {copy} ON COMMIT DROP AS SELECT "
                                   f"{', '.join(map(quote, columns))} FROM {quote(table)} WITH NO DATA")
-                await raw.copy_to_table(copy, source=io.BytesIO(rows), columns=columns, format="text")
+                rows = _Slice(path, begin, end)
+                try:
+                    await raw.copy_to_table(copy, source=rows, columns=columns, format="text")
+                finally:
+                    rows.file.close()
         except asyncpg.PostgresError:
             continue  # as the downgrade left it, and not named among the tables checked
         await raw.execute(f"CREATE TEMP TABLE {written} (k text PRIMARY KEY) ON COMMIT DROP")
