@@ -700,3 +700,80 @@ def test_a_carry_back_into_mariadb_refuses_a_date_no_source_spells(mysql_source:
         pg_url, "SELECT id, workflow_id, status, state::text, error FROM executions ORDER BY id")])
     assert refused.startswith("error: executions [901]: a date or time written since is infinite, BC"), refused
     assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id = 901")[0][0] == 1
+
+
+def test_a_zero_date_written_to_mariadb_since_a_move_onto_it_is_refused_then_carried_once_fixed(
+        engine_db: Path, mysql_url: str) -> None:
+    """MariaDB (no NO_ZERO_DATE in its sql_mode) took '0000-00-00 00:00:00' from the engine; the driver hands
+    it over as text, carried into the file it differed from the target: the file restored, exit 1, and the
+    engine could not have read it as a date. Refused in one line, foreseen by the plan, nothing changed; once the
+    engine's row holds NULL there, the next rollback measures again and carries it."""
+    folder, env_before = _onto(engine_db, mysql_url)
+    _mysql(mysql_url, ("INSERT INTO executions (id, workflow_id, status, started_at) SELECT 901, workflow_id, 'x', "
+                       "'0000-00-00 00:00:00' FROM executions WHERE id = 1", ()))
+    file_sha = sha256(engine_db)
+    said = ("executions [901]: a date or time written since is a zero date or has a zero month or day "
+            "(started_at, completed_at), which the source cannot hold; nothing was changed")
+
+    shown = wizard("rollback", "--last", cwd=folder)
+    assert said in " ".join(shown.stdout.split()), shown.stdout
+    refused = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith(f"error: {said}")
+    assert sha256(engine_db) == file_sha and (folder / ".env").read_bytes() != env_before
+
+    _mysql(mysql_url, ("UPDATE executions SET started_at = NULL WHERE id = 901", ()))
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / ".env").read_bytes() == env_before
+    db = sqlite3.connect(engine_db)
+    assert db.execute("SELECT status, started_at FROM executions WHERE id = 901").fetchone() == ("x", None)
+    db.close()
+
+
+def test_the_settings_row_a_move_off_mariadb_created_then_the_engine_changed_is_carried_back(
+        mysql_source: str, pg_url: str, tmp_path: Path) -> None:
+    """The MariaDB source had no settings row for `anonymous`: the move made one in PostgreSQL for OPENAI_API_KEY,
+    and the engine changed it. Carried as a changed row, its delete found nothing in the source: the rollback
+    stopped ('touched 0 rows of the source', exit 1). Now it is added to the source, and .env comes back."""
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    _mysql(mysql_source, ("DELETE FROM settings", ()))
+    env_before = _off(mysql_source, pg_url, folder)
+    execute(pg_url, "UPDATE settings SET settings_data = '{\"providers\": []}' WHERE user_id = 'anonymous'")
+    (row_id,) = fetch(pg_url, "SELECT id FROM settings")[0]
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / ".env").read_bytes() == env_before and tables_in(pg_url) == []
+    conn = connect_mysql_sync(parse_url(mysql_source))
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, user_id, settings_data FROM settings")
+        assert cur.fetchall() == ((row_id, "anonymous", '{"providers": []}'),)
+    conn.close()
+
+
+def test_auto_increment_goes_past_a_quarantined_id_so_the_engines_next_row_is_carried_back(
+        engine_db: Path, mysql_url: str) -> None:
+    """The move onto MariaDB set AUTO_INCREMENT past the rows it copied only: the engine's first insert took the
+    id of the row the move put in quarantine (still in the file), and the rollback could only refuse to carry it
+    back (exit 3). The counter now goes past every id of the file: the rollback keeps both rows."""
+    db = sqlite3.connect(engine_db)
+    top = db.execute("SELECT max(id) FROM executions").fetchone()[0]
+    db.execute("INSERT INTO executions (id, workflow_id, status) VALUES (?, 'no-such-workflow', 'pending')", (top + 1,))
+    db.commit()
+    db.close()
+    folder = engine_db.parent
+    (folder / ".env").write_bytes(b"DATABASE_URL=sqlite+aiosqlite:///engine.db\n")
+    moved = wizard("migrate", "--source", "sqlite:///engine.db", "--target", mysql_url, "--env-file", ".env", "--yes",
+                   "--on-orphans", "quarantine", cwd=folder)
+    assert moved.returncode == 0, moved.stderr
+    _mysql(mysql_url, ("INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions "
+                       "WHERE id = 1", ()))
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(engine_db)
+    assert db.execute("SELECT id, status FROM executions WHERE id > ? ORDER BY id", (top,)).fetchall() == [
+        (top + 1, "pending"), (top + 2, "new")]
+    db.close()

@@ -440,14 +440,16 @@ def test_a_source_file_written_since_the_move_too_is_refused_with_nothing_change
 
 
 def test_an_id_the_target_handed_out_again_is_refused(pg_url: str, tmp_path: Path) -> None:
-    """A row the move put in quarantine keeps its id in the file; the target's sequence hands it out again."""
+    """A row the move put in quarantine keeps its id in the file; the engine writes that id to the target (the
+    sequence goes past it since the move sets it past every id of the file: the engine gave the id itself)."""
     folder = _folder(tmp_path, executions=100)
     db = sqlite3.connect(folder / "engine.db")
     db.execute("INSERT INTO executions (id, workflow_id, status) VALUES (101, 'no-such-workflow', 'pending')")
     db.commit()
     db.close()
     _move(folder, pg_url, "--on-orphans", "quarantine")
-    execute(pg_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions LIMIT 1")
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status) SELECT 101, workflow_id, 'new' FROM executions "
+                    "LIMIT 1")
     assert fetch(pg_url, "SELECT max(id) FROM executions")[0][0] == 101
     file_before = sha256(folder / "engine.db")
     refused = wizard("rollback", "--last", "--yes", cwd=folder)
@@ -515,3 +517,223 @@ def test_timestamps_before_the_year_1000_are_carried_back_in_the_engines_spellin
     assert db.execute("SELECT started_at, completed_at FROM executions WHERE id = 1001").fetchone() == (
         "0001-01-01 00:00:00.000000", "0999-12-31 23:59:59.999999")
     db.close()
+
+
+@pytest.mark.parametrize("write", ["changed", "removed"])
+def test_the_settings_row_the_move_created_then_the_engine_wrote_is_carried_back(write: str, pg_url: str,
+                                                                                   tmp_path: Path) -> None:
+    """The source had no settings row for `anonymous`: the move created one in the target for OPENAI_API_KEY.
+    The engine then changed it (a new key) or removed it. Measured against the end state it was 'changed' or
+    'removed', and carried so the delete found no row in the file: the rollback stopped ("touched 0 rows", exit
+    1). Now the engine's row is added to the file (or there is nothing to remove), and .env comes back."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("DELETE FROM settings")
+    db.commit()
+    db.close()
+    env_before = (folder / ".env").read_bytes()
+    _move(folder, pg_url)
+    (row_id,) = fetch(pg_url, "SELECT id FROM settings WHERE user_id = 'anonymous'")[0]
+    engine = '{"providers": [{"id": "openai", "apiKey": "sk-written-since-0000", "enabled": true}]}'
+    execute(pg_url, f"UPDATE settings SET settings_data = '{engine}' WHERE id = {row_id}" if write == "changed"
+            else f"DELETE FROM settings WHERE id = {row_id}")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert "sk-written-since" not in done.stdout + done.stderr
+    assert (folder / ".env").read_bytes() == env_before
+    assert tables_in(pg_url) == []
+    db = sqlite3.connect(folder / "engine.db")
+    kept = db.execute("SELECT id, user_id, settings_data FROM settings").fetchall()
+    db.close()
+    assert kept == ([(row_id, "anonymous", engine)] if write == "changed" else [])
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_upgrade_rolled_back_by_its_downgrades_gives_back_the_rows_nothing_wrote_since_byte_for_byte(
+        engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """The engine's JSON spelled compactly, with "é" as itself, and a definition that had 0003's version before:
+    after the upgrade, one row written since, the downgrades gave every other row back in json.dumps' spelling
+    ('{"a": 1}', '\\u00e9') and without that version, so every row nobody wrote since differed from the database
+    before the run (PostgreSQL's json keeps the text as written). Now they equal the backup's; the rows written
+    since stay as the engine wrote them."""
+    path = sample.build(tmp_path / "engine.db", executions=30, workflows=5, users=3)
+    if engine == "sqlite":
+        url = f"sqlite:///{path}"
+        db = sqlite3.connect(path)
+        for table, column in (("workflows", "definition"), ("executions", "state")):
+            for key, value in db.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall():
+                value = json.loads(value)
+                value.update({"version": "1.0", "name": "café"} if table == "workflows" else {"note": "é"})
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?",
+                           (json.dumps(value, separators=(",", ":"), ensure_ascii=False), key))
+        db.commit()
+        db.close()
+    else:  # jsonb's spelling, kept as text by json: its key order, "é" as itself
+        url = build_pg_1_0_0(request.getfixturevalue("pg_url"), path)
+        execute(url, "UPDATE executions SET state = jsonb_set(state::jsonb, '{note}', '\"é\"')::text::json "
+                     "WHERE state IS NOT NULL",
+                "UPDATE workflows SET definition = (definition::jsonb || '{\"version\": \"1.0\", "
+                "\"name\": \"café\"}')::text::json")
+    before = {t: _exact_rows(url, t) for t in ENGINE}
+    assert "é" in before["executions"][0][1] and "u00e9" not in before["executions"][0][1]
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
+               "WHERE id = 1")
+    write(url, "UPDATE executions SET error = 'written since' WHERE id = 2")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    after = {t: _exact_rows(url, t) for t in ENGINE}
+    assert revision(url) is None
+    for table in ENGINE:
+        assert [r for r in after[table] if r[0] not in (2, 900)] == [r for r in before[table] if r[0] != 2], table
+    written = {r[0]: r[1] for r in after["executions"] if r[0] in (2, 900)}
+    assert "written since" in written[2] and "new" in written[900]
+    said = " ".join(done.stdout.split())
+    assert ("every row not written since equal to the backup's, value and type, in executions, settings, users, "
+            "workflows (by primary key;") in said, said
+    (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
+    assert not list(run_folder.glob("untouched*"))  # the dump's rows read for it (PostgreSQL) are not left behind
+
+
+def _exact_rows(url: str, table: str) -> list[tuple]:
+    """(id, the whole row exactly: SQLite's values with their types, PostgreSQL's row as text), by id."""
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(url.split("///", 1)[1])
+        try:
+            return [(r[0], repr(r)) for r in db.execute(f"SELECT *, typeof(id) FROM {table} ORDER BY id")]
+        finally:
+            db.close()
+    return [tuple(r) for r in fetch(url, f"SELECT id, t::text FROM {table} t ORDER BY id")]
+
+
+ENGINE = ("users", "workflows", "executions", "settings")
+
+
+def test_after_a_carry_back_that_failed_and_restored_the_file_the_next_rollback_measures_again(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A carry-back whose check found a difference restores the file and undoes nothing else: .env still names
+    the target, so the engine goes on writing to it. The next rollback went on with what the failed one had
+    measured: every retry stopped ('changed while the rollback read it', or a difference), whatever the operator
+    did. Now a failure that changed nothing is measured again, and the engine's later rows are carried too."""
+    folder = _folder(tmp_path, executions=100)
+    env_before = (folder / ".env").read_bytes()
+    _move(folder, pg_url)
+    execute(pg_url, *ENGINE_WRITES_PG)
+    right = carry_back.sqlite_value
+    monkeypatch.setattr(carry_back, "sqlite_value",
+                        lambda v: right(v + dt.timedelta(hours=1) if isinstance(v, dt.datetime) else v))
+    run = load_run(folder / ".wizard", last=True)
+    with pytest.raises(StepError, match="the file was restored from"):
+        asyncio.run(rollback_run(run, lambda e: None, parse_url(pg_url), folder / ".env"))
+    monkeypatch.undo()
+    # the engine, still on the target, writes again: a row it had added goes, another comes, one changes
+    added = fetch(pg_url, "SELECT max(id) FROM executions")[0][0]
+    execute(pg_url, f"DELETE FROM executions WHERE id = {added}",
+            "INSERT INTO executions (id, workflow_id, status) SELECT 7777, workflow_id, 'after' FROM executions "
+            "WHERE id = 1", "UPDATE executions SET status = 'changed after' WHERE id = 1")
+    on_target = engine_rows(pg_url)
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert (folder / ".env").read_bytes() == env_before and tables_in(pg_url) == []
+    assert engine_rows(f"sqlite:///{folder / 'engine.db'}") == on_target
+
+
+def test_a_row_written_since_under_a_blob_key_is_not_taken_back_from_the_backup(tmp_path: Path) -> None:
+    """The rows nothing wrote since are put back from the backup (wizard.rollback.untouched); a BLOB key is
+    measured as its hex, so a row the engine changed under one looked untouched and got the backup's values."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=5, users=2)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE blobs (k BLOB PRIMARY KEY, v TEXT)")
+    db.executemany("INSERT INTO blobs VALUES (?, ?)", [(b"\x01\xff", "before"), (b"\x02", "kept")])
+    db.commit()
+    db.close()
+    url = f"sqlite:///{path}"
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "UPDATE blobs SET v = 'written since' WHERE k = x'01ff'")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "blobs (not its 2 row(s) under a BLOB key)" in " ".join(done.stdout.split())
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT k, v FROM blobs ORDER BY k").fetchall() == [(b"\x01\xff", "written since"),
+                                                                           (b"\x02", "kept")]
+    db.close()
+
+
+def test_the_sequence_goes_past_a_quarantined_id_so_the_engines_next_row_is_carried_back(pg_url: str,
+                                                                                       tmp_path: Path) -> None:
+    """The move set the sequence past the rows it copied only: the engine's first insert took the id of the row
+    the move put in quarantine (still in the file), and the rollback could only refuse to carry it back ('the
+    target handed out keys the SQLite file holds already', exit 3). The sequence now goes past every id of the
+    file: the row gets the next id, and the rollback keeps both."""
+    folder = _folder(tmp_path, executions=100)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("INSERT INTO executions (id, workflow_id, status) VALUES (101, 'no-such-workflow', 'pending')")
+    db.commit()
+    db.close()
+    _move(folder, pg_url, "--on-orphans", "quarantine")
+    execute(pg_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'new' FROM executions LIMIT 1")
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT id, status FROM executions WHERE id > 100 ORDER BY id").fetchall() == [
+        (101, "pending"), (102, "new")]
+    db.close()
+
+
+def test_text_that_is_not_utf8_written_since_an_upgrade_is_measured_and_kept(tmp_path: Path) -> None:
+    """SQLite takes any bytes as TEXT; the engine wrote some that are not UTF-8 after the upgrade. Measuring what
+    was written since decoded them with sqlite3's UTF-8 and stopped with a traceback (exit 1). Now the row counts
+    as changed and the downgrade keeps it byte for byte."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
+    url = f"sqlite:///{path}"
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "UPDATE executions SET error = CAST(x'66ff00fe' AS TEXT) WHERE id = 3")
+
+    shown = wizard("rollback", "--last", cwd=tmp_path)
+    assert "Traceback" not in shown.stderr and "holds: executions 1 changed" in " ".join(shown.stdout.split())
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert revision(url) is None
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT hex(error), typeof(error) FROM executions WHERE id = 3").fetchone() == ("66FF00FE",
+                                                                                                       "text")
+    db.close()
+
+
+def test_a_table_dropped_since_a_postgresql_upgrade_does_not_stop_its_rollback(pg_url: str, tmp_path: Path) -> None:
+    """The rows nothing wrote since are put back from the pg_dump table by table; a table the backup holds that
+    was dropped since (the operator's) stopped the downgrade with asyncpg's UndefinedTableError traceback."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
+    url = build_pg_1_0_0(pg_url, path)
+    execute(url, "CREATE TABLE notes (id int PRIMARY KEY, body text)", "INSERT INTO notes VALUES (1, 'a')")
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    execute(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
+                 "WHERE id = 1", "DROP TABLE notes")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert revision(url) is None and fetch(url, "SELECT status FROM executions WHERE id = 900")[0][0] == "new"
+
+
+def test_a_column_retyped_since_a_postgresql_upgrade_leaves_its_table_out_of_the_put_back(pg_url: str,
+                                                                                           tmp_path: Path) -> None:
+    """The dump's text of a column the operator retyped since does not go into the column as it is now: the put-back
+    stopped the rollback with asyncpg's traceback. That table is left as the downgrade leaves it, and the sentence
+    names only the tables it checked."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
+    url = build_pg_1_0_0(pg_url, path)
+    execute(url, "CREATE TABLE notes (id int PRIMARY KEY, body text)", "INSERT INTO notes VALUES (1, 'abc')")
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    execute(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
+                 "WHERE id = 1", "ALTER TABLE notes ALTER body TYPE int USING length(body)")
+
+    done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "value and type, in executions, settings, users, workflows (by primary key;" in said, said
+    assert fetch(url, "SELECT id, body FROM notes")[0] == (1, 3)

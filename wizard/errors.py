@@ -18,9 +18,11 @@ class WizardError(Exception):
 
     exit_code: ExitCode = ExitCode.FAILED
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, unchanged: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        # True: the step failed and left everything as it was before it (a rollback retried measures again)
+        self.unchanged = unchanged
 
 
 class BadInput(WizardError):

@@ -597,8 +597,8 @@ class _Move:
         values = await target_schema.set_sequences(conn, [t.target for t in tables],
                                                    {t.target: t.sequence for t in tables if t.sequence is not None})
         self._end("sequences", began, sequences=values)
-        self.emit(StepFinished("sequences", f"{len(values)} sequence(s) set: the next insert gets max + 1 (or "
-                                            "what AUTOINCREMENT would hand out)",
+        self.emit(StepFinished("sequences", f"{len(values)} sequence(s) set: the next insert gets max + 1 of the "
+                                            "source's ids, quarantined ones too (or what AUTOINCREMENT would hand out)",
                                {"sequences": values}))
         return values
 

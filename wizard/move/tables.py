@@ -152,7 +152,23 @@ def read_tables(conn: sqlite3.Connection) -> list[SourceTable]:
         for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence"):
             if name in tables and isinstance(seq, int):
                 tables[name].sequence = seq
+    for table in tables.values():
+        _past_every_id(conn, table)
     return copy_order(tables)
+
+
+def _past_every_id(conn: sqlite3.Connection, table: SourceTable) -> None:
+    """The sequence goes past every id the file holds, the rows a move puts in quarantine too: set past the
+    copied rows alone, the engine's first insert took a quarantined row's id, and a rollback had to refuse to
+    carry it back into the file. Only for an INTEGER key that is the rowid (its max is one index step)."""
+    if table.without_rowid or len(table.key) != 1 or table.key_is_rowid:
+        return
+    column = next(c for c in table.columns if c.name == table.key[0])
+    if column.declared.strip().upper() != "INTEGER":
+        return
+    top = conn.execute(f"SELECT max({quote(column.name)}) FROM {quote(table.name)}").fetchone()[0]
+    if isinstance(top, int) and (table.sequence is None or top > table.sequence):
+        table.sequence = top
 
 
 @dataclass(frozen=True)

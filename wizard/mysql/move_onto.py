@@ -122,10 +122,12 @@ class MoveOntoMySQL(_Move):
     async def _sequences(self, conn: _Session, tables: list[SourceTable]) -> dict[str, int]:
         began = self._begin("sequences", "set AUTO_INCREMENT past the highest ids")
         self.emit(StepStarted("sequences", "set AUTO_INCREMENT past the highest ids"))
-        values = await mysql_target.set_auto_increment(conn.conn, [t.target for t in tables])
+        values = await mysql_target.set_auto_increment(conn.conn, [t.target for t in tables],
+                                                       {t.target: t.sequence for t in tables if t.sequence is not None})
         self._end("sequences", began, sequences=values)
         self.emit(StepFinished("sequences", f"{len(values)} AUTO_INCREMENT counter(s) set: the next insert gets "
-                                            "max + 1", {"sequences": values}))
+                                            "max + 1 of the source's ids, quarantined ones too",
+                               {"sequences": values}))
         return values
 
     async def _apply_upgrade(self, wanted: str) -> None:

@@ -169,8 +169,11 @@ async def drop(conn: AsyncConnection, tables: list[str]) -> list[str]:
     return present
 
 
-async def set_auto_increment(conn: AsyncConnection, tables: list[str]) -> dict[str, int]:
-    """Each AUTO_INCREMENT column's counter set past the highest id copied; {table.column: the next value}."""
+async def set_auto_increment(conn: AsyncConnection, tables: list[str],
+                             high_water: dict[str, int] | None = None) -> dict[str, int]:
+    """Each AUTO_INCREMENT column's counter set past the highest id copied, or past `high_water` when that is
+    higher (the source's highest id, its rows in quarantine too, or its AUTOINCREMENT mark); {table.column: the
+    next value}."""
     rows = await conn.execute(text(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE() "
         "AND extra LIKE '%auto_increment%' ORDER BY table_name"))
@@ -179,6 +182,9 @@ async def set_auto_increment(conn: AsyncConnection, tables: list[str]) -> dict[s
         if table not in tables:
             continue
         top = (await conn.execute(text(f"SELECT MAX({quote(column)}) FROM {quote(table)}"))).scalar()
+        mark = (high_water or {}).get(table)
+        if mark is not None and mark > (top or 0):
+            top = mark
         out[f"{table}.{column}"] = (top or 0) + 1
         await conn.exec_driver_sql(f"ALTER TABLE {quote(table)} AUTO_INCREMENT = {out[f'{table}.{column}']}")
     await conn.commit()

@@ -39,10 +39,10 @@ from wizard.move.tables import key_columns
 from wizard.rollback.run import dropped_columns
 from wizard.rollback.saved_rows import save_columns
 from wizard.secrets import mask
-from wizard.rollback.since import Since
+from wizard.rollback.since import Since, TableSince
 from wizard.rollback.written import Written, read_written
 from wizard.urls import DbUrl
-from wizard.verify.run import VerifyReport, verify_run
+from wizard.verify.run import VerifyReport, load_changed, verify_run
 
 BEFORE = "before-carry-back"  # the run folder's subfolder for the file's fresh backup
 EXAMPLES = 5
@@ -59,20 +59,51 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
     await asyncio.to_thread(_refuse_collisions, path, since)
     # Read before anything changes, so that rows the file cannot take are refused first (written.read_written);
     # the file's columns are all in the target at a later revision, whose downgrades only rewrite JSON.
-    rows = await _read_target(target, path, since)
-    fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
-    if await downgrade_target(target, revision, run_folder, emit, step):
+    try:
         rows = await _read_target(target, path, since)
-    written = await asyncio.to_thread(_write, path, since, rows)
+    except StepError as exc:  # the target changed while read: nothing changed, the next rollback measures again
+        raise StepError(exc.message, unchanged=True) from None
+    fresh = await backup_database(source, run_folder / BEFORE, emit, step=step)
+    downgraded = await downgrade_target(target, revision, run_folder, emit, step)
+    if downgraded:
+        rows = await _read_target(target, path, since)
+    try:
+        written = await asyncio.to_thread(_write, path, since, rows)
+    except StepError as exc:  # its transaction rolled back: the file as it was
+        raise StepError(exc.message, unchanged=not downgraded) from None
     report = await check(source, target, run_folder, emit)
     if not rows_equal(report):
         await restore_database(fresh, source, emit, step=step)
+        # With the target as it was too, nothing is changed: the engine, still on the target, may write again,
+        # and the next rollback measures again (going on with this one's measure, it could never match).
         raise StepError(f"after carrying {written:,} rows into {path} it differs from the target "
-                        f"({differences(report)}): the file was restored from {fresh.path}; nothing else was undone")
+                        f"({differences(report)}): the file was restored from {fresh.path}; nothing else was undone",
+                        unchanged=not downgraded)
     sentence = (f"carried {written:,} row(s) written since the move back into {path} ({since.describe()}; a backup "
                 f"of the file before it: {fresh.path}); checked row by row against the target: {rows_said(report)}")
     emit(StepFinished(step, sentence))
     return sentence
+
+
+def as_the_source_holds(since: Since, run_folder: Path) -> Since:
+    """`since` against the source rather than the move's end state: a row the run itself created in the target
+    after the copy (the settings row the .env key moved into, wizard.move.settings) is not in the source, so
+    the engine's change to it is a row to add there, and its removal nothing to undo. (Carried as changed,
+    its delete found no row and the rollback stopped: "touched 0 rows".)"""
+    created = {table: [pk for pk, record in records.items() if record.get("created")]
+               for table, records in load_changed(run_folder).items()}
+    if not any(created.values()):
+        return since
+
+    def ours(table: str, key: str) -> bool:
+        value = json.loads(key)
+        return any(value == (list(pk) if isinstance(pk, tuple) else [pk]) for pk in created.get(table, []))
+
+    tables = [TableSince(t.table, added=sorted(t.added + [k for k in t.changed if ours(t.table, k)]),
+                         changed=[k for k in t.changed if not ours(t.table, k)],
+                         removed=[k for k in t.removed if not ours(t.table, k)], keyed=t.keyed)
+              if t.keyed else t for t in since.tables]
+    return Since(since.where, since.finished, tables, since.journey)
 
 
 async def refusal_of_the_rows(source: DbUrl, target: DbUrl, since: Since) -> str | None:

@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from wizard import schema
-from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env
+from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env, sha256_file
 from wizard.db import connect, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import BadInput, Refused, StepError, WizardError
@@ -45,6 +45,7 @@ from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
 from wizard.rollback.since import END_STATE_STEP, Since, TableSince, measure
+from wizard.rollback import untouched
 from wizard.urls import DbUrl, parse_url, same_database
 
 # Modules that register undo actions when imported (journeys other than upgrade add theirs here).
@@ -251,25 +252,39 @@ class Downgrade(UndoAction):
         drop = bool(self.undo.get("drop_version_table"))
         step = f"undo {self.step}"
         saved = []
-        async with connect(db) as conn:
-            async with write_transaction(conn):
-                state = await schema.inspect_schema(conn)
-                if state.recorded and state.revision != to:
-                    # What the downgrade drops goes to the run folder first, read in its own transaction.
-                    for table, columns in dropped_columns(state.revision, to).items():
-                        path, n = await save_columns(conn, table, columns, self.context.run.folder)
-                        saved.append(f"{n:,} value(s) of {', '.join(f'{table}.{c}' for c in columns)} saved to {path}")
-                    try:
-                        await schema.downgrade(conn, to, emit, step=step)
-                    except DBAPIError as exc:
-                        if db.is_mysql:  # its DDL commits statement by statement: not "nothing changed"
-                            raise
-                        raise StepError(f"the downgrade of {db} to {to or 'base'} stopped: {_refusal(exc)}: nothing "
-                                        f"was changed (one transaction); drop or change what uses a column the "
-                                        f"downgrade removes, then roll back again") from None
-                if drop and state.recorded:
-                    await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
-            after = await schema.inspect_schema(conn)
+        backup = self._backup() if not db.is_mysql and self.since is not None else None
+        dumped = (await untouched.read_dump(db, backup, self.context.run.folder)
+                  if backup is not None and not db.is_sqlite else None)
+        put_back = None
+        try:
+            async with connect(db) as conn:
+                if backup is not None and db.is_sqlite:
+                    await untouched.attach(conn, Path(backup.path))
+                async with write_transaction(conn):
+                    state = await schema.inspect_schema(conn)
+                    if state.recorded and state.revision != to:
+                        # What the downgrade drops goes to the run folder first, read in its own transaction.
+                        for table, columns in dropped_columns(state.revision, to).items():
+                            path, n = await save_columns(conn, table, columns, self.context.run.folder)
+                            saved.append(f"{n:,} value(s) of {', '.join(f'{table}.{c}' for c in columns)} "
+                                         f"saved to {path}")
+                        try:
+                            await schema.downgrade(conn, to, emit, step=step)
+                        except DBAPIError as exc:
+                            if db.is_mysql:  # its DDL commits statement by statement: not "nothing changed"
+                                raise
+                            raise StepError(f"the downgrade of {db} to {to or 'base'} stopped: {_refusal(exc)}: "
+                                            f"nothing was changed (one transaction); drop or change what uses a "
+                                            f"column the downgrade removes, then roll back again") from None
+                    if drop and state.recorded:
+                        await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
+                    if backup is not None:
+                        put_back = await (untouched.put_back(conn, self.since) if dumped is None else
+                                          untouched.put_back_pg(conn, self.since, dumped))
+                after = await schema.inspect_schema(conn)
+        finally:
+            if dumped:
+                untouched.forget(dumped)
         if drop:
             if after.recorded or after.matches[:1] != [to]:
                 raise StepError(f"after the downgrade {db} is {after.describe()}, not 1.0.0 at {to}")
@@ -278,10 +293,26 @@ class Downgrade(UndoAction):
             if after.revision != to:
                 raise StepError(f"after the downgrade {db} records {after.revision}, not {to}")
             sentence = f"downgraded {db}: alembic_version records {to}, as before the run"
+        if put_back is not None:
+            put, checked = put_back
+            sentence += (f"; every row not written since equal to the backup's, value and type, in "
+                         f"{', '.join(checked) or 'no table'} (by primary key; {put:,} rewritten by the run put back "
+                         f"from {backup.path})")
         if saved:
             sentence += "; " + "; ".join(saved)
         emit(StepFinished(step, sentence))
         return sentence
+
+
+    def _backup(self) -> BackupRecord | None:
+        """The run's proven backup of this SQLite file or PostgreSQL database, when it is there as written
+        (wizard.rollback.untouched)."""
+        record = next((BackupRecord.from_dict(r["undo"]["backup"]) for r in self.context.run.records()
+                       if r["kind"] == "step_finished" and (r.get("undo") or {}).get("action") == "restore_database"
+                       and r["undo"].get("db") == self.target), None)
+        if record is None or record.kind not in ("sqlite", "pg_dump") or not Path(record.path).is_file():
+            return None
+        return record if sha256_file(Path(record.path)) == record.sha256 else None
 
 
 def _refusal(exc: DBAPIError) -> str:
@@ -506,12 +537,14 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
 
 def _began(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rollback_started records of a rollback going on: none after one refused with nothing undone, which the
-    operator may answer by changing the database (the refusal says how); the next one measures it again."""
+    operator may answer by changing the database (the refusal says how), or one that failed having changed
+    nothing (a carry-back that restored the file: the engine, still on the target, may write more); the next one
+    measures it again."""
     began: list[dict[str, Any]] = []
     for rec in records:
         if rec["kind"] == "rollback_started":
             began.append(rec)
-        elif rec["kind"] == "rollback_refused":
+        elif rec["kind"] == "rollback_refused" or (rec["kind"] == "rollback_failed" and rec.get("unchanged")):
             began = []
     return began
 
@@ -600,7 +633,8 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
             except WizardError as exc:
                 undone = any(r["kind"] == "undo_done" for r in run.records())
                 run.append("rollback_refused" if isinstance(exc, Refused) and not undone else "rollback_failed",
-                           index=a.index, action=a.action, error=exc.message)
+                           index=a.index, action=a.action, error=exc.message,
+                           **({"unchanged": True} if exc.unchanged and not undone else {}))
                 raise
             run.append("undo_done", index=a.index, action=a.action, verified=line)
             lines.append(line)

@@ -145,6 +145,13 @@ def _sqlite_rows(conn: sqlite3.Connection, table: str, key: list[str]) -> Iterat
         yield (json.dumps([plain(v) for v in row[:n]]) if key else None), digest
 
 
+def _any_text(data: bytes) -> str:
+    """TEXT as Python reads it, and TEXT that is not UTF-8 (the engine's SQLite takes any bytes) with its odd bytes
+    as lone surrogates: sqlite3's own decoding stopped the end state and the rollback's measure with a traceback.
+    Valid UTF-8 reads as before, so digests recorded earlier still compare."""
+    return data.decode("utf-8", "surrogateescape")
+
+
 def _kept(table: str) -> bool:
     """The database's own rows, not the wizard's or Alembic's bookkeeping. By name, not by the prefix wizard_:
     a table of the source may begin with it, and is moved and rolled back like any other."""
@@ -156,6 +163,7 @@ async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str
     if db.is_sqlite:
         conn = await _in_thread(sqlite3.connect, sqlite_uri(db.sqlite_path, "ro"), uri=True,
                                        check_same_thread=False)
+        conn.text_factory = _any_text
         try:
             for table, key in await _in_thread(_sqlite_tables, conn):
                 if not _kept(table):

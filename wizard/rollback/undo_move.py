@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncpg
 
 from wizard.backup import BackupRecord
-from wizard.rollback.carry_back import carry_back, refusal_of_the_rows as refusal_into_file
+from wizard.rollback.carry_back import as_the_source_holds, carry_back, refusal_of_the_rows as refusal_into_file
 from wizard.rollback.carry_mysql import carry_back_mysql, refusal_of_the_rows
 from wizard.db import connect, quote
 from wizard.errors import StepError
@@ -66,9 +66,10 @@ class CarryBack(SaveSince):
         if self.context.restore_backup or not self.needed():
             return None
         source, target = credentials.resolve(self.undo["source"]), credentials.resolve(self.target)
+        since = as_the_source_holds(self.since, self.context.run.folder)
         if source.is_sqlite:
-            return await refusal_into_file(source, target, self.since)
-        return await refusal_of_the_rows(source, target, self.since)
+            return await refusal_into_file(source, target, since)
+        return await refusal_of_the_rows(source, target, since)
 
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         if self.context.restore_backup:
@@ -76,10 +77,11 @@ class CarryBack(SaveSince):
         source, target = credentials.resolve(self.undo["source"]), credentials.resolve(self.target)
         moved, revision = BackupRecord.from_dict(self.undo["backup"]), self.undo.get("revision") or ""
         step, folder = f"undo {self.step}", self.context.run.folder
+        since = as_the_source_holds(self.since, folder)
         if source.is_mysql:
             fingerprint = next(r for r in self.context.run.records() if r["kind"] == "source_fingerprint")
-            return await carry_back_mysql(source, target, self.since, moved, fingerprint, revision, folder, emit, step)
-        return await carry_back(source, target, self.since, moved, revision, folder, emit, step)
+            return await carry_back_mysql(source, target, since, moved, fingerprint, revision, folder, emit, step)
+        return await carry_back(source, target, since, moved, revision, folder, emit, step)
 
 
 @register

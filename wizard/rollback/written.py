@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
+
 from wizard import schema
 from wizard.db import connect, quote
 from wizard.errors import Refused, StepError
@@ -103,4 +105,22 @@ async def _mysql(target: DbUrl, since: Since, shapes: Shapes) -> Written:
                 if t.added or t.changed:
                     key, columns = shapes[t.table]
                     out[t.table] = await rows_by_key(conn, t.table, key, columns, t.added + t.changed)
+                    await _refuse_zero_dates(conn, t.table, columns, out[t.table])
     return out
+
+
+async def _refuse_zero_dates(conn: Any, table: str, columns: list[str], rows: list[tuple[str, tuple]]) -> None:
+    """A zero date written since ('0000-00-00', or a zero month or day, which MariaDB takes without NO_ZERO_DATE):
+    the driver hands it over as text, carried back it differed from the target (the file restored, exit 1), and
+    the engine could not read it as a date. Refused before anything changes, naming the rows, as
+    _refuse_unreadable_times refuses what PostgreSQL holds and no source spells."""
+    times = {r[0] for r in await conn.execute(text(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = :t "
+        "AND data_type IN ('date', 'datetime', 'timestamp')"), {"t": table})}
+    at = [i for i, c in enumerate(columns) if c in times]
+    odd = sorted(k for k, values in rows if any(isinstance(values[i], str) for i in at))
+    if odd:
+        raise Refused(f"{table} {', '.join(odd[:5])}: a date or time written since is a zero date or has a zero "
+                      f"month or day ({', '.join(c for c in columns if c in times)}), which the source cannot hold; "
+                      f"nothing was changed: set it to a real date or NULL in the target, or pass --restore-backup "
+                      f"(the rows written since are saved first)")
