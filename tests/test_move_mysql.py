@@ -38,6 +38,8 @@ from wizard.mysql.source import BAD_BOOLEAN, BAD_JSON, NO_SUCH_DATE
 from wizard.rollback.run import rollback_run
 from wizard.urls import parse_url
 
+pytestmark = pytest.mark.slow  # whole moves onto and off MariaDB: `pytest -m slow` runs them
+
 WIZARD = Path(sys.executable).with_name("wizard")
 EMOJI = "deploy \U0001f680 \u00e9t\u00e9"
 ODD = "tab\there\nline\\N \\ back\\slash \\t end"

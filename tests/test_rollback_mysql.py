@@ -32,6 +32,8 @@ from wizard.rollback import carry_mysql
 from wizard.rollback.run import Credentials, rollback_run
 from wizard.urls import parse_url
 
+pytestmark = pytest.mark.slow  # MySQL rollbacks, each a whole journey on a MariaDB server: `pytest -m slow` runs them
+
 ENGINE = ("users", "workflows", "executions", "settings")
 TIMES = {"created_at", "updated_at", "started_at", "completed_at"}
 EMOJI = "deploy \U0001f680 \u00e9t\u00e9 \u2713"

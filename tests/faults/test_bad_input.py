@@ -39,6 +39,8 @@ from pg_clusters import TlsServer, private_cluster, steady_port, tls_cluster
 from wizard.envfile import value_in
 from wizard.urls import parse_url
 
+pytestmark = pytest.mark.slow  # a wizard process per case, most on a server: `pytest -m slow` runs them
+
 NOBODY_UID = 65534
 NOTHING = "nothing (source sha256, target tables, .env bytes checked)"
 ONLY_THE_JOURNAL = "nothing but the refused run's journal (source sha256, target tables, .env bytes checked)"

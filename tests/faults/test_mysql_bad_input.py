@@ -22,6 +22,8 @@ from test_bad_input import error_line, files, run_all, silent_server
 from wizard.mysql.scratch import SCRATCH
 from wizard.urls import parse_url
 
+pytestmark = pytest.mark.slow  # a wizard process per case on a MariaDB server: `pytest -m slow` runs them
+
 DATABASE = "wizard_faults_mysql"  # a fixed name: it shows in the message README records
 NOTHING = "nothing (the folder's files, the database's tables and rows checked)"
 USER, PASSWORD = "wizard_faults_pw", "r#ght \"pw\\"  # a comment sign, a quote, a blank and a backslash

@@ -25,6 +25,8 @@ from test_odd_sources import migrate, the_run
 from wizard.move.normalize import TEXT_FROM_BLOB
 from wizard.move.scan import ORPHANED
 
+pytestmark = pytest.mark.slow  # a whole move onto MariaDB per source: `pytest -m slow` runs them
+
 WIDTH = "text longer than 255 characters, the most MariaDB's varchar(255) takes"
 DEPTH = "JSON nested deeper than MariaDB takes (31 levels)"
 EMOJI = "\U0001f680"  # 4 bytes in UTF-8, one character to MySQL's VARCHAR
