@@ -142,7 +142,7 @@ class SchemaScreen(StepScreen):
         if action == "apply":
             if self.moving:
                 return False  # the move applies its schema itself
-            return True if self.pending and self.session.log.state == WAITING else None
+            return bool(self.pending) and self.session.log.state == WAITING  # once run, never again here
         if action == "upgrade_to":
             return not self.moving and len(self.choices) > 1 and self.session.log.state == WAITING
         if action == "next" and not self.moving and self.session.log.state == WAITING:

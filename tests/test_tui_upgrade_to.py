@@ -41,6 +41,10 @@ async def test_an_upgrade_to_a_revision_before_head_by_keys_ends_as_the_clis(tmp
         assert "to 0003?" in " ".join(app.screen.question.split())
         await press(pilot, "y")
         assert app.session.log.state == "done", app.session.log.error
+        # Applied: neither key acts again on this screen, so the footer hides both (greyed says "later").
+        keys = [str(k.description) for k in app.screen.query("FooterKey")]
+        assert app.screen.check_action("apply", ()) is False and "Apply" not in keys, keys
+        assert app.screen.check_action("upgrade_to", ()) is False
 
     assert rows_of(b)["alembic_version"] == [("0003",)]
     assert rows_of(a) == rows_of(b)
