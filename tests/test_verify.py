@@ -525,10 +525,12 @@ def test_timestamp_keys_spelled_two_ways_merge_by_their_instant(tmp_path: Path, 
         tmp_path, pg_url,
         ("CREATE TABLE ev (at DATETIME PRIMARY KEY, v TEXT)",
          "INSERT INTO ev VALUES ('2024-01-01T09:00:00', 'a'), ('2024-01-01 10:00:00', 'b'), "
-         "('2024-01-01T11:00:00', 'c'), ('2024-01-01 12:30:00+02:00', 'd'), ('2024-01-01 12:00:00.000001', 'e')"),
+         "('2024-01-01T11:00:00', 'c'), ('2024-01-01 12:30:00+02:00', 'd'), ('2024-01-01 12:00:00.000001', 'e'), "
+         "('9999-12-31 23:59:59.999999', 'f')"),  # SQLite reads the last one as NULL, rounded into the year 10000
         ("CREATE TABLE ev (at timestamp PRIMARY KEY, v text)",
          "INSERT INTO ev VALUES ('2024-01-01 09:00:00', 'a'), ('2024-01-01 10:00:00', 'b'), "
-         "('2024-01-01 11:00:00', 'changed'), ('2024-01-01 10:30:00', 'd'), ('2024-01-01 12:00:00.000001', 'e')"),
+         "('2024-01-01 11:00:00', 'changed'), ('2024-01-01 10:30:00', 'd'), ('2024-01-01 12:00:00.000001', 'e'), "
+         "('9999-12-31 23:59:59.999999', 'f')"),
     )
-    assert (verdict.equal, verdict.different, verdict.only_source, verdict.only_target) == (4, 1, 0, 0), verdict.diffs
+    assert (verdict.equal, verdict.different, verdict.only_source, verdict.only_target) == (5, 1, 0, 0), verdict.diffs
     assert [(d.pk, [c.column for c in d.columns]) for d in verdict.diffs] == [("2024-01-01 11:00:00", ["v"])]

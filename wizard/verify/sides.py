@@ -220,8 +220,10 @@ def _sqlite_order(conn: sqlite3.Connection, table: str, pk: list[str], kinds: li
             terms.append(f"CAST({q} AS {'INTEGER' if stored == 'integer' else 'TEXT'})")
         elif kind in (TIMESTAMP, DATE):
             # By the instant, not the spelling ('...T09:00' sorts after '... 10:00' as text): SQLite's own reading,
-            # in UTC to the millisecond, then the text within one millisecond.
-            terms.append(f"strftime('%Y-%m-%d %H:%M:%f', {q}), {q} COLLATE BINARY")
+            # in UTC to the millisecond, then the text within one millisecond. SQLite reads the last half
+            # millisecond of 9999 as NULL (it rounds into the year 10000): last, where PostgreSQL sorts it.
+            instant = f"strftime('%Y-%m-%d %H:%M:%f', {q})"
+            terms.append(f"{instant} IS NULL, {instant}, {q} COLLATE BINARY")
         else:
             terms.append(f"{q} COLLATE BINARY" if kind == TEXT else q)
     return ", ".join(terms)
