@@ -7,19 +7,20 @@ it owns and reports progress per revision and per batch.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import migrations
 from migrations.batches import JsonRewrite, preview_json_column
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, UniqueConstraint, create_engine, event, inspect, text
+from sqlalchemy import Column, Connection, UniqueConstraint, create_engine, event, inspect, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import NullType, TypeEngine
@@ -90,18 +91,27 @@ Shape = dict[str, frozenset[str]]  # table -> column names
 ALEMBIC_LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _empty_sqlite() -> Iterator[tuple[Connection, Callable[[str], None]]]:
+    """An empty in-memory SQLite and a function that upgrades it to a revision of the history, under the lock."""
+    engine = create_engine("sqlite://")
+    try:
+        with engine.begin() as conn, ALEMBIC_LOCK:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            yield conn, lambda revision: command.upgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
 @functools.cache
 def expected_shapes() -> dict[str, Shape]:
     """The engine's tables and columns at each revision, got by applying it to an empty SQLite."""
     shapes: dict[str, Shape] = {}
-    engine = create_engine("sqlite://")
-    with engine.begin() as conn, ALEMBIC_LOCK:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
+    with _empty_sqlite() as (conn, upgrade):
         for rev in history():
-            command.upgrade(cfg, rev.id)
+            upgrade(rev.id)
             shapes[rev.id] = _shape(inspect(conn))
-    engine.dispose()
     return shapes
 
 
@@ -109,27 +119,19 @@ def expected_shapes() -> dict[str, Shape]:
 def named_indexes(revision: str) -> frozenset[str]:
     """The indexes the engine's schema at `revision` creates under names of its own (ix_...): PostgreSQL
     names its other relations (sequences, keys) itself, around the names already taken."""
-    engine = create_engine("sqlite://")
-    with engine.begin() as conn, ALEMBIC_LOCK:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with _empty_sqlite() as (conn, upgrade):
+        upgrade(revision)
         insp = inspect(conn)
-        names = frozenset(i["name"] for t in insp.get_table_names() for i in insp.get_indexes(t)
-                          if i.get("name") and not i["name"].startswith("sqlite_autoindex"))
-    engine.dispose()
-    return names
+        return frozenset(i["name"] for t in insp.get_table_names() for i in insp.get_indexes(t)
+                         if i.get("name") and not i["name"].startswith("sqlite_autoindex"))
 
 
 @functools.cache
 def indexed_columns(revision: str) -> dict[str, tuple[tuple[str, ...], ...]]:
     """Per engine table, the column sets of every index the engine's schema at `revision` builds (its primary key,
     its UNIQUE constraints, its other indexes)."""
-    engine = create_engine("sqlite://")
-    with engine.begin() as conn, ALEMBIC_LOCK:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with _empty_sqlite() as (conn, upgrade):
+        upgrade(revision)
         insp = inspect(conn)
         out = {}
         for t in insp.get_table_names():
@@ -137,8 +139,7 @@ def indexed_columns(revision: str) -> dict[str, tuple[tuple[str, ...], ...]]:
             sets += [tuple(u["column_names"]) for u in insp.get_unique_constraints(t)]
             sets += [tuple(i["column_names"]) for i in insp.get_indexes(t) if None not in i["column_names"]]
             out[t] = tuple(dict.fromkeys(s for s in sets if s))
-    engine.dispose()
-    return out
+        return out
 
 
 @functools.cache
