@@ -705,15 +705,22 @@ def test_text_that_is_not_utf8_written_since_an_upgrade_is_measured_and_kept(tmp
     db.close()
 
 
+def _upgraded_with_notes(pg_url: str, tmp_path: Path, body: str, since: str) -> str:
+    """A 1.0.0 engine database on PostgreSQL with the operator's table notes beside it, upgraded by the wizard; then
+    a row the engine wrote, and `since` done to notes. Its URL."""
+    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
+    url = build_pg_1_0_0(pg_url, path)
+    execute(url, "CREATE TABLE notes (id int PRIMARY KEY, body text)", f"INSERT INTO notes VALUES (1, '{body}')")
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    execute(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
+                 "WHERE id = 1", since)
+    return url
+
+
 def test_a_table_dropped_since_a_postgresql_upgrade_does_not_stop_its_rollback(pg_url: str, tmp_path: Path) -> None:
     """The rows nothing wrote since are put back from the pg_dump table by table; a table the backup holds that
     was dropped since (the operator's) stopped the downgrade with asyncpg's UndefinedTableError traceback."""
-    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
-    url = build_pg_1_0_0(pg_url, path)
-    execute(url, "CREATE TABLE notes (id int PRIMARY KEY, body text)", "INSERT INTO notes VALUES (1, 'a')")
-    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
-    execute(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
-                 "WHERE id = 1", "DROP TABLE notes")
+    url = _upgraded_with_notes(pg_url, tmp_path, "a", "DROP TABLE notes")
 
     done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -725,12 +732,7 @@ def test_a_column_retyped_since_a_postgresql_upgrade_leaves_its_table_out_of_the
     """The dump's text of a column the operator retyped since does not go into the column as it is now: the put-back
     stopped the rollback with asyncpg's traceback. That table is left as the downgrade leaves it, and the sentence
     names only the tables it checked."""
-    path = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
-    url = build_pg_1_0_0(pg_url, path)
-    execute(url, "CREATE TABLE notes (id int PRIMARY KEY, body text)", "INSERT INTO notes VALUES (1, 'abc')")
-    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
-    execute(url, "INSERT INTO executions (id, workflow_id, status) SELECT 900, workflow_id, 'new' FROM executions "
-                 "WHERE id = 1", "ALTER TABLE notes ALTER body TYPE int USING length(body)")
+    url = _upgraded_with_notes(pg_url, tmp_path, "abc", "ALTER TABLE notes ALTER body TYPE int USING length(body)")
 
     done = wizard("rollback", "--last", "--yes", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
