@@ -240,7 +240,9 @@ class Downgrade(UndoAction):
             line += ", then remove alembic_version (back to 1.0.0, no revision recorded)"
         dropped = dropped_columns(self.undo.get("from"), to)
         if self.since is not None and self.since.any:
-            line += f", in one transaction; the {self.since.rows:,} row(s) written since stay"
+            # MySQL commits each revision's DDL on its own: its upgrade's undo is one action a revision
+            how = "committed on its own (MySQL)" if parse_url(self.target).is_mysql else "in one transaction"
+            line += f", {how}; the {self.since.rows:,} row(s) written since stay"
         if dropped:
             where = self.context.run.folder / DROPPED
             line += (f"; first saves {', '.join(f'{t}.{c}' for t, cs in dropped.items() for c in cs)} "
