@@ -28,7 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import pgtools
-from wizard.backup import BackupRecord, _tool_run
+from wizard.backup import BackupRecord, tool_run
 from wizard.db import connect, quote, sqlite_uri, write_transaction
 from wizard.errors import StepError
 from wizard.mysql.dump import load
@@ -128,7 +128,7 @@ async def read_dump(db: DbUrl, record: BackupRecord, run_folder: Path) -> Dumped
             path = run_folder / f"untouched-{n}.copy"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
-                await _tool_run([tools.path("pg_restore"), "--data-only", f"--table={table}", "--file=-",
+                await tool_run([tools.path("pg_restore"), "--data-only", f"--table={table}", "--file=-",
                                  record.path], dict(os.environ), stdout=f)
             found = _rows_in(path)
             if found is None:
