@@ -243,6 +243,9 @@ class Downgrade(UndoAction):
             # MySQL commits each revision's DDL on its own: its upgrade's undo is one action a revision
             how = "committed on its own (MySQL)" if parse_url(self.target).is_mysql else "in one transaction"
             line += f", {how}; the {self.since.rows:,} row(s) written since stay"
+            record = self._backup_record()
+            if record is not None and self._reaches(record):
+                line += f"; then every other row put back as the backup {record.path} holds it"
         if dropped:
             where = self.context.run.folder / DROPPED
             line += (f"; first saves {', '.join(f'{t}.{c}' for t, cs in dropped.items() for c in cs)} "
@@ -328,15 +331,19 @@ class Downgrade(UndoAction):
         return (record.revision is None) if self.undo.get("drop_version_table") else self.undo.get("to") == record.revision
 
     def _backup(self) -> BackupRecord | None:
-        """The run's proven backup of this SQLite file or PostgreSQL database, when it is there as written
-        (wizard.rollback.untouched)."""
+        """The run's proven backup of this database, when it is there as written (wizard.rollback.untouched)."""
+        record = self._backup_record()
+        if record is None or not Path(record.path).is_file():
+            return None
+        return record if sha256_file(Path(record.path)) == record.sha256 else None
+
+    def _backup_record(self) -> BackupRecord | None:
+        """The run's journaled backup of this database, of a kind the rows can be put back from."""
         record = next((BackupRecord.from_dict(r["undo"]["backup"]) for r in self.context.run.records()
                        if r["kind"] == "step_finished" and (r.get("undo") or {}).get("action") == "restore_database"
                        and r["undo"].get("db") == self.target), None)
-        if record is None or record.kind not in ("sqlite", "pg_dump", "mysqldump", "mysql_stream") \
-                or not Path(record.path).is_file():
-            return None
-        return record if sha256_file(Path(record.path)) == record.sha256 else None
+        return record if record is not None and record.kind in ("sqlite", "pg_dump", "mysqldump",
+                                                                  "mysql_stream") else None
 
 
 def _refusal(exc: DBAPIError) -> str:
