@@ -207,6 +207,9 @@ def test_rollback_after_rows_were_written_downgrades_and_keeps_them(mysql_url: s
     run = commands.find_run(state_dir, result.run_id)
     plan = asyncio.run(commands.rollback_plan(run))
     assert [line.split(" from ")[0] for line in plan.described()] == [f"downgrade {mysql_url}"] * 4
+    assert all("committed on its own (MySQL); the 1 row(s) written since stay" in line for line in plan.described())
+    # the last downgrade, which brings the database to the backup's revision, puts every other row back
+    assert ["then every other row put back as the backup" in line for line in plan.described()] == [False] * 3 + [True]
     asyncio.run(commands.rollback(run, expected=plan.described()))
     report = asyncio.run(commands.plan(db))
     assert report.source.schema == "1.0.0, no revision recorded: its tables match revision 0001"

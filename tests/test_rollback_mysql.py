@@ -346,7 +346,9 @@ def test_a_wrong_carry_back_into_mariadb_is_caught_and_the_source_restored(mysql
                                                                           tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The proof is the row-level verification, not the carry-back's own reading: plant a wrong value (the
-    microseconds lost), see it fail, the source back as the move's dump held it, nothing else undone."""
+    microseconds lost), see it fail, the source back as the move's dump held it, nothing else undone. .env still
+    names the target, so the engine writes on; the next rollback measures again and carries those rows too (it
+    went on with the failed one's measure, and so stopped at every retry: the target differed from it)."""
     folder = tmp_path / "engine"
     folder.mkdir()
     columns = _mysql_columns(mysql_source)
@@ -360,6 +362,14 @@ def test_a_wrong_carry_back_into_mariadb_is_caught_and_the_source_restored(mysql
         asyncio.run(rollback_run(load_run(folder / ".wizard"), lambda e: None, env_file=folder / ".env"))
     assert mysql_rows(mysql_source, columns) == source_before
     assert pg_rows(pg_url, columns) == written and (folder / ".env").read_bytes() == env_after
+    monkeypatch.undo()
+    execute(pg_url, "INSERT INTO executions (workflow_id, status) SELECT workflow_id, 'after the failure' "
+                    "FROM executions ORDER BY id LIMIT 1", "UPDATE executions SET status = 'changed after' WHERE id = 1")
+    on_target = pg_rows(pg_url, columns)
+
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert mysql_rows(mysql_source, columns) == on_target and tables_in(pg_url) == []
 
 
 def plant_lost_microseconds(monkeypatch: pytest.MonkeyPatch) -> None:

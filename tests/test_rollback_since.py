@@ -14,9 +14,11 @@ import sqlite3
 from pathlib import Path
 
 import asyncpg
+import pymysql
 import pytest
+from sqlalchemy.engine import make_url
 
-from engine_data import ENGINE_WRITES_PG, build_pg_1_0_0, columns, engine_rows, read, revision, write
+from engine_data import ENGINE_WRITES_PG, build_1_0_0, build_pg_1_0_0, columns, engine_rows, read, revision, write
 from move_helpers import execute, fetch, pg, sha256, tables_in
 from test_cli_errors import wizard
 from wizard import sample
@@ -549,24 +551,30 @@ def test_the_settings_row_the_move_created_then_the_engine_wrote_is_carried_back
     assert kept == ([(row_id, "anonymous", engine)] if write == "changed" else [])
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql", "mariadb"])
 def test_an_upgrade_rolled_back_by_its_downgrades_gives_back_the_rows_nothing_wrote_since_byte_for_byte(
         engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """The engine's JSON spelled compactly, with "é" as itself, and a definition that had 0003's version before:
     after the upgrade, one row written since, the downgrades gave every other row back in json.dumps' spelling
     ('{"a": 1}', '\\u00e9') and without that version, so every row nobody wrote since differed from the database
     before the run (PostgreSQL's json keeps the text as written). Now they equal the backup's; the rows written
-    since stay as the engine wrote them."""
+    since stay as the engine wrote them. On MariaDB (its JSON is text: '1.50' came back as '1.5') the run's
+    mysqldump is restored beside the database and the rows put back after the last of its downgrades, each
+    committed on its own."""
     path = sample.build(tmp_path / "engine.db", executions=30, workflows=5, users=3)
-    if engine == "sqlite":
-        url = f"sqlite:///{path}"
-        db = sqlite3.connect(path)
+    if engine in ("sqlite", "mariadb"):
+        url = f"sqlite:///{path}" if engine == "sqlite" else build_1_0_0(request.getfixturevalue("mysql_url"), path)
+        db = sqlite3.connect(path) if engine == "sqlite" else _mysql_session(url)
+        mark = "?" if engine == "sqlite" else "%s"
         for table, column in (("workflows", "definition"), ("executions", "state")):
-            for key, value in db.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall():
+            cur = db.cursor()
+            cur.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL")
+            for key, value in cur.fetchall():
                 value = json.loads(value)
                 value.update({"version": "1.0", "name": "café"} if table == "workflows" else {"note": "é"})
-                db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?",
-                           (json.dumps(value, separators=(",", ":"), ensure_ascii=False), key))
+                spelled = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+                cur.execute(f"UPDATE {table} SET {column} = {mark} WHERE id = {mark}",
+                            (spelled.replace('"note"', '"x":1.50,"note"'), key))
         db.commit()
         db.close()
     else:  # jsonb's spelling, kept as text by json: its key order, "é" as itself
@@ -595,17 +603,34 @@ def test_an_upgrade_rolled_back_by_its_downgrades_gives_back_the_rows_nothing_wr
             "workflows (by primary key;") in said, said
     (run_folder,) = (tmp_path / ".wizard" / "runs").iterdir()
     assert not list(run_folder.glob("untouched*"))  # the dump's rows read for it (PostgreSQL) are not left behind
+    if engine == "mariadb":  # nor the database the dump was restored into
+        assert read(url, f"SHOW DATABASES LIKE '%{run_folder.name.replace('-', '_')}%'") == []
 
 
 def _exact_rows(url: str, table: str) -> list[tuple]:
-    """(id, the whole row exactly: SQLite's values with their types, PostgreSQL's row as text), by id."""
+    """(id, the whole row exactly: SQLite's values with their types, PostgreSQL's row as text, MySQL's values as
+    the server sends them), by id."""
     if url.startswith("sqlite"):
         db = sqlite3.connect(url.split("///", 1)[1])
         try:
             return [(r[0], repr(r)) for r in db.execute(f"SELECT *, typeof(id) FROM {table} ORDER BY id")]
         finally:
             db.close()
+    if url.startswith("mysql"):
+        db = _mysql_session(url)
+        try:
+            with db.cursor() as cur:
+                cur.execute(f"SELECT * FROM {table} ORDER BY id")
+                return [(r[0], repr(r)) for r in cur.fetchall()]
+        finally:
+            db.close()
     return [tuple(r) for r in fetch(url, f"SELECT id, t::text FROM {table} t ORDER BY id")]
+
+
+def _mysql_session(url: str) -> pymysql.connections.Connection:
+    u = make_url(url)
+    return pymysql.connect(host=u.host, port=u.port or 3306, user=u.username, password=u.password or "",
+                           database=u.database, charset="utf8mb4")
 
 
 ENGINE = ("users", "workflows", "executions", "settings")

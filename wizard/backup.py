@@ -102,11 +102,11 @@ def sha256_of(f: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _temp_for(path: Path) -> Path:
+def temp_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.wizard-tmp")
 
 
-def _publish(tmp: Path, final: Path) -> None:
+def publish(tmp: Path, final: Path) -> None:
     """fsync the finished temp file, rename it into place, fsync the folder."""
     fsync_path(tmp)
     os.replace(tmp, final)
@@ -263,7 +263,7 @@ def _contents(path: Path) -> tuple[str | None, list[list[Any]]]:
         conn.close()
 
 
-def _create_private(path: Path) -> None:
+def create_private(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.close(fd)
     os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a leftover file
@@ -274,14 +274,14 @@ async def _backup_sqlite(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer
     src = db.sqlite_path.resolve()
     emit(StepStarted(step, f"back up {src}"))
     final = dest_dir / f"{src.name}.backup"
-    tmp = _temp_for(final)
-    _create_private(tmp)
+    tmp = temp_for(final)
+    create_private(tmp)
     meter = ProgressMeter(_thread_emit(emit), step, "backup", None)
     try:
         facts = await asyncio.to_thread(_copy_sqlite, src, tmp, meter)
         check, digest, revision, counts = await asyncio.to_thread(
             _check_sqlite_copy, tmp, facts.get("original_sha256"), defer_check)
-        _publish(tmp, final)
+        publish(tmp, final)
     except (sqlite3.Error, OSError) as exc:
         # Full: SQLite's online backup says SQLITE_FULL, the byte copy's write ENOSPC.
         full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or getattr(exc, "errno", None) == ENOSPC
@@ -300,7 +300,7 @@ async def _backup_sqlite(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer
 
 
 def _restore_sqlite(record: BackupRecord, target: Path) -> str:
-    tmp = _temp_for(target)
+    tmp = temp_for(target)
     try:
         shutil.copyfile(record.path, tmp)
         os.chmod(tmp, record.mode if record.mode is not None else 0o600)
@@ -320,7 +320,7 @@ def _restore_sqlite(record: BackupRecord, target: Path) -> str:
         # A stale -wal beside the restored file would be replayed onto it: corruption.
         for suffix in ("-wal", "-shm", "-journal"):
             target.with_name(target.name + suffix).unlink(missing_ok=True)
-        _publish(tmp, target)
+        publish(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     if exact:
@@ -383,7 +383,7 @@ def libpq_env(db: DbUrl) -> Iterator[dict[str, str]]:
     """The environment for libpq tools: the connection in PG* variables, the password never in argv.
 
     libpq has no variable for a client key's password (sslpassword): it goes in a service file that is a pipe
-    (PGSERVICEFILE=/dev/fd/N, inherited by _tool_run's client), so no file holds it, not even after a kill -9.
+    (PGSERVICEFILE=/dev/fd/N, inherited by tool_run's client), so no file holds it, not even after a kill -9.
     libpq reads the file once, as it connects: one client per block connects."""
     url = db.url
     env = dict(os.environ)
@@ -413,7 +413,7 @@ def libpq_env(db: DbUrl) -> Iterator[dict[str, str]]:
         os.close(read)
 
 
-async def _tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None = None,
+async def tool_run(args: list[str], env: dict[str, str], stdin: BinaryIO | None = None,
                     stdout: BinaryIO | None = None, pass_fds: tuple[int, ...] = ()) -> str:
     """Run a client tool (`pass_fds`: descriptors it inherits); its output (none when `stdout` takes it), or
     StepError with its first error line."""
@@ -456,7 +456,7 @@ async def _revision_and_counts(conn: Any, tables: list[str]) -> tuple[str | None
     return revision, [[t, n] for t, n in counts.items()]
 
 
-def _safe_name(name: str) -> str:
+def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "database"
 
 
@@ -464,8 +464,8 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
     tools = await pgtools.for_database(db)
     pg_dump, pg_restore = tools.path("pg_dump"), tools.path("pg_restore")
     emit(StepStarted(step, f"back up {db} with pg_dump {tools.major} ({tools.folder})"))
-    final = dest_dir / f"{_safe_name(db.database)}.dump"
-    tmp = _temp_for(final)
+    final = dest_dir / f"{safe_name(db.database)}.dump"
+    tmp = temp_for(final)
     direct = await session_url(db, "pg_dump")  # pg_dump reaches the server itself, not a pooler
     async with connect(db) as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
@@ -478,14 +478,14 @@ async def _backup_pg(db: DbUrl, dest_dir: Path, emit: Emit, step: str) -> Backup
                 raise StepError(f"{db} has no tables in schema {schema}: nothing to back up")
             revision, counts = await _revision_and_counts(conn, tables)
             patterns = [f"--table={quote(schema)}.{quote(t)}" for t in tables]
-            _create_private(tmp)
+            create_private(tmp)
             try:
                 with libpq_env(direct) as env:
-                    await _tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns],
+                    await tool_run([pg_dump, "--format=custom", f"--snapshot={snapshot}", f"--file={tmp}", *patterns],
                                     env)
-                    listing = await _tool_run([pg_restore, "--list", str(tmp)], env)
+                    listing = await tool_run([pg_restore, "--list", str(tmp)], env)
                 digest = await asyncio.to_thread(sha256_file, tmp)
-                _publish(tmp, final)
+                publish(tmp, final)
             finally:
                 tmp.unlink(missing_ok=True)
     entries = [ln for ln in listing.splitlines() if ln.strip() and not ln.startswith(";")]
@@ -503,7 +503,7 @@ async def _restore_pg(record: BackupRecord, db: DbUrl) -> str:
     # A wrong password or a missing database is said in one line before pg_restore runs.
     tools = await pgtools.for_database(db)
     with libpq_env(await session_url(db, "pg_restore")) as env:
-        await _tool_run([tools.path("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
+        await tool_run([tools.path("pg_restore"), "--clean", "--if-exists", "--single-transaction", "--exit-on-error",
                          f"--dbname={db.database}", record.path], env)
     backed_up = {t for t, _ in record.row_counts}
     async with connect(db) as conn:

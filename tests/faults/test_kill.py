@@ -445,7 +445,7 @@ def test_kill_during_rollback_of_a_move_then_rollback_again(spec: str, where: st
 @pytest.mark.parametrize("spec, where", [
     # sha256_file in a rollback process: the backup checked first, then the restored copy beside the file.
     ("wizard.backup:sha256_file:2", "the backup's copy written beside the file, not yet renamed over it"),
-    # fsync_path in wizard.backup's _publish: the copy, then its folder after the rename.
+    # fsync_path in wizard.backup's publish: the copy, then its folder after the rename.
     ("wizard.backup:fsync_path:2", "the restored file renamed into place, before the journal said so"),
 ], ids=["before-rename", "after-rename"])
 def test_kill_during_rollback_of_an_upgrade_then_rollback_again(spec: str, where: str, small_db: Path,

@@ -205,7 +205,7 @@ def test_a_kill_while_mysqldump_runs_leaves_the_password_nowhere(engine_mysql: s
     right = make_url(engine_mysql).set(username=USER, password=PASSWORD).render_as_string(hide_password=False)
     temp = Path(tempfile.gettempdir())
     before = set(temp.iterdir())
-    wizard_killed_at("wizard.mysql.dump:_tool_run:1", "backup", "--source", right,
+    wizard_killed_at("wizard.mysql.dump:tool_run:1", "backup", "--source", right,
                      "--state-dir", str(engine_db.parent / ".wizard"))
     places = [engine_db.parent, *(set(temp.iterdir()) - before)]  # new in the temporary folder since the start
     left = [f for place in places for f in ([place] if place.is_file() else place.rglob("*")) if f.is_file()]

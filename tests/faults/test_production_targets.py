@@ -173,7 +173,7 @@ def test_a_kill_while_pg_dump_runs_leaves_the_keys_password_in_no_file(tls_serve
     build_pg_1_0_0(url, sample.build(tmp_path / "engine.db", executions=20, workflows=2, users=1))
     temp = Path(tempfile.gettempdir())
     before = set(temp.iterdir())
-    wizard_killed_at("wizard.backup:_tool_run:1", "backup", "--source", url, "--state-dir", str(tmp_path / ".wizard"))
+    wizard_killed_at("wizard.backup:tool_run:1", "backup", "--source", url, "--state-dir", str(tmp_path / ".wizard"))
     places = [tmp_path, *(set(temp.iterdir()) - before)]  # new in the temporary folder since the start
     left = [f for place in places for f in ([place] if place.is_file() else place.rglob("*")) if f.is_file()]
     assert any(p.name.endswith(".dump.wizard-tmp") for p in left)  # the kill landed with the dump begun

@@ -27,7 +27,7 @@ from typing import Iterator
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from wizard.backup import (RESTORED, BackupRecord, _create_private, _publish, _safe_name, _temp_for, _tool_run, checked_restore,
+from wizard.backup import (RESTORED, BackupRecord, create_private, publish, safe_name, temp_for, tool_run, checked_restore,
                            sha256_file)
 from wizard.db import connect, quote, row_counts
 from wizard.errors import StepError
@@ -63,7 +63,7 @@ def _option_value(value: str) -> str:
 
 @contextlib.contextmanager
 def option_file(db: DbUrl) -> Iterator[tuple[str, int]]:
-    """`--defaults-extra-file=/dev/fd/N` and N, for one client (it inherits N: _tool_run's `pass_fds`): a pipe holding
+    """`--defaults-extra-file=/dev/fd/N` and N, for one client (it inherits N: tool_run's `pass_fds`): a pipe holding
     the connection's settings, password included, so no file ever holds it and a kill -9 leaves none behind. Over
     TCP to the URL's host, as the driver connects, unless the URL names a socket."""
     url = db.url
@@ -114,7 +114,7 @@ async def load(dump: Path, db: DbUrl, kind: str = KIND) -> None:
         await stream_dump.load(dump, db)
         return
     with option_file(db) as (options, fd), open(dump, "rb") as statements:
-        await _tool_run([client("mariadb", "mysql"), options, "--batch", f"--init-command={_AS_THEY_ARE}",
+        await tool_run([client("mariadb", "mysql"), options, "--batch", f"--init-command={_AS_THEY_ARE}",
                          db.database], dict(os.environ), stdin=statements, pass_fds=(fd,))
 
 
@@ -128,7 +128,7 @@ async def _dump(db: DbUrl, tables: list[str], tmp: Path) -> None:
     args = ["--single-transaction", "--quick", "--hex-blob", "--no-tablespaces", "--skip-dump-date", db.database,
             *tables]
     with option_file(db) as (options, fd), open(tmp, "wb") as out:
-        await _tool_run([client("mariadb-dump", "mysqldump"), options, *args], dict(os.environ), stdout=out,
+        await tool_run([client("mariadb-dump", "mysqldump"), options, *args], dict(os.environ), stdout=out,
                         pass_fds=(fd,))
         out.flush()
     with open(tmp, "rb") as f:
@@ -183,14 +183,14 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer_c
         emit(Warn(step, f"{no_clients}: the backup is the wizard's own dump, streamed over its connection in one "
                         f"snapshot and proven the same way; install mariadb-client (or set {BIN_ENV}) for "
                         "mysqldump's"))
-    final = dest_dir / f"{_safe_name(db.database)}.sql"
-    tmp = _temp_for(final)
+    final = dest_dir / f"{safe_name(db.database)}.sql"
+    tmp = temp_for(final)
     async with connect(db) as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")  # CREATE DATABASE commits anyway
         tables = await app_tables(conn)
         if not tables:
             raise StepError(f"{db} has no tables: nothing to back up")
-        _create_private(tmp)
+        create_private(tmp)
         try:
             before = await row_counts(conn, tables)
             await (stream_dump.write(db, tables, tmp) if no_clients else _dump(db, tables, tmp))
@@ -204,7 +204,7 @@ async def backup_mysql(db: DbUrl, dest_dir: Path, emit: Emit, step: str, defer_c
                 _lost(db, {t: n for t, n in before.items() if n == after[t]}, counts)
                 check = _proven(tables, counts)
             digest = await asyncio.to_thread(sha256_file, tmp)
-            _publish(tmp, final)
+            publish(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
     record = BackupRecord(kind, db.masked(), str(final), final.stat().st_size, digest, check,

@@ -74,17 +74,27 @@ async def carry_back_mysql(source: DbUrl, target: DbUrl, since: Since, moved: Ba
                       f"way back; nothing was changed: pass --restore-backup, or keep the move")
     # Read before the downgrade too, so a value the source cannot hold is refused with nothing changed: the
     # source's columns are all there at a later revision, whose downgrades only rewrite JSON (utf8mb4 always).
-    rows = await read_written(target, since, shapes)
-    await _refuse_unwritable(source, since, shapes, rows)
-    if await downgrade_target(target, revision, run_folder, emit, step):
+    try:
         rows = await read_written(target, since, shapes)
-    written = await _write(source, since, shapes, rows)
+    except StepError as exc:  # the target changed while read: nothing changed, the next rollback measures again
+        raise StepError(exc.message, unchanged=True) from None
+    await _refuse_unwritable(source, since, shapes, rows)
+    downgraded = await downgrade_target(target, revision, run_folder, emit, step)
+    if downgraded:
+        rows = await read_written(target, since, shapes)
+    try:
+        written = await _write(source, since, shapes, rows)
+    except StepError as exc:  # its transaction rolled back: the source as it was
+        raise StepError(exc.message, unchanged=not downgraded) from None
     report = await check(source, target, run_folder, emit)
     if not rows_equal(report):
         await restore_database(moved, source, emit, step=step)
+        # The source as the move left it again (its dump was taken as the source stands: step 1), and with the
+        # target as it was too, nothing is changed: the engine, still on the target, may write more, and the
+        # next rollback measures again (going on with this one's measure, it could never match).
         raise StepError(f"after carrying {written:,} rows into {where} it differs from the target "
                         f"({differences(report)}): it was restored from the move's backup {moved.path}; nothing "
-                        f"else was undone")
+                        f"else was undone", unchanged=not downgraded)
     sentence = (f"carried {written:,} row(s) written since the move back into {where} ({since.describe()}; in one "
                 f"transaction, the source unchanged since the move by CHECKSUM TABLE before it, the move's backup "
                 f"{moved.path} the way back); checked row by row against the target: {rows_said(report)}")

@@ -20,6 +20,7 @@ that names the same database in .env or in the run's copy of .env from before it
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -239,7 +240,12 @@ class Downgrade(UndoAction):
             line += ", then remove alembic_version (back to 1.0.0, no revision recorded)"
         dropped = dropped_columns(self.undo.get("from"), to)
         if self.since is not None and self.since.any:
-            line += f", in one transaction; the {self.since.rows:,} row(s) written since stay"
+            # MySQL commits each revision's DDL on its own: its upgrade's undo is one action a revision
+            how = "committed on its own (MySQL)" if parse_url(self.target).is_mysql else "in one transaction"
+            line += f", {how}; the {self.since.rows:,} row(s) written since stay"
+            record = self._backup_record()
+            if record is not None and self._reaches(record):
+                line += f"; then every other row put back as the backup {record.path} holds it"
         if dropped:
             where = self.context.run.folder / DROPPED
             line += (f"; first saves {', '.join(f'{t}.{c}' for t, cs in dropped.items() for c in cs)} "
@@ -252,36 +258,18 @@ class Downgrade(UndoAction):
         drop = bool(self.undo.get("drop_version_table"))
         step = f"undo {self.step}"
         saved = []
-        backup = self._backup() if not db.is_mysql and self.since is not None else None
+        backup = self._backup() if self.since is not None else None
+        if backup is not None and not self._reaches(backup):
+            backup = None
         dumped = (await untouched.read_dump(db, backup, self.context.run.folder)
-                  if backup is not None and not db.is_sqlite else None)
-        put_back = None
+                  if backup is not None and not db.is_sqlite and not db.is_mysql else None)
         try:
-            async with connect(db) as conn:
-                if backup is not None and db.is_sqlite:
-                    await untouched.attach(conn, Path(backup.path))
-                async with write_transaction(conn):
-                    state = await schema.inspect_schema(conn)
-                    if state.recorded and state.revision != to:
-                        # What the downgrade drops goes to the run folder first, read in its own transaction.
-                        for table, columns in dropped_columns(state.revision, to).items():
-                            path, n = await save_columns(conn, table, columns, self.context.run.folder)
-                            saved.append(f"{n:,} value(s) of {', '.join(f'{table}.{c}' for c in columns)} "
-                                         f"saved to {path}")
-                        try:
-                            await schema.downgrade(conn, to, emit, step=step)
-                        except DBAPIError as exc:
-                            if db.is_mysql:  # its DDL commits statement by statement: not "nothing changed"
-                                raise
-                            raise StepError(f"the downgrade of {db} to {to or 'base'} stopped: {_refusal(exc)}: "
-                                            f"nothing was changed (one transaction); drop or change what uses a "
-                                            f"column the downgrade removes, then roll back again") from None
-                    if drop and state.recorded:
-                        await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
-                    if backup is not None:
-                        put_back = await (untouched.put_back(conn, self.since) if dumped is None else
-                                          untouched.put_back_pg(conn, self.since, dumped))
-                after = await schema.inspect_schema(conn)
+            async with contextlib.AsyncExitStack() as stack:
+                scratch = (await stack.enter_async_context(untouched.restored_dump(db, backup, self.context.run.folder))
+                           if backup is not None and db.is_mysql else None)
+                after, put_back = await self._downgrade(db, to, drop, step, backup, dumped, saved, emit)
+                if scratch is not None:
+                    put_back = await untouched.put_back_mysql(db, self.since, scratch)
         finally:
             if dumped:
                 untouched.forget(dumped)
@@ -304,15 +292,58 @@ class Downgrade(UndoAction):
         return sentence
 
 
+    async def _downgrade(self, db: DbUrl, to: str | None, drop: bool, step: str, backup: BackupRecord | None,
+                         dumped: untouched.Dumped | None, saved: list[str],
+                         emit: Emit) -> tuple[schema.SchemaState, tuple[int, list[str]] | None]:
+        """The downgrade (and on SQLite and PostgreSQL the put-back, in its transaction); the schema after it."""
+        put_back = None
+        async with connect(db) as conn:
+            if backup is not None and db.is_sqlite:
+                await untouched.attach(conn, Path(backup.path))
+            async with write_transaction(conn):
+                state = await schema.inspect_schema(conn)
+                if state.recorded and state.revision != to:
+                    # What the downgrade drops goes to the run folder first, read in its own transaction.
+                    for table, columns in dropped_columns(state.revision, to).items():
+                        path, n = await save_columns(conn, table, columns, self.context.run.folder)
+                        saved.append(f"{n:,} value(s) of {', '.join(f'{table}.{c}' for c in columns)} "
+                                     f"saved to {path}")
+                    try:
+                        await schema.downgrade(conn, to, emit, step=step)
+                    except DBAPIError as exc:
+                        if db.is_mysql:  # its DDL commits statement by statement: not "nothing changed"
+                            raise
+                        raise StepError(f"the downgrade of {db} to {to or 'base'} stopped: {_refusal(exc)}: "
+                                        f"nothing was changed (one transaction); drop or change what uses a "
+                                        f"column the downgrade removes, then roll back again") from None
+                if drop and state.recorded:
+                    await conn.execute(text(f"DROP TABLE {schema.VERSION_TABLE}"))
+                if backup is not None and not db.is_mysql:
+                    put_back = await (untouched.put_back(conn, self.since) if dumped is None else
+                                      untouched.put_back_pg(conn, self.since, dumped))
+            return await schema.inspect_schema(conn), put_back
+
+    def _reaches(self, record: BackupRecord) -> bool:
+        """This downgrade leaves the database at the revision of its backup `record`: on MySQL an upgrade is
+        undone a revision an action, and only the last leaves rows the backup's can be compared with."""
+        if record.kind in ("sqlite", "pg_dump"):
+            return True
+        return (record.revision is None) if self.undo.get("drop_version_table") else self.undo.get("to") == record.revision
+
     def _backup(self) -> BackupRecord | None:
-        """The run's proven backup of this SQLite file or PostgreSQL database, when it is there as written
-        (wizard.rollback.untouched)."""
+        """The run's proven backup of this database, when it is there as written (wizard.rollback.untouched)."""
+        record = self._backup_record()
+        if record is None or not Path(record.path).is_file():
+            return None
+        return record if sha256_file(Path(record.path)) == record.sha256 else None
+
+    def _backup_record(self) -> BackupRecord | None:
+        """The run's journaled backup of this database, of a kind the rows can be put back from."""
         record = next((BackupRecord.from_dict(r["undo"]["backup"]) for r in self.context.run.records()
                        if r["kind"] == "step_finished" and (r.get("undo") or {}).get("action") == "restore_database"
                        and r["undo"].get("db") == self.target), None)
-        if record is None or record.kind not in ("sqlite", "pg_dump") or not Path(record.path).is_file():
-            return None
-        return record if sha256_file(Path(record.path)) == record.sha256 else None
+        return record if record is not None and record.kind in ("sqlite", "pg_dump", "mysqldump",
+                                                                  "mysql_stream") else None
 
 
 def _refusal(exc: DBAPIError) -> str:

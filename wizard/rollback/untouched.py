@@ -1,5 +1,6 @@
-"""An upgrade rolled back by its downgrades (rows were written since), of a SQLite file or a PostgreSQL database:
-the rows nothing wrote since the run are put back as the run's backup holds them, byte for byte.
+"""An upgrade rolled back by its downgrades (rows were written since), of a SQLite file, a PostgreSQL or a
+MySQL/MariaDB database: the rows nothing wrote since the run are put back as the run's backup holds them, byte
+for byte.
 
 The data revisions rewrite JSON through the JSON type (0003's workflows.definition, 0004's executions.state), so
 a value that went up and down again comes back in json.dumps' spelling: `{"a":1}` as `{"a": 1}`, "é" as "\\u00e9",
@@ -8,24 +9,31 @@ now was written by the run alone, so the backup's row is that row before the run
 transaction, by SQLite itself (the backup attached read-only, values copied with their types), then checked:
 every such row equal to the backup's, value and type, column by column. On PostgreSQL, the tables' data as the
 pg_dump holds it (pg_restore --data-only, to a 0600 file in the run folder, read before the transaction) goes
-into temporary tables by COPY inside it; rows are compared by their columns' text.
+into temporary tables by COPY inside it; rows are compared by their columns' text. On MySQL/MariaDB, whose DDL
+commits statement by statement, the dump is restored into a scratch database on the same server before the
+first downgrade, and the rows are put back in one InnoDB transaction after the last one, compared as their bytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import pgtools
-from wizard.backup import BackupRecord, _tool_run
-from wizard.db import quote, sqlite_uri
+from wizard.backup import BackupRecord, tool_run
+from wizard.db import connect, quote, sqlite_uri, write_transaction
 from wizard.errors import StepError
+from wizard.mysql.dump import load
+from wizard.mysql.scratch import scratch_database
+from wizard.rollback.saved_rows import primary_key
 from wizard.rollback.since import Since
 from wizard.schema import VERSION_TABLE
 from wizard.urls import DbUrl
@@ -120,7 +128,7 @@ async def read_dump(db: DbUrl, record: BackupRecord, run_folder: Path) -> Dumped
             path = run_folder / f"untouched-{n}.copy"
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
-                await _tool_run([tools.path("pg_restore"), "--data-only", f"--table={table}", "--file=-",
+                await tool_run([tools.path("pg_restore"), "--data-only", f"--table={table}", "--file=-",
                                  record.path], dict(os.environ), stdout=f)
             found = _rows_in(path)
             if found is None:
@@ -215,3 +223,78 @@ async def put_back_pg(conn: AsyncConnection, since: Since, dumped: Dumped) -> tu
             raise StepError(f"after putting back the rows of {table} nothing wrote since the run, {left:,} still "
                             f"differ from the backup: nothing was changed (one transaction)")
     return put, checked
+
+
+# --- MySQL/MariaDB: the dump restored beside the database before the downgrades, the rows put back after them ---
+
+@contextlib.asynccontextmanager
+async def restored_dump(db: DbUrl, record: BackupRecord, run_folder: Path) -> AsyncIterator[DbUrl]:
+    """The run's dump of `db` restored into a scratch database on its server (dropped after the block): where
+    put_back_mysql reads the rows as they were. Made before the first downgrade, so that a dump that does not
+    restore stops the rollback with nothing changed."""
+    async with connect(db) as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")  # CREATE DATABASE commits anyway
+        async with scratch_database(db, conn, "the rows nothing wrote since the run cannot be put back",
+                                    run_folder) as scratch:
+            await load(Path(record.path), scratch, record.kind)
+            yield scratch
+
+
+async def put_back_mysql(db: DbUrl, since: Since, scratch: DbUrl) -> tuple[int, list[str]]:
+    """put_back on MySQL/MariaDB, after the last downgrade, from restored_dump's database `scratch`: in one InnoDB
+    transaction, every row whose key is there and was not added or changed since made equal to the dump's. Keys
+    and values are compared as their bytes: a column's collation may hold 'a' and 'A', or 'a' and 'a ', equal."""
+    put, checked = 0, []
+    b = quote(scratch.database)
+    async with connect(db) as conn:
+        tables = (await conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s AND table_type = 'BASE TABLE' "
+            "ORDER BY table_name"), {"s": scratch.database})).scalars().all()
+        work = []
+        for n, table in enumerate(t for t in tables if t != VERSION_TABLE):
+            key, now, then = await primary_key(conn, table), await _mysql_columns(conn, None, table), \
+                await _mysql_columns(conn, scratch.database, table)
+            values = [c for c in now if c in then and c not in key]
+            if not key or not now or [c for c in key if c not in then] or not values:
+                continue
+            # The keys written since, in a table of the scratch database typed as the key (DDL: before the
+            # transaction, which it would commit).
+            written = f"{b}.{quote(f'wizard_written_{n}')}"
+            keys = ", ".join(quote(k) for k in key)
+            await conn.execute(text(f"CREATE TABLE {written} AS SELECT {keys} FROM {quote(table)} WHERE FALSE"))
+            t = since.table(table)
+            rows = [dict(zip((f"k{i}" for i in range(len(key))), json.loads(k))) for k in t.added + t.changed]
+            if rows:
+                await conn.execute(text(f"INSERT INTO {written} VALUES "
+                                        f"({', '.join(f':k{i}' for i in range(len(key)))})"), rows)
+            work.append((table, key, values, written))
+        await conn.commit()
+        async with write_transaction(conn):
+            for table, key, values, written in work:
+                name = quote(table)
+                # The join finds the row by the key's index, then holds it to the same bytes.
+                same_key = " AND ".join(f"b.{quote(k)} = {name}.{quote(k)} AND CAST(b.{quote(k)} AS BINARY) = "
+                                        f"CAST({name}.{quote(k)} AS BINARY)" for k in key)
+                untouched = (f"NOT EXISTS (SELECT 1 FROM {written} w WHERE " + " AND ".join(
+                    f"CAST(w.{quote(k)} AS BINARY) = CAST({name}.{quote(k)} AS BINARY)" for k in key) + ")")
+                differs = " OR ".join(f"NOT (CAST(b.{quote(c)} AS BINARY) <=> CAST({name}.{quote(c)} AS BINARY))"
+                                      for c in values)
+                where = f"{untouched} AND ({differs})"
+                joined = f"{name} JOIN {b}.{name} b ON {same_key}"
+                result = await conn.execute(text(f"UPDATE {joined} SET " + ", ".join(
+                    f"{name}.{quote(c)} = b.{quote(c)}" for c in values) + f" WHERE {where}"))
+                put += result.rowcount
+                checked.append(table)
+                left = (await conn.execute(text(f"SELECT count(*) FROM {joined} WHERE {where}"))).scalar_one()
+                if left:
+                    raise StepError(f"after putting back the rows of {table} nothing wrote since the run, {left:,} "
+                                    f"still differ from the backup: none of them was written (one transaction); "
+                                    f"the downgrades stand (MySQL commits each on its own)")
+    return put, checked
+
+
+async def _mysql_columns(conn: AsyncConnection, database: str | None, table: str) -> list[str]:
+    """`table`'s columns in their order, in `database` (None: the connection's)."""
+    return list((await conn.execute(text(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = COALESCE(:d, DATABASE()) "
+        "AND table_name = :t ORDER BY ordinal_position"), {"d": database, "t": table})).scalars())
