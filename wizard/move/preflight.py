@@ -25,7 +25,8 @@ from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
 from wizard.pgsession import schema_of, without_options
 from wizard.pooler import find_pooler
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, SchemaState, history, inspect_schema, named_indexes
+from wizard.schema import (ENGINE_TABLES, VERSION_TABLE, Revision, SchemaState, between, history, inspect_schema,
+                           named_indexes, resolve_revision, rewrites)
 from wizard.move.tables import NotCarried, SourceTable, open_readonly
 from wizard.move.target_schema import MOVES, OWN_TABLES, read_source, renames
 from wizard.urls import DbUrl
@@ -180,9 +181,10 @@ class PreflightReport:
 
 
 async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_dir: Path | None = None,
-                     resume_run: str | None = None, reflected: bool = False) -> PreflightReport:
+                     resume_run: str | None = None, reflected: bool = False, to: str | None = None) -> PreflightReport:
     """Every pre-flight check and the data scan; never writes. `resume_run` accepts that run's partial copy;
-    `reflected` accepts a source with none of the engine's tables, to be copied as it is."""
+    `reflected` accepts a source with none of the engine's tables, to be copied as it is; `to`: the revision the
+    move upgrades the target to after the copy (None: none)."""
     emit(StepStarted(STEP, "pre-flight checks"))
     report = PreflightReport(checks=[], server="MySQL" if target.is_mysql else "PostgreSQL")  # until it answers
     add = report.checks.append
@@ -211,6 +213,8 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
             _add_scan(report, await scanning, add)
             _check_unenforced_keys(source.sqlite_path, report.tables, add)
             _check_names(report, add, resume_run)
+            if to is not None and report.source_revision is not None:
+                _check_rewrites(source.sqlite_path, between(report.source_revision, resolve_revision(to)), add)
     finally:
         # The file failed its check (the scan's end is moot), or a check raised before the target's answer was read.
         # Gathered done or not: a damaged file's scan ends in an error that is moot too, and one never retrieved
@@ -472,6 +476,28 @@ def _check_unenforced_keys(path: Path, tables: list[SourceTable], add: Any) -> N
         add(Check("keys", FAIL, "; ".join(repeats) + ": the file's table does not hold those columns unique (another "
                                 "program made it), the engine's schema does: remove the repeats in a copy of the "
                                 "source and move the copy"))
+
+
+def _check_rewrites(path: Path, revisions: list[Revision], add: Any) -> None:
+    """A data revision the move's upgrade runs reads its column through Python's json, which takes a number past
+    a double's range (1e400) for Infinity and writes that back: no JSON, and the target's json refuses it, stopping
+    the upgrade after the copy. SQLite's json_tree reads such a number as a REAL that is not finite too."""
+    conn = open_readonly(path)
+    try:
+        for rev, rw in rewrites(revisions).items():
+            text = f"CAST({quote(rw.column)} AS TEXT)"
+            found = conn.execute(
+                f"SELECT t.{quote(rw.pk)}, j.fullkey FROM {quote(rw.table)} AS t, "
+                f"json_tree(CASE WHEN json_valid({text}) THEN {text} END) AS j "
+                f"WHERE j.type = 'real' AND abs(j.atom) > 1.7976931348623157e308 LIMIT 1").fetchone()
+            if found:
+                add(Check("upgrade", FAIL, f"{rw.table}.{rw.column} at key {found[0]} holds a number past a double's "
+                                           f"range at {found[1]}: revision {rev}, which the move's upgrade runs, "
+                                           f"would write it back as Infinity, which JSON has not: move without --to, "
+                                           f"or write the number within range in a copy of the source"))
+                return
+    finally:
+        conn.close()
 
 
 def backup_room(source: DbUrl, state_dir: Path) -> tuple[int, int]:

@@ -406,7 +406,7 @@ class _Move:
                           f"move again")
         self.fingerprint = fingerprint
         report = await run_checks(o.source, o.target, self.emit, state_dir=o.state_dir,
-                                  resume_run=self.run.id if o.resume else None, reflected=o.reflected)
+                                  resume_run=self.run.id if o.resume else None, reflected=o.reflected, to=self.to)
         failed = report.failed
         if failed:
             raise Refused(f"pre-flight check '{failed[0].name}' failed: {failed[0].reason}")
