@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from fault_support import rows_lost, wizard
-from move_helpers import execute
+from move_helpers import execute, fetch
 from wizard import sample
 
 DEPTH = 1500
@@ -36,3 +36,27 @@ def test_a_difference_in_json_nested_past_pythons_limit_is_named_not_a_traceback
     assert verified.returncode == 1 and "Traceback" not in verified.stderr, verified.stderr[-3000:]
     said = " ".join(verified.stdout.split())
     assert "executions 7: state" in said and "differences found: executions differs" in said, said
+
+
+def test_a_move_to_head_leaves_json_python_cannot_read_as_it_was_and_says_so(tmp_path: Path, pg_url: str) -> None:
+    # Revision 0004 rewrites every state; on PostgreSQL the driver (asyncpg, through SQLAlchemy) parsed the json
+    # column itself, so the revision's own try never saw the RecursionError: `migrate --to head` stopped in the
+    # upgrade after a passing pre-flight and a verified copy ('upgrade: unexpected RecursionError', exit 1).
+    source = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
+    deep = '{"nodes": {"a": {"status": "done"}}, "variables": {"deep": ' + "[" * DEPTH + "]" * DEPTH + "}}"
+    conn = sqlite3.connect(source)
+    conn.execute("UPDATE executions SET state = ? WHERE id = 7", (deep,))
+    conn.commit()
+    conn.close()
+    state = tmp_path / "state"
+    moved = wizard("migrate", "--source", f"sqlite:///{source}", "--target", pg_url, "--state-dir", str(state),
+                   "--yes", "--to", "head", cwd=tmp_path)
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    said = ("revision 0004 left 1 row(s) of executions.state as they were: JSON that Python's json cannot read "
+            "(nested past about 1,000 levels), as the engine cannot")
+    assert said in " ".join(moved.stderr.split()), moved.stderr[-3000:]
+    (run,) = (state / "runs").iterdir()
+    assert said in (run / "report.md").read_text()
+    assert fetch(pg_url, "SELECT state::text FROM executions WHERE id = 7")[0][0] == deep
+    assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id <> 7 AND json_typeof(state -> 'nodes') <> 'array'"
+                 )[0][0] == 0

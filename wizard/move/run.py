@@ -717,10 +717,19 @@ class _Move:
         return wanted
 
     async def _apply_upgrade(self, wanted: str) -> None:
-        """The revisions after the target's up to `wanted`, in one transaction."""
+        """The revisions after the target's up to `wanted`, in one transaction; a data revision's rows it left as
+        they were (JSON Python cannot read) said and noted in the report."""
         async with connect(self.options.target) as conn:
             async with conn.begin():
-                await schema.upgrade(conn, wanted, self.emit, step="upgrade")
+                counts = await schema.upgrade(conn, wanted, self.emit, step="upgrade")
+        rewrites = schema.rewrites([r for r in schema.history() if r.id in counts])
+        for rev, done in counts.items():
+            if done.get("invalid_json"):
+                rw = rewrites[rev]
+                said = (f"revision {rev} left {done['invalid_json']:,} row(s) of {rw.table}.{rw.column} as they were: "
+                        f"JSON that Python's json cannot read (nested past about 1,000 levels), as the engine cannot")
+                self.emit(Warn("upgrade", said))
+                self.notes.append(said)
 
 
 async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:
