@@ -54,8 +54,8 @@ class TargetInfo:
     run_id: str | None = None  # the move whose partial copy it holds, if any
     user: str = ""  # who we are there (current_user)
     server: str = "PostgreSQL"  # or MySQL, MariaDB (wizard.mysql.target.describe: `schema` is then the database)
-    charset: str = ""  # MySQL's: the database's default character set (collation)
-    charset_problem: str = ""  # MySQL's: why that character set would lose characters ('' when it would not)
+    charset: str = ""  # MySQL's: the database's default character set (collation); PostgreSQL's: not UTF8's
+    charset_problem: str = ""  # why that character set would lose characters ('' when it would not)
     max_packet: int = 0  # MySQL's max_allowed_packet: the longest row a client can send or be sent
 
     @property
@@ -132,12 +132,21 @@ async def check_target(target: DbUrl) -> TargetInfo:
 async def describe_target(conn: asyncpg.Connection) -> TargetInfo:
     row = await conn.fetchrow(
         "SELECT current_setting('server_version') AS version, current_schema() AS schema, "
-        "has_schema_privilege(current_schema(), 'CREATE') AS can_create, current_user AS username"
+        "has_schema_privilege(current_schema(), 'CREATE') AS can_create, current_user AS username, "
+        "current_setting('server_encoding') AS encoding, current_database() AS database"
     )
     tables = [r[0] for r in await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
     )]
     info = TargetInfo(row["version"], bool(row["can_create"]), tables, row["schema"] or "public", user=row["username"])
+    # UTF8 holds every character SQLite's text may; SQL_ASCII stores the bytes unchecked. Any other encoding
+    # refuses the first character outside it, in the middle of the copy.
+    if row["encoding"] not in ("UTF8", "SQL_ASCII"):
+        info.charset = row["encoding"]
+        info.charset_problem = (
+            f"database {row['database']} is encoded in {row['encoding']}, which refuses every character outside "
+            f"it: move to a database made with CREATE DATABASE name ENCODING 'UTF8' TEMPLATE template0 "
+            f"(createdb -E UTF8 -T template0 name)")
     if MOVES in tables:
         info.run_id = await conn.fetchval(f"SELECT run_id FROM {MOVES} LIMIT 1")
     return info
@@ -366,8 +375,10 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
     ok = info.major >= MIN_SERVER
     add(Check("target", PASS if ok else FAIL,
               f"{target.masked()} answers: PostgreSQL {info.server_version}" + ("" if ok else f" (needs {MIN_SERVER}+)")))
+    if info.charset_problem:
+        add(Check("encoding", FAIL, info.charset_problem))
     add(Check("privileges", PASS if info.can_create else FAIL,
-              f"the user may create tables in schema {info.schema}" if info.can_create else info.problem))
+              f"the user may create tables in schema {info.schema}" if info.can_create else info.create_problem))
     if pooler is not None:
         add(Check("pooler", WARN, pooler.advice()))
     if engine_schema is not None and engine_schema != info.schema:
