@@ -10,26 +10,19 @@ there again.
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
-from fault_support import rows_lost, wizard
+from fault_support import migrate, rows_lost, small_engine_file, the_run
 from move_helpers import fetch, tables_in
-from wizard import sample
-
-
-def migrate(source: Path, target: str, state: Path, *extra: str):
-    return wizard("migrate", "--source", f"sqlite:///{source}", "--target", target, "--state-dir", str(state),
-                  "--yes", *extra, cwd=source.parent)
 
 
 def test_a_number_the_upgrade_would_write_as_infinity_is_refused_up_front(tmp_path: Path, pg_url: str) -> None:
-    source = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
-    conn = sqlite3.connect(source)
-    (key,) = conn.execute("SELECT id FROM workflows ORDER BY id LIMIT 1").fetchone()
-    conn.execute("UPDATE workflows SET definition = ? WHERE id = ?",
-                 ('{"nodes": [{"id": "n1", "config": {"weight": -1e400}}], "edges": []}', key))
-    conn.commit()
-    conn.close()
+    source = small_engine_file(tmp_path / "engine.db", (
+        "UPDATE workflows SET definition = ? WHERE id = (SELECT min(id) FROM workflows)",
+        ('{"nodes": [{"id": "n1", "config": {"weight": -1e400}}], "edges": []}',)))
+    with closing(sqlite3.connect(source)) as conn:
+        (key,) = conn.execute("SELECT min(id) FROM workflows").fetchone()
     refused = migrate(source, pg_url, tmp_path / "refused", "--to", "head")
     assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
     assert refused.stderr.strip().splitlines()[-1] == (
@@ -41,6 +34,5 @@ def test_a_number_the_upgrade_would_write_as_infinity_is_refused_up_front(tmp_pa
     # Without the upgrade the number moves as written, and verifies.
     moved = migrate(source, pg_url, tmp_path / "state")
     assert moved.returncode == 0, moved.stderr[-3000:]
-    (run,) = (tmp_path / "state" / "runs").iterdir()
-    assert rows_lost(source, pg_url, run) == 0
+    assert rows_lost(source, pg_url, the_run(tmp_path / "state")) == 0
     assert "-1e400" in fetch(pg_url, "SELECT definition::text FROM workflows WHERE id = $1", key)[0][0]

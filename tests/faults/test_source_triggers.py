@@ -11,9 +11,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from fault_support import wizard
+from fault_support import migrate, small_engine_file, wizard
 from move_helpers import execute
-from wizard import sample
 
 TRIGGERS = (
     "CREATE TRIGGER log_runs AFTER INSERT ON executions BEGIN INSERT INTO audit (what) VALUES ('run ' || NEW.id); END",
@@ -23,16 +22,10 @@ TRIGGERS = (
 
 def test_a_rollback_carries_the_engines_rows_back_without_firing_the_files_triggers(tmp_path: Path,
                                                                                     pg_url: str) -> None:
-    source = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
-    conn = sqlite3.connect(source)
-    conn.execute("CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT)")
-    for trigger in TRIGGERS:
-        conn.execute(trigger)
-    conn.commit()
-    conn.close()
+    source = small_engine_file(tmp_path / "engine.db", "CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT)",
+                               *TRIGGERS)
     state = tmp_path / "state"
-    moved = wizard("migrate", "--source", f"sqlite:///{source}", "--target", pg_url, "--state-dir", str(state),
-                   "--yes", cwd=tmp_path)
+    moved = migrate(source, pg_url, state)
     assert moved.returncode == 0, moved.stderr[-3000:]
     execute(pg_url, "INSERT INTO executions (workflow_id, status) SELECT id, 'pending' FROM workflows LIMIT 1",
             "UPDATE settings SET settings_data = '{\"theme\": \"dark\"}'")

@@ -5,16 +5,14 @@ stopped the copy half-way after a passing pre-flight (exit 1: character with byt
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
-from fault_support import rows_lost, wizard
+from fault_support import migrate, rows_lost, small_engine_file, the_run
 from move_helpers import execute, tables_in
-from wizard import sample
 
 
 @pytest.fixture
@@ -35,14 +33,9 @@ def encoded(pg_server: str):
 
 
 def test_a_target_not_in_utf8_is_refused_up_front(tmp_path: Path, encoded) -> None:
-    source = sample.build(tmp_path / "engine.db", executions=20, workflows=3, users=2)
-    conn = sqlite3.connect(source)
-    conn.execute("UPDATE users SET username = 'Ādám' WHERE rowid = 1")
-    conn.commit()
-    conn.close()
+    source = small_engine_file(tmp_path / "engine.db", "UPDATE users SET username = 'Ādám' WHERE rowid = 1")
     latin1 = encoded("LATIN1")
-    refused = wizard("migrate", "--source", f"sqlite:///{source}", "--target", latin1, "--state-dir",
-                     str(tmp_path / "refused"), "--yes", cwd=tmp_path)
+    refused = migrate(source, latin1, tmp_path / "refused")
     database = make_url(latin1).database
     assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
     assert refused.stderr.strip().splitlines()[-1] == (
@@ -51,8 +44,6 @@ def test_a_target_not_in_utf8_is_refused_up_front(tmp_path: Path, encoded) -> No
         "(createdb -E UTF8 -T template0 name)")
     assert tables_in(latin1) == []
     sql_ascii = encoded("SQL_ASCII")
-    moved = wizard("migrate", "--source", f"sqlite:///{source}", "--target", sql_ascii, "--state-dir",
-                   str(tmp_path / "state"), "--yes", cwd=tmp_path)
+    moved = migrate(source, sql_ascii, tmp_path / "state")
     assert moved.returncode == 0, moved.stderr[-3000:]
-    (run,) = (tmp_path / "state" / "runs").iterdir()
-    assert rows_lost(source, sql_ascii, run) == 0
+    assert rows_lost(source, sql_ascii, the_run(tmp_path / "state")) == 0

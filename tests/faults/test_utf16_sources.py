@@ -12,7 +12,7 @@ import random
 import sqlite3
 from pathlib import Path
 
-from fault_support import quarantined, rows_lost, wizard
+from fault_support import migrate, quarantined, rows_lost, the_run, wizard
 from move_helpers import execute, fetch, tables_in
 from wizard import sample
 
@@ -39,11 +39,6 @@ def utf16_engine(path: Path, *statements: str) -> Path:
     return path
 
 
-def migrate(source: Path, target: str, state: Path, *extra: str):
-    return wizard("migrate", "--source", f"sqlite:///{source}", "--target", target, "--state-dir", str(state),
-                  "--yes", *extra, cwd=source.parent)
-
-
 def test_text_keys_past_latin_1_verify_in_code_point_order(tmp_path: Path, pg_url: str) -> None:
     # UTF-16le's units compare low byte first: 'Ā' (00 01) sorted before 'a' (61 00), and the verification, which
     # merges both sides in key order, found the users only in the target: exit 1 after a correct copy.
@@ -52,8 +47,7 @@ def test_text_keys_past_latin_1_verify_in_code_point_order(tmp_path: Path, pg_ur
         f"INSERT INTO users (id, username) VALUES ('{i}', 'name {i}')" for i in ids))
     moved = migrate(source, pg_url, tmp_path / "state")
     assert moved.returncode == 0, moved.stderr[-3000:]
-    (run,) = (tmp_path / "state" / "runs").iterdir()
-    assert rows_lost(source, pg_url, run) == 0
+    assert rows_lost(source, pg_url, the_run(tmp_path / "state")) == 0
     held = {r["id"]: r["username"] for r in fetch(pg_url, "SELECT id, username FROM users")}
     assert {i: held[i] for i in ids} == {i: f"name {i}" for i in ids}
     target = pg_url
@@ -82,5 +76,5 @@ def test_a_value_too_big_for_an_index_is_measured_in_utf8_and_held_up_front(tmp_
     assert tables_in(pg_url) == []
     moved = migrate(source, pg_url, tmp_path / "state", "--on-orphans", "quarantine")
     assert moved.returncode == 0, moved.stderr[-3000:]
-    (run,) = (tmp_path / "state" / "runs").iterdir()
+    run = the_run(tmp_path / "state")
     assert quarantined(run) == {"users": 1} and rows_lost(source, pg_url, run) == 0
