@@ -109,8 +109,12 @@ def source_fingerprint(path: Path) -> dict[str, Any]:
 
 
 def _shown(key: Any) -> str:
-    """An example key as the refusal names it (a NULL key as NULL)."""
-    return "NULL" if key is None else str(key)
+    """An example key as the refusal names it (a NULL key as NULL). A character that does not print (a newline,
+    ESC, NUL: the source's data, not the wizard's) is spelled as Python escapes it, so the line stays one line
+    that says what the key holds, and no escape sequence reaches the terminal."""
+    if key is None:
+        return "NULL"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(key))
 
 
 def resume_command(options: MoveOptions, policy: str) -> str:
