@@ -38,7 +38,10 @@ def _changed_batches(bind: Any, rewrite: JsonRewrite, transform: Callable[[Any],
     src = sa.table(rewrite.table, sa.column(rewrite.pk), sa.column(rewrite.column))
     last = None
     while True:
-        query = sa.select(src.c[rewrite.pk], src.c[rewrite.column]).order_by(src.c[rewrite.pk]).limit(BATCH_ROWS)
+        # As text: a driver that parses json itself (asyncpg) would raise on a value Python cannot read, past the
+        # try below that leaves such a value as it is.
+        query = (sa.select(src.c[rewrite.pk], sa.cast(src.c[rewrite.column], sa.Text))
+                 .order_by(src.c[rewrite.pk]).limit(BATCH_ROWS))
         if last is not None:
             query = query.where(src.c[rewrite.pk] > last)
         rows = bind.execute(query).all()
@@ -50,7 +53,7 @@ def _changed_batches(bind: Any, rewrite: JsonRewrite, transform: Callable[[Any],
                 continue
             try:
                 value = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past what Python reads (about 1,000 deep)
                 counts["invalid_json"] += 1
                 continue
             new = transform(value)
@@ -66,8 +69,8 @@ def rewrite_json_column(revision: str, rewrite: JsonRewrite, down: bool = False)
     """Apply `rewrite.up` (`down`: `rewrite.down`) to every parsed value of its column; write back the rows it
     changed.
 
-    Returns counts: rows seen, rows changed, rows skipped because their text is not JSON
-    (left exactly as they were, and reported, never replaced).
+    Returns counts: rows seen, rows changed, rows skipped because their text is not JSON, or JSON nested deeper
+    than Python reads (left exactly as they were, and reported, never replaced).
     """
     if context.is_offline_mode():
         # `wizard upgrade --sql` hands in what this revision would do to the rows the database holds now.

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from engine_data import read
+from wizard import sample
 from wizard.db import quote
 
 WIZARD = Path(sys.executable).with_name("wizard")
@@ -27,6 +28,32 @@ def wizard_killed_at(spec: str, *args: str, timeout: float = 300) -> subprocess.
                           timeout=timeout)
     assert proc.returncode == -9, f"not killed at {spec} (exit {proc.returncode}): {proc.stderr[-2000:]}"
     return proc
+
+
+def small_engine_file(path: Path, *statements: str | tuple[str, tuple]) -> Path:
+    """A small 1.0.0 engine database (wizard.sample: 2 users, 3 workflows, 20 executions) with `statements` (SQL,
+    or SQL and its parameters) run on it in one transaction."""
+    sample.build(path, executions=20, workflows=3, users=2)
+    conn = sqlite3.connect(path)
+    try:
+        for statement in statements:
+            conn.execute(*((statement,) if isinstance(statement, str) else statement))
+        conn.commit()
+    finally:
+        conn.close()
+    return path
+
+
+def migrate(source: Path, target: str, state: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`wizard migrate --yes` of the SQLite file `source` to `target`, its runs kept in `state`."""
+    return wizard("migrate", "--source", f"sqlite:///{source}", "--target", target, "--state-dir", str(state),
+                  "--yes", *extra, cwd=source.parent)
+
+
+def the_run(state: Path) -> Path:
+    """The run folder of the one run in the state directory `state`."""
+    (run,) = (Path(state) / "runs").iterdir()
+    return run
 
 
 def source_counts(path: Path) -> dict[str, int]:

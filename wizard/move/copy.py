@@ -261,7 +261,7 @@ class _Reader:
             conn.text_factory = tolerant_text
         try:
             conn.execute("BEGIN")  # one snapshot for the whole table
-            line = self._line_sql(conn)
+            line = self._line_sql()
             if line is None:  # the row's values, (its rowid,) its clean flag
                 read = partial(self._read_pass, key_of=_key_getter(
                     [t.column_names.index(k) for k in t.key] if not t.key_is_rowid else [n]))
@@ -289,14 +289,12 @@ class _Reader:
         finally:
             conn.close()
 
-    def _line_sql(self, conn: sqlite3.Connection) -> str | None:
+    def _line_sql(self) -> str | None:
         """SQLite's line for a clean row (`lines`), when this table can have it: the scan named the rows that
         are not clean (else SQLite would test each again), there is a rowid to fetch those by, and the
         database's text is UTF-8."""
         t = self.table
-        if self.lines is None or self.unclean is None or t.without_rowid:
-            return None
-        if conn.execute("PRAGMA encoding").fetchone()[0] != "UTF-8":
+        if self.lines is None or self.unclean is None or t.without_rowid or not t.utf8:
             return None
         return self.lines(t)
 

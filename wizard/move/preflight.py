@@ -25,7 +25,8 @@ from wizard.journal import resolve_state_dir
 from wizard.pg import connect_pg
 from wizard.pgsession import schema_of, without_options
 from wizard.pooler import find_pooler
-from wizard.schema import ENGINE_TABLES, VERSION_TABLE, SchemaState, history, inspect_schema, named_indexes
+from wizard.schema import (ENGINE_TABLES, VERSION_TABLE, Revision, SchemaState, between, history, inspect_schema,
+                           named_indexes, resolve_revision, rewrites)
 from wizard.move.tables import NotCarried, SourceTable, open_readonly
 from wizard.move.target_schema import MOVES, OWN_TABLES, read_source, renames
 from wizard.urls import DbUrl
@@ -53,8 +54,8 @@ class TargetInfo:
     run_id: str | None = None  # the move whose partial copy it holds, if any
     user: str = ""  # who we are there (current_user)
     server: str = "PostgreSQL"  # or MySQL, MariaDB (wizard.mysql.target.describe: `schema` is then the database)
-    charset: str = ""  # MySQL's: the database's default character set (collation)
-    charset_problem: str = ""  # MySQL's: why that character set would lose characters ('' when it would not)
+    charset: str = ""  # MySQL's: the database's default character set (collation); PostgreSQL's: not UTF8's
+    charset_problem: str = ""  # why that character set would lose characters ('' when it would not)
     max_packet: int = 0  # MySQL's max_allowed_packet: the longest row a client can send or be sent
 
     @property
@@ -131,12 +132,21 @@ async def check_target(target: DbUrl) -> TargetInfo:
 async def describe_target(conn: asyncpg.Connection) -> TargetInfo:
     row = await conn.fetchrow(
         "SELECT current_setting('server_version') AS version, current_schema() AS schema, "
-        "has_schema_privilege(current_schema(), 'CREATE') AS can_create, current_user AS username"
+        "has_schema_privilege(current_schema(), 'CREATE') AS can_create, current_user AS username, "
+        "current_setting('server_encoding') AS encoding, current_database() AS database"
     )
     tables = [r[0] for r in await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
     )]
     info = TargetInfo(row["version"], bool(row["can_create"]), tables, row["schema"] or "public", user=row["username"])
+    # UTF8 holds every character SQLite's text may; SQL_ASCII stores the bytes unchecked. Any other encoding
+    # refuses the first character outside it, in the middle of the copy.
+    if row["encoding"] not in ("UTF8", "SQL_ASCII"):
+        info.charset = row["encoding"]
+        info.charset_problem = (
+            f"database {row['database']} is encoded in {row['encoding']}, which refuses every character outside "
+            f"it: move to a database made with CREATE DATABASE name ENCODING 'UTF8' TEMPLATE template0 "
+            f"(createdb -E UTF8 -T template0 name)")
     if MOVES in tables:
         info.run_id = await conn.fetchval(f"SELECT run_id FROM {MOVES} LIMIT 1")
     return info
@@ -180,9 +190,10 @@ class PreflightReport:
 
 
 async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state_dir: Path | None = None,
-                     resume_run: str | None = None, reflected: bool = False) -> PreflightReport:
+                     resume_run: str | None = None, reflected: bool = False, to: str | None = None) -> PreflightReport:
     """Every pre-flight check and the data scan; never writes. `resume_run` accepts that run's partial copy;
-    `reflected` accepts a source with none of the engine's tables, to be copied as it is."""
+    `reflected` accepts a source with none of the engine's tables, to be copied as it is; `to`: the revision the
+    move upgrades the target to after the copy (None: none)."""
     emit(StepStarted(STEP, "pre-flight checks"))
     report = PreflightReport(checks=[], server="MySQL" if target.is_mysql else "PostgreSQL")  # until it answers
     add = report.checks.append
@@ -211,6 +222,8 @@ async def run_checks(source: DbUrl, target: DbUrl, emit: Emit = ignore, *, state
             _add_scan(report, await scanning, add)
             _check_unenforced_keys(source.sqlite_path, report.tables, add)
             _check_names(report, add, resume_run)
+            if to is not None and report.source_revision is not None:
+                _check_rewrites(source.sqlite_path, between(report.source_revision, resolve_revision(to)), add)
     finally:
         # The file failed its check (the scan's end is moot), or a check raised before the target's answer was read.
         # Gathered done or not: a damaged file's scan ends in an error that is moot too, and one never retrieved
@@ -362,8 +375,10 @@ async def _check_target(target: DbUrl, report: PreflightReport, add: Any, resume
     ok = info.major >= MIN_SERVER
     add(Check("target", PASS if ok else FAIL,
               f"{target.masked()} answers: PostgreSQL {info.server_version}" + ("" if ok else f" (needs {MIN_SERVER}+)")))
+    if info.charset_problem:
+        add(Check("encoding", FAIL, info.charset_problem))
     add(Check("privileges", PASS if info.can_create else FAIL,
-              f"the user may create tables in schema {info.schema}" if info.can_create else info.problem))
+              f"the user may create tables in schema {info.schema}" if info.can_create else info.create_problem))
     if pooler is not None:
         add(Check("pooler", WARN, pooler.advice()))
     if engine_schema is not None and engine_schema != info.schema:
@@ -472,6 +487,28 @@ def _check_unenforced_keys(path: Path, tables: list[SourceTable], add: Any) -> N
         add(Check("keys", FAIL, "; ".join(repeats) + ": the file's table does not hold those columns unique (another "
                                 "program made it), the engine's schema does: remove the repeats in a copy of the "
                                 "source and move the copy"))
+
+
+def _check_rewrites(path: Path, revisions: list[Revision], add: Any) -> None:
+    """A data revision the move's upgrade runs reads its column through Python's json, which takes a number past
+    a double's range (1e400) for Infinity and writes that back: no JSON, and the target's json refuses it, stopping
+    the upgrade after the copy. SQLite's json_tree reads such a number as a REAL that is not finite too."""
+    conn = open_readonly(path)
+    try:
+        for rev, rw in rewrites(revisions).items():
+            text = f"CAST({quote(rw.column)} AS TEXT)"
+            found = conn.execute(
+                f"SELECT t.{quote(rw.pk)}, j.fullkey FROM {quote(rw.table)} AS t, "
+                f"json_tree(CASE WHEN json_valid({text}) THEN {text} END) AS j "
+                f"WHERE j.type = 'real' AND abs(j.atom) > 1.7976931348623157e308 LIMIT 1").fetchone()
+            if found:
+                add(Check("upgrade", FAIL, f"{rw.table}.{rw.column} at key {found[0]} holds a number past a double's "
+                                           f"range at {found[1]}: revision {rev}, which the move's upgrade runs, "
+                                           f"would write it back as Infinity, which JSON has not: move without --to, "
+                                           f"or write the number within range in a copy of the source"))
+                return
+    finally:
+        conn.close()
 
 
 def backup_room(source: DbUrl, state_dir: Path) -> tuple[int, int]:

@@ -109,8 +109,12 @@ def source_fingerprint(path: Path) -> dict[str, Any]:
 
 
 def _shown(key: Any) -> str:
-    """An example key as the refusal names it (a NULL key as NULL)."""
-    return "NULL" if key is None else str(key)
+    """An example key as the refusal names it (a NULL key as NULL). A character that does not print (a newline,
+    ESC, NUL: the source's data, not the wizard's) is spelled as Python escapes it, so the line stays one line
+    that says what the key holds, and no escape sequence reaches the terminal."""
+    if key is None:
+        return "NULL"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(key))
 
 
 def resume_command(options: MoveOptions, policy: str) -> str:
@@ -406,7 +410,7 @@ class _Move:
                           f"move again")
         self.fingerprint = fingerprint
         report = await run_checks(o.source, o.target, self.emit, state_dir=o.state_dir,
-                                  resume_run=self.run.id if o.resume else None, reflected=o.reflected)
+                                  resume_run=self.run.id if o.resume else None, reflected=o.reflected, to=self.to)
         failed = report.failed
         if failed:
             raise Refused(f"pre-flight check '{failed[0].name}' failed: {failed[0].reason}")
@@ -717,10 +721,19 @@ class _Move:
         return wanted
 
     async def _apply_upgrade(self, wanted: str) -> None:
-        """The revisions after the target's up to `wanted`, in one transaction."""
+        """The revisions after the target's up to `wanted`, in one transaction; a data revision's rows it left as
+        they were (JSON Python cannot read) said and noted in the report."""
         async with connect(self.options.target) as conn:
             async with conn.begin():
-                await schema.upgrade(conn, wanted, self.emit, step="upgrade")
+                counts = await schema.upgrade(conn, wanted, self.emit, step="upgrade")
+        rewrites = schema.rewrites([r for r in schema.history() if r.id in counts])
+        for rev, done in counts.items():
+            if done.get("invalid_json"):
+                rw = rewrites[rev]
+                said = (f"revision {rev} left {done['invalid_json']:,} row(s) of {rw.table}.{rw.column} as they were: "
+                        f"JSON that Python's json cannot read (nested past about 1,000 levels), as the engine cannot")
+                self.emit(Warn("upgrade", said))
+                self.notes.append(said)
 
 
 async def _check_kinds(conn: asyncpg.Connection, t: SourceTable) -> None:

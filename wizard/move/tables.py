@@ -80,6 +80,9 @@ class SourceTable:
     # An engine table's primary key or UNIQUE columns that the file does not hold unique (another program made
     # the table): SQLite may hold repeats the target's key refuses.
     unenforced: tuple[tuple[str, ...], ...] = ()
+    # The file's text is UTF-8 (PRAGMA encoding). In a UTF-16 file CAST(x AS BLOB) gives UTF-16 bytes, which
+    # clean_sql's test of text would judge and measure in place of the UTF-8 the target gets: no row is clean.
+    utf8: bool = True
 
     @property
     def target(self) -> str:
@@ -107,6 +110,8 @@ class SourceTable:
 
     def clean_sql(self) -> str:
         """1 when every value of the row may take the fast path (see normalize.clean_sql), else 0."""
+        if not self.utf8:
+            return "0"
         parts = [normalize.clean_sql(c.kind, quote(c.name)) for c in self.columns]
         parts += [f"{quote(c.name)} IS NOT NULL" for c in self.columns if not c.nullable and c.name not in self.key]
         return f"CASE WHEN {all_of(parts) or '1'} THEN 1 ELSE 0 END"
@@ -145,9 +150,11 @@ def read_tables(conn: sqlite3.Connection) -> list[SourceTable]:
     """Every table to copy (`plain_tables`), parents before children."""
     listed = conn.execute("PRAGMA main.table_list").fetchall()
     tables = {name: _read_table(conn, name) for name in plain_tables(listed)}
+    utf8 = conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8"
     for _schema, name, _type, _ncol, without_rowid, *_ in listed:
         if name in tables:
             tables[name].without_rowid = bool(without_rowid)
+            tables[name].utf8 = utf8
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'").fetchone():
         for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence"):
             if name in tables and isinstance(seq, int):

@@ -261,6 +261,7 @@ def _write(path: Path, since: Since, rows: dict[str, list[tuple[str, tuple]]]) -
         conn.execute("BEGIN IMMEDIATE")
         try:
             in_file = _in_file(conn)
+            kept = _triggers_set_aside(conn, [in_file(t.table) for t in since.tables if t.any])
             for t in since.tables:
                 if not t.any:
                     continue
@@ -277,6 +278,8 @@ def _write(path: Path, since: Since, rows: dict[str, list[tuple[str, tuple]]]) -
                 for k, values in rows.get(t.table, []):
                     written += _one(conn, f"INSERT INTO {name} ({', '.join(map(quote, columns))}) VALUES ({marks})",
                                     list(values), t.table, k)
+            for sql in kept:
+                conn.execute(sql)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -284,6 +287,18 @@ def _write(path: Path, since: Since, rows: dict[str, list[tuple[str, tuple]]]) -
     finally:
         conn.close()
     return written
+
+
+def _triggers_set_aside(conn: sqlite3.Connection, tables: list[str]) -> list[str]:
+    """Drop the file's triggers on `tables` inside the carry-back's transaction; their CREATE statements, to run
+    again before it commits. The engine's rows were written to the target, where no trigger ran (the move does
+    not carry them): firing them now (another program's audit trigger) would write what the target never held."""
+    marks = ", ".join("?" for _ in tables)
+    found = conn.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({marks})",
+                         tables).fetchall() if tables else []
+    for name, _ in found:
+        conn.execute(f"DROP TRIGGER {quote(name)}")
+    return [sql for _, sql in found]
 
 
 def _one(conn: sqlite3.Connection, sql: str, params: list[Any], table: str, key: str) -> int:

@@ -204,8 +204,25 @@ class _SqliteReader:
         await asyncio.to_thread(self._thread.join)
 
 
+CODE_POINTS = "wizard_code_points"
+
+
+def _by_code_point(a: str, b: str) -> int:
+    return (a > b) - (a < b)
+
+
+def _text_order(conn: sqlite3.Connection) -> str:
+    """The collation that sorts text by code point, as PostgreSQL's "C" does UTF-8: BINARY (memcmp) in a UTF-8
+    file; in a UTF-16 one memcmp compares UTF-16 units (UTF-16le: 'Ā' before 'a'), so Python's order instead."""
+    if conn.execute("PRAGMA encoding").fetchone()[0] == "UTF-8":
+        return "BINARY"
+    conn.create_collation(CODE_POINTS, _by_code_point)
+    return CODE_POINTS
+
+
 def _sqlite_order(conn: sqlite3.Connection, table: str, pk: list[str], kinds: list[str]) -> str:
-    """ORDER BY terms that sort like the target: BINARY for text; a CAST where storage classes mix."""
+    """ORDER BY terms that sort like the target: text by code point; a CAST where storage classes mix."""
+    collate = f"COLLATE {_text_order(conn)}"
     info = conn.execute(f"PRAGMA table_info({quote(table)})").fetchall()
     ddl = conn.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone()[0] or ""
     rowid_alias = (len(pk) == 1 and "WITHOUT ROWID" not in ddl.upper()
@@ -217,15 +234,15 @@ def _sqlite_order(conn: sqlite3.Connection, table: str, pk: list[str], kinds: li
         mixed = (stored is not None and not rowid_alias and
                  conn.execute(f"SELECT 1 FROM {quote(table)} WHERE typeof({q}) <> ? LIMIT 1", (stored,)).fetchone())
         if mixed:
-            terms.append(f"CAST({q} AS {'INTEGER' if stored == 'integer' else 'TEXT'})")
+            terms.append(f"CAST({q} AS INTEGER)" if stored == "integer" else f"CAST({q} AS TEXT) {collate}")
         elif kind in (TIMESTAMP, DATE):
             # By the instant, not the spelling ('...T09:00' sorts after '... 10:00' as text): SQLite's own reading,
             # in UTC to the millisecond, then the text within one millisecond. SQLite reads the last half
             # millisecond of 9999 as NULL (it rounds into the year 10000): last, where PostgreSQL sorts it.
             instant = f"strftime('%Y-%m-%d %H:%M:%f', {q})"
-            terms.append(f"{instant} IS NULL, {instant}, {q} COLLATE BINARY")
+            terms.append(f"{instant} IS NULL, {instant}, {q} {collate}")
         else:
-            terms.append(f"{q} COLLATE BINARY" if kind == TEXT else q)
+            terms.append(f"{q} {collate}" if kind == TEXT else q)
     return ", ".join(terms)
 
 

@@ -56,6 +56,8 @@ def expected(kind: str, value: Any) -> Any:
         return None
     try:
         return _READERS[kind](value)
+    except RecursionError:  # JSON nested past Python's limit (about 1,000), which SQLite and PostgreSQL take
+        raise NoMeaning(f"{kind} nested deeper than Python reads") from None
     except (ValueError, OverflowError, ArithmeticError, KeyError) as exc:
         if isinstance(exc, NoMeaning):
             raise
