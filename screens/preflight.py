@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, RadioButton, RadioSet, Static
 
+from screens.confirm import Confirm
 from screens.messages import ChecksAnswered
 from screens.widgets import Folded, ProgressList, StepScreen, Wrapped, esc
 from wizard import commands
@@ -222,7 +223,15 @@ class PreflightScreen(StepScreen):
         return self._blocker() is None
 
     def action_next(self) -> None:
-        if self.can_go_next():
-            self.wizard.start_move()
-            self.wizard.go("backup")
+        """Ask what `wizard migrate` asks before it writes, in its words; y starts the move."""
+        if not self.can_go_next():
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.can_go_next():
+                self.wizard.start_move()
+                self.wizard.go("backup")
+
+        question = commands.move_question(self.wizard.move_options(), self.session.preflight)
+        self.app.push_screen(Confirm(question, yes_label="Move (y)", title="Start the move?"), answered)
 

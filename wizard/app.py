@@ -208,14 +208,18 @@ class WizardApp(App[int]):
             exit_on_error=False, description="the journey's service call",
         )
 
-    def start_move(self, resume: bool = False) -> None:
+    def move_options(self, resume: bool = False) -> commands.MoveOptions:
+        """The move the session's choices make; `yes`: a face asks before it starts one (commands.move_question)."""
         session = self.session
-        options = commands.MoveOptions(
+        return commands.MoveOptions(
             source=parse_url(session.source_text, "source"), target=session.target, state_dir=session.state_dir,
             to=session.upgrade_to, yes=True, resume=resume, jobs=session.jobs, on_orphans=session.policy,
             reflected=session.reflected,
             env_file=None,  # the Finish screen switches .env, after the operator saw the verification
         )
+
+    def start_move(self, resume: bool = False) -> None:
+        options = self.move_options(resume)
         self.start_run(lambda emit, stop: commands.migrate(options, emit, stop))
 
     def start_upgrade(self, target_revision: str) -> None:

@@ -442,8 +442,9 @@ def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: 
             source=commands.resolve_url(source, env_file, "source"),
             target=commands.in_schema(commands.parse_url(target, "target"), schema), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
             on_orphans=on_orphans, env_file=env_file, reflected=reflected,
-            confirm=None if as_json else _confirm_move(printer),
         )
+        if not as_json:
+            options.confirm = _confirm_move(printer, options)
         result = await commands.migrate(options, printer, stop)
         printer.close_bars()
         if as_json:
@@ -467,12 +468,12 @@ def _stop_on_ctrl_c(stop: StopRequest) -> None:
     loop.add_signal_handler(signal.SIGINT, first)
 
 
-def _confirm_move(printer: EventPrinter) -> Callable[[Any], bool]:
+def _confirm_move(printer: EventPrinter, options: Any) -> Callable[[Any], bool]:
     def confirm(report: Any) -> bool:
         printer.close_bars()
         if not sys.stdin.isatty():
             return False
-        return click.confirm("Create the tables and copy the rows into the target now?", default=False, err=True)
+        return click.confirm(commands.move_question(options, report), default=False, err=True)
 
     return confirm
 

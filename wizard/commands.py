@@ -58,7 +58,7 @@ from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
     # the commands
-    "plan", "backup", "check_target", "preflight", "migrate", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
+    "plan", "backup", "check_target", "preflight", "migrate", "move_question", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
     "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
     "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_alternative",
@@ -247,6 +247,24 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     carries on from the last checkpoint."""
     _one_side_mysql(options.source, options.target)
     return await run_move(options, emit, stop)
+
+
+def move_question(options: MoveOptions, report: PreflightReport) -> str:
+    """What a move asks before it writes (the CLI without --yes, the TUI's n), as both faces ask it: the databases,
+    what is created and copied, the rows the policy sets aside, the upgrade after; masked."""
+    policy = options.on_orphans or DEFAULT_POLICY
+    rows = sum(report.rows.values())
+    what = "its tables as they are" if options.reflected else \
+        f"the engine's tables at revision {report.source_revision or '?'}"
+    lines = [f"Back up {options.source.masked()} (only ever read), then create {what} in "
+             f"{options.target.masked()} and copy {rows:,} rows in {len(report.rows)} tables into them."]
+    if report.affected.get(policy):
+        lines.append(f"{report.affected[policy]:,} rows {report.server} will not take as they are: "
+                     f"{policy} ({ORPHAN_POLICIES[policy]}).")
+    if options.to:
+        lines.append(f"Then upgrade the target to {options.to}.")
+    lines.append(f"{options.jobs} tables at once. Move now?")
+    return mask("\n".join(lines))
 
 
 def move_notes(result: MoveResult, switch_offered: bool = False) -> list[str]:
