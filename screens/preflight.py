@@ -15,12 +15,11 @@ from screens.confirm import Confirm
 from screens.messages import ChecksAnswered
 from screens.widgets import Folded, ProgressList, StepScreen, Wrapped, esc
 from wizard import commands
-from wizard.commands import DEFAULT_POLICY, ORPHAN_POLICIES, parse_url
+from wizard.commands import DEFAULT_POLICY, JOBS, ORPHAN_POLICIES, parse_url
 from wizard.errors import WizardError
 from wizard.secrets import mask
 
 STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[b red]FAIL[/]"}
-JOBS = (1, 2, 4, 8)  # what j steps through
 
 
 class PreflightScreen(StepScreen):
@@ -30,7 +29,9 @@ class PreflightScreen(StepScreen):
         Binding("escape", "back", "Back", id="back"),
         Binding("n", "next", "Start the move", tooltip="Back up the source, then copy", id="next"),
         # Said on the options line above the verdict, not in the footer: at 80 columns it has no room.
-        Binding("j", "jobs", "Jobs", tooltip="Tables copied, and indexes built, at once", id="jobs", show=False),
+        Binding("j", "jobs(1)", "Jobs", tooltip="More tables copied, and indexes built, at once", id="jobs",
+                show=False),
+        Binding("J", "jobs(-1)", "Fewer jobs", tooltip="Fewer tables copied at once", id="fewer_jobs", show=False),
         Binding("t", "upgrade_to", "Then upgrade", tooltip="After the move, upgrade the target to a revision",
                 id="upgrade_to", show=False),
         Binding("f", "reflected", "As is", tooltip="Another app's database: copy its tables as they are",
@@ -82,7 +83,7 @@ class PreflightScreen(StepScreen):
 
     def _show_options(self) -> None:
         session = self.session
-        line = f"[b]Jobs:[/] {session.jobs} (j)"
+        line = f"[b]Jobs:[/] {session.jobs} (j/J)"
         if session.reflected:
             line += " · [b]its tables copied as they are[/] (f: off)"
         elif self._may_reflect():
@@ -93,9 +94,10 @@ class PreflightScreen(StepScreen):
         self.query_one("#options", Static).update(line)
         self.refresh_bindings()
 
-    def action_jobs(self) -> None:
+    def action_jobs(self, step: int) -> None:
+        """One more (j) or fewer (J) of what `wizard migrate --jobs` takes, round from the last to the first."""
         jobs = self.session.jobs
-        self.session.jobs = JOBS[(JOBS.index(jobs) + 1) % len(JOBS)] if jobs in JOBS else JOBS[0]
+        self.session.jobs = JOBS[(JOBS.index(jobs) + step) % len(JOBS)] if jobs in JOBS else JOBS[0]
         self._show_options()
 
     def action_upgrade_to(self) -> None:

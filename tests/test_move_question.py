@@ -90,3 +90,18 @@ async def test_migrate_without_yes_asks_the_same_question_and_a_no_writes_nothin
     assert "the move was not confirmed: nothing was written" in flat, said
     assert await pg_counts(pg_url) == {}
 
+
+async def test_the_preflight_screen_offers_every_jobs_migrate_takes(tmp_path: Path, engine_db: Path,
+                                                                    pg_url: str) -> None:
+    """`wizard migrate --jobs` takes 1 to 16 (commands.JOBS); j and J step through the same, round."""
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "ctrl+t", "ctrl+n", "J", "J")  # 2 -> 1 -> the most
+        assert "Jobs: 16 (j/J)" in screen_text(app), screen_text(app)
+        assert "16 tables at once" in commands.move_question(app.move_options(), app.session.preflight)
+        await press(pilot, "n", "y")
+        assert app.session.log.state == "done", app.session.log.error
+        started = app.session.run.started()
+    assert started["jobs"] == 16 == commands.JOBS[-1]  # the run went with it
+    assert await pg_counts(pg_url) == sqlite_counts(engine_db)

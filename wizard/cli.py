@@ -415,7 +415,7 @@ def _print_verification(report: Any) -> None:
 @click.option("--to", "to", default=None, help="After the move, upgrade the target to this revision (or head).")
 @click.option("--yes", is_flag=True, help="Move without asking first.")
 @click.option("--resume", is_flag=True, help="Carry on the interrupted move of this source to this target.")
-@click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
+@click.option("--jobs", type=click.IntRange(commands.JOBS[0], commands.JOBS[-1]), default=2, show_default=True,
               help="Tables copied, and indexes built, at once.")
 @click.option("--on-orphans", type=click.Choice(list(commands.ORPHAN_POLICIES)), default=None,
               help="Rows the target will not take as they are: " + "; ".join(
