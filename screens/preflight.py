@@ -148,7 +148,7 @@ class PreflightScreen(StepScreen):
         checks.add_column("why", width=max(30, self.size.width - 32))
         for check in report.checks:
             checks.add_row(Text(check.name), Text.from_markup(STATUS_STYLE.get(check.status, check.status)),
-                           Folded(mask(check.reason)), height=None)
+                           Folded(commands.in_keys(mask(check.reason))), height=None)
         self._show_scan(report)
         self._show_options()
         self._show_verdict()

@@ -103,7 +103,8 @@ class RunsScreen(StepScreen):
                  for i, r in enumerate(finished, 1)]
         summary = commands.run_summary(run)
         if summary["failed_step"]:  # where and why, as `wizard status` says it
-            steps.append(f"failed at {summary['failed_step']}: {summary['error'] or 'no reason recorded'}")
+            steps.append(f"failed at {summary['failed_step']}: "
+                         f"{commands.in_keys(summary['error'] or 'no reason recorded')}")
         self.query_one("#steps", Static).update(
             f"[b]The {len(finished)} steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
         undo, why_not = commands.undo_preview(run)

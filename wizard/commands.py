@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -38,7 +39,7 @@ from wizard.backup import BackupRecord, check_deferred, human_size, run_backup
 from wizard.db import check_sqlite_writable
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
 from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
-from wizard.errors import BadInput, Interrupted, Refused, WizardError
+from wizard.errors import RESTORE_ANYWAY, BadInput, Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
@@ -61,7 +62,7 @@ __all__ = [
     "plan", "backup", "check_target", "preflight", "migrate", "move_question", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
     "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
-    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_alternative",
+    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_choices", "rollback_alternative",
     "rollback", "status", "run_summary", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
@@ -71,7 +72,7 @@ __all__ = [
     # small helpers on what the faces are given
     "parse_url", "form_url", "schema_of", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
     "resumable", "Resumable", "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
-    "first_revision",
+    "first_revision", "in_keys",
 ]
 
 # --- what the faces name ---
@@ -160,6 +161,32 @@ def resumable(state_dir: Path, run_id: str) -> Resumable:
 def resumable_target(state_dir: Path, run_id: str) -> str | None:
     """The target an unfinished move was writing to, when the journal has it whole (no password masked out)."""
     return resumable(state_dir, run_id).target
+
+
+# The service words a remedy as the CLI takes it; the TUI says the same sentence with its key instead of the flag.
+_KEYS = [
+    (re.compile(r"began with --restore-backup: finish it the same way"),
+     "began restoring the backup anyway: finish it the same way (r on the rollback's confirmation)"),
+    (re.compile(r"began without --restore-backup: finish it the same way"),
+     "began keeping the rows written since: finish it the same way (y on the rollback's confirmation)"),
+    (re.compile(r"pass --restore-backup to roll back anyway"),
+     "restore the backup anyway with r on the rollback's confirmation"),
+    (re.compile(r"pass --restore-backup to save them to the run folder and roll back anyway"),
+     "restore the backup anyway with r on the rollback's confirmation (it saves them to the run folder first)"),
+    (re.compile(r"(?:pass|roll back with) --restore-backup"),
+     "restore the backup anyway with r on the rollback's confirmation"),
+    (re.compile(r"run the move again with --resume"), "resume the move (Resume, on the Start screen)"),
+    (re.compile(r"--resume it, or roll it back"), "resume it (Resume, on the Start screen), or roll it back"),
+    (re.compile(r"pass --db with the full URL"), "give the full URL with u on the Runs screen"),
+    (re.compile(r"`?wizard rollback --run [\w-]+`?"), "Ctrl+R"),
+]
+
+
+def in_keys(text: str) -> str:
+    """A message of the service as the TUI says it: a remedy named by its key and screen, not by its flag."""
+    for pattern, keys in _KEYS:
+        text = pattern.sub(keys, text)
+    return text
 
 
 def revisions(current: str | None, to: str) -> list[Revision]:
@@ -412,6 +439,20 @@ async def rollback_plan(run: Run, db_url: DbUrl | None = None, env_file: Path | 
     nothing. `db_url`: the database's full URL when the journal's masked one needs its password back;
     `typed`: a target URL the operator typed this session, used when it names the run's target."""
     return await prepare_rollback(run, _credentials(run, db_url, env_file, typed), restore_backup)
+
+
+async def rollback_choices(run: Run, db_url: DbUrl | None = None, env_file: Path | None = None,
+                           typed: DbUrl | None = None) -> tuple[RollbackPlan | None, RollbackPlan | None, str]:
+    """What a confirmation offers (the TUI's): the rollback keeping what was written since (y), the same restoring the
+    backups anyway (r, when rows were written since), and why there is no y when that is refused and only the
+    restore would go (the CLI's refusal that says to pass --restore-backup). Changes nothing."""
+    try:
+        plan = await rollback_plan(run, db_url, env_file, typed=typed)
+    except Refused as exc:
+        if exc.remedy != RESTORE_ANYWAY:
+            raise
+        return None, await rollback_plan(run, db_url, env_file, restore_backup=True, typed=typed), exc.message
+    return plan, rollback_alternative(plan), ""
 
 
 def rollback_alternative(plan: RollbackPlan) -> RollbackPlan | None:

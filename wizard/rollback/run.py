@@ -34,7 +34,7 @@ from wizard import schema
 from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env, sha256_file
 from wizard.db import connect, write_transaction
 from wizard.envfile import database_url
-from wizard.errors import BadInput, Refused, StepError, WizardError
+from wizard.errors import RESTORE_ANYWAY, BadInput, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted, Warn
 from wizard.journal import FINISHED, ROLLED_BACK, Run
 from wizard.lock import StateLock
@@ -512,7 +512,8 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         first = began[0]
         if bool(first.get("restore_backup")) != restore_backup:
             raise Refused(f"the rollback of run {run.id} began {'with' if first.get('restore_backup') else 'without'} "
-                          f"--restore-backup: finish it the same way")
+                          f"--restore-backup: finish it the same way",
+                          remedy=RESTORE_ANYWAY if first.get("restore_backup") else None)
         context.since = load_since(run)
         notes.append(f"this rollback began at {first['ts']} and goes on from where it stopped")
     else:
@@ -523,7 +524,7 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         if not context.since and run.state() == FINISHED and not restore_backup:
             raise Refused(f"run {run.id} recorded no end state (an older wizard made it): what the engine wrote "
                           f"since cannot be measured, and a rollback would lose it; compare the database yourself, "
-                          f"then pass --restore-backup to roll back anyway")
+                          f"then pass --restore-backup to roll back anyway", remedy=RESTORE_ANYWAY)
         if not context.since:
             notes.append(f"run {run.id} did not finish: the engine was never handed its database")
         _refuse_losing_since(run, context)
@@ -558,7 +559,7 @@ def _refuse_losing_since(run: Run, context: RollbackContext) -> None:
         rows = sum(s.rows for s in context.since.values())
         raise Refused(f"{rows:,} row(s) were written to the target since move {run.id}, and a move off MySQL cannot "
                       f"carry them back into it: nothing was undone; pass --restore-backup to save them to the run "
-                      f"folder and roll back anyway")
+                      f"folder and roll back anyway", remedy=RESTORE_ANYWAY)
 
 
 def save_since(run: Run, context: RollbackContext) -> None:
