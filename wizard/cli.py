@@ -633,9 +633,8 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, sc
         def confirm(plan: Any) -> bool:
             if not as_json:
                 _print_upgrade_plan(plan)
-            if not yes:
-                _confirm(f"Back up {mask(str(db))}, then upgrade it to {plan.target}?",
-                         f"pass --yes to upgrade {mask(str(db))} to {plan.target}")
+            if not yes:  # the question the TUI's a asks
+                _confirm(commands.upgrade_question(plan), f"pass --yes to upgrade {mask(str(db))} to {plan.target}")
             return True
 
         result = await commands.upgrade(db, to, state_dir, printer, stop, confirm)

@@ -59,7 +59,7 @@ from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
     # the commands
-    "plan", "backup", "check_target", "preflight", "migrate", "move_question", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
+    "plan", "backup", "check_target", "preflight", "migrate", "move_question", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_question", "upgrade_counts",
     "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
     "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_choices", "rollback_alternative",
@@ -318,6 +318,14 @@ def upgrade_steps(plan: UpgradePlan) -> list[str]:
     """What an upgrade does after its backup, in order, as its confirmation lists it."""
     return ([f"record the 1.0.0 baseline {plan.stamp}"] if plan.stamp else []) \
         + [f"apply {rev.id}: {rev.description}" for rev in plan.pending]
+
+
+def upgrade_question(plan: UpgradePlan) -> str:
+    """What an upgrade asks before it writes (the CLI without --yes, the TUI's a), as both faces ask it: the
+    database, from and to, the backup, how the revisions go in, each step; masked."""
+    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(upgrade_steps(plan), 1))
+    return mask(f"Upgrade {plan.db.masked()}\nfrom {upgrade_start(plan)} to {plan.target}?\n\n"
+                f"First a backup of it, proven; then, {plan.how}:\n{steps}")
 
 
 def upgrade_counts(result: UpgradeResult) -> list[tuple[str, str]]:
