@@ -118,7 +118,8 @@ class RunsScreen(StepScreen):
             if self.rolling_back:
                 return None
             run = self.selected if self.is_mounted else None
-            return True if run is not None and self._undoable(run) else None
+            # A run rolled back already (or with nothing to undo): the key never acts for it, so it is not shown.
+            return True if run is not None and self._undoable(run) else False
         if action in ("back", "database_url"):
             return None if self.rolling_back else True
         return super().check_action(action, parameters)

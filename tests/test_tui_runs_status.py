@@ -85,3 +85,20 @@ async def test_a_run_whose_rollback_failed_is_said_so_by_both_faces(tmp_path: Pa
 
 def tables_of(url: str) -> list[str]:
     return [r[0] for r in read(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+
+
+async def test_after_its_rollback_the_runs_screen_no_longer_offers_to_roll_the_run_back(tmp_path: Path) -> None:
+    """A key in the footer acts now, or is not shown: a run rolled back already never rolls back again."""
+    db = sample.build(tmp_path / "engine.db", executions=30, workflows=3, users=2)
+    before = db.read_bytes()
+    state = tmp_path / "state"
+    await commands.upgrade(commands.parse_url(f"sqlite:///{db}"), None, state)
+    app = make_app(state, source_text=f"sqlite:///{db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter", "ctrl+r", "y")  # the Runs screen, its rollback, confirmed
+        assert "rolled back and checked" in " ".join(screen_text(app).split()), screen_text(app)
+        footer = screen_text(app).splitlines()[-1]
+        assert "Roll back this run" not in footer, footer
+        assert app.screen.check_action("rollback_selected", ()) is False
+    assert db.read_bytes() == before and list_runs(state)[-1].state() == "rolled back"
