@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import select
 import sqlite3
 import subprocess
@@ -43,12 +44,12 @@ async def test_n_on_the_preflight_screen_asks_what_migrate_asks_and_a_no_writes_
     assert await pg_counts(pg_url) == sqlite_counts(engine_db)
 
 
-def _on_a_terminal(args: list[str], answer: bytes) -> tuple[int, str]:
-    """`wizard` with a terminal for stdin, stdout and stderr; `answer` typed once it asks. Its exit code and what
-    it printed."""
+def _on_a_terminal(args: list[str], answer: bytes, columns: int = 200) -> tuple[int, str]:
+    """`wizard` with a terminal `columns` wide for stdin, stdout and stderr; `answer` typed once it asks. Its exit
+    code and what it printed."""
     master, slave = os.openpty()
     proc = subprocess.Popen([WIZARD, *args], stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                            env={**os.environ, "COLUMNS": "200"})
+                            env={**os.environ, "COLUMNS": str(columns)})
     os.close(slave)
     said, answered, deadline = b"", False, time.monotonic() + 120
     try:
@@ -105,3 +106,18 @@ async def test_the_preflight_screen_offers_every_jobs_migrate_takes(tmp_path: Pa
         started = app.session.run.started()
     assert started["jobs"] == 16 == commands.JOBS[-1]  # the run went with it
     assert await pg_counts(pg_url) == sqlite_counts(engine_db)
+
+
+async def test_the_question_is_wrapped_at_word_breaks_to_an_80_column_terminal(tmp_path: Path, engine_db: Path,
+                                                                               pg_url: str) -> None:
+    """click's prompt is one line the terminal cuts wherever the width ends ("the engine\n's tables"): the
+    question's lines are wrapped to the terminal first, only its last line asked."""
+    code, said = await asyncio.to_thread(_on_a_terminal, ["migrate", "--source", f"sqlite:///{engine_db}",
+                                                          "--target", pg_url, "--state-dir", str(tmp_path / "state")],
+                                         b"n\n", 80)
+    assert code == 3, said
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", said)
+    asked = plain[plain.index("Back up"):plain.index("[y/N]")].splitlines()  # the question, as the terminal shows it
+    assert max(map(len, asked)) <= 80, "\n".join(asked)
+    assert any("the engine's tables" in line for line in asked), "\n".join(asked)
+    assert await pg_counts(pg_url) == {}

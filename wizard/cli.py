@@ -473,7 +473,7 @@ def _confirm_move(printer: EventPrinter, options: Any) -> Callable[[Any], bool]:
         printer.close_bars()
         if not sys.stdin.isatty():
             return False
-        return click.confirm(commands.move_question(options, report), default=False, err=True)
+        return _ask(commands.move_question(options, report))
 
     return confirm
 
@@ -501,8 +501,17 @@ def _confirm(question: str, refusal: str) -> None:
     """Ask on the terminal; with no terminal, or on a no, refuse (exit 3) with `refusal`."""
     if not sys.stdin.isatty():
         raise Refused(f"no terminal to ask on: {refusal}")
-    if not click.confirm(question, default=False, err=True):
+    if not _ask(question):
         raise Refused("nothing was changed: the operator said no")
+
+
+def _ask(question: str) -> bool:
+    """y or n to `question` (the command layer's, the TUI's too): its lines but the last wrapped at word breaks
+    to the terminal (click's prompt would be cut mid-word by the terminal), the last one asked."""
+    *said, asked = question.split("\n")
+    if said:
+        err.print("\n".join(said), markup=False, highlight=False)
+    return click.confirm(asked, default=False, err=True)
 
 
 def _print_json(event: str, data: Any) -> None:

@@ -324,8 +324,8 @@ def upgrade_question(plan: UpgradePlan) -> str:
     """What an upgrade asks before it writes (the CLI without --yes, the TUI's a), as both faces ask it: the
     database, from and to, the backup, how the revisions go in, each step; masked."""
     steps = "\n".join(f"{i}. {step}" for i, step in enumerate(upgrade_steps(plan), 1))
-    return mask(f"Upgrade {plan.db.masked()}\nfrom {upgrade_start(plan)} to {plan.target}?\n\n"
-                f"First a backup of it, proven; then, {plan.how}:\n{steps}")
+    return mask(f"Upgrade {plan.db.masked()}\nfrom {upgrade_start(plan)} to {plan.target}.\n\n"
+                f"First a backup of it, proven; then, {plan.how}:\n{steps}\n\nUpgrade now?")
 
 
 def upgrade_counts(result: UpgradeResult) -> list[tuple[str, str]]:
