@@ -75,8 +75,11 @@ def _on_a_terminal(args: list[str], answer: bytes, columns: int = 200) -> tuple[
 async def test_migrate_without_yes_asks_the_same_question_and_a_no_writes_nothing(
         tmp_path: Path, engine_db: Path, pg_url: str) -> None:
     state = tmp_path / "state"
+    env = tmp_path / ".env"
+    env.write_bytes(f"DATABASE_URL=sqlite:///{engine_db}\nOPENAI_API_KEY=sk-test-0123456789abcdef\n".encode())
+    env_before = env.read_bytes()
     code, said = await asyncio.to_thread(_on_a_terminal, ["migrate", "--source", f"sqlite:///{engine_db}",
-                                                          "--target", pg_url, "--jobs", "3",
+                                                          "--target", pg_url, "--jobs", "3", "--env-file", str(env),
                                                           "--state-dir", str(state)], b"n\n")
     assert code == 3, said
     flat = " ".join(said.split())
@@ -89,7 +92,10 @@ async def test_migrate_without_yes_asks_the_same_question_and_a_no_writes_nothin
     assert f"in {target} and copy" in flat and "3 tables at once. Move now?" in flat, said
     assert f"copy {rows:,} rows in {len(names)} tables" in flat, said
     assert "the move was not confirmed: nothing was written" in flat, said
-    assert await pg_counts(pg_url) == {}
+    # With --env-file the switch follows the verification unasked: the question says so, the key masked.
+    assert f"Once verified, DATABASE_URL in {env} is switched to the target; OPENAI_API_KEY (" in flat, said
+    assert "moves into the target's settings" in flat and "0123456789abcdef" not in said, said
+    assert await pg_counts(pg_url) == {} and env.read_bytes() == env_before
 
 
 async def test_the_preflight_screen_offers_every_jobs_migrate_takes(tmp_path: Path, engine_db: Path,

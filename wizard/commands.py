@@ -290,6 +290,10 @@ def move_question(options: MoveOptions, report: PreflightReport) -> str:
                      f"{policy} ({ORPHAN_POLICIES[policy]}).")
     if options.to:
         lines.append(f"Then upgrade the target to {options.to}.")
+    if options.env_file is not None:  # the CLI's --env-file: the switch follows the verification unasked
+        key = settings.key_preview(options.env_file, options.reflected)
+        lines.append(f"Once verified, DATABASE_URL in {options.env_file} is switched to the target"
+                     + (f"; {key}." if key else "."))
     lines.append(f"{options.jobs} tables at once. Move now?")
     return mask("\n".join(lines))
 
