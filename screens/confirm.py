@@ -162,7 +162,7 @@ class ConfirmRollback(Confirm):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "answer" and parameters == (True,) and self.refused:
-            return None  # no y: only the restore goes
+            return False  # no y, hidden: only the restore goes
         return self.alternative is not None if action == "restore" else super().check_action(action, parameters)
 
     def action_restore(self) -> None:

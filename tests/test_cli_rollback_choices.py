@@ -71,6 +71,10 @@ async def test_a_rollback_only_the_restore_gets_past_is_offered_as_r_by_the_tui(
     cli_state = tmp_path / "cli" / "state"
     refused = await asyncio.to_thread(cli, "rollback", "--last", "--yes", "--state-dir", str(cli_state), cwd=tmp_path)
     assert refused.returncode == 3 and "--restore-backup" in refused.stderr, refused.stderr
+    planned = await asyncio.to_thread(cli, "rollback", "--last", "--restore-backup", "--state-dir", str(cli_state),
+                                      cwd=tmp_path)  # no terminal to ask on: the plan, then refused
+    assert "was not measured" in " ".join(planned.stdout.split()), planned.stdout
+    assert "did not finish" not in planned.stdout, planned.stdout  # it did: it recorded no end state
     done = await asyncio.to_thread(cli, "rollback", "--last", "--yes", "--restore-backup", "--state-dir",
                                    str(cli_state), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -84,7 +88,10 @@ async def test_a_rollback_only_the_restore_gets_past_is_offered_as_r_by_the_tui(
         assert "Restore backup (r)" in shown and "Roll back (y)" not in shown, shown
         assert "recorded no end state" in app.screen.question and "--" not in app.screen.question, app.screen.question
         assert "r on the rollback's confirmation" in app.screen.question
-        assert app.screen.check_action("answer", (True,)) is None  # no y: keeping the rows is refused
+        assert app.screen.check_action("answer", (True,)) is False  # no y, not shown: keeping the rows is refused
+        assert "Yes" not in screen_text(app).splitlines()[-1], screen_text(app)
+        # Nothing was measured: the confirmation does not say that nothing was written.
+        assert "was not measured" in app.screen.question and "nothing was written since" not in app.screen.question
         await press(pilot, "y")
         assert isinstance(app.screen, ConfirmRollback) and files["tui"].read_bytes() != original
         await press(pilot, "r")

@@ -459,6 +459,9 @@ class RollbackPlan:
     def path(self) -> str:
         """One sentence: which path, and what it keeps and loses."""
         written = [s for s in self.since if s.any]
+        if not self.since and self.run.state() == FINISHED:  # an older wizard's run: no end state to measure by
+            return ("what was written since the run finished was not measured (it recorded no end state): "
+                    "restoring the backup loses whatever the engine wrote since")
         if not written:
             return "nothing was written since the run finished: the fast path (restore and drop) loses nothing"
         rows = sum(s.rows for s in written)
@@ -525,7 +528,7 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
             raise Refused(f"run {run.id} recorded no end state (an older wizard made it): what the engine wrote "
                           f"since cannot be measured, and a rollback would lose it; compare the database yourself, "
                           f"then pass --restore-backup to roll back anyway", remedy=RESTORE_ANYWAY)
-        if not context.since:
+        if not context.since and run.state() != FINISHED:
             notes.append(f"run {run.id} did not finish: the engine was never handed its database")
         _refuse_losing_since(run, context)
     actions = plan_rollback(run, context)
