@@ -28,7 +28,7 @@ SHOTS = [
     ("start.svg", []),
     ("connection.svg", ["enter", "ctrl+t"]),
     ("preflight.svg", ["ctrl+n"]),
-    ("copy.svg", ["n", "n", "n"]),
+    ("copy.svg", ["n", "y", "n", "n"]),
     ("verify.svg", ["n"]),
     ("finish.svg", ["n", "a", "y"]),
     ("rollback-confirm.svg", ["d", "ctrl+r"]),  # Done, then Ctrl+R from the Start screen
@@ -37,7 +37,7 @@ SHOTS = [
 # The same source moved again in a terminal of 120x40: what the room is used for.
 WIDE = [
     ("start-120x40.svg", ["escape"]),
-    ("copy-120x40.svg", ["enter", "ctrl+t", "ctrl+n", "n", "n", "n"]),
+    ("copy-120x40.svg", ["enter", "ctrl+t", "ctrl+n", "n", "y", "n", "n"]),
 ]
 
 

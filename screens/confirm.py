@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, LoadingIndicator, Static
 
 from screens.widgets import KeysFooter, Wrapped
+from wizard.commands import in_keys
 
 
 class Confirm(ModalScreen[bool]):
@@ -129,18 +130,23 @@ class ConfirmRollback(Confirm):
 
     BINDINGS = [Binding("r", "restore", "Restore backup", id="restore")]
 
-    def __init__(self, plan: Any, alternative: Any = None) -> None:
+    def __init__(self, plan: Any, alternative: Any = None, refused: str = "") -> None:
         self.alternative = alternative
-        text = self._text(plan)
-        if alternative is not None:
-            text += "\n\nOr restore the backup anyway (r):\n" + self._text(alternative, header=False)
+        self.refused = refused  # no plan (no y): keeping the rows written since is refused, and why
+        if plan is None:
+            text = f"Run {alternative.run.id} ({alternative.run.journey}).\n{refused}\n\n" \
+                   + "Restore the backup anyway (r):\n" + self._text(alternative, header=False)
+        else:
+            text = self._text(plan)
+            if alternative is not None:
+                text += "\n\nOr restore the backup anyway (r):\n" + self._text(alternative, header=False)
         super().__init__(text + "\n\nThen it checks the result and shows the checks.",
                          yes_label="Keep them, roll back (y)" if alternative else "Roll back (y)", title="Roll back?")
 
     @staticmethod
     def _text(plan: Any, header: bool = True) -> str:
         steps = "\n".join(f"{i}. {action}" for i, action in enumerate(plan.described(), 1)) or "Nothing to undo."
-        said = "\n".join(plan.lines()) if header else plan.path()
+        said = "\n".join(map(in_keys, plan.lines())) if header else plan.path()
         lead = f"Run {plan.run.id} ({plan.run.journey}).\n{said}\n\nRolling back will, in this order:" if header \
             else f"{said}\n"
         return f"{lead}\n{steps}"
@@ -149,10 +155,14 @@ class ConfirmRollback(Confirm):
 
     def on_mount(self) -> None:
         super().on_mount()
+        if self.refused:
+            self.query_one("#confirm", Button).display = False
         if self.alternative is not None:
             self.query_one("#buttons", Horizontal).mount(Button("Restore backup (r)", id="restore", variant="warning"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "answer" and parameters == (True,) and self.refused:
+            return False  # no y, hidden: only the restore goes
         return self.alternative is not None if action == "restore" else super().check_action(action, parameters)
 
     def action_restore(self) -> None:

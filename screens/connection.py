@@ -216,7 +216,7 @@ class ConnectionScreen(StepScreen):
             self._tested = target
             lines.append("[green]Ready.[/] Ctrl+N: pre-flight checks.")
         else:
-            lines.append(f"[red]{esc(mask(info.problem))}[/]")
+            lines.append(f"[red]{esc(commands.in_keys(mask(info.problem)))}[/]")
         self._say("\n".join(lines))
         self.refresh_bindings()
 

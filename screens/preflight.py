@@ -11,15 +11,15 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, RadioButton, RadioSet, Static
 
+from screens.confirm import Confirm
 from screens.messages import ChecksAnswered
 from screens.widgets import Folded, ProgressList, StepScreen, Wrapped, esc
 from wizard import commands
-from wizard.commands import DEFAULT_POLICY, ORPHAN_POLICIES, parse_url
+from wizard.commands import DEFAULT_POLICY, JOBS, ORPHAN_POLICIES, parse_url
 from wizard.errors import WizardError
 from wizard.secrets import mask
 
 STATUS_STYLE = {"pass": "[green]pass[/]", "warn": "[yellow]warn[/]", "fail": "[b red]FAIL[/]"}
-JOBS = (1, 2, 4, 8)  # what j steps through
 
 
 class PreflightScreen(StepScreen):
@@ -29,7 +29,9 @@ class PreflightScreen(StepScreen):
         Binding("escape", "back", "Back", id="back"),
         Binding("n", "next", "Start the move", tooltip="Back up the source, then copy", id="next"),
         # Said on the options line above the verdict, not in the footer: at 80 columns it has no room.
-        Binding("j", "jobs", "Jobs", tooltip="Tables copied, and indexes built, at once", id="jobs", show=False),
+        Binding("j", "jobs(1)", "Jobs", tooltip="More tables copied, and indexes built, at once", id="jobs",
+                show=False),
+        Binding("J", "jobs(-1)", "Fewer jobs", tooltip="Fewer tables copied at once", id="fewer_jobs", show=False),
         Binding("t", "upgrade_to", "Then upgrade", tooltip="After the move, upgrade the target to a revision",
                 id="upgrade_to", show=False),
         Binding("f", "reflected", "As is", tooltip="Another app's database: copy its tables as they are",
@@ -81,7 +83,7 @@ class PreflightScreen(StepScreen):
 
     def _show_options(self) -> None:
         session = self.session
-        line = f"[b]Jobs:[/] {session.jobs} (j)"
+        line = f"[b]Jobs:[/] {session.jobs} (j/J)"
         if session.reflected:
             line += " · [b]its tables copied as they are[/] (f: off)"
         elif self._may_reflect():
@@ -92,9 +94,10 @@ class PreflightScreen(StepScreen):
         self.query_one("#options", Static).update(line)
         self.refresh_bindings()
 
-    def action_jobs(self) -> None:
+    def action_jobs(self, step: int) -> None:
+        """One more (j) or fewer (J) of what `wizard migrate --jobs` takes, round from the last to the first."""
         jobs = self.session.jobs
-        self.session.jobs = JOBS[(JOBS.index(jobs) + 1) % len(JOBS)] if jobs in JOBS else JOBS[0]
+        self.session.jobs = JOBS[(JOBS.index(jobs) + step) % len(JOBS)] if jobs in JOBS else JOBS[0]
         self._show_options()
 
     def action_upgrade_to(self) -> None:
@@ -145,7 +148,7 @@ class PreflightScreen(StepScreen):
         checks.add_column("why", width=max(30, self.size.width - 32))
         for check in report.checks:
             checks.add_row(Text(check.name), Text.from_markup(STATUS_STYLE.get(check.status, check.status)),
-                           Folded(mask(check.reason)), height=None)
+                           Folded(commands.in_keys(mask(check.reason))), height=None)
         self._show_scan(report)
         self._show_options()
         self._show_verdict()
@@ -222,7 +225,15 @@ class PreflightScreen(StepScreen):
         return self._blocker() is None
 
     def action_next(self) -> None:
-        if self.can_go_next():
-            self.wizard.start_move()
-            self.wizard.go("backup")
+        """Ask what `wizard migrate` asks before it writes, in its words; y starts the move."""
+        if not self.can_go_next():
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and self.can_go_next():
+                self.wizard.start_move()
+                self.wizard.go("backup")
+
+        question = commands.move_question(self.wizard.move_options(), self.session.preflight)
+        self.app.push_screen(Confirm(question, yes_label="Move (y)", title="Start the move?"), answered)
 

@@ -103,7 +103,8 @@ class RunsScreen(StepScreen):
                  for i, r in enumerate(finished, 1)]
         summary = commands.run_summary(run)
         if summary["failed_step"]:  # where and why, as `wizard status` says it
-            steps.append(f"failed at {summary['failed_step']}: {summary['error'] or 'no reason recorded'}")
+            steps.append(f"failed at {summary['failed_step']}: "
+                         f"{commands.in_keys(summary['error'] or 'no reason recorded')}")
         self.query_one("#steps", Static).update(
             f"[b]The {len(finished)} steps of {esc(run.id)}[/]\n" + esc(mask("\n".join(steps) or "(none finished)")))
         undo, why_not = commands.undo_preview(run)
@@ -117,7 +118,8 @@ class RunsScreen(StepScreen):
             if self.rolling_back:
                 return None
             run = self.selected if self.is_mounted else None
-            return True if run is not None and self._undoable(run) else None
+            # A run rolled back already (or with nothing to undo): the key never acts for it, so it is not shown.
+            return True if run is not None and self._undoable(run) else False
         if action in ("back", "database_url"):
             return None if self.rolling_back else True
         return super().check_action(action, parameters)

@@ -122,7 +122,7 @@ class SchemaScreen(StepScreen):
                     for item, p in step.progress.items()}
         self.query_one("#bars", ProgressList).show(progress)
         if log.state == WAITING and not self.moving:
-            status = "a: a backup first, then each revision in turn (asks first)." if self.pending else ""
+            status = "a: a backup first, then the revisions (asks first)." if self.pending else ""
             if status and len(self.choices) > 1:
                 status += " t: stop at another revision."
         elif log.complete(STEP) or log.state == DONE:
@@ -171,10 +171,7 @@ class SchemaScreen(StepScreen):
         plan = message.value
         if self.session.log.state != WAITING or isinstance(self.app.screen, Confirm):
             return
-        question = (f"Upgrade {self.db.masked()}\nfrom {commands.upgrade_start(plan)} to {plan.target}?\n\n"
-                    f"First a backup of it, proven; then, {plan.how}:\n"
-                    + "\n".join(f"{i}. {step}" for i, step in enumerate(commands.upgrade_steps(plan), 1))
-                    + "\n\nCtrl+R undoes it afterwards.")
+        question = commands.upgrade_question(plan) + "\n\nCtrl+R undoes it afterwards."
 
         def answered(yes: bool | None) -> None:
             if yes and self.session.log.state == WAITING:

@@ -36,6 +36,9 @@ class VerifyScreen(StepScreen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("v", "verify_again", "Verify again", tooltip="Compare the source and the target again", id="again"),
+        # Said in the status line, not the footer: at 80 columns it has no room.
+        Binding("o", "verify_table", "This table", tooltip="Compare the highlighted table alone", id="one",
+                show=False),
         Binding("w", "write_report", "Report to...", tooltip="Write the report to a file you name", id="report"),
         Binding("n", "next", "Next", id="next"),
     ]
@@ -50,6 +53,7 @@ class VerifyScreen(StepScreen):
         yield Wrapped("", id="report")
 
     report = None
+    only: str | None = None  # the table verified alone (o); None: every table
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -62,16 +66,19 @@ class VerifyScreen(StepScreen):
             self.run_verify()
 
     @work(exclusive=True, exit_on_error=False, group="verify", description="verify")
-    async def run_verify(self) -> None:
+    async def run_verify(self, table: str | None = None) -> None:
         session = self.session
         run = session.run
+        # One table's verdict is no verdict on the move: the run's report (and what Next goes by) stays the whole one.
+        report_file = run.folder / "verify.md" if run is not None and table is None else None
         try:
             source = parse_url(session.source_text, "source")
             # Progress goes through the app's coalesced path, drawn by redraw() below. What the run did on
             # purpose (quarantine, NULLed keys, the settings move) counts in, as in `wizard verify --run`.
             done = await commands.verify(source, session.target, self.wizard.emit, run=run,
-                                         report_file=run.folder / "verify.md" if run is not None else None)
-            session.verify_report = done.report_md  # the report an operator attaches to the change ticket
+                                         tables=[table] if table else None, report_file=report_file)
+            if report_file is not None:
+                session.verify_report = done.report_md  # the report an operator attaches to the change ticket
             self.post_message(VerifyAnswered(done.report))
         except WizardError as exc:
             self.post_message(VerifyAnswered(error=mask(exc.message)))
@@ -79,16 +86,34 @@ class VerifyScreen(StepScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("verify_again", "write_report"):
             return True if self.report is not None else None  # not while one runs
+        if action == "verify_table":
+            return True if self.report is not None and self._highlighted() is not None else None
         return super().check_action(action, parameters)
+
+    def _highlighted(self) -> str | None:
+        table = self.query_one("#verdicts", DataTable)
+        if not table.row_count or table.cursor_row is None:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
 
     def action_verify_again(self) -> None:
         if self.report is None:
             return
-        self.report = self.session.verify = None
+        self.report = self.session.verify = self.only = None
         self.query_one("#diff-box").display = False
         self.query_one("#status", Static).update("Comparing the source and the target again, row by row...")
         self.refresh_bindings()
         self.run_verify()
+
+    def action_verify_table(self) -> None:
+        name = self._highlighted() if self.report is not None else None
+        if name is None:
+            return
+        self.report, self.only = None, name
+        self.query_one("#diff-box").display = False
+        self.query_one("#status", Static).update(f"Comparing {esc(name)} alone, row by row...")
+        self.refresh_bindings()
+        self.run_verify(name)
 
     def action_write_report(self) -> None:
         if self.report is None:
@@ -132,7 +157,9 @@ class VerifyScreen(StepScreen):
         if message.error:
             status.update(f"[red]{esc(message.error)}[/]")
             return
-        self.report = self.session.verify = report = message.value
+        self.report = report = message.value
+        if self.only is None:
+            self.session.verify = report
         table = self.query_one("#verdicts", DataTable)
         table.clear(columns=True)
         table.add_columns("table", "source", "target", "quarant.", "differ", "status")
@@ -141,11 +168,17 @@ class VerifyScreen(StepScreen):
             table.add_row(Text(v.table), f"{v.source_rows:,}", f"{v.target_rows:,}", f"{v.quarantined:,}",
                           f"{differing:,}", STATUS_STYLE.get(v.status, v.status), key=v.table)
         failed = [f"schema: {f.table} {f.what}: {f.detail}" for f in report.schema if f.status == "fail"]
-        status.update(
-            "[green]Every row accounted for: the target holds the source.[/] n: finish"
-            if report.ok else "[b red]Differences found.[/] Enter on a table shows its rows; ctrl+r rolls back."
-            + "".join(f"\n{esc(mask(line))}" for line in failed[:3])
-        )
+        if self.only is not None:
+            status.update(f"[b]{esc(self.only)} alone:[/] "
+                          + ("[green]every row accounted for.[/]" if report.ok else "[b red]differences found.[/]")
+                          + " v verifies every table; Enter shows its rows.")
+        else:
+            status.update(
+                "[green]Every row accounted for: the target holds the source.[/] n: finish; o verifies the "
+                "highlighted table alone"
+                if report.ok else "[b red]Differences found.[/] Enter: a table's rows; o: it alone; ctrl+r: roll back"
+                + "".join(f"\n{esc(mask(line))}" for line in failed[:3])
+            )
         path = self._report_path()
         self.query_one("#report", Static).update(f"Report: {esc(path)}" if path else "")
         table.focus()
@@ -180,5 +213,5 @@ class VerifyScreen(StepScreen):
         box.display = True
 
     def can_go_next(self) -> bool:
-        report = getattr(self, "report", None)
-        return report is not None and report.ok
+        report, whole = getattr(self, "report", None), self.session.verify
+        return report is not None and report.ok and whole is not None and whole.ok

@@ -40,3 +40,62 @@ async def test_rollback_names_the_restore_backup_choice_the_tui_offers(tmp_path:
     assert " ".join(alternative.path().split()) in shown, shown
     assert "--restore-backup" in shown, shown
     assert rows_of(db) == before
+
+
+def _as_an_older_wizard_left_it(run_folder: Path) -> None:
+    """The run's journal without its end-state record, as a wizard before that record wrote it."""
+    journal = run_folder / "journal.jsonl"
+    kept = [line for line in journal.read_text().splitlines() if '"step": "end state"' not in line]
+    journal.write_text("\n".join(kept) + "\n")
+
+
+async def test_a_rollback_only_the_restore_gets_past_is_offered_as_r_by_the_tui(tmp_path: Path) -> None:
+    """A finished run with no end state (an older wizard): what was written since cannot be measured, so keeping it
+    is refused; the CLI says to pass --restore-backup, and the TUI offers that as r on its confirmation (no y), in
+    words that name the key, not the flag. Both end with the file the backup holds."""
+    from screens.confirm import ConfirmRollback
+    from tui_support import make_app, press, screen_text, settle
+
+    files = {}
+    for face in ("cli", "tui"):
+        (tmp_path / face).mkdir()
+        files[face] = sample.build(tmp_path / face / "engine.db", executions=60, workflows=4, users=2)
+    original = files["cli"].read_bytes()
+    for face, db in files.items():
+        state = tmp_path / face / "state"
+        up = await asyncio.to_thread(cli, "upgrade", "--db", f"sqlite:///{db}", "--yes", "--state-dir", str(state),
+                                     cwd=tmp_path)
+        assert up.returncode == 0, up.stderr
+        _as_an_older_wizard_left_it(load_run(state).folder)
+
+    cli_state = tmp_path / "cli" / "state"
+    refused = await asyncio.to_thread(cli, "rollback", "--last", "--yes", "--state-dir", str(cli_state), cwd=tmp_path)
+    assert refused.returncode == 3 and "--restore-backup" in refused.stderr, refused.stderr
+    planned = await asyncio.to_thread(cli, "rollback", "--last", "--restore-backup", "--state-dir", str(cli_state),
+                                      cwd=tmp_path)  # no terminal to ask on: the plan, then refused
+    assert "was not measured" in " ".join(planned.stdout.split()), planned.stdout
+    assert "did not finish" not in planned.stdout, planned.stdout  # it did: it recorded no end state
+    done = await asyncio.to_thread(cli, "rollback", "--last", "--yes", "--restore-backup", "--state-dir",
+                                   str(cli_state), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+    app = make_app(tmp_path / "tui" / "state", source_text=f"sqlite:///{files['tui']}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter", "ctrl+r")  # Roll back a run: the Runs screen, then its confirmation
+        assert isinstance(app.screen, ConfirmRollback), screen_text(app)
+        shown = " ".join(screen_text(app).split())
+        assert "Restore backup (r)" in shown and "Roll back (y)" not in shown, shown
+        assert "recorded no end state" in app.screen.question and "--" not in app.screen.question, app.screen.question
+        assert "r on the rollback's confirmation" in app.screen.question
+        assert app.screen.check_action("answer", (True,)) is False  # no y, not shown: keeping the rows is refused
+        assert "Yes" not in screen_text(app).splitlines()[-1], screen_text(app)
+        # Nothing was measured: the confirmation does not say that nothing was written.
+        assert "was not measured" in app.screen.question and "nothing was written since" not in app.screen.question
+        await press(pilot, "y")
+        assert isinstance(app.screen, ConfirmRollback) and files["tui"].read_bytes() != original
+        await press(pilot, "r")
+        assert app.session.log.state == "done", app.session.log.error
+        assert "rolled back and checked" in " ".join(screen_text(app).split()), screen_text(app)
+    assert files["tui"].read_bytes() == files["cli"].read_bytes() == original
+    assert load_run(tmp_path / "tui" / "state").state() == load_run(cli_state).state() == "rolled back"

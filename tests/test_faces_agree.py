@@ -74,7 +74,7 @@ async def test_the_move_through_the_cli_and_the_tui_ends_the_same(tmp_path: Path
         await press(pilot, "enter", "ctrl+t", "ctrl+n")
         await press(pilot, "tab", "tab", "down", "enter")  # the checks, the scan, then the policy: null
         assert app.session.policy == "null", screen_text(app)
-        await press(pilot, "n")
+        await press(pilot, "n", "y")  # the move, on the question `wizard migrate` asks
         assert app.session.log.state == "done", app.session.log.error
         await press(pilot, "n", "n", "n")  # Schema, Copy, Verify: the move's own verification
         assert "Every row accounted for" in screen_text(app), screen_text(app)

@@ -69,6 +69,8 @@ def test_demo_to_a_verified_move_and_back_with_ctrl_r(tmp_path: Path, pg_server:
     pane.send("C-n")
     pane.wait_for("n starts the move")
     pane.send("n")
+    pane.wait_for("Move now?")  # what `wizard migrate` asks
+    pane.send("y")
     pane.wait_for_match("Backup (taken|proven)")  # taken: its integrity_check runs beside the copy
     pane.send("n")
     pane.wait_for("step 4 of 7")

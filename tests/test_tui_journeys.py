@@ -83,7 +83,7 @@ async def _connection_to_verify(pilot, app) -> None:
     assert "Ready." in screen_text(app), screen_text(app)
     await press(pilot, "ctrl+n")
     assert "n starts the move" in screen_text(app), screen_text(app)
-    await press(pilot, "n")  # the move runs; settle waits for it
+    await press(pilot, "n", "y")  # the move runs once confirmed; settle waits for it
     assert app.session.log.state == "done", app.session.log.error
     assert "Backup proven" in screen_text(app)
     await press(pilot, "n")
@@ -395,7 +395,7 @@ async def test_move_with_quarantine_chosen_on_the_preflight_screen(tmp_path: Pat
         await press(pilot, "down", "down", "enter")  # quarantine
         assert app.session.policy == "quarantine", screen_text(app)
         assert "n starts the move (policy: quarantine)" in screen_text(app)
-        await press(pilot, "n")
+        await press(pilot, "n", "y")  # the move, once confirmed
         assert app.session.log.state == "done", app.session.log.error
         await press(pilot, "n", "n", "n")
         shown = screen_text(app)
@@ -434,7 +434,7 @@ async def test_onto_mariadb_the_preflight_screen_names_what_it_cannot_hold(tmp_p
         assert "Rows MariaDB will not take as they are" in str(app.screen.query_one("#policy-title").render())
         await press(pilot, "tab", "tab", "down", "down", "enter")  # the checks, the scan, then quarantine
         assert "n starts the move (policy: quarantine)" in screen_text(app), screen_text(app)
-        await press(pilot, "n")
+        await press(pilot, "n", "y")
         assert app.session.log.state == "done", app.session.log.error
         run_folder = app.session.run.folder
 
@@ -468,7 +468,7 @@ async def test_sighup_mid_move_stops_at_a_checkpoint_and_start_offers_resume(tmp
     app = make_app(state, source_text=f"sqlite:///{engine_db}", target_text=pg_url)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n")
+        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n", "y")
     assert app.return_code == 130, (app.session.log.state, app.session.log.lines, app.session.stop.reason)
     (run,) = list_runs(state)
     assert run.state() == INTERRUPTED
@@ -517,11 +517,11 @@ async def test_move_options_an_operator_sets_by_key(tmp_path: Path, engine_db: P
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await press(pilot, "enter", "ctrl+t", "ctrl+n")
-        await press(pilot, "j", "j", "j")  # 2 -> 4 -> 8 -> 1
+        await press(pilot, "J")  # 2 -> 1
         await press(pilot, *["t"] * (len(app.screen._upgrade_choices()) - 1))  # the last choice: head
         shown = screen_text(app)
-        assert "Jobs: 1 (j)" in shown and f"then upgrade to: {head()}" in shown, shown
-        await press(pilot, "n")
+        assert "Jobs: 1 (j/J)" in shown and f"then upgrade to: {head()}" in shown, shown
+        await press(pilot, "n", "y")
         assert app.session.log.state == "done", app.session.log.error
         assert app.session.log.steps["upgrade"].state == "done"
         await press(pilot, "n", "n", "n")
@@ -535,7 +535,7 @@ async def test_move_options_an_operator_sets_by_key(tmp_path: Path, engine_db: P
         assert "Report:" in shown and str(report) in shown, shown  # the path whole, on a line of its own
         started = app.session.run.started()
 
-    assert started["to"] == head()
+    assert started["to"] == head() and started["jobs"] == 1
     conn = await asyncpg.connect(pg_url)
     try:
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == head()

@@ -66,7 +66,7 @@ async def test_a_verified_move_then_done_then_ctrl_r_y(tmp_path: Path, engine_db
         await key("ctrl+t")
         shown = await key("ctrl+n")
         assert whole(shown, target.masked()), shown  # in the checks' reasons, 44 columns wide
-        await key("n")  # the move: backup, schema, copy, verification
+        await key("n", "y")  # the move, once confirmed: backup, schema, copy, verification
         assert app.session.log.state == "done", app.session.log.error
         assert isinstance(app.screen, BackupScreen)  # back to the checks never acts again once the run began
         assert app.screen.check_action("back", ()) is False and "Back" not in footer(app), footer(app)
@@ -146,7 +146,7 @@ async def test_without_an_env_file_the_finish_screen_offers_no_switch(tmp_path: 
     app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=pg_url)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n", "n", "n", "n", "n")  # the move, then Finish
+        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n", "y", "n", "n", "n", "n")  # the move, then Finish
         assert app.session.log.state == "done", app.session.log.error
         assert "No .env file to switch" in screen_text(app), screen_text(app)
         assert app.screen.check_action("apply_env", ()) is False and "Switch .env" not in footer(app), footer(app)

@@ -94,7 +94,7 @@ async def test_markup_names_through_the_whole_move(tmp_path: Path, engine_db: Pa
         await press(pilot, "ctrl+n")
         # The scan lists the column that gets its numbers as text, with the key of a row.
         shows(app, "n starts the move", "Data scan:", "[b]old", "[red]x", "[/], k\\")
-        await press(pilot, "n")  # the move runs; settle waits for it
+        await press(pilot, "n", "y")  # the move runs; settle waits for it
         assert app.session.log.state == "done", app.session.log.error
         shows(app, "Backup proven")
         await press(pilot, "n", "n")

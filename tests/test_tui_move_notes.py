@@ -43,7 +43,7 @@ async def test_the_finish_screen_says_the_moves_notes_as_the_cli_prints_them(tmp
     app = make_app(tmp_path / "tui-state", source_text=f"sqlite:///{b}", target_text=other_pg_url)
     async with app.run_test(size=(80, 40)) as pilot:
         await settle(pilot)
-        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n")
+        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n", "y")
         assert app.session.log.state == "done", app.session.log.error
         await press(pilot, "n", "n", "n", "n")  # Schema, Copy, Verify, Finish
         shown = flat(screen_text(app))

@@ -14,7 +14,8 @@ import pytest
 
 from tui_support import make_app, press, screen_text, settle
 from wizard import commands, sample
-from wizard.errors import Refused
+from engine_data import read, write
+from wizard.errors import Refused, WizardError
 from wizard.journal import list_runs
 
 WIZARD = str(Path(sys.executable).with_name("wizard"))
@@ -56,3 +57,48 @@ async def test_runs_screen_says_what_wizard_status_says(tmp_path: Path, pg_url: 
         assert "failed at preflight" in shown, shown
         assert "will not take as they are" in shown, shown  # why, as the journal has it
     assert list_runs(state) == runs  # looking changed nothing
+
+
+async def test_a_run_whose_rollback_failed_is_said_so_by_both_faces(tmp_path: Path, pg_url: str) -> None:
+    db = sample.build(tmp_path / "engine.db", executions=50, workflows=5, users=2)
+    state = tmp_path / "state"
+    moved = await commands.migrate(commands.MoveOptions(source=commands.parse_url(f"sqlite:///{db}"),
+                                                        target=commands.parse_url(pg_url), state_dir=state, yes=True))
+    # Another object the operator made on a table the move created: the drop, once .env was restored, stops.
+    await asyncio.to_thread(write, pg_url, "CREATE VIEW operators_view AS SELECT * FROM users")
+    run = commands.find_run(state, moved.run_id)
+    with pytest.raises(WizardError):
+        await commands.rollback(run)
+    said = status_json(state)[run.id]
+    assert said["state"] == "rollback failed", said  # not "finished": the rollback stopped part-way
+    assert said["failed_step"] == "rollback (drop_tables)" and "operators_view" in said["error"], said
+    assert await asyncio.to_thread(tables_of, pg_url)  # the target still holds the move's tables
+
+    app = make_app(state, source_text=f"sqlite:///{db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter")  # Roll back a run: the Runs screen
+        shown = " ".join(screen_text(app).split())
+        assert "rollback failed" in shown and "failed at rollback (drop_tables)" in shown, shown
+        assert "operators_view" in shown, shown  # why, as the journal has it
+
+
+def tables_of(url: str) -> list[str]:
+    return [r[0] for r in read(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+
+
+async def test_after_its_rollback_the_runs_screen_no_longer_offers_to_roll_the_run_back(tmp_path: Path) -> None:
+    """A key in the footer acts now, or is not shown: a run rolled back already never rolls back again."""
+    db = sample.build(tmp_path / "engine.db", executions=30, workflows=3, users=2)
+    before = db.read_bytes()
+    state = tmp_path / "state"
+    await commands.upgrade(commands.parse_url(f"sqlite:///{db}"), None, state)
+    app = make_app(state, source_text=f"sqlite:///{db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter", "ctrl+r", "y")  # the Runs screen, its rollback, confirmed
+        assert "rolled back and checked" in " ".join(screen_text(app).split()), screen_text(app)
+        footer = screen_text(app).splitlines()[-1]
+        assert "Roll back this run" not in footer, footer
+        assert app.screen.check_action("rollback_selected", ()) is False
+    assert db.read_bytes() == before and list_runs(state)[-1].state() == "rolled back"

@@ -100,7 +100,7 @@ async def test_escape_never_leads_back_to_where_a_second_run_could_start(tmp_pat
     app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=pg_url)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n")
+        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n", "y")
         assert isinstance(app.screen, BackupScreen)
         await press(pilot, "escape")
         assert isinstance(app.screen, BackupScreen)  # greyed: the move has started

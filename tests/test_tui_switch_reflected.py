@@ -53,7 +53,7 @@ async def test_the_switch_after_a_reflected_copy_ends_as_the_clis(tmp_path: Path
         await settle(pilot)
         await press(pilot, "enter", "ctrl+t", "ctrl+n", "f")  # the Pre-flight screen: its tables as they are
         assert app.session.reflected, screen_text(app)
-        await press(pilot, "n")
+        await press(pilot, "n", "y")
         assert app.session.log.state == "done", app.session.log.error
         await press(pilot, "n", "n", "n")  # Schema, Copy, Verify
         assert "Every row accounted for" in screen_text(app), screen_text(app)

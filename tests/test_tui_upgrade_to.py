@@ -38,7 +38,7 @@ async def test_an_upgrade_to_a_revision_before_head_by_keys_ends_as_the_clis(tmp
         shown = screen_text(app)
         assert "Goes to: 0003" in shown and "0004  " not in shown, shown
         await press(pilot, "a")
-        assert "to 0003?" in " ".join(app.screen.question.split())
+        assert "to 0003." in " ".join(app.screen.question.split())
         await press(pilot, "y")
         assert app.session.log.state == "done", app.session.log.error
         # Applied: neither key acts again on this screen, so the footer hides both (greyed says "later").

@@ -208,14 +208,18 @@ class WizardApp(App[int]):
             exit_on_error=False, description="the journey's service call",
         )
 
-    def start_move(self, resume: bool = False) -> None:
+    def move_options(self, resume: bool = False) -> commands.MoveOptions:
+        """The move the session's choices make; `yes`: a face asks before it starts one (commands.move_question)."""
         session = self.session
-        options = commands.MoveOptions(
+        return commands.MoveOptions(
             source=parse_url(session.source_text, "source"), target=session.target, state_dir=session.state_dir,
             to=session.upgrade_to, yes=True, resume=resume, jobs=session.jobs, on_orphans=session.policy,
             reflected=session.reflected,
             env_file=None,  # the Finish screen switches .env, after the operator saw the verification
         )
+
+    def start_move(self, resume: bool = False) -> None:
+        options = self.move_options(resume)
         self.start_run(lambda emit, stop: commands.migrate(options, emit, stop))
 
     def start_upgrade(self, target_revision: str) -> None:
@@ -230,7 +234,7 @@ class WizardApp(App[int]):
         except Interrupted as exc:
             self.post_message(RunEnded(STOPPED, mask(exc.message)))
         except WizardError as exc:
-            self.post_message(RunEnded(FAILED, mask(exc.message)))
+            self.post_message(RunEnded(FAILED, commands.in_keys(mask(exc.message))))
         else:
             self.session.log.result = result
             self.post_message(RunEnded(DONE))
@@ -346,25 +350,28 @@ class WizardApp(App[int]):
             run = commands.find_run(session.state_dir, run_id)
             # Passwords the journal masked come back from the URL given on the Runs screen, the target typed
             # in this session, or .env.
-            plan = await commands.rollback_plan(run, session.rollback_db, session.env_file, typed=session.target)
+            # Where keeping the rows is refused and only restoring the backup anyway would go (the CLI's refusal that
+            # says --restore-backup), the confirmation offers that alone, saying why.
+            plan, alternative, refused = await commands.rollback_choices(run, session.rollback_db, session.env_file,
+                                                                         typed=session.target)
         except WizardError as exc:
-            self.notify(mask(exc.message), title="Cannot roll back now", severity="warning", timeout=20, markup=False)
+            self.notify(commands.in_keys(mask(exc.message)), title="Cannot roll back now", severity="warning",
+                        timeout=20, markup=False)
             return
         finally:
             if measuring.is_active:
                 measuring.dismiss(False)
-        if not plan.actions:
+        if not (plan or alternative).actions:
             self.notify("nothing to undo", title="Nothing to roll back", severity="warning", timeout=10, markup=False)
             return
-        alternative = commands.rollback_alternative(plan)
 
         def answered(choice: bool | str | None) -> None:
-            if choice:
-                chosen = alternative if choice == "restore" and alternative else plan
+            chosen = alternative if choice == "restore" else plan if choice else None
+            if chosen is not None:
                 self.go("runs", rollback=run_id, restore_backup=chosen.context.restore_backup,
                         expected=chosen.described())
 
-        self.push_screen(ConfirmRollback(plan, alternative), answered)
+        self.push_screen(ConfirmRollback(plan, alternative, commands.in_keys(mask(refused))), answered)
 
     async def wait_for_journey(self) -> None:
         """Ask the running service call to stop at its next checkpoint and wait for it."""

@@ -415,7 +415,7 @@ def _print_verification(report: Any) -> None:
 @click.option("--to", "to", default=None, help="After the move, upgrade the target to this revision (or head).")
 @click.option("--yes", is_flag=True, help="Move without asking first.")
 @click.option("--resume", is_flag=True, help="Carry on the interrupted move of this source to this target.")
-@click.option("--jobs", type=click.IntRange(1, 16), default=2, show_default=True,
+@click.option("--jobs", type=click.IntRange(commands.JOBS[0], commands.JOBS[-1]), default=2, show_default=True,
               help="Tables copied, and indexes built, at once.")
 @click.option("--on-orphans", type=click.Choice(list(commands.ORPHAN_POLICIES)), default=None,
               help="Rows the target will not take as they are: " + "; ".join(
@@ -442,8 +442,9 @@ def migrate(source: str | None, target: str, to: str | None, yes: bool, resume: 
             source=commands.resolve_url(source, env_file, "source"),
             target=commands.in_schema(commands.parse_url(target, "target"), schema), state_dir=state_dir, to=to, yes=yes, resume=resume, jobs=jobs,
             on_orphans=on_orphans, env_file=env_file, reflected=reflected,
-            confirm=None if as_json else _confirm_move(printer),
         )
+        if not as_json:
+            options.confirm = _confirm_move(printer, options)
         result = await commands.migrate(options, printer, stop)
         printer.close_bars()
         if as_json:
@@ -467,12 +468,12 @@ def _stop_on_ctrl_c(stop: StopRequest) -> None:
     loop.add_signal_handler(signal.SIGINT, first)
 
 
-def _confirm_move(printer: EventPrinter) -> Callable[[Any], bool]:
+def _confirm_move(printer: EventPrinter, options: Any) -> Callable[[Any], bool]:
     def confirm(report: Any) -> bool:
         printer.close_bars()
         if not sys.stdin.isatty():
             return False
-        return click.confirm("Create the tables and copy the rows into the target now?", default=False, err=True)
+        return _ask(commands.move_question(options, report))
 
     return confirm
 
@@ -500,8 +501,17 @@ def _confirm(question: str, refusal: str) -> None:
     """Ask on the terminal; with no terminal, or on a no, refuse (exit 3) with `refusal`."""
     if not sys.stdin.isatty():
         raise Refused(f"no terminal to ask on: {refusal}")
-    if not click.confirm(question, default=False, err=True):
+    if not _ask(question):
         raise Refused("nothing was changed: the operator said no")
+
+
+def _ask(question: str) -> bool:
+    """y or n to `question` (the command layer's, the TUI's too): its lines but the last wrapped at word breaks
+    to the terminal (click's prompt would be cut mid-word by the terminal), the last one asked."""
+    *said, asked = question.split("\n")
+    if said:
+        err.print("\n".join(said), markup=False, highlight=False)
+    return click.confirm(asked, default=False, err=True)
 
 
 def _print_json(event: str, data: Any) -> None:
@@ -632,9 +642,8 @@ def upgrade_command(db_url: str | None, to: str | None, sql: bool, yes: bool, sc
         def confirm(plan: Any) -> bool:
             if not as_json:
                 _print_upgrade_plan(plan)
-            if not yes:
-                _confirm(f"Back up {mask(str(db))}, then upgrade it to {plan.target}?",
-                         f"pass --yes to upgrade {mask(str(db))} to {plan.target}")
+            if not yes:  # the question the TUI's a asks
+                _confirm(commands.upgrade_question(plan), f"pass --yes to upgrade {mask(str(db))} to {plan.target}")
             return True
 
         result = await commands.upgrade(db, to, state_dir, printer, stop, confirm)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -38,11 +39,11 @@ from wizard.backup import BackupRecord, check_deferred, human_size, run_backup
 from wizard.db import check_sqlite_writable
 from wizard.demo import Demo, discard as discard_demo, prepare as prepare_demo
 from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
-from wizard.errors import BadInput, Interrupted, Refused, WizardError
+from wizard.errors import RESTORE_ANYWAY, BadInput, Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
-from wizard.move.run import NOT_SWITCHED, PROOF_STEP, MoveOptions, MoveResult, run_move
+from wizard.move.run import JOBS, NOT_SWITCHED, PROOF_STEP, MoveOptions, MoveResult, run_move
 from wizard.move.plan import PlanReport, plan as _plan
 from wizard.move.preflight import PreflightReport, TargetInfo, check_target as _check_target, run_checks
 from wizard.rollback.run import Credentials, RollbackPlan, plan_rollback, prepare_rollback, rollback_run
@@ -58,20 +59,20 @@ from wizard.verify.run import VerifyReport, verify_run
 
 __all__ = [
     # the commands
-    "plan", "backup", "check_target", "preflight", "migrate", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_counts",
+    "plan", "backup", "check_target", "preflight", "migrate", "move_question", "move_notes", "upgrade_plan", "upgrade_start", "upgrade_steps", "upgrade_question", "upgrade_counts",
     "upgrade_sql", "upgrade", "verify",
     "write_verify_report",
-    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_alternative",
+    "env_preview", "env_key_preview", "switch_env", "undo_preview", "rollback_plan", "rollback_choices", "rollback_alternative",
     "rollback", "status", "run_summary", "health",
     "prepare_demo", "discard_demo",
     # what the faces name
-    "ORPHAN_POLICIES", "DEFAULT_POLICY", "SSL_MODES", "BACKUP_CHECK_STEP", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
+    "ORPHAN_POLICIES", "DEFAULT_POLICY", "JOBS", "SSL_MODES", "BACKUP_CHECK_STEP", "VERIFY_HEADERS", "BackupDone", "BackupRecord", "DbUrl", "Demo",
     "MoveOptions", "MoveResult", "PlanReport", "PreflightReport", "Revision", "RollbackPlan", "Run", "Status",
     "TargetInfo", "UpgradePlan", "UpgradeResult", "Verification", "VerifyReport",
     # small helpers on what the faces are given
     "parse_url", "form_url", "schema_of", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
     "resumable", "Resumable", "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
-    "first_revision",
+    "first_revision", "in_keys",
 ]
 
 # --- what the faces name ---
@@ -162,6 +163,32 @@ def resumable_target(state_dir: Path, run_id: str) -> str | None:
     return resumable(state_dir, run_id).target
 
 
+# The service words a remedy as the CLI takes it; the TUI says the same sentence with its key instead of the flag.
+_KEYS = [
+    (re.compile(r"began with --restore-backup: finish it the same way"),
+     "began restoring the backup anyway: finish it the same way (r on the rollback's confirmation)"),
+    (re.compile(r"began without --restore-backup: finish it the same way"),
+     "began keeping the rows written since: finish it the same way (y on the rollback's confirmation)"),
+    (re.compile(r"pass --restore-backup to roll back anyway"),
+     "restore the backup anyway with r on the rollback's confirmation"),
+    (re.compile(r"pass --restore-backup to save them to the run folder and roll back anyway"),
+     "restore the backup anyway with r on the rollback's confirmation (it saves them to the run folder first)"),
+    (re.compile(r"(?:pass|roll back with) --restore-backup"),
+     "restore the backup anyway with r on the rollback's confirmation"),
+    (re.compile(r"run the move again with --resume"), "resume the move (Resume, on the Start screen)"),
+    (re.compile(r"--resume it, or roll it back"), "resume it (Resume, on the Start screen), or roll it back"),
+    (re.compile(r"pass --db with the full URL"), "give the full URL with u on the Runs screen"),
+    (re.compile(r"`?wizard rollback --run [\w-]+`?"), "Ctrl+R"),
+]
+
+
+def in_keys(text: str) -> str:
+    """A message of the service as the TUI says it: a remedy named by its key and screen, not by its flag."""
+    for pattern, keys in _KEYS:
+        text = pattern.sub(keys, text)
+    return text
+
+
 def revisions(current: str | None, to: str) -> list[Revision]:
     """The revisions after `current` (None: an empty database) up to `to`, oldest first."""
     return schema.between(current, to)
@@ -249,6 +276,28 @@ async def migrate(options: MoveOptions, emit: Emit = ignore, stop: StopRequest |
     return await run_move(options, emit, stop)
 
 
+def move_question(options: MoveOptions, report: PreflightReport) -> str:
+    """What a move asks before it writes (the CLI without --yes, the TUI's n), as both faces ask it: the databases,
+    what is created and copied, the rows the policy sets aside, the upgrade after; masked."""
+    policy = options.on_orphans or DEFAULT_POLICY
+    rows = sum(report.rows.values())
+    what = "its tables as they are" if options.reflected else \
+        f"the engine's tables at revision {report.source_revision or '?'}"
+    lines = [f"Back up {options.source.masked()} (only ever read), then create {what} in "
+             f"{options.target.masked()} and copy {rows:,} rows in {len(report.rows)} tables into them."]
+    if report.affected.get(policy):
+        lines.append(f"{report.affected[policy]:,} rows {report.server} will not take as they are: "
+                     f"{policy} ({ORPHAN_POLICIES[policy]}).")
+    if options.to:
+        lines.append(f"Then upgrade the target to {options.to}.")
+    if options.env_file is not None:  # the CLI's --env-file: the switch follows the verification unasked
+        key = settings.key_preview(options.env_file, options.reflected)
+        lines.append(f"Once verified, DATABASE_URL in {options.env_file} is switched to the target"
+                     + (f"; {key}." if key else "."))
+    lines.append(f"{options.jobs} tables at once. Move now?")
+    return mask("\n".join(lines))
+
+
 def move_notes(result: MoveResult, switch_offered: bool = False) -> list[str]:
     """What a move's report says to do after it (what it did not make in the target and how to, names PostgreSQL
     cut, the settings move), masked, as both faces say it; `switch_offered`: the face switches .env itself
@@ -273,6 +322,14 @@ def upgrade_steps(plan: UpgradePlan) -> list[str]:
     """What an upgrade does after its backup, in order, as its confirmation lists it."""
     return ([f"record the 1.0.0 baseline {plan.stamp}"] if plan.stamp else []) \
         + [f"apply {rev.id}: {rev.description}" for rev in plan.pending]
+
+
+def upgrade_question(plan: UpgradePlan) -> str:
+    """What an upgrade asks before it writes (the CLI without --yes, the TUI's a), as both faces ask it: the
+    database, from and to, the backup, how the revisions go in, each step; masked."""
+    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(upgrade_steps(plan), 1))
+    return mask(f"Upgrade {plan.db.masked()}\nfrom {upgrade_start(plan)} to {plan.target}.\n\n"
+                f"First a backup of it, proven; then, {plan.how}:\n{steps}\n\nUpgrade now?")
 
 
 def upgrade_counts(result: UpgradeResult) -> list[tuple[str, str]]:
@@ -394,6 +451,20 @@ async def rollback_plan(run: Run, db_url: DbUrl | None = None, env_file: Path | 
     nothing. `db_url`: the database's full URL when the journal's masked one needs its password back;
     `typed`: a target URL the operator typed this session, used when it names the run's target."""
     return await prepare_rollback(run, _credentials(run, db_url, env_file, typed), restore_backup)
+
+
+async def rollback_choices(run: Run, db_url: DbUrl | None = None, env_file: Path | None = None,
+                           typed: DbUrl | None = None) -> tuple[RollbackPlan | None, RollbackPlan | None, str]:
+    """What a confirmation offers (the TUI's): the rollback keeping what was written since (y), the same restoring the
+    backups anyway (r, when rows were written since), and why there is no y when that is refused and only the
+    restore would go (the CLI's refusal that says to pass --restore-backup). Changes nothing."""
+    try:
+        plan = await rollback_plan(run, db_url, env_file, typed=typed)
+    except Refused as exc:
+        if exc.remedy != RESTORE_ANYWAY:
+            raise
+        return None, await rollback_plan(run, db_url, env_file, restore_backup=True, typed=typed), exc.message
+    return plan, rollback_alternative(plan), ""
 
 
 def rollback_alternative(plan: RollbackPlan) -> RollbackPlan | None:

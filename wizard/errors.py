@@ -13,16 +13,22 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl+C / SIGHUP
 
 
+# A refusal's remedy a face can offer as a choice: the rollback restoring the backups anyway (the rows written
+# since saved first), the CLI's --restore-backup, the r of the TUI's confirmation.
+RESTORE_ANYWAY = "restore anyway"
+
+
 class WizardError(Exception):
     """An error whose message is one line an operator can act on."""
 
     exit_code: ExitCode = ExitCode.FAILED
 
-    def __init__(self, message: str, unchanged: bool = False) -> None:
+    def __init__(self, message: str, unchanged: bool = False, remedy: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         # True: the step failed and left everything as it was before it (a rollback retried measures again)
         self.unchanged = unchanged
+        self.remedy = remedy  # RESTORE_ANYWAY, or None: the message says what to do
 
 
 class BadInput(WizardError):

@@ -27,6 +27,7 @@ INTERRUPTED = "interrupted"
 FAILED = "failed"
 FINISHED = "finished"
 ROLLED_BACK = "rolled back"
+ROLLBACK_FAILED = "rollback failed"  # said by `wizard status`: its last rollback stopped with an error
 
 
 def resolve_state_dir(option: str | Path | None) -> Path:
@@ -105,11 +106,16 @@ class Run:
         if state == RUNNING and not pid_alive(pid[0]):
             state = INTERRUPTED  # its process is gone (kill -9, a lost machine) without a last record
         failed = [r for r in recs if r["kind"] == "step_failed"]
+        failed_step, error = (failed[-1].get("step"), failed[-1].get("error")) if failed else (None, None)
+        rollbacks = [r for r in recs if r["kind"] in ("rollback_started", "rollback_failed", "rolled_back")]
+        if rollbacks and rollbacks[-1]["kind"] == "rollback_failed":
+            # The run's own end says "finished", but its database or .env may be part-undone: that is its state now.
+            state = ROLLBACK_FAILED
+            failed_step, error = f"rollback ({rollbacks[-1].get('action')})", rollbacks[-1].get("error")
         return {
             "id": self.id, "journey": start.get("journey", "?"), "state": state, "started": start.get("ts", ""),
             "steps": sum(r["kind"] == "step_finished" for r in recs),
-            "failed_step": failed[-1].get("step") if failed else None,
-            "error": failed[-1].get("error") if failed else None,
+            "failed_step": failed_step, "error": error,
         }
 
     def finished_steps(self) -> list[dict[str, Any]]:

@@ -369,6 +369,8 @@ def test_signal_to_the_tui_mid_copy_stops_at_a_checkpoint_and_headless_resume_ve
     pane.send("C-n")
     pane.wait_for("n starts the move")
     pane.send("n")
+    pane.wait_for("Move now?")  # what `wizard migrate` asks
+    pane.send("y")
     wait_mid_executions(pg_url, alive(pane), "the TUI")
     if fault == "SIGINT":
         os.kill(pane.pid, signal.SIGINT)  # kill -INT: Ctrl+C in the terminal is one of the app's keys

@@ -278,7 +278,7 @@ async def test_no_secret_on_any_screen_of_the_move_journey(tmp_path: Path, priva
         await press(pilot, "tab", "tab", "down", "down", "enter")  # the checks, the scan, then the policy
         assert app.session.policy == "quarantine"
         look("pre-flight, quarantine chosen")
-        await press(pilot, "n")  # the move runs
+        await press(pilot, "n", "y")  # the move runs
         assert app.session.log.state == "done", app.session.log.error
         assert "Backup proven" in look("backup")
         await press(pilot, "n")

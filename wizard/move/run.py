@@ -55,6 +55,9 @@ PROOF_STEP = "backup_check"
 PROOF_NICE = 10  # the backup's deferred check yields the CPU to the copy and the verification
 
 
+JOBS = range(1, 17)  # how many tables may be copied, and indexes built, at once: what each face offers
+
+
 @dataclass
 class MoveOptions:
     source: DbUrl
@@ -156,6 +159,8 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
         raise BadInput("--reflected copies a SQLite file's own tables; a MySQL source moves the engine's tables: "
                        "leave --reflected out")
     check_target_kind(options.target)
+    if options.jobs not in JOBS:
+        raise BadInput(f"--jobs must be {JOBS[0]} to {JOBS[-1]}")
     if options.on_orphans is not None and options.on_orphans not in POLICIES:
         raise BadInput(f"--on-orphans must be one of {', '.join(POLICIES)}")
     if options.to is not None:
@@ -193,7 +198,7 @@ async def run_move(options: MoveOptions, emit: Emit = ignore, stop: StopRequest 
                 source_path=_source_id(options.source), target=options.target.masked(),
                 database=options.target.database, policy=options.on_orphans or ABORT, to=options.to,
                 env_file=str(options.env_file.absolute()) if options.env_file else None,
-                reflected=options.reflected)
+                reflected=options.reflected, jobs=options.jobs)
             return await _journaled(journey(run, options, emit, stop), lock_conn)
     finally:
         lock.release()

@@ -35,7 +35,7 @@ from wizard import schema
 from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env, sha256_file
 from wizard.db import connect, write_transaction
 from wizard.envfile import database_url
-from wizard.errors import BadInput, Refused, StepError, WizardError
+from wizard.errors import RESTORE_ANYWAY, BadInput, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted, Warn
 from wizard.journal import FINISHED, ROLLED_BACK, Run
 from wizard.lock import StateLock
@@ -490,6 +490,9 @@ class RollbackPlan:
     def path(self) -> str:
         """One sentence: which path, and what it keeps and loses."""
         written = [s for s in self.since if s.any]
+        if not self.since and self.run.state() == FINISHED:  # an older wizard's run: no end state to measure by
+            return ("what was written since the run finished was not measured (it recorded no end state): "
+                    "restoring the backup loses whatever the engine wrote since")
         if not written:
             return "nothing was written since the run finished: the fast path (restore and drop) loses nothing"
         rows = sum(s.rows for s in written)
@@ -543,7 +546,8 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         first = began[0]
         if bool(first.get("restore_backup")) != restore_backup:
             raise Refused(f"the rollback of run {run.id} began {'with' if first.get('restore_backup') else 'without'} "
-                          f"--restore-backup: finish it the same way")
+                          f"--restore-backup: finish it the same way",
+                          remedy=RESTORE_ANYWAY if first.get("restore_backup") else None)
         context.since = load_since(run)
         notes.append(f"this rollback began at {first['ts']} and goes on from where it stopped")
     else:
@@ -554,8 +558,8 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         if not context.since and run.state() == FINISHED and not restore_backup:
             raise Refused(f"run {run.id} recorded no end state (an older wizard made it): what the engine wrote "
                           f"since cannot be measured, and a rollback would lose it; compare the database yourself, "
-                          f"then pass --restore-backup to roll back anyway")
-        if not context.since:
+                          f"then pass --restore-backup to roll back anyway", remedy=RESTORE_ANYWAY)
+        if not context.since and run.state() != FINISHED:
             notes.append(f"run {run.id} did not finish: the engine was never handed its database")
         _refuse_losing_since(run, context)
     actions = plan_rollback(run, context)
@@ -589,7 +593,7 @@ def _refuse_losing_since(run: Run, context: RollbackContext) -> None:
         rows = sum(s.rows for s in context.since.values())
         raise Refused(f"{rows:,} row(s) were written to the target since move {run.id}, and a move off MySQL cannot "
                       f"carry them back into it: nothing was undone; pass --restore-backup to save them to the run "
-                      f"folder and roll back anyway")
+                      f"folder and roll back anyway", remedy=RESTORE_ANYWAY)
 
 
 def save_since(run: Run, context: RollbackContext) -> None:

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Iterator
 
+import asyncpg
+
 from wizard.db import quote, sqlite_uri
-from wizard.errors import StepError
+from wizard.errors import Refused, StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.journal import Run
 from wizard.move.tables import key_columns
@@ -185,8 +187,15 @@ async def _read(db: DbUrl) -> AsyncIterator[tuple[str, bool, list[tuple[str, str
         for table, key in await _pg_tables(conn):
             if not _kept(table):
                 continue
-            async for batch in _pg_rows(conn, table, key):
-                yield table, bool(key), batch
+            try:
+                async for batch in _pg_rows(conn, table, key):
+                    yield table, bool(key), batch
+            except asyncpg.InsufficientPrivilegeError:
+                # A table given to another role since (ALTER TABLE ... OWNER TO): asyncpg's traceback, exit 1, before.
+                raise Refused(f"table {table} in database {db.database} cannot be read by the user the wizard "
+                              f"connects as ({db.url.username or 'the default'}): what was written to it cannot be "
+                              f"measured; nothing was changed: GRANT SELECT ON {table} TO that user, or give the "
+                              f"table back to it, then try again", unchanged=True) from None
             yield table, bool(key), []
     finally:
         await conn.close()
