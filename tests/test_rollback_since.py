@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -25,6 +26,7 @@ from wizard.db import quote
 from wizard.errors import StepError
 from wizard.journal import load_run
 from wizard.move.pgnames import pg_name
+from wizard.rollback import run as rollback_run_module
 from wizard.rollback.run import rollback_run
 from wizard.schema import head
 from wizard.urls import parse_url
@@ -739,3 +741,40 @@ def test_a_column_retyped_since_a_postgresql_upgrade_leaves_its_table_out_of_the
     said = " ".join(done.stdout.split())
     assert "value and type, in executions, settings, users, workflows (by primary key;" in said, said
     assert fetch(url, "SELECT id, body FROM notes")[0] == (1, 3)
+
+
+@pytest.mark.parametrize("before", ["rows written since", "nothing written since"])
+def test_rows_the_engine_writes_to_the_target_during_the_rollback_are_not_dropped_with_it(
+        before: str, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal while the engine is connected is asked when the rollback begins: an engine that connects after
+    it (a worker restarted, one still pointed at the target) and writes once the carry-back's proof has passed had
+    its rows dropped with the tables, the rollback ending 'done' (found by a writer started once the journal said
+    the carry-back was done: 8 rows inserted, none in the file). Now the drop locks the tables against writes, finds
+    them as the proof left them (or, with nothing carried, as measured when it began), else keeps them, naming
+    the rows."""
+    folder = _folder(tmp_path, executions=100)
+    _move(folder, pg_url)
+    if before == "rows written since":
+        execute(pg_url, *ENGINE_WRITES_PG)
+    carried = fetch(pg_url, "SELECT max(id) FROM executions")[0][0]  # a row the carry-back carries (or had)
+    real = rollback_run_module.restore_env
+
+    def engine_writes_then_restore_env(*args):  # between the carry-back's proof and the drop
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(execute, pg_url, f"UPDATE executions SET status = 'during' WHERE id = {carried}",
+                        "INSERT INTO executions (id, workflow_id, status) SELECT 424242, workflow_id, 'during' "
+                        "FROM executions WHERE id = 1").result()
+        return real(*args)
+
+    monkeypatch.setattr(rollback_run_module, "restore_env", engine_writes_then_restore_env)
+    run = load_run(folder / ".wizard", last=True)
+    with pytest.raises(StepError, match="was written during the rollback") as stopped:
+        asyncio.run(rollback_run(run, lambda e: None, parse_url(pg_url), folder / ".env"))
+    monkeypatch.undo()
+    assert "executions +1, 1 changed; e.g. executions [424242], executions " in str(stopped.value)
+    assert fetch(pg_url, "SELECT id FROM executions WHERE status = 'during' ORDER BY id") == [(carried,), (424242,)]
+
+    again = wizard("rollback", "--last", "--yes", cwd=folder)  # the engine stopped: still not dropped, said again
+    assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr
+    assert "was written during the rollback" in again.stderr.strip().splitlines()[-1]
+    assert len(fetch(pg_url, "SELECT id FROM executions WHERE status = 'during'")) == 2

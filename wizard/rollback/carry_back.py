@@ -39,7 +39,7 @@ from wizard.move.tables import key_columns
 from wizard.rollback.run import dropped_columns
 from wizard.rollback.saved_rows import save_columns
 from wizard.secrets import mask
-from wizard.rollback.since import Since, TableSince
+from wizard.rollback.since import CARRIED, Since, TableSince, record_end_state
 from wizard.rollback.written import Written, read_written
 from wizard.urls import DbUrl
 from wizard.verify.run import VerifyReport, load_changed, verify_run
@@ -132,6 +132,9 @@ async def carried_already(source: DbUrl, target: DbUrl, run_folder: Path, emit: 
 
 
 async def check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> VerifyReport:
+    """The row-level proof. The target's rows are recorded first (CARRIED): a write after this recording that the
+    proof did not see is found by the drop that follows (wizard.rollback.undo_move), instead of dropped with it."""
+    await record_end_state(target, run_folder / CARRIED)
     return await verify_run(source, target, run_folder, emit)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,7 +45,7 @@ from wizard.pg import other_sessions
 from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
-from wizard.rollback.since import END_STATE_STEP, Since, TableSince, measure
+from wizard.rollback.since import CARRIED, END_STATE_STEP, Since, TableSince, measure
 from wizard.rollback import untouched
 from wizard.urls import DbUrl, parse_url, same_database
 
@@ -624,6 +625,8 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
                 emit(Warn("rollback", swept))
         if not _began(run.records()):
             save_since(run, plan.context)
+            # A carry-back's record from an attempt that changed nothing: this one's proof records its own.
+            shutil.rmtree(run.folder / CARRIED, ignore_errors=True)
         run.append("rollback_started", actions=plan.described(), since=[s.to_dict() for s in plan.since],
                    restore_backup=restore_backup)
         lines = []

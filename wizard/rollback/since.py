@@ -40,6 +40,9 @@ from wizard.urls import DbUrl
 
 END_STATE = "end-state.db"
 END_STATE_STEP = "end state"  # the journal's step that records it; its undo keeps what was written after
+# The run folder's subfolder with the target as a carry-back's proof found it equal to the source: the drop that
+# follows finds it so again, or rows were written during the rollback (wizard.rollback.undo_move).
+CARRIED = "carried"
 EXAMPLES = 5  # keys shown per table and kind of change
 _BATCH = 10_000
 # PRAGMA user_version of an end state whose MySQL digests are the server's (wizard.mysql.rows); 0 before.
@@ -263,6 +266,7 @@ def _run(conn: sqlite3.Connection, sql: str, rows: list[tuple] | None = None) ->
 async def record_end_state(db: DbUrl, run_folder: Path) -> dict[str, int]:
     """Keep every row of `db` as key and digest in the run folder; returns rows per table."""
     final = Path(run_folder) / END_STATE
+    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = final.with_name(final.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
