@@ -4,7 +4,9 @@ the checks and the proof below.)
 
 In order, nothing changed until every check passed:
 1. the file is as the move left it (its sha256 is the move's backup's); if not, a rollback that stopped
-   after its carry-back committed is recognised by the file already equalling the target, else refused;
+   after its carry-back committed is recognised by the file already equalling the target; when the engine wrote
+   to the target after that, by the file's sha256 being the one that carry-back left (INTO_FILE): the file is put
+   back from step 3's backup, and the next rollback measures again; else refused;
 2. no key the target added is in the file already (an id a sequence handed out twice), and every table
    with rows written since has a primary key: else refused, naming them;
 3. a fresh backup of the file, proven like every backup;
@@ -37,7 +39,7 @@ from wizard.events import Emit, StepFinished, StepStarted
 from wizard.move.pgnames import pg_name
 from wizard.move.tables import key_columns
 from wizard.rollback.run import dropped_columns
-from wizard.rollback.saved_rows import save_columns
+from wizard.rollback.saved_rows import save_columns, write_lines
 from wizard.secrets import mask
 from wizard.rollback.since import CARRIED, Since, TableSince, record_end_state
 from wizard.rollback.written import Written, read_written
@@ -45,6 +47,7 @@ from wizard.urls import DbUrl
 from wizard.verify.run import VerifyReport, load_changed, verify_run
 
 BEFORE = "before-carry-back"  # the run folder's subfolder for the file's fresh backup
+INTO_FILE = "into-file.json"  # in CARRIED: the file's sha256 as the carry-back's commit left it, and its backup
 EXAMPLES = 5
 
 
@@ -54,8 +57,20 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
     path = source.sqlite_path
     emit(StepStarted(step, f"carry the rows written since the move back into {path}"))
     if sha256_file(path) not in (moved.original_sha256, moved.sha256):
-        return await carried_already(source, target, run_folder, emit, step, str(path),
-                                     "its sha256 is not the move's backup's")
+        ours = _as_carried(path, run_folder)
+        try:
+            return await carried_already(source, target, run_folder, emit, step, str(path),
+                                         "its sha256 is not the move's backup's")
+        except Refused:
+            if ours is None:
+                raise
+            # The file is as a rollback that stopped left it, and the engine wrote to the target after that: the file
+            # goes back to what the move left, which the next rollback carries everything into, measured again.
+            await restore_database(ours, source, emit, step=step)
+            raise StepError(f"{path} held the rows a rollback that stopped had carried into it, and the target was "
+                            f"written after that: the file was put back as the move left it (from {ours.path}); "
+                            f"nothing else was undone: roll back again, it measures the target again",
+                            unchanged=True) from None
     await asyncio.to_thread(_refuse_collisions, path, since)
     # Read before anything changes, so that rows the file cannot take are refused first (written.read_written);
     # the file's columns are all in the target at a later revision, whose downgrades only rewrite JSON.
@@ -71,6 +86,7 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
         written = await asyncio.to_thread(_write, path, since, rows)
     except StepError as exc:  # its transaction rolled back: the file as it was
         raise StepError(exc.message, unchanged=not downgraded) from None
+    write_lines(run_folder / CARRIED / INTO_FILE, [{"sha256": sha256_file(path), "backup": fresh.to_dict()}])
     report = await check(source, target, run_folder, emit)
     if not rows_equal(report):
         await restore_database(fresh, source, emit, step=step)
@@ -136,6 +152,16 @@ async def check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> V
     proof did not see is found by the drop that follows (wizard.rollback.undo_move), instead of dropped with it."""
     await record_end_state(target, run_folder / CARRIED)
     return await verify_run(source, target, run_folder, emit)
+
+
+def _as_carried(path: Path, run_folder: Path) -> BackupRecord | None:
+    """The file's backup from before a carry-back of this rollback (BEFORE) when the file is exactly as that
+    carry-back's commit left it (its sha256, INTO_FILE): nothing but the carry-back wrote it since the move."""
+    into = run_folder / CARRIED / INTO_FILE
+    if not into.is_file():
+        return None
+    record = json.loads(into.read_text(encoding="utf-8"))
+    return BackupRecord.from_dict(record["backup"]) if sha256_file(path) == record["sha256"] else None
 
 
 def rows_equal(report: VerifyReport) -> bool:
