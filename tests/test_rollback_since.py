@@ -21,7 +21,7 @@ from engine_data import ENGINE_WRITES_PG, build_pg_1_0_0, columns, engine_rows, 
 from move_helpers import execute, fetch, pg, sha256, tables_in
 from test_cli_errors import wizard
 from wizard import sample
-from wizard.rollback import carry_back
+from wizard.rollback import carry_back, untouched
 from wizard.db import quote
 from wizard.errors import StepError
 from wizard.journal import load_run
@@ -778,3 +778,42 @@ def test_rows_the_engine_writes_to_the_target_during_the_rollback_are_not_droppe
     assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr
     assert "was written during the rollback" in again.stderr.strip().splitlines()[-1]
     assert len(fetch(pg_url, "SELECT id FROM executions WHERE status = 'during'")) == 2
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_row_the_engine_changes_during_an_upgrades_rollback_is_not_put_back_from_the_backup(
+        engine: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows put back from the backup are those not written since the rollback measured; a row the engine changed
+    after that (it opened the database after the check that nothing had it open) was put back over, its change lost,
+    the rollback ending 'done' and counting it as 'rewritten by the run' (found by an UPDATE planted before the
+    downgrade's transaction). Now the downgrade's transaction, writes held off, measures again and stops with
+    nothing changed; the next rollback measures again and keeps the row."""
+    path = sample.build(tmp_path / "engine.db", executions=100, workflows=5, users=3)
+    url = f"sqlite:///{path}" if engine == "sqlite" else build_pg_1_0_0(request.getfixturevalue("pg_url"), path)
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "UPDATE executions SET status = 'since' WHERE id = 1")  # rows written since: the downgrade's path
+    user = read(url, "SELECT min(id) FROM users")[0][0]
+    hooked = "attach" if engine == "sqlite" else "read_dump"  # what runs after the measure, before the transaction
+    real = getattr(untouched, hooked)
+
+    async def engine_writes_first(*args):
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(write, url, f"UPDATE users SET email = 'during@example.com' WHERE id = '{user}'").result()
+        return await real(*args)
+
+    monkeypatch.setattr(untouched, hooked, engine_writes_first)
+    run = load_run(tmp_path / ".wizard", last=True)
+    said = (r"was written during the rollback \(executions 1 changed, users 1 changed; e\.g\. executions \[1\], "
+            r"users \[\S+\], where it measured 1 row\(s\) written since the run\): nothing was changed")
+    with pytest.raises(StepError, match=said) as stopped:
+        asyncio.run(rollback_run(run, lambda e: None))
+    monkeypatch.undo()
+    assert stopped.value.unchanged and revision(url) == head()
+    assert read(url, f"SELECT email FROM users WHERE id = '{user}'") == [("during@example.com",)]
+
+    again = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "holds: executions 1 changed, users 1 changed" in " ".join(again.stdout.split())
+    assert revision(url) is None
+    assert read(url, f"SELECT email FROM users WHERE id = '{user}'") == [("during@example.com",)]
+    assert read(url, "SELECT status FROM executions WHERE id = 1") == [("since",)]

@@ -30,10 +30,11 @@ from typing import Any, ClassVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
 from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env, sha256_file
-from wizard.db import connect, write_transaction
+from wizard.db import connect, quote, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import BadInput, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted, Warn
@@ -45,7 +46,7 @@ from wizard.pg import other_sessions
 from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
-from wizard.rollback.since import CARRIED, END_STATE_STEP, Since, TableSince, measure
+from wizard.rollback.since import CARRIED, END_STATE_STEP, Since, TableSince, differs, measure
 from wizard.rollback import untouched
 from wizard.urls import DbUrl, parse_url, same_database
 
@@ -262,6 +263,8 @@ class Downgrade(UndoAction):
                 if backup is not None and db.is_sqlite:
                     await untouched.attach(conn, Path(backup.path))
                 async with write_transaction(conn):
+                    if backup is not None:
+                        await self._refuse_written_during(conn, db)
                     state = await schema.inspect_schema(conn)
                     if state.recorded and state.revision != to:
                         # What the downgrade drops goes to the run folder first, read in its own transaction.
@@ -304,6 +307,24 @@ class Downgrade(UndoAction):
         emit(StepFinished(step, sentence))
         return sentence
 
+
+    async def _refuse_written_during(self, conn: AsyncConnection, db: DbUrl) -> None:
+        """The rows put back from the backup are those not written since the rollback measured: a row the engine
+        changed after that (it connected after the check that nothing was) would be put back over. Inside the
+        downgrade's transaction, with writes held off (SQLite's BEGIN IMMEDIATE; PostgreSQL's tables locked, reads
+        go on), measured again: StepError, nothing changed, when anything was written in between."""
+        since = self.since
+        if not db.is_sqlite:
+            tables = [t.table for t in since.tables]
+            present = [t for t in tables if (await conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"),
+                                                                {"t": quote(t)})).scalar()]
+            if present:
+                await conn.execute(text(f"LOCK TABLE {', '.join(map(quote, present))} IN EXCLUSIVE MODE"))
+        written = differs(await measure(db, self.context.run.folder, since.finished, since.journey), since)
+        if written:
+            raise StepError(f"{_where(self.target)} was written during the rollback ({written}, where it measured "
+                            f"{since.rows:,} row(s) written since the run): nothing was changed; stop whatever writes "
+                            f"to it, then roll back again (it measures again)", unchanged=True)
 
     def _backup(self) -> BackupRecord | None:
         """The run's proven backup of this SQLite file or PostgreSQL database, when it is there as written

@@ -324,6 +324,19 @@ async def measure(db: DbUrl, run_folder: Path, finished: str, journey: str) -> S
     return Since(_where(db), finished, result, journey)
 
 
+def differs(now: Since, expected: Since) -> str | None:
+    """None when `now` names the keys `expected` names, added, changed and removed, table by table; else what `now`
+    holds, with example keys (a measure taken again against one taken earlier: what was written in between)."""
+    def keys(since: Since) -> dict[str, tuple[list[str], list[str], list[str]]]:
+        return {t.table: (t.added, t.changed, t.removed) for t in since.tables if t.any}
+
+    if keys(now) == keys(expected):
+        return None
+    examples = [f"{t.table} {k}" for t in now.tables for k in (t.added + t.changed + t.removed)[:EXAMPLES]]
+    return mask(f"{', '.join(t.describe() for t in now.tables if t.any) or 'nothing'}"
+                + (f"; e.g. {', '.join(examples[:EXAMPLES])}" if examples else ""))
+
+
 def _where(db: DbUrl) -> str:
     return f"{db.sqlite_path}" if db.is_sqlite else f"database {db.database}"
 

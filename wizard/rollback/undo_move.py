@@ -19,8 +19,7 @@ from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
 from wizard.rollback.run import Credentials, SaveSince, UndoAction, dropped_columns, register
-from wizard.rollback.since import CARRIED, END_STATE, EXAMPLES, Since, measure
-from wizard.secrets import mask
+from wizard.rollback.since import CARRIED, END_STATE, Since, differs, measure
 from wizard.rollback.saved_rows import DROPPED
 from wizard.move.target_schema import OWN_TABLES, drop_tables
 from wizard.mysql import target as mysql_target
@@ -130,19 +129,13 @@ class DropTables(UndoAction):
             now, expected = await measure(db, carried, since.finished, since.journey), Since(since.where, "", [])
         else:
             now, expected = await measure(db, self.context.run.folder, since.finished, since.journey), since
-        if _keys(now) != _keys(expected):
-            keys = [f"{t.table} {k}" for t in now.tables for k in (t.added + t.changed + t.removed)[:EXAMPLES]]
+        written = differs(now, expected)
+        if written:
             against = ("the rows the carry-back proved equal to the source" if expected is not since
                        else "what the rollback measured when it began")
-            raise StepError(mask(
-                f"database {db.database} was written during the rollback (against {against}: "
-                f"{', '.join(t.describe() for t in now.tables if t.any)}; e.g. {', '.join(keys[:EXAMPLES])}): its "
-                f"tables were not dropped, and those rows are only there; stop whatever still writes to it, then "
-                f"carry them into the source by hand"))
-
-
-def _keys(since: Since) -> dict[str, tuple[list[str], list[str], list[str]]]:
-    return {t.table: (t.added, t.changed, t.removed) for t in since.tables if t.any}
+            raise StepError(f"database {db.database} was written during the rollback (against {against}: "
+                            f"{written}): its tables were not dropped, and those rows are only there; stop whatever "
+                            f"still writes to it, then carry them into the source by hand")
 
 
 Check = Callable[[DbUrl], Awaitable[None]]
