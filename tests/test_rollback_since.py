@@ -354,6 +354,47 @@ def test_a_date_written_since_that_no_file_spells_is_refused_with_nothing_change
     assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id > 900")[0][0] == 2
 
 
+def test_a_number_written_since_that_the_file_cannot_hold_is_refused_with_nothing_changed(pg_url: str,
+                                                                                         tmp_path: Path) -> None:
+    """A table of the operator's with a REAL and a NUMERIC column, moved as it is: the engine's side writes a NaN
+    (SQLite stores NULL) and numerics with more digits than the column's affinity keeps (a REAL's 17, an integer
+    past 64 bits). Carried back, the proof found the rows different, restored the file and stopped with exit 1
+    naming only the keys; now refused before anything changes (exit 3), naming column, key and what the file would
+    keep, on the plan first; once set to numbers the file holds, the rollback carries them."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("CREATE TABLE readings (id INTEGER PRIMARY KEY, r REAL, n NUMERIC)")
+    db.executemany("INSERT INTO readings VALUES (?, ?, ?)", [(1, 1.5, 2), (2, 0.25, 3), (3, -1.0, 4)])
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    env_after = (folder / ".env").read_bytes()
+    execute(pg_url, "UPDATE readings SET r = 'NaN' WHERE id = 1",
+            "UPDATE readings SET n = 12345678901234567890.12345678901234567890 WHERE id = 2",
+            "INSERT INTO readings VALUES (4, 1e308, 9223372036854775808)",
+            "INSERT INTO readings VALUES (5, -0.5, 1.10)")  # a REAL keeps 1.1: no refusal for it
+    file_before = sha256(folder / "engine.db")
+    for args in (["--last"], ["--last", "--yes"]):
+        refused = wizard("rollback", *args, cwd=folder)
+        assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+        said = " ".join(refused.stderr.split()) + " ".join(refused.stdout.split())
+        assert ("readings.r [1]: NaN, readings.n [2]: 12345678901234567890.12345678901234567890 (the file's column "
+                "keeps 1.2345678901234567e+19), readings.n [4]: 9223372036854775808 (the file's column keeps "
+                "9.223372036854776e+18): a number written since that the SQLite file cannot hold as the target does; "
+                "nothing was changed") in said, said
+    assert sha256(folder / "engine.db") == file_before and (folder / ".env").read_bytes() == env_after
+    assert list((folder / ".wizard" / "runs").glob("*/before-carry-back")) == []  # refused before its backup
+
+    execute(pg_url, "UPDATE readings SET r = NULL WHERE id = 1", "UPDATE readings SET n = 12345.5 WHERE id = 2",
+            "UPDATE readings SET n = 922337203685477580 WHERE id = 4")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT * FROM readings ORDER BY id").fetchall() == [
+        (1, None, 2), (2, 0.25, 12345.5), (3, -1.0, 4), (4, 1e308, 922337203685477580), (5, -0.5, 1.1)]
+    db.close()
+
+
 def test_an_upgrade_with_nothing_written_since_takes_the_fast_path(tmp_path: Path) -> None:
     path = sample.build(tmp_path / "engine.db", executions=100, workflows=5, users=2)
     before = sha256(path)

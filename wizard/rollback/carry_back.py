@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import sqlite3
 import uuid
 from decimal import Decimal
@@ -72,8 +73,9 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
                             f"nothing else was undone: roll back again, it measures the target again",
                             unchanged=True) from None
     await asyncio.to_thread(_refuse_collisions, path, since)
-    # Read before anything changes, so that rows the file cannot take are refused first (written.read_written);
-    # the file's columns are all in the target at a later revision, whose downgrades only rewrite JSON.
+    # Read before anything changes, so that rows the file cannot take are refused first (written.read_written,
+    # _refuse_unholdable); the file's columns are all in the target at a later revision, whose downgrades only
+    # rewrite JSON.
     try:
         rows = await _read_target(target, path, since)
     except StepError as exc:  # the target changed while read: nothing changed, the next rollback measures again
@@ -254,11 +256,48 @@ async def _read_target(target: DbUrl, path: Path, since: Since) -> Written:
         # The file's columns, read from the target under the names the move gave them there.
         shapes = {t.table: ([pg_name(c) for c in key_columns(conn, in_file(t.table))],
                             [pg_name(c) for c in _columns(conn, in_file(t.table))]) for t in since.tables if t.any}
+        declared = {t.table: [r[2] for r in conn.execute(f"PRAGMA table_info({quote(in_file(t.table))})")]
+                    for t in since.tables if t.any}
     finally:
         conn.close()
     rows = await read_written(target, since, shapes)
+    _refuse_unholdable(rows, shapes, declared)
     return {table: [(k, tuple(sqlite_value(v) for v in values)) for k, values in found]
             for table, found in rows.items()}
+
+
+def _refuse_unholdable(rows: Written, shapes: dict[str, tuple[list[str], list[str]]],
+                       declared: dict[str, list[str]]) -> None:
+    """A number written since that the file's column cannot hold as the target does: a NaN (SQLite stores NULL)
+    or a numeric whose digits the column's affinity cuts (more than a REAL keeps, an integer past 64 bits). Carried
+    back, the proof found the difference and the file was restored (exit 1, naming only the key); refused before
+    anything changes, naming the table, column and key, as the dates no file spells are."""
+    mem = sqlite3.connect(":memory:")
+    odd = []
+    try:
+        for table, found in rows.items():
+            for i, column in enumerate(shapes[table][1]):
+                mem.execute("DROP TABLE IF EXISTS held")
+                mem.execute(f"CREATE TABLE held (v {declared[table][i]})")
+                for key, values in found:
+                    value = values[i]
+                    if isinstance(value, float) and math.isnan(value):
+                        odd.append(f"{table}.{column} {key}: NaN")
+                    elif isinstance(value, Decimal) and value.is_finite():
+                        mem.execute("DELETE FROM held")
+                        mem.execute("INSERT INTO held VALUES (?)", (str(value),))
+                        back = mem.execute("SELECT v FROM held").fetchone()[0]
+                        if Decimal(str(back)) != value:
+                            odd.append(f"{table}.{column} {key}: {value} (the file's column keeps {back})")
+                    elif isinstance(value, Decimal):
+                        odd.append(f"{table}.{column} {key}: {value}")
+    finally:
+        mem.close()
+    if odd:
+        more = f" and {len(odd) - EXAMPLES} more" if len(odd) > EXAMPLES else ""
+        raise Refused(mask(f"{', '.join(odd[:EXAMPLES])}{more}: a number written since that the SQLite file cannot "
+                           f"hold as the target does; nothing was changed: set it to one it can in the target, or "
+                           f"pass --restore-backup (the rows written since are saved first)"))
 
 
 def sqlite_value(value: Any) -> Any:
