@@ -146,6 +146,12 @@ def test_kill_after_the_carry_back_then_the_engine_writes_again_before_the_next_
     moved_sha = sha256(db)
     wizard_killed_at("wizard.rollback.carry_back:check:1", *rollback)
     assert sha256(db) != moved_sha  # the carry-back committed
+    run_id = load_run(state).id
+    status = wizard("status", "--state-dir", str(state), "--json")  # said 'finished', as if nothing had begun
+    assert json.loads(status.stdout.splitlines()[-1])["runs"][0]["state"] == "rollback unfinished", status.stdout
+    status = wizard("status", "--state-dir", str(state))
+    assert (f"run {run_id}: its rollback stopped part-way; `wizard rollback --run {run_id}` goes on from where it "
+            f"stopped") in status.stdout, status.stdout
     execute(pg_url, "INSERT INTO executions (id, workflow_id, status) SELECT 55555, workflow_id, 'after the kill' "
                     "FROM executions WHERE id = 1", "UPDATE executions SET status = 'again' WHERE id = 1")
     expected = engine_rows(pg_url)

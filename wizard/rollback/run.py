@@ -38,7 +38,7 @@ from wizard.db import connect, quote, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import BadInput, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted, Warn
-from wizard.journal import FINISHED, ROLLED_BACK, Run
+from wizard.journal import FINISHED, ROLLED_BACK, Run, rollback_began
 from wizard.lock import StateLock
 from wizard.mysql import info as mysql_info
 from wizard.mysql.scratch import sweep_on
@@ -526,7 +526,7 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
     credentials = (credentials or Credentials()).with_env_copies(run)
     plan_rollback(run)  # the journal's refusals first
     records = run.records()
-    began = _began(records)
+    began = rollback_began(records)
     await _refuse_if_in_use(run, credentials)
     context = RollbackContext(run, restore_backup=restore_backup)
     notes: list[str] = []
@@ -555,20 +555,6 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         if refusal:
             notes.append(f"as things stand it will stop before changing anything: {refusal}")
     return RollbackPlan(run, actions, context, notes)
-
-
-def _began(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rollback_started records of a rollback going on: none after one refused with nothing undone, which the
-    operator may answer by changing the database (the refusal says how), or one that failed having changed
-    nothing (a carry-back that restored the file: the engine, still on the target, may write more); the next one
-    measures it again."""
-    began: list[dict[str, Any]] = []
-    for rec in records:
-        if rec["kind"] == "rollback_started":
-            began.append(rec)
-        elif rec["kind"] == "rollback_refused" or (rec["kind"] == "rollback_failed" and rec.get("unchanged")):
-            began = []
-    return began
 
 
 def _refuse_losing_since(run: Run, context: RollbackContext) -> None:
@@ -644,7 +630,7 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
             swept = await sweep_on(db, run.folder) if db.is_mysql else None  # what the run, killed mid-proof, left
             if swept:
                 emit(Warn("rollback", swept))
-        if not _began(run.records()):
+        if not rollback_began(run.records()):
             save_since(run, plan.context)
             # A carry-back's record from an attempt that changed nothing: this one's proof records its own.
             shutil.rmtree(run.folder / CARRIED, ignore_errors=True)
