@@ -516,7 +516,8 @@ class RollbackPlan:
             return ("what was written since the run finished was not measured (it recorded no end state): "
                     "restoring the backup loses whatever the engine wrote since")
         if not written:
-            return "nothing was written since the run finished: the fast path (restore and drop) loses nothing"
+            how = "restore .env and drop the move's tables" if self.run.journey == "move" else "restore the backup"
+            return f"nothing was written since the run finished: the fast path ({how}) loses nothing"
         rows = sum(s.rows for s in written)
         if self.context.restore_backup:
             # Said on the TUI's confirmation too, which offers this as a key: no flag's name in it.
