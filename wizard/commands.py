@@ -72,7 +72,7 @@ __all__ = [
     # small helpers on what the faces are given
     "parse_url", "form_url", "schema_of", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
     "resumable", "Resumable", "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
-    "first_revision", "in_keys", "shown_key",
+    "first_revision", "in_keys", "shown_key", "same_database",
 ]
 
 # --- what the faces name ---
