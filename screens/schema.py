@@ -75,7 +75,10 @@ class SchemaScreen(StepScreen):
     def _show_revisions(self) -> None:
         lines = [
             f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}",
-            f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}"
+            # A move's target is built by the run already under way when this screen opens: 'Now: empty' beside
+            # 'Schema at 0001' read as a contradiction, so a move says where its target started.
+            (f"[b]From:[/] empty   [b]To:[/] {esc(self.target)}" if self.moving
+             else f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}")
             + ("   [yellow](records the 1.0.0 baseline first)[/]" if self.baseline else ""),
         ]
         lines += [f"  {esc(rev)}  {esc(description)}" for rev, description in self.pending] or ["  nothing pending"]

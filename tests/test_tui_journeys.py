@@ -88,6 +88,8 @@ async def _connection_to_verify(pilot, app) -> None:
     assert "Backup proven" in screen_text(app)
     await press(pilot, "n")
     assert "step 4 of 7" in screen_text(app)
+    # The schema was built by the move under way: where the target started, not 'Now: empty' beside 'Schema at'.
+    assert "From: empty   To: 0001" in screen_text(app) and "Now:" not in screen_text(app), screen_text(app)
     await press(pilot, "n")
     assert "step 5 of 7" in screen_text(app)
     assert "Phase: done" in screen_text(app), screen_text(app)  # onto MySQL too, which has no index step
