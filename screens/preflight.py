@@ -168,7 +168,7 @@ class PreflightScreen(StepScreen):
                              ("example keys", keys)):
             scan.add_column(label, width=width)
         for finding in report.scan:
-            examples = ", ".join(str(pk) for pk in finding.examples[:3])
+            examples = ", ".join(map(commands.shown_key, finding.examples[:3]))  # a newline or ESC in one, escaped
             what = f"{'converted: ' if finding.converted else ''}{finding.problem}"
             # Names, values and the service's words: cells as plain Text, never read as markup.
             scan.add_row(Folded(finding.table), Folded(finding.column or ""), f"{finding.count:,}", Folded(what),

@@ -74,9 +74,15 @@ class SchemaScreen(StepScreen):
 
     def _show_revisions(self, done: bool = False) -> None:
         """The database, where it is and where it goes, the revisions; once `done`, where it is now."""
-        now = (f"[b]Now:[/] {esc(self.target)}   (was {esc(self.current or 'empty')})" if done else
-               f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}"
-               + ("   [yellow](records the 1.0.0 baseline first)[/]" if self.baseline else ""))
+        if self.moving:
+            # A move's target is built by the run already under way when this screen opens: 'Now: empty' beside
+            # 'Schema at 0001' read as a contradiction, so a move says where its target started.
+            now = f"[b]From:[/] empty   [b]To:[/] {esc(self.target)}"
+        elif done:
+            now = f"[b]Now:[/] {esc(self.target)}   (was {esc(self.current or 'empty')})"
+        else:
+            now = (f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}"
+                   + ("   [yellow](records the 1.0.0 baseline first)[/]" if self.baseline else ""))
         lines = [f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}", now]
         lines += [f"  {esc(rev)}  {esc(description)}" for rev, description in self.pending] or ["  nothing pending"]
         self.query_one("#revisions", Static).update("\n".join(lines))

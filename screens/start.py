@@ -50,6 +50,7 @@ class StartScreen(StepScreen):
             # After a switch (or its rollback) .env names another database: that is the source now.
             session.source_text = commands.database_url(session.env_file)
             session.plan = None
+            self._forget_target_that_is_the_source()
         self._offer()
         if self.session.source_text:
             self.load_plan()
@@ -59,6 +60,19 @@ class StartScreen(StepScreen):
                 f"[b]No source database:[/] no DATABASE_URL in {esc(where)}. "
                 "Start the wizard with --env-file PATH or --source URL, or roll back a run."
             )
+
+    def _forget_target_that_is_the_source(self) -> None:
+        """After the switch the move's target is the source: a move off it goes elsewhere (MySQL/MariaDB to
+        PostgreSQL only), so neither the Start screen's option nor the Connection screen's fields name it."""
+        session = self.session
+        try:
+            source = parse_url(session.source_text, "source")
+            if session.target is not None and commands.same_database(session.target, source):
+                session.target = None
+            if session.target_text and commands.same_database(parse_url(session.target_text, "target"), source):
+                session.target_text = None
+        except WizardError:
+            pass  # a source that does not parse is said by load_plan, in its own words
 
     @work(exclusive=True, exit_on_error=False, group="plan", description="read the source")
     async def load_plan(self) -> None:

@@ -25,8 +25,9 @@ STATUS_STYLE = {"ok": "[green]ok[/]", "differs": "[b red]DIFFERS[/]", "missing":
 
 
 def short(value: Any, width: int = 24) -> Text:
-    """A key or value of a row, cut to `width`; plain Text: a value is data, never markup."""
-    text = mask(repr(value) if not isinstance(value, str) else value)
+    """A key or value of a row, cut to `width`; plain Text: a value is data, never markup. A newline or ESC in a
+    text value is spelled escaped, as the refusal spells a key."""
+    text = mask(commands.shown_key(value) if isinstance(value, str) else repr(value))
     return Text(text if len(text) <= width else text[: width - 1] + "…")
 
 

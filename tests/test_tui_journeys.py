@@ -88,6 +88,8 @@ async def _connection_to_verify(pilot, app) -> None:
     assert "Backup proven" in screen_text(app)
     await press(pilot, "n")
     assert "step 4 of 7" in screen_text(app)
+    # The schema was built by the move under way: where the target started, not 'Now: empty' beside 'Schema at'.
+    assert "From: empty   To: 0001" in screen_text(app) and "Now:" not in screen_text(app), screen_text(app)
     await press(pilot, "n")
     assert "step 5 of 7" in screen_text(app)
     assert "Phase: done" in screen_text(app), screen_text(app)  # onto MySQL too, which has no index step
@@ -210,6 +212,28 @@ async def test_move_onto_mysql_journey_and_ctrl_r(tmp_path: Path, engine_db: Pat
                                                    "WHERE table_schema = DATABASE()")
     assert left == []
     assert sha256(engine_db) == source_sha
+
+
+async def test_after_a_move_onto_mysql_and_its_switch_the_next_move_goes_to_postgresql(
+        tmp_path: Path, engine_db: Path, engine_env: Path, mysql_url: str) -> None:
+    """After Done, .env names the MariaDB database: the Start screen's source. A move off it goes to PostgreSQL only,
+    but the Start screen offered 'Move to MySQL/MariaDB' (the target tested last) and its Connection screen came
+    filled with that database, the source itself (seen walking the journey in tmux at 80x24)."""
+    app = make_app(tmp_path / "state", env_file=engine_env, source_text=database_url(engine_env),
+                   source_from_env=True, target_text=mysql_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _to_connection(pilot, app)
+        await _connection_to_verify(pilot, app)
+        await press(pilot, "n", "a", "y", "d")
+        shown = screen_text(app)
+        assert app.session.source_text.startswith("mysql") and "a move goes off it, to PostgreSQL" in shown, shown
+        assert "Move to PostgreSQL" in shown and "Move to MySQL" not in shown, shown
+        await press(pilot, "enter")
+        shown = screen_text(app)
+        assert "Move to PostgreSQL — step 1 of 7" in shown, shown
+        assert app.screen.query_one("#url").value == "", app.screen.query_one("#url").value
+    assert parse_url(database_url(engine_env)).database == parse_url(mysql_url).database  # the switch made
+    assert await asyncio.to_thread(read, mysql_url, "SELECT count(*) FROM executions") == [(300,)]
 
 
 async def test_upgrade_in_place_on_mysql_journey(tmp_path: Path, mysql_source: str) -> None:

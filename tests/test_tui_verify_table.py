@@ -55,3 +55,23 @@ async def test_o_verifies_the_highlighted_table_alone_as_verify_table_does(tmp_p
     keys = ("table", "status", "source_rows", "target_rows", "equal", "different", "only_source", "only_target")
     assert {k: cli_table[k] for k in keys} == {k: tui[k] for k in keys}
     assert await pg_counts(pg_url) == sqlite_counts(engine_db)  # looking wrote nothing
+
+
+async def test_a_differing_value_holding_a_newline_and_an_escape_is_shown_escaped(tmp_path: Path, engine_db: Path,
+                                                                                 pg_url: str) -> None:
+    """Enter on a table that differs shows its differing values side by side; a value with a newline and ESC in it
+    (another program's row) was drawn as it is: the newline cut the cell, the ESC went to the terminal. It is
+    spelled as the CLI's refusal spells a key (\\n, \\x1b)."""
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "enter", "ctrl+t", "ctrl+n", "n", "y", "n", "n", "n")  # the move, to its verification
+        await asyncio.to_thread(write, pg_url, "UPDATE workflows SET name = 'a' || chr(10) || 'b' || chr(27) "
+                                               "|| '[31mc' WHERE id = (SELECT min(id) FROM workflows)")
+        tables = [t.table for t in app.session.verify.tables]
+        await press(pilot, *["down"] * tables.index("workflows"), "o", "enter")
+        diffs = app.screen.query_one("#diffs")
+        cells = [list(map(str, diffs.get_row_at(i))) for i in range(diffs.row_count)]
+        assert [c[1:] for c in cells] == [["name", cells[0][2], "a\\nb\\x1b[31mc"]], cells
+        assert "\x1b" not in screen_text(app) and "a\\nb\\x1b[31mc" in screen_text(app), screen_text(app)
+    assert await pg_counts(pg_url) == sqlite_counts(engine_db)  # looking wrote nothing

@@ -68,7 +68,10 @@ class WizardApp(App[int]):
     ENABLE_COMMAND_PALETTE = False  # every action has a key in the footer
     BINDINGS = [
         Binding("ctrl+r", "rollback", "Roll back", tooltip="Undo everything this run changed", id="rollback"),
-        Binding("ctrl+q", "quit", "Quit", tooltip="Leave; a running copy stops at its next checkpoint", id="quit"),
+        # priority: a dialog (a modal) would keep every other app key from it, and Ctrl+Q did nothing until it was
+        # answered; a dialog left unanswered has changed nothing, so leaving is safe there too.
+        Binding("ctrl+q", "quit", "Quit", tooltip="Leave; a running copy stops at its next checkpoint", id="quit",
+                priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 

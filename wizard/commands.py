@@ -44,7 +44,7 @@ from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
 from wizard.journal import (ROLLBACK_FAILED, ROLLBACK_UNFINISHED, Run, list_runs, load_run, resolve_state_dir,
                             unfinished_runs)
-from wizard.move.run import JOBS, NOT_SWITCHED, PROOF_STEP, MoveOptions, MoveResult, run_move
+from wizard.move.run import JOBS, NOT_SWITCHED, PROOF_STEP, MoveOptions, MoveResult, run_move, shown_key
 from wizard.move.plan import PlanReport, plan as _plan
 from wizard.move.preflight import PreflightReport, TargetInfo, check_target as _check_target, run_checks
 from wizard.rollback.run import Credentials, RollbackPlan, plan_rollback, prepare_rollback, rollback_run
@@ -73,7 +73,7 @@ __all__ = [
     # small helpers on what the faces are given
     "parse_url", "form_url", "schema_of", "resolve_url", "in_schema", "env_file_or_default", "database_url", "state_dir_of", "find_run", "runs", "unfinished",
     "resumable", "Resumable", "resumable_target", "human_size", "backup_needs_proof", "verify_rows", "upgrade_summary", "revisions", "head_revision",
-    "first_revision", "in_keys",
+    "first_revision", "in_keys", "shown_key", "same_database",
 ]
 
 # --- what the faces name ---

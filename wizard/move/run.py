@@ -111,10 +111,10 @@ def source_fingerprint(path: Path) -> dict[str, Any]:
             "wal": wal_state}
 
 
-def _shown(key: Any) -> str:
-    """An example key as the refusal names it (a NULL key as NULL). A character that does not print (a newline,
-    ESC, NUL: the source's data, not the wizard's) is spelled as Python escapes it, so the line stays one line
-    that says what the key holds, and no escape sequence reaches the terminal."""
+def shown_key(key: Any) -> str:
+    """An example key as the refusal and the screens name it (a NULL key as NULL). A character that does not print
+    (a newline, ESC, NUL: the source's data, not the wizard's) is spelled as Python escapes it, so the line stays
+    one line that says what the key holds, and no escape sequence reaches the terminal."""
     if key is None:
         return "NULL"
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(key))
@@ -423,10 +423,10 @@ class _Move:
             problems = report.problems()
             for f in problems:
                 self.emit(Warn("preflight", f"{f.table}.{f.column}: {f.count:,} row(s) {f.problem} "
-                                            f"(e.g. {', '.join(map(_shown, f.examples))})"))
+                                            f"(e.g. {', '.join(map(shown_key, f.examples))})"))
             first = problems[0]
             raise Refused(f"{report.affected[ABORT]:,} row(s) {report.server} will not take as they are (listed above; "
-                          f"first {first.table}.{first.column} at key {_shown(first.examples[0])}: {first.problem}); "
+                          f"first {first.table}.{first.column} at key {shown_key(first.examples[0])}: {first.problem}); "
                           f"nothing was written: choose --on-orphans quarantine or null, or fix the source")
         if not o.yes and "schema" not in self.done:
             answer = o.confirm(report) if o.confirm else False
