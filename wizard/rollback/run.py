@@ -32,7 +32,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from wizard import schema
-from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env, sha256_file
+from wizard.backup import (BackupRecord, human_size, processes_holding, restore_database, restore_env, reverted_env,
+                           sha256_file)
 from wizard.db import connect, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import RESTORE_ANYWAY, BadInput, Refused, StepError, WizardError
@@ -157,6 +158,9 @@ class UndoAction:
         """What this action's own checks will refuse, asked before the operator confirms (None: nothing)."""
         return None
 
+    def refuse_now(self) -> None:
+        """Refused, before the plan is shown and before any action of the rollback runs, when this one would be."""
+
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         raise NotImplementedError
 
@@ -211,8 +215,17 @@ class RestoreEnv(UndoAction):
 
     def describe(self) -> str:
         r = self.record
-        line = f"restore {self.target} byte for byte from {r.path} (sha256 {r.sha256[:12]}...)"
-        return line if self.ready() else line + " -- THE BACKUP FILE IS MISSING"
+        if not self.ready():
+            return f"restore {self.target} byte for byte from {r.path} -- THE BACKUP FILE IS MISSING"
+        reverted = reverted_env(r, Path(self.target))
+        if reverted is not None:
+            return (f"put {', '.join(reverted[1]) or 'nothing'} back in {self.target} as {r.path} has it (the lines "
+                    f"the switch wrote); the edits made to it since the switch stay as they are")
+        return f"restore {self.target} byte for byte from {r.path} (sha256 {r.sha256[:12]}...)"
+
+    def refuse_now(self) -> None:
+        if self.ready():
+            reverted_env(self.record, Path(self.target))  # Refused: the operator edited a line the switch wrote
 
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         emit(StepStarted(f"undo {self.step}", f"restore {self.target}"))
@@ -563,6 +576,8 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
             notes.append(f"run {run.id} did not finish: the engine was never handed its database")
         _refuse_losing_since(run, context)
     actions = plan_rollback(run, context)
+    for action in actions:
+        action.refuse_now()
     for action in actions:
         refusal = await action.foreseen_refusal(credentials)
         if refusal:
