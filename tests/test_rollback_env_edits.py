@@ -6,12 +6,16 @@ operator then edits .env; `wizard rollback` is run as an operator runs it, and .
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 from move_helpers import sha256, tables_in
 from test_cli_errors import wizard
+from test_tui_journeys import _move_to_verify
+from tui_support import make_app, press, screen_text
 from wizard import sample
+from wizard.envfile import database_url
 
 # A comment, `export`, quotes, a blank line, and no newline at the end: every byte of it must come back.
 ENV = (b"# the engine's settings\nexport LOG_LEVEL='info'\n\nDATABASE_URL=sqlite+aiosqlite:///engine.db\n"
@@ -75,3 +79,24 @@ def test_a_database_url_the_operator_changed_since_the_switch_is_refused_with_no
         assert "nothing was undone" in said and "env.backup" in said and "Traceback" not in refused.stderr
         assert env.read_bytes() == edited
         assert sha256(folder / "engine.db") == file_before and "executions" in tables_in(pg_url)
+
+
+async def test_ctrl_r_after_the_finish_screens_switch_keeps_the_operators_edits(tmp_path: Path, engine_db: Path,
+                                                                                pg_url: str) -> None:
+    env = tmp_path / ".env"
+    before = b"# workflow engine\nLOG_LEVEL=info\n" + f'DATABASE_URL="sqlite+aiosqlite:///{engine_db}"\n'.encode() \
+        + b"OPENAI_API_KEY=sk-test-0123456789abcdef\n"
+    env.write_bytes(before)
+    app = make_app(tmp_path / "state", env_file=env, source_text=database_url(env), target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _move_to_verify(pilot, app)
+        await press(pilot, "n", "a", "y")  # Finish, switch .env
+        assert b"OPENAI_API_KEY" not in env.read_bytes()
+        env.write_bytes(env.read_bytes().replace(b"LOG_LEVEL=info", b"LOG_LEVEL=debug") + b"NEW_SETTING=1\n")
+        await press(pilot, "ctrl+r")
+        shown = " ".join(screen_text(app).split())
+        assert "Roll back?" in shown and "put DATABASE_URL, OPENAI_API_KEY back in" in shown, shown
+        await press(pilot, "y")
+        assert "rolled back and checked" in screen_text(app), screen_text(app)
+    assert env.read_bytes() == before.replace(b"LOG_LEVEL=info", b"LOG_LEVEL=debug") + b"NEW_SETTING=1\n"
+    assert await asyncio.to_thread(tables_in, pg_url) == []
