@@ -72,14 +72,16 @@ class SchemaScreen(StepScreen):
 
     choices: list[str] = []
 
-    def _show_revisions(self) -> None:
-        lines = [
-            f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}",
-            f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}"
-            + ("   [yellow](records the 1.0.0 baseline first)[/]" if self.baseline else ""),
-        ]
+    def _show_revisions(self, done: bool = False) -> None:
+        """The database, where it is and where it goes, the revisions; once `done`, where it is now."""
+        now = (f"[b]Now:[/] {esc(self.target)}   (was {esc(self.current or 'empty')})" if done else
+               f"[b]Now:[/] {esc(self.current or 'empty')}   [b]Goes to:[/] {esc(self.target)}"
+               + ("   [yellow](records the 1.0.0 baseline first)[/]" if self.baseline else ""))
+        lines = [f"[b]{'Target' if self.moving else 'Database'}:[/] {esc(self.db.masked())}", now]
         lines += [f"  {esc(rev)}  {esc(description)}" for rev, description in self.pending] or ["  nothing pending"]
         self.query_one("#revisions", Static).update("\n".join(lines))
+        if done:
+            return
         if self.pending:
             self.load_sql()
         else:
@@ -126,6 +128,7 @@ class SchemaScreen(StepScreen):
             if status and len(self.choices) > 1:
                 status += " t: stop at another revision."
         elif log.complete(STEP) or log.state == DONE:
+            self._show_revisions(done=True)
             applied = [name.split()[1] for name, step in log.steps.items()
                        if name.startswith("revision ") and step.state == DONE]
             status = f"[green]Schema at {esc(self.target)}[/]" \

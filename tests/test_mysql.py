@@ -25,6 +25,8 @@ from wizard.errors import Refused, StepError
 from wizard.mysql.lock import lock_name
 from wizard.urls import parse_url
 
+pytestmark = pytest.mark.slow  # whole upgrades and rollbacks on MariaDB: `pytest -m slow` (CI runs it)
+
 COUNTS = {"users": 5, "workflows": 20, "executions": 300, "settings": 1}  # conftest's engine_db
 
 

@@ -17,7 +17,8 @@ from wizard.backup import sha256_file
 from wizard.errors import BadInput, Refused, StepError
 from wizard.journal import ROLLED_BACK, load_run, new_run
 from wizard.lock import StateLock
-from wizard.rollback.run import ACTIONS, Credentials, UndoAction, plan_rollback, register, rollback_run
+from wizard.rollback.run import (ACTIONS, Credentials, UndoAction, plan_rollback, prepare_rollback, register,
+                                 rollback_run)
 from wizard.upgrade import run_upgrade
 from wizard.urls import parse_url
 
@@ -40,6 +41,9 @@ def test_rollback_gives_back_a_byte_identical_sqlite_file(engine_db: Path, tmp_p
     assert action.action == "restore_database"
     assert action.describe().startswith(f"restore {engine_db} from backup ")
     assert "sha256 " in action.describe() and " kB" in action.describe()
+    # what the confirmation says of the path: an upgrade's fast path restores the backup, and drops nothing
+    plan = asyncio.run(prepare_rollback(load_run(state, run_id)))
+    assert plan.path() == "nothing was written since the run finished: the fast path (restore the backup) loses nothing"
 
     (line,) = _rollback(state, run_id)
     assert sha256_file(engine_db) == before

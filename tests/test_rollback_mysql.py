@@ -29,6 +29,7 @@ from wizard.db import connect_mysql_sync
 from wizard.errors import BadInput, StepError
 from wizard.journal import load_run, new_run
 from wizard.rollback import carry_mysql
+from wizard.rollback import run as rollback_run_module
 from wizard.rollback.run import Credentials, rollback_run
 from wizard.urls import parse_url
 
@@ -789,3 +790,28 @@ def test_auto_increment_goes_past_a_quarantined_id_so_the_engines_next_row_is_ca
     assert db.execute("SELECT id, status FROM executions WHERE id > ? ORDER BY id", (top,)).fetchall() == [
         (top + 1, "pending"), (top + 2, "new")]
     db.close()
+
+
+def test_a_row_the_engine_writes_to_mariadb_during_the_rollback_is_not_dropped_with_it(
+        engine_db: Path, mysql_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on PostgreSQL (tests/test_rollback_since.py): a row written to the target after the rollback's check
+    that nothing was connected, before its drop, went with the tables. On MariaDB the drop compares first (its
+    DROP TABLE commits itself, with no lock that lets the comparison read): it keeps the tables, naming the row."""
+    folder, _ = _onto(engine_db, mysql_url)
+    real = rollback_run_module.restore_env
+
+    def engine_writes_then_restore_env(*args):
+        _mysql(mysql_url, ("INSERT INTO executions (id, workflow_id, status) SELECT 424242, workflow_id, 'during' "
+                           "FROM executions WHERE id = 1", ()))
+        return real(*args)
+
+    monkeypatch.setattr(rollback_run_module, "restore_env", engine_writes_then_restore_env)
+    run = load_run(folder / ".wizard", last=True)
+    said = r"was written during the rollback .*executions \+1; e\.g\. executions \[424242\]"
+    with pytest.raises(StepError, match=said):
+        asyncio.run(rollback_run(run, lambda e: None, parse_url(mysql_url), folder / ".env"))
+    conn = connect_mysql_sync(parse_url(mysql_url))
+    with conn.cursor() as cur:
+        cur.execute("SELECT id FROM executions WHERE status = 'during'")
+        assert cur.fetchall() == ((424242,),)
+    conn.close()

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -22,11 +23,12 @@ from engine_data import ENGINE_WRITES_PG, build_1_0_0, build_pg_1_0_0, columns, 
 from move_helpers import execute, fetch, pg, sha256, tables_in
 from test_cli_errors import wizard
 from wizard import sample
-from wizard.rollback import carry_back
+from wizard.rollback import carry_back, untouched
 from wizard.db import quote
 from wizard.errors import StepError
 from wizard.journal import load_run
 from wizard.move.pgnames import pg_name
+from wizard.rollback import run as rollback_run_module
 from wizard.rollback.run import rollback_run
 from wizard.schema import head
 from wizard.urls import parse_url
@@ -352,6 +354,47 @@ def test_a_date_written_since_that_no_file_spells_is_refused_with_nothing_change
         assert "Traceback" not in said
     assert sha256(folder / "engine.db") == file_before and (folder / ".env").read_bytes() == env_after
     assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id > 900")[0][0] == 2
+
+
+def test_a_number_written_since_that_the_file_cannot_hold_is_refused_with_nothing_changed(pg_url: str,
+                                                                                         tmp_path: Path) -> None:
+    """A table of the operator's with a REAL and a NUMERIC column, moved as it is: the engine's side writes a NaN
+    (SQLite stores NULL) and numerics with more digits than the column's affinity keeps (a REAL's 17, an integer
+    past 64 bits). Carried back, the proof found the rows different, restored the file and stopped with exit 1
+    naming only the keys; now refused before anything changes (exit 3), naming column, key and what the file would
+    keep, on the plan first; once set to numbers the file holds, the rollback carries them."""
+    folder = _folder(tmp_path, executions=20)
+    db = sqlite3.connect(folder / "engine.db")
+    db.execute("CREATE TABLE readings (id INTEGER PRIMARY KEY, r REAL, n NUMERIC)")
+    db.executemany("INSERT INTO readings VALUES (?, ?, ?)", [(1, 1.5, 2), (2, 0.25, 3), (3, -1.0, 4)])
+    db.commit()
+    db.close()
+    _move(folder, pg_url)
+    env_after = (folder / ".env").read_bytes()
+    execute(pg_url, "UPDATE readings SET r = 'NaN' WHERE id = 1",
+            "UPDATE readings SET n = 12345678901234567890.12345678901234567890 WHERE id = 2",
+            "INSERT INTO readings VALUES (4, 1e308, 9223372036854775808)",
+            "INSERT INTO readings VALUES (5, -0.5, 1.10)")  # a REAL keeps 1.1: no refusal for it
+    file_before = sha256(folder / "engine.db")
+    for args in (["--last"], ["--last", "--yes"]):
+        refused = wizard("rollback", *args, cwd=folder)
+        assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+        said = " ".join(refused.stderr.split()) + " ".join(refused.stdout.split())
+        assert ("readings.r [1]: NaN, readings.n [2]: 12345678901234567890.12345678901234567890 (the file's column "
+                "keeps 1.2345678901234567e+19), readings.n [4]: 9223372036854775808 (the file's column keeps "
+                "9.223372036854776e+18): a number written since that the SQLite file cannot hold as the target does; "
+                "nothing was changed") in said, said
+    assert sha256(folder / "engine.db") == file_before and (folder / ".env").read_bytes() == env_after
+    assert list((folder / ".wizard" / "runs").glob("*/before-carry-back")) == []  # refused before its backup
+
+    execute(pg_url, "UPDATE readings SET r = NULL WHERE id = 1", "UPDATE readings SET n = 12345.5 WHERE id = 2",
+            "UPDATE readings SET n = 922337203685477580 WHERE id = 4")
+    done = wizard("rollback", "--last", "--yes", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    db = sqlite3.connect(folder / "engine.db")
+    assert db.execute("SELECT * FROM readings ORDER BY id").fetchall() == [
+        (1, None, 2), (2, 0.25, 12345.5), (3, -1.0, 4), (4, 1e308, 922337203685477580), (5, -0.5, 1.1)]
+    db.close()
 
 
 def test_an_upgrade_with_nothing_written_since_takes_the_fast_path(tmp_path: Path) -> None:
@@ -764,3 +807,79 @@ def test_a_column_retyped_since_a_postgresql_upgrade_leaves_its_table_out_of_the
     said = " ".join(done.stdout.split())
     assert "value and type, in executions, settings, users, workflows (by primary key;" in said, said
     assert fetch(url, "SELECT id, body FROM notes")[0] == (1, 3)
+
+
+@pytest.mark.parametrize("before", ["rows written since", "nothing written since"])
+def test_rows_the_engine_writes_to_the_target_during_the_rollback_are_not_dropped_with_it(
+        before: str, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal while the engine is connected is asked when the rollback begins: an engine that connects after
+    it (a worker restarted, one still pointed at the target) and writes once the carry-back's proof has passed had
+    its rows dropped with the tables, the rollback ending 'done' (found by a writer started once the journal said
+    the carry-back was done: 8 rows inserted, none in the file). Now the drop locks the tables against writes, finds
+    them as the proof left them (or, with nothing carried, as measured when it began), else keeps them, naming
+    the rows."""
+    folder = _folder(tmp_path, executions=100)
+    _move(folder, pg_url)
+    if before == "rows written since":
+        execute(pg_url, *ENGINE_WRITES_PG)
+    carried = fetch(pg_url, "SELECT max(id) FROM executions")[0][0]  # a row the carry-back carries (or had)
+    real = rollback_run_module.restore_env
+
+    def engine_writes_then_restore_env(*args):  # between the carry-back's proof and the drop
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(execute, pg_url, f"UPDATE executions SET status = 'during' WHERE id = {carried}",
+                        "INSERT INTO executions (id, workflow_id, status) SELECT 424242, workflow_id, 'during' "
+                        "FROM executions WHERE id = 1").result()
+        return real(*args)
+
+    monkeypatch.setattr(rollback_run_module, "restore_env", engine_writes_then_restore_env)
+    run = load_run(folder / ".wizard", last=True)
+    with pytest.raises(StepError, match="was written during the rollback") as stopped:
+        asyncio.run(rollback_run(run, lambda e: None, parse_url(pg_url), folder / ".env"))
+    monkeypatch.undo()
+    assert "executions +1, 1 changed; e.g. executions [424242], executions " in str(stopped.value)
+    assert fetch(pg_url, "SELECT id FROM executions WHERE status = 'during' ORDER BY id") == [(carried,), (424242,)]
+
+    again = wizard("rollback", "--last", "--yes", cwd=folder)  # the engine stopped: still not dropped, said again
+    assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr
+    assert "was written during the rollback" in again.stderr.strip().splitlines()[-1]
+    assert len(fetch(pg_url, "SELECT id FROM executions WHERE status = 'during'")) == 2
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_row_the_engine_changes_during_an_upgrades_rollback_is_not_put_back_from_the_backup(
+        engine: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows put back from the backup are those not written since the rollback measured; a row the engine changed
+    after that (it opened the database after the check that nothing had it open) was put back over, its change lost,
+    the rollback ending 'done' and counting it as 'rewritten by the run' (found by an UPDATE planted before the
+    downgrade's transaction). Now the downgrade's transaction, writes held off, measures again and stops with
+    nothing changed; the next rollback measures again and keeps the row."""
+    path = sample.build(tmp_path / "engine.db", executions=100, workflows=5, users=3)
+    url = f"sqlite:///{path}" if engine == "sqlite" else build_pg_1_0_0(request.getfixturevalue("pg_url"), path)
+    assert wizard("upgrade", "--db", url, "--yes", cwd=tmp_path).returncode == 0
+    write(url, "UPDATE executions SET status = 'since' WHERE id = 1")  # rows written since: the downgrade's path
+    user = read(url, "SELECT min(id) FROM users")[0][0]
+    hooked = "attach" if engine == "sqlite" else "read_dump"  # what runs after the measure, before the transaction
+    real = getattr(untouched, hooked)
+
+    async def engine_writes_first(*args):
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(write, url, f"UPDATE users SET email = 'during@example.com' WHERE id = '{user}'").result()
+        return await real(*args)
+
+    monkeypatch.setattr(untouched, hooked, engine_writes_first)
+    run = load_run(tmp_path / ".wizard", last=True)
+    said = (r"was written during the rollback \(executions 1 changed, users 1 changed; e\.g\. executions \[1\], "
+            r"users \[\S+\], where it measured 1 row\(s\) written since the run\): nothing was changed")
+    with pytest.raises(StepError, match=said) as stopped:
+        asyncio.run(rollback_run(run, lambda e: None))
+    monkeypatch.undo()
+    assert stopped.value.unchanged and revision(url) == head()
+    assert read(url, f"SELECT email FROM users WHERE id = '{user}'") == [("during@example.com",)]
+
+    again = wizard("rollback", "--last", "--yes", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "holds: executions 1 changed, users 1 changed" in " ".join(again.stdout.split())
+    assert revision(url) is None
+    assert read(url, f"SELECT email FROM users WHERE id = '{user}'") == [("during@example.com",)]
+    assert read(url, "SELECT status FROM executions WHERE id = 1") == [("since",)]

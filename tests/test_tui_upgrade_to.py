@@ -41,6 +41,9 @@ async def test_an_upgrade_to_a_revision_before_head_by_keys_ends_as_the_clis(tmp
         assert "to 0003." in " ".join(app.screen.question.split())
         await press(pilot, "y")
         assert app.session.log.state == "done", app.session.log.error
+        # Where the database is now, not where it was before the upgrade (nor the baseline note: recorded)
+        shown = screen_text(app)
+        assert "Now: 0003   (was 0001)" in shown and "Goes to" not in shown and "baseline first" not in shown, shown
         # Applied: neither key acts again on this screen, so the footer hides both (greyed says "later").
         keys = [str(k.description) for k in app.screen.query("FooterKey")]
         assert app.screen.check_action("apply", ()) is False and "Apply" not in keys, keys

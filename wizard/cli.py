@@ -772,5 +772,8 @@ def status_command(state_dir: Path | None, as_json: bool) -> None:
             steps = f"{r['steps']} done" + (f", failed at {r['failed_step']}" if r["failed_step"] else "")
             table.add_row(r["id"], r["journey"], r["state"], r["started"][:19].replace("T", " "), steps)
         out.print(table)
+        for run_id in found.rollbacks_unfinished():
+            out.print(f"run {run_id}: its rollback stopped part-way; `wizard rollback --run {run_id}` goes on from "
+                      f"where it stopped")
 
     run(work, as_json, reads_only=True)

@@ -42,7 +42,8 @@ from wizard.envfile import DEFAULT_ENV_FILE, database_url, read_env
 from wizard.errors import RESTORE_ANYWAY, BadInput, Interrupted, Refused, WizardError
 from wizard.events import Emit, StopRequest, ignore
 from wizard.health import get_version
-from wizard.journal import Run, list_runs, load_run, resolve_state_dir, unfinished_runs
+from wizard.journal import (ROLLBACK_FAILED, ROLLBACK_UNFINISHED, Run, list_runs, load_run, resolve_state_dir,
+                            unfinished_runs)
 from wizard.move.run import JOBS, NOT_SWITCHED, PROOF_STEP, MoveOptions, MoveResult, run_move
 from wizard.move.plan import PlanReport, plan as _plan
 from wizard.move.preflight import PreflightReport, TargetInfo, check_target as _check_target, run_checks
@@ -493,6 +494,10 @@ class Status:
 
     def to_dict(self) -> dict[str, Any]:
         return {"state_dir": str(self.state_dir), "runs": self.runs}
+
+    def rollbacks_unfinished(self) -> list[str]:
+        """The runs whose rollback stopped part-way: `wizard rollback --run ID` goes on with each."""
+        return [r["id"] for r in self.runs if r["state"] in (ROLLBACK_UNFINISHED, ROLLBACK_FAILED)]
 
 
 def run_summary(run: Run) -> dict[str, Any]:

@@ -28,6 +28,24 @@ FAILED = "failed"
 FINISHED = "finished"
 ROLLED_BACK = "rolled back"
 ROLLBACK_FAILED = "rollback failed"  # said by `wizard status`: its last rollback stopped with an error
+# What `wizard status` says of a run whose rollback began and stopped part-way (kill -9, a failure after it undid
+# something): neither as the run left it nor rolled back; `wizard rollback` goes on with it.
+ROLLBACK_UNFINISHED = "rollback unfinished"
+
+
+def rollback_began(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rollback_started records of a rollback of the run going on (begun, not finished): none after one refused
+    with nothing undone, which the operator may answer by changing the database (the refusal says how), or one that
+    failed having changed nothing (a carry-back that restored the file: the engine, still on the target, may write
+    more); the next one measures it again. None once the run is rolled back."""
+    began: list[dict[str, Any]] = []
+    for rec in records:
+        if rec["kind"] == "rollback_started":
+            began.append(rec)
+        elif rec["kind"] in ("rollback_refused", "rolled_back") or (rec["kind"] == "rollback_failed"
+                                                                    and rec.get("unchanged")):
+            began = []
+    return began
 
 
 def resolve_state_dir(option: str | Path | None) -> Path:
@@ -105,6 +123,8 @@ class Run:
         pid = [r.get("pid") for r in recs if r["kind"] in ("run_started", "run_resumed")][-1:] or [None]
         if state == RUNNING and not pid_alive(pid[0]):
             state = INTERRUPTED  # its process is gone (kill -9, a lost machine) without a last record
+        if rollback_began(recs):
+            state = ROLLBACK_UNFINISHED
         failed = [r for r in recs if r["kind"] == "step_failed"]
         failed_step, error = (failed[-1].get("step"), failed[-1].get("error")) if failed else (None, None)
         rollbacks = [r for r in recs if r["kind"] in ("rollback_started", "rollback_failed", "rolled_back")]

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from fault_support import migrate, rows_lost, small_engine_file, the_run, wizard
 from move_helpers import execute, fetch
+
+pytestmark = pytest.mark.slow  # whole moves and upgrades, a wizard process each: `pytest -m slow` (CI runs it)
 
 DEPTH = 1500
 

@@ -13,8 +13,12 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from fault_support import migrate, rows_lost, small_engine_file, the_run
 from move_helpers import fetch, tables_in
+
+pytestmark = pytest.mark.slow  # whole moves and upgrades, a wizard process each: `pytest -m slow` (CI runs it)
 
 
 def test_a_number_the_upgrade_would_write_as_infinity_is_refused_up_front(tmp_path: Path, pg_url: str) -> None:

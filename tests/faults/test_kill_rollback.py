@@ -40,6 +40,23 @@ def _lost(expected: dict[str, set], got: dict[str, set]) -> int:
     return sum(len(expected[t] - got[t]) for t in expected)
 
 
+def _moved_and_written(small_db: Path, pg_url: str, tmp_path: Path) -> tuple[Path, Path, bytes, Path, list[str]]:
+    """A copy of the file moved to PostgreSQL and the engine's writes there: (file, .env, .env before the move,
+    state folder, the rollback's arguments)."""
+    db = tmp_path / "engine.db"
+    shutil.copyfile(small_db, db)
+    env = tmp_path / ".env"
+    env.write_text(f"DATABASE_URL=sqlite+aiosqlite:///{db}\nLOG_LEVEL=info\n")
+    before_env = env.read_bytes()
+    state = tmp_path / "state"
+    moved = wizard("migrate", "--source", f"sqlite:///{db}", "--target", pg_url, "--env-file", str(env), "--yes",
+                   "--state-dir", str(state))
+    assert moved.returncode == 0, moved.stderr[-3000:]
+    execute(pg_url, *ENGINE_WRITES_PG)
+    rollback = ["rollback", "--last", "--yes", "--state-dir", str(state), "--env-file", str(env)]
+    return db, env, before_env, state, rollback
+
+
 @pytest.mark.parametrize("spec, where", [
     # _one runs once per row written; the 20th is inside the carry-back's open SQLite transaction.
     ("wizard.rollback.carry_back:_one:20", "inside the carry-back's SQLite transaction (20 rows written, not committed)"),
@@ -50,19 +67,9 @@ def _lost(expected: dict[str, set], got: dict[str, set]) -> int:
 ], ids=["carry-back-uncommitted", "carry-back-committed", "before-env-restore"])
 def test_kill_while_a_move_is_rolled_back_keeping_rows_written_since(spec: str, where: str, small_db: Path,
                                                                      pg_url: str, tmp_path: Path, survived) -> None:
-    db = tmp_path / "engine.db"
-    shutil.copyfile(small_db, db)
-    env = tmp_path / ".env"
-    env.write_text(f"DATABASE_URL=sqlite+aiosqlite:///{db}\nLOG_LEVEL=info\n")
-    before_env = env.read_bytes()
-    state = tmp_path / "state"
-    moved = wizard("migrate", "--source", f"sqlite:///{db}", "--target", pg_url, "--env-file", str(env), "--yes",
-                   "--state-dir", str(state))
-    assert moved.returncode == 0, moved.stderr[-3000:]
+    db, env, before_env, state, rollback = _moved_and_written(small_db, pg_url, tmp_path)
     moved_sha = sha256(db)
-    execute(pg_url, *ENGINE_WRITES_PG)
     expected = engine_rows(pg_url)
-    rollback = ["rollback", "--last", "--yes", "--state-dir", str(state), "--env-file", str(env)]
 
     killed = wizard_killed_at(spec, *rollback)
     carried_at_kill = sha256(db) != moved_sha
@@ -125,3 +132,47 @@ def test_kill_during_the_downgrade_that_keeps_rows_written_since_an_upgrade(smal
                  f"rollback` again exit {again.returncode}: downgraded to 1.0.0 keeping the 40 rows, their state "
                  f"converted back, workflows.tags saved to the run folder first",
              rows_lost=len(written - set(states)))
+
+
+def test_kill_after_the_carry_back_then_the_engine_writes_again_before_the_next_rollback(
+        small_db: Path, pg_url: str, tmp_path: Path, survived) -> None:
+    """kill -9 after the carry-back committed, before its proof: .env still names the target, so the engine goes on
+    writing there before the operator runs `wizard rollback` again. That one refused, saying the file 'was written
+    since the move too' and to 'stop whatever writes to it': nothing did (the rows in it were the killed rollback's),
+    and every later rollback refused the same, with no way on. Now the file, found exactly as the killed carry-back
+    left it, is put back as the move left it (exit 1, one line: roll back again), and the next rollback measures
+    again and carries every row, the later ones too."""
+    db, env, before_env, state, rollback = _moved_and_written(small_db, pg_url, tmp_path)
+    moved_sha = sha256(db)
+    wizard_killed_at("wizard.rollback.carry_back:check:1", *rollback)
+    assert sha256(db) != moved_sha  # the carry-back committed
+    run_id = load_run(state).id
+    status = wizard("status", "--state-dir", str(state), "--json")  # said 'finished', as if nothing had begun
+    assert json.loads(status.stdout.splitlines()[-1])["runs"][0]["state"] == "rollback unfinished", status.stdout
+    status = wizard("status", "--state-dir", str(state))
+    assert (f"run {run_id}: its rollback stopped part-way; `wizard rollback --run {run_id}` goes on from where it "
+            f"stopped") in status.stdout, status.stdout
+    execute(pg_url, "INSERT INTO executions (id, workflow_id, status) SELECT 55555, workflow_id, 'after the kill' "
+                    "FROM executions WHERE id = 1", "UPDATE executions SET status = 'again' WHERE id = 1")
+    expected = engine_rows(pg_url)
+
+    second = wizard(*rollback)
+    assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr[-3000:]
+    said = second.stderr.strip().splitlines()[-1]
+    assert "held the rows a rollback that stopped had carried into it, and the target was written after that: the " \
+           "file was put back as the move left it" in said and said.endswith("roll back again, it measures the "
+                                                                             "target again"), said
+    assert sha256(db) == moved_sha and "executions" in tables_in(pg_url)
+
+    third = wizard(*rollback)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert load_run(state).state() == ROLLED_BACK
+    assert env.read_bytes() == before_env and tables_in(pg_url) == []
+    got = engine_rows(f"sqlite:///{db}")
+    assert got == expected
+    survived(fault="kill -9 during `wizard rollback` of a move after the carry-back committed, before its proof; then "
+                   "the engine, still on the target, writes again (a row added, one changed)",
+             did=f"`wizard rollback` again exit {second.returncode}: the file, exactly as the killed carry-back left "
+                 f"it, put back as the move left it, one line saying to roll back again; then exit "
+                 f"{third.returncode}: measured again, every row carried, `.env` byte-identical, the tables dropped",
+             rows_lost=_lost(expected, got))

@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 from fault_support import migrate, rows_lost, small_engine_file, the_run
 from move_helpers import execute, tables_in
 
+pytestmark = pytest.mark.slow  # whole moves and upgrades, a wizard process each: `pytest -m slow` (CI runs it)
+
 
 @pytest.fixture
 def encoded(pg_server: str):

@@ -12,9 +12,13 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from fault_support import migrate, quarantined, rows_lost, the_run, wizard
 from move_helpers import execute, fetch, tables_in
 from wizard import sample
+
+pytestmark = pytest.mark.slow  # whole moves and upgrades, a wizard process each: `pytest -m slow` (CI runs it)
 
 ENGINE_TABLES = ("users", "workflows", "executions", "settings")
 

@@ -4,7 +4,9 @@ the checks and the proof below.)
 
 In order, nothing changed until every check passed:
 1. the file is as the move left it (its sha256 is the move's backup's); if not, a rollback that stopped
-   after its carry-back committed is recognised by the file already equalling the target, else refused;
+   after its carry-back committed is recognised by the file already equalling the target; when the engine wrote
+   to the target after that, by the file's sha256 being the one that carry-back left (INTO_FILE): the file is put
+   back from step 3's backup, and the next rollback measures again; else refused;
 2. no key the target added is in the file already (an id a sequence handed out twice), and every table
    with rows written since has a primary key: else refused, naming them;
 3. a fresh backup of the file, proven like every backup;
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 import sqlite3
 import uuid
 from decimal import Decimal
@@ -37,14 +40,15 @@ from wizard.events import Emit, StepFinished, StepStarted
 from wizard.move.pgnames import pg_name
 from wizard.move.tables import key_columns
 from wizard.rollback.run import dropped_columns
-from wizard.rollback.saved_rows import save_columns
+from wizard.rollback.saved_rows import save_columns, write_lines
 from wizard.secrets import mask
-from wizard.rollback.since import Since, TableSince
+from wizard.rollback.since import CARRIED, Since, TableSince, record_end_state
 from wizard.rollback.written import Written, read_written
 from wizard.urls import DbUrl
 from wizard.verify.run import VerifyReport, load_changed, verify_run
 
 BEFORE = "before-carry-back"  # the run folder's subfolder for the file's fresh backup
+INTO_FILE = "into-file.json"  # in CARRIED: the file's sha256 as the carry-back's commit left it, and its backup
 EXAMPLES = 5
 
 
@@ -54,11 +58,24 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
     path = source.sqlite_path
     emit(StepStarted(step, f"carry the rows written since the move back into {path}"))
     if sha256_file(path) not in (moved.original_sha256, moved.sha256):
-        return await carried_already(source, target, run_folder, emit, step, str(path),
-                                     "its sha256 is not the move's backup's")
+        ours = _as_carried(path, run_folder)
+        try:
+            return await carried_already(source, target, run_folder, emit, step, str(path),
+                                         "its sha256 is not the move's backup's")
+        except Refused:
+            if ours is None:
+                raise
+            # The file is as a rollback that stopped left it, and the engine wrote to the target after that: the file
+            # goes back to what the move left, which the next rollback carries everything into, measured again.
+            await restore_database(ours, source, emit, step=step)
+            raise StepError(f"{path} held the rows a rollback that stopped had carried into it, and the target was "
+                            f"written after that: the file was put back as the move left it (from {ours.path}); "
+                            f"nothing else was undone: roll back again, it measures the target again",
+                            unchanged=True) from None
     await asyncio.to_thread(_refuse_collisions, path, since)
-    # Read before anything changes, so that rows the file cannot take are refused first (written.read_written);
-    # the file's columns are all in the target at a later revision, whose downgrades only rewrite JSON.
+    # Read before anything changes, so that rows the file cannot take are refused first (written.read_written,
+    # _refuse_unholdable); the file's columns are all in the target at a later revision, whose downgrades only
+    # rewrite JSON.
     try:
         rows = await _read_target(target, path, since)
     except StepError as exc:  # the target changed while read: nothing changed, the next rollback measures again
@@ -71,6 +88,7 @@ async def carry_back(source: DbUrl, target: DbUrl, since: Since, moved: BackupRe
         written = await asyncio.to_thread(_write, path, since, rows)
     except StepError as exc:  # its transaction rolled back: the file as it was
         raise StepError(exc.message, unchanged=not downgraded) from None
+    write_lines(run_folder / CARRIED / INTO_FILE, [{"sha256": sha256_file(path), "backup": fresh.to_dict()}])
     report = await check(source, target, run_folder, emit)
     if not rows_equal(report):
         await restore_database(fresh, source, emit, step=step)
@@ -132,7 +150,20 @@ async def carried_already(source: DbUrl, target: DbUrl, run_folder: Path, emit: 
 
 
 async def check(source: DbUrl, target: DbUrl, run_folder: Path, emit: Emit) -> VerifyReport:
+    """The row-level proof. The target's rows are recorded first (CARRIED): a write after this recording that the
+    proof did not see is found by the drop that follows (wizard.rollback.undo_move), instead of dropped with it."""
+    await record_end_state(target, run_folder / CARRIED)
     return await verify_run(source, target, run_folder, emit)
+
+
+def _as_carried(path: Path, run_folder: Path) -> BackupRecord | None:
+    """The file's backup from before a carry-back of this rollback (BEFORE) when the file is exactly as that
+    carry-back's commit left it (its sha256, INTO_FILE): nothing but the carry-back wrote it since the move."""
+    into = run_folder / CARRIED / INTO_FILE
+    if not into.is_file():
+        return None
+    record = json.loads(into.read_text(encoding="utf-8"))
+    return BackupRecord.from_dict(record["backup"]) if sha256_file(path) == record["sha256"] else None
 
 
 def rows_equal(report: VerifyReport) -> bool:
@@ -225,11 +256,48 @@ async def _read_target(target: DbUrl, path: Path, since: Since) -> Written:
         # The file's columns, read from the target under the names the move gave them there.
         shapes = {t.table: ([pg_name(c) for c in key_columns(conn, in_file(t.table))],
                             [pg_name(c) for c in _columns(conn, in_file(t.table))]) for t in since.tables if t.any}
+        declared = {t.table: [r[2] for r in conn.execute(f"PRAGMA table_info({quote(in_file(t.table))})")]
+                    for t in since.tables if t.any}
     finally:
         conn.close()
     rows = await read_written(target, since, shapes)
+    _refuse_unholdable(rows, shapes, declared)
     return {table: [(k, tuple(sqlite_value(v) for v in values)) for k, values in found]
             for table, found in rows.items()}
+
+
+def _refuse_unholdable(rows: Written, shapes: dict[str, tuple[list[str], list[str]]],
+                       declared: dict[str, list[str]]) -> None:
+    """A number written since that the file's column cannot hold as the target does: a NaN (SQLite stores NULL)
+    or a numeric whose digits the column's affinity cuts (more than a REAL keeps, an integer past 64 bits). Carried
+    back, the proof found the difference and the file was restored (exit 1, naming only the key); refused before
+    anything changes, naming the table, column and key, as the dates no file spells are."""
+    mem = sqlite3.connect(":memory:")
+    odd = []
+    try:
+        for table, found in rows.items():
+            for i, column in enumerate(shapes[table][1]):
+                mem.execute("DROP TABLE IF EXISTS held")
+                mem.execute(f"CREATE TABLE held (v {declared[table][i]})")
+                for key, values in found:
+                    value = values[i]
+                    if isinstance(value, float) and math.isnan(value):
+                        odd.append(f"{table}.{column} {key}: NaN")
+                    elif isinstance(value, Decimal) and value.is_finite():
+                        mem.execute("DELETE FROM held")
+                        mem.execute("INSERT INTO held VALUES (?)", (str(value),))
+                        back = mem.execute("SELECT v FROM held").fetchone()[0]
+                        if Decimal(str(back)) != value:
+                            odd.append(f"{table}.{column} {key}: {value} (the file's column keeps {back})")
+                    elif isinstance(value, Decimal):
+                        odd.append(f"{table}.{column} {key}: {value}")
+    finally:
+        mem.close()
+    if odd:
+        more = f" and {len(odd) - EXAMPLES} more" if len(odd) > EXAMPLES else ""
+        raise Refused(mask(f"{', '.join(odd[:EXAMPLES])}{more}: a number written since that the SQLite file cannot "
+                           f"hold as the target does; nothing was changed: set it to one it can in the target, or "
+                           f"pass --restore-backup (the rows written since are saved first)"))
 
 
 def sqlite_value(value: Any) -> Any:

@@ -24,21 +24,23 @@ import contextlib
 import importlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
 from wizard.backup import (BackupRecord, human_size, processes_holding, restore_database, restore_env, reverted_env,
                            sha256_file)
-from wizard.db import connect, write_transaction
+from wizard.db import connect, quote, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import RESTORE_ANYWAY, BadInput, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted, Warn
-from wizard.journal import FINISHED, ROLLED_BACK, Run, list_runs
+from wizard.journal import FINISHED, ROLLED_BACK, Run, list_runs, rollback_began
 from wizard.lock import StateLock
 from wizard.mysql import info as mysql_info
 from wizard.mysql.scratch import sweep_on
@@ -46,7 +48,7 @@ from wizard.pg import other_sessions
 from wizard.pooler import find_pooler
 from wizard.rollback.saved_rows import DROPPED, WRITTEN_SINCE, save_columns, save_keys, write_lines
 from wizard.secrets import MASK, mask
-from wizard.rollback.since import END_STATE_STEP, Since, TableSince, measure
+from wizard.rollback.since import CARRIED, END_STATE_STEP, Since, TableSince, differs, measure
 from wizard.rollback import untouched
 from wizard.urls import DbUrl, parse_url, same_database
 
@@ -314,6 +316,8 @@ class Downgrade(UndoAction):
             if backup is not None and db.is_sqlite:
                 await untouched.attach(conn, Path(backup.path))
             async with write_transaction(conn):
+                if backup is not None and not db.is_mysql:
+                    await self._refuse_written_during(conn, db)
                 state = await schema.inspect_schema(conn)
                 if state.recorded and state.revision != to:
                     # What the downgrade drops goes to the run folder first, read in its own transaction.
@@ -342,6 +346,24 @@ class Downgrade(UndoAction):
         if record.kind in ("sqlite", "pg_dump"):
             return True
         return (record.revision is None) if self.undo.get("drop_version_table") else self.undo.get("to") == record.revision
+
+    async def _refuse_written_during(self, conn: AsyncConnection, db: DbUrl) -> None:
+        """The rows put back from the backup are those not written since the rollback measured: a row the engine
+        changed after that (it connected after the check that nothing was) would be put back over. Inside the
+        downgrade's transaction, with writes held off (SQLite's BEGIN IMMEDIATE; PostgreSQL's tables locked, reads
+        go on), measured again: StepError, nothing changed, when anything was written in between."""
+        since = self.since
+        if not db.is_sqlite:
+            tables = [t.table for t in since.tables]
+            present = [t for t in tables if (await conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"),
+                                                                {"t": quote(t)})).scalar()]
+            if present:
+                await conn.execute(text(f"LOCK TABLE {', '.join(map(quote, present))} IN EXCLUSIVE MODE"))
+        written = differs(await measure(db, self.context.run.folder, since.finished, since.journey), since)
+        if written:
+            raise StepError(f"{_where(self.target)} was written during the rollback ({written}, where it measured "
+                            f"{since.rows:,} row(s) written since the run): nothing was changed; stop whatever writes "
+                            f"to it, then roll back again (it measures again)", unchanged=True)
 
     def _backup(self) -> BackupRecord | None:
         """The run's proven backup of this database, when it is there as written (wizard.rollback.untouched)."""
@@ -538,7 +560,8 @@ class RollbackPlan:
             return ("what was written since the run finished was not measured (it recorded no end state): "
                     "restoring the backup loses whatever the engine wrote since")
         if not written:
-            return "nothing was written since the run finished: the fast path (restore and drop) loses nothing"
+            how = "restore .env and drop the move's tables" if self.run.journey == "move" else "restore the backup"
+            return f"nothing was written since the run finished: the fast path ({how}) loses nothing"
         rows = sum(s.rows for s in written)
         if self.context.restore_backup:
             # Said on the TUI's confirmation too, which offers this as a key: no flag's name in it.
@@ -582,7 +605,7 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
     credentials = (credentials or Credentials()).with_env_copies(run)
     plan_rollback(run)  # the journal's refusals first
     records = run.records()
-    began = _began(records)
+    began = rollback_began(records)
     await _refuse_if_in_use(run, credentials)
     context = RollbackContext(run, restore_backup=restore_backup)
     notes: list[str] = []
@@ -614,20 +637,6 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         if refusal:
             notes.append(f"as things stand it will stop before changing anything: {refusal}")
     return RollbackPlan(run, actions, context, notes)
-
-
-def _began(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rollback_started records of a rollback going on: none after one refused with nothing undone, which the
-    operator may answer by changing the database (the refusal says how), or one that failed having changed
-    nothing (a carry-back that restored the file: the engine, still on the target, may write more); the next one
-    measures it again."""
-    began: list[dict[str, Any]] = []
-    for rec in records:
-        if rec["kind"] == "rollback_started":
-            began.append(rec)
-        elif rec["kind"] == "rollback_refused" or (rec["kind"] == "rollback_failed" and rec.get("unchanged")):
-            began = []
-    return began
 
 
 def _refuse_losing_since(run: Run, context: RollbackContext) -> None:
@@ -701,8 +710,10 @@ async def rollback_run(run: Run, emit: Emit, db_override: DbUrl | None = None, e
             swept = await sweep_on(db, run.folder) if db.is_mysql else None  # what the run, killed mid-proof, left
             if swept:
                 emit(Warn("rollback", swept))
-        if not _began(run.records()):
+        if not rollback_began(run.records()):
             save_since(run, plan.context)
+            # A carry-back's record from an attempt that changed nothing: this one's proof records its own.
+            shutil.rmtree(run.folder / CARRIED, ignore_errors=True)
         run.append("rollback_started", actions=plan.described(), since=[s.to_dict() for s in plan.since],
                    restore_backup=restore_backup)
         lines = []

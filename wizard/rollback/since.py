@@ -42,6 +42,9 @@ from wizard.urls import DbUrl
 
 END_STATE = "end-state.db"
 END_STATE_STEP = "end state"  # the journal's step that records it; its undo keeps what was written after
+# The run folder's subfolder with the target as a carry-back's proof found it equal to the source: the drop that
+# follows finds it so again, or rows were written during the rollback (wizard.rollback.undo_move).
+CARRIED = "carried"
 EXAMPLES = 5  # keys shown per table and kind of change
 _BATCH = 10_000
 # PRAGMA user_version of an end state whose MySQL digests are the server's (wizard.mysql.rows); 0 before.
@@ -272,6 +275,7 @@ def _run(conn: sqlite3.Connection, sql: str, rows: list[tuple] | None = None) ->
 async def record_end_state(db: DbUrl, run_folder: Path) -> dict[str, int]:
     """Keep every row of `db` as key and digest in the run folder; returns rows per table."""
     final = Path(run_folder) / END_STATE
+    final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = final.with_name(final.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -327,6 +331,19 @@ async def measure(db: DbUrl, run_folder: Path, finished: str, journey: str) -> S
     finally:
         conn.close()
     return Since(_where(db), finished, result, journey)
+
+
+def differs(now: Since, expected: Since) -> str | None:
+    """None when `now` names the keys `expected` names, added, changed and removed, table by table; else what `now`
+    holds, with example keys (a measure taken again against one taken earlier: what was written in between)."""
+    def keys(since: Since) -> dict[str, tuple[list[str], list[str], list[str]]]:
+        return {t.table: (t.added, t.changed, t.removed) for t in since.tables if t.any}
+
+    if keys(now) == keys(expected):
+        return None
+    examples = [f"{t.table} {k}" for t in now.tables for k in (t.added + t.changed + t.removed)[:EXAMPLES]]
+    return mask(f"{', '.join(t.describe() for t in now.tables if t.any) or 'nothing'}"
+                + (f"; e.g. {', '.join(examples[:EXAMPLES])}" if examples else ""))
 
 
 def _where(db: DbUrl) -> str:

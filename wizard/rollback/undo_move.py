@@ -7,6 +7,8 @@ wizard.rollback.carry_back) and "drop_tables"; the .env switch is undone by the 
 
 from __future__ import annotations
 
+from typing import Awaitable, Callable
+
 import asyncpg
 
 from wizard.backup import BackupRecord
@@ -17,6 +19,7 @@ from wizard.errors import StepError
 from wizard.events import Emit, StepFinished, StepStarted
 from wizard.pg import connect_pg
 from wizard.rollback.run import Credentials, SaveSince, UndoAction, dropped_columns, register
+from wizard.rollback.since import CARRIED, END_STATE, Since, differs, measure
 from wizard.rollback.saved_rows import DROPPED
 from wizard.move.target_schema import OWN_TABLES, drop_tables
 from wizard.mysql import target as mysql_target
@@ -103,7 +106,7 @@ class DropTables(UndoAction):
         step = f"undo {self.step}"
         db = credentials.resolve(self.target)
         emit(StepStarted(step, f"drop the move's tables in database {db.database}"))
-        dropped, left = await (_drop_mysql if db.is_mysql else _drop_pg)(db, self.tables)
+        dropped, left = await (_drop_mysql if db.is_mysql else _drop_pg)(db, self.tables, self._refuse_written_during)
         if left:
             raise StepError(f"after the drop, database {db.database} still has {', '.join(left)}")
         engine, own = _split(dropped)
@@ -113,13 +116,42 @@ class DropTables(UndoAction):
         emit(StepFinished(step, sentence))
         return sentence
 
+    async def _refuse_written_during(self, db: DbUrl) -> None:
+        """Rows the engine wrote during the rollback (it connected after the rollback's check that nothing was, or
+        was pointed at the target again) would go with the tables: StepError, naming them, when the target is not
+        as the rollback left it: as the carry-back's proof found it (CARRIED), else as it was measured when the
+        rollback began. A run that never handed the engine its target (no end state) has nothing to compare."""
+        since = self.since
+        if since is None:
+            return
+        carried = self.context.run.folder / CARRIED
+        if (carried / END_STATE).is_file():
+            now, expected = await measure(db, carried, since.finished, since.journey), Since(since.where, "", [])
+        else:
+            now, expected = await measure(db, self.context.run.folder, since.finished, since.journey), since
+        written = differs(now, expected)
+        if written:
+            against = ("the rows the carry-back proved equal to the source" if expected is not since
+                       else "what the rollback measured when it began")
+            raise StepError(f"database {db.database} was written during the rollback (against {against}: "
+                            f"{written}): its tables were not dropped, and those rows are only there; stop whatever "
+                            f"still writes to it, then carry them into the source by hand")
 
-async def _drop_pg(db: DbUrl, tables: list[str]) -> tuple[list[str], list[str]]:
-    """(the tables dropped, those still there after)."""
+
+Check = Callable[[DbUrl], Awaitable[None]]
+
+
+async def _drop_pg(db: DbUrl, tables: list[str], check: Check) -> tuple[list[str], list[str]]:
+    """(the tables dropped, those still there after). The tables are locked against writes (reads go on) before
+    `check` finds nothing written during the rollback, and stay so until they are dropped."""
     conn = await connect_pg(db)
     try:
         try:
             async with conn.transaction():
+                present = [t for t in tables if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", quote(t))]
+                if present:
+                    await conn.execute(f"LOCK TABLE {', '.join(quote(t) for t in present)} IN EXCLUSIVE MODE")
+                await check(db)
                 dropped = await drop_tables(conn, tables)
         except asyncpg.PostgresError as exc:
             raise StepError(f"cannot drop the move's tables in database {db.database}: {exc}: "
@@ -130,8 +162,10 @@ async def _drop_pg(db: DbUrl, tables: list[str]) -> tuple[list[str], list[str]]:
     return dropped, left
 
 
-async def _drop_mysql(db: DbUrl, tables: list[str]) -> tuple[list[str], list[str]]:
-    """As _drop_pg, on MySQL (its DROP TABLE commits itself: no transaction to hold it)."""
+async def _drop_mysql(db: DbUrl, tables: list[str], check: Check) -> tuple[list[str], list[str]]:
+    """As _drop_pg, on MySQL (its DROP TABLE commits itself: no transaction to hold it, nor a lock that lets
+    `check` read)."""
+    await check(db)
     async with connect(db) as conn:
         dropped = await mysql_target.drop(conn, tables)
         left = [t for t in await app_tables(conn) if t in tables]
