@@ -36,7 +36,7 @@ from sqlalchemy import text
 
 from wizard.db import check_sqlite_file, connect, quote, row_counts, sqlite_uri, table_names
 from wizard import pgtools
-from wizard.envfile import fsync_path, write_atomically
+from wizard.envfile import EditedSince, fsync_path, revert_lines, write_atomically
 from wizard.errors import Refused, StepError, WizardError
 from wizard.events import Emit, ProgressMeter, StepFinished, StepStarted
 from wizard.journal import FAILED, FINISHED, INTERRUPTED, new_run, new_run_id
@@ -592,8 +592,50 @@ def backup_env(env_path: Path, dest_dir: Path) -> BackupRecord:
                         original_sha256=digest, mode=env_path.stat().st_mode & 0o777)
 
 
+SWITCHED_ENV = "env.switched"  # beside env.backup: .env as the run's switch writes it
+
+
+def keep_switched_env(data: bytes, dest_dir: Path) -> None:
+    """The .env the run is about to write, kept before it is written (mode 0600): a rollback turns back only the
+    lines the run changed in it when the operator has edited .env since (wizard.envfile.revert_lines)."""
+    write_atomically(dest_dir.absolute() / SWITCHED_ENV, data, mode=0o600)
+
+
+def switched_env(record: BackupRecord) -> bytes | None:
+    """What the run's switch wrote to the .env `record` backs up; None for a journal of an earlier wizard."""
+    path = Path(record.path).with_name(SWITCHED_ENV)
+    return path.read_bytes() if path.is_file() else None
+
+
+def reverted_env(record: BackupRecord, env_path: Path) -> tuple[bytes, list[str]] | None:
+    """None when .env is as the run's switch wrote it (or gone, or the journal an earlier wizard's): it goes back
+    byte for byte. Else .env with the switch's lines turned back and the operator's edits since kept, and the
+    variables put back; Refused, naming them, when the operator changed a line the switch wrote."""
+    written = switched_env(record)
+    now = env_path.read_bytes() if env_path.is_file() else None
+    if written is None or now is None or now == written:
+        return None
+    try:
+        return revert_lines(Path(record.path).read_bytes(), written, now)
+    except EditedSince as exc:
+        names = ", ".join(exc.names)
+        raise Refused(f"{env_path} was edited since the switch on the line(s) it wrote ({names}), and a rollback "
+                      f"cannot tell which to keep: nothing was undone; put {names} back as the switch wrote it "
+                      f"({Path(record.path).with_name(SWITCHED_ENV)}), or copy {record.path} (.env before the run) "
+                      f"over it and make your own changes again, then roll back again") from None
+
+
 def restore_env(record: BackupRecord, env_path: Path) -> str:
     _check_backup_file(record)
+    reverted = reverted_env(record, env_path)
+    if reverted is not None:
+        data, names = reverted
+        write_atomically(env_path, data)
+        digest = sha256_file(env_path)
+        if digest != hashlib.sha256(data).hexdigest():
+            raise StepError(f"{env_path} does not read back as written: check the disk")
+        return (f"put {', '.join(names) or 'nothing'} back in {env_path} as before the run, and kept every line edited "
+                f"since its switch as it is (read back: sha256 {digest[:16]}...)")
     write_atomically(env_path, Path(record.path).read_bytes(), mode=record.mode)
     digest = sha256_file(env_path)
     if digest != record.original_sha256:

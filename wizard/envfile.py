@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from difflib import SequenceMatcher
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -116,3 +117,60 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class EditedSince(ValueError):
+    """The operator changed or set again, since the switch, a variable the switch wrote: which one to keep is theirs
+    to say. `names`: those variables."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
+
+
+_NAME = re.compile(rb"^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_.]*)[ \t]*=")
+
+
+def _names(lines: list[bytes]) -> set[str]:
+    return {m[1].decode() for m in map(_NAME.match, lines) if m}
+
+
+def revert_lines(before: bytes, written: bytes, now: bytes) -> tuple[bytes, list[str]]:
+    """`now` with the lines that turned `before` into `written` (a switch) turned back, every other line as `now`
+    has it; and the variables put back. EditedSince when `now` changed or sets again a variable on those lines."""
+    if now == before:  # turned back already (the operator copied the backup over it)
+        return before, []
+    b, w, n = (d.splitlines(keepends=True) for d in (before, written, now))
+    kept = {}  # a line of `written` -> where it stands in `now`
+    for i, j, size in SequenceMatcher(None, w, n, autojunk=False).get_matching_blocks():
+        kept.update((i + k, j + k) for k in range(size))
+    edits, names, changed = [], set(), set()
+    for tag, b1, b2, w1, w2 in SequenceMatcher(None, b, w, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        # (a line whose only change is the newline the switch put after it is not one of its variables)
+        touched = {x for x in _names(b[b1:b2]) | _names(w[w1:w2]) if line_of(before, x) != line_of(written, x)}
+        names |= touched
+        if w2 > w1:
+            at = kept.get(w1)
+            if at is None or any(kept.get(i) != at + i - w1 for i in range(w1, w2)):
+                gone = _names([w[i] for i in range(w1, w2) if i not in kept]) & touched
+                changed |= gone or touched or {f"line {w1 + 1}"}
+                continue
+            edits.append((at, at + w2 - w1, b[b1:b2]))
+        elif w1 == 0 or w1 - 1 in kept:  # lines the switch removed go back after the line that preceded them
+            at = kept[w1 - 1] + 1 if w1 else 0
+            edits.append((at, at, b[b1:b2]))
+        else:
+            changed |= touched
+    # a line the operator wrote that sets one of the switch's variables again (DATABASE_URL edited)
+    changed |= names & _names([line for j, line in enumerate(n) if j not in set(kept.values())])
+    if changed:
+        raise EditedSince(sorted(changed))
+    lines = list(n)
+    for start, end, put in sorted(edits, reverse=True):
+        lines[start:end] = put
+    # a line that ended the file without a newline and is no longer last gets one, lest two lines join
+    data = b"".join(line if i == len(lines) - 1 or line.endswith((b"\n", b"\r")) else line + b"\n"
+                    for i, line in enumerate(lines))
+    return data, sorted(names)

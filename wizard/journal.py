@@ -182,12 +182,14 @@ def new_run(state_dir: Path, journey: str, run_id: str | None = None, **fields: 
 
 
 def list_runs(state_dir: Path) -> list[Run]:
-    """Every run in the state directory, oldest first."""
+    """Every run in the state directory, oldest first: by when each began (an id says it to the second only, so
+    two runs begun within one second would sort by their random tails), then by id."""
     folder = runs_dir(state_dir)
     try:
         if not folder.is_dir():
             return []
-        return [Run(p.name, p) for p in sorted(folder.iterdir()) if (p / "journal.jsonl").exists()]
+        runs = [Run(p.name, p) for p in folder.iterdir() if (p / "journal.jsonl").exists()]
+        return sorted(runs, key=lambda run: (run.started().get("ts", ""), run.id))
     except OSError as exc:  # a folder of another user's, without the x or r bit for this one
         raise BadInput(f"the state directory {state_dir} cannot be read ({exc.strerror}): run as its owner, or "
                        f"pass --state-dir the folder that holds your runs") from None

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from wizard import envfile
+from wizard.backup import keep_switched_env
 from wizard.db import connect, write_transaction
 from wizard.errors import StepError
 from wizard.pg import connect_pg
@@ -77,7 +78,9 @@ async def move_openai_key(env_file: Path, target: DbUrl, run_folder: Path) -> Se
     entry, created, found, row_id = await (_add_on_mysql if target.is_mysql else _add_on_postgresql)(target, key)
     moved = SettingsMoved(mask_key(key), entry["id"], created, found, row_id)
     _record_change(run_folder, moved)
-    envfile.write_atomically(env_file, envfile.remove_variable(data, VARIABLE))
+    data = envfile.remove_variable(data, VARIABLE)
+    keep_switched_env(data, run_folder)
+    envfile.write_atomically(env_file, data)
     return moved
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from wizard import envfile
 from wizard.rollback import since
-from wizard.backup import backup_env
+from wizard.backup import backup_env, keep_switched_env
 from wizard.errors import BadInput
 from wizard.events import Emit, StepFinished, StepStarted, ignore
 from wizard.journal import Run
@@ -49,6 +49,7 @@ def point_at(run: Run, env_file: Path, target: DbUrl, backup: dict[str, Any]) ->
     data = env_file.read_bytes()
     for name, value in without_options(target).env_settings().items():
         data = envfile.set_variable(data, name, value)
+    keep_switched_env(data, run.folder)
     envfile.write_atomically(env_file, data)
     run.step_finished(STEP, undo=undo, env_file=str(env_file))
     return f"DATABASE_URL in {env_file} is now {target.masked()}"

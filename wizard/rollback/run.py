@@ -34,12 +34,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wizard import schema
-from wizard.backup import BackupRecord, human_size, processes_holding, restore_database, restore_env, sha256_file
+from wizard.backup import (BackupRecord, human_size, processes_holding, restore_database, restore_env, reverted_env,
+                           sha256_file)
 from wizard.db import connect, quote, write_transaction
 from wizard.envfile import database_url
 from wizard.errors import RESTORE_ANYWAY, BadInput, Refused, StepError, WizardError
 from wizard.events import Emit, StepFinished, StepStarted, Warn
-from wizard.journal import FINISHED, ROLLED_BACK, Run, rollback_began
+from wizard.journal import FINISHED, ROLLED_BACK, Run, list_runs, rollback_began
 from wizard.lock import StateLock
 from wizard.mysql import info as mysql_info
 from wizard.mysql.scratch import sweep_on
@@ -159,6 +160,9 @@ class UndoAction:
         """What this action's own checks will refuse, asked before the operator confirms (None: nothing)."""
         return None
 
+    def refuse_now(self) -> None:
+        """Refused, before the plan is shown and before any action of the rollback runs, when this one would be."""
+
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         raise NotImplementedError
 
@@ -213,8 +217,17 @@ class RestoreEnv(UndoAction):
 
     def describe(self) -> str:
         r = self.record
-        line = f"restore {self.target} byte for byte from {r.path} (sha256 {r.sha256[:12]}...)"
-        return line if self.ready() else line + " -- THE BACKUP FILE IS MISSING"
+        if not self.ready():
+            return f"restore {self.target} byte for byte from {r.path} -- THE BACKUP FILE IS MISSING"
+        reverted = reverted_env(r, Path(self.target))
+        if reverted is not None:
+            return (f"put {', '.join(reverted[1]) or 'nothing'} back in {self.target} as {r.path} has it (the lines "
+                    f"the switch wrote); the edits made to it since the switch stay as they are")
+        return f"restore {self.target} byte for byte from {r.path} (sha256 {r.sha256[:12]}...)"
+
+    def refuse_now(self) -> None:
+        if self.ready():
+            reverted_env(self.record, Path(self.target))  # Refused: the operator edited a line the switch wrote
 
     async def perform(self, emit: Emit, credentials: Credentials) -> str:
         emit(StepStarted(f"undo {self.step}", f"restore {self.target}"))
@@ -432,6 +445,7 @@ def plan_rollback(run: Run, context: RollbackContext | None = None) -> list[Undo
     if run.state() == ROLLED_BACK:
         when = next(r["ts"] for r in records if r["kind"] == "rolled_back")
         raise Refused(f"run {run.id} was already rolled back at {when}")
+    _refuse_before_later_runs(run)
     done = {r.get("index") for r in records if r["kind"] == "undo_done"}
     actions: list[UndoAction] = []
     for index in reversed(range(len(records))):
@@ -456,6 +470,36 @@ def plan_rollback(run: Run, context: RollbackContext | None = None) -> list[Undo
 
 # The end state's undo actions: they keep rows written since, and undo nothing of the run themselves.
 _END_STATE_ACTIONS = ("save_since", "carry_back")
+
+
+def changed_databases(run: Run) -> set[str]:
+    """The databases `run` journaled an undo for (a move's source and target), as the journal names them (masked)."""
+    return {str(rec["undo"][k]) for rec in run.records() if rec.get("undo") for k in ("db", "source")
+            if rec["undo"].get(k)}
+
+
+def _refuse_before_later_runs(run: Run) -> None:
+    """A run that changed a database after `run` did, and is not rolled back, is undone first: `run`'s undo
+    starts from the database as `run` left it (a downgrade from its revision, its backup restored over the later
+    run's changes), and the later run's rollback from the database as it left it."""
+    mine = {name: parse_url(name, "journal's") for name in changed_databases(run)}
+    began = run.started().get("ts", "")
+    later: list[tuple[str, Run, str]] = []  # (when it began, the run, which of run's databases it changed)
+    for other in list_runs(run.folder.parent.parent):
+        when = other.started().get("ts", "")
+        if other.id == run.id or when <= began or other.state() == ROLLED_BACK:
+            continue
+        theirs = [parse_url(name, "journal's") for name in changed_databases(other)]
+        shared = next((name for name, db in mine.items() if any(same_database(db, t) for t in theirs)), None)
+        if shared is not None:
+            later.append((when, other, shared))
+    if later:
+        later.sort(key=lambda entry: entry[0], reverse=True)
+        _, newest, shared = later[0]
+        named = ", then ".join(f"{r.id} ({r.journey})" for _, r, _ in later)
+        raise Refused(f"run {newest.id} ({newest.journey}) changed {_where(shared)} after run {run.id} and is not "
+                      f"rolled back: nothing was undone; roll back {named} first (`wizard rollback --run "
+                      f"{newest.id}`, or Ctrl+R on it in the wizard's Runs screen), then run {run.id}")
 
 
 def _since_before_env(actions: list[UndoAction]) -> list[UndoAction]:
@@ -587,6 +631,8 @@ async def prepare_rollback(run: Run, credentials: Credentials | None = None,
         _refuse_losing_since(run, context)
     actions = plan_rollback(run, context)
     for action in actions:
+        action.refuse_now()
+    for action in actions:
         refusal = await action.foreseen_refusal(credentials)
         if refusal:
             notes.append(f"as things stand it will stop before changing anything: {refusal}")
@@ -625,9 +671,7 @@ def load_since(run: Run) -> dict[str, Since]:
 
 async def _refuse_if_in_use(run: Run, credentials: Credentials) -> None:
     """Rows written while the rollback runs would be lost: no other session on a database it changes."""
-    named = {str(rec["undo"][k]) for rec in run.records() if rec.get("undo")
-             for k in ("db", "source") if rec["undo"].get(k)}
-    for masked in sorted(named):
+    for masked in sorted(changed_databases(run)):
         db = credentials.resolve(masked)
         if db.is_sqlite:
             holders = processes_holding(db.sqlite_path) if db.sqlite_path.exists() else []
