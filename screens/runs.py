@@ -22,6 +22,7 @@ from wizard.secrets import mask
 
 class RunsScreen(StepScreen):
     STEP = "runs"
+    OWNS_ROLLBACK_KEY = True  # ctrl+r is the highlighted run's (wizard.app)
     STEP_TITLE = "runs in the journal"
     runs: dict[str, Run] = {}  # filled on mount; the footer asks check_action before that
     BINDINGS = [

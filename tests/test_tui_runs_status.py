@@ -5,6 +5,7 @@ failed."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import subprocess
 import sys
@@ -102,3 +103,29 @@ async def test_after_its_rollback_the_runs_screen_no_longer_offers_to_roll_the_r
         assert "Roll back this run" not in footer, footer
         assert app.screen.check_action("rollback_selected", ()) is False
     assert db.read_bytes() == before and list_runs(state)[-1].state() == "rolled back"
+
+
+async def test_ctrl_r_on_a_run_that_cannot_be_rolled_back_does_not_roll_back_the_sessions_run(tmp_path: Path) -> None:
+    """On the Runs screen ctrl+r is the highlighted run's. For a run rolled back already it does not act, and the
+    app's own ctrl+r (roll back what this session did) stood in for it: the confirmation of another run, the
+    session's upgrade, opened under the operator's hand."""
+    db = sample.build(tmp_path / "engine.db", executions=30, workflows=3, users=2)
+    state = tmp_path / "state"
+    earlier = await commands.upgrade(commands.parse_url(f"sqlite:///{db}"), "0002", state)
+    await commands.rollback(commands.find_run(state, earlier.run_id))
+    app = make_app(state, source_text=f"sqlite:///{db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "down", "enter", "a", "y")  # this session's own upgrade
+        assert app.session.log.state == "done", app.session.log.error
+        upgraded = hashlib.sha256(db.read_bytes()).hexdigest()
+        app.go("runs")
+        await settle(pilot)
+        await press(pilot, "down")  # newest first: the earlier run, rolled back already
+        runs = app.screen
+        assert runs.selected.id == earlier.run_id, screen_text(app)
+        assert app.check_action("rollback", ()) is False and "Roll back" not in screen_text(app).splitlines()[-1]
+        await press(pilot, "ctrl+r")
+        await settle(pilot)
+        assert app.screen is runs, screen_text(app)
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == upgraded

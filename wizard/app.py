@@ -322,15 +322,21 @@ class WizardApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "rollback":
-            if isinstance(self.screen, ModalScreen):
-                return False  # a dialog's footer offers the dialog's keys only
+            if isinstance(self.screen, ModalScreen) or self._screen_owns_rollback():
+                return False  # a dialog's footer offers the dialog's keys only; the Runs screen has its own ctrl+r
             return True if self.session.changed else None
         return True
 
     def action_rollback(self) -> None:
         run = self.session.last_run
-        if run is not None and self.session.changed and not isinstance(self.screen, ModalScreen):
+        if run is not None and self.session.changed and not isinstance(self.screen, ModalScreen) \
+                and not self._screen_owns_rollback():
             self.confirm_rollback(run.id)
+
+    def _screen_owns_rollback(self) -> bool:
+        """The screen's ctrl+r rolls back the run it shows (the Runs screen's highlighted one): where it does not
+        act for that run, the app's must not stand in for it with the session's own run."""
+        return bool(getattr(self.screen, "OWNS_ROLLBACK_KEY", False))
 
     def confirm_rollback(self, run_id: str) -> None:
         """Measure what was written since the run, show it and exactly what will be undone; one more key
