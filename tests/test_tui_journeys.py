@@ -104,6 +104,9 @@ async def test_move_journey(tmp_path: Path, engine_db: Path, engine_env: Path, p
         await _move_to_verify(pilot, app)
         await press(pilot, "n")
         assert "step 7 of 7" in screen_text(app)
+        # The guide's way back is the key: the TUI names no CLI command the operator did not ask about.
+        shown = " ".join(screen_text(app).split())
+        assert "its backups are the way back (ctrl+r)." in shown and "wizard rollback" not in shown, shown
         assert engine_env.read_bytes() == env_before  # nothing switched before the operator says so
         # Everything the switch will change in .env is said before it: the key leaves it too, masked.
         key_move = "OPENAI_API_KEY (sk-...cdef) moves into the target's settings"
