@@ -294,3 +294,26 @@ async def test_a_lone_minus_in_the_port_with_no_url_is_said_not_a_crash(tmp_path
                "postgresql://user@host:5432/db or mysql://user@host:3306/db"
         assert _squeezed(says) in _squeezed(shown), shown
         assert app.screen.can_go_next() is False
+
+
+async def test_the_port_and_schema_placeholders_follow_the_targets_kind(tmp_path: Path, engine_db: Path) -> None:
+    """With a MySQL URL the empty Schema field read 'public (PostgreSQL: ...)' and the Port '5432': now what an empty
+    field means on MySQL (a schema is its database, as `--schema` refuses it there), and back on a PostgreSQL URL."""
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}",
+                   target_text="mysql://root@127.0.0.1/engine")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _on_connection_screen(pilot, app)
+        shown = screen_text(app)
+        assert "Schema      none on MySQL: its schema is the Database above" in shown, shown
+        assert "PostgreSQL" not in shown.split("Schema", 1)[1] and "Port        3306" in shown, shown
+        assert app.screen.query_one("#schema", Input).disabled
+
+        url_field = app.screen.query_one("#url", Input)
+        url_field.focus()
+        await settle(pilot)
+        url_field.value = ""
+        url_field.post_message(events.Paste("postgresql://app@db/engine"))
+        await settle(pilot)
+        shown = screen_text(app)
+        assert "Schema      public (PostgreSQL: a schema of the target's own)" in shown, shown
+        assert "Port        5432" in shown and not app.screen.query_one("#schema", Input).disabled, shown
