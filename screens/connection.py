@@ -209,9 +209,11 @@ class ConnectionScreen(StepScreen):
     @on(TargetTested)
     def tested(self, message: TargetTested) -> None:
         if message.error:
+            self.title = self.session.title()  # no server said what it is: where the journey went before
             self._say(f"[red]{esc(message.error)}[/]")
             return
         target, info = message.value
+        self.title = self.session.title(target)  # the header names the server the check reached (README, The TUI)
         lines = [f"[b]{esc(target.masked())}[/]"] + [esc(mask(line)) for line in info.lines()]
         resuming = self.session.resume_run
         if resuming and info.run_id == resuming:
