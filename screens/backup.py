@@ -36,10 +36,12 @@ class BackupScreen(StepScreen):
         step = log.steps.get(STEP)
         if step is not None:
             self.query_one("#bars", ProgressList).show(step.progress)
-        show(self.query_one("#record", Static), self._record_text(step))
+        proven = log.complete(BACKUP_CHECK_STEP)
+        proof = log.steps[BACKUP_CHECK_STEP] if proven else None
+        show(self.query_one("#record", Static), self._record_text(step, proof))
         status = self.run_status()
         if log.complete(STEP):
-            checked = not backup_needs_proof(step.data) or log.complete(BACKUP_CHECK_STEP)
+            checked = not backup_needs_proof(step.data) or proven
             taken = ("its sha256 equals the source's. Its integrity_check runs" if step.data.get("kind") == "sqlite"
                      else "the dump is written. Its restore into a scratch database runs")
             status = ("[green]Backup proven.[/] n: next step" if checked else
@@ -50,13 +52,15 @@ class BackupScreen(StepScreen):
         show(self.query_one("#status", Static), status)
 
     @staticmethod
-    def _record_text(step) -> str:
+    def _record_text(step, proof=None) -> str:
         if step is None or not step.data:
             return ""
+        # The deferred proof's own result, once it came, is the backup's integrity: not the check it was taken with.
+        data = {**step.data, **({"check": proof.data["check"]} if proof and "check" in proof.data else {})}
         lines = []
         for key, label in SHOWN:
-            if key in step.data:
-                value = step.data[key]
+            if key in data:
+                value = data[key]
                 lines.append(f"{label:>10}: {human_size(value) if key == 'size' else mask(str(value))}")
         lines += [f"  {mask(line)}" for line in step.warnings]
         return "\n".join(lines)

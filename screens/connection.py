@@ -20,6 +20,9 @@ from wizard.secrets import mask
 
 FIELDS = ("host", "port", "database", "user", "password")
 TYPED = ("host", "port", "database", "user", "sslrootcert", "schema")  # the fields a URL is built from, as typed
+# What an empty field means, by the target's kind (is_mysql): on MySQL a schema is the database itself.
+PLACEHOLDERS = {False: {"port": "5432", "schema": "public (PostgreSQL: a schema of the target's own)"},
+                True: {"port": "3306", "schema": "none on MySQL: its schema is the Database above"}}
 class ConnectionScreen(StepScreen):
     STEP = "connection"
     STEP_TITLE = "the target database"
@@ -41,7 +44,7 @@ class ConnectionScreen(StepScreen):
                 for name in FIELDS:
                     yield Label(name.capitalize())
                     yield Input(
-                        placeholder={"host": "127.0.0.1", "port": "5432"}.get(name, ""), id=name,
+                        placeholder={"host": "127.0.0.1", **PLACEHOLDERS[False]}.get(name, ""), id=name,
                         password=name == "password", type="integer" if name == "port" else "text",
                     )
                 yield Label("SSL mode")
@@ -50,7 +53,7 @@ class ConnectionScreen(StepScreen):
                     yield Label("CA file")
                     yield Input(placeholder="root.crt: verify-ca, verify-full", id="sslrootcert")
                 yield Label("Schema")
-                yield Input(placeholder="public (PostgreSQL: a schema of the target's own)", id="schema")
+                yield Input(placeholder=PLACEHOLDERS[False]["schema"], id="schema")
             yield Wrapped("", id="result")
 
     def on_mount(self) -> None:
@@ -100,6 +103,8 @@ class ConnectionScreen(StepScreen):
             select.clear()
         for name in ("sslmode", "sslrootcert", "schema"):  # libpq's and PostgreSQL's alone
             self.query_one(f"#{name}").disabled = url.is_mysql
+        for name, placeholder in PLACEHOLDERS[url.is_mysql].items():
+            self.query_one(f"#{name}", Input).placeholder = placeholder
 
     def _url_from_fields(self) -> None:
         """A field edited by hand: the URL follows it, so the two never say different things."""
@@ -204,9 +209,11 @@ class ConnectionScreen(StepScreen):
     @on(TargetTested)
     def tested(self, message: TargetTested) -> None:
         if message.error:
+            self.title = self.session.title()  # no server said what it is: where the journey went before
             self._say(f"[red]{esc(message.error)}[/]")
             return
         target, info = message.value
+        self.title = self.session.title(target)  # the header names the server the check reached (README, The TUI)
         lines = [f"[b]{esc(target.masked())}[/]"] + [esc(mask(line)) for line in info.lines()]
         resuming = self.session.resume_run
         if resuming and info.run_id == resuming:

@@ -24,7 +24,7 @@ CHECKLIST = """[b]Now[/] (the engine's migration guide):
   1. Restart the engine: it reads DATABASE_URL and its schema at start.
   2. Test the API: GET /api/version, list workflows, run one workflow.
   3. Watch the logs for database errors for a while.
-  4. Keep the run folder: its backups are the way back (ctrl+r, or `wizard rollback`)."""
+  4. Keep the run folder: its backups are the way back (ctrl+r)."""
 
 
 class FinishScreen(StepScreen):

@@ -121,16 +121,18 @@ class Session:
     stop: StopRequest = field(default_factory=StopRequest)
     changed: bool = False  # last_run has done something rollback would undo
 
-    def move_to(self) -> str:
-        """Where a move goes, as the Start screen and the header say it: onto the Connection screen's target once
-        tested; before, PostgreSQL, or MySQL too from a SQLite file (a MySQL source moves to PostgreSQL only)."""
-        if self.target is not None:
-            return "MySQL/MariaDB" if self.target.is_mysql else "PostgreSQL"
+    def move_to(self, checked: DbUrl | None = None) -> str:
+        """Where a move goes, as the Start screen and the header say it: onto the target the Connection screen
+        checked (`checked`, until Next makes it the session's); before, PostgreSQL, or MySQL too from a SQLite
+        file (a MySQL source moves to PostgreSQL only)."""
+        target = checked or self.target
+        if target is not None:
+            return "MySQL/MariaDB" if target.is_mysql else "PostgreSQL"
         from_sqlite = self.plan is not None and self.plan.source.engine.startswith("SQLite")
         return "PostgreSQL or MySQL" if from_sqlite else "PostgreSQL"
 
-    def title(self) -> str:
+    def title(self, checked: DbUrl | None = None) -> str:
         """The header's: the journey, a move naming where it goes."""
         if self.journey is None:
             return "Engine migration wizard"
-        return f"Move to {self.move_to()}" if self.journey is MOVE else self.journey.title
+        return f"Move to {self.move_to(checked)}" if self.journey is MOVE else self.journey.title

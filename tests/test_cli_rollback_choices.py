@@ -99,3 +99,33 @@ async def test_a_rollback_only_the_restore_gets_past_is_offered_as_r_by_the_tui(
         assert "rolled back and checked" in " ".join(screen_text(app).split()), screen_text(app)
     assert files["tui"].read_bytes() == files["cli"].read_bytes() == original
     assert load_run(tmp_path / "tui" / "state").state() == load_run(cli_state).state() == "rolled back"
+
+
+async def test_nothing_written_since_is_said_once_by_both_faces(tmp_path: Path) -> None:
+    """With nothing written since an upgrade, the plan said so twice in near-identical lines (the database's
+    measurement, then the path): now once, naming the database, on the CLI's plan and the TUI's confirmation."""
+    from screens.confirm import ConfirmRollback
+    from tui_support import make_app, press, screen_text, settle
+
+    db = sample.build(tmp_path / "engine.db", executions=60, workflows=4, users=2)
+    original = db.read_bytes()
+    state = tmp_path / "state"
+    up = await asyncio.to_thread(cli, "upgrade", "--db", f"sqlite:///{db}", "--yes", "--state-dir", str(state),
+                                 cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    said = await asyncio.to_thread(cli, "rollback", "--last", "--state-dir", str(state), cwd=tmp_path)
+    assert said.returncode == 3, said.stderr  # no terminal to ask on: the plan, then refused
+    shown = " ".join(said.stdout.split())
+    once = f"nothing was written to {db} since the upgrade finished: the fast path (restore the backup) loses nothing"
+    assert once in shown and shown.count("nothing was written") == 1, shown
+
+    app = make_app(state, source_text=f"sqlite:///{db}")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await press(pilot, "end", "enter", "ctrl+r")
+        assert isinstance(app.screen, ConfirmRollback), screen_text(app)
+        question = " ".join(app.screen.question.split())
+        assert once in question and question.count("nothing was written") == 1, question
+        await press(pilot, "y")
+        assert app.session.log.state == "done", app.session.log.error
+    assert db.read_bytes() == original

@@ -43,7 +43,8 @@ def test_rollback_gives_back_a_byte_identical_sqlite_file(engine_db: Path, tmp_p
     assert "sha256 " in action.describe() and " kB" in action.describe()
     # what the confirmation says of the path: an upgrade's fast path restores the backup, and drops nothing
     plan = asyncio.run(prepare_rollback(load_run(state, run_id)))
-    assert plan.path() == "nothing was written since the run finished: the fast path (restore the backup) loses nothing"
+    assert plan.path() == (f"nothing was written to {engine_db} since the upgrade finished: the fast path (restore the "
+                           "backup) loses nothing")
 
     (line,) = _rollback(state, run_id)
     assert sha256_file(engine_db) == before

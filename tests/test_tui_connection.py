@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -294,3 +295,56 @@ async def test_a_lone_minus_in_the_port_with_no_url_is_said_not_a_crash(tmp_path
                "postgresql://user@host:5432/db or mysql://user@host:3306/db"
         assert _squeezed(says) in _squeezed(shown), shown
         assert app.screen.can_go_next() is False
+
+
+async def test_the_port_and_schema_placeholders_follow_the_targets_kind(tmp_path: Path, engine_db: Path) -> None:
+    """With a MySQL URL the empty Schema field read 'public (PostgreSQL: ...)' and the Port '5432': now what an empty
+    field means on MySQL (a schema is its database, as `--schema` refuses it there), and back on a PostgreSQL URL."""
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}",
+                   target_text="mysql://root@127.0.0.1/engine")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _on_connection_screen(pilot, app)
+        shown = screen_text(app)
+        assert "Schema      none on MySQL: its schema is the Database above" in shown, shown
+        assert "PostgreSQL" not in shown.split("Schema", 1)[1] and "Port        3306" in shown, shown
+        assert app.screen.query_one("#schema", Input).disabled
+
+        url_field = app.screen.query_one("#url", Input)
+        url_field.focus()
+        await settle(pilot)
+        url_field.value = ""
+        url_field.post_message(events.Paste("postgresql://app@db/engine"))
+        await settle(pilot)
+        shown = screen_text(app)
+        assert "Schema      public (PostgreSQL: a schema of the target's own)" in shown, shown
+        assert "Port        5432" in shown and not app.screen.query_one("#schema", Input).disabled, shown
+
+
+async def test_the_header_names_the_target_ctrl_t_checked(tmp_path: Path, engine_db: Path, mysql_url: str,
+                                                          pg_url: str) -> None:
+    """README (The TUI): once Ctrl+T has checked a MySQL/MariaDB URL the header says "Move to MySQL/MariaDB"; it kept
+    "Move to PostgreSQL or MySQL" until Ctrl+N. It follows each target checked, and nothing is written to either."""
+    from engine_data import read
+
+    app = make_app(tmp_path / "state", source_text=f"sqlite:///{engine_db}", target_text=mysql_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _on_connection_screen(pilot, app)
+        assert "Move to PostgreSQL or MySQL — step 1 of 7" in screen_text(app), screen_text(app)
+        await press(pilot, "ctrl+t")
+        shown = screen_text(app)
+        assert "Ready." in shown and "Move to MySQL/MariaDB — step 1 of 7" in shown, shown
+        assert app.session.target is None  # not the journey's target until Ctrl+N
+
+        url_field = app.screen.query_one("#url", Input)
+        url_field.focus()
+        await settle(pilot)
+        url_field.value = ""
+        url_field.post_message(events.Paste(pg_url))
+        await press(pilot, "ctrl+t")
+        shown = screen_text(app)
+        assert "Ready." in shown and "Move to PostgreSQL — step 1 of 7" in shown, shown
+    assert await asyncio.to_thread(read, mysql_url, "SELECT count(*) FROM information_schema.tables "
+                                   "WHERE table_schema = DATABASE()") == [(0,)]
+    assert await asyncio.to_thread(read, pg_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") \
+        == [(0,)]
+    assert not list((tmp_path / "state").rglob("journal.jsonl"))

@@ -104,6 +104,9 @@ async def test_move_journey(tmp_path: Path, engine_db: Path, engine_env: Path, p
         await _move_to_verify(pilot, app)
         await press(pilot, "n")
         assert "step 7 of 7" in screen_text(app)
+        # The guide's way back is the key: the TUI names no CLI command the operator did not ask about.
+        shown = " ".join(screen_text(app).split())
+        assert "its backups are the way back (ctrl+r)." in shown and "wizard rollback" not in shown, shown
         assert engine_env.read_bytes() == env_before  # nothing switched before the operator says so
         # Everything the switch will change in .env is said before it: the key leaves it too, masked.
         key_move = "OPENAI_API_KEY (sk-...cdef) moves into the target's settings"
@@ -118,6 +121,25 @@ async def test_move_journey(tmp_path: Path, engine_db: Path, engine_env: Path, p
     assert await pg_counts(pg_url) == sqlite_counts(engine_db)
     assert parse_url(database_url(engine_env)).database == parse_url(pg_url).database
     assert b"LOG_LEVEL=info" in engine_env.read_bytes() and b"OPENAI_API_KEY" not in engine_env.read_bytes()
+
+
+async def test_backup_screen_shows_the_proofs_own_result(tmp_path: Path, engine_db: Path, engine_env: Path,
+                                                         pg_url: str) -> None:
+    """A move's backup is taken proven by its sha256 and its integrity_check runs beside the copy: once
+    "Backup proven", the screen's integrity line is what that check found (as the journal records it), not the
+    sha256 the backup was taken with."""
+    from wizard.journal import load_run
+
+    app = make_app(tmp_path / "state", env_file=engine_env, source_text=database_url(engine_env), target_text=pg_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _to_connection(pilot, app)
+        await press(pilot, "ctrl+t", "ctrl+n", "n", "y")
+        assert app.session.log.state == "done", app.session.log.error
+        shown = screen_text(app)
+    (proof,) = [r for r in load_run(tmp_path / "state").finished_steps() if r["step"] == "backup_check"]
+    assert "integrity_check: ok" in proof["check"], proof
+    assert "Backup proven" in shown and f"integrity: {proof['check']}" in shown, shown
+    assert "integrity: sha256 equal to the source's" not in shown, shown
 
 
 @pytest.fixture

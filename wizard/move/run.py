@@ -525,7 +525,7 @@ class _Move:
             raise StepError(f"{exc.message}: {self.proof_failed}; the target was not switched to "
                             f"(wizard rollback --run {self.run.id} drops it)") from None
         self._end(PROOF_STEP, began, check=said)
-        self.emit(StepFinished(PROOF_STEP, f"backup proven: {said}"))
+        self.emit(StepFinished(PROOF_STEP, f"backup proven: {said}", {"check": said}))
 
     async def _schema(self, lock_conn: asyncpg.Connection, report: PreflightReport) -> TargetSchema:
         o = self.options

@@ -561,7 +561,8 @@ class RollbackPlan:
                     "restoring the backup loses whatever the engine wrote since")
         if not written:
             how = "restore .env and drop the move's tables" if self.run.journey == "move" else "restore the backup"
-            return f"nothing was written since the run finished: the fast path ({how}) loses nothing"
+            said = "; ".join(s.describe() for s in self.since) or "nothing was written since the run finished"
+            return f"{said}: the fast path ({how}) loses nothing"
         rows = sum(s.rows for s in written)
         if self.context.restore_backup:
             # Said on the TUI's confirmation too, which offers this as a key: no flag's name in it.
@@ -581,7 +582,9 @@ class RollbackPlan:
 
     def lines(self) -> list[str]:
         """The confirmation's text, before the numbered actions."""
-        return [*(mask(s.describe()) for s in self.since), *self.notes, self.path()]
+        # With nothing written anywhere the path says so itself, naming each database: said once, not twice.
+        written = any(s.any for s in self.since)
+        return [*(mask(s.describe()) for s in self.since if written), *self.notes, mask(self.path())]
 
     def described(self) -> list[str]:
         return [mask(a.describe()) for a in self.actions]
