@@ -56,6 +56,7 @@ SCHEMA_CHANGES = {
 }
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 @pytest.mark.parametrize("change", SCHEMA_CHANGES)
 def test_rows_written_since_a_newer_engine_migrated_the_target_are_refused_up_front_or_saved(
         change: str, pg_url: str, tmp_path: Path) -> None:
@@ -115,6 +116,7 @@ def test_a_move_rolled_back_after_the_engine_wrote_to_the_target_keeps_every_row
     assert engine_rows(f"sqlite:///{folder / 'engine.db'}") == on_target
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_a_row_changed_since_in_a_table_with_a_column_named_t_is_carried_back(pg_url: str, tmp_path: Path) -> None:
     """The end state's digest is of the whole row, whatever the columns are called: read as `t::text` under the
     alias `t`, a column named t stood for the row, and a change to the other columns went unseen."""
@@ -138,6 +140,7 @@ def test_a_row_changed_since_in_a_table_with_a_column_named_t_is_carried_back(pg
     db.close()
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_rows_written_since_in_a_table_named_wizard_something_are_carried_back(pg_url: str, tmp_path: Path) -> None:
     """Only the move's own bookkeeping is left out of the end state, not every name that begins with wizard_: a
     table of the engine's file called so is moved with it, and its rows written since were not seen."""
@@ -159,6 +162,7 @@ def test_rows_written_since_in_a_table_named_wizard_something_are_carried_back(p
     db.close()
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_rows_written_since_under_names_postgresql_cut_are_carried_back(pg_url: str, tmp_path: Path) -> None:
     """A name over 63 bytes has another in the target (wizard.move.pgnames): the carry-back looked for the
     target's table name in the file (a crash) and for the file's column names in the target (a crash)."""
@@ -286,6 +290,7 @@ def test_an_upgrade_rolled_back_keeps_the_operators_view_trigger_and_index_on_wo
                                                                              "WHERE is_public = 1")
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_a_view_on_the_column_a_downgrade_drops_stops_the_rollback_in_one_line_then_it_goes_on(
         engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
@@ -332,6 +337,7 @@ def test_nodes_whose_values_carry_another_id_are_left_as_they_are_by_0004(tmp_pa
     assert sha256(path) == before
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_a_date_written_since_that_no_file_spells_is_refused_with_nothing_changed(pg_url: str,
                                                                                   tmp_path: Path) -> None:
     """PostgreSQL takes BC, infinity and years past 9999; the driver reads BC with a traceback and infinity as
@@ -356,6 +362,7 @@ def test_a_date_written_since_that_no_file_spells_is_refused_with_nothing_change
     assert fetch(pg_url, "SELECT count(*) FROM executions WHERE id > 900")[0][0] == 2
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_a_number_written_since_that_the_file_cannot_hold_is_refused_with_nothing_changed(pg_url: str,
                                                                                          tmp_path: Path) -> None:
     """A table of the operator's with a REAL and a NUMERIC column, moved as it is: the engine's side writes a NaN
@@ -423,6 +430,7 @@ def test_restore_backup_saves_the_rows_written_since_before_losing_them(pg_url: 
     assert sorted(s["pk"][0] for s in saved) == list(range(1001, 1011)) and all(s["row"]["status"] == "x" for s in saved)
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_restore_backup_saves_rows_of_tables_named_with_a_colon_or_a_slash(pg_url: str, tmp_path: Path) -> None:
     """The rows are read by a statement that names the table (':x' was taken for a parameter: the rollback
     failed) and saved to a file named after it ('../journal' overwrote the run's journal)."""
@@ -484,6 +492,7 @@ def test_a_source_file_written_since_the_move_too_is_refused_with_nothing_change
     assert "executions" in tables_in(pg_url)
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_an_id_the_target_handed_out_again_is_refused(pg_url: str, tmp_path: Path) -> None:
     """A row the move put in quarantine keeps its id in the file; the engine writes that id to the target (the
     sequence goes past it since the move sets it past every id of the file: the engine gave the id itself)."""
@@ -530,6 +539,7 @@ def test_a_wrong_carry_back_rule_is_caught_and_the_file_restored(pg_url: str, tm
     assert "executions" in tables_in(pg_url) and "OPENAI_API_KEY" not in (folder / ".env").read_text()
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_usernames_swapped_and_reused_since_are_carried_back(pg_url: str, tmp_path: Path) -> None:
     """The engine wrote them one at a time, each leaving users.username unique; carried back one row at a time
     in another order, two usernames swapped (or one freed and taken) met the file's unique index mid-write."""
@@ -549,6 +559,7 @@ def test_usernames_swapped_and_reused_since_are_carried_back(pg_url: str, tmp_pa
     db.close()
 
 
+@pytest.mark.slow  # an edge of the rollback, a whole move or upgrade each: `pytest -m slow` (CI runs it)
 def test_timestamps_before_the_year_1000_are_carried_back_in_the_engines_spelling(pg_url: str, tmp_path: Path) -> None:
     """strftime's %Y does not pad the year on Linux: year 1 came back as '1-01-01 ...', which no reader takes."""
     folder = _folder(tmp_path, executions=20)
