@@ -323,8 +323,9 @@ def _an_env(tmp_path: Path, source: Path, key: bool) -> Path:
 ENV_KILLS = [
     # Calls of os.chmod in a move: the backup's temporary file, then write_atomically's for the switch.
     ("os:chmod:2", "between the temporary file written and the rename"),
-    # Calls of fsync_path in wizard.envfile: .env's backup, verify.md, verify.json, then the switch's rename.
-    ("wizard.envfile:fsync_path:6", "after the rename, before the journal recorded the switch"),
+    # Calls of fsync_path in wizard.envfile: .env's backup, verify.md, verify.json, the .env the switch is about to
+    # write kept in the run folder (env.switched), then the switch's rename.
+    ("wizard.envfile:fsync_path:7", "after the rename, before the journal recorded the switch"),
 ]
 
 

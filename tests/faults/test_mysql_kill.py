@@ -206,7 +206,7 @@ def test_kill_in_the_schema_step_of_a_move_onto_mysql(recovery: str, small_sourc
     ("os:chmod:2", "between the temporary file written and the rename", "resume"),
     ("os:chmod:2", "between the temporary file written and the rename", "rollback"),
     # wizard.envfile.fsync_path's calls: .env's backup, verify.md and verify.json, ..., then the switch's rename.
-    ("wizard.envfile:fsync_path:6", "after the rename, before the journal recorded the switch", "rollback"),
+    ("wizard.envfile:fsync_path:7", "after the rename, before the journal recorded the switch", "rollback"),
 ], ids=["before-rename-resume", "before-rename-rollback", "after-rename-rollback"])
 def test_kill_in_the_env_switch_of_a_move_onto_mysql(spec: str, where: str, recovery: str, small_source: Path,
                                                      mysql_url: str, tmp_path: Path, survived) -> None:
