@@ -174,6 +174,12 @@ def test_no_secret_in_anything_a_headless_move_prints_or_writes(tmp_path: Path, 
         assert env_backup.read_bytes() == original_env
         assert_private(env_backup)
         backups.append(env_backup)
+        # The .env the switch wrote, kept so a rollback can keep the operator's later edits: .env itself (whose
+        # DATABASE_URL holds the target's password by design), private like the backup.
+        env_switched = folder / "env.switched"
+        assert env_switched.read_bytes() == after
+        assert_private(env_switched)
+        backups.append(env_switched)
         lost = rows_lost(db, target, folder)
         assert lost == 0
 
@@ -318,6 +324,9 @@ async def test_no_secret_on_any_screen_of_the_move_journey(tmp_path: Path, priva
         if path.name == "env.backup":
             assert path.read_bytes() == original_env
             assert_private(path)
+        elif path.name == "env.switched":  # .env as the switch wrote it: its DATABASE_URL holds the password
+            assert API_KEY.encode() not in path.read_bytes()
+            assert_private(path)
         elif path.is_file():
             assert_no_secret(path.read_bytes(), str(path.relative_to(state)))
     survived(fault="the TUI's move journey with the target's password typed in, a password in .env's "
@@ -436,6 +445,7 @@ def test_every_file_the_wizard_keeps_is_private_whatever_the_umask(tmp_path: Pat
     as_world("upgrade", "--db", pg_url, "--yes")
     # Exit 1: without --run the quarantined and nulled rows, and the settings the move changed, differ.
     as_world("verify", "--source", f"sqlite:///{db}", "--target", pg_url, "--report", str(report), code=1)
+    as_world("rollback", "--last", "--yes")  # the upgrade of the move's target first: it came after the move
     as_world("rollback", "--run", move_run, "--yes", "--env-file", str(env))
     assert env.read_bytes() == original_env and stat.S_IMODE(env.stat().st_mode) == 0o640
     assert tables_in(pg_url) == []
