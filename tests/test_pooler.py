@@ -25,6 +25,8 @@ from wizard.pooler import find_pooler
 from wizard.target_lock import target_lock
 from wizard.urls import parse_url
 
+pytestmark = pytest.mark.slow  # whole moves through a PgBouncer started for them: `pytest -m slow` (CI runs it)
+
 WIZARD = Path(sys.executable).with_name("wizard")
 # Advisory locks any session holds in the database, pooled server connections included.
 HELD = ("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "

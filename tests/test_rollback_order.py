@@ -18,6 +18,8 @@ from wizard import commands, sample
 from wizard.journal import list_runs
 from wizard.schema import head
 
+pytestmark = pytest.mark.slow  # two runs and their rollbacks per case: `pytest -m slow` (CI runs it)
+
 
 def _runs(folder: Path) -> list[str]:
     """The run ids, oldest first (by when each began: two begun within a second sort by chance by their ids)."""

@@ -22,6 +22,8 @@ from test_cli_errors import WIZARD, wizard
 from wizard.backup import sha256_file
 from wizard.db import sqlite_uri
 
+pytestmark = pytest.mark.slow  # odd paths and leftover journals, a wizard process each: `pytest -m slow` (CI runs it)
+
 AWKWARD = "we?ird #1%.db"
 
 
