@@ -32,8 +32,8 @@ from wizard.backup import BackupRecord, tool_run
 from wizard.db import connect, quote, sqlite_uri, write_transaction
 from wizard.errors import StepError
 from wizard.mysql.dump import load
+from wizard.mysql.rows import shape
 from wizard.mysql.scratch import scratch_database
-from wizard.rollback.saved_rows import primary_key
 from wizard.rollback.since import Since
 from wizard.schema import VERSION_TABLE
 from wizard.urls import DbUrl
@@ -252,8 +252,7 @@ async def put_back_mysql(db: DbUrl, since: Since, scratch: DbUrl) -> tuple[int, 
             "ORDER BY table_name"), {"s": scratch.database})).scalars().all()
         work = []
         for n, table in enumerate(t for t in tables if t != VERSION_TABLE):
-            key, now, then = await primary_key(conn, table), await _mysql_columns(conn, None, table), \
-                await _mysql_columns(conn, scratch.database, table)
+            (key, now), then = await shape(conn, table), await _scratch_columns(conn, scratch.database, table)
             values = [c for c in now if c in then and c not in key]
             if not key or not now or [c for c in key if c not in then] or not values:
                 continue
@@ -293,8 +292,9 @@ async def put_back_mysql(db: DbUrl, since: Since, scratch: DbUrl) -> tuple[int, 
     return put, checked
 
 
-async def _mysql_columns(conn: AsyncConnection, database: str | None, table: str) -> list[str]:
-    """`table`'s columns in their order, in `database` (None: the connection's)."""
+async def _scratch_columns(conn: AsyncConnection, database: str, table: str) -> list[str]:
+    """`table`'s columns in their order, in `database` beside the connection's (wizard.mysql.rows.shape reads the
+    connection's own)."""
     return list((await conn.execute(text(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = COALESCE(:d, DATABASE()) "
-        "AND table_name = :t ORDER BY ordinal_position"), {"d": database, "t": table})).scalars())
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = :d AND table_name = :t "
+        "ORDER BY ordinal_position"), {"d": database, "t": table})).scalars())
